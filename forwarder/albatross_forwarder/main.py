@@ -1,0 +1,161 @@
+"""Wire the forwarder: one watcher thread per kind, the sender, the write-back consumer,
+and the finalizer for managed Ingresses. ``albatross-forwarder --help`` lists the flags
+(each also read from the environment)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+from kubernetes.client.exceptions import ApiException
+
+from albatross.contract import LEGACY_CLASS_ANNOTATION, ObjectChange, Resync, finalizer_for
+from albatross_forwarder.sender import Sender
+from albatross_forwarder.watch import Watcher
+from albatross_forwarder.writeback import WriteBackConsumer
+
+log = logging.getLogger("albatross.forwarder")
+
+
+@dataclass(frozen=True)
+class Config:
+    cluster: str
+    event_bus: str
+    writeback_queue_url: str
+    ingress_class: str = "alb"
+    watch_timeout: int = 300
+    writeback_wait: int = 20
+
+
+def is_managed(obj: Mapping[str, Any], ingress_class: str) -> bool:
+    spec = obj.get("spec") or {}
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    return (spec.get("ingressClassName") or annotations.get(LEGACY_CLASS_ANNOTATION)) == ingress_class
+
+
+class Forwarder:
+    def __init__(self, config: Config, *, api: k8s.ApiClient, events_client: Any, sqs_client: Any) -> None:
+        self.config = config
+        self.api = api
+        self.networking = k8s.NetworkingV1Api(api)
+        self.sender = Sender(events_client=events_client, bus_name=config.event_bus)
+        core, discovery = k8s.CoreV1Api(api), k8s.DiscoveryV1Api(api)
+        common = {"cluster": config.cluster, "emit": self._emit, "watch_timeout": config.watch_timeout}
+        self.watchers = [
+            Watcher(
+                kind="Ingress",
+                list_fn=self.networking.list_ingress_for_all_namespaces,
+                wanted=lambda o: is_managed(o, config.ingress_class),
+                on_object=self._ensure_finalizer,
+                **common,  # type: ignore[arg-type]  # checked keys
+            ),
+            Watcher(kind="Service", list_fn=core.list_service_for_all_namespaces, **common),  # type: ignore[arg-type]  # checked keys
+            Watcher(kind="EndpointSlice", list_fn=discovery.list_endpoint_slice_for_all_namespaces, **common),  # type: ignore[arg-type]  # checked keys
+        ]
+        self.writeback = WriteBackConsumer(
+            sqs_client=sqs_client,
+            queue_url=config.writeback_queue_url,
+            api=api,
+            cluster=config.cluster,
+            wait_seconds=config.writeback_wait,
+        )
+        self._threads: list[threading.Thread] = []
+
+    def _emit(self, change: ObjectChange) -> None:
+        self.sender.submit(change.to_detail())
+
+    def _ensure_finalizer(self, obj: Mapping[str, Any]) -> None:
+        meta = obj.get("metadata") or {}
+        if meta.get("deletionTimestamp") or not is_managed(obj, self.config.ingress_class):
+            return
+        finalizer = finalizer_for(obj)
+        current = meta.get("finalizers")
+        if current and finalizer in current:
+            return
+        patch = (
+            [{"op": "test", "path": "/metadata/finalizers", "value": current}, {"op": "add", "path": "/metadata/finalizers/-", "value": finalizer}]
+            if current
+            else [{"op": "test", "path": "/metadata/resourceVersion", "value": meta.get("resourceVersion")}, {"op": "add", "path": "/metadata/finalizers", "value": [finalizer]}]
+        )
+        try:
+            self.networking.patch_namespaced_ingress(meta["name"], meta["namespace"], patch)
+        except ApiException as e:
+            # Lost a race with another writer: the watch brings the newer version back.
+            log.info("finalizer patch on %s/%s not applied (%s)", meta.get("namespace"), meta.get("name"), e.status)
+
+    def resync(self) -> None:
+        keys = {w.kind: sorted(w.seen) for w in self.watchers}
+        self.sender.submit(Resync(cluster=self.config.cluster, keys=keys).to_detail())
+
+    def start(self) -> None:
+        self.sender.start()
+        for w in self.watchers:
+            self._spawn(w.run, f"watch-{w.kind}")
+        self._spawn(self.writeback.run, "writeback")
+        self._spawn(self._resync_when_synced, "resync")
+
+    def _resync_when_synced(self) -> None:
+        for w in self.watchers:
+            while not w.synced.wait(0.5):
+                if self.writeback._stop.is_set():
+                    return
+        self.resync()
+
+    def _spawn(self, target: Any, name: str) -> None:
+        t = threading.Thread(target=target, name=f"forwarder-{name}", daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def stop(self) -> None:
+        for w in self.watchers:
+            w.stop()
+        self.writeback.stop()
+        self.sender.stop()
+        for t in self._threads:
+            t.join(timeout=5)
+
+
+def _parse(argv: Sequence[str] | None) -> Config:
+    env = os.environ
+    p = argparse.ArgumentParser(prog="albatross-forwarder", description=__doc__)
+    p.add_argument("--cluster-name", default=env.get("CLUSTER_NAME"), required="CLUSTER_NAME" not in env)
+    p.add_argument("--event-bus", default=env.get("EVENT_BUS_NAME"), required="EVENT_BUS_NAME" not in env)
+    p.add_argument("--writeback-queue-url", default=env.get("WRITEBACK_QUEUE_URL"), required="WRITEBACK_QUEUE_URL" not in env)
+    p.add_argument("--ingress-class", default=env.get("INGRESS_CLASS", "alb"))
+    p.add_argument("--log-level", default=env.get("LOG_LEVEL", "INFO"))
+    p.add_argument("--writeback-wait-seconds", type=int, default=int(env.get("WRITEBACK_WAIT_SECONDS", "20")))
+    args = p.parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    return Config(
+        cluster=args.cluster_name,
+        event_bus=args.event_bus,
+        writeback_queue_url=args.writeback_queue_url,
+        ingress_class=args.ingress_class,
+        writeback_wait=args.writeback_wait_seconds,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    config = _parse(argv)
+    try:
+        k8s_config.load_incluster_config()
+    except k8s_config.ConfigException:
+        k8s_config.load_kube_config()
+    forwarder = Forwarder(config, api=k8s.ApiClient(), events_client=boto3.client("events"), sqs_client=boto3.client("sqs"))
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    forwarder.start()
+    try:
+        done.wait()
+    except KeyboardInterrupt:
+        pass
+    forwarder.stop()

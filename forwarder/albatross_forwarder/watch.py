@@ -1,0 +1,202 @@
+"""Our own list → watch loop for one kind.
+
+The client's informer either re-sends everything or hides a 410 behind one silent
+retry; this loop keeps only ``key → (resourceVersion, content hash)``, resumes a dropped
+watch from the last resourceVersion with jittered backoff, and on 410 Gone lists again
+and compares, so changes *and deletions* missed meanwhile are sent once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes.watch.watch import iter_resp_lines
+
+from albatross.contract import ObjectChange, object_key, trim
+
+log = logging.getLogger("albatross.forwarder.watch")
+
+ListFn = Callable[..., Any]
+Emit = Callable[[ObjectChange], None]
+
+
+class Gone(Exception):
+    """The watch's resourceVersion is too old: list again."""
+
+
+@dataclass
+class Seen:
+    rv: str
+    digest: str
+    stub: Mapping[str, Any]  # enough metadata to name the object in a delete event
+
+
+def _digest(obj: Mapping[str, Any]) -> str:
+    body = {k: v for k, v in obj.items() if k != "metadata"}
+    meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k not in ("resourceVersion", "generation")}
+    return hashlib.sha256(json.dumps([body, meta], sort_keys=True).encode()).hexdigest()
+
+
+def _stub(obj: Mapping[str, Any]) -> dict[str, Any]:
+    meta = obj.get("metadata") or {}
+    keep = {k: meta[k] for k in ("name", "namespace", "labels", "annotations", "uid") if k in meta}
+    return {"apiVersion": obj.get("apiVersion"), "kind": obj.get("kind"), "metadata": keep}
+
+
+class Watcher:
+    def __init__(
+        self,
+        *,
+        kind: str,
+        list_fn: ListFn,
+        cluster: str,
+        emit: Emit,
+        wanted: Callable[[Mapping[str, Any]], bool] = lambda _: True,
+        on_object: Callable[[Mapping[str, Any]], None] | None = None,
+        watch_timeout: int = 300,
+        page_size: int = 500,
+    ) -> None:
+        self.kind = kind
+        self.list_fn = list_fn
+        self.cluster = cluster
+        self.emit = emit
+        self.wanted = wanted
+        self.on_object = on_object
+        self.watch_timeout = watch_timeout
+        self.page_size = page_size
+        self.seen: dict[str, Seen] = {}
+        self.synced = threading.Event()
+        self.relists = 0
+        self.restarts = 0
+        self._stop = threading.Event()
+        self._response: Any = None
+
+    # --- sending --------------------------------------------------------------------
+
+    def _upsert(self, obj: Mapping[str, Any]) -> None:
+        if self.on_object is not None:
+            self.on_object(obj)
+        key = object_key(obj)
+        if not self.wanted(obj):
+            if key in self.seen:  # it was ours and no longer is: the cloud side must know
+                self._delete(key, obj)
+            return
+        trimmed = trim(obj)
+        rv = str(trimmed["metadata"].get("resourceVersion", "0"))
+        digest = _digest(trimmed)
+        known = self.seen.get(key)
+        if known is not None and known.digest == digest:
+            known.rv = rv
+            return
+        self.seen[key] = Seen(rv=rv, digest=digest, stub=_stub(trimmed))
+        self.emit(ObjectChange(cluster=self.cluster, kind=self.kind, action="upsert", key=key, resource_version=rv, object=trimmed))
+
+    def _delete(self, key: str, obj: Mapping[str, Any] | None, rv: str | None = None) -> None:
+        known = self.seen.pop(key, None)
+        if known is None:
+            return
+        body = trim(obj) if obj is not None else dict(known.stub)
+        version = rv or str((body.get("metadata") or {}).get("resourceVersion") or known.rv)
+        self.emit(ObjectChange(cluster=self.cluster, kind=self.kind, action="delete", key=key, resource_version=version, object=body))
+
+    # --- list and watch -----------------------------------------------------------
+
+    def relist(self) -> str:
+        """List everything (paginated); send what changed and what vanished."""
+        self.relists += 1
+        live: set[str] = set()
+        token: str | None = None
+        rv = "0"
+        while True:
+            kwargs: dict[str, Any] = {"limit": self.page_size, "_preload_content": False}
+            if token:
+                kwargs["_continue"] = token
+            resp = self.list_fn(**kwargs)
+            page = json.loads(resp.data)
+            for item in page.get("items", []):
+                item.setdefault("kind", self.kind)
+                live.add(object_key(item))
+                self._upsert(item)
+            rv = str(page.get("metadata", {}).get("resourceVersion", rv))
+            token = page.get("metadata", {}).get("continue")
+            if not token:
+                break
+        for key in sorted(set(self.seen) - live):
+            self._delete(key, None, rv)
+        self.synced.set()
+        return rv
+
+    def watch(self, rv: str) -> str:
+        """Stream events from ``rv`` until the server ends the watch; returns the last rv."""
+        resp = self.list_fn(
+            watch=True,
+            resource_version=rv,
+            allow_watch_bookmarks=True,
+            timeout_seconds=self.watch_timeout,
+            _preload_content=False,
+            _request_timeout=(5, self.watch_timeout + 30),
+        )
+        self._response = resp
+        try:
+            for line in iter_resp_lines(resp):
+                if self._stop.is_set():
+                    break
+                event = json.loads(line)
+                kind, obj = event.get("type"), event.get("object") or {}
+                if kind == "ERROR":
+                    if obj.get("code") == 410:
+                        raise Gone(obj.get("message", "410 Gone"))
+                    raise RuntimeError(f"watch error: {obj.get('message')}")
+                rv = str((obj.get("metadata") or {}).get("resourceVersion") or rv)
+                if kind == "BOOKMARK":
+                    continue
+                obj.setdefault("kind", self.kind)
+                if kind == "DELETED":
+                    self._delete(object_key(obj), obj, rv)
+                else:
+                    self._upsert(obj)
+        finally:
+            resp.release_conn()
+            self._response = None
+        return rv
+
+    def run(self) -> None:
+        rv: str | None = None
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                if rv is None:
+                    rv = self.relist()
+                rv = self.watch(rv)
+                failures = 0
+            except Gone:
+                log.info("%s watch expired, listing again", self.kind)
+                rv = None
+            except Exception as e:  # noqa: BLE001  # any transport or server error: back off, resume
+                if self._stop.is_set():
+                    break
+                status = getattr(e, "status", None)
+                if status == 410:
+                    rv = None
+                    continue
+                failures += 1
+                self.restarts += 1
+                delay = min(30.0, 0.2 * 2**failures) * random.uniform(0.5, 1.0)  # noqa: S311  # jitter, not crypto
+                log.warning("%s watch failed (%s), resuming in %.1fs", self.kind, e, delay)
+                self._stop.wait(delay)
+
+    def stop(self) -> None:
+        self._stop.set()
+        resp = self._response
+        if resp is not None:
+            try:
+                resp.shutdown()
+            except Exception:  # noqa: BLE001, S110  # best effort: the connection may be gone already
+                pass

@@ -1,0 +1,119 @@
+"""Apply what the cloud side writes back: Ingress status, Events, finalizer removal.
+
+A message is deleted from the queue only after the cluster accepted it (or the Ingress
+is gone, so there is nothing left to tell); conflicts are retried with a fresh read; a
+malformed message is logged and left for the queue's dead-letter redrive.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import threading
+import uuid
+from typing import Any
+
+from kubernetes import client as k8s
+from kubernetes.client.exceptions import ApiException
+
+from albatross.contract import ContractError, WriteBack, parse_writeback
+
+log = logging.getLogger("albatross.forwarder.writeback")
+
+
+class WriteBackConsumer:
+    def __init__(self, *, sqs_client: Any, queue_url: str, api: k8s.ApiClient, cluster: str, wait_seconds: int = 20) -> None:
+        self.sqs = sqs_client
+        self.queue_url = queue_url
+        self.networking = k8s.NetworkingV1Api(api)
+        self.core = k8s.CoreV1Api(api)
+        self.cluster = cluster
+        self.wait_seconds = wait_seconds
+        self._stop = threading.Event()
+        self.applied = 0
+        self.rejected = 0
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.poll_once()
+            except Exception:  # noqa: BLE001  # keep consuming; messages come back after their visibility timeout
+                log.exception("write-back poll failed")
+                self._stop.wait(1)
+
+    def poll_once(self) -> int:
+        resp = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=self.wait_seconds)
+        done = 0
+        for message in resp.get("Messages", []):
+            try:
+                wb = parse_writeback(message["Body"])
+            except ContractError as e:
+                self.rejected += 1
+                log.error("malformed write-back message, left for the dead-letter queue: %s", e)
+                continue
+            if wb.cluster != self.cluster:
+                log.warning("write-back for cluster %s ignored", wb.cluster)
+            elif not self.apply(wb):
+                continue
+            self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+            done += 1
+        return done
+
+    def apply(self, wb: WriteBack) -> bool:
+        namespace, name = wb.ingress.split("/", 1)
+        try:
+            if wb.type == "status":
+                body = {"status": {"loadBalancer": {"ingress": [{"hostname": h} for h in wb.hostnames]}}}
+                self.networking.patch_namespaced_ingress_status(name, namespace, body)
+            elif wb.type == "event":
+                self._event(namespace, name, wb)
+            else:
+                self._remove_finalizer(namespace, name, wb.finalizer)
+        except ApiException as e:
+            if e.status == 404:
+                return True  # the Ingress is gone: nothing left to tell it
+            log.warning("write-back %s for %s failed (%s), will retry", wb.type, wb.ingress, e.status)
+            return False
+        self.applied += 1
+        return True
+
+    def _event(self, namespace: str, name: str, wb: WriteBack) -> None:
+        uid = wb.uid or self.networking.read_namespaced_ingress(name, namespace).metadata.uid
+        now = datetime.datetime.now(datetime.UTC)
+        event = k8s.CoreV1Event(
+            metadata=k8s.V1ObjectMeta(name=f"{name}.{uuid.uuid4().hex[:16]}", namespace=namespace),
+            involved_object=k8s.V1ObjectReference(
+                kind="Ingress", api_version="networking.k8s.io/v1", namespace=namespace, name=name, uid=uid
+            ),
+            reason=wb.reason,
+            message=wb.message,
+            type=wb.event_type,
+            source=k8s.V1EventSource(component="albatross"),
+            reporting_component="albatross",
+            first_timestamp=now,
+            last_timestamp=now,
+            count=1,
+        )
+        self.core.create_namespaced_event(namespace, event)
+
+    def _remove_finalizer(self, namespace: str, name: str, finalizer: str) -> None:
+        for _ in range(5):
+            current = self.networking.read_namespaced_ingress(name, namespace)
+            finalizers = list(current.metadata.finalizers or [])
+            if finalizer not in finalizers:
+                return
+            index = finalizers.index(finalizer)
+            patch = [
+                {"op": "test", "path": f"/metadata/finalizers/{index}", "value": finalizer},
+                {"op": "remove", "path": f"/metadata/finalizers/{index}"},
+            ]
+            try:
+                self.networking.patch_namespaced_ingress(name, namespace, patch)
+                return
+            except ApiException as e:
+                if e.status not in (409, 422):
+                    raise
+        raise ApiException(status=409, reason=f"finalizer {finalizer} on {namespace}/{name} kept changing")

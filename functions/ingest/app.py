@@ -1,0 +1,41 @@
+"""Ingest: one EventBridge event from the forwarder → snapshot stored, groups enqueued."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from albatross.contract import ContractError, ObjectChange, parse_detail
+from albatross.controller import ingest
+from albatross.controller.settings import Settings
+from albatross.store.table import Store
+
+logger = Logger(service="albatross-ingest")
+tracer = Tracer(service="albatross-ingest")
+metrics = Metrics(namespace="Albatross", service="albatross-ingest")
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(correlation_id_path="id")
+@tracer.capture_lambda_handler
+@event_parser(model=EventBridgeModel)
+def lambda_handler(event: EventBridgeModel, context: LambdaContext) -> dict[str, Any]:
+    settings = Settings.from_env()
+    try:
+        change = parse_detail(event.detail)
+    except ContractError as e:
+        # Not retried into success: raise so the invocation fails into the DLQ, kept.
+        logger.error("malformed event", extra={"reason": str(e), "detailType": event.detail_type})
+        metrics.add_metric(name="MalformedEvents", unit=MetricUnit.Count, value=1)
+        raise
+    store = Store(settings.table)
+    if isinstance(change, ObjectChange):
+        groups = ingest.apply_change(change, settings=settings, store=store, event_id=event.id)
+    else:
+        groups = ingest.apply_resync(change, settings=settings, store=store, event_id=event.id)
+    return {"groups": sorted(groups)}

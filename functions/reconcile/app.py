@@ -1,0 +1,37 @@
+"""Reconcile: SQS FIFO batch of group keys → one reconcile per group, partial failures."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from albatross.controller.reconcile import reconcile
+from albatross.controller.settings import Settings
+from albatross.store.table import Store
+
+logger = Logger(service="albatross-reconcile")
+tracer = Tracer(service="albatross-reconcile")
+metrics = Metrics(namespace="Albatross", service="albatross-reconcile")
+processor = SqsFifoPartialProcessor()
+
+
+def record_handler(record: SQSRecord) -> None:
+    group = json.loads(record.body)["group"]
+    settings = Settings.from_env()
+    logger.set_correlation_id(group)
+    outcome = reconcile(settings=settings, store=Store(settings.table), group=group, request_id=record.message_id)
+    metrics.add_metric(name=f"Reconcile_{outcome.result}", unit=MetricUnit.Count, value=1)
+    logger.info("reconcile done", extra={"group": group, "result": outcome.result, "steps": outcome.steps})
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

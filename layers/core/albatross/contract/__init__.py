@@ -1,0 +1,263 @@
+"""The event contract between the in-cluster forwarder and the cloud side.
+
+This is the only module the forwarder shares with the core. It defines:
+
+* object-change events (forwarder → EventBridge → ingest), one per Kubernetes object
+  change, and the ``Resync`` event listing every live key;
+* write-back messages (cloud side → SQS → forwarder): Ingress status, Events, finalizer
+  removal.
+
+Everything here is plain Python (no boto3, no Kubernetes client) so both sides can
+import it. JSON schemas of both live in ``events/schema/``; a contract test runs every
+stored event in ``events/`` through these parsers and those schemas.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+SCHEMA_VERSION = "1"
+SOURCE = "albatross.k8s"
+KINDS = ("Ingress", "Service", "EndpointSlice", "IngressClass", "IngressClassParams", "Node")
+RESYNC = "Resync"
+ACTIONS = ("upsert", "delete")
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+LEGACY_CLASS_ANNOTATION = "kubernetes.io/ingress.class"
+# EventBridge rejects entries above 256 KB (the whole entry, not only Detail).
+MAX_ENTRY_BYTES = 256 * 1024
+
+Action = Literal["upsert", "delete"]
+
+
+class ContractError(ValueError):
+    """An event or message does not follow the contract; it says which field and why."""
+
+
+@dataclass(frozen=True)
+class ObjectChange:
+    """One change of one Kubernetes object, as it travels in an event's ``Detail``."""
+
+    cluster: str
+    kind: str
+    action: Action
+    key: str
+    resource_version: str
+    object: Mapping[str, Any]
+    schema_version: str = SCHEMA_VERSION
+
+    def to_detail(self) -> dict[str, Any]:
+        return {
+            "schemaVersion": self.schema_version,
+            "cluster": self.cluster,
+            "kind": self.kind,
+            "action": self.action,
+            "key": self.key,
+            "resourceVersion": self.resource_version,
+            "object": dict(self.object),
+        }
+
+
+@dataclass(frozen=True)
+class Resync:
+    """Every live key of every forwarded kind, so snapshots of vanished objects can go."""
+
+    cluster: str
+    keys: Mapping[str, list[str]]
+    schema_version: str = SCHEMA_VERSION
+
+    def to_detail(self) -> dict[str, Any]:
+        return {
+            "schemaVersion": self.schema_version,
+            "cluster": self.cluster,
+            "kind": RESYNC,
+            "keys": {k: list(v) for k, v in self.keys.items()},
+        }
+
+
+def object_key(obj: Mapping[str, Any]) -> str:
+    """``namespace/name`` for namespaced objects, ``name`` for cluster-scoped ones."""
+    meta = obj.get("metadata") or {}
+    name = meta.get("name")
+    if not isinstance(name, str) or not name:
+        raise ContractError("object has no metadata.name")
+    namespace = meta.get("namespace")
+    return f"{namespace}/{name}" if namespace else name
+
+
+def trim(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """Drop what the cloud side never reads: managedFields and the last-applied copy."""
+    out = dict(obj)
+    meta = dict(out.get("metadata") or {})
+    meta.pop("managedFields", None)
+    annotations = dict(meta.get("annotations") or {})
+    if LAST_APPLIED in annotations:
+        del annotations[LAST_APPLIED]
+        meta["annotations"] = annotations
+    out["metadata"] = meta
+    return out
+
+
+def _require_str(detail: Mapping[str, Any], name: str) -> str:
+    value = detail.get(name)
+    if not isinstance(value, str) or not value:
+        raise ContractError(f"detail.{name} must be a non-empty string, got {value!r}")
+    return value
+
+
+def parse_detail(detail: Mapping[str, Any]) -> ObjectChange | Resync:
+    """Validate an event ``Detail`` and return its typed form, or raise ContractError."""
+    if not isinstance(detail, Mapping):
+        raise ContractError("detail must be a JSON object")
+    version = _require_str(detail, "schemaVersion")
+    if version != SCHEMA_VERSION:
+        raise ContractError(f"unsupported schemaVersion {version!r} (this build reads {SCHEMA_VERSION!r})")
+    cluster = _require_str(detail, "cluster")
+    kind = _require_str(detail, "kind")
+    if kind == RESYNC:
+        keys = detail.get("keys")
+        if not isinstance(keys, Mapping) or not all(
+            k in KINDS and isinstance(v, list) and all(isinstance(x, str) for x in v) for k, v in keys.items()
+        ):
+            raise ContractError("detail.keys must map each kind to a list of keys")
+        return Resync(cluster=cluster, keys={k: list(v) for k, v in keys.items()})
+    if kind not in KINDS:
+        raise ContractError(f"detail.kind {kind!r} is not one of {', '.join(KINDS)}")
+    action = _require_str(detail, "action")
+    if action not in ACTIONS:
+        raise ContractError(f"detail.action {action!r} is not upsert or delete")
+    key = _require_str(detail, "key")
+    rv = _require_str(detail, "resourceVersion")
+    if not rv.isdigit():
+        raise ContractError(f"detail.resourceVersion {rv!r} is not a decimal revision")
+    obj = detail.get("object")
+    if not isinstance(obj, Mapping):
+        raise ContractError("detail.object must be a JSON object")
+    if object_key(obj) != key:
+        raise ContractError(f"detail.key {key!r} does not name detail.object ({object_key(obj)!r})")
+    return ObjectChange(
+        cluster=cluster,
+        kind=kind,
+        action="upsert" if action == "upsert" else "delete",
+        key=key,
+        resource_version=rv,
+        object=obj,
+    )
+
+
+def put_events_entry(*, bus_name: str, detail: Mapping[str, Any]) -> dict[str, str]:
+    """The PutEvents entry for a Detail; DetailType is the kind (or ``Resync``)."""
+    return {
+        "EventBusName": bus_name,
+        "Source": SOURCE,
+        "DetailType": str(detail["kind"]),
+        "Detail": json.dumps(detail, separators=(",", ":"), sort_keys=True),
+    }
+
+
+# --- finalizers: added by the forwarder, removed when the cloud side says so ----------
+
+IMPLICIT_FINALIZER = "ingress.k8s.aws/resources"
+EXPLICIT_FINALIZER_PREFIX = "group.ingress.k8s.aws/"
+GROUP_NAME_ANNOTATION = "alb.ingress.kubernetes.io/group.name"
+
+
+# An explicit group name: lowercase alphanumerics, '-' and '.', at most 63 characters.
+GROUP_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$")
+
+
+def explicit_group(obj: Mapping[str, Any]) -> str | None:
+    """The valid explicit group name of an Ingress, or None (implicit group)."""
+    group = ((obj.get("metadata") or {}).get("annotations") or {}).get(GROUP_NAME_ANNOTATION)
+    if isinstance(group, str) and GROUP_NAME.match(group.strip()):
+        return group.strip()
+    return None
+
+
+def finalizer_for(obj: Mapping[str, Any]) -> str:
+    """The LBC finalizer of an Ingress: per explicit group, or the implicit one."""
+    group = explicit_group(obj)
+    return EXPLICIT_FINALIZER_PREFIX + group if group else IMPLICIT_FINALIZER
+
+
+# --- write-back: cloud side → forwarder -------------------------------------------------
+
+WRITEBACK_TYPES = ("status", "event", "removeFinalizer")
+
+
+@dataclass(frozen=True)
+class WriteBack:
+    """One instruction for the forwarder about one Ingress.
+
+    * ``status``: set ``status.loadBalancer.ingress`` to ``hostnames``;
+    * ``event``: record a Kubernetes Event (``event_type`` Normal/Warning, ``reason``,
+      ``message``);
+    * ``removeFinalizer``: drop ``finalizer`` from the Ingress (its resources are gone).
+    """
+
+    type: str
+    cluster: str
+    ingress: str
+    uid: str = ""
+    hostnames: tuple[str, ...] = ()
+    event_type: str = ""
+    reason: str = ""
+    message: str = ""
+    finalizer: str = ""
+    schema_version: str = SCHEMA_VERSION
+
+    def to_body(self) -> str:
+        body: dict[str, Any] = {
+            "schemaVersion": self.schema_version,
+            "type": self.type,
+            "cluster": self.cluster,
+            "ingress": self.ingress,
+        }
+        if self.uid:
+            body["uid"] = self.uid
+        if self.type == "status":
+            body["hostnames"] = list(self.hostnames)
+        elif self.type == "event":
+            body.update(eventType=self.event_type, reason=self.reason, message=self.message)
+        else:
+            body["finalizer"] = self.finalizer
+        return json.dumps(body, separators=(",", ":"), sort_keys=True)
+
+
+def parse_writeback(body: str) -> WriteBack:
+    """Parse and validate a write-back message body, or raise ContractError."""
+    try:
+        data = json.loads(body)
+    except json.JSONDecodeError as e:
+        raise ContractError(f"write-back body is not JSON: {e}") from e
+    if not isinstance(data, dict):
+        raise ContractError("write-back body must be a JSON object")
+    if data.get("schemaVersion") != SCHEMA_VERSION:
+        raise ContractError(f"unsupported write-back schemaVersion {data.get('schemaVersion')!r}")
+    kind = _require_str(data, "type")
+    if kind not in WRITEBACK_TYPES:
+        raise ContractError(f"write-back type {kind!r} is not one of {', '.join(WRITEBACK_TYPES)}")
+    ingress = _require_str(data, "ingress")
+    if ingress.count("/") != 1:
+        raise ContractError(f"write-back ingress {ingress!r} is not namespace/name")
+    common = {"cluster": _require_str(data, "cluster"), "ingress": ingress, "uid": str(data.get("uid", ""))}
+    if kind == "status":
+        hostnames = data.get("hostnames")
+        if not isinstance(hostnames, list) or not all(isinstance(h, str) for h in hostnames):
+            raise ContractError("write-back hostnames must be a list of strings")
+        return WriteBack(type=kind, hostnames=tuple(hostnames), **common)
+    if kind == "event":
+        event_type = _require_str(data, "eventType")
+        if event_type not in ("Normal", "Warning"):
+            raise ContractError(f"write-back eventType {event_type!r} is not Normal or Warning")
+        return WriteBack(
+            type=kind,
+            event_type=event_type,
+            reason=_require_str(data, "reason"),
+            message=_require_str(data, "message"),
+            **common,
+        )
+    return WriteBack(type=kind, finalizer=_require_str(data, "finalizer"), **common)

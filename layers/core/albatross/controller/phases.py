@@ -1,0 +1,126 @@
+"""The phases of applying a group's saved model, shared by the state machines' step
+function and the reconcile function's in-place path.
+
+Each phase re-reads what it needs (the saved model, the actual stack by tags) and
+applies only its part of the plan, so any phase can run twice, or after a crash, and
+converge. Phase names:
+
+* ``apply:<Type>``: creates and updates of one resource type, in dependency order;
+* ``targets``: target registrations of every desired target group;
+* ``prune:<Type>``: deletions of one resource type, in reverse order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from albatross.aws import applier, discovery, targets
+from albatross.aws.errors import LoadBalancerNotReady, UserError
+from albatross.controller.settings import Settings
+from albatross.k8s.service import parse_endpoint_slice, parse_service
+from albatross.model import names
+from albatross.model.stack import LOAD_BALANCER, TARGET_GROUP, Stack
+from albatross.model.targets import ip_targets
+from albatross.plan.actual import Actual
+from albatross.plan.planner import CREATE_ORDER, DELETE_ORDER, Step, pair, plan
+from albatross.store.table import Store
+
+logger = Logger(child=True)
+
+TYPE_NAMES = {t.rsplit("::", 1)[-1]: t for t in CREATE_ORDER}
+PROVISION = (
+    "apply:SecurityGroup",
+    "apply:TargetGroup",
+    "targets",
+    "apply:LoadBalancer",
+    "apply:Listener",
+    "apply:ListenerRule",
+    *(f"prune:{t.rsplit('::', 1)[-1]}" for t in DELETE_ORDER),
+)
+
+
+def saved_model(store: Store, group: str) -> Stack | None:
+    model = store.group_state(group).model
+    return Stack.from_json(model) if model else None
+
+
+def _select(steps: list[Step], phase: str) -> list[Step]:
+    action, _, type_name = phase.partition(":")
+    if type_name not in TYPE_NAMES:
+        raise UserError(f"unknown phase {phase!r}")
+    ops = ("create", "update") if action == "apply" else ("delete",)
+    return [s for s in steps if s.type == TYPE_NAMES[type_name] and s.op in ops]
+
+
+def physical_ids(desired: Stack | None, actual: Actual) -> dict[str, str]:
+    """Resource id → ARN (or SG id) of the actual resources paired with desired ones."""
+    return {rid: res.physical_id for rid, res in pair(desired, actual)[0].items()}
+
+
+def sync_targets(desired: Stack | None, physical: Mapping[str, str], store: Store) -> int:
+    """Register the ready endpoints of each desired ip-mode target group; returns changes."""
+    if desired is None:
+        return 0
+    changed = 0
+    for rid, tg in desired.of_type(TARGET_GROUP).items():
+        binding: Mapping[str, Any] = tg.binding or {}
+        if rid not in physical or binding.get("targetType") != "ip":
+            continue
+        service_key = str(binding["service"])
+        service_obj = store.get_objects("Service", [service_key]).get(service_key)
+        service = parse_service(service_obj) if service_obj else None
+        slices = [parse_endpoint_slice(o) for o in store.endpoint_slices(service_key)]
+        added, removed = targets.sync(physical[rid], ip_targets(binding=binding, service=service, slices=slices))
+        changed += added + removed
+    return changed
+
+
+def apply_all(*, settings: Settings, store: Store, desired: Stack | None, actual: Actual, steps: list[Step]) -> int:
+    """Apply a whole plan in one go (no load balancer created or deleted), registering
+    targets of new target groups before any rule forwards to them; returns changes."""
+    physical = physical_ids(desired, actual)
+    before_targets = {CREATE_ORDER[0], CREATE_ORDER[1]}
+    first = [s for s in steps if s.op != "delete" and s.type in before_targets]
+    rest = [s for s in steps if s not in first]
+    for step in first:
+        logger.info("applying", extra={"group": actual_group(desired), "step": step.describe()})
+        applier.apply(step, physical)
+    changes = len(steps) + sync_targets(desired, physical, store)
+    for step in rest:
+        logger.info("applying", extra={"group": actual_group(desired), "step": step.describe()})
+        applier.apply(step, physical)
+    return changes
+
+
+def actual_group(desired: Stack | None) -> str:
+    return desired.stack_id if desired else ""
+
+
+def run_phase(*, settings: Settings, store: Store, group: str, phase: str) -> dict[str, Any]:
+    desired = saved_model(store, group)
+    actual = discovery.find_stack(cluster=settings.cluster, stack_id=group)
+    physical = physical_ids(desired, actual)
+    if phase == "targets":
+        return {"phase": phase, "changes": sync_targets(desired, physical, store)}
+    steps = _select(plan(desired, actual), phase)
+    for step in steps:
+        logger.info("applying", extra={"group": group, "step": step.describe()})
+        applier.apply(step, physical)
+    return {"phase": phase, "changes": len(steps)}
+
+
+def check_load_balancer(*, settings: Settings, group: str, want: str) -> dict[str, Any]:
+    """Raise LoadBalancerNotReady until the group's load balancer is active (``want``
+    = ``active``) or gone (``want`` = ``gone``); the state machine retries with a bound."""
+    actual = discovery.find_stack(cluster=settings.cluster, stack_id=group)
+    states = [r.properties.get("State") for r in actual.of_type(LOAD_BALANCER) if r.id == names.LOAD_BALANCER_ID]
+    if want == "gone":
+        if states:
+            raise LoadBalancerNotReady(f"load balancer of {group} still exists ({states[0]})")
+        return {"loadBalancer": "gone"}
+    if not states or any(s != "active" for s in states):
+        raise LoadBalancerNotReady(f"load balancer of {group} is {states[0] if states else 'missing'}")
+    return {"loadBalancer": "active"}

@@ -1,0 +1,151 @@
+"""Reconcile one IngressGroup: build → discover → plan → apply (in place or through a
+state machine) → report.
+
+* Members come from the store. A member that is deleting, left the class or moved to
+  another group is *leaving*: its rules are pruned and its finalizer removed after.
+* Any member error (bad annotation, malformed spec) is reported as a Warning on that
+  member, and the group's AWS resources stay as they are (ADR 0002).
+* Creating or deleting a load balancer needs waiting, so it runs in the provision or
+  teardown state machine; everything else is applied here directly.
+* While an execution runs for the group, a new request only marks the group dirty; the
+  execution's last step enqueues it once more.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from albatross.aws import clients, discovery
+from albatross.aws.errors import aws_errors
+from albatross.controller import phases, queues, report
+from albatross.controller.settings import Settings
+from albatross.k8s.errors import ObjectError
+from albatross.k8s.ingress import GroupID, Ingress, group_key_of, parse_ingress
+from albatross.k8s.service import Service, parse_service
+from albatross.model import builder
+from albatross.model.discovery import Discovery
+from albatross.model.stack import LOAD_BALANCER
+from albatross.plan.planner import plan
+from albatross.store.table import Store
+
+logger = Logger(child=True)
+
+
+@dataclass
+class Outcome:
+    group: str
+    result: str
+    steps: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    execution: str | None = None
+
+
+@dataclass
+class _Members:
+    live: list[Ingress] = field(default_factory=list)
+    leaving: list[dict[str, str]] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def _classify(settings: Settings, store: Store, group: str) -> _Members:
+    keys = store.members(group)
+    objects = store.get_objects("Ingress", keys)
+    finalizer = report.finalizer_of(group)
+    out = _Members()
+    for key in sorted(keys):
+        obj = objects.get(key)
+        if obj is None:
+            out.leaving.append({"ingress": key, "finalizer": ""})
+            continue
+        try:
+            ing = parse_ingress(obj)
+        except ObjectError as e:
+            out.errors[key] = str(e)
+            continue
+        ours = ing.class_name == settings.ingress_class and group_key_of(obj) == group
+        if ing.deleting or not ours:
+            out.leaving.append({"ingress": key, "finalizer": finalizer if finalizer in ing.finalizers else ""})
+        else:
+            out.live.append(ing)
+    return out
+
+
+def _services(store: Store, ingresses: list[Ingress]) -> dict[str, Service]:
+    keys = {f"{i.namespace}/{p.backend.service}" for i in ingresses for p in i.paths}
+    keys |= {f"{i.namespace}/{i.default_backend.service}" for i in ingresses if i.default_backend}
+    return {k: parse_service(o) for k, o in store.get_objects("Service", keys).items()}
+
+
+def _busy(store: Store, group: str) -> bool:
+    execution = store.group_state(group).execution
+    if not execution:
+        return False
+    with aws_errors():
+        status = clients.sfn().describe_execution(executionArn=execution)["status"]
+    if status == "RUNNING":
+        store.mark_dirty(group)
+        return True
+    store.set_execution(group, None)
+    return False
+
+
+def reconcile(*, settings: Settings, store: Store, group: str, request_id: str) -> Outcome:
+    members = _classify(settings, store, group)
+    services = _services(store, members.live)
+    facts = discovery.discover(vpc_id=settings.vpc_id) if members.live else Discovery()
+    built = builder.build(
+        config=settings.controller,
+        group=GroupID.parse(group),
+        ingresses=members.live,
+        services=services,
+        discovery=facts,
+    )
+    store.set_refs(group, built.service_refs)
+    errors = dict(members.errors) | {e.ingress: e.reason for e in built.errors}
+    if errors:
+        queues.send_writebacks(
+            settings.writeback_queue_url,
+            [
+                msg
+                for key, reason in sorted(errors.items())
+                for msg in report.warnings(settings, [key], reason="FailedBuildModel", message=f"Failed build model due to {reason}")
+            ],
+        )
+        logger.warning("group left as it is: member errors", extra={"group": group, "errors": errors})
+        return Outcome(group=group, result="invalid", errors=[f"{k}: {v}" for k, v in sorted(errors.items())])
+    if _busy(store, group):
+        return Outcome(group=group, result="busy")
+    desired = built.stack
+    actual = discovery.find_stack(cluster=settings.cluster, stack_id=group)
+    steps = plan(desired, actual)
+    model: Mapping[str, Any] | None = desired.to_json() if desired else None
+    store.save_model(group, model=model, leaving=members.leaving)
+    described = [s.describe() for s in steps]
+    if any(s.type == LOAD_BALANCER and s.op in ("create", "delete") for s in steps):
+        machine = settings.provision_state_machine if desired else settings.teardown_state_machine
+        name = hashlib.sha256(f"{group}\n{request_id}".encode()).hexdigest()[:32]
+        with aws_errors():
+            execution = clients.sfn().start_execution(
+                stateMachineArn=machine, name=name, input=json.dumps({"group": group})
+            )["executionArn"]
+        store.set_execution(group, execution)
+        logger.info("execution started", extra={"group": group, "execution": execution, "steps": described})
+        return Outcome(group=group, result="started", steps=described, execution=execution)
+    changes = phases.apply_all(settings=settings, store=store, desired=desired, actual=actual, steps=steps)
+    report.finish(
+        settings=settings,
+        store=store,
+        group=group,
+        members=[i.key for i in members.live],
+        leaving=members.leaving,
+        changed=changes > 0,
+        actual=discovery.find_stack(cluster=settings.cluster, stack_id=group) if steps else actual,
+    )
+    logger.info("reconciled in place", extra={"group": group, "steps": described, "changes": changes})
+    return Outcome(group=group, result="applied" if changes else "unchanged", steps=described)

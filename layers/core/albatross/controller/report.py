@@ -1,0 +1,102 @@
+"""Tell the cluster how a group's reconcile ended, through the write-back queue.
+
+On success: each live member's ``status.loadBalancer`` (only when it differs from what
+the member shows), a Normal ``SuccessfullyReconciled`` Event, and finalizer removal for
+the members that left; then the group's run is over and, if changes arrived meanwhile,
+it is enqueued once more. On failure: a Warning ``FailedDeployModel`` Event on every
+live member.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from albatross.aws import discovery
+from albatross.contract import WriteBack
+from albatross.controller import queues
+from albatross.controller.settings import Settings
+from albatross.k8s.ingress import GroupID, parse_ingress
+from albatross.model import names
+from albatross.model.stack import LOAD_BALANCER
+from albatross.plan.actual import Actual
+from albatross.store.table import Store
+
+
+def warnings(settings: Settings, ingresses: Iterable[str], *, reason: str, message: str) -> list[WriteBack]:
+    return [
+        WriteBack(
+            type="event", cluster=settings.cluster, ingress=k, event_type="Warning", reason=reason, message=message
+        )
+        for k in ingresses
+    ]
+
+
+def finish(
+    *,
+    settings: Settings,
+    store: Store,
+    group: str,
+    members: Iterable[str],
+    leaving: Iterable[Mapping[str, str]],
+    changed: bool,
+    actual: Actual | None = None,
+) -> list[WriteBack]:
+    """Write back the outcome of a successful run; returns what was sent. ``actual`` is
+    the stack as it now stands (found again when not given)."""
+    if actual is None:
+        actual = discovery.find_stack(cluster=settings.cluster, stack_id=group)
+    dns = [
+        str(r.properties["DNSName"])
+        for r in actual.of_type(LOAD_BALANCER)
+        if r.id == names.LOAD_BALANCER_ID and r.properties.get("DNSName")
+    ]
+    live = store.get_objects("Ingress", members)
+    messages: list[WriteBack] = []
+    for key, obj in sorted(live.items()):
+        ing = parse_ingress(obj)
+        if tuple(dns) != ing.hostnames:
+            messages.append(WriteBack(type="status", cluster=settings.cluster, ingress=key, uid=ing.uid, hostnames=tuple(dns)))
+            changed = True
+        if changed:
+            messages.append(
+                WriteBack(
+                    type="event",
+                    cluster=settings.cluster,
+                    ingress=key,
+                    event_type="Normal",
+                    reason="SuccessfullyReconciled",
+                    message="Successfully reconciled",
+                )
+            )
+    leaving = list(leaving)
+    for item in leaving:
+        if item.get("finalizer"):
+            messages.append(
+                WriteBack(type="removeFinalizer", cluster=settings.cluster, ingress=item["ingress"], finalizer=item["finalizer"])
+            )
+    queues.send_writebacks(settings.writeback_queue_url, messages)
+    for item in leaving:
+        store.remove_member(group, item["ingress"])
+    return messages
+
+
+def end_run(*, settings: Settings, store: Store, group: str) -> bool:
+    """Release the group after an execution; re-enqueue it when it was marked dirty."""
+    state = store.group_state(group)
+    store.set_execution(group, None)
+    if state.dirty:
+        store.mark_dirty(group, False)
+        queues.enqueue(settings.work_queue_url, [group], cause=f"dirty:{state.execution}")
+    return state.dirty
+
+
+def failed(*, settings: Settings, store: Store, group: str, members: Iterable[str], error: str) -> None:
+    live = store.get_objects("Ingress", members)
+    queues.send_writebacks(
+        settings.writeback_queue_url,
+        warnings(settings, sorted(live), reason="FailedDeployModel", message=f"Failed deploy model due to {error}"),
+    )
+
+
+def finalizer_of(group: str) -> str:
+    return names.finalizer(GroupID.parse(group))

@@ -1,0 +1,42 @@
+"""Runtime settings, read from the function environment set in ``template.yaml``."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from albatross.model.config import ControllerConfig
+
+
+@dataclass(frozen=True)
+class Settings:
+    cluster: str
+    vpc_id: str
+    region: str
+    table: str
+    work_queue_url: str
+    writeback_queue_url: str
+    provision_state_machine: str
+    teardown_state_machine: str
+    ingress_class: str = "alb"
+
+    @property
+    def controller(self) -> ControllerConfig:
+        return ControllerConfig(
+            cluster=self.cluster, vpc_id=self.vpc_id, region=self.region, ingress_class=self.ingress_class
+        )
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        env = os.environ
+        return cls(
+            cluster=env["CLUSTER_NAME"],
+            vpc_id=env["VPC_ID"],
+            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION", "us-east-1"),
+            table=env["STATE_TABLE"],
+            work_queue_url=env["WORK_QUEUE_URL"],
+            writeback_queue_url=env["WRITEBACK_QUEUE_URL"],
+            provision_state_machine=env.get("PROVISION_STATE_MACHINE_ARN", ""),
+            teardown_state_machine=env.get("TEARDOWN_STATE_MACHINE_ARN", ""),
+            ingress_class=env.get("INGRESS_CLASS", "alb"),
+        )

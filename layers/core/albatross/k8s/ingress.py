@@ -1,0 +1,161 @@
+"""The Ingress view: class, group membership, rules and backends.
+
+Group identity follows LBC: an Ingress without ``group.name`` forms an implicit group
+named ``namespace/name``; with it, it joins the explicit group of that name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from albatross.contract import GROUP_NAME, LEGACY_CLASS_ANNOTATION, explicit_group
+from albatross.k8s.annotations import PREFIX, Annotations
+from albatross.k8s.errors import AnnotationError, ObjectError
+
+PATH_TYPES = ("Exact", "Prefix", "ImplementationSpecific")
+
+
+@dataclass(frozen=True)
+class GroupID:
+    """An IngressGroup: explicit (``name`` only) or implicit (``namespace`` + ``name``)."""
+
+    namespace: str
+    name: str
+
+    @property
+    def explicit(self) -> bool:
+        return not self.namespace
+
+    def __str__(self) -> str:
+        return self.name if self.explicit else f"{self.namespace}/{self.name}"
+
+    @classmethod
+    def parse(cls, text: str) -> GroupID:
+        namespace, _, name = text.rpartition("/")
+        return cls(namespace=namespace, name=name)
+
+
+@dataclass(frozen=True)
+class Backend:
+    service: str
+    port_number: int | None
+    port_name: str | None
+
+    @property
+    def port_text(self) -> str:
+        return str(self.port_number) if self.port_number is not None else str(self.port_name)
+
+
+@dataclass(frozen=True)
+class Path:
+    host: str | None
+    path: str
+    path_type: str
+    backend: Backend
+
+
+@dataclass(frozen=True)
+class Ingress:
+    namespace: str
+    name: str
+    uid: str
+    class_name: str | None
+    annotations: Annotations
+    paths: tuple[Path, ...]
+    default_backend: Backend | None
+    deleting: bool
+    finalizers: tuple[str, ...]
+    hostnames: tuple[str, ...]
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+def _backend(raw: Any, where: str) -> Backend:
+    if not isinstance(raw, Mapping):
+        raise ObjectError(f"{where}: backend must be an object")
+    service = raw.get("service")
+    if not isinstance(service, Mapping):
+        raise ObjectError(f"{where}: only service backends are supported")
+    name = service.get("name")
+    port = service.get("port")
+    if not isinstance(name, str) or not name or not isinstance(port, Mapping):
+        raise ObjectError(f"{where}: backend service needs a name and a port")
+    number, port_name = port.get("number"), port.get("name")
+    if isinstance(number, int) and not isinstance(number, bool) and 0 < number < 65536:
+        return Backend(service=name, port_number=number, port_name=None)
+    if isinstance(port_name, str) and port_name:
+        return Backend(service=name, port_number=None, port_name=port_name)
+    raise ObjectError(f"{where}: backend port must have a number in 1..65535 or a name")
+
+
+def parse_ingress(obj: Mapping[str, Any]) -> Ingress:
+    """Build the view; raise ObjectError on a malformed spec."""
+    meta = obj.get("metadata")
+    if not isinstance(meta, Mapping):
+        raise ObjectError("Ingress has no metadata")
+    namespace, name = meta.get("namespace"), meta.get("name")
+    if not isinstance(namespace, str) or not isinstance(name, str) or not namespace or not name:
+        raise ObjectError("Ingress needs metadata.namespace and metadata.name")
+    spec = obj.get("spec") or {}
+    if not isinstance(spec, Mapping):
+        raise ObjectError("Ingress spec must be an object")
+    annotations = meta.get("annotations") or {}
+    paths: list[Path] = []
+    for i, rule in enumerate(spec.get("rules") or []):
+        if not isinstance(rule, Mapping):
+            raise ObjectError(f"spec.rules[{i}] must be an object")
+        host = rule.get("host")
+        http = rule.get("http") or {}
+        for j, path in enumerate(http.get("paths") or []):
+            where = f"spec.rules[{i}].http.paths[{j}]"
+            if not isinstance(path, Mapping):
+                raise ObjectError(f"{where} must be an object")
+            path_type = path.get("pathType", "ImplementationSpecific")
+            if path_type not in PATH_TYPES:
+                raise ObjectError(f"{where}.pathType {path_type!r} is not one of {', '.join(PATH_TYPES)}")
+            value = path.get("path", "/" if path_type != "ImplementationSpecific" else "")
+            if not isinstance(value, str) or (path_type != "ImplementationSpecific" and not value.startswith("/")):
+                raise ObjectError(f"{where}.path {value!r} must be an absolute path")
+            paths.append(
+                Path(
+                    host=host if isinstance(host, str) and host else None,
+                    path=value,
+                    path_type=str(path_type),
+                    backend=_backend(path.get("backend"), where),
+                )
+            )
+    default = spec.get("defaultBackend")
+    status_lb = ((obj.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+    return Ingress(
+        namespace=namespace,
+        name=name,
+        uid=str(meta.get("uid", "")),
+        class_name=spec.get("ingressClassName") or annotations.get(LEGACY_CLASS_ANNOTATION),
+        annotations=Annotations(annotations),
+        paths=tuple(paths),
+        default_backend=_backend(default, "spec.defaultBackend") if default else None,
+        deleting=bool(meta.get("deletionTimestamp")),
+        finalizers=tuple(meta.get("finalizers") or ()),
+        hostnames=tuple(str(e["hostname"]) for e in status_lb if isinstance(e, Mapping) and "hostname" in e),
+    )
+
+
+def group_of(ing: Ingress) -> GroupID:
+    """The IngressGroup an Ingress belongs to (raises AnnotationError on a bad group name)."""
+    name = ing.annotations.raw("group.name")
+    if name is None:
+        return GroupID(namespace=ing.namespace, name=ing.name)
+    if not GROUP_NAME.match(name):
+        raise AnnotationError(PREFIX + "group.name", name, "must be a lowercase DNS label of at most 63 characters")
+    return GroupID(namespace="", name=name)
+
+
+def group_key_of(obj: Mapping[str, Any]) -> str:
+    """The group key for routing work, read from metadata alone so that a malformed spec
+    or group name still reaches the reconcile (in the implicit group), which reports it."""
+    meta = obj.get("metadata") or {}
+    return explicit_group(obj) or f"{meta.get('namespace', '')}/{meta.get('name', '')}"

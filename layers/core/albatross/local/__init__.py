@@ -1,0 +1,7 @@
+"""``albatross local``: the whole system on one machine, offline.
+
+AWS is moto in server mode on 127.0.0.1 (:mod:`.cloud`), provisioned from the
+translated ``template.yaml`` (:mod:`.template`); Lambda invocations reach the real
+handlers in this process; EventBridge rules and SQS event sources are delivered by
+:mod:`.dispatch`; the cluster is the HTTP double in :mod:`.kube`. Not part of the layer.
+"""

@@ -1,0 +1,359 @@
+"""A local AWS: moto in server mode on 127.0.0.1, provisioned from ``template.yaml``.
+
+Resources are created through the service APIs from the translated template (moto's
+CloudFormation ignores the SAM transform), so the template stays the single source of
+names and wiring. Step Functions ``Retry`` intervals and ``Wait`` seconds are scaled by
+``time_scale`` when the definitions are created here, never in the template.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import math
+import os
+import urllib.request
+import zipfile
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from moto.server import ThreadedMotoServer
+
+from albatross.aws import clients
+from albatross.local import intrinsics, lambdas
+from albatross.local.template import translate
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+}
+
+
+@dataclass(frozen=True)
+class RuleRoute:
+    """An EventBridge rule target that is a Lambda function, delivered via a tap queue."""
+
+    queue_url: str
+    function: str
+
+
+@dataclass(frozen=True)
+class QueueRoute:
+    """An SQS event source mapping: poll ``queue_url``, invoke ``function`` with batches."""
+
+    queue_url: str
+    queue_arn: str
+    function: str
+    batch_size: int
+    partial: bool
+
+
+@dataclass
+class Deployment:
+    attributes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    environment: dict[str, str] = field(default_factory=dict)
+    rule_routes: list[RuleRoute] = field(default_factory=list)
+    queue_routes: list[QueueRoute] = field(default_factory=list)
+    state_machines: list[str] = field(default_factory=list)
+
+    def ref(self, logical: str) -> Any:
+        return self.attributes[logical]["Ref"]
+
+
+def _zip() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("README", "code runs in-process, see albatross.local.lambdas")
+    return buf.getvalue()
+
+
+def scale_definition(definition: Any, time_scale: float) -> Any:
+    """Shorten Retry intervals and Wait seconds (at least 1 s, ASL's minimum)."""
+    if isinstance(definition, list):
+        return [scale_definition(v, time_scale) for v in definition]
+    if not isinstance(definition, dict):
+        return definition
+    out = {k: scale_definition(v, time_scale) for k, v in definition.items()}
+    for key in ("IntervalSeconds", "Seconds"):
+        if isinstance(out.get(key), int):
+            out[key] = max(1, math.ceil(out[key] * time_scale))
+    return out
+
+
+class _Deployer:
+    def __init__(self, *, stack: str, translated: Mapping[str, Any], parameters: Mapping[str, str], code_dirs: Mapping[str, Path], time_scale: float) -> None:
+        self.stack = stack
+        self.template = translated
+        self.parameters = dict(parameters)
+        self.code_dirs = code_dirs
+        self.time_scale = time_scale
+        self.out = Deployment()
+
+    def lookup(self, name: str, attribute: str | None) -> Any:
+        pseudo = {
+            "AWS::Region": REGION,
+            "AWS::AccountId": ACCOUNT,
+            "AWS::Partition": "aws",
+            "AWS::StackName": self.stack,
+            "AWS::URLSuffix": "amazonaws.com",
+            "AWS::NoValue": None,
+        }
+        if name in pseudo:
+            return pseudo[name]
+        if name in self.parameters and attribute is None:
+            return self.parameters[name]
+        attrs = self.out.attributes[name]
+        return attrs["Ref"] if attribute is None else attrs[attribute]
+
+    def resolve(self, value: Any) -> Any:
+        return intrinsics.resolve(value, self.lookup)
+
+    def deploy(self) -> Deployment:
+        resources: Mapping[str, Any] = self.template["Resources"]
+        params = {k: v.get("Default") for k, v in self.template.get("Parameters", {}).items()}
+        self.parameters = {**{k: str(v) for k, v in params.items() if v is not None}, **self.parameters}
+        pending = dict(resources)
+        while pending:
+            ready = [
+                lid
+                for lid, res in pending.items()
+                if all(
+                    d not in pending
+                    for d in intrinsics.references(res.get("Properties", {})) | set(_depends(res))
+                )
+            ]
+            if not ready:
+                raise ValueError(f"template has a dependency cycle among {sorted(pending)}")
+            for lid in sorted(ready):
+                self.create(lid, pending.pop(lid))
+        self.out.outputs = {k: self.resolve(v["Value"]) for k, v in self.template.get("Outputs", {}).items()}
+        return self.out
+
+    def client(self, service: str) -> Any:
+        return clients.client(service)
+
+    def name(self, logical: str, limit: int = 64) -> str:
+        return f"{self.stack}-{logical}"[:limit]
+
+    def create(self, logical: str, res: Mapping[str, Any]) -> None:
+        kind = res["Type"]
+        props = self.resolve(res.get("Properties", {}))
+        attrs: dict[str, Any]
+        if kind == "AWS::SQS::Queue":
+            attrs = self.queue(logical, props)
+        elif kind == "AWS::DynamoDB::Table":
+            name = self.name(logical)
+            arn = self.client("dynamodb").create_table(
+                TableName=name,
+                AttributeDefinitions=props["AttributeDefinitions"],
+                KeySchema=props["KeySchema"],
+                BillingMode=props.get("BillingMode", "PAY_PER_REQUEST"),
+            )["TableDescription"]["TableArn"]
+            attrs = {"Ref": name, "Arn": arn}
+        elif kind == "AWS::Events::EventBus":
+            arn = self.client("events").create_event_bus(Name=props["Name"])["EventBusArn"]
+            attrs = {"Ref": props["Name"], "Arn": arn, "Name": props["Name"]}
+        elif kind == "AWS::IAM::Role":
+            name = self.name(logical)
+            role = self.client("iam").create_role(
+                RoleName=name, AssumeRolePolicyDocument=json.dumps(props["AssumeRolePolicyDocument"])
+            )["Role"]
+            attrs = {"Ref": name, "Arn": role["Arn"]}
+        elif kind == "AWS::IAM::ManagedPolicy":
+            arn = self.client("iam").create_policy(
+                PolicyName=self.name(logical, 128), PolicyDocument=json.dumps(props["PolicyDocument"])
+            )["Policy"]["Arn"]
+            attrs = {"Ref": arn}
+        elif kind == "AWS::Lambda::LayerVersion":
+            attrs = {"Ref": f"arn:aws:lambda:{REGION}:{ACCOUNT}:layer:{props.get('LayerName', logical)}:1"}
+        elif kind == "AWS::Lambda::Function":
+            attrs = self.function(logical, props)
+        elif kind == "AWS::Lambda::EventSourceMapping":
+            queue = next(a for a in self.out.attributes.values() if a.get("Arn") == props["EventSourceArn"])
+            self.out.queue_routes.append(
+                QueueRoute(
+                    queue_url=queue["Ref"],
+                    queue_arn=props["EventSourceArn"],
+                    function=props["FunctionName"],
+                    batch_size=int(props.get("BatchSize", 10)),
+                    partial="ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
+                )
+            )
+            attrs = {"Ref": logical}
+        elif kind == "AWS::Events::Rule":
+            attrs = self.rule(logical, props)
+        elif kind == "AWS::StepFunctions::StateMachine":
+            attrs = self.state_machine(logical, props)
+        elif kind in ("AWS::Lambda::Permission", "AWS::IAM::Policy"):
+            attrs = {"Ref": logical}  # permissions are not enforced locally
+        else:
+            raise ValueError(f"albatross local cannot create {kind} ({logical})")
+        self.out.attributes[logical] = attrs
+
+    def queue(self, logical: str, props: Mapping[str, Any]) -> dict[str, Any]:
+        fifo = bool(props.get("FifoQueue"))
+        name = self.name(logical, 75) + (".fifo" if fifo else "")
+        attributes = {}
+        for key, value in props.items():
+            if key in ("QueueName", "Tags"):
+                continue
+            if isinstance(value, dict):
+                attributes[key] = json.dumps(value)
+            elif isinstance(value, bool):
+                attributes[key] = "true" if value else "false"
+            else:
+                attributes[key] = str(value)
+        sqs = self.client("sqs")
+        url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        return {"Ref": url, "Arn": arn, "QueueName": name, "QueueUrl": url}
+
+    def function(self, logical: str, props: Mapping[str, Any]) -> dict[str, Any]:
+        name = self.name(logical)
+        env = {k: str(v) for k, v in ((props.get("Environment") or {}).get("Variables") or {}).items()}
+        arn = self.client("lambda").create_function(
+            FunctionName=name,
+            Runtime=props["Runtime"],
+            Role=props["Role"],
+            Handler=props["Handler"],
+            Code={"ZipFile": _zip()},
+            Timeout=int(props.get("Timeout", 3)),
+            MemorySize=int(props.get("MemorySize", 128)),
+            Environment={"Variables": env},
+        )["FunctionArn"]
+        lambdas.register(name, lambdas.Code(folder=self.code_dirs[logical], handler=props["Handler"]))
+        for key, value in env.items():
+            if self.out.environment.setdefault(key, value) != value:
+                # Differs per function (e.g. POWERTOOLS_SERVICE_NAME); handlers set it themselves.
+                self.out.environment[key] = ""
+        return {"Ref": name, "Arn": arn}
+
+    def rule(self, logical: str, props: Mapping[str, Any]) -> dict[str, Any]:
+        events, sqs = self.client("events"), self.client("sqs")
+        name = self.name(logical)
+        bus = props.get("EventBusName", "default")
+        arn = events.put_rule(Name=name, EventBusName=bus, EventPattern=json.dumps(props["EventPattern"]))["RuleArn"]
+        targets = []
+        for target in props.get("Targets", []):
+            function = next((lid for lid, a in self.out.attributes.items() if a.get("Arn") == target["Arn"]), None)
+            if function is None:
+                targets.append({"Id": target["Id"], "Arn": target["Arn"]})
+                continue
+            # moto does not deliver to Lambda: deliver to a tap queue the dispatcher reads.
+            attributes = {"VisibilityTimeout": "5"}
+            dlq = (target.get("DeadLetterConfig") or {}).get("Arn")
+            if dlq:
+                retries = int((target.get("RetryPolicy") or {}).get("MaximumRetryAttempts", 185))
+                attributes["RedrivePolicy"] = json.dumps({"deadLetterTargetArn": dlq, "maxReceiveCount": min(retries + 1, 10)})
+            url = sqs.create_queue(QueueName=self.name(f"{logical}-tap", 80), Attributes=attributes)["QueueUrl"]
+            tap_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            targets.append({"Id": target["Id"], "Arn": tap_arn})
+            self.out.rule_routes.append(RuleRoute(queue_url=url, function=self.out.attributes[function]["Ref"]))
+        if targets:
+            events.put_targets(Rule=name, EventBusName=bus, Targets=targets)
+        return {"Ref": name, "Arn": arn}
+
+    def state_machine(self, logical: str, props: Mapping[str, Any]) -> dict[str, Any]:
+        text = props["DefinitionString"]
+        subs = props.get("DefinitionSubstitutions") or {}
+        text = intrinsics.substitute(text, subs, self.lookup)
+        definition = scale_definition(json.loads(text), self.time_scale)
+        name = self.name(logical, 80)
+        arn = self.client("stepfunctions").create_state_machine(
+            name=name, definition=json.dumps(definition), roleArn=props["RoleArn"], type=props.get("StateMachineType", "STANDARD")
+        )["stateMachineArn"]
+        self.out.state_machines.append(arn)
+        return {"Ref": arn, "Arn": arn, "Name": name}
+
+
+def _depends(res: Mapping[str, Any]) -> list[str]:
+    value = res.get("DependsOn", [])
+    return [value] if isinstance(value, str) else list(value)
+
+
+@contextmanager
+def _environment(values: Mapping[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    clients.reset()
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        clients.reset()
+
+
+@dataclass
+class LocalCloud:
+    endpoint: str
+    deployment: Deployment
+
+
+@contextmanager
+def local_cloud(
+    *,
+    root: Path,
+    parameters: Mapping[str, str] | Callable[[], Mapping[str, str]],
+    time_scale: float = 0.05,
+    stack: str = "albatross",
+    log_level: str = "WARNING",
+) -> Iterator[LocalCloud]:
+    """Start moto on 127.0.0.1, deploy the template into it, route Lambda in-process.
+
+    ``parameters`` may be a callable, called once moto is up (to create, say, the VPC the
+    ``VpcId`` parameter names)."""
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    with ExitStack() as stack_:
+        stack_.callback(server.stop)
+        env = {
+            **FAKE_CREDENTIALS,
+            "AWS_ENDPOINT_URL": endpoint,
+            "MOTO_PORT": str(port),  # Step Functions in moto invokes Lambda on localhost:MOTO_PORT
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_METRICS_DISABLED": "true",
+            "POWERTOOLS_LOG_LEVEL": log_level,
+        }
+        stack_.enter_context(_environment(env))
+        request = urllib.request.Request(
+            f"{endpoint}/moto-api/config",
+            data=json.dumps({"stepfunctions": {"execute_state_machine": True}}).encode(),
+            method="POST",
+        )
+        urllib.request.urlopen(request, timeout=10).read()  # noqa: S310  # our own 127.0.0.1 server
+        stack_.enter_context(lambdas.routed())
+        values = parameters() if callable(parameters) else parameters
+        translated = translate(root / "template.yaml", values)
+        deployment = _Deployer(
+            stack=stack, translated=translated.template, parameters=values, code_dirs=translated.code_dirs, time_scale=time_scale
+        ).deploy()
+        function_env = {k: v for k, v in deployment.environment.items() if v and k not in env}
+        stack_.enter_context(_environment(function_env))
+        stack_.callback(_stop_executions, deployment)
+        yield LocalCloud(endpoint=endpoint, deployment=deployment)
+
+
+def _stop_executions(deployment: Deployment) -> None:
+    """Executions run in moto threads; stop them before the server goes."""
+    sfn = clients.sfn()
+    for machine in deployment.state_machines:
+        for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=machine, statusFilter="RUNNING"):
+            for execution in page["executions"]:
+                sfn.stop_execution(executionArn=execution["executionArn"])

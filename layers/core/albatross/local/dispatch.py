@@ -1,0 +1,130 @@
+"""Deliver what moto does not: EventBridge rules to Lambda (through the tap queues the
+local deployer made, so moto's own pattern matcher decides what matches) and SQS event
+source mappings to Lambda, with AWS's semantics: a failed invocation leaves its messages
+to come back after the visibility timeout (and into the DLQ after maxReceiveCount); a
+partial batch response deletes only the records that succeeded."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from albatross.aws import clients
+from albatross.local.cloud import ACCOUNT, REGION, Deployment, QueueRoute, RuleRoute
+
+log = logging.getLogger("albatross.local.dispatch")
+
+
+class Dispatcher:
+    def __init__(self, deployment: Deployment, *, wait_seconds: int = 1) -> None:
+        self.deployment = deployment
+        self.wait_seconds = wait_seconds
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._busy = 0
+        self._lock = threading.Lock()
+        self.invocations: dict[str, int] = {}
+        self.failures: dict[str, int] = {}
+
+    def start(self) -> None:
+        loops: list[tuple[str, Callable[[], None]]] = []
+        for rule in self.deployment.rule_routes:
+            loops.append((rule.function, lambda r=rule: self._rule_loop(r)))  # type: ignore[misc]  # bound default
+        for queue in self.deployment.queue_routes:
+            loops.append((queue.function, lambda q=queue: self._queue_loop(q)))  # type: ignore[misc]  # bound default
+        for name, loop in loops:
+            t = threading.Thread(target=loop, name=f"dispatch-{name}", daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=self.wait_seconds + 5)
+
+    def _invoke(self, function: str, event: Any) -> tuple[bool, Any]:
+        with self._lock:
+            self._busy += 1
+            self.invocations[function] = self.invocations.get(function, 0) + 1
+        try:
+            resp = clients.client("lambda").invoke(FunctionName=function, Payload=json.dumps(event).encode())
+            payload = json.loads(resp["Payload"].read() or b"null")
+            ok = "FunctionError" not in resp
+            if not ok:
+                with self._lock:
+                    self.failures[function] = self.failures.get(function, 0) + 1
+                error = payload if isinstance(payload, dict) else {}
+                log.warning("%s failed: %s: %s", function, error.get("errorType"), str(error.get("errorMessage"))[:300])
+            return ok, payload
+        finally:
+            with self._lock:
+                self._busy -= 1
+
+    def _receive(self, url: str, count: int) -> list[dict[str, Any]]:
+        resp = clients.sqs().receive_message(
+            QueueUrl=url,
+            MaxNumberOfMessages=min(count, 10),
+            WaitTimeSeconds=self.wait_seconds,
+            MessageSystemAttributeNames=["All"],
+        )
+        return list(resp.get("Messages", []))  # type: ignore[arg-type]  # message dicts
+
+    def _rule_loop(self, route: RuleRoute) -> None:
+        while not self._stop.is_set():
+            try:
+                for message in self._receive(route.queue_url, 10):
+                    ok, _ = self._invoke(route.function, _envelope(json.loads(message["Body"])))
+                    if ok:
+                        clients.sqs().delete_message(QueueUrl=route.queue_url, ReceiptHandle=message["ReceiptHandle"])
+            except Exception:  # noqa: BLE001  # keep delivering; the next receive retries
+                if not self._stop.is_set():
+                    log.exception("rule dispatch to %s failed", route.function)
+                    time.sleep(0.2)
+
+    def _queue_loop(self, route: QueueRoute) -> None:
+        while not self._stop.is_set():
+            try:
+                messages = self._receive(route.queue_url, route.batch_size)
+                if not messages:
+                    continue
+                event = {"Records": [_record(m, route) for m in messages]}
+                ok, payload = self._invoke(route.function, event)
+                if not ok:
+                    continue
+                failed = set()
+                if route.partial and isinstance(payload, dict):
+                    failed = {f["itemIdentifier"] for f in payload.get("batchItemFailures", [])}
+                for m in messages:
+                    if m["MessageId"] not in failed:
+                        clients.sqs().delete_message(QueueUrl=route.queue_url, ReceiptHandle=m["ReceiptHandle"])
+            except Exception:  # noqa: BLE001  # keep delivering; the next receive retries
+                if not self._stop.is_set():
+                    log.exception("queue dispatch to %s failed", route.function)
+                    time.sleep(0.2)
+
+    def busy(self) -> bool:
+        with self._lock:
+            return self._busy > 0
+
+
+def _envelope(event: dict[str, Any]) -> dict[str, Any]:
+    """moto's copy of an event delivered to SQS lacks some fields AWS always sets."""
+    return {"version": "0", "account": ACCOUNT, "region": REGION, "resources": [], **event}
+
+
+def _record(message: dict[str, Any], route: QueueRoute) -> dict[str, Any]:
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": message.get("Attributes", {}),
+        "messageAttributes": {},
+        "md5OfBody": message.get("MD5OfBody", ""),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": route.queue_arn,
+        "awsRegion": REGION,
+    }

@@ -1,0 +1,554 @@
+"""An HTTP double of the Kubernetes API on 127.0.0.1, for tests and ``albatross local``.
+
+It speaks the real REST protocol, so the official ``kubernetes`` client and ``kubectl
+get`` talk to it: list (with ``resourceVersion``), watch (newline-delimited JSON over a
+chunked response, bookmarks, 410 Gone for a version older than the compaction horizon),
+get/create/replace/delete, JSON patch and merge patch (strategic merge is treated as a
+merge patch, enough for metadata and status), the ``status`` subresource, 409 on a stale
+``resourceVersion``, finalizers with ``deletionTimestamp``, and discovery documents.
+
+It also stands in for the endpoints controller: every Service with a selector gets one
+EndpointSlice listing one ready endpoint per replica of the Deployments it selects.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import hashlib
+import json
+import threading
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+
+@dataclass(frozen=True)
+class Kind:
+    group: str
+    version: str
+    plural: str
+    kind: str
+    namespaced: bool
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+
+KINDS = (
+    Kind("", "v1", "namespaces", "Namespace", False),
+    Kind("", "v1", "services", "Service", True),
+    Kind("", "v1", "events", "Event", True),
+    Kind("", "v1", "nodes", "Node", False),
+    Kind("", "v1", "secrets", "Secret", True),
+    Kind("apps", "v1", "deployments", "Deployment", True),
+    Kind("networking.k8s.io", "v1", "ingresses", "Ingress", True),
+    Kind("networking.k8s.io", "v1", "ingressclasses", "IngressClass", False),
+    Kind("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", True),
+    Kind("coordination.k8s.io", "v1", "leases", "Lease", True),
+)
+_BY_PATH = {(k.group, k.version, k.plural): k for k in KINDS}
+_STATUS_KINDS = {"Ingress", "Service", "Deployment"}
+
+
+class ApiError(Exception):
+    def __init__(self, code: int, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.reason, self.message = code, reason, message
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+            "code": self.code,
+        }
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386."""
+    if not isinstance(patch, Mapping):
+        return copy.deepcopy(patch)
+    out = dict(target) if isinstance(target, Mapping) else {}
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = merge_patch(out.get(key), value)
+    return out
+
+
+def _pointer(path: str) -> list[str]:
+    return [p.replace("~1", "/").replace("~0", "~") for p in path.split("/")[1:]]
+
+
+def json_patch(doc: Any, ops: list[Mapping[str, Any]]) -> Any:
+    """RFC 6902 (add, remove, replace, test)."""
+    doc = copy.deepcopy(doc)
+    for op in ops:
+        parts = _pointer(str(op["path"]))
+        parent: Any = doc
+        for part in parts[:-1]:
+            parent = parent[int(part)] if isinstance(parent, list) else parent.setdefault(part, {}) if op["op"] == "add" else parent[part]
+        last = parts[-1]
+        kind = op["op"]
+        if kind == "test":
+            current = parent[int(last)] if isinstance(parent, list) else parent.get(last)
+            if current != op.get("value"):
+                raise ApiError(422, "Invalid", f"test failed at {op['path']}")
+        elif kind == "remove":
+            if isinstance(parent, list):
+                del parent[int(last)]
+            else:
+                del parent[last]
+        elif kind in ("add", "replace"):
+            if isinstance(parent, list):
+                if last == "-":
+                    parent.append(op["value"])
+                elif kind == "add":
+                    parent.insert(int(last), op["value"])
+                else:
+                    parent[int(last)] = op["value"]
+            else:
+                parent[last] = op["value"]
+        else:
+            raise ApiError(422, "Invalid", f"unsupported patch op {kind}")
+    return doc
+
+
+class Cluster:
+    """The object store, its event log and the endpoints stand-in."""
+
+    def __init__(self) -> None:
+        self._objects: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self._log: list[tuple[int, str, str, str, dict[str, Any]]] = []
+        self._rv = 100
+        self._cond = threading.Condition()
+        self.compacted = 0  # watches from a resourceVersion below this get 410 Gone
+        self.requests: list[tuple[str, str]] = []
+
+    # --- store -------------------------------------------------------------------------
+
+    def _bump(self, kind: Kind, event: str, obj: dict[str, Any]) -> None:
+        self._rv += 1
+        obj["metadata"]["resourceVersion"] = str(self._rv)
+        self._log.append((self._rv, kind.plural, obj["metadata"].get("namespace", ""), event, copy.deepcopy(obj)))
+        self._cond.notify_all()
+
+    def resource_version(self) -> int:
+        with self._cond:
+            return self._rv
+
+    def list(self, kind: Kind, namespace: str | None) -> tuple[list[dict[str, Any]], int]:
+        with self._cond:
+            items = [
+                copy.deepcopy(o)
+                for (plural, ns, _), o in sorted(self._objects.items())
+                if plural == kind.plural and (namespace is None or ns == namespace)
+            ]
+            return items, self._rv
+
+    def get(self, kind: Kind, namespace: str, name: str) -> dict[str, Any]:
+        with self._cond:
+            obj = self._objects.get((kind.plural, namespace, name))
+            if obj is None:
+                raise ApiError(404, "NotFound", f'{kind.plural} "{name}" not found')
+            return copy.deepcopy(obj)
+
+    def create(self, kind: Kind, namespace: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        obj = copy.deepcopy(dict(body))
+        meta = obj.setdefault("metadata", {})
+        if not meta.get("name") and meta.get("generateName"):
+            meta["name"] = meta["generateName"] + uuid.uuid4().hex[:5]
+        name = meta.get("name")
+        if not name:
+            raise ApiError(422, "Invalid", "metadata.name is required")
+        if kind.namespaced:
+            meta["namespace"] = namespace or meta.get("namespace") or "default"
+        obj.update(apiVersion=kind.api_version, kind=kind.kind)
+        meta.update(uid=str(uuid.uuid4()), creationTimestamp=_now(), generation=1)
+        with self._cond:
+            key = (kind.plural, meta.get("namespace", ""), name)
+            if key in self._objects:
+                raise ApiError(409, "AlreadyExists", f'{kind.plural} "{name}" already exists')
+            self._objects[key] = obj
+            self._bump(kind, "ADDED", obj)
+            out = copy.deepcopy(obj)
+        self._after_change(kind)
+        return out
+
+    def update(self, kind: Kind, namespace: str, name: str, new: Mapping[str, Any], *, status: bool) -> dict[str, Any]:
+        """Replace an object (or only its status); honours resourceVersion preconditions."""
+        with self._cond:
+            key = (kind.plural, namespace, name)
+            old = self._objects.get(key)
+            if old is None:
+                raise ApiError(404, "NotFound", f'{kind.plural} "{name}" not found')
+            want_rv = (new.get("metadata") or {}).get("resourceVersion")
+            if want_rv and want_rv != old["metadata"]["resourceVersion"]:
+                raise ApiError(409, "Conflict", f'the object has been modified; please apply your changes to the latest version ({kind.plural} "{name}")')
+            obj = copy.deepcopy(old)
+            if status:
+                obj["status"] = copy.deepcopy(new.get("status"))
+            else:
+                keep_status = obj.get("status")
+                obj = copy.deepcopy(dict(new))
+                if kind.kind in _STATUS_KINDS:
+                    obj["status"] = keep_status
+                for field in ("uid", "creationTimestamp", "deletionTimestamp", "namespace", "name"):
+                    if field in old["metadata"]:
+                        obj.setdefault("metadata", {})[field] = old["metadata"][field]
+                    else:
+                        obj.setdefault("metadata", {}).pop(field, None)
+                obj.update(apiVersion=kind.api_version, kind=kind.kind)
+                if obj.get("spec") != old.get("spec"):
+                    obj["metadata"]["generation"] = int(old["metadata"].get("generation", 1)) + 1
+            if obj == old:
+                return copy.deepcopy(old)  # no-op updates do not bump resourceVersion
+            if obj["metadata"].get("deletionTimestamp") and not obj["metadata"].get("finalizers"):
+                del self._objects[key]
+                self._bump(kind, "DELETED", obj)
+            else:
+                self._objects[key] = obj
+                self._bump(kind, "MODIFIED", obj)
+            out = copy.deepcopy(obj)
+        self._after_change(kind)
+        return out
+
+    def patch(self, kind: Kind, namespace: str, name: str, content_type: str, patch: Any, *, status: bool) -> dict[str, Any]:
+        """Apply a patch atomically; only a merge patch that names a resourceVersion (or a
+        JSON patch ``test`` on it) is a precondition."""
+        with self._cond:
+            current = self.get(kind, namespace, name)
+            if "json-patch" in content_type:
+                if not isinstance(patch, list):
+                    raise ApiError(400, "BadRequest", "a JSON patch must be a list of operations")
+                new = json_patch(current, patch)
+            else:
+                new = merge_patch(current, patch)
+            if not _has_rv(patch):
+                new.setdefault("metadata", {}).pop("resourceVersion", None)
+            return self.update(kind, namespace, name, new, status=status)
+
+    def delete(self, kind: Kind, namespace: str, name: str) -> dict[str, Any]:
+        with self._cond:
+            key = (kind.plural, namespace, name)
+            obj = self._objects.get(key)
+            if obj is None:
+                raise ApiError(404, "NotFound", f'{kind.plural} "{name}" not found')
+            if obj["metadata"].get("finalizers"):
+                if not obj["metadata"].get("deletionTimestamp"):
+                    obj["metadata"]["deletionTimestamp"] = _now()
+                    self._bump(kind, "MODIFIED", obj)
+                out = copy.deepcopy(obj)
+            else:
+                del self._objects[key]
+                self._bump(kind, "DELETED", obj)
+                out = copy.deepcopy(obj)
+        self._after_change(kind)
+        return out
+
+    def events_since(self, plural: str, namespace: str | None, rv: int) -> list[tuple[int, str, dict[str, Any]]]:
+        return [
+            (r, event, copy.deepcopy(obj))
+            for r, p, ns, event, obj in self._log
+            if r > rv and p == plural and (namespace is None or ns == namespace)
+        ]
+
+    def wait(self, timeout: float) -> None:
+        with self._cond:
+            self._cond.wait(timeout)
+
+    # --- the endpoints controller stand-in -----------------------------------------
+
+    def _after_change(self, kind: Kind) -> None:
+        if kind.kind in ("Service", "Deployment"):
+            self.sync_endpoints()
+
+    def sync_endpoints(self) -> None:
+        slices = _kind("endpointslices")
+        with self._cond:
+            services = [copy.deepcopy(o) for (p, _, _), o in self._objects.items() if p == "services"]
+            deployments = [copy.deepcopy(o) for (p, _, _), o in self._objects.items() if p == "deployments"]
+        for svc in services:
+            selector = (svc.get("spec") or {}).get("selector")
+            if not selector:
+                continue
+            meta = svc["metadata"]
+            wanted = _endpoint_slice(svc, [d for d in deployments if _selects(selector, d) and d["metadata"]["namespace"] == meta["namespace"]])
+            name = wanted["metadata"]["name"]
+            try:
+                current = self.get(slices, meta["namespace"], name)
+            except ApiError:
+                self.create(slices, meta["namespace"], wanted)
+                continue
+            if current.get("endpoints") != wanted["endpoints"] or current.get("ports") != wanted["ports"]:
+                current.update(endpoints=wanted["endpoints"], ports=wanted["ports"])
+                self.update(slices, meta["namespace"], name, current, status=False)
+
+
+def _has_rv(patch: Any) -> bool:
+    return isinstance(patch, Mapping) and bool((patch.get("metadata") or {}).get("resourceVersion"))
+
+
+def _kind(plural: str) -> Kind:
+    return next(k for k in KINDS if k.plural == plural)
+
+
+def _selects(selector: Mapping[str, str], deployment: Mapping[str, Any]) -> bool:
+    labels = (((deployment.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels") or {}
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+def pod_ip(namespace: str, deployment: str, index: int) -> str:
+    """A stable pod address for replica ``index`` of a Deployment (10.0.0.0/16)."""
+    digest = int(hashlib.sha256(f"{namespace}/{deployment}".encode()).hexdigest(), 16)
+    return f"10.0.{1 + digest % 200}.{10 + index}"
+
+
+def _endpoint_slice(service: Mapping[str, Any], deployments: list[Mapping[str, Any]]) -> dict[str, Any]:
+    meta = service["metadata"]
+    container_ports: dict[str, int] = {}
+    endpoints = []
+    for d in sorted(deployments, key=lambda d: str(d["metadata"]["name"])):
+        template = (d.get("spec") or {}).get("template") or {}
+        for c in (template.get("spec") or {}).get("containers") or []:
+            for p in c.get("ports") or []:
+                if p.get("name"):
+                    container_ports[p["name"]] = int(p["containerPort"])
+        for i in range(int((d.get("spec") or {}).get("replicas", 1))):
+            pod = f"{d['metadata']['name']}-{i}"
+            endpoints.append(
+                {
+                    "addresses": [pod_ip(meta["namespace"], d["metadata"]["name"], i)],
+                    "conditions": {"ready": True, "serving": True, "terminating": False},
+                    "targetRef": {"kind": "Pod", "namespace": meta["namespace"], "name": pod},
+                }
+            )
+    ports = []
+    for p in (service.get("spec") or {}).get("ports") or []:
+        target = p.get("targetPort", p["port"])
+        number = container_ports.get(target) if isinstance(target, str) else int(target)
+        if number is not None:
+            ports.append({"name": p.get("name", ""), "port": number, "protocol": p.get("protocol", "TCP")})
+    return {
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": {
+            "name": f"{meta['name']}-{hashlib.sha256(meta['name'].encode()).hexdigest()[:5]}",
+            "namespace": meta["namespace"],
+            "labels": {
+                "kubernetes.io/service-name": meta["name"],
+                "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io",
+            },
+        },
+        "addressType": "IPv4",
+        "ports": ports,
+        "endpoints": endpoints,
+    }
+
+
+def _parse_path(path: str) -> tuple[Kind, str | None, str | None, str | None]:
+    """(kind, namespace, name, subresource) for a resource path, or raise 404."""
+    parts = [p for p in path.split("/") if p]
+    if parts[:1] == ["api"]:
+        group, version, rest = "", parts[1], parts[2:]
+    elif parts[:1] == ["apis"] and len(parts) >= 3:
+        group, version, rest = parts[1], parts[2], parts[3:]
+    else:
+        raise ApiError(404, "NotFound", f"no route for {path}")
+    namespace = None
+    if len(rest) >= 3 and rest[0] == "namespaces":
+        namespace, rest = rest[1], rest[2:]
+    if not rest:
+        raise ApiError(404, "NotFound", f"no route for {path}")
+    kind = _BY_PATH.get((group, version, rest[0]))
+    if kind is None:
+        raise ApiError(404, "NotFound", f"the server could not find the requested resource ({path})")
+    name = rest[1] if len(rest) > 1 else None
+    sub = rest[2] if len(rest) > 2 else None
+    return kind, namespace, name, sub
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002  # the base class's name
+        return
+
+    def _send(self, code: int, body: Any) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _body(self) -> Any:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            return json.loads(raw or b"null")
+        except json.JSONDecodeError as e:
+            raise ApiError(400, "BadRequest", f"body is not JSON: {e}") from e
+
+    def _route(self, method: str) -> None:
+        cluster = self.server.cluster
+        url = urlparse(self.path)
+        query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        cluster.requests.append((method, self.path))
+        try:
+            fault = self.server.faults.pop(0) if self.server.faults else None
+            if fault is not None:
+                raise ApiError(fault, "InternalError" if fault >= 500 else "TooManyRequests", "injected fault")
+            if method == "GET" and self._discovery(url.path):
+                return
+            kind, namespace, name, sub = _parse_path(url.path)
+            if method == "GET" and name is None:
+                if query.get("watch") in ("1", "true"):
+                    self._watch(kind, namespace, query)
+                    return
+                items, rv = cluster.list(kind, namespace)
+                self._send(200, {"kind": f"{kind.kind}List", "apiVersion": kind.api_version, "metadata": {"resourceVersion": str(rv)}, "items": items})
+            elif method == "GET":
+                self._send(200, cluster.get(kind, namespace or "", name or ""))
+            elif method == "POST":
+                self._send(201, cluster.create(kind, namespace or "", self._body()))
+            elif method == "PUT" and name:
+                self._send(200, cluster.update(kind, namespace or "", name, self._body(), status=sub == "status"))
+            elif method == "PATCH" and name:
+                content_type = self.headers.get("Content-Type", "")
+                self._send(200, cluster.patch(kind, namespace or "", name, content_type, self._body(), status=sub == "status"))
+            elif method == "DELETE" and name:
+                self._send(200, cluster.delete(kind, namespace or "", name))
+            else:
+                raise ApiError(405, "MethodNotAllowed", f"{method} not allowed on {url.path}")
+        except ApiError as e:
+            self._send(e.code, e.status())
+
+    def _discovery(self, path: str) -> bool:
+        if path == "/api":
+            self._send(200, {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []})
+        elif path == "/apis":
+            groups = sorted({k.group for k in KINDS if k.group})
+            self._send(200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": [
+                {"name": g, "versions": [{"groupVersion": f"{g}/v1", "version": "v1"}], "preferredVersion": {"groupVersion": f"{g}/v1", "version": "v1"}}
+                for g in groups
+            ]})
+        elif path in ("/api/v1",) or (path.startswith("/apis/") and path.count("/") == 3):
+            gv = "v1" if path == "/api/v1" else path[len("/apis/"):]
+            self._send(200, {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": [
+                {"name": k.plural, "singularName": k.kind.lower(), "namespaced": k.namespaced, "kind": k.kind,
+                 "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"]}
+                for k in KINDS if k.api_version == gv
+            ]})
+        elif path == "/version":
+            self._send(200, {"major": "1", "minor": "31", "gitVersion": "v1.31.0-albatross-double"})
+        else:
+            return False
+        return True
+
+    def _watch(self, kind: Kind, namespace: str | None, query: Mapping[str, str]) -> None:
+        cluster = self.server.cluster
+        rv = int(query.get("resourceVersion") or cluster.resource_version())
+        timeout = float(query.get("timeoutSeconds") or 300)
+        bookmarks = query.get("allowWatchBookmarks") in ("true", "1")
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        deadline = threading.Event()
+        timer = threading.Timer(timeout, deadline.set)
+        timer.start()
+        try:
+            if rv < cluster.compacted:
+                self._chunk({"type": "ERROR", "object": ApiError(410, "Expired", f"too old resource version: {rv} ({cluster.compacted})").status()})
+                return
+            while not deadline.is_set() and not self.server.stopping.is_set():
+                events = cluster.events_since(kind.plural, namespace, rv)
+                for r, event, obj in events:
+                    self._chunk({"type": event, "object": obj})
+                    rv = r
+                if not events:
+                    if bookmarks:
+                        current = cluster.resource_version()
+                        if current > rv:
+                            rv = current
+                        self._chunk({"type": "BOOKMARK", "object": {"kind": kind.kind, "apiVersion": kind.api_version, "metadata": {"resourceVersion": str(rv)}}})
+                    cluster.wait(0.5)
+        except (BrokenPipeError, ConnectionResetError):
+            return
+        finally:
+            timer.cancel()
+        try:
+            self.wfile.write(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def _chunk(self, event: Mapping[str, Any]) -> None:
+        data = json.dumps(event).encode() + b"\n"
+        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        self.wfile.flush()
+
+    def do_GET(self) -> None:  # noqa: N802  # http.server's naming
+        self._route("GET")
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._route("POST")
+
+    def do_PUT(self) -> None:  # noqa: N802
+        self._route("PUT")
+
+    def do_PATCH(self) -> None:  # noqa: N802
+        self._route("PATCH")
+
+    def do_DELETE(self) -> None:  # noqa: N802
+        self._route("DELETE")
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, cluster: Cluster) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.cluster = cluster
+        self.stopping = threading.Event()
+        self.faults: list[int] = []
+
+
+@dataclass
+class KubeDouble:
+    cluster: Cluster
+    url: str
+    server: _Server
+
+    def inject(self, *codes: int) -> None:
+        """Fail the next requests with these HTTP status codes (5xx, 429)."""
+        self.server.faults.extend(codes)
+
+
+@contextmanager
+def kube_double() -> Iterator[KubeDouble]:
+    cluster = Cluster()
+    server = _Server(cluster)
+    thread = threading.Thread(target=server.serve_forever, name="kube-double", daemon=True)
+    thread.start()
+    try:
+        yield KubeDouble(cluster=cluster, url=f"http://127.0.0.1:{server.server_address[1]}", server=server)
+    finally:
+        server.stopping.set()
+        server.shutdown()
+        server.server_close()

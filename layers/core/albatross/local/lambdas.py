@@ -1,0 +1,107 @@
+"""Run Lambda invocations in this process, with the real handlers.
+
+moto's Lambda backend would start a container in ``LambdaFunction._invoke_lambda``; we
+replace that one method so that every invocation (from Step Functions, from the local
+dispatcher, from ``aws lambda invoke``) loads the function's ``Handler`` from its
+``CodeUri`` folder and calls it. An exception becomes a ``FunctionError`` whose payload's
+``errorType`` is the exception class name, as in AWS, so Retry/Catch match it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import threading
+import traceback
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from moto.awslambda.models import LambdaFunction
+
+Handler = Callable[[Any, Any], Any]
+
+
+@dataclass(frozen=True)
+class Code:
+    folder: Path
+    handler: str  # "module.function"
+
+
+@dataclass
+class _Context:
+    function_name: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int = 512
+    function_version: str = "$LATEST"
+    aws_request_id: str = ""
+    log_group_name: str = ""
+    log_stream_name: str = ""
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+_registry: dict[str, Code] = {}
+_loaded: dict[str, Handler] = {}
+_lock = threading.Lock()
+
+
+def register(function_name: str, code: Code) -> None:
+    with _lock:
+        _registry[function_name] = code
+
+
+def _handler(function_name: str) -> Handler:
+    with _lock:
+        if function_name not in _loaded:
+            code = _registry[function_name]
+            module_name, _, attr = code.handler.rpartition(".")
+            spec = importlib.util.spec_from_file_location(
+                f"albatross_local_fn_{function_name.replace('-', '_')}", code.folder / f"{module_name}.py"
+            )
+            if spec is None or spec.loader is None:
+                raise ImportError(f"cannot load {code.handler} from {code.folder}")
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            _loaded[function_name] = getattr(module, attr)
+        return _loaded[function_name]
+
+
+def invoke(function_name: str, arn: str, event: Any) -> tuple[str, bool]:
+    """Call the handler; returns (payload JSON, errored)."""
+    context = _Context(function_name=function_name, invoked_function_arn=arn, aws_request_id=str(uuid.uuid4()))
+    try:
+        result = _handler(function_name)(event, context)
+    except Exception as e:  # noqa: BLE001  # every handler error becomes a FunctionError, as in AWS
+        payload = {
+            "errorType": type(e).__name__,
+            "errorMessage": str(e),
+            "stackTrace": traceback.format_exception(e)[-3:],
+        }
+        return json.dumps(payload), True
+    return json.dumps(result), False
+
+
+def _invoke_lambda(self: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:
+    if isinstance(event, str):
+        event = json.loads(event or "{}")
+    payload, errored = invoke(self.function_name, self.function_arn, event if event is not None else {})
+    return payload, errored, ""
+
+
+@contextmanager
+def routed() -> Iterator[None]:
+    """Route moto's Lambda invocations to the in-process handlers while active."""
+    original = LambdaFunction._invoke_lambda
+    LambdaFunction._invoke_lambda = _invoke_lambda  # type: ignore[method-assign]  # the documented seam, see module docstring
+    try:
+        yield
+    finally:
+        LambdaFunction._invoke_lambda = original  # type: ignore[method-assign]  # restore
+        with _lock:
+            _registry.clear()
+            _loaded.clear()

@@ -1,0 +1,157 @@
+"""The whole offline system: local AWS (moto server + the template's resources), the
+Kubernetes API double, the dispatcher, and the forwarder as its own process talking to
+both over 127.0.0.1, exactly as it would in a cluster."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kubernetes import client as k8s
+
+from albatross.aws import clients
+from albatross.local.cloud import FAKE_CREDENTIALS, LocalCloud, local_cloud
+from albatross.local.dispatch import Dispatcher
+from albatross.local.kube import KubeDouble, kube_double
+
+CLUSTER = "albatross-local"
+VPC_CIDR = "10.0.0.0/16"
+
+
+def make_vpc(cluster: str) -> str:
+    """A VPC with two public (``kubernetes.io/role/elb``) and two private
+    (``kubernetes.io/role/internal-elb``) subnets in two zones."""
+    ec2 = clients.ec2()
+    vpc = ec2.create_vpc(CidrBlock=VPC_CIDR)["Vpc"]["VpcId"]
+    for i, (zone, role) in enumerate(
+        [("us-east-1a", "elb"), ("us-east-1b", "elb"), ("us-east-1a", "internal-elb"), ("us-east-1b", "internal-elb")]
+    ):
+        ec2.create_subnet(
+            VpcId=vpc,
+            CidrBlock=f"10.0.{200 + i}.0/24",
+            AvailabilityZone=zone,
+            TagSpecifications=[
+                {
+                    "ResourceType": "subnet",
+                    "Tags": [
+                        {"Key": f"kubernetes.io/role/{role}", "Value": "1"},
+                        {"Key": f"kubernetes.io/cluster/{cluster}", "Value": "shared"},
+                    ],
+                }
+            ],
+        )
+    return vpc
+
+
+@dataclass
+class LocalSystem:
+    root: Path
+    cloud: LocalCloud
+    kube: KubeDouble
+    dispatcher: Dispatcher
+    forwarder: subprocess.Popen[bytes]
+    vpc_id: str
+    cluster: str
+    log_path: Path
+
+    def api(self) -> k8s.ApiClient:
+        config = k8s.Configuration()
+        config.host = self.kube.url
+        return k8s.ApiClient(config)
+
+    def output(self, name: str) -> Any:
+        return self.cloud.deployment.outputs[name]
+
+    def wait_for(self, what: str, check: Callable[[], Any], timeout: float = 60.0, interval: float = 0.2) -> Any:
+        """Poll ``check`` until it returns something truthy; raise TimeoutError with ``what``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.forwarder.poll() is not None:
+                raise RuntimeError(f"the forwarder exited ({self.forwarder.returncode}); see {self.log_path}")
+            value = check()
+            if value:
+                return value
+            time.sleep(interval)
+        raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def _kubeconfig(url: str, folder: Path) -> Path:
+    path = folder / "kubeconfig"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "local", "cluster": {"server": url}}],
+                "users": [{"name": "local", "user": {}}],
+                "contexts": [{"name": "local", "context": {"cluster": "local", "user": "local"}}],
+                "current-context": "local",
+            }
+        )
+    )
+    return path
+
+
+@contextmanager
+def local_system(
+    root: Path, *, cluster: str = CLUSTER, time_scale: float = 0.05, work_dir: Path | None = None, log_level: str = "WARNING"
+) -> Iterator[LocalSystem]:
+    with ExitStack() as stack:
+        folder = work_dir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="albatross-local-")))
+        folder.mkdir(parents=True, exist_ok=True)
+        vpc: list[str] = []
+
+        def parameters() -> dict[str, str]:
+            vpc.append(make_vpc(cluster))
+            return {"ClusterName": cluster, "VpcId": vpc[0]}
+
+        cloud = stack.enter_context(local_cloud(root=root, parameters=parameters, time_scale=time_scale, log_level=log_level))
+        kube = stack.enter_context(kube_double())
+        dispatcher = Dispatcher(cloud.deployment)
+        dispatcher.start()
+        stack.callback(dispatcher.stop)
+        log_path = folder / "forwarder.log"
+        log_file = stack.enter_context(log_path.open("wb"))
+        env = {
+            **os.environ,
+            **FAKE_CREDENTIALS,
+            "AWS_ENDPOINT_URL": cloud.endpoint,
+            "KUBECONFIG": str(_kubeconfig(kube.url, folder)),
+            "CLUSTER_NAME": cluster,
+            "EVENT_BUS_NAME": str(cloud.deployment.outputs["EventBusName"]),
+            "WRITEBACK_QUEUE_URL": str(cloud.deployment.outputs["WritebackQueueUrl"]),
+            "WRITEBACK_WAIT_SECONDS": "1",
+            "LOG_LEVEL": "INFO",
+        }
+        forwarder = subprocess.Popen(  # noqa: S603  # our own module, fixed arguments
+            [sys.executable, "-m", "albatross_forwarder"], env=env, stdout=log_file, stderr=subprocess.STDOUT
+        )
+
+        def stop_forwarder() -> None:
+            forwarder.terminate()
+            try:
+                forwarder.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                forwarder.kill()
+                forwarder.wait()
+
+        stack.callback(stop_forwarder)
+        yield LocalSystem(
+            root=root,
+            cloud=cloud,
+            kube=kube,
+            dispatcher=dispatcher,
+            forwarder=forwarder,
+            vpc_id=vpc[0],
+            cluster=cluster,
+            log_path=log_path,
+        )

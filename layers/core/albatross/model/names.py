@@ -1,0 +1,119 @@
+"""Names, tags and finalizers, compatible with the AWS Load Balancer Controller (LBC).
+
+This docstring is the spec; every literal below appears once in the core.
+
+Tags on every resource Albatross creates (and the only way it recognises its own):
+
+* ``elbv2.k8s.aws/cluster`` = the cluster name;
+* ``ingress.k8s.aws/stack`` = the IngressGroup: ``namespace/name`` for an implicit group,
+  the group name for an explicit one;
+* ``ingress.k8s.aws/resource`` = the resource id within the stack: ``LoadBalancer``,
+  ``ManagedLBSecurityGroup``, ``<ns>/<ingress>-<service>:<port as written>`` for a target
+  group, ``<port>`` for a listener, ``<port>:<priority>`` for a rule.
+
+Names (``h(x...)`` = first 10 hex characters of sha256 over the plain concatenation,
+``san(s)`` = ``s`` without non-alphanumeric characters):
+
+* load balancer: ``k8s-<san(ns)[:8]>-<san(name)[:8]>-h(cluster, "ns/name", scheme)`` for
+  an implicit group, ``k8s-<san(group)[:17]>-h(cluster, group, scheme)`` for an explicit
+  one. The scheme is in the hash, so a scheme change means a new load balancer;
+* managed security group: the same shapes with ``h(cluster, groupID)``;
+* target group: ``k8s-<san(svcNs)[:8]>-<san(svcName)[:8]>-h(cluster, groupID, ingNs,
+  ingName, svcUID, servicePort, tgPort, targetType, protocol, protocolVersion)``.
+
+Finalizers: ``ingress.k8s.aws/resources`` on members of an implicit group,
+``group.ingress.k8s.aws/<group>`` on members of an explicit one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from albatross import contract
+from albatross.k8s.ingress import GroupID
+
+TAG_CLUSTER = "elbv2.k8s.aws/cluster"
+TAG_STACK = "ingress.k8s.aws/stack"
+TAG_RESOURCE = "ingress.k8s.aws/resource"
+
+LOAD_BALANCER_ID = "LoadBalancer"
+MANAGED_SG_ID = "ManagedLBSecurityGroup"
+
+# The finalizers are part of the cluster contract (the forwarder adds them).
+IMPLICIT_FINALIZER = contract.IMPLICIT_FINALIZER
+EXPLICIT_FINALIZER_PREFIX = contract.EXPLICIT_FINALIZER_PREFIX
+
+_NOT_ALNUM = re.compile(r"[^A-Za-z0-9]")
+
+
+def short_hash(*parts: str) -> str:
+    return hashlib.sha256("".join(parts).encode()).hexdigest()[:10]
+
+
+def sanitize(text: str) -> str:
+    return _NOT_ALNUM.sub("", text)
+
+
+def _group_name(group: GroupID, digest: str) -> str:
+    if group.explicit:
+        return f"k8s-{sanitize(group.name)[:17]}-{digest}"
+    return f"k8s-{sanitize(group.namespace)[:8]}-{sanitize(group.name)[:8]}-{digest}"
+
+
+def load_balancer_name(*, cluster: str, group: GroupID, scheme: str) -> str:
+    return _group_name(group, short_hash(cluster, str(group), scheme))
+
+
+def security_group_name(*, cluster: str, group: GroupID) -> str:
+    return _group_name(group, short_hash(cluster, str(group)))
+
+
+def target_group_name(
+    *,
+    cluster: str,
+    group: GroupID,
+    ingress_namespace: str,
+    ingress_name: str,
+    service_namespace: str,
+    service_name: str,
+    service_uid: str,
+    service_port: str,
+    target_port: int,
+    target_type: str,
+    protocol: str,
+    protocol_version: str,
+) -> str:
+    digest = short_hash(
+        cluster,
+        str(group),
+        ingress_namespace,
+        ingress_name,
+        service_uid,
+        service_port,
+        str(target_port),
+        target_type,
+        protocol,
+        protocol_version,
+    )
+    return f"k8s-{sanitize(service_namespace)[:8]}-{sanitize(service_name)[:8]}-{digest}"
+
+
+def target_group_id(*, ingress_namespace: str, ingress_name: str, service: str, port: str) -> str:
+    return f"{ingress_namespace}/{ingress_name}-{service}:{port}"
+
+
+def listener_id(port: int) -> str:
+    return str(port)
+
+
+def rule_id(port: int, priority: int) -> str:
+    return f"{port}:{priority}"
+
+
+def finalizer(group: GroupID) -> str:
+    return EXPLICIT_FINALIZER_PREFIX + group.name if group.explicit else IMPLICIT_FINALIZER
+
+
+def stack_tags(*, cluster: str, group: GroupID, resource_id: str) -> dict[str, str]:
+    return {TAG_CLUSTER: cluster, TAG_STACK: str(group), TAG_RESOURCE: resource_id}

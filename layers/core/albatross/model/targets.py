@@ -1,0 +1,31 @@
+"""Desired targets of a target group, from the EndpointSlices of its Service (ip mode).
+
+Pure. A target is ``(Id, Port)`` as RegisterTargets takes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from albatross.k8s.service import EndpointSlice, Service
+
+Target = tuple[str, int]
+
+
+def ip_targets(*, binding: Mapping[str, Any], service: Service | None, slices: Iterable[EndpointSlice]) -> set[Target]:
+    """Ready endpoint addresses on the port the Service port maps to, per slice."""
+    if service is None:
+        return set()
+    port = service.port(number=binding.get("servicePortNumber"), name=binding.get("servicePortName"))
+    if port is None:
+        return set()
+    out: set[Target] = set()
+    for eps in slices:
+        if eps.address_type != "IPv4" or port.name not in eps.ports:
+            continue
+        target_port = eps.ports[port.name]
+        for endpoint in eps.endpoints:
+            if endpoint.ready and not endpoint.terminating:
+                out.update((address, target_port) for address in endpoint.addresses)
+    return out

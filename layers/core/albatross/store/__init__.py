@@ -1,0 +1,10 @@
+"""The state store: one DynamoDB table (``pk``/``sk`` strings) holding
+
+* object snapshots — ``obj#<Kind>#<key>`` / ``#`` (EndpointSlices: ``obj#EndpointSlice#<ns>/<service>``
+  / ``<slice name>``, so one query returns a Service's slices), with ``rv`` (the newest
+  resourceVersion seen), ``deleted`` and ``body`` (the trimmed object as JSON);
+* group membership — ``grp#<stack>`` / ``ing#<ns>/<name>``;
+* group state — ``grp#<stack>`` / ``#state``: the desired model being applied, the
+  Ingresses leaving the group, the running execution and the dirty mark;
+* references — ``ref#<ns>/<service>`` / ``grp#<stack>``: which groups use a Service.
+"""

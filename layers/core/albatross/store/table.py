@@ -1,0 +1,203 @@
+"""DynamoDB access for the state store (layout in the package docstring)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from albatross.aws import clients
+from albatross.aws.errors import ConditionFailed, aws_errors
+
+STATE_SK = "#state"
+_SINGLE_SK = "#"
+
+
+def snapshot_key(kind: str, key: str, obj: Mapping[str, Any] | None = None) -> tuple[str, str]:
+    if kind == "EndpointSlice":
+        namespace, _, name = key.partition("/")
+        labels = ((obj or {}).get("metadata") or {}).get("labels") or {}
+        service = labels.get("kubernetes.io/service-name", "")
+        return f"obj#EndpointSlice#{namespace}/{service}", name
+    return f"obj#{kind}#{key}", _SINGLE_SK
+
+
+@dataclass(frozen=True)
+class GroupState:
+    model: Mapping[str, Any] | None = None
+    leaving: tuple[Mapping[str, str], ...] = ()
+    execution: str | None = None
+    dirty: bool = False
+
+
+class Store:
+    """Typed operations on the table; the client comes from :mod:`albatross.aws.clients`."""
+
+    def __init__(self, table: str) -> None:
+        self.table = table
+
+    # --- snapshots ---------------------------------------------------------------------
+
+    def put_snapshot(
+        self, *, kind: str, key: str, rv: int, obj: Mapping[str, Any], deleted: bool, group: str | None = None
+    ) -> tuple[bool, Mapping[str, Any] | None]:
+        """Store if ``rv`` is newer than what is stored; returns (applied, previous body)."""
+        pk, sk = snapshot_key(kind, key, obj)
+        item: dict[str, Any] = {
+            "pk": {"S": pk},
+            "sk": {"S": sk},
+            "rv": {"N": str(rv)},
+            "deleted": {"BOOL": deleted},
+            "body": {"S": json.dumps(obj, separators=(",", ":"), sort_keys=True)},
+        }
+        if group is not None:
+            item["grp"] = {"S": group}
+        try:
+            with aws_errors():
+                old = clients.dynamodb().put_item(
+                    TableName=self.table,
+                    Item=item,
+                    ConditionExpression="attribute_not_exists(pk) OR rv < :rv",
+                    ExpressionAttributeValues={":rv": {"N": str(rv)}},
+                    ReturnValues="ALL_OLD",
+                )
+        except ConditionFailed:
+            return False, None
+        attrs = old.get("Attributes")
+        if not attrs or attrs.get("deleted", {}).get("BOOL"):
+            return True, None
+        return True, json.loads(attrs["body"]["S"])
+
+    def get_objects(self, kind: str, keys: Iterable[str]) -> dict[str, Mapping[str, Any]]:
+        """Live (not deleted) snapshots of ``kind`` by key."""
+        wanted = sorted(set(keys))
+        out: dict[str, Mapping[str, Any]] = {}
+        for i in range(0, len(wanted), 100):
+            request = {
+                self.table: {
+                    "Keys": [
+                        {"pk": {"S": snapshot_key(kind, k)[0]}, "sk": {"S": snapshot_key(kind, k)[1]}}
+                        for k in wanted[i : i + 100]
+                    ]
+                }
+            }
+            while request:
+                with aws_errors():
+                    resp = clients.dynamodb().batch_get_item(RequestItems=request)  # type: ignore[arg-type]  # keys typed above
+                for item in resp.get("Responses", {}).get(self.table, []):
+                    if not item.get("deleted", {}).get("BOOL"):
+                        body = json.loads(item["body"]["S"])  # type: ignore[arg-type]  # a string attribute
+                        meta = body.get("metadata") or {}
+                        ns = meta.get("namespace")
+                        out[f"{ns}/{meta['name']}" if ns else meta["name"]] = body
+                request = resp.get("UnprocessedKeys") or {}  # type: ignore[assignment]  # same shape
+        return out
+
+    def _query(self, pk: str, prefix: str = "") -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk" + (" AND begins_with(sk, :p)" if prefix else ""),
+            "ExpressionAttributeValues": {":pk": {"S": pk}, **({":p": {"S": prefix}} if prefix else {})},
+        }
+        with aws_errors():
+            for page in clients.dynamodb().get_paginator("query").paginate(**kwargs):
+                items.extend(page.get("Items", []))
+        return items
+
+    def endpoint_slices(self, service_key: str) -> list[Mapping[str, Any]]:
+        items = self._query(f"obj#EndpointSlice#{service_key}")
+        return [json.loads(i["body"]["S"]) for i in items if not i.get("deleted", {}).get("BOOL")]
+
+    def live_snapshots(self, kind: str) -> dict[str, tuple[int, Mapping[str, Any]]]:
+        """Every live snapshot of a kind: key → (resourceVersion, object), for Resync."""
+        out: dict[str, tuple[int, Mapping[str, Any]]] = {}
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "FilterExpression": "begins_with(pk, :p) AND deleted = :f",
+            "ExpressionAttributeValues": {":p": {"S": f"obj#{kind}#"}, ":f": {"BOOL": False}},
+        }
+        with aws_errors():
+            for page in clients.dynamodb().get_paginator("scan").paginate(**kwargs):
+                for item in page.get("Items", []):
+                    body = json.loads(item["body"]["S"])
+                    meta = body.get("metadata") or {}
+                    ns = meta.get("namespace")
+                    out[f"{ns}/{meta['name']}" if ns else meta["name"]] = (int(item["rv"]["N"]), body)
+        return out
+
+    # --- groups ------------------------------------------------------------------------
+
+    def _put(self, pk: str, sk: str, **attrs: dict[str, Any]) -> None:
+        with aws_errors():
+            clients.dynamodb().put_item(TableName=self.table, Item={"pk": {"S": pk}, "sk": {"S": sk}, **attrs})  # type: ignore[dict-item]  # attribute values
+
+    def _delete(self, pk: str, sk: str) -> None:
+        with aws_errors():
+            clients.dynamodb().delete_item(TableName=self.table, Key={"pk": {"S": pk}, "sk": {"S": sk}})
+
+    def add_member(self, group: str, ingress: str) -> None:
+        self._put(f"grp#{group}", f"ing#{ingress}")
+
+    def remove_member(self, group: str, ingress: str) -> None:
+        self._delete(f"grp#{group}", f"ing#{ingress}")
+
+    def members(self, group: str) -> list[str]:
+        return [i["sk"]["S"][4:] for i in self._query(f"grp#{group}", "ing#")]
+
+    def set_refs(self, group: str, services: Iterable[str]) -> None:
+        for svc in services:
+            self._put(f"ref#{svc}", f"grp#{group}")
+
+    def groups_for_service(self, service: str) -> list[str]:
+        return [i["sk"]["S"][4:] for i in self._query(f"ref#{service}", "grp#")]
+
+    def group_state(self, group: str) -> GroupState:
+        with aws_errors():
+            item = clients.dynamodb().get_item(
+                TableName=self.table, Key={"pk": {"S": f"grp#{group}"}, "sk": {"S": STATE_SK}}, ConsistentRead=True
+            ).get("Item")
+        if not item:
+            return GroupState()
+        return GroupState(
+            model=json.loads(item["model"]["S"]) if "model" in item else None,
+            leaving=tuple(json.loads(item["leaving"]["S"])) if "leaving" in item else (),
+            execution=item["execution"]["S"] if "execution" in item else None,
+            dirty=bool(item.get("dirty", {}).get("BOOL")),
+        )
+
+    def save_model(self, group: str, *, model: Mapping[str, Any] | None, leaving: Iterable[Mapping[str, str]]) -> None:
+        values: dict[str, Any] = {
+            ":m": {"S": json.dumps(model, sort_keys=True)},
+            ":l": {"S": json.dumps(list(leaving), sort_keys=True)},
+        }
+        with aws_errors():
+            clients.dynamodb().update_item(
+                TableName=self.table,
+                Key={"pk": {"S": f"grp#{group}"}, "sk": {"S": STATE_SK}},
+                UpdateExpression="SET model = :m, leaving = :l",
+                ExpressionAttributeValues=values,
+            )
+
+    def set_execution(self, group: str, execution: str | None) -> None:
+        key = {"pk": {"S": f"grp#{group}"}, "sk": {"S": STATE_SK}}
+        with aws_errors():
+            if execution is None:
+                clients.dynamodb().update_item(TableName=self.table, Key=key, UpdateExpression="REMOVE execution")
+            else:
+                clients.dynamodb().update_item(
+                    TableName=self.table,
+                    Key=key,
+                    UpdateExpression="SET execution = :e, dirty = :f",
+                    ExpressionAttributeValues={":e": {"S": execution}, ":f": {"BOOL": False}},
+                )
+
+    def mark_dirty(self, group: str, dirty: bool = True) -> None:
+        with aws_errors():
+            clients.dynamodb().update_item(
+                TableName=self.table,
+                Key={"pk": {"S": f"grp#{group}"}, "sk": {"S": STATE_SK}},
+                UpdateExpression="SET dirty = :d",
+                ExpressionAttributeValues={":d": {"BOOL": dirty}},
+            )
