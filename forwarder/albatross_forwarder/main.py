@@ -5,6 +5,7 @@ and the finalizer for managed Ingresses. ``albatross-forwarder --help`` lists th
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
@@ -14,11 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
+from albatross.contract import LEGACY_CLASS_ANNOTATION, ObjectChange, Resync, finalizer_for
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
-from albatross.contract import LEGACY_CLASS_ANNOTATION, ObjectChange, Resync, finalizer_for
 from albatross_forwarder.sender import Sender
 from albatross_forwarder.watch import Watcher
 from albatross_forwarder.writeback import WriteBackConsumer
@@ -81,10 +82,16 @@ class Forwarder:
         current = meta.get("finalizers")
         if current and finalizer in current:
             return
-        patch = (
-            [{"op": "test", "path": "/metadata/finalizers", "value": current}, {"op": "add", "path": "/metadata/finalizers/-", "value": finalizer}]
+        patch: list[dict[str, Any]] = (
+            [
+                {"op": "test", "path": "/metadata/finalizers", "value": current},
+                {"op": "add", "path": "/metadata/finalizers/-", "value": finalizer},
+            ]
             if current
-            else [{"op": "test", "path": "/metadata/resourceVersion", "value": meta.get("resourceVersion")}, {"op": "add", "path": "/metadata/finalizers", "value": [finalizer]}]
+            else [
+                {"op": "test", "path": "/metadata/resourceVersion", "value": meta.get("resourceVersion")},
+                {"op": "add", "path": "/metadata/finalizers", "value": [finalizer]},
+            ]
         )
         try:
             self.networking.patch_namespaced_ingress(meta["name"], meta["namespace"], patch)
@@ -129,7 +136,9 @@ def _parse(argv: Sequence[str] | None) -> Config:
     p = argparse.ArgumentParser(prog="albatross-forwarder", description=__doc__)
     p.add_argument("--cluster-name", default=env.get("CLUSTER_NAME"), required="CLUSTER_NAME" not in env)
     p.add_argument("--event-bus", default=env.get("EVENT_BUS_NAME"), required="EVENT_BUS_NAME" not in env)
-    p.add_argument("--writeback-queue-url", default=env.get("WRITEBACK_QUEUE_URL"), required="WRITEBACK_QUEUE_URL" not in env)
+    p.add_argument(
+        "--writeback-queue-url", default=env.get("WRITEBACK_QUEUE_URL"), required="WRITEBACK_QUEUE_URL" not in env
+    )
     p.add_argument("--ingress-class", default=env.get("INGRESS_CLASS", "alb"))
     p.add_argument("--log-level", default=env.get("LOG_LEVEL", "INFO"))
     p.add_argument("--writeback-wait-seconds", type=int, default=int(env.get("WRITEBACK_WAIT_SECONDS", "20")))
@@ -147,15 +156,15 @@ def _parse(argv: Sequence[str] | None) -> Config:
 def main(argv: Sequence[str] | None = None) -> None:
     config = _parse(argv)
     try:
-        k8s_config.load_incluster_config()
+        k8s_config.load_incluster_config()  # type: ignore[no-untyped-call]  # untyped in the client
     except k8s_config.ConfigException:
-        k8s_config.load_kube_config()
-    forwarder = Forwarder(config, api=k8s.ApiClient(), events_client=boto3.client("events"), sqs_client=boto3.client("sqs"))
+        k8s_config.load_kube_config()  # type: ignore[no-untyped-call]  # untyped in the client
+    forwarder = Forwarder(
+        config, api=k8s.ApiClient(), events_client=boto3.client("events"), sqs_client=boto3.client("sqs")
+    )
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     forwarder.start()
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         done.wait()
-    except KeyboardInterrupt:
-        pass
     forwarder.stop()

@@ -80,7 +80,7 @@ class Sender:
         for attempt in range(self.max_attempts):
             try:
                 resp = self.client.put_events(Entries=batch)
-            except Exception:  # noqa: BLE001  # network or 5xx: retry the whole batch
+            except Exception:  # network or 5xx: retry the whole batch
                 log.warning("PutEvents failed, retrying", exc_info=True)
                 time.sleep(min(0.1 * 2**attempt, 5))
                 continue
@@ -92,7 +92,10 @@ class Sender:
                     retry.append(entry)
                 else:
                     self.dropped += 1
-                    log.error("entry rejected", extra={"code": result["ErrorCode"], "detail": json.loads(entry["Detail"]).get("key")})
+                    log.error(
+                        "entry rejected",
+                        extra={"code": result["ErrorCode"], "detail": json.loads(entry["Detail"]).get("key")},
+                    )
             if not retry:
                 return
             batch = retry

@@ -8,18 +8,18 @@ and compares, so changes *and deletions* missed meanwhile are sent once.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import random
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kubernetes.watch.watch import iter_resp_lines
-
 from albatross.contract import ObjectChange, object_key, trim
+from kubernetes.watch.watch import iter_resp_lines
 
 log = logging.getLogger("albatross.forwarder.watch")
 
@@ -96,7 +96,11 @@ class Watcher:
             known.rv = rv
             return
         self.seen[key] = Seen(rv=rv, digest=digest, stub=_stub(trimmed))
-        self.emit(ObjectChange(cluster=self.cluster, kind=self.kind, action="upsert", key=key, resource_version=rv, object=trimmed))
+        self.emit(
+            ObjectChange(
+                cluster=self.cluster, kind=self.kind, action="upsert", key=key, resource_version=rv, object=trimmed
+            )
+        )
 
     def _delete(self, key: str, obj: Mapping[str, Any] | None, rv: str | None = None) -> None:
         known = self.seen.pop(key, None)
@@ -104,7 +108,11 @@ class Watcher:
             return
         body = trim(obj) if obj is not None else dict(known.stub)
         version = rv or str((body.get("metadata") or {}).get("resourceVersion") or known.rv)
-        self.emit(ObjectChange(cluster=self.cluster, kind=self.kind, action="delete", key=key, resource_version=version, object=body))
+        self.emit(
+            ObjectChange(
+                cluster=self.cluster, kind=self.kind, action="delete", key=key, resource_version=version, object=body
+            )
+        )
 
     # --- list and watch -----------------------------------------------------------
 
@@ -145,7 +153,8 @@ class Watcher:
         )
         self._response = resp
         try:
-            for line in iter_resp_lines(resp):
+            lines: Iterator[str] = iter_resp_lines(resp)  # type: ignore[no-untyped-call]  # the client's helper is untyped
+            for line in lines:
                 if self._stop.is_set():
                     break
                 event = json.loads(line)
@@ -196,7 +205,5 @@ class Watcher:
         self._stop.set()
         resp = self._response
         if resp is not None:
-            try:
+            with contextlib.suppress(Exception):  # best effort: the connection may be gone already
                 resp.shutdown()
-            except Exception:  # noqa: BLE001, S110  # best effort: the connection may be gone already
-                pass

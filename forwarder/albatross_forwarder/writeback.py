@@ -13,16 +13,17 @@ import threading
 import uuid
 from typing import Any
 
+from albatross.contract import ContractError, WriteBack, parse_writeback
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
-
-from albatross.contract import ContractError, WriteBack, parse_writeback
 
 log = logging.getLogger("albatross.forwarder.writeback")
 
 
 class WriteBackConsumer:
-    def __init__(self, *, sqs_client: Any, queue_url: str, api: k8s.ApiClient, cluster: str, wait_seconds: int = 20) -> None:
+    def __init__(
+        self, *, sqs_client: Any, queue_url: str, api: k8s.ApiClient, cluster: str, wait_seconds: int = 20
+    ) -> None:
         self.sqs = sqs_client
         self.queue_url = queue_url
         self.networking = k8s.NetworkingV1Api(api)
@@ -40,12 +41,14 @@ class WriteBackConsumer:
         while not self._stop.is_set():
             try:
                 self.poll_once()
-            except Exception:  # noqa: BLE001  # keep consuming; messages come back after their visibility timeout
+            except Exception:  # keep consuming; messages come back after their visibility timeout
                 log.exception("write-back poll failed")
                 self._stop.wait(1)
 
     def poll_once(self) -> int:
-        resp = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=self.wait_seconds)
+        resp = self.sqs.receive_message(
+            QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=self.wait_seconds
+        )
         done = 0
         for message in resp.get("Messages", []):
             try:
@@ -81,7 +84,10 @@ class WriteBackConsumer:
         return True
 
     def _event(self, namespace: str, name: str, wb: WriteBack) -> None:
-        uid = wb.uid or self.networking.read_namespaced_ingress(name, namespace).metadata.uid
+        uid: str | None = wb.uid
+        if not uid:
+            meta = self.networking.read_namespaced_ingress(name, namespace).metadata
+            uid = meta.uid if meta else None
         now = datetime.datetime.now(datetime.UTC)
         event = k8s.CoreV1Event(
             metadata=k8s.V1ObjectMeta(name=f"{name}.{uuid.uuid4().hex[:16]}", namespace=namespace),
@@ -101,8 +107,8 @@ class WriteBackConsumer:
 
     def _remove_finalizer(self, namespace: str, name: str, finalizer: str) -> None:
         for _ in range(5):
-            current = self.networking.read_namespaced_ingress(name, namespace)
-            finalizers = list(current.metadata.finalizers or [])
+            meta = self.networking.read_namespaced_ingress(name, namespace).metadata
+            finalizers = list((meta.finalizers if meta else None) or [])
             if finalizer not in finalizers:
                 return
             index = finalizers.index(finalizer)

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from albatross.contract import ContractError, ObjectChange, parse_detail
+from albatross.controller import ingest
+from albatross.controller.settings import Settings
+from albatross.store.table import Store
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
-from albatross.contract import ContractError, ObjectChange, parse_detail
-from albatross.controller import ingest
-from albatross.controller.settings import Settings
-from albatross.store.table import Store
 
 logger = Logger(service="albatross-ingest")
 tracer = Tracer(service="albatross-ingest")
@@ -27,6 +26,8 @@ metrics = Metrics(namespace="Albatross", service="albatross-ingest")
 def lambda_handler(event: EventBridgeModel, context: LambdaContext) -> dict[str, Any]:
     settings = Settings.from_env()
     try:
+        if not isinstance(event.detail, dict):
+            raise ContractError("detail must be a JSON object")
         change = parse_detail(event.detail)
     except ContractError as e:
         # Not retried into success: raise so the invocation fails into the DLQ, kept.

@@ -86,10 +86,10 @@ def _update(step: Step, physical: Mapping[str, str]) -> None:
     elif step.type == TARGET_GROUP:
         elbv2.modify_target_group(TargetGroupArn=arn, **{k: props[k] for k in HEALTH_FIELDS if k in props})
     elif step.type == LOAD_BALANCER:
-        have = step.actual.properties
-        if sorted(props["Subnets"]) != sorted(have.get("Subnets") or ()):
+        current = step.actual.properties
+        if sorted(props["Subnets"]) != sorted(current.get("Subnets") or ()):
             elbv2.set_subnets(LoadBalancerArn=arn, Subnets=props["Subnets"])
-        if sorted(props["SecurityGroups"]) != sorted(have.get("SecurityGroups") or ()):
+        if sorted(props["SecurityGroups"]) != sorted(current.get("SecurityGroups") or ()):
             elbv2.set_security_groups(LoadBalancerArn=arn, SecurityGroups=props["SecurityGroups"])
     elif step.type == LISTENER:
         elbv2.modify_listener(ListenerArn=arn, Protocol=props["Protocol"], DefaultActions=props["DefaultActions"])

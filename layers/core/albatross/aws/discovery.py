@@ -30,9 +30,13 @@ def stack_arns(*, cluster: str, stack_id: str) -> dict[str, str]:
     """ARN → resource id of every resource tagged for the stack."""
     out: dict[str, str] = {}
     with aws_errors():
-        pages = clients.tagging().get_paginator("get_resources").paginate(
-            TagFilters=[{"Key": TAG_CLUSTER, "Values": [cluster]}, {"Key": TAG_STACK, "Values": [stack_id]}],
-            ResourceTypeFilters=_TYPE_FILTERS,
+        pages = (
+            clients.tagging()
+            .get_paginator("get_resources")
+            .paginate(
+                TagFilters=[{"Key": TAG_CLUSTER, "Values": [cluster]}, {"Key": TAG_STACK, "Values": [stack_id]}],
+                ResourceTypeFilters=_TYPE_FILTERS,
+            )
         )
         for page in pages:
             for item in page.get("ResourceTagMappingList", []):
@@ -162,7 +166,9 @@ def discover(*, vpc_id: str) -> Discovery:
     """The subnets of the cluster's VPC, as DescribeSubnets returns them."""
     subnets: list[Mapping[str, Any]] = []
     with aws_errors():
-        pages = clients.ec2().get_paginator("describe_subnets").paginate(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])
+        pages = (
+            clients.ec2().get_paginator("describe_subnets").paginate(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])
+        )
         for page in pages:
             subnets.extend(dict(s) for s in page["Subnets"])
     return Discovery(subnets=tuple(subnets))

@@ -243,12 +243,12 @@ def parse_writeback(body: str) -> WriteBack:
     ingress = _require_str(data, "ingress")
     if ingress.count("/") != 1:
         raise ContractError(f"write-back ingress {ingress!r} is not namespace/name")
-    common = {"cluster": _require_str(data, "cluster"), "ingress": ingress, "uid": str(data.get("uid", ""))}
+    cluster, uid = _require_str(data, "cluster"), str(data.get("uid", ""))
     if kind == "status":
         hostnames = data.get("hostnames")
         if not isinstance(hostnames, list) or not all(isinstance(h, str) for h in hostnames):
             raise ContractError("write-back hostnames must be a list of strings")
-        return WriteBack(type=kind, hostnames=tuple(hostnames), **common)
+        return WriteBack(type=kind, cluster=cluster, ingress=ingress, uid=uid, hostnames=tuple(hostnames))
     if kind == "event":
         event_type = _require_str(data, "eventType")
         if event_type not in ("Normal", "Warning"):
@@ -258,6 +258,8 @@ def parse_writeback(body: str) -> WriteBack:
             event_type=event_type,
             reason=_require_str(data, "reason"),
             message=_require_str(data, "message"),
-            **common,
+            cluster=cluster,
+            ingress=ingress,
+            uid=uid,
         )
-    return WriteBack(type=kind, finalizer=_require_str(data, "finalizer"), **common)
+    return WriteBack(type=kind, cluster=cluster, ingress=ingress, uid=uid, finalizer=_require_str(data, "finalizer"))

@@ -52,7 +52,9 @@ def apply_change(change: ObjectChange, *, settings: Settings, store: Store, even
         group=group,
     )
     if not applied:
-        logger.info("dropped a stale change", extra={"kind": change.kind, "key": change.key, "rv": change.resource_version})
+        logger.info(
+            "dropped a stale change", extra={"kind": change.kind, "key": change.key, "rv": change.resource_version}
+        )
         return set()
     if group is not None and change.action == "upsert":
         store.add_member(group, change.key)

@@ -114,7 +114,9 @@ def reconcile(*, settings: Settings, store: Store, group: str, request_id: str) 
             [
                 msg
                 for key, reason in sorted(errors.items())
-                for msg in report.warnings(settings, [key], reason="FailedBuildModel", message=f"Failed build model due to {reason}")
+                for msg in report.warnings(
+                    settings, [key], reason="FailedBuildModel", message=f"Failed build model due to {reason}"
+                )
             ],
         )
         logger.warning("group left as it is: member errors", extra={"group": group, "errors": errors})

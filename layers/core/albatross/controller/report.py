@@ -55,7 +55,9 @@ def finish(
     for key, obj in sorted(live.items()):
         ing = parse_ingress(obj)
         if tuple(dns) != ing.hostnames:
-            messages.append(WriteBack(type="status", cluster=settings.cluster, ingress=key, uid=ing.uid, hostnames=tuple(dns)))
+            messages.append(
+                WriteBack(type="status", cluster=settings.cluster, ingress=key, uid=ing.uid, hostnames=tuple(dns))
+            )
             changed = True
         if changed:
             messages.append(
@@ -72,7 +74,12 @@ def finish(
     for item in leaving:
         if item.get("finalizer"):
             messages.append(
-                WriteBack(type="removeFinalizer", cluster=settings.cluster, ingress=item["ingress"], finalizer=item["finalizer"])
+                WriteBack(
+                    type="removeFinalizer",
+                    cluster=settings.cluster,
+                    ingress=item["ingress"],
+                    finalizer=item["finalizer"],
+                )
             )
     queues.send_writebacks(settings.writeback_queue_url, messages)
     for item in leaving:

@@ -49,7 +49,9 @@ def run(event: Mapping[str, Any], *, settings: Settings, store: Store) -> dict[s
         return phases.check_load_balancer(settings=settings, group=group, want=str(event.get("want")))
     if task == "finish":
         members, leaving = _members(store, group)
-        sent = report.finish(settings=settings, store=store, group=group, members=members, leaving=leaving, changed=True)
+        sent = report.finish(
+            settings=settings, store=store, group=group, members=members, leaving=leaving, changed=True
+        )
         again = report.end_run(settings=settings, store=store, group=group)
         return {"group": group, "writeBacks": len(sent), "requeued": again}
     if task == "fail":

@@ -91,7 +91,15 @@ def scale_definition(definition: Any, time_scale: float) -> Any:
 
 
 class _Deployer:
-    def __init__(self, *, stack: str, translated: Mapping[str, Any], parameters: Mapping[str, str], code_dirs: Mapping[str, Path], time_scale: float) -> None:
+    def __init__(
+        self,
+        *,
+        stack: str,
+        translated: Mapping[str, Any],
+        parameters: Mapping[str, str],
+        code_dirs: Mapping[str, Path],
+        time_scale: float,
+    ) -> None:
         self.stack = stack
         self.template = translated
         self.parameters = dict(parameters)
@@ -127,10 +135,7 @@ class _Deployer:
             ready = [
                 lid
                 for lid, res in pending.items()
-                if all(
-                    d not in pending
-                    for d in intrinsics.references(res.get("Properties", {})) | set(_depends(res))
-                )
+                if all(d not in pending for d in intrinsics.references(res.get("Properties", {})) | set(_depends(res)))
             ]
             if not ready:
                 raise ValueError(f"template has a dependency cycle among {sorted(pending)}")
@@ -254,7 +259,9 @@ class _Deployer:
             dlq = (target.get("DeadLetterConfig") or {}).get("Arn")
             if dlq:
                 retries = int((target.get("RetryPolicy") or {}).get("MaximumRetryAttempts", 185))
-                attributes["RedrivePolicy"] = json.dumps({"deadLetterTargetArn": dlq, "maxReceiveCount": min(retries + 1, 10)})
+                attributes["RedrivePolicy"] = json.dumps(
+                    {"deadLetterTargetArn": dlq, "maxReceiveCount": min(retries + 1, 10)}
+                )
             url = sqs.create_queue(QueueName=self.name(f"{logical}-tap", 80), Attributes=attributes)["QueueUrl"]
             tap_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
             targets.append({"Id": target["Id"], "Arn": tap_arn})
@@ -270,7 +277,10 @@ class _Deployer:
         definition = scale_definition(json.loads(text), self.time_scale)
         name = self.name(logical, 80)
         arn = self.client("stepfunctions").create_state_machine(
-            name=name, definition=json.dumps(definition), roleArn=props["RoleArn"], type=props.get("StateMachineType", "STANDARD")
+            name=name,
+            definition=json.dumps(definition),
+            roleArn=props["RoleArn"],
+            type=props.get("StateMachineType", "STANDARD"),
         )["stateMachineArn"]
         self.out.state_machines.append(arn)
         return {"Ref": arn, "Arn": arn, "Name": name}
@@ -332,17 +342,22 @@ def local_cloud(
             "POWERTOOLS_LOG_LEVEL": log_level,
         }
         stack_.enter_context(_environment(env))
-        request = urllib.request.Request(
+        request = urllib.request.Request(  # noqa: S310  # http to our own 127.0.0.1 server
             f"{endpoint}/moto-api/config",
             data=json.dumps({"stepfunctions": {"execute_state_machine": True}}).encode(),
             method="POST",
         )
-        urllib.request.urlopen(request, timeout=10).read()  # noqa: S310  # our own 127.0.0.1 server
+        with urllib.request.urlopen(request, timeout=10):  # noqa: S310  # our own 127.0.0.1 server
+            pass
         stack_.enter_context(lambdas.routed())
         values = parameters() if callable(parameters) else parameters
         translated = translate(root / "template.yaml", values)
         deployment = _Deployer(
-            stack=stack, translated=translated.template, parameters=values, code_dirs=translated.code_dirs, time_scale=time_scale
+            stack=stack,
+            translated=translated.template,
+            parameters=values,
+            code_dirs=translated.code_dirs,
+            time_scale=time_scale,
         ).deploy()
         function_env = {k: v for k, v in deployment.environment.items() if v and k not in env}
         stack_.enter_context(_environment(function_env))

@@ -80,7 +80,7 @@ class Dispatcher:
                     ok, _ = self._invoke(route.function, _envelope(json.loads(message["Body"])))
                     if ok:
                         clients.sqs().delete_message(QueueUrl=route.queue_url, ReceiptHandle=message["ReceiptHandle"])
-            except Exception:  # noqa: BLE001  # keep delivering; the next receive retries
+            except Exception:  # keep delivering; the next receive retries
                 if not self._stop.is_set():
                     log.exception("rule dispatch to %s failed", route.function)
                     time.sleep(0.2)
@@ -101,7 +101,7 @@ class Dispatcher:
                 for m in messages:
                     if m["MessageId"] not in failed:
                         clients.sqs().delete_message(QueueUrl=route.queue_url, ReceiptHandle=m["ReceiptHandle"])
-            except Exception:  # noqa: BLE001  # keep delivering; the next receive retries
+            except Exception:  # keep delivering; the next receive retries
                 if not self._stop.is_set():
                     log.exception("queue dispatch to %s failed", route.function)
                     time.sleep(0.2)

@@ -39,7 +39,7 @@ def resolve(value: Any, lookup: Lookup) -> Any:
     if not isinstance(value, Mapping):
         return value
     if len(value) == 1:
-        (fn, arg), = value.items()
+        ((fn, arg),) = value.items()
         if fn == "Ref":
             return lookup(str(arg), None)
         if fn == "Fn::GetAtt":

@@ -101,7 +101,13 @@ def json_patch(doc: Any, ops: list[Mapping[str, Any]]) -> Any:
         parts = _pointer(str(op["path"]))
         parent: Any = doc
         for part in parts[:-1]:
-            parent = parent[int(part)] if isinstance(parent, list) else parent.setdefault(part, {}) if op["op"] == "add" else parent[part]
+            parent = (
+                parent[int(part)]
+                if isinstance(parent, list)
+                else parent.setdefault(part, {})
+                if op["op"] == "add"
+                else parent[part]
+            )
         last = parts[-1]
         kind = op["op"]
         if kind == "test":
@@ -151,7 +157,7 @@ class Cluster:
         with self._cond:
             return self._rv
 
-    def list(self, kind: Kind, namespace: str | None) -> tuple[list[dict[str, Any]], int]:
+    def list_objects(self, kind: Kind, namespace: str | None) -> tuple[list[dict[str, Any]], int]:
         with self._cond:
             items = [
                 copy.deepcopy(o)
@@ -198,7 +204,12 @@ class Cluster:
                 raise ApiError(404, "NotFound", f'{kind.plural} "{name}" not found')
             want_rv = (new.get("metadata") or {}).get("resourceVersion")
             if want_rv and want_rv != old["metadata"]["resourceVersion"]:
-                raise ApiError(409, "Conflict", f'the object has been modified; please apply your changes to the latest version ({kind.plural} "{name}")')
+                raise ApiError(
+                    409,
+                    "Conflict",
+                    f'{kind.plural} "{name}": the object has been modified; '
+                    "please apply your changes to the latest version",
+                )
             obj = copy.deepcopy(old)
             if status:
                 obj["status"] = copy.deepcopy(new.get("status"))
@@ -227,7 +238,9 @@ class Cluster:
         self._after_change(kind)
         return out
 
-    def patch(self, kind: Kind, namespace: str, name: str, content_type: str, patch: Any, *, status: bool) -> dict[str, Any]:
+    def patch(
+        self, kind: Kind, namespace: str, name: str, content_type: str, patch: Any, *, status: bool
+    ) -> dict[str, Any]:
         """Apply a patch atomically; only a merge patch that names a resourceVersion (or a
         JSON patch ``test`` on it) is a precondition."""
         with self._cond:
@@ -287,7 +300,10 @@ class Cluster:
             if not selector:
                 continue
             meta = svc["metadata"]
-            wanted = _endpoint_slice(svc, [d for d in deployments if _selects(selector, d) and d["metadata"]["namespace"] == meta["namespace"]])
+            wanted = _endpoint_slice(
+                svc,
+                [d for d in deployments if _selects(selector, d) and d["metadata"]["namespace"] == meta["namespace"]],
+            )
             name = wanted["metadata"]["name"]
             try:
                 current = self.get(slices, meta["namespace"], name)
@@ -421,8 +437,16 @@ class _Handler(BaseHTTPRequestHandler):
                 if query.get("watch") in ("1", "true"):
                     self._watch(kind, namespace, query)
                     return
-                items, rv = cluster.list(kind, namespace)
-                self._send(200, {"kind": f"{kind.kind}List", "apiVersion": kind.api_version, "metadata": {"resourceVersion": str(rv)}, "items": items})
+                items, rv = cluster.list_objects(kind, namespace)
+                self._send(
+                    200,
+                    {
+                        "kind": f"{kind.kind}List",
+                        "apiVersion": kind.api_version,
+                        "metadata": {"resourceVersion": str(rv)},
+                        "items": items,
+                    },
+                )
             elif method == "GET":
                 self._send(200, cluster.get(kind, namespace or "", name or ""))
             elif method == "POST":
@@ -431,7 +455,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(200, cluster.update(kind, namespace or "", name, self._body(), status=sub == "status"))
             elif method == "PATCH" and name:
                 content_type = self.headers.get("Content-Type", "")
-                self._send(200, cluster.patch(kind, namespace or "", name, content_type, self._body(), status=sub == "status"))
+                self._send(
+                    200, cluster.patch(kind, namespace or "", name, content_type, self._body(), status=sub == "status")
+                )
             elif method == "DELETE" and name:
                 self._send(200, cluster.delete(kind, namespace or "", name))
             else:
@@ -444,17 +470,42 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []})
         elif path == "/apis":
             groups = sorted({k.group for k in KINDS if k.group})
-            self._send(200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": [
-                {"name": g, "versions": [{"groupVersion": f"{g}/v1", "version": "v1"}], "preferredVersion": {"groupVersion": f"{g}/v1", "version": "v1"}}
-                for g in groups
-            ]})
+            self._send(
+                200,
+                {
+                    "kind": "APIGroupList",
+                    "apiVersion": "v1",
+                    "groups": [
+                        {
+                            "name": g,
+                            "versions": [{"groupVersion": f"{g}/v1", "version": "v1"}],
+                            "preferredVersion": {"groupVersion": f"{g}/v1", "version": "v1"},
+                        }
+                        for g in groups
+                    ],
+                },
+            )
         elif path in ("/api/v1",) or (path.startswith("/apis/") and path.count("/") == 3):
-            gv = "v1" if path == "/api/v1" else path[len("/apis/"):]
-            self._send(200, {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": [
-                {"name": k.plural, "singularName": k.kind.lower(), "namespaced": k.namespaced, "kind": k.kind,
-                 "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"]}
-                for k in KINDS if k.api_version == gv
-            ]})
+            gv = "v1" if path == "/api/v1" else path[len("/apis/") :]
+            self._send(
+                200,
+                {
+                    "kind": "APIResourceList",
+                    "apiVersion": "v1",
+                    "groupVersion": gv,
+                    "resources": [
+                        {
+                            "name": k.plural,
+                            "singularName": k.kind.lower(),
+                            "namespaced": k.namespaced,
+                            "kind": k.kind,
+                            "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"],
+                        }
+                        for k in KINDS
+                        if k.api_version == gv
+                    ],
+                },
+            )
         elif path == "/version":
             self._send(200, {"major": "1", "minor": "31", "gitVersion": "v1.31.0-albatross-double"})
         else:
@@ -475,47 +526,52 @@ class _Handler(BaseHTTPRequestHandler):
         timer.start()
         try:
             if rv < cluster.compacted:
-                self._chunk({"type": "ERROR", "object": ApiError(410, "Expired", f"too old resource version: {rv} ({cluster.compacted})").status()})
-                return
-            while not deadline.is_set() and not self.server.stopping.is_set():
-                events = cluster.events_since(kind.plural, namespace, rv)
-                for r, event, obj in events:
-                    self._chunk({"type": event, "object": obj})
-                    rv = r
-                if not events:
-                    if bookmarks:
-                        current = cluster.resource_version()
-                        if current > rv:
-                            rv = current
-                        self._chunk({"type": "BOOKMARK", "object": {"kind": kind.kind, "apiVersion": kind.api_version, "metadata": {"resourceVersion": str(rv)}}})
-                    cluster.wait(0.5)
+                gone = ApiError(410, "Expired", f"too old resource version: {rv} ({cluster.compacted})")
+                self._chunk({"type": "ERROR", "object": gone.status()})
+            else:
+                self._stream(kind, namespace, rv, bookmarks, deadline)
+            self.wfile.write(b"0\r\n\r\n")
         except (BrokenPipeError, ConnectionResetError):
             return
         finally:
             timer.cancel()
-        try:
-            self.wfile.write(b"0\r\n\r\n")
-        except (BrokenPipeError, ConnectionResetError):
-            pass
+
+    def _stream(self, kind: Kind, namespace: str | None, rv: int, bookmarks: bool, deadline: threading.Event) -> None:
+        cluster = self.server.cluster
+        while not deadline.is_set() and not self.server.stopping.is_set():
+            events = cluster.events_since(kind.plural, namespace, rv)
+            for r, event, obj in events:
+                self._chunk({"type": event, "object": obj})
+                rv = r
+            if not events:
+                if bookmarks:
+                    rv = max(rv, cluster.resource_version())
+                    bookmark = {
+                        "kind": kind.kind,
+                        "apiVersion": kind.api_version,
+                        "metadata": {"resourceVersion": str(rv)},
+                    }
+                    self._chunk({"type": "BOOKMARK", "object": bookmark})
+                cluster.wait(0.5)
 
     def _chunk(self, event: Mapping[str, Any]) -> None:
         data = json.dumps(event).encode() + b"\n"
         self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
         self.wfile.flush()
 
-    def do_GET(self) -> None:  # noqa: N802  # http.server's naming
+    def do_GET(self) -> None:  # http.server's naming
         self._route("GET")
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._route("POST")
 
-    def do_PUT(self) -> None:  # noqa: N802
+    def do_PUT(self) -> None:
         self._route("PUT")
 
-    def do_PATCH(self) -> None:  # noqa: N802
+    def do_PATCH(self) -> None:
         self._route("PATCH")
 
-    def do_DELETE(self) -> None:  # noqa: N802
+    def do_DELETE(self) -> None:
         self._route("DELETE")
 
 

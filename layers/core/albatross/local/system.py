@@ -103,7 +103,12 @@ def _kubeconfig(url: str, folder: Path) -> Path:
 
 @contextmanager
 def local_system(
-    root: Path, *, cluster: str = CLUSTER, time_scale: float = 0.05, work_dir: Path | None = None, log_level: str = "WARNING"
+    root: Path,
+    *,
+    cluster: str = CLUSTER,
+    time_scale: float = 0.05,
+    work_dir: Path | None = None,
+    log_level: str = "WARNING",
 ) -> Iterator[LocalSystem]:
     with ExitStack() as stack:
         folder = work_dir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="albatross-local-")))
@@ -114,7 +119,9 @@ def local_system(
             vpc.append(make_vpc(cluster))
             return {"ClusterName": cluster, "VpcId": vpc[0]}
 
-        cloud = stack.enter_context(local_cloud(root=root, parameters=parameters, time_scale=time_scale, log_level=log_level))
+        cloud = stack.enter_context(
+            local_cloud(root=root, parameters=parameters, time_scale=time_scale, log_level=log_level)
+        )
         kube = stack.enter_context(kube_double())
         dispatcher = Dispatcher(cloud.deployment)
         dispatcher.start()
@@ -132,7 +139,7 @@ def local_system(
             "WRITEBACK_WAIT_SECONDS": "1",
             "LOG_LEVEL": "INFO",
         }
-        forwarder = subprocess.Popen(  # noqa: S603  # our own module, fixed arguments
+        forwarder = subprocess.Popen(  # our own module, fixed arguments
             [sys.executable, "-m", "albatross_forwarder"], env=env, stdout=log_file, stderr=subprocess.STDOUT
         )
 

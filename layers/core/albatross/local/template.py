@@ -47,7 +47,7 @@ def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[st
 _Loader.add_multi_constructor("!", _intrinsic)
 
 
-class _StaticPolicies(ManagedPolicyLoader):
+class _StaticPolicies(ManagedPolicyLoader):  # type: ignore[misc]  # samtranslator ships no type information
     def __init__(self) -> None:
         self._policy_map = dict(_MANAGED)
 
@@ -84,3 +84,12 @@ def translate(path: Path, parameters: Mapping[str, str]) -> Translated:
             props["Definition"] = json.loads((root / props.pop("DefinitionUri")).read_text())
     out = transform(copy.deepcopy(sam), dict(parameters), _StaticPolicies())
     return Translated(template=out, code_dirs=code_dirs)
+
+
+if __name__ == "__main__":
+    # `python -m albatross.local.template template.yaml`: translate and print, so the
+    # gate fails when aws-sam-translator rejects the template.
+    import sys
+
+    translated = translate(Path(sys.argv[1]), {"ClusterName": "check", "VpcId": "vpc-00000000"})
+    print(json.dumps(translated.template, indent=1, sort_keys=True))

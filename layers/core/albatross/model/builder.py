@@ -240,7 +240,9 @@ def build(
         return BuildResult(stack=None, errors=tuple(errors))
     conflict = _check_agreement(members, "scheme")
     if conflict:
-        return BuildResult(stack=None, errors=tuple(errors) + tuple(MemberError(m.ingress.key, conflict) for m in members))
+        return BuildResult(
+            stack=None, errors=tuple(errors) + tuple(MemberError(m.ingress.key, conflict) for m in members)
+        )
     scheme = members[0].scheme
     builder = _Builder(config=config, group=group, services=services)
     rule_specs: list[tuple[list[dict[str, Any]], dict[str, Any]]] = []

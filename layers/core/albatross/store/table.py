@@ -74,7 +74,7 @@ class Store:
         wanted = sorted(set(keys))
         out: dict[str, Mapping[str, Any]] = {}
         for i in range(0, len(wanted), 100):
-            request = {
+            request: dict[str, Any] = {
                 self.table: {
                     "Keys": [
                         {"pk": {"S": snapshot_key(kind, k)[0]}, "sk": {"S": snapshot_key(kind, k)[1]}}
@@ -84,14 +84,14 @@ class Store:
             }
             while request:
                 with aws_errors():
-                    resp = clients.dynamodb().batch_get_item(RequestItems=request)  # type: ignore[arg-type]  # keys typed above
+                    resp = clients.dynamodb().batch_get_item(RequestItems=request)
                 for item in resp.get("Responses", {}).get(self.table, []):
                     if not item.get("deleted", {}).get("BOOL"):
-                        body = json.loads(item["body"]["S"])  # type: ignore[arg-type]  # a string attribute
+                        body = json.loads(item["body"]["S"])
                         meta = body.get("metadata") or {}
                         ns = meta.get("namespace")
                         out[f"{ns}/{meta['name']}" if ns else meta["name"]] = body
-                request = resp.get("UnprocessedKeys") or {}  # type: ignore[assignment]  # same shape
+                request = dict(resp.get("UnprocessedKeys") or {})
         return out
 
     def _query(self, pk: str, prefix: str = "") -> list[dict[str, Any]]:
@@ -131,7 +131,7 @@ class Store:
 
     def _put(self, pk: str, sk: str, **attrs: dict[str, Any]) -> None:
         with aws_errors():
-            clients.dynamodb().put_item(TableName=self.table, Item={"pk": {"S": pk}, "sk": {"S": sk}, **attrs})  # type: ignore[dict-item]  # attribute values
+            clients.dynamodb().put_item(TableName=self.table, Item={"pk": {"S": pk}, "sk": {"S": sk}, **attrs})
 
     def _delete(self, pk: str, sk: str) -> None:
         with aws_errors():
@@ -155,9 +155,13 @@ class Store:
 
     def group_state(self, group: str) -> GroupState:
         with aws_errors():
-            item = clients.dynamodb().get_item(
-                TableName=self.table, Key={"pk": {"S": f"grp#{group}"}, "sk": {"S": STATE_SK}}, ConsistentRead=True
-            ).get("Item")
+            item = (
+                clients.dynamodb()
+                .get_item(
+                    TableName=self.table, Key={"pk": {"S": f"grp#{group}"}, "sk": {"S": STATE_SK}}, ConsistentRead=True
+                )
+                .get("Item")
+            )
         if not item:
             return GroupState()
         return GroupState(

@@ -1,0 +1,47 @@
+# One gate: `make test` (format, lint, types, import layers, template, state machines,
+# tests). `make demo` runs the whole system offline. Both install what they need.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat requirements-dev.txt layers/core/pyproject.toml forwarder/pyproject.toml | sha256sum | cut -c1-12)
+
+.PHONY: install demo test lint format typecheck imports template statemachines pytest clean
+
+$(STAMP):
+	rm -f $(VENV)/.installed-*
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements-dev.txt -e layers/core -e forwarder
+	touch $@
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/albatross local demo
+
+test: lint pytest
+
+lint: $(STAMP) format typecheck imports template statemachines
+	$(BIN)/ruff check .
+
+format: $(STAMP)
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+imports: $(STAMP)
+	$(BIN)/lint-imports
+
+template: $(STAMP)
+	$(BIN)/cfn-lint template.yaml
+	AWS_DEFAULT_REGION=us-east-1 $(BIN)/python -m albatross.local.template template.yaml > /dev/null
+
+statemachines: $(STAMP)
+	$(BIN)/statelint statemachines/*.asl.json
+
+pytest: $(STAMP)
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

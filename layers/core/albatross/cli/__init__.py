@@ -1,0 +1,1 @@
+"""The ``albatross`` command line. Not part of the Lambda layer."""

@@ -1,0 +1,40 @@
+"""``albatross``: ``local demo`` for now; ``plan``, ``status``, ``logs`` and ``redrive``
+arrive with their issues."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def _root(start: Path) -> Path:
+    for folder in (start, *start.parents):
+        if (folder / "template.yaml").exists():
+            return folder
+    raise SystemExit("albatross: template.yaml not found here or above; run from the repository")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="albatross", description="Serverless ALB Ingress controller")
+    sub = parser.add_subparsers(dest="command", required=True)
+    local = sub.add_parser("local", help="run the whole system offline (moto + a Kubernetes API double)")
+    local_sub = local.add_subparsers(dest="local_command", required=True)
+    demo = local_sub.add_parser("demo", help="the 2048 example end to end: create, show, delete")
+    demo.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for each step")
+    args = parser.parse_args(argv)
+    if args.command == "local" and args.local_command == "demo":
+        from albatross.local.demo import run_demo
+
+        try:
+            result = run_demo(_root(Path.cwd()), timeout=args.timeout)
+        except TimeoutError as e:
+            print(f"albatross: {e}", file=sys.stderr)
+            return 1
+        return 0 if result["recheck_mutating"] == 0 and not result["left"] else 1
+    parser.error("unknown command")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""Functional fixtures: moto as a server on 127.0.0.1 and the Kubernetes API double."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import pytest
+from albatross.aws import clients
+from albatross.local.kube import KubeDouble, kube_double
+from kubernetes import client as k8s
+from moto.server import ThreadedMotoServer
+
+
+@pytest.fixture
+def moto_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    clients.reset()
+    try:
+        yield endpoint
+    finally:
+        clients.reset()
+        server.stop()
+
+
+@pytest.fixture
+def kube() -> Iterator[KubeDouble]:
+    with kube_double() as double:
+        yield double
+
+
+@pytest.fixture
+def api(kube: KubeDouble) -> k8s.ApiClient:
+    config = k8s.Configuration()
+    config.host = kube.url
+    return k8s.ApiClient(config)

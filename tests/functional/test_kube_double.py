@@ -1,0 +1,133 @@
+"""The Kubernetes API double, driven by the official client."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import pytest
+from albatross.local.kube import KubeDouble
+from kubernetes import client as k8s
+from kubernetes import watch
+
+INGRESS = {
+    "apiVersion": "networking.k8s.io/v1",
+    "kind": "Ingress",
+    "metadata": {"name": "web", "namespace": "default"},
+    "spec": {"ingressClassName": "alb"},
+}
+
+
+def test_create_get_status_and_finalizers(api: k8s.ApiClient) -> None:
+    net = k8s.NetworkingV1Api(api)
+    created = net.create_namespaced_ingress("default", INGRESS)
+    assert created.metadata.uid
+    assert created.metadata.resource_version
+    net.patch_namespaced_ingress("web", "default", [{"op": "add", "path": "/metadata/finalizers", "value": ["f/x"]}])
+    net.patch_namespaced_ingress_status(
+        "web", "default", {"status": {"loadBalancer": {"ingress": [{"hostname": "h"}]}}}
+    )
+    # a spec update through the main resource does not touch status
+    net.patch_namespaced_ingress("web", "default", {"metadata": {"labels": {"a": "b"}}, "status": {"loadBalancer": {}}})
+    got = net.read_namespaced_ingress("web", "default")
+    assert got.status.load_balancer.ingress[0].hostname == "h"
+    net.delete_namespaced_ingress("web", "default")
+    deleting = net.read_namespaced_ingress("web", "default")
+    assert deleting.metadata.deletion_timestamp is not None
+    net.patch_namespaced_ingress(
+        "web",
+        "default",
+        [
+            {"op": "test", "path": "/metadata/finalizers/0", "value": "f/x"},
+            {"op": "remove", "path": "/metadata/finalizers/0"},
+        ],
+    )
+    with pytest.raises(k8s.exceptions.ApiException) as gone:
+        net.read_namespaced_ingress("web", "default")
+    assert gone.value.status == 404
+
+
+def test_stale_resource_version_is_a_conflict(api: k8s.ApiClient) -> None:
+    net = k8s.NetworkingV1Api(api)
+    first = net.create_namespaced_ingress("default", INGRESS)
+    net.patch_namespaced_ingress("web", "default", {"metadata": {"labels": {"v": "2"}}})
+    stale = api.sanitize_for_serialization(first)
+    stale["metadata"]["labels"] = {"v": "3"}
+    with pytest.raises(k8s.exceptions.ApiException) as conflict:
+        net.replace_namespaced_ingress("web", "default", stale)
+    assert conflict.value.status == 409
+
+
+def test_watch_resumes_from_a_resource_version_and_reports_410(api: k8s.ApiClient, kube: KubeDouble) -> None:
+    net = k8s.NetworkingV1Api(api)
+    listed = net.list_ingress_for_all_namespaces()
+    rv = listed.metadata.resource_version
+    net.create_namespaced_ingress("default", INGRESS)
+    events: list[tuple[str, Any]] = []
+    for event in watch.Watch().stream(net.list_ingress_for_all_namespaces, resource_version=rv, timeout_seconds=1):
+        events.append((event["type"], event["object"].metadata.name))
+    assert events == [("ADDED", "web")]
+    kube.cluster.compacted = int(rv) + 5
+    resp = net.list_ingress_for_all_namespaces(
+        watch=True, resource_version=rv, timeout_seconds=1, _preload_content=False
+    )
+    first = json.loads(resp.data.splitlines()[0])
+    assert (first["type"], first["object"]["code"]) == ("ERROR", 410)
+
+
+def test_endpoints_follow_the_deployment(api: k8s.ApiClient) -> None:
+    apps, core, disc = k8s.AppsV1Api(api), k8s.CoreV1Api(api), k8s.DiscoveryV1Api(api)
+    labels = {"app": "web"}
+    apps.create_namespaced_deployment(
+        "default",
+        {
+            "metadata": {"name": "web"},
+            "spec": {
+                "replicas": 2,
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        "containers": [{"name": "c", "image": "i", "ports": [{"name": "http", "containerPort": 8080}]}]
+                    },
+                },
+            },
+        },
+    )
+    core.create_namespaced_service(
+        "default",
+        {
+            "metadata": {"name": "web"},
+            "spec": {"selector": labels, "ports": [{"name": "http", "port": 80, "targetPort": "http"}]},
+        },
+    )
+    slices = disc.list_namespaced_endpoint_slice("default").items
+    assert len(slices) == 1
+    assert len(slices[0].endpoints) == 2
+    assert slices[0].ports[0].port == 8080
+    apps.patch_namespaced_deployment("web", "default", {"spec": {"replicas": 5}})
+    assert len(disc.list_namespaced_endpoint_slice("default").items[0].endpoints) == 5
+
+
+def test_injected_faults_and_concurrent_watchers(api: k8s.ApiClient, kube: KubeDouble) -> None:
+    net = k8s.NetworkingV1Api(api)
+    kube.inject(503)
+    with pytest.raises(k8s.exceptions.ApiException) as failed:
+        net.list_ingress_for_all_namespaces()
+    assert failed.value.status == 503
+    seen: list[str] = []
+
+    def watch_once() -> None:
+        for event in watch.Watch().stream(
+            net.list_namespaced_ingress, "default", resource_version="100", timeout_seconds=1
+        ):
+            seen.append(event["object"].metadata.name)
+
+    threads = [threading.Thread(target=watch_once) for _ in range(3)]
+    for t in threads:
+        t.start()
+    net.create_namespaced_ingress("default", INGRESS)
+    for t in threads:
+        t.join(timeout=10)
+    assert seen == ["web", "web", "web"]

@@ -1,0 +1,104 @@
+"""The planner: creates in dependency order, deletes in reverse, updates only what
+differs, replacements for immutable changes, and both AWS shapes of rule conditions."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from albatross.model.stack import Stack
+from albatross.plan.actual import Actual, ActualResource
+from albatross.plan.planner import plan, resolve
+
+GOLDEN = Path(__file__).parent / "golden" / "2048.json"
+SG, TG, LB, L, R = "sg-1", "arn:tg/1", "arn:lb/1", "arn:listener/1", "arn:rule/1"
+
+
+def desired() -> Stack:
+    return Stack.from_json(json.loads(GOLDEN.read_text()))
+
+
+def as_built(stack: Stack) -> Actual:
+    """What AWS would report after creating ``stack`` (refs resolved, AWS's shapes)."""
+    physical = {
+        "ManagedLBSecurityGroup": SG,
+        "game-2048/game-2048-game-2048:80": TG,
+        "LoadBalancer": LB,
+        "80": L,
+        "80:1": R,
+    }
+    out = []
+    for rid, res in stack.resources.items():
+        props: dict[str, Any] = resolve(dict(res.properties), physical)
+        props.pop("Tags", None)
+        if rid == "80:1":
+            # AWS answers with both the Values and the Config form, and a top-level ARN.
+            props["Conditions"] = [{"Field": "path-pattern", "Values": ["/*"], "PathPatternConfig": {"Values": ["/*"]}}]
+            props["Actions"] = [
+                {
+                    "Type": "forward",
+                    "TargetGroupArn": TG,
+                    "ForwardConfig": {
+                        "TargetGroups": [{"TargetGroupArn": TG, "Weight": 1}],
+                        "TargetGroupStickinessConfig": {"Enabled": False},
+                    },
+                }
+            ]
+        out.append(ActualResource(id=rid, type=res.type, physical_id=physical[rid], properties=props))
+    return Actual(resources=tuple(out))
+
+
+def kinds(steps: list[Any]) -> list[str]:
+    return [s.describe() for s in steps]
+
+
+def test_empty_account_creates_everything_in_dependency_order() -> None:
+    assert kinds(plan(desired(), Actual())) == [
+        "create SecurityGroup ManagedLBSecurityGroup",
+        "create TargetGroup game-2048/game-2048-game-2048:80",
+        "create LoadBalancer LoadBalancer",
+        "create Listener 80",
+        "create ListenerRule 80:1",
+    ]
+
+
+def test_what_exists_as_desired_needs_no_step() -> None:
+    assert plan(desired(), as_built(desired())) == []
+
+
+def test_no_desired_stack_deletes_in_reverse_order() -> None:
+    assert kinds(plan(None, as_built(desired()))) == [
+        "delete ListenerRule 80:1",
+        "delete Listener 80",
+        "delete LoadBalancer LoadBalancer",
+        "delete TargetGroup game-2048/game-2048-game-2048:80",
+        "delete SecurityGroup ManagedLBSecurityGroup",
+    ]
+
+
+def test_a_health_check_change_is_one_update() -> None:
+    data = json.loads(GOLDEN.read_text())
+    data["resources"]["game-2048/game-2048-game-2048:80"]["properties"]["HealthCheckPath"] = "/healthz"
+    assert kinds(plan(Stack.from_json(data), as_built(desired()))) == [
+        "update TargetGroup game-2048/game-2048-game-2048:80"
+    ]
+
+
+def test_a_new_name_replaces_and_repoints_what_refers_to_it() -> None:
+    data = json.loads(GOLDEN.read_text())
+    data["resources"]["game-2048/game-2048-game-2048:80"]["properties"]["Name"] = "k8s-game2048-game2048-0000000000"
+    assert kinds(plan(Stack.from_json(data), as_built(desired()))) == [
+        "create TargetGroup game-2048/game-2048-game-2048:80",
+        "update ListenerRule 80:1",
+        "delete TargetGroup game-2048/game-2048-game-2048:80",
+    ]
+
+
+def test_rules_beyond_nine_sort_as_numbers() -> None:
+    data = json.loads(GOLDEN.read_text())
+    rule = data["resources"].pop("80:1")
+    for priority in (1, 2, 10):
+        data["resources"][f"80:{priority}"] = {**rule, "properties": {**rule["properties"], "Priority": priority}}
+    creates = [s.id for s in plan(Stack.from_json(data), Actual()) if s.type.endswith("ListenerRule")]
+    assert creates == ["80:1", "80:2", "80:10"]
