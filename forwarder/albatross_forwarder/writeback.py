@@ -8,9 +8,9 @@ malformed message is logged and left for the queue's dead-letter redrive.
 from __future__ import annotations
 
 import datetime
+import hashlib
 import logging
 import threading
-import uuid
 from typing import Any
 
 from albatross.contract import ContractError, WriteBack, parse_writeback
@@ -84,13 +84,17 @@ class WriteBackConsumer:
         return True
 
     def _event(self, namespace: str, name: str, wb: WriteBack) -> None:
+        """Record an Event; the same (type, reason, message) again bumps ``count`` on the
+        existing Event, as the cluster's own event recorder aggregates repeats."""
         uid: str | None = wb.uid
         if not uid:
             meta = self.networking.read_namespaced_ingress(name, namespace).metadata
             uid = meta.uid if meta else None
         now = datetime.datetime.now(datetime.UTC)
+        digest = hashlib.sha256(f"{uid}\n{wb.event_type}\n{wb.reason}\n{wb.message}".encode()).hexdigest()[:16]
+        event_name = f"{name}.{digest}"
         event = k8s.CoreV1Event(
-            metadata=k8s.V1ObjectMeta(name=f"{name}.{uuid.uuid4().hex[:16]}", namespace=namespace),
+            metadata=k8s.V1ObjectMeta(name=event_name, namespace=namespace),
             involved_object=k8s.V1ObjectReference(
                 kind="Ingress", api_version="networking.k8s.io/v1", namespace=namespace, name=name, uid=uid
             ),
@@ -103,7 +107,14 @@ class WriteBackConsumer:
             last_timestamp=now,
             count=1,
         )
-        self.core.create_namespaced_event(namespace, event)
+        try:
+            self.core.create_namespaced_event(namespace, event)
+        except ApiException as e:
+            if e.status != 409:
+                raise
+            existing = self.core.read_namespaced_event(event_name, namespace)
+            patch = {"count": int(existing.count or 1) + 1, "lastTimestamp": now.strftime("%Y-%m-%dT%H:%M:%SZ")}
+            self.core.patch_namespaced_event(event_name, namespace, patch)
 
     def _remove_finalizer(self, namespace: str, name: str, finalizer: str) -> None:
         for _ in range(5):

@@ -34,6 +34,7 @@ def lambda_handler(event: EventBridgeModel, context: LambdaContext) -> dict[str,
         logger.error("malformed event", extra={"reason": str(e), "detailType": event.detail_type})
         metrics.add_metric(name="MalformedEvents", unit=MetricUnit.Count, value=1)
         raise
+    metrics.add_metric(name="EventsIngested", unit=MetricUnit.Count, value=1)
     store = Store(settings.table)
     if isinstance(change, ObjectChange):
         groups = ingest.apply_change(change, settings=settings, store=store, event_id=event.id)

@@ -255,13 +255,14 @@ class _Deployer:
                 targets.append({"Id": target["Id"], "Arn": target["Arn"]})
                 continue
             # moto does not deliver to Lambda: deliver to a tap queue the dispatcher reads.
-            attributes = {"VisibilityTimeout": "5"}
+            # Retries are compressed like every other wait here: a failed delivery comes back
+            # after a (scaled) visibility timeout, and at most 3 attempts reach the DLQ.
+            attributes = {"VisibilityTimeout": str(max(1, math.ceil(30 * self.time_scale)))}
             dlq = (target.get("DeadLetterConfig") or {}).get("Arn")
             if dlq:
                 retries = int((target.get("RetryPolicy") or {}).get("MaximumRetryAttempts", 185))
-                attributes["RedrivePolicy"] = json.dumps(
-                    {"deadLetterTargetArn": dlq, "maxReceiveCount": min(retries + 1, 10)}
-                )
+                redrive = {"deadLetterTargetArn": dlq, "maxReceiveCount": min(retries + 1, 3)}
+                attributes["RedrivePolicy"] = json.dumps(redrive)
             url = sqs.create_queue(QueueName=self.name(f"{logical}-tap", 80), Attributes=attributes)["QueueUrl"]
             tap_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
             targets.append({"Id": target["Id"], "Arn": tap_arn})
@@ -342,13 +343,10 @@ def local_cloud(
             "POWERTOOLS_LOG_LEVEL": log_level,
         }
         stack_.enter_context(_environment(env))
-        request = urllib.request.Request(  # noqa: S310  # http to our own 127.0.0.1 server
-            f"{endpoint}/moto-api/config",
-            data=json.dumps({"stepfunctions": {"execute_state_machine": True}}).encode(),
-            method="POST",
-        )
-        with urllib.request.urlopen(request, timeout=10):  # noqa: S310  # our own 127.0.0.1 server
-            pass
+        # One process shares moto's backends: start from (and leave) a clean account.
+        _moto_api(endpoint, "reset")
+        stack_.callback(_moto_api, endpoint, "reset")
+        _moto_api(endpoint, "config", {"stepfunctions": {"execute_state_machine": True}})
         stack_.enter_context(lambdas.routed())
         values = parameters() if callable(parameters) else parameters
         translated = translate(root / "template.yaml", values)
@@ -363,6 +361,14 @@ def local_cloud(
         stack_.enter_context(_environment(function_env))
         stack_.callback(_stop_executions, deployment)
         yield LocalCloud(endpoint=endpoint, deployment=deployment)
+
+
+def _moto_api(endpoint: str, action: str, body: Mapping[str, Any] | None = None) -> None:
+    request = urllib.request.Request(  # noqa: S310  # http to our own 127.0.0.1 server
+        f"{endpoint}/moto-api/{action}", data=json.dumps(body or {}).encode(), method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=10):  # noqa: S310  # our own 127.0.0.1 server
+        pass
 
 
 def _stop_executions(deployment: Deployment) -> None:

@@ -1,0 +1,161 @@
+"""One Ingress → one ALB, end to end offline, on the same code path as ``make demo``:
+the forwarder process, the bus, ingest, reconcile, the provision and teardown state
+machines executed by moto with the real step handler, and the write-back queue. The AWS
+state in moto is asserted after each step, and the Ingress in the API double."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from albatross.aws import clients
+from albatross.controller import queues
+from albatross.local.calls import CallCounter
+from albatross.local.demo import ingress_gone, ingress_hostname, run_demo, tagged_resources
+from albatross.local.kube import pod_ip
+from albatross.local.system import LocalSystem
+from albatross.model import names
+from kubernetes import client as k8s
+from kubernetes import utils
+
+ROOT = Path(__file__).resolve().parents[2]
+NS = NAME = "game-2048"
+STACK = f"{NS}/{NAME}"
+
+
+def apply(system: LocalSystem, path: Path) -> None:
+    utils.create_from_yaml(system.api(), str(path))  # type: ignore[no-untyped-call]  # untyped in the client
+
+
+def tags(arn: str) -> dict[str, str]:
+    found = clients.elbv2().describe_tags(ResourceArns=[arn])["TagDescriptions"][0]["Tags"]
+    return {t["Key"]: t.get("Value", "") for t in found}
+
+
+def executions(system: LocalSystem, output: str) -> list[str]:
+    arn = system.output(output)
+    return [e["status"] for e in clients.sfn().list_executions(stateMachineArn=arn)["executions"]]
+
+
+def events_for(system: LocalSystem, namespace: str, name: str) -> list[tuple[str, str, str]]:
+    items = k8s.CoreV1Api(system.api()).list_namespaced_event(namespace).items
+    return [(e.type, e.reason, e.message) for e in items if e.involved_object.name == name]
+
+
+def work_queue_idle(system: LocalSystem) -> bool:
+    url = str(system.cloud.deployment.environment["WORK_QUEUE_URL"])
+    attrs = clients.sqs().get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    return not system.dispatcher.busy() and all(v == "0" for v in attrs.values())
+
+
+def test_one_ingress_becomes_one_alb_and_goes_away(system: LocalSystem) -> None:
+    apply(system, ROOT / "examples/2048/2048.yaml")
+    disc, net = k8s.DiscoveryV1Api(system.api()), k8s.NetworkingV1Api(system.api())
+
+    # 1. the endpoints stand-in publishes 3 ready pod IPs
+    slices = disc.list_namespaced_endpoint_slice(NS).items
+    assert [len(s.endpoints) for s in slices] == [3]
+    pods = {pod_ip(NS, NAME, i) for i in range(3)}
+
+    # 2. the forwarder adds the finalizer
+    finalizers = system.wait_for(
+        "the finalizer", lambda: net.read_namespaced_ingress(NAME, NS).metadata.finalizers, timeout=30
+    )
+    assert finalizers == ["ingress.k8s.aws/resources"]
+
+    # 3-6. snapshot → reconcile → provision → targets → write-back
+    hostname = system.wait_for("the Ingress address", lambda: ingress_hostname(system, NS, NAME))
+    # the write-back is the execution's last task; it ends right after
+    system.wait_for("provision to end", lambda: executions(system, "ProvisionStateMachineArn") == ["SUCCEEDED"])
+
+    elbv2 = clients.elbv2()
+    [lb] = elbv2.describe_load_balancers()["LoadBalancers"]
+    assert lb["DNSName"] == hostname
+    assert lb["Scheme"] == "internet-facing"
+    assert lb["LoadBalancerName"] == names.load_balancer_name(
+        cluster=system.cluster, group=names.GroupID(namespace=NS, name=NAME), scheme="internet-facing"
+    )
+    assert tags(lb["LoadBalancerArn"]) == {
+        "elbv2.k8s.aws/cluster": system.cluster,
+        "ingress.k8s.aws/stack": STACK,
+        "ingress.k8s.aws/resource": "LoadBalancer",
+    }
+    [listener] = elbv2.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]
+    assert (listener["Protocol"], listener["Port"]) == ("HTTP", 80)
+    assert listener["DefaultActions"][0]["FixedResponseConfig"]["StatusCode"] == "404"
+    rules = [r for r in elbv2.describe_rules(ListenerArn=listener["ListenerArn"])["Rules"] if not r["IsDefault"]]
+    assert len(rules) == 1
+    [tg] = elbv2.describe_target_groups()["TargetGroups"]
+    assert rules[0]["Actions"][0]["ForwardConfig"]["TargetGroups"][0]["TargetGroupArn"] == tg["TargetGroupArn"]
+    assert (tg["TargetType"], tg["Protocol"], tg["Port"]) == ("ip", "HTTP", 1)  # LBC uses 1 for a named targetPort
+    health = elbv2.describe_target_health(TargetGroupArn=tg["TargetGroupArn"])["TargetHealthDescriptions"]
+    assert {(t["Target"]["Id"], t["Target"]["Port"]) for t in health} == {(ip, 80) for ip in pods}
+    [sg] = clients.ec2().describe_security_groups(GroupIds=lb["SecurityGroups"])["SecurityGroups"]
+    assert [(p["FromPort"], p["IpRanges"][0]["CidrIp"]) for p in sg["IpPermissions"]] == [(80, "0.0.0.0/0")]
+    assert ("Normal", "SuccessfullyReconciled", "Successfully reconciled") in events_for(system, NS, NAME)
+
+    # deletion: teardown, then the finalizer goes and so does the Ingress
+    net.delete_namespaced_ingress(NAME, NS)
+    system.wait_for("the Ingress to be released", lambda: ingress_gone(system, NS, NAME))
+    assert tagged_resources(system.cluster) == []
+    assert elbv2.describe_load_balancers()["LoadBalancers"] == []
+    assert elbv2.describe_target_groups()["TargetGroups"] == []
+    system.wait_for("teardown to end", lambda: executions(system, "TeardownStateMachineArn") == ["SUCCEEDED"])
+
+
+def test_resent_event_and_forced_reconcile_change_nothing(system: LocalSystem) -> None:
+    apply(system, ROOT / "examples/2048/2048.yaml")
+    system.wait_for("the Ingress address", lambda: ingress_hostname(system, NS, NAME))
+    system.wait_for("the queue to drain", lambda: work_queue_idle(system))
+    counter = CallCounter()
+    try:
+        # the same Ingress event again (same resourceVersion): ingest drops it as stale
+        obj: dict[str, Any] = system.api().sanitize_for_serialization(
+            k8s.NetworkingV1Api(system.api()).read_namespaced_ingress(NAME, NS)
+        )
+        detail = {
+            "schemaVersion": "1",
+            "cluster": system.cluster,
+            "kind": "Ingress",
+            "action": "upsert",
+            "key": STACK,
+            "resourceVersion": obj["metadata"]["resourceVersion"],
+            "object": obj,
+        }
+        before = dict(system.dispatcher.invocations)
+        clients.events().put_events(
+            Entries=[
+                {
+                    "EventBusName": str(system.output("EventBusName")),
+                    "Source": "albatross.k8s",
+                    "DetailType": "Ingress",
+                    "Detail": json.dumps(detail),
+                }
+            ]
+        )
+        ingest = str(system.cloud.deployment.rule_routes[0].function)
+        system.wait_for("the re-sent event", lambda: system.dispatcher.invocations[ingest] > before[ingest])
+        # and a reconcile forced through the work queue
+        reconcile = str(system.cloud.deployment.queue_routes[0].function)
+        done = system.dispatcher.invocations[reconcile]
+        queues.enqueue(str(system.cloud.deployment.environment["WORK_QUEUE_URL"]), [STACK], cause="test")
+        system.wait_for("the forced reconcile", lambda: system.dispatcher.invocations[reconcile] > done)
+        system.wait_for("the queue to drain", lambda: work_queue_idle(system))
+        assert CallCounter.mutating(counter.snapshot()) == 0, counter.snapshot()
+        assert len(clients.elbv2().describe_load_balancers()["LoadBalancers"]) == 1
+    finally:
+        counter.close()
+
+
+def test_the_demo_runs_twice_in_one_process() -> None:
+    lines: list[str] = []
+    first = run_demo(ROOT, out=lines.append)
+    second = run_demo(ROOT, out=lines.append)
+    for result in (first, second):
+        assert result["hostname"].endswith(".elb.amazonaws.com")
+        assert result["recheck_mutating"] == 0
+        assert result["left"] == []
+    assert any(line.startswith("game-2048   alb") and first["hostname"] in line for line in lines)
