@@ -13,6 +13,8 @@ from albatross.model.names import TAG_STACK
 from kubernetes import client as k8s
 from kubernetes import utils
 
+from tests.k8s_typing import body
+
 ROOT = Path(__file__).resolve().parents[2]
 
 BAD = {
@@ -45,12 +47,12 @@ BAD = {
 def warnings(system: LocalSystem, name: str) -> list[tuple[str, str]]:
     """Warning Events on one Ingress; repeats are aggregated into one Event's count."""
     items = k8s.CoreV1Api(system.api()).list_namespaced_event("game-2048").items
-    return [(e.reason, e.message) for e in items if e.involved_object.name == name and e.type == "Warning"]
+    return [(str(e.reason), str(e.message)) for e in items if e.involved_object.name == name and e.type == "Warning"]
 
 
 def test_invalid_scheme_is_reported_and_blocks_nothing_else(system: LocalSystem) -> None:
     utils.create_from_yaml(system.api(), str(ROOT / "examples/2048/2048.yaml"))  # type: ignore[no-untyped-call]  # untyped in the client
-    k8s.NetworkingV1Api(system.api()).create_namespaced_ingress("game-2048", BAD)
+    k8s.NetworkingV1Api(system.api()).create_namespaced_ingress("game-2048", body(BAD))
     [(reason, message)] = system.wait_for("the Warning on the bad Ingress", lambda: warnings(system, "bad"))
     assert reason == "FailedBuildModel"
     assert "alb.ingress.kubernetes.io/scheme" in message

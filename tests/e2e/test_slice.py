@@ -11,6 +11,7 @@ from typing import Any
 
 from albatross.aws import clients
 from albatross.controller import queues
+from albatross.k8s.ingress import GroupID
 from albatross.local.calls import CallCounter
 from albatross.local.demo import ingress_gone, ingress_hostname, run_demo, tagged_resources
 from albatross.local.kube import pod_ip
@@ -18,6 +19,8 @@ from albatross.local.system import LocalSystem
 from albatross.model import names
 from kubernetes import client as k8s
 from kubernetes import utils
+
+from tests.k8s_typing import must
 
 ROOT = Path(__file__).resolve().parents[2]
 NS = NAME = "game-2048"
@@ -40,7 +43,7 @@ def executions(system: LocalSystem, output: str) -> list[str]:
 
 def events_for(system: LocalSystem, namespace: str, name: str) -> list[tuple[str, str, str]]:
     items = k8s.CoreV1Api(system.api()).list_namespaced_event(namespace).items
-    return [(e.type, e.reason, e.message) for e in items if e.involved_object.name == name]
+    return [(str(e.type), str(e.reason), str(e.message)) for e in items if e.involved_object.name == name]
 
 
 def work_queue_idle(system: LocalSystem) -> bool:
@@ -57,12 +60,12 @@ def test_one_ingress_becomes_one_alb_and_goes_away(system: LocalSystem) -> None:
 
     # 1. the endpoints stand-in publishes 3 ready pod IPs
     slices = disc.list_namespaced_endpoint_slice(NS).items
-    assert [len(s.endpoints) for s in slices] == [3]
+    assert [len(must(s.endpoints)) for s in slices] == [3]
     pods = {pod_ip(NS, NAME, i) for i in range(3)}
 
     # 2. the forwarder adds the finalizer
     finalizers = system.wait_for(
-        "the finalizer", lambda: net.read_namespaced_ingress(NAME, NS).metadata.finalizers, timeout=30
+        "the finalizer", lambda: must(net.read_namespaced_ingress(NAME, NS).metadata).finalizers, timeout=30
     )
     assert finalizers == ["ingress.k8s.aws/resources"]
 
@@ -76,7 +79,7 @@ def test_one_ingress_becomes_one_alb_and_goes_away(system: LocalSystem) -> None:
     assert lb["DNSName"] == hostname
     assert lb["Scheme"] == "internet-facing"
     assert lb["LoadBalancerName"] == names.load_balancer_name(
-        cluster=system.cluster, group=names.GroupID(namespace=NS, name=NAME), scheme="internet-facing"
+        cluster=system.cluster, group=GroupID(namespace=NS, name=NAME), scheme="internet-facing"
     )
     assert tags(lb["LoadBalancerArn"]) == {
         "elbv2.k8s.aws/cluster": system.cluster,
@@ -113,7 +116,7 @@ def test_resent_event_and_forced_reconcile_change_nothing(system: LocalSystem) -
     counter = CallCounter()
     try:
         # the same Ingress event again (same resourceVersion): ingest drops it as stale
-        obj: dict[str, Any] = system.api().sanitize_for_serialization(
+        obj: dict[str, Any] = system.api().sanitize_for_serialization(  # type: ignore[no-untyped-call]  # untyped
             k8s.NetworkingV1Api(system.api()).read_namespaced_ingress(NAME, NS)
         )
         detail = {

@@ -11,6 +11,8 @@ from albatross.local.kube import KubeDouble
 from kubernetes import client as k8s
 from kubernetes import watch
 
+from tests.k8s_typing import body, must
+
 INGRESS = {
     "apiVersion": "networking.k8s.io/v1",
     "kind": "Ingress",
@@ -21,9 +23,9 @@ INGRESS = {
 
 def test_create_get_status_and_finalizers(api: k8s.ApiClient) -> None:
     net = k8s.NetworkingV1Api(api)
-    created = net.create_namespaced_ingress("default", INGRESS)
-    assert created.metadata.uid
-    assert created.metadata.resource_version
+    created = net.create_namespaced_ingress("default", body(INGRESS))
+    assert must(created.metadata).uid
+    assert must(created.metadata).resource_version
     net.patch_namespaced_ingress("web", "default", [{"op": "add", "path": "/metadata/finalizers", "value": ["f/x"]}])
     net.patch_namespaced_ingress_status(
         "web", "default", {"status": {"loadBalancer": {"ingress": [{"hostname": "h"}]}}}
@@ -31,10 +33,10 @@ def test_create_get_status_and_finalizers(api: k8s.ApiClient) -> None:
     # a spec update through the main resource does not touch status
     net.patch_namespaced_ingress("web", "default", {"metadata": {"labels": {"a": "b"}}, "status": {"loadBalancer": {}}})
     got = net.read_namespaced_ingress("web", "default")
-    assert got.status.load_balancer.ingress[0].hostname == "h"
+    assert must(must(must(got.status).load_balancer).ingress)[0].hostname == "h"
     net.delete_namespaced_ingress("web", "default")
     deleting = net.read_namespaced_ingress("web", "default")
-    assert deleting.metadata.deletion_timestamp is not None
+    assert must(deleting.metadata).deletion_timestamp is not None
     net.patch_namespaced_ingress(
         "web",
         "default",
@@ -50,9 +52,9 @@ def test_create_get_status_and_finalizers(api: k8s.ApiClient) -> None:
 
 def test_stale_resource_version_is_a_conflict(api: k8s.ApiClient) -> None:
     net = k8s.NetworkingV1Api(api)
-    first = net.create_namespaced_ingress("default", INGRESS)
+    first = net.create_namespaced_ingress("default", body(INGRESS))
     net.patch_namespaced_ingress("web", "default", {"metadata": {"labels": {"v": "2"}}})
-    stale = api.sanitize_for_serialization(first)
+    stale = api.sanitize_for_serialization(first)  # type: ignore[no-untyped-call]  # untyped in the client
     stale["metadata"]["labels"] = {"v": "3"}
     with pytest.raises(k8s.exceptions.ApiException) as conflict:
         net.replace_namespaced_ingress("web", "default", stale)
@@ -62,14 +64,15 @@ def test_stale_resource_version_is_a_conflict(api: k8s.ApiClient) -> None:
 def test_watch_resumes_from_a_resource_version_and_reports_410(api: k8s.ApiClient, kube: KubeDouble) -> None:
     net = k8s.NetworkingV1Api(api)
     listed = net.list_ingress_for_all_namespaces()
-    rv = listed.metadata.resource_version
-    net.create_namespaced_ingress("default", INGRESS)
+    rv = must(must(listed.metadata).resource_version)
+    net.create_namespaced_ingress("default", body(INGRESS))
     events: list[tuple[str, Any]] = []
-    for event in watch.Watch().stream(net.list_ingress_for_all_namespaces, resource_version=rv, timeout_seconds=1):
+    stream: Any = watch.Watch().stream  # type: ignore[no-untyped-call]  # untyped in the client
+    for event in stream(net.list_ingress_for_all_namespaces, resource_version=rv, timeout_seconds=1):
         events.append((event["type"], event["object"].metadata.name))
     assert events == [("ADDED", "web")]
     kube.cluster.compacted = int(rv) + 5
-    resp = net.list_ingress_for_all_namespaces(
+    resp: Any = net.list_ingress_for_all_namespaces(
         watch=True, resource_version=rv, timeout_seconds=1, _preload_content=False
     )
     first = json.loads(resp.data.splitlines()[0])
@@ -81,33 +84,39 @@ def test_endpoints_follow_the_deployment(api: k8s.ApiClient) -> None:
     labels = {"app": "web"}
     apps.create_namespaced_deployment(
         "default",
-        {
-            "metadata": {"name": "web"},
-            "spec": {
-                "replicas": 2,
-                "selector": {"matchLabels": labels},
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {
-                        "containers": [{"name": "c", "image": "i", "ports": [{"name": "http", "containerPort": 8080}]}]
+        body(
+            {
+                "metadata": {"name": "web"},
+                "spec": {
+                    "replicas": 2,
+                    "selector": {"matchLabels": labels},
+                    "template": {
+                        "metadata": {"labels": labels},
+                        "spec": {
+                            "containers": [
+                                {"name": "c", "image": "i", "ports": [{"name": "http", "containerPort": 8080}]}
+                            ]
+                        },
                     },
                 },
-            },
-        },
+            }
+        ),
     )
     core.create_namespaced_service(
         "default",
-        {
-            "metadata": {"name": "web"},
-            "spec": {"selector": labels, "ports": [{"name": "http", "port": 80, "targetPort": "http"}]},
-        },
+        body(
+            {
+                "metadata": {"name": "web"},
+                "spec": {"selector": labels, "ports": [{"name": "http", "port": 80, "targetPort": "http"}]},
+            }
+        ),
     )
     slices = disc.list_namespaced_endpoint_slice("default").items
     assert len(slices) == 1
-    assert len(slices[0].endpoints) == 2
-    assert slices[0].ports[0].port == 8080
+    assert len(must(slices[0].endpoints)) == 2
+    assert must(slices[0].ports)[0].port == 8080
     apps.patch_namespaced_deployment("web", "default", {"spec": {"replicas": 5}})
-    assert len(disc.list_namespaced_endpoint_slice("default").items[0].endpoints) == 5
+    assert len(must(disc.list_namespaced_endpoint_slice("default").items[0].endpoints)) == 5
 
 
 def test_injected_faults_and_concurrent_watchers(api: k8s.ApiClient, kube: KubeDouble) -> None:
@@ -119,15 +128,14 @@ def test_injected_faults_and_concurrent_watchers(api: k8s.ApiClient, kube: KubeD
     seen: list[str] = []
 
     def watch_once() -> None:
-        for event in watch.Watch().stream(
-            net.list_namespaced_ingress, "default", resource_version="100", timeout_seconds=1
-        ):
+        stream: Any = watch.Watch().stream  # type: ignore[no-untyped-call]  # untyped in the client
+        for event in stream(net.list_namespaced_ingress, "default", resource_version="100", timeout_seconds=1):
             seen.append(event["object"].metadata.name)
 
     threads = [threading.Thread(target=watch_once) for _ in range(3)]
     for t in threads:
         t.start()
-    net.create_namespaced_ingress("default", INGRESS)
+    net.create_namespaced_ingress("default", body(INGRESS))
     for t in threads:
         t.join(timeout=10)
     assert seen == ["web", "web", "web"]

@@ -74,7 +74,7 @@ def test_malformed_writebacks_are_rejected() -> None:
 
 
 def test_trim_drops_managed_fields_and_last_applied_only() -> None:
-    obj = {
+    obj: dict[str, Any] = {
         "metadata": {
             "name": "a",
             "managedFields": [{"manager": "kubectl"}],
