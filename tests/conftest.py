@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from albatross.aws import clients
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
-from albatross.contract import LEGACY_CLASS_ANNOTATION, ObjectChange, Resync, finalizer_for
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
+from albatross.contract import LEGACY_CLASS_ANNOTATION, ObjectChange, Resync, finalizer_for
 from albatross_forwarder.sender import Sender
 from albatross_forwarder.watch import Watcher
 from albatross_forwarder.writeback import WriteBackConsumer

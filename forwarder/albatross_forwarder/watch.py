@@ -18,8 +18,9 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from albatross.contract import ObjectChange, object_key, trim
 from kubernetes.watch.watch import iter_resp_lines
+
+from albatross.contract import ObjectChange, object_key, trim
 
 log = logging.getLogger("albatross.forwarder.watch")
 

@@ -13,9 +13,10 @@ import logging
 import threading
 from typing import Any
 
-from albatross.contract import ContractError, WriteBack, parse_writeback
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
+
+from albatross.contract import ContractError, WriteBack, parse_writeback
 
 log = logging.getLogger("albatross.forwarder.writeback")
 

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from albatross.contract import ContractError, ObjectChange, parse_detail
-from albatross.controller import ingest
-from albatross.controller.settings import Settings
-from albatross.store.table import Store
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from albatross.contract import ContractError, ObjectChange, parse_detail
+from albatross.controller import ingest
+from albatross.controller.settings import Settings
+from albatross.store.table import Store
 
 logger = Logger(service="albatross-ingest")
 tracer = Tracer(service="albatross-ingest")

@@ -5,15 +5,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from albatross.controller.reconcile import reconcile
-from albatross.controller.settings import Settings
-from albatross.store.table import Store
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from albatross.controller.reconcile import reconcile
+from albatross.controller.settings import Settings
+from albatross.store.table import Store
 
 logger = Logger(service="albatross-reconcile")
 tracer = Tracer(service="albatross-reconcile")

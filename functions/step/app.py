@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from albatross.controller import steps
 from albatross.controller.settings import Settings
 from albatross.store.table import Store
-from aws_lambda_powertools import Logger, Tracer
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 logger = Logger(service="albatross-step")
 tracer = Tracer(service="albatross-step")

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from albatross.local.system import LocalSystem, local_system
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from kubernetes import client as k8s
+from kubernetes import utils
+
 from albatross.aws import clients
 from albatross.local.demo import ingress_hostname
 from albatross.local.system import LocalSystem
 from albatross.model.names import TAG_STACK
-from kubernetes import client as k8s
-from kubernetes import utils
-
 from tests.k8s_typing import body
 
 ROOT = Path(__file__).resolve().parents[2]

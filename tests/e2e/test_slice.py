@@ -9,6 +9,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from kubernetes import client as k8s
+from kubernetes import utils
+
 from albatross.aws import clients
 from albatross.controller import queues
 from albatross.k8s.ingress import GroupID
@@ -17,9 +20,6 @@ from albatross.local.demo import ingress_gone, ingress_hostname, run_demo, tagge
 from albatross.local.kube import pod_ip
 from albatross.local.system import LocalSystem
 from albatross.model import names
-from kubernetes import client as k8s
-from kubernetes import utils
-
 from tests.k8s_typing import must
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -160,5 +160,7 @@ def test_the_demo_runs_twice_in_one_process() -> None:
     for result in (first, second):
         assert result["hostname"].endswith(".elb.amazonaws.com")
         assert result["recheck_mutating"] == 0
+        assert result["recheck_reads"] > 0  # the re-check did run, and was counted
+        assert result["created_mutating"] >= 7  # SG, its ingress rule, TG, targets, LB, listener, rule
         assert result["left"] == []
     assert any(line.startswith("game-2048   alb") and first["hostname"] in line for line in lines)

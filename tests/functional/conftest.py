@@ -6,10 +6,11 @@ import logging
 from collections.abc import Iterator
 
 import pytest
-from albatross.aws import clients
-from albatross.local.kube import KubeDouble, kube_double
 from kubernetes import client as k8s
 from moto.server import ThreadedMotoServer
+
+from albatross.aws import clients
+from albatross.local.kube import KubeDouble, kube_double
 
 
 @pytest.fixture

@@ -7,10 +7,10 @@ import threading
 from typing import Any
 
 import pytest
-from albatross.local.kube import KubeDouble
 from kubernetes import client as k8s
 from kubernetes import watch
 
+from albatross.local.kube import KubeDouble
 from tests.k8s_typing import body, must
 
 INGRESS = {

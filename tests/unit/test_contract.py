@@ -8,6 +8,7 @@ from typing import Any
 
 import jsonschema
 import pytest
+
 from albatross.contract import (
     ContractError,
     ObjectChange,
@@ -19,7 +20,6 @@ from albatross.contract import (
     put_events_entry,
     trim,
 )
-
 from tests.helpers import event_names, load_event, load_schema
 
 OBJECT_EVENTS = [n for n in event_names() if not n.startswith("writeback-")]

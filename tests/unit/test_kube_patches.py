@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from albatross.local.kube import ApiError, json_patch, merge_patch
 
 

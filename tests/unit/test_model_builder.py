@@ -11,15 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from albatross.k8s.ingress import Backend, GroupID, parse_ingress
 from albatross.k8s.ingress import Path as IngressPath
 from albatross.k8s.service import parse_service
 from albatross.model.builder import BuildResult, build, path_values
 from albatross.model.config import ControllerConfig
 from albatross.model.discovery import Discovery
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from tests.helpers import json_diff, load_event
 
 GOLDEN = Path(__file__).parent / "golden" / "2048.json"

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from albatross.controller.settings import Settings
 from albatross.local.template import load, translate
 

@@ -10,6 +10,7 @@ clients when that changes.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
 import boto3
@@ -28,6 +29,7 @@ _CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeou
 _lock = threading.Lock()
 _session: boto3.session.Session | None = None
 _clients: dict[str, Any] = {}
+_hooks: dict[str, tuple[str, Callable[..., Any]]] = {}
 
 
 def session() -> boto3.session.Session:
@@ -46,12 +48,34 @@ def client(service: str) -> Any:
             global _session
             if _session is None:
                 _session = boto3.session.Session()
-            _clients[service] = _session.client(service, config=_CONFIG)  # type: ignore[call-overload]  # service is a runtime name
+            made = _session.client(service, config=_CONFIG)  # type: ignore[call-overload]  # service is a runtime name
+            for unique_id, (event, handler) in _hooks.items():
+                made.meta.events.register(event, handler, unique_id=unique_id)
+            _clients[service] = made
         return _clients[service]
 
 
+def add_hook(event: str, handler: Callable[..., Any], *, unique_id: str) -> None:
+    """Register a botocore event handler on every shared client, present and future (a
+    client copies its session's handlers when it is made, so the session is not enough).
+    Used to count calls and to inject faults, in tests and ``albatross local``."""
+    with _lock:
+        _hooks[unique_id] = (event, handler)
+        for made in _clients.values():
+            made.meta.events.register(event, handler, unique_id=unique_id)
+
+
+def remove_hook(unique_id: str) -> None:
+    with _lock:
+        event, _ = _hooks.pop(unique_id, ("", None))
+        if event:
+            for made in _clients.values():
+                made.meta.events.unregister(event, unique_id=unique_id)
+
+
 def reset() -> None:
-    """Forget the session and clients (after the endpoint or credentials changed)."""
+    """Forget the session and clients (after the endpoint or credentials changed); hooks
+    stay and apply to the clients made next."""
     global _session
     with _lock:
         _session = None

@@ -1,5 +1,5 @@
 """Count the AWS calls the controller makes, by service and operation, at the botocore
-boundary of the shared client session (what the handlers use in this process)."""
+boundary of the shared clients (what the handlers use in this process)."""
 
 from __future__ import annotations
 
@@ -21,15 +21,15 @@ class CallCounter:
     def __init__(self) -> None:
         self.calls: Counter[tuple[str, str]] = Counter()
         self._lock = threading.Lock()
-        self._session = clients.session()
-        self._session.events.register("before-call.*.*", self._record, unique_id="albatross-call-counter")
+        self._id = f"albatross-call-counter-{id(self)}"
+        clients.add_hook("before-call.*.*", self._record, unique_id=self._id)
 
     def _record(self, model: Any, **_: Any) -> None:
         with self._lock:
             self.calls[(model.service_model.endpoint_prefix, model.name)] += 1
 
     def close(self) -> None:
-        self._session.events.unregister("before-call.*.*", unique_id="albatross-call-counter")
+        clients.remove_hook(self._id)
 
     def snapshot(self) -> Counter[tuple[str, str]]:
         with self._lock:

@@ -1,0 +1,63 @@
+"""The state machines' Retry and Catch, executed by moto with the real step handler,
+against faults moto does not model (injected at the botocore boundary)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kubernetes import client as k8s
+from kubernetes import utils
+
+from albatross.aws import clients
+from albatross.local.demo import ingress_gone, ingress_hostname, tagged_resources
+from albatross.local.faults import Fault, inject
+from albatross.local.system import LocalSystem
+
+ROOT = Path(__file__).resolve().parents[2]
+NS = NAME = "game-2048"
+
+
+def statuses(system: LocalSystem, output: str) -> list[str]:
+    arn = system.output(output)
+    return [e["status"] for e in clients.sfn().list_executions(stateMachineArn=arn)["executions"]]
+
+
+def warnings(system: LocalSystem) -> list[tuple[str, str]]:
+    items = k8s.CoreV1Api(system.api()).list_namespaced_event(NS).items
+    return [(str(e.reason), str(e.message)) for e in items if e.type == "Warning"]
+
+
+def test_teardown_retries_a_security_group_still_in_use(system: LocalSystem) -> None:
+    utils.create_from_yaml(system.api(), str(ROOT / "examples/2048/2048.yaml"))  # type: ignore[no-untyped-call]  # untyped in the client
+    system.wait_for("the address", lambda: ingress_hostname(system, NS, NAME))
+    in_use = Fault(
+        service="ec2",
+        operation="DeleteSecurityGroup",
+        code="DependencyViolation",
+        message="resource sg-1 has a dependent object",
+        times=2,
+    )
+    with inject(in_use):
+        k8s.NetworkingV1Api(system.api()).delete_namespaced_ingress(NAME, NS)
+        system.wait_for("the Ingress to be released", lambda: ingress_gone(system, NS, NAME))
+    assert in_use.raised == 2
+    assert in_use.calls == 3  # retried by the state machine until it went through
+    assert statuses(system, "TeardownStateMachineArn") == ["SUCCEEDED"]
+    assert tagged_resources(system.cluster) == []
+
+
+def test_a_refused_load_balancer_fails_the_execution_with_a_warning(system: LocalSystem) -> None:
+    refused = Fault(
+        service="elasticloadbalancing",
+        operation="CreateLoadBalancer",
+        code="TooManyLoadBalancers",
+        message="The quota for the number of load balancers has been reached",
+    )
+    with inject(refused):
+        utils.create_from_yaml(system.api(), str(ROOT / "examples/2048/2048.yaml"))  # type: ignore[no-untyped-call]  # untyped in the client
+        system.wait_for("the failed execution", lambda: "FAILED" in statuses(system, "ProvisionStateMachineArn"))
+        [(reason, message)] = system.wait_for("the Warning", lambda: warnings(system))
+    assert reason == "FailedDeployModel"
+    assert "TooManyLoadBalancers" in message
+    assert refused.raised == 1  # a user error is never retried
+    assert ingress_hostname(system, NS, NAME) is None
