@@ -49,7 +49,13 @@ def inject(*faults: Fault) -> Iterator[list[Fault]]:
                 raise ClientError(
                     {
                         "Error": {"Code": fault.code, "Message": fault.message},
-                        "ResponseMetadata": {"HTTPStatusCode": fault.status},
+                        "ResponseMetadata": {
+                            "HTTPStatusCode": fault.status,
+                            "HTTPHeaders": {},
+                            "HostId": "",
+                            "RequestId": "injected",
+                            "RetryAttempts": 0,
+                        },
                     },
                     fault.operation,
                 )
