@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements-dev.txt layers/core/pyproject.toml forwarder/pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: install demo test lint format typecheck imports template statemachines pytest clean
+.PHONY: install demo bench test lint format typecheck imports template statemachines pytest clean
 
 $(STAMP):
 	rm -f $(VENV)/.installed-*
@@ -18,6 +18,9 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/albatross local demo
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
 
 test: lint pytest
 
