@@ -52,7 +52,7 @@ def targets(system: LocalSystem) -> int:
 
 
 def measure(
-    system: LocalSystem, name: str, act: Callable[[], None], done: Callable[[], bool], changed: int
+    system: LocalSystem, name: str, act: Callable[[], object], done: Callable[[], bool], changed: int
 ) -> dict[str, Any]:
     counter = CallCounter()
     started = time.monotonic()
