@@ -70,6 +70,7 @@ class Forwarder:
             wait_seconds=config.writeback_wait,
         )
         self._threads: list[threading.Thread] = []
+        self._stopping = threading.Event()
 
     def _emit(self, change: ObjectChange) -> None:
         self.sender.submit(change.to_detail())
@@ -113,7 +114,7 @@ class Forwarder:
     def _resync_when_synced(self) -> None:
         for w in self.watchers:
             while not w.synced.wait(0.5):
-                if self.writeback._stop.is_set():
+                if self._stopping.is_set():
                     return
         self.resync()
 
@@ -123,6 +124,7 @@ class Forwarder:
         self._threads.append(t)
 
     def stop(self) -> None:
+        self._stopping.set()
         for w in self.watchers:
             w.stop()
         self.writeback.stop()

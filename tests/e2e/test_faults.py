@@ -42,7 +42,7 @@ def test_teardown_retries_a_security_group_still_in_use(system: LocalSystem) -> 
         system.wait_for("the Ingress to be released", lambda: ingress_gone(system, NS, NAME))
     assert in_use.raised == 2
     assert in_use.calls == 3  # retried by the state machine until it went through
-    assert statuses(system, "TeardownStateMachineArn") == ["SUCCEEDED"]
+    system.wait_for("teardown to end", lambda: statuses(system, "TeardownStateMachineArn") == ["SUCCEEDED"])
     assert tagged_resources(system.cluster) == []
 
 

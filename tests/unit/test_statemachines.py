@@ -62,3 +62,16 @@ def test_every_retryable_class_is_retried_somewhere() -> None:
         for error in retry["ErrorEquals"]
     }
     assert used >= RETRYABLE
+
+
+def test_every_phase_a_state_machine_names_exists() -> None:
+    from albatross.controller.phases import PHASES
+
+    named = {
+        state["Parameters"]["Payload"]["phase"]
+        for path in MACHINES
+        for _, state in tasks(json.loads(path.read_text()))
+        if state["Parameters"]["Payload"].get("task") == "phase"
+    }
+    assert named
+    assert named <= PHASES, named - PHASES

@@ -25,21 +25,13 @@ from albatross.model import names
 from albatross.model.stack import LOAD_BALANCER, TARGET_GROUP, Stack
 from albatross.model.targets import ip_targets
 from albatross.plan.actual import Actual
-from albatross.plan.planner import CREATE_ORDER, DELETE_ORDER, Step, pair, plan
+from albatross.plan.planner import CREATE_ORDER, Step, pair, plan
 from albatross.store.table import Store
 
 logger = Logger(child=True)
 
 TYPE_NAMES = {t.rsplit("::", 1)[-1]: t for t in CREATE_ORDER}
-PROVISION = (
-    "apply:SecurityGroup",
-    "apply:TargetGroup",
-    "targets",
-    "apply:LoadBalancer",
-    "apply:Listener",
-    "apply:ListenerRule",
-    *(f"prune:{t.rsplit('::', 1)[-1]}" for t in DELETE_ORDER),
-)
+PHASES = frozenset({"targets"} | {f"{action}:{name}" for action in ("apply", "prune") for name in TYPE_NAMES})
 
 
 def saved_model(store: Store, group: str) -> Stack | None:
@@ -78,7 +70,7 @@ def sync_targets(desired: Stack | None, physical: Mapping[str, str], store: Stor
     return changed
 
 
-def apply_all(*, settings: Settings, store: Store, desired: Stack | None, actual: Actual, steps: list[Step]) -> int:
+def apply_all(*, store: Store, group: str, desired: Stack | None, actual: Actual, steps: list[Step]) -> int:
     """Apply a whole plan in one go (no load balancer created or deleted), registering
     targets of new target groups before any rule forwards to them; returns changes."""
     physical = physical_ids(desired, actual)
@@ -86,17 +78,13 @@ def apply_all(*, settings: Settings, store: Store, desired: Stack | None, actual
     first = [s for s in steps if s.op != "delete" and s.type in before_targets]
     rest = [s for s in steps if s not in first]
     for step in first:
-        logger.info("applying", extra={"group": actual_group(desired), "step": step.describe()})
+        logger.info("applying", extra={"group": group, "step": step.describe()})
         applier.apply(step, physical)
     changes = len(steps) + sync_targets(desired, physical, store)
     for step in rest:
-        logger.info("applying", extra={"group": actual_group(desired), "step": step.describe()})
+        logger.info("applying", extra={"group": group, "step": step.describe()})
         applier.apply(step, physical)
     return changes
-
-
-def actual_group(desired: Stack | None) -> str:
-    return desired.stack_id if desired else ""
 
 
 def run_phase(*, settings: Settings, store: Store, group: str, phase: str) -> dict[str, Any]:

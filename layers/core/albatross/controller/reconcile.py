@@ -139,7 +139,7 @@ def reconcile(*, settings: Settings, store: Store, group: str, request_id: str) 
         store.set_execution(group, execution)
         logger.info("execution started", extra={"group": group, "execution": execution, "steps": described})
         return Outcome(group=group, result="started", steps=described, execution=execution)
-    changes = phases.apply_all(settings=settings, store=store, desired=desired, actual=actual, steps=steps)
+    changes = phases.apply_all(store=store, group=group, desired=desired, actual=actual, steps=steps)
     report.finish(
         settings=settings,
         store=store,
