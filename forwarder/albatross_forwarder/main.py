@@ -19,7 +19,7 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
-from albatross.contract import LEGACY_CLASS_ANNOTATION, ObjectChange, Resync, finalizer_for
+from albatross.contract import ClassInfo, ObjectChange, Resync, class_info, finalizer_for, ingress_is_ours
 from albatross_forwarder.sender import Sender
 from albatross_forwarder.watch import Watcher
 from albatross_forwarder.writeback import WriteBackConsumer
@@ -37,10 +37,8 @@ class Config:
     writeback_wait: int = 20
 
 
-def is_managed(obj: Mapping[str, Any], ingress_class: str) -> bool:
-    spec = obj.get("spec") or {}
-    annotations = (obj.get("metadata") or {}).get("annotations") or {}
-    return (spec.get("ingressClassName") or annotations.get(LEGACY_CLASS_ANNOTATION)) == ingress_class
+def is_managed(obj: Mapping[str, Any], ingress_class: str, classes: Mapping[str, ClassInfo] | None = None) -> bool:
+    return ingress_is_ours(obj, classes=classes or {}, configured=ingress_class)
 
 
 class Forwarder:
@@ -50,13 +48,20 @@ class Forwarder:
         self.networking = k8s.NetworkingV1Api(api)
         self.sender = Sender(events_client=events_client, bus_name=config.event_bus)
         core, discovery = k8s.CoreV1Api(api), k8s.DiscoveryV1Api(api)
+        self.classes: dict[str, ClassInfo] = {}
         common = {"cluster": config.cluster, "emit": self._emit, "watch_timeout": config.watch_timeout}
         self.watchers = [
             Watcher(
                 kind="Ingress",
                 list_fn=self.networking.list_ingress_for_all_namespaces,
-                wanted=lambda o: is_managed(o, config.ingress_class),
+                wanted=lambda o: is_managed(o, config.ingress_class, self.classes),
                 on_object=self._ensure_finalizer,
+                **common,  # type: ignore[arg-type]  # checked keys
+            ),
+            Watcher(
+                kind="IngressClass",
+                list_fn=self.networking.list_ingress_class,
+                on_object=self._remember_class,
                 **common,  # type: ignore[arg-type]  # checked keys
             ),
             Watcher(kind="Service", list_fn=core.list_service_for_all_namespaces, **common),  # type: ignore[arg-type]  # checked keys
@@ -75,9 +80,14 @@ class Forwarder:
     def _emit(self, change: ObjectChange) -> None:
         self.sender.submit(change.to_detail())
 
+    def _remember_class(self, obj: Mapping[str, Any]) -> None:
+        name = (obj.get("metadata") or {}).get("name")
+        if name:
+            self.classes[str(name)] = class_info(obj)
+
     def _ensure_finalizer(self, obj: Mapping[str, Any]) -> None:
         meta = obj.get("metadata") or {}
-        if meta.get("deletionTimestamp") or not is_managed(obj, self.config.ingress_class):
+        if meta.get("deletionTimestamp") or not is_managed(obj, self.config.ingress_class, self.classes):
             return
         finalizer = finalizer_for(obj)
         current = meta.get("finalizers")

@@ -1,5 +1,5 @@
-"""``albatross``: ``local demo`` for now; ``plan``, ``status``, ``logs`` and ``redrive``
-arrive with their issues."""
+"""``albatross``: ``local demo`` and ``plan --offline`` for now; live ``plan``, ``status``,
+``logs`` and ``redrive`` arrive with their issues."""
 
 from __future__ import annotations
 
@@ -23,7 +23,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     local_sub = local.add_subparsers(dest="local_command", required=True)
     demo = local_sub.add_parser("demo", help="the 2048 example end to end: create, show, delete")
     demo.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for each step")
+    plan = sub.add_parser("plan", help="show what the controller would build")
+    plan.add_argument("--offline", action="store_true", required=True, help="from files only (no AWS, no cluster)")
+    plan.add_argument("-f", "--filename", dest="files", action="append", type=Path, required=True)
+    plan.add_argument("--config", type=Path, help="controller settings (YAML)")
+    plan.add_argument("--discovery", type=Path, help="AWS facts: subnets, certificates, ... (JSON)")
+    plan.add_argument("--output", choices=("json", "table"), default="table")
     args = parser.parse_args(argv)
+    if args.command == "plan":
+        from albatross.cli.plan import run
+
+        status, text = run(files=args.files, config_path=args.config, discovery_path=args.discovery, output=args.output)
+        print(text, file=sys.stderr if status else sys.stdout)
+        return status
     if args.command == "local" and args.local_command == "demo":
         from albatross.local.demo import run_demo
 

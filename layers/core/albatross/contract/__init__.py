@@ -183,6 +183,39 @@ def finalizer_for(obj: Mapping[str, Any]) -> str:
     return EXPLICIT_FINALIZER_PREFIX + group if group else IMPLICIT_FINALIZER
 
 
+# --- class selection: which Ingresses are ours (the forwarder filters, the cloud side checks)
+
+CONTROLLER = "ingress.k8s.aws/alb"
+DEFAULT_CLASS_ANNOTATION = "ingressclass.kubernetes.io/is-default-class"
+
+
+@dataclass(frozen=True)
+class ClassInfo:
+    controller: str
+    is_default: bool
+
+
+def class_info(ingress_class: Mapping[str, Any]) -> ClassInfo:
+    meta = ingress_class.get("metadata") or {}
+    default = str((meta.get("annotations") or {}).get(DEFAULT_CLASS_ANNOTATION, "")).lower() == "true"
+    return ClassInfo(controller=str((ingress_class.get("spec") or {}).get("controller", "")), is_default=default)
+
+
+def ingress_is_ours(obj: Mapping[str, Any], *, classes: Mapping[str, ClassInfo], configured: str) -> bool:
+    """LBC's class selection. ``spec.ingressClassName`` naming an IngressClass of our
+    controller (or, when that IngressClass is unknown, equal to the configured class);
+    else the legacy ``kubernetes.io/ingress.class`` annotation equal to the configured
+    class; else no class at all and a default IngressClass of ours."""
+    name = (obj.get("spec") or {}).get("ingressClassName")
+    legacy = ((obj.get("metadata") or {}).get("annotations") or {}).get(LEGACY_CLASS_ANNOTATION)
+    if name:
+        known = classes.get(name)
+        return known.controller == CONTROLLER if known is not None else name == configured
+    if legacy:
+        return bool(legacy == configured)
+    return any(c.controller == CONTROLLER and c.is_default for c in classes.values())
+
+
 # --- write-back: cloud side → forwarder -------------------------------------------------
 
 WRITEBACK_TYPES = ("status", "event", "removeFinalizer")

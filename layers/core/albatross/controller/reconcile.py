@@ -25,11 +25,12 @@ from albatross.aws import clients, discovery
 from albatross.aws.errors import aws_errors
 from albatross.controller import phases, queues, report
 from albatross.controller.settings import Settings
-from albatross.k8s.errors import ObjectError
-from albatross.k8s.ingress import GroupID, Ingress, group_key_of, parse_ingress
+from albatross.k8s.ingress import GroupID, Ingress
+from albatross.k8s.ingress_class import parse_ingress_class
 from albatross.k8s.service import Service, parse_service
 from albatross.model import builder
 from albatross.model.discovery import Discovery
+from albatross.model.group import Members, members_of
 from albatross.model.stack import LOAD_BALANCER
 from albatross.plan.planner import plan
 from albatross.store.table import Store
@@ -46,34 +47,16 @@ class Outcome:
     execution: str | None = None
 
 
-@dataclass
-class _Members:
-    live: list[Ingress] = field(default_factory=list)
-    leaving: list[dict[str, str]] = field(default_factory=list)
-    errors: dict[str, str] = field(default_factory=dict)
-
-
-def _classify(settings: Settings, store: Store, group: str) -> _Members:
+def _classify(settings: Settings, store: Store, group: str) -> Members:
     keys = store.members(group)
-    objects = store.get_objects("Ingress", keys)
-    finalizer = report.finalizer_of(group)
-    out = _Members()
-    for key in sorted(keys):
-        obj = objects.get(key)
-        if obj is None:
-            out.leaving.append({"ingress": key, "finalizer": ""})
-            continue
-        try:
-            ing = parse_ingress(obj)
-        except ObjectError as e:
-            out.errors[key] = str(e)
-            continue
-        ours = ing.class_name == settings.ingress_class and group_key_of(obj) == group
-        if ing.deleting or not ours:
-            out.leaving.append({"ingress": key, "finalizer": finalizer if finalizer in ing.finalizers else ""})
-        else:
-            out.live.append(ing)
-    return out
+    classes = {c.name: c for c in (parse_ingress_class(o) for o in store.ingress_classes())}
+    return members_of(
+        group=group,
+        keys=keys,
+        objects=store.get_objects("Ingress", keys),
+        classes=classes,
+        ingress_class=settings.ingress_class,
+    )
 
 
 def _services(store: Store, ingresses: list[Ingress]) -> dict[str, Service]:

@@ -1,7 +1,8 @@
 """The state store: one DynamoDB table (``pk``/``sk`` strings) holding
 
 * object snapshots — ``obj#<Kind>#<key>`` / ``#`` (EndpointSlices: ``obj#EndpointSlice#<ns>/<service>``
-  / ``<slice name>``, so one query returns a Service's slices), with ``rv`` (the newest
+  / ``<slice name>``, so one query returns a Service's slices; IngressClasses:
+  ``obj#IngressClass`` / ``<name>``), with ``rv`` (the newest
   resourceVersion seen), ``deleted`` and ``body`` (the trimmed object as JSON);
 * group membership — ``grp#<stack>`` / ``ing#<ns>/<name>``;
 * group state — ``grp#<stack>`` / ``#state``: the desired model being applied, the

@@ -15,6 +15,8 @@ _SINGLE_SK = "#"
 
 
 def snapshot_key(kind: str, key: str, obj: Mapping[str, Any] | None = None) -> tuple[str, str]:
+    if kind == "IngressClass":  # few and cluster-scoped: one partition, read with one query
+        return "obj#IngressClass", key
     if kind == "EndpointSlice":
         namespace, _, name = key.partition("/")
         labels = ((obj or {}).get("metadata") or {}).get("labels") or {}
@@ -108,6 +110,10 @@ class Store:
 
     def endpoint_slices(self, service_key: str) -> list[Mapping[str, Any]]:
         items = self._query(f"obj#EndpointSlice#{service_key}")
+        return [json.loads(i["body"]["S"]) for i in items if not i.get("deleted", {}).get("BOOL")]
+
+    def ingress_classes(self) -> list[Mapping[str, Any]]:
+        items = self._query("obj#IngressClass")
         return [json.loads(i["body"]["S"]) for i in items if not i.get("deleted", {}).get("BOOL")]
 
     def live_snapshots(self, kind: str) -> dict[str, tuple[int, Mapping[str, Any]]]:

@@ -1,0 +1,121 @@
+"""``albatross plan --offline``: what the model builder makes of a set of manifests,
+without AWS or a cluster. Users run it in CI to review Ingress changes.
+
+Exit status: 0 when it produced a result (member errors included, in ``errors``), 2 on
+unusable input, with a one-line reason on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from albatross.contract import object_key
+from albatross.k8s.errors import ObjectError
+from albatross.k8s.ingress import GroupID
+from albatross.k8s.ingress_class import parse_ingress_class
+from albatross.k8s.service import parse_service
+from albatross.model import builder
+from albatross.model.config import ConfigError, ControllerConfig, from_yaml_dict
+from albatross.model.discovery import Discovery, DiscoveryError
+from albatross.model.group import groups_of, members_of
+
+
+class InputError(Exception):
+    """Input that cannot be used at all (exit 2)."""
+
+
+def load_objects(paths: Iterable[Path]) -> list[dict[str, Any]]:
+    """Every object in the files (multi-document YAML or JSON; ``List`` kinds flattened)."""
+    out: list[dict[str, Any]] = []
+    for path in paths:
+        try:
+            documents = list(yaml.safe_load_all(path.read_text()))
+        except (OSError, yaml.YAMLError) as e:
+            raise InputError(f"{path}: {e}".splitlines()[0]) from e
+        for doc in documents:
+            if doc is None:
+                continue
+            if not isinstance(doc, dict) or "kind" not in doc:
+                raise InputError(f"{path}: a document is not a Kubernetes object")
+            items = doc.get("items") if str(doc["kind"]).endswith("List") else [doc]
+            out.extend(i for i in items or [] if isinstance(i, dict))
+    return out
+
+
+def _read_mapping(path: Path | None, what: str, *, as_json: bool) -> Mapping[str, Any]:
+    if path is None:
+        return {}
+    try:
+        text = path.read_text()
+        data = json.loads(text) if as_json else yaml.safe_load(text)
+    except (OSError, ValueError, yaml.YAMLError) as e:
+        raise InputError(f"{what} {path}: {e}".splitlines()[0]) from e
+    if not isinstance(data, Mapping):
+        raise InputError(f"{what} {path}: must be a mapping")
+    return data
+
+
+def plan_offline(
+    objects: Sequence[Mapping[str, Any]], config: ControllerConfig, discovery: Discovery
+) -> dict[str, Any]:
+    by_kind: dict[str, list[Mapping[str, Any]]] = {}
+    for obj in objects:
+        by_kind.setdefault(str(obj.get("kind")), []).append(obj)
+    classes = {c.name: c for c in (parse_ingress_class(o) for o in by_kind.get("IngressClass", []))}
+    ingresses = {object_key(o): o for o in by_kind.get("Ingress", []) if (o.get("metadata") or {}).get("namespace")}
+    services = {}
+    for obj in by_kind.get("Service", []):
+        try:
+            svc = parse_service(obj)
+            services[svc.key] = svc
+        except ObjectError:
+            continue  # a Service we cannot read is a missing backend for the Ingresses using it
+    stacks: list[dict[str, Any]] = []
+    errors: list[dict[str, str]] = []
+    groups = groups_of(ingresses.values(), classes=classes, ingress_class=config.ingress_class)
+    for group, keys in sorted(groups.items()):
+        members = members_of(
+            group=group, keys=keys, objects=ingresses, classes=classes, ingress_class=config.ingress_class
+        )
+        built = builder.build(
+            config=config, group=GroupID.parse(group), ingresses=members.live, services=services, discovery=discovery
+        )
+        found = dict(members.errors) | {e.ingress: e.reason for e in built.errors}
+        errors.extend({"stack": group, "ingress": k, "reason": v} for k, v in sorted(found.items()))
+        if built.stack is not None:
+            stacks.append(built.stack.to_json())
+    return {"stacks": stacks, "errors": errors}
+
+
+def table(result: Mapping[str, Any]) -> str:
+    lines: list[str] = []
+    for stack in result["stacks"]:
+        lines.append(f"stack {stack['stack']}")
+        for rid, res in stack["resources"].items():
+            props = res["properties"]
+            kind = res["type"].rsplit("::", 1)[-1]
+            detail = next((f"{k}={props[k]}" for k in ("Name", "GroupName", "Priority", "Port") if k in props), "")
+            lines.append(f"  {kind:<14} {rid:<48} {detail}")
+    for error in result["errors"]:
+        lines.append(f"error {error['ingress']} (stack {error['stack']}): {error['reason']}")
+    return "\n".join(lines) if lines else "no Ingress of this class"
+
+
+def run(
+    *, files: Sequence[Path], config_path: Path | None, discovery_path: Path | None, output: str
+) -> tuple[int, str]:
+    """(exit status, text to print)."""
+    try:
+        config = from_yaml_dict(_read_mapping(config_path, "config", as_json=False))
+        discovery = Discovery.from_json(_read_mapping(discovery_path, "discovery", as_json=True))
+        result = plan_offline(load_objects(files), config, discovery)
+    except (InputError, ConfigError, DiscoveryError) as e:
+        return 2, str(e)
+    if output == "json":
+        return 0, json.dumps(result, indent=2, sort_keys=True)
+    return 0, table(result)

@@ -1,0 +1,68 @@
+"""Who is in an IngressGroup right now: live members, members leaving it (deleting, no
+longer ours, moved to another group) and members that cannot be read. Pure; used by
+reconcile (objects from the state store) and by ``albatross plan --offline`` (objects
+from files)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from albatross.contract import ClassInfo, ingress_is_ours, object_key
+from albatross.k8s.errors import ObjectError
+from albatross.k8s.ingress import GroupID, Ingress, group_key_of, parse_ingress
+from albatross.k8s.ingress_class import IngressClass
+from albatross.model import names
+
+
+@dataclass
+class Members:
+    live: list[Ingress] = field(default_factory=list)
+    leaving: list[dict[str, str]] = field(default_factory=list)  # {"ingress", "finalizer" ("" if none)}
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def members_of(
+    *,
+    group: str,
+    keys: Iterable[str],
+    objects: Mapping[str, Mapping[str, Any]],
+    classes: Mapping[str, IngressClass],
+    ingress_class: str,
+) -> Members:
+    """Classify the Ingresses recorded in ``group`` (``keys``) given their current objects
+    (a key without an object is gone from the cluster)."""
+    finalizer = names.finalizer(GroupID.parse(group))
+    out = Members()
+    for key in sorted(set(keys)):
+        obj = objects.get(key)
+        if obj is None:
+            out.leaving.append({"ingress": key, "finalizer": ""})
+            continue
+        try:
+            ing = parse_ingress(obj)
+        except ObjectError as e:
+            out.errors[key] = str(e)
+            continue
+        ours = ingress_is_ours(obj, classes=_infos(classes), configured=ingress_class) and group_key_of(obj) == group
+        if ing.deleting or not ours:
+            out.leaving.append({"ingress": key, "finalizer": finalizer if finalizer in ing.finalizers else ""})
+        else:
+            out.live.append(ing)
+    return out
+
+
+def groups_of(
+    objects: Iterable[Mapping[str, Any]], *, classes: Mapping[str, IngressClass], ingress_class: str
+) -> dict[str, list[str]]:
+    """Group key → keys of the Ingresses of ours that belong to it (deleting ones too)."""
+    out: dict[str, list[str]] = {}
+    for obj in objects:
+        if ingress_is_ours(obj, classes=_infos(classes), configured=ingress_class):
+            out.setdefault(group_key_of(obj), []).append(object_key(obj))
+    return out
+
+
+def _infos(classes: Mapping[str, IngressClass]) -> dict[str, ClassInfo]:
+    return {name: c.info for name, c in classes.items()}
