@@ -13,7 +13,7 @@ from typing import Any
 from albatross.aws import clients
 from albatross.aws.errors import NotFound, UserError, aws_errors
 from albatross.model.stack import LISTENER, LISTENER_RULE, LOAD_BALANCER, SECURITY_GROUP, TARGET_GROUP
-from albatross.plan.compare import HEALTH_FIELDS
+from albatross.plan.compare import HEALTH_FIELDS, attributes_differ, permissions
 from albatross.plan.planner import Step, resolve
 
 
@@ -33,19 +33,30 @@ def _props(step: Step, physical: Mapping[str, str]) -> dict[str, Any]:
     return dict(props)
 
 
-def _permission_set(perms: Any) -> set[tuple[str, int, int, str]]:
-    return {
-        (str(p["IpProtocol"]), int(p.get("FromPort", -1)), int(p.get("ToPort", -1)), str(r["CidrIp"]))
-        for p in perms or ()
-        for r in p.get("IpRanges") or ()
-    }
-
-
 def _as_permissions(items: set[tuple[str, int, int, str]]) -> list[Any]:
-    return [
-        {"IpProtocol": proto, "FromPort": low, "ToPort": high, "IpRanges": [{"CidrIp": cidr}]}
-        for proto, low, high, cidr in sorted(items)
-    ]
+    out: list[Any] = []
+    for proto, low, high, cidr in sorted(items):
+        ranges = {"Ipv6Ranges": [{"CidrIpv6": cidr}]} if ":" in cidr else {"IpRanges": [{"CidrIp": cidr}]}
+        out.append({"IpProtocol": proto, "FromPort": low, "ToPort": high, **ranges})
+    return out
+
+
+def _set_attributes(step: Step, arn: str, attributes: list[dict[str, str]]) -> None:
+    if not attributes:
+        return
+    if step.type == LOAD_BALANCER:
+        clients.elbv2().modify_load_balancer_attributes(LoadBalancerArn=arn, Attributes=attributes)  # type: ignore[arg-type]  # Key/Value dicts
+    else:
+        clients.elbv2().modify_target_group_attributes(TargetGroupArn=arn, Attributes=attributes)  # type: ignore[arg-type]  # Key/Value dicts
+
+
+def _listener_call(props: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    """A listener's create/modify arguments (only the default certificate goes there) and
+    the SNI certificates that follow with AddListenerCertificates."""
+    certificates = props.pop("Certificates", None) or []
+    if certificates:
+        props["Certificates"] = certificates[:1]
+    return props, certificates[1:]
 
 
 def _create(step: Step, physical: Mapping[str, str]) -> str:
@@ -60,12 +71,20 @@ def _create(step: Step, physical: Mapping[str, str]) -> str:
         if perms:
             ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=perms)
         return group_id
-    if step.type == TARGET_GROUP:
-        return elbv2.create_target_group(**props)["TargetGroups"][0]["TargetGroupArn"]
-    if step.type == LOAD_BALANCER:
-        return elbv2.create_load_balancer(**props)["LoadBalancers"][0]["LoadBalancerArn"]
+    if step.type in (TARGET_GROUP, LOAD_BALANCER):
+        attributes = props.pop("Attributes", [])
+        if step.type == TARGET_GROUP:
+            arn = elbv2.create_target_group(**props)["TargetGroups"][0]["TargetGroupArn"]
+        else:
+            arn = elbv2.create_load_balancer(**props)["LoadBalancers"][0]["LoadBalancerArn"]
+        _set_attributes(step, arn, attributes)
+        return arn
     if step.type == LISTENER:
-        return elbv2.create_listener(**props)["Listeners"][0]["ListenerArn"]
+        call, sni = _listener_call(props)
+        arn = elbv2.create_listener(**call)["Listeners"][0]["ListenerArn"]
+        if sni:
+            elbv2.add_listener_certificates(ListenerArn=arn, Certificates=sni)  # type: ignore[arg-type]  # CertificateArn dicts
+        return arn
     if step.type == LISTENER_RULE:
         return elbv2.create_rule(**props)["Rules"][0]["RuleArn"]
     raise ValueError(step.type)
@@ -77,22 +96,31 @@ def _update(step: Step, physical: Mapping[str, str]) -> None:
     arn = step.actual.physical_id
     elbv2, ec2 = clients.elbv2(), clients.ec2()
     if step.type == SECURITY_GROUP:
-        want = _permission_set(props.get("IpPermissions"))
-        have = _permission_set(step.actual.properties.get("IpPermissions"))
+        want, have = set(permissions(props)), set(permissions(step.actual.properties))
         if want - have:
             ec2.authorize_security_group_ingress(GroupId=arn, IpPermissions=_as_permissions(want - have))
         if have - want:
             ec2.revoke_security_group_ingress(GroupId=arn, IpPermissions=_as_permissions(have - want))
     elif step.type == TARGET_GROUP:
-        elbv2.modify_target_group(TargetGroupArn=arn, **{k: props[k] for k in HEALTH_FIELDS if k in props})
+        current = step.actual.properties
+        if any(props.get(k) != current.get(k) for k in HEALTH_FIELDS):
+            elbv2.modify_target_group(TargetGroupArn=arn, **{k: props[k] for k in HEALTH_FIELDS if k in props})
+        if attributes_differ(props, current):
+            _set_attributes(step, arn, props.get("Attributes") or [])
     elif step.type == LOAD_BALANCER:
         current = step.actual.properties
+        if attributes_differ(props, current):
+            _set_attributes(step, arn, props.get("Attributes") or [])
+        if props.get("IpAddressType") != current.get("IpAddressType"):
+            elbv2.set_ip_address_type(LoadBalancerArn=arn, IpAddressType=props["IpAddressType"])
         if sorted(props["Subnets"]) != sorted(current.get("Subnets") or ()):
             elbv2.set_subnets(LoadBalancerArn=arn, Subnets=props["Subnets"])
         if sorted(props["SecurityGroups"]) != sorted(current.get("SecurityGroups") or ()):
             elbv2.set_security_groups(LoadBalancerArn=arn, SecurityGroups=props["SecurityGroups"])
     elif step.type == LISTENER:
-        elbv2.modify_listener(ListenerArn=arn, Protocol=props["Protocol"], DefaultActions=props["DefaultActions"])
+        call, _ = _listener_call(props)
+        keep = ("Protocol", "DefaultActions", "Certificates", "SslPolicy")
+        elbv2.modify_listener(ListenerArn=arn, **{k: v for k, v in call.items() if k in keep})
     elif step.type == LISTENER_RULE:
         elbv2.modify_rule(RuleArn=arn, Conditions=props["Conditions"], Actions=props["Actions"])
     else:

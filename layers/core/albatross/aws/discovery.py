@@ -88,6 +88,8 @@ def _listener(listener: Mapping[str, Any]) -> list[ActualResource]:
                 "Port": port,
                 "Protocol": listener.get("Protocol"),
                 "DefaultActions": listener.get("DefaultActions", []),
+                "Certificates": listener.get("Certificates", []),
+                "SslPolicy": listener.get("SslPolicy"),
             },
         )
     ]
@@ -151,7 +153,21 @@ def _security_groups(arns: Mapping[str, str]) -> list[ActualResource]:
     ]
 
 
-def find_stack(*, cluster: str, stack_id: str) -> Actual:
+def _with_attributes(res: ActualResource) -> ActualResource:
+    elbv2 = clients.elbv2()
+    with aws_errors():
+        if res.type == LOAD_BALANCER:
+            found = elbv2.describe_load_balancer_attributes(LoadBalancerArn=res.physical_id)["Attributes"]
+        else:
+            found = elbv2.describe_target_group_attributes(TargetGroupArn=res.physical_id)["Attributes"]
+    return ActualResource(
+        id=res.id, type=res.type, physical_id=res.physical_id, properties={**res.properties, "Attributes": found}
+    )
+
+
+def find_stack(*, cluster: str, stack_id: str, attributes_of: frozenset[str] = frozenset()) -> Actual:
+    """The stack's resources by tags; ``attributes_of`` names the load balancer and target
+    groups whose attributes the desired model sets (the only ones worth reading)."""
     arns = stack_arns(cluster=cluster, stack_id=stack_id)
     resources: list[ActualResource] = []
     for arn, rid in arns.items():
@@ -159,7 +175,12 @@ def find_stack(*, cluster: str, stack_id: str) -> Actual:
             resources.extend(_load_balancer(arn, rid))
     resources.extend(_target_groups({a: r for a, r in arns.items() if ":targetgroup/" in a}))
     resources.extend(_security_groups({a: r for a, r in arns.items() if ":security-group/" in a}))
-    return Actual(resources=tuple(resources))
+    return Actual(
+        resources=tuple(
+            _with_attributes(r) if r.id in attributes_of and r.type in (LOAD_BALANCER, TARGET_GROUP) else r
+            for r in resources
+        )
+    )
 
 
 def discover(*, vpc_id: str) -> Discovery:

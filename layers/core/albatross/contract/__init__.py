@@ -202,18 +202,20 @@ def class_info(ingress_class: Mapping[str, Any]) -> ClassInfo:
 
 
 def ingress_is_ours(obj: Mapping[str, Any], *, classes: Mapping[str, ClassInfo], configured: str) -> bool:
-    """LBC's class selection. ``spec.ingressClassName`` naming an IngressClass of our
-    controller (or, when that IngressClass is unknown, equal to the configured class);
-    else the legacy ``kubernetes.io/ingress.class`` annotation equal to the configured
-    class; else no class at all and a default IngressClass of ours."""
-    name = (obj.get("spec") or {}).get("ingressClassName")
+    """LBC's class selection. The legacy ``kubernetes.io/ingress.class`` annotation, when
+    present, wins: it must equal the configured class. Otherwise ``spec.ingressClassName``
+    must name an IngressClass of our controller (or, while that IngressClass is unknown
+    here, equal the configured class); an Ingress naming no class is ours when exactly one
+    default IngressClass exists and it is ours."""
     legacy = ((obj.get("metadata") or {}).get("annotations") or {}).get(LEGACY_CLASS_ANNOTATION)
+    if legacy:
+        return bool(legacy == configured)
+    name = (obj.get("spec") or {}).get("ingressClassName")
     if name:
         known = classes.get(name)
         return known.controller == CONTROLLER if known is not None else name == configured
-    if legacy:
-        return bool(legacy == configured)
-    return any(c.controller == CONTROLLER and c.is_default for c in classes.values())
+    defaults = [c for c in classes.values() if c.is_default]
+    return len(defaults) == 1 and defaults[0].controller == CONTROLLER
 
 
 # --- write-back: cloud side → forwarder -------------------------------------------------

@@ -89,7 +89,8 @@ def apply_all(*, store: Store, group: str, desired: Stack | None, actual: Actual
 
 def run_phase(*, settings: Settings, store: Store, group: str, phase: str) -> dict[str, Any]:
     desired = saved_model(store, group)
-    actual = discovery.find_stack(cluster=settings.cluster, stack_id=group)
+    attributes_of = desired.with_attributes() if desired else frozenset()
+    actual = discovery.find_stack(cluster=settings.cluster, stack_id=group, attributes_of=attributes_of)
     physical = physical_ids(desired, actual)
     if phase == "targets":
         return {"phase": phase, "changes": sync_targets(desired, physical, store)}

@@ -107,7 +107,8 @@ def reconcile(*, settings: Settings, store: Store, group: str, request_id: str) 
     if _busy(store, group):
         return Outcome(group=group, result="busy")
     desired = built.stack
-    actual = discovery.find_stack(cluster=settings.cluster, stack_id=group)
+    attributes_of = desired.with_attributes() if desired else frozenset()
+    actual = discovery.find_stack(cluster=settings.cluster, stack_id=group, attributes_of=attributes_of)
     steps = plan(desired, actual)
     model: Mapping[str, Any] | None = desired.to_json() if desired else None
     store.save_model(group, model=model, leaving=members.leaving)

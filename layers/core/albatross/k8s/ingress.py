@@ -54,6 +54,7 @@ class Path:
     path: str
     path_type: str
     backend: Backend
+    rule: int = 0  # index of the spec.rules entry it comes from
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,7 @@ def parse_ingress(obj: Mapping[str, Any]) -> Ingress:
                     path=value,
                     path_type=str(path_type),
                     backend=_backend(path.get("backend"), where),
+                    rule=i,
                 )
             )
     default = spec.get("defaultBackend")

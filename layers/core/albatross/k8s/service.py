@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from albatross.k8s.annotations import Annotations
 from albatross.k8s.errors import ObjectError
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
@@ -27,6 +28,8 @@ class Service:
     uid: str
     type: str
     ports: tuple[ServicePort, ...]
+    annotations: Annotations = field(default_factory=lambda: Annotations({}))
+    ip_families: tuple[str, ...] = ("IPv4",)
 
     @property
     def key(self) -> str:
@@ -63,6 +66,8 @@ def parse_service(obj: Mapping[str, Any]) -> Service:
         uid=str(meta.get("uid", "")),
         type=str(spec.get("type", "ClusterIP")),
         ports=tuple(ports),
+        annotations=Annotations(meta.get("annotations")),
+        ip_families=tuple(str(f) for f in spec.get("ipFamilies") or ("IPv4",)),
     )
 
 

@@ -1,8 +1,9 @@
 """Build one IngressGroup's desired stack.
 
 Members are taken in LBC's order (``group.order``, then namespace/name). A member whose
-annotations or spec are invalid is reported in ``errors`` and left out; the caller decides
-what that means for AWS (for now: touch nothing in that group, see ADR 0002).
+annotations or spec are invalid is reported in ``errors`` and left out; a conflict
+between members on a group-level setting is reported on every member and yields no
+stack. What that means for AWS is the caller's decision (ADR 0002).
 """
 
 from __future__ import annotations
@@ -12,39 +13,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from albatross.k8s.errors import ObjectError
-from albatross.k8s.ingress import Backend, GroupID, Ingress, Path
+from albatross.k8s.ingress import GroupID, Ingress, Path
 from albatross.k8s.service import Service
-from albatross.model import names
+from albatross.model import listener as listeners_
+from albatross.model import load_balancer as lb
+from albatross.model import names, rules, target_group
 from albatross.model.config import ControllerConfig
 from albatross.model.discovery import Discovery
-from albatross.model.stack import (
-    LISTENER,
-    LISTENER_RULE,
-    LOAD_BALANCER,
-    SECURITY_GROUP,
-    TARGET_GROUP,
-    Resource,
-    Stack,
-    ref,
-)
+from albatross.model.settings import MemberSettings, exclusive, merged_tags, read_member
+from albatross.model.stack import LISTENER, LISTENER_RULE, Resource, Stack, ref
 
-SCHEMES = ("internal", "internet-facing")
-TARGET_TYPES = ("instance", "ip")
-ROLE_TAG = {"internet-facing": "kubernetes.io/role/elb", "internal": "kubernetes.io/role/internal-elb"}
-CLUSTER_TAG_PREFIX = "kubernetes.io/cluster/"
-
-DEFAULT_ACTION_404 = {
-    "Type": "fixed-response",
-    "FixedResponseConfig": {"StatusCode": "404", "ContentType": "text/plain"},
-}
-MISSING_BACKEND_503 = {
-    "Type": "fixed-response",
-    "FixedResponseConfig": {
-        "StatusCode": "503",
-        "ContentType": "text/plain",
-        "MessageBody": "Backend service does not exist",
-    },
-}
+# Kept importable from here: the pure path rules are part of the builder's surface.
+path_values = rules.path_values
+select_subnets = lb.discover_subnets
 
 
 @dataclass(frozen=True)
@@ -61,162 +42,58 @@ class BuildResult:
     service_refs: tuple[str, ...] = field(default=())
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Member:
-    ingress: Ingress
-    order: int
-    scheme: str
-    target_type: str
+    """What one member contributes: target groups, rules per path, default backend."""
+
+    settings: MemberSettings
+    target_groups: dict[str, Resource] = field(default_factory=dict)
+    rules: list[tuple[list[dict[str, Any]], list[dict[str, Any]]]] = field(default_factory=list)
+    default_action: dict[str, Any] | None = None
 
 
-def _read_member(ing: Ingress, config: ControllerConfig) -> _Member:
-    a = ing.annotations
-    return _Member(
-        ingress=ing,
-        order=a.integer("group.order", default=0, low=-1000, high=1000),
-        scheme=a.choice("scheme", SCHEMES, config.default_scheme),
-        target_type=a.choice("target-type", TARGET_TYPES, config.default_target_type),
-    )
-
-
-def _tags(config: ControllerConfig, group: GroupID, resource_id: str) -> list[dict[str, str]]:
-    tags = names.stack_tags(cluster=config.cluster, group=group, resource_id=resource_id)
-    return [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
-
-
-def _tag_map(subnet: Mapping[str, Any]) -> dict[str, str]:
-    return {str(t["Key"]): str(t.get("Value", "")) for t in subnet.get("Tags") or ()}
-
-
-def select_subnets(*, discovery: Discovery, scheme: str, config: ControllerConfig) -> list[str]:
-    """LBC's subnet discovery: role tag for the scheme, not owned by another cluster, one
-    per availability zone (the lowest subnet id wins), at least two zones."""
-    by_zone: dict[str, str] = {}
-    own_tag = CLUSTER_TAG_PREFIX + config.cluster
-    for subnet in discovery.subnets:
-        tags = _tag_map(subnet)
-        if tags.get(ROLE_TAG[scheme]) not in ("", "1"):
-            continue
-        if subnet.get("VpcId") not in (None, config.vpc_id):
-            continue
-        other = [k for k in tags if k.startswith(CLUSTER_TAG_PREFIX) and k != own_tag]
-        if other and own_tag not in tags:
-            continue
-        zone, sid = str(subnet.get("AvailabilityZone", "")), str(subnet["SubnetId"])
-        if zone not in by_zone or sid < by_zone[zone]:
-            by_zone[zone] = sid
-    if len(by_zone) < 2:
-        raise ObjectError(
-            f"unable to discover at least two subnets in different zones tagged {ROLE_TAG[scheme]} "
-            f"for a {scheme} load balancer (found {len(by_zone)})"
-        )
-    return sorted(by_zone.values())
-
-
-def path_values(path: Path) -> list[str]:
-    """LBC's path-pattern values for a path and its pathType."""
-    if path.path_type == "Exact":
-        return [path.path]
-    if path.path_type == "Prefix":
-        if path.path == "/":
-            return ["/*"]
-        trimmed = path.path.rstrip("/")
-        return [trimmed, trimmed + "/*"]
-    return [path.path or "/*"]
-
-
-class _Builder:
-    def __init__(self, *, config: ControllerConfig, group: GroupID, services: Mapping[str, Service]) -> None:
+class _Context:
+    def __init__(
+        self, *, config: ControllerConfig, group: GroupID, services: Mapping[str, Service], dualstack: bool
+    ) -> None:
         self.config = config
         self.group = group
         self.services = services
-        self.resources: dict[str, Resource] = {}
+        self.dualstack = dualstack
         self.service_refs: set[str] = set()
 
-    def tags(self, resource_id: str) -> list[dict[str, str]]:
-        return _tags(self.config, self.group, resource_id)
+    def member(self, settings: MemberSettings) -> _Member:
+        out = _Member(settings=settings)
+        ing = settings.ingress
 
-    def target_group(self, member: _Member, backend: Backend) -> dict[str, Any]:
-        ing = member.ingress
-        svc_key = f"{ing.namespace}/{backend.service}"
-        self.service_refs.add(svc_key)
-        service = self.services.get(svc_key)
-        if service is None:
-            return MISSING_BACKEND_503
-        port = service.port(number=backend.port_number, name=backend.port_name)
-        if port is None:
-            raise ObjectError(f"service {svc_key} has no port {backend.port_text}")
-        if member.target_type == "ip":
-            tg_port = port.target_port if isinstance(port.target_port, int) else 1
-        else:
-            if port.node_port is None:
-                raise ObjectError(
-                    f"service {svc_key} must be of type NodePort or LoadBalancer for target-type instance"
-                )
-            tg_port = port.node_port
-        rid = names.target_group_id(
-            ingress_namespace=ing.namespace, ingress_name=ing.name, service=backend.service, port=backend.port_text
-        )
-        name = names.target_group_name(
-            cluster=self.config.cluster,
-            group=self.group,
-            ingress_namespace=ing.namespace,
-            ingress_name=ing.name,
-            service_namespace=service.namespace,
-            service_name=service.name,
-            service_uid=service.uid,
-            service_port=backend.port_text,
-            target_port=tg_port,
-            target_type=member.target_type,
-            protocol="HTTP",
-            protocol_version="HTTP1",
-        )
-        self.resources[rid] = Resource(
-            type=TARGET_GROUP,
-            properties={
-                "Name": name,
-                "Protocol": "HTTP",
-                "ProtocolVersion": "HTTP1",
-                "Port": tg_port,
-                "TargetType": member.target_type,
-                "VpcId": self.config.vpc_id,
-                "IpAddressType": "ipv4",
-                "HealthCheckEnabled": True,
-                "HealthCheckPath": "/",
-                "HealthCheckPort": "traffic-port",
-                "HealthCheckProtocol": "HTTP",
-                "HealthCheckIntervalSeconds": 15,
-                "HealthCheckTimeoutSeconds": 5,
-                "HealthyThresholdCount": 2,
-                "UnhealthyThresholdCount": 2,
-                "Matcher": {"HttpCode": "200"},
-                "Tags": self.tags(rid),
-            },
-            binding={
-                "service": svc_key,
-                "servicePortNumber": backend.port_number,
-                "servicePortName": backend.port_name,
-                "targetType": member.target_type,
-            },
-        )
-        return {"Type": "forward", "ForwardConfig": {"TargetGroups": [{"TargetGroupArn": ref(rid)}]}}
+        def forward(service: str, number: int | None, name: str | None) -> dict[str, Any]:
+            key = f"{ing.namespace}/{service}"
+            self.service_refs.add(key)
+            svc = self.services.get(key)
+            if svc is None:
+                if self.config.tolerate_missing_service:
+                    raise rules.MissingService(f"service {key} does not exist")
+                raise ObjectError(f"service {key} does not exist")
+            ref_ = target_group.BackendRef(ingress=ing, service=service, port_number=number, port_name=name)
+            rid, res = target_group.build(
+                config=self.config, group=self.group, ref=ref_, service=svc, dualstack=self.dualstack
+            )
+            out.target_groups[rid] = res
+            return {"TargetGroupArn": ref(rid)}
 
-    def rules(self, member: _Member) -> list[tuple[list[dict[str, Any]], dict[str, Any]]]:
-        out = []
-        for path in member.ingress.paths:
-            conditions: list[dict[str, Any]] = []
-            if path.host:
-                conditions.append({"Field": "host-header", "HostHeaderConfig": {"Values": [path.host]}})
-            conditions.append({"Field": "path-pattern", "PathPatternConfig": {"Values": path_values(path)}})
-            out.append((conditions, self.target_group(member, path.backend)))
+        tolerate = self.config.tolerate_missing_action
+        for path in rules.ordered_paths(ing):
+            out.rules.append(
+                (rules.conditions(ing, path), [rules.action(ing, path, forward, tolerate_missing_action=tolerate)])
+            )
+        if ing.default_backend is not None:
+            default = Path(host=None, path="", path_type="ImplementationSpecific", backend=ing.default_backend)
+            out.default_action = rules.action(ing, default, forward, tolerate_missing_action=tolerate)
         return out
 
 
-def _check_agreement(members: Sequence[_Member], field_name: str) -> str | None:
-    values = sorted({getattr(m, field_name) for m in members})
-    if len(values) > 1:
-        return f"conflicting {field_name.replace('_', '-')} across the IngressGroup: {', '.join(values)}"
-    return None
+def _tags_list(config: ControllerConfig, group: GroupID, rid: str, tags: Mapping[str, str]) -> list[dict[str, str]]:
+    return lb.tag_list({**tags, **names.stack_tags(cluster=config.cluster, group=group, resource_id=rid)})
 
 
 def build(
@@ -229,88 +106,103 @@ def build(
 ) -> BuildResult:
     """The desired stack for the live members of one group, plus per-member errors."""
     errors: list[MemberError] = []
-    members: list[_Member] = []
+    settings: list[MemberSettings] = []
     for ing in ingresses:
         try:
-            members.append(_read_member(ing, config))
+            settings.append(read_member(ing, config))
         except ObjectError as e:
             errors.append(MemberError(ing.key, str(e)))
-    members.sort(key=lambda m: (m.order, m.ingress.namespace, m.ingress.name))
-    if not members:
+    settings.sort(key=lambda m: (m.order, m.ingress.namespace, m.ingress.name))
+
+    def fail_all(reason: str, keys: Sequence[str]) -> BuildResult:
+        return BuildResult(stack=None, errors=tuple(errors) + tuple(MemberError(k, reason) for k in keys))
+
+    if not settings:
         return BuildResult(stack=None, errors=tuple(errors))
-    conflict = _check_agreement(members, "scheme")
-    if conflict:
-        return BuildResult(
-            stack=None, errors=tuple(errors) + tuple(MemberError(m.ingress.key, conflict) for m in members)
-        )
-    scheme = members[0].scheme
-    builder = _Builder(config=config, group=group, services=services)
-    rule_specs: list[tuple[list[dict[str, Any]], dict[str, Any]]] = []
-    built: list[str] = []
-    for member in members:
-        try:
-            rule_specs.extend(builder.rules(member))
-            built.append(member.ingress.key)
-        except ObjectError as e:
-            errors.append(MemberError(member.ingress.key, str(e)))
     try:
-        subnets = select_subnets(discovery=discovery, scheme=scheme, config=config)
+        scheme = exclusive(settings, "scheme", "scheme") or config.default_scheme
+        ip_type = exclusive(settings, "ip_address_type", "IPAddressType") or "ipv4"
+        name = exclusive(settings, "load_balancer_name", "load balancer name")
+        wanted_subnets = exclusive(settings, "subnets", "subnets", lambda v: "[" + " ".join(v) + "]")
+        wanted_groups = exclusive(settings, "security_groups", "securityGroups", lambda v: "[" + " ".join(v) + "]")
+        attributes = exclusive(settings, "lb_attributes", "load-balancer-attributes", lambda v: str(dict(v)))
+        redirect = exclusive(settings, "ssl_redirect", "sslRedirect port")
+        tags = merged_tags(config, settings)
     except ObjectError as e:
-        return BuildResult(stack=None, errors=tuple(errors) + tuple(MemberError(k, str(e)) for k in built))
-    if not built:
-        return BuildResult(stack=None, errors=tuple(errors))
-    port = 80
-    res = builder.resources
-    res[names.MANAGED_SG_ID] = Resource(
-        type=SECURITY_GROUP,
-        properties={
-            "GroupName": names.security_group_name(cluster=config.cluster, group=group),
-            "Description": "[k8s] Managed SecurityGroup for LoadBalancer",
-            "VpcId": config.vpc_id,
-            "IpPermissions": [
-                {"IpProtocol": "tcp", "FromPort": port, "ToPort": port, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
-            ],
-            "Tags": builder.tags(names.MANAGED_SG_ID),
-        },
+        return fail_all(str(e), [m.key for m in settings])
+    context = _Context(config=config, group=group, services=services, dualstack=ip_type != "ipv4")
+    members: list[_Member] = []
+    for m in settings:
+        try:
+            members.append(context.member(m))
+        except ObjectError as e:
+            errors.append(MemberError(m.key, str(e)))
+    built = [m.settings.key for m in members]
+    if not members:
+        return BuildResult(stack=None, errors=tuple(errors), service_refs=tuple(sorted(context.service_refs)))
+    try:
+        ports = listeners_.merge(
+            [m.settings for m in members],
+            default_ssl_policy=config.default_ssl_policy,
+            ssl_redirect=redirect,
+            default_backends={m.settings.key: m.default_action for m in members if m.default_action},
+        )
+        subnet_ids = lb.subnets(wanted=wanted_subnets, discovery=discovery, scheme=scheme, config=config)
+        groups = lb.security_groups(wanted=wanted_groups, discovery=discovery, config=config)
+    except ObjectError as e:
+        return fail_all(str(e), built)
+    resources: dict[str, Resource] = {}
+    for contribution in members:
+        resources.update(contribution.target_groups)
+    if not wanted_groups:
+        resources[names.MANAGED_SG_ID] = lb.managed_security_group(
+            config=config, group=group, listeners=ports, dualstack=ip_type != "ipv4", tags=tags
+        )
+    resources[names.LOAD_BALANCER_ID] = lb.load_balancer(
+        config=config,
+        group=group,
+        name=name,
+        scheme=scheme,
+        ip_address_type=ip_type,
+        subnet_ids=subnet_ids,
+        groups=groups,
+        attributes=attributes,
+        tags=tags,
     )
-    res[names.LOAD_BALANCER_ID] = Resource(
-        type=LOAD_BALANCER,
-        properties={
-            "Name": names.load_balancer_name(cluster=config.cluster, group=group, scheme=scheme),
-            "Type": "application",
-            "Scheme": scheme,
-            "IpAddressType": "ipv4",
-            "Subnets": subnets,
-            "SecurityGroups": [ref(names.MANAGED_SG_ID)],
-            "Tags": builder.tags(names.LOAD_BALANCER_ID),
-        },
-    )
-    listener = names.listener_id(port)
-    res[listener] = Resource(
-        type=LISTENER,
-        properties={
+    by_key = {m.settings.key: m for m in members}
+    for port, spec in sorted(ports.items()):
+        lid = names.listener_id(port)
+        props: dict[str, Any] = {
             "LoadBalancerArn": ref(names.LOAD_BALANCER_ID),
             "Port": port,
-            "Protocol": "HTTP",
-            "DefaultActions": [DEFAULT_ACTION_404],
-            "Tags": builder.tags(listener),
-        },
-    )
-    for priority, (conditions, action) in enumerate(rule_specs, start=1):
-        rid = names.rule_id(port, priority)
-        res[rid] = Resource(
-            type=LISTENER_RULE,
-            properties={
-                "ListenerArn": ref(listener),
-                "Priority": priority,
-                "Conditions": conditions,
-                "Actions": [action],
-                "Tags": builder.tags(rid),
-            },
-        )
+            "Protocol": spec.protocol,
+            "DefaultActions": [spec.default_action],
+            "Tags": _tags_list(config, group, lid, tags),
+        }
+        if spec.protocol == "HTTPS":
+            props["Certificates"] = [{"CertificateArn": arn} for arn in spec.certificates]
+            props["SslPolicy"] = spec.ssl_policy
+        resources[lid] = Resource(type=LISTENER, properties=props)
+        if redirect is not None and spec.protocol == "HTTP":
+            continue  # LBC: an SSL-redirected HTTP listener has only its redirect
+        priority = 0
+        for settings_ in spec.members:
+            for conditions, actions in by_key[settings_.key].rules:
+                priority += 1
+                rid = names.rule_id(port, priority)
+                resources[rid] = Resource(
+                    type=LISTENER_RULE,
+                    properties={
+                        "ListenerArn": ref(lid),
+                        "Priority": priority,
+                        "Conditions": conditions,
+                        "Actions": actions,
+                        "Tags": _tags_list(config, group, rid, {**tags, **settings_.tags}),
+                    },
+                )
     return BuildResult(
-        stack=Stack(stack_id=str(group), resources=res),
+        stack=Stack(stack_id=str(group), resources=resources),
         errors=tuple(errors),
         members=tuple(built),
-        service_refs=tuple(sorted(builder.service_refs)),
+        service_refs=tuple(sorted(context.service_refs)),
     )

@@ -61,6 +61,10 @@ class Stack:
             "resources": {rid: self.resources[rid].to_json() for rid in sorted(self.resources)},
         }
 
+    def with_attributes(self) -> frozenset[str]:
+        """Ids of the resources whose ``Attributes`` the model sets."""
+        return frozenset(rid for rid, r in self.resources.items() if r.properties.get("Attributes"))
+
     def digest(self) -> str:
         """A short content hash: equal stacks have equal digests."""
         text = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))

@@ -16,6 +16,16 @@ _CONDITION_CONFIG = {
     "path-pattern": "PathPatternConfig",
     "http-request-method": "HttpRequestMethodConfig",
     "source-ip": "SourceIpConfig",
+    "http-header": "HttpHeaderConfig",
+    "query-string": "QueryStringConfig",
+}
+# What ALB fills in for a redirect field left out.
+_REDIRECT_DEFAULTS = {
+    "Host": "#{host}",
+    "Path": "/#{path}",
+    "Port": "#{port}",
+    "Protocol": "#{protocol}",
+    "Query": "#{query}",
 }
 HEALTH_FIELDS = (
     "HealthCheckEnabled",
@@ -30,40 +40,64 @@ HEALTH_FIELDS = (
 )
 
 
-def condition_key(cond: Props) -> tuple[str, tuple[str, ...]]:
+def condition_key(cond: Props) -> tuple[Any, ...]:
+    """A condition in comparable form, from either shape AWS returns (``Values`` or the
+    field's ``...Config``)."""
     field = str(cond["Field"])
     config = cond.get(_CONDITION_CONFIG.get(field, ""))
     values = config.get("Values") if isinstance(config, Mapping) else cond.get("Values")
-    return field, tuple(sorted(str(v) for v in values or ()))
+    if field == "query-string":
+        pairs = tuple(sorted((str(v.get("Key") or ""), str(v.get("Value"))) for v in values or ()))
+        return field, pairs
+    header = str(config.get("HttpHeaderName", "")) if isinstance(config, Mapping) and field == "http-header" else ""
+    return field, header, tuple(sorted(str(v) for v in values or ()))
 
 
 def action_key(action: Props) -> tuple[Any, ...]:
     kind = str(action["Type"])
     if kind == "forward":
-        groups = (action.get("ForwardConfig") or {}).get("TargetGroups")
-        if not groups:
-            groups = [{"TargetGroupArn": action.get("TargetGroupArn")}]
-        return kind, tuple(sorted((str(g["TargetGroupArn"]), int(g.get("Weight", 1))) for g in groups))
+        config = action.get("ForwardConfig") or {}
+        groups = config.get("TargetGroups") or [{"TargetGroupArn": action.get("TargetGroupArn")}]
+        sticky = config.get("TargetGroupStickinessConfig") or {}
+        stickiness = (
+            bool(sticky.get("Enabled", False)),
+            sticky.get("DurationSeconds") if sticky.get("Enabled") else None,
+        )
+        return kind, tuple(sorted((str(g["TargetGroupArn"]), int(g.get("Weight", 1))) for g in groups)), stickiness
     if kind == "fixed-response":
         c = action.get("FixedResponseConfig") or {}
         return kind, str(c.get("StatusCode")), c.get("ContentType"), c.get("MessageBody")
     if kind == "redirect":
-        return kind, tuple(sorted((action.get("RedirectConfig") or {}).items()))
+        return kind, tuple(sorted({**_REDIRECT_DEFAULTS, **(action.get("RedirectConfig") or {})}.items()))
     return kind, repr(sorted(action.items()))
 
 
-def _permissions(props: Props) -> frozenset[tuple[Any, ...]]:
+def permissions(props: Props) -> frozenset[tuple[str, int, int, str]]:
+    """Ingress rules as (protocol, from, to, CIDR), IPv4 and IPv6 alike."""
     out = set()
     for p in props.get("IpPermissions") or ():
+        low, high = int(p.get("FromPort", -1)), int(p.get("ToPort", -1))
         for r in p.get("IpRanges") or ():
-            out.add((p.get("IpProtocol"), p.get("FromPort"), p.get("ToPort"), r.get("CidrIp")))
+            out.add((str(p.get("IpProtocol")), low, high, str(r.get("CidrIp"))))
+        for r in p.get("Ipv6Ranges") or ():
+            out.add((str(p.get("IpProtocol")), low, high, str(r.get("CidrIpv6"))))
     return frozenset(out)
+
+
+def _attributes(props: Props) -> dict[str, str]:
+    return {str(a["Key"]): str(a["Value"]) for a in props.get("Attributes") or ()}
+
+
+def attributes_differ(desired: Props, actual: Props) -> bool:
+    """Only the attributes the model sets count; AWS reports every attribute."""
+    have = _attributes(actual)
+    return any(have.get(k) != v for k, v in _attributes(desired).items())
 
 
 def mutable_view(type_: str, props: Props) -> dict[str, Any]:
     """The properties that an update call can change, in comparable form."""
     if type_ == SECURITY_GROUP:
-        return {"IpPermissions": _permissions(props)}
+        return {"IpPermissions": permissions(props)}
     if type_ == TARGET_GROUP:
         return {k: props.get(k) for k in HEALTH_FIELDS}
     if type_ == LOAD_BALANCER:
@@ -73,9 +107,15 @@ def mutable_view(type_: str, props: Props) -> dict[str, Any]:
             "IpAddressType": props.get("IpAddressType"),
         }
     if type_ == LISTENER:
+        # TLS settings mean something on HTTPS listeners only (some endpoints report a
+        # policy on HTTP listeners too).
+        tls = props.get("Protocol") == "HTTPS"
+        certificates = (props.get("Certificates") or []) if tls else []
         return {
             "Protocol": props.get("Protocol"),
             "DefaultActions": tuple(action_key(a) for a in props.get("DefaultActions") or ()),
+            "SslPolicy": props.get("SslPolicy") if tls else None,
+            "Certificate": certificates[0].get("CertificateArn") if certificates else None,
         }
     if type_ == LISTENER_RULE:
         return {

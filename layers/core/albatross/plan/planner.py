@@ -25,7 +25,7 @@ from albatross.model.stack import (
     ref_target,
 )
 from albatross.plan.actual import Actual, ActualResource
-from albatross.plan.compare import IDENTITY, mutable_view
+from albatross.plan.compare import IDENTITY, attributes_differ, mutable_view
 
 CREATE_ORDER = (SECURITY_GROUP, TARGET_GROUP, LOAD_BALANCER, LISTENER, LISTENER_RULE)
 DELETE_ORDER = tuple(reversed(CREATE_ORDER))
@@ -90,8 +90,12 @@ def plan(desired: Stack | None, actual: Actual) -> list[Step]:
             have = paired.get(rid)
             if have is None:
                 steps.append(Step(op="create", type=type_, id=rid, desired=want))
-            elif mutable_view(type_, resolve(want.properties, physical)) != mutable_view(type_, have.properties):
-                steps.append(Step(op="update", type=type_, id=rid, desired=want, actual=have))
+            else:
+                resolved = resolve(want.properties, physical)
+                if mutable_view(type_, resolved) != mutable_view(type_, have.properties) or attributes_differ(
+                    resolved, have.properties
+                ):
+                    steps.append(Step(op="update", type=type_, id=rid, desired=want, actual=have))
     for type_ in DELETE_ORDER:
         for res in sorted(orphans, key=lambda r: _natural(r.id)):
             if res.type == type_:

@@ -1,0 +1,143 @@
+"""The load balancer and its managed security group: name, scheme, IP address type,
+subnets (annotation by id or Name tag, else LBC's discovery by role tags), security
+groups (annotation by id or Name tag, else the managed one), attributes and tags."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from albatross.k8s.errors import ObjectError
+from albatross.k8s.ingress import GroupID
+from albatross.model import names
+from albatross.model.config import ControllerConfig
+from albatross.model.discovery import Discovery
+from albatross.model.listener import ListenerSpec
+from albatross.model.stack import LOAD_BALANCER, SECURITY_GROUP, Resource, ref
+
+ROLE_TAG = {"internet-facing": "kubernetes.io/role/elb", "internal": "kubernetes.io/role/internal-elb"}
+CLUSTER_TAG_PREFIX = "kubernetes.io/cluster/"
+
+
+def tag_map(item: Mapping[str, Any]) -> dict[str, str]:
+    return {str(t["Key"]): str(t.get("Value", "")) for t in item.get("Tags") or ()}
+
+
+def tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
+
+
+def discover_subnets(*, discovery: Discovery, scheme: str, config: ControllerConfig) -> list[str]:
+    """LBC's subnet discovery: role tag for the scheme, not owned by another cluster, one
+    per availability zone (the lowest subnet id wins), at least two zones."""
+    by_zone: dict[str, str] = {}
+    own_tag = CLUSTER_TAG_PREFIX + config.cluster
+    for subnet in discovery.subnets:
+        tags = tag_map(subnet)
+        if tags.get(ROLE_TAG[scheme]) not in ("", "1"):
+            continue
+        if subnet.get("VpcId") not in (None, config.vpc_id):
+            continue
+        other = [k for k in tags if k.startswith(CLUSTER_TAG_PREFIX) and k != own_tag]
+        if other and own_tag not in tags:
+            continue
+        zone, sid = str(subnet.get("AvailabilityZone", "")), str(subnet["SubnetId"])
+        if zone not in by_zone or sid < by_zone[zone]:
+            by_zone[zone] = sid
+    if len(by_zone) < 2:
+        raise ObjectError(
+            f"unable to discover at least two subnets in different zones tagged {ROLE_TAG[scheme]} "
+            f"for a {scheme} load balancer (found {len(by_zone)})"
+        )
+    return sorted(by_zone.values())
+
+
+def _resolve(
+    wanted: Sequence[str], items: Sequence[Mapping[str, Any]], id_key: str, prefix: str, what: str
+) -> list[str]:
+    """Ids as given; other entries matched against the Name tag of the discovered items."""
+    out: list[str] = []
+    for entry in wanted:
+        if entry.startswith(prefix):
+            out.append(entry)
+            continue
+        found = [str(i[id_key]) for i in items if tag_map(i).get("Name") == entry]
+        if len(found) != 1:
+            raise ObjectError(f"couldn't find {what} named {entry!r} ({len(found)} matches)")
+        out.append(found[0])
+    return out
+
+
+def subnets(*, wanted: Sequence[str] | None, discovery: Discovery, scheme: str, config: ControllerConfig) -> list[str]:
+    if wanted:
+        return sorted(_resolve(wanted, discovery.subnets, "SubnetId", "subnet-", "subnet"))
+    return discover_subnets(discovery=discovery, scheme=scheme, config=config)
+
+
+def security_groups(*, wanted: Sequence[str] | None, discovery: Discovery, config: ControllerConfig) -> list[Any]:
+    if wanted:
+        return _resolve(wanted, discovery.security_groups, "GroupId", "sg-", "security group")
+    groups: list[Any] = [ref(names.MANAGED_SG_ID)]
+    backend = config.backend_sg_id or discovery.backend_security_group_id
+    if config.backend_sg_enabled and backend:
+        groups.append(backend)
+    return groups
+
+
+def managed_security_group(
+    *,
+    config: ControllerConfig,
+    group: GroupID,
+    listeners: Mapping[int, ListenerSpec],
+    dualstack: bool,
+    tags: Mapping[str, str],
+) -> Resource:
+    permissions = []
+    for port, spec in sorted(listeners.items()):
+        v4 = [{"CidrIp": c} for c in spec.cidrs if ":" not in c]
+        v6 = [{"CidrIpv6": c} for c in spec.cidrs if ":" in c] if dualstack else []
+        if v4 or v6:
+            rule: dict[str, Any] = {"IpProtocol": "tcp", "FromPort": port, "ToPort": port}
+            if v4:
+                rule["IpRanges"] = v4
+            if v6:
+                rule["Ipv6Ranges"] = v6
+            permissions.append(rule)
+    tracking = names.stack_tags(cluster=config.cluster, group=group, resource_id=names.MANAGED_SG_ID)
+    return Resource(
+        type=SECURITY_GROUP,
+        properties={
+            "GroupName": names.security_group_name(cluster=config.cluster, group=group),
+            "Description": "[k8s] Managed SecurityGroup for LoadBalancer",
+            "VpcId": config.vpc_id,
+            "IpPermissions": permissions,
+            "Tags": tag_list({**tags, **tracking}),
+        },
+    )
+
+
+def load_balancer(
+    *,
+    config: ControllerConfig,
+    group: GroupID,
+    name: str | None,
+    scheme: str,
+    ip_address_type: str,
+    subnet_ids: list[str],
+    groups: list[Any],
+    attributes: Sequence[tuple[str, str]] | None,
+    tags: Mapping[str, str],
+) -> Resource:
+    tracking = names.stack_tags(cluster=config.cluster, group=group, resource_id=names.LOAD_BALANCER_ID)
+    properties: dict[str, Any] = {
+        "Name": name or names.load_balancer_name(cluster=config.cluster, group=group, scheme=scheme),
+        "Type": "application",
+        "Scheme": scheme,
+        "IpAddressType": ip_address_type,
+        "Subnets": subnet_ids,
+        "SecurityGroups": groups,
+        "Tags": tag_list({**tags, **tracking}),
+    }
+    if attributes:
+        properties["Attributes"] = [{"Key": k, "Value": v} for k, v in attributes]
+    return Resource(type=LOAD_BALANCER, properties=properties)

@@ -1,0 +1,259 @@
+"""Listener rules of one Ingress: its paths in LBC's order, their conditions (pathType
+semantics, ``conditions.<name>`` annotations) and actions (a Service, or an
+``actions.<name>`` annotation: forward with weights and stickiness, redirect,
+fixed-response)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from albatross.k8s.annotations import PREFIX
+from albatross.k8s.errors import AnnotationError, ObjectError
+from albatross.k8s.ingress import Ingress, Path
+
+USE_ANNOTATION = "use-annotation"
+MISSING_ACTION_503 = {
+    "Type": "fixed-response",
+    "FixedResponseConfig": {
+        "StatusCode": "503",
+        "ContentType": "text/plain",
+        "MessageBody": "Backend action does not exist",
+    },
+}
+_CONDITION_CONFIGS = {
+    "host-header": "HostHeaderConfig",
+    "http-header": "HttpHeaderConfig",
+    "http-request-method": "HttpRequestMethodConfig",
+    "path-pattern": "PathPatternConfig",
+    "query-string": "QueryStringConfig",
+    "source-ip": "SourceIpConfig",
+}
+
+MISSING_BACKEND_503 = {
+    "Type": "fixed-response",
+    "FixedResponseConfig": {
+        "StatusCode": "503",
+        "ContentType": "text/plain",
+        "MessageBody": "Backend service does not exist",
+    },
+}
+
+# (service name, port number, port name) → the forward target (a ref to a target group);
+# raises MissingService when the Service does not exist.
+Forward = Callable[[str, int | None, str | None], dict[str, Any]]
+
+
+class MissingService(ObjectError):
+    """A backend names a Service that does not exist."""
+
+
+def ordered_paths(ing: Ingress) -> list[Path]:
+    """LBC's order: spec.rules as written; within one rule, Exact paths, then Prefix paths
+    longest first, then ImplementationSpecific, each stable."""
+    out: list[Path] = []
+    for rule in sorted({p.rule for p in ing.paths}):
+        paths = [p for p in ing.paths if p.rule == rule]
+        out += [p for p in paths if p.path_type == "Exact"]
+        out += sorted((p for p in paths if p.path_type == "Prefix"), key=lambda p: -len(p.path))
+        out += [p for p in paths if p.path_type == "ImplementationSpecific"]
+    return out
+
+
+def path_values(path: Path) -> list[str]:
+    """LBC's path-pattern values for a path and its pathType."""
+    if path.path_type == "Exact":
+        if "*" in path.path or "?" in path.path:
+            raise ObjectError(f"exact path shouldn't contain wildcards: {path.path}")
+        return [path.path]
+    if path.path_type == "Prefix":
+        if path.path == "/":
+            return ["/*"]
+        if "*" in path.path or "?" in path.path:
+            raise ObjectError(f"prefix path shouldn't contain wildcards: {path.path}")
+        trimmed = path.path.rstrip("/")
+        return [trimmed, trimmed + "/*"]
+    return [path.path] if path.path else []
+
+
+def _key(obj: Mapping[str, Any], name: str) -> Any:
+    """A JSON field, matched without regard to case as LBC's decoder does."""
+    for k, v in obj.items():
+        if k.lower() == name.lower():
+            return v
+    return None
+
+
+def _strings(value: Any, where: str, annotation: str, raw: str) -> list[str]:
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise AnnotationError(annotation, raw, f"invalid {where}: values cannot be empty")
+    return list(value)
+
+
+def parse_conditions(annotation: str, raw: str, data: Any) -> list[dict[str, Any]]:
+    """``conditions.<name>``: a JSON list of LBC rule conditions → ELBv2 shapes."""
+    if not isinstance(data, list):
+        raise AnnotationError(annotation, raw, "must be a JSON list of conditions")
+    out: list[dict[str, Any]] = []
+    for item in data:
+        field = _key(item, "field") if isinstance(item, Mapping) else None
+        if field not in _CONDITION_CONFIGS:
+            raise AnnotationError(annotation, raw, f"unknown condition field: {field}")
+        config_name = _CONDITION_CONFIGS[field]
+        config = _key(item, config_name)
+        if not isinstance(config, Mapping):
+            raise AnnotationError(annotation, raw, f"missing {config_name[0].lower()}{config_name[1:]}")
+        where = config_name[0].lower() + config_name[1:]
+        values = _key(config, "values")
+        if field == "query-string":
+            if not isinstance(values, list) or not values:
+                raise AnnotationError(annotation, raw, f"invalid {where}: Values cannot be empty")
+            pairs = []
+            for pair in values:
+                value = _key(pair, "value") if isinstance(pair, Mapping) else None
+                if not isinstance(value, str) or not value:
+                    raise AnnotationError(annotation, raw, f"invalid {where}: value cannot be empty")
+                key = _key(pair, "key")
+                pairs.append({"Key": key, "Value": value} if key else {"Value": value})
+            out.append({"Field": field, config_name: {"Values": pairs}})
+        elif field == "http-header":
+            header = _key(config, "httpHeaderName")
+            if not isinstance(header, str) or not header:
+                raise AnnotationError(annotation, raw, f"invalid {where}: httpHeaderName cannot be empty")
+            out.append(
+                {
+                    "Field": field,
+                    config_name: {"HttpHeaderName": header, "Values": _strings(values, where, annotation, raw)},
+                }
+            )
+        else:
+            out.append({"Field": field, config_name: {"Values": _strings(values, where, annotation, raw)}})
+    return out
+
+
+def conditions(ing: Ingress, path: Path) -> list[dict[str, Any]]:
+    """The rule's conditions: annotation ones first (except host and path), then one
+    host-header and one path-pattern combining the rule's own values with the
+    annotation's; ``/*`` when nothing else applies."""
+    name = path.backend.service
+    raw = ing.annotations.raw(f"conditions.{name}")
+    extra = (
+        parse_conditions(PREFIX + f"conditions.{name}", raw, ing.annotations.json(f"conditions.{name}")) if raw else []
+    )
+    hosts = [path.host] if path.host else []
+    paths = path_values(path)
+    out: list[dict[str, Any]] = []
+    for cond in extra:
+        if cond["Field"] == "host-header":
+            hosts += cond["HostHeaderConfig"]["Values"]
+        elif cond["Field"] == "path-pattern":
+            paths += cond["PathPatternConfig"]["Values"]
+        else:
+            out.append(cond)
+    if hosts:
+        out.append({"Field": "host-header", "HostHeaderConfig": {"Values": hosts}})
+    if paths:
+        out.append({"Field": "path-pattern", "PathPatternConfig": {"Values": paths}})
+    if not out:
+        out.append({"Field": "path-pattern", "PathPatternConfig": {"Values": ["/*"]}})
+    return out
+
+
+def _forward_action(annotation: str, raw: str, data: Mapping[str, Any], forward: Forward) -> dict[str, Any]:
+    arn = _key(data, "targetGroupARN")
+    config = _key(data, "forwardConfig")
+    if (arn is None) == (config is None):
+        raise AnnotationError(annotation, raw, "precisely one of TargetGroupArn and ForwardConfig can be specified")
+    tuples = [{"targetGroupARN": arn}] if arn is not None else _key(config, "targetGroups")
+    if not isinstance(tuples, list) or not tuples:
+        raise AnnotationError(annotation, raw, "invalid ForwardConfig: targetGroups cannot be empty")
+    groups: list[dict[str, Any]] = []
+    missing: list[str] = []
+    for item in tuples:
+        tg_arn, service = _key(item, "targetGroupARN"), _key(item, "serviceName")
+        if (tg_arn is None) == (service is None):
+            raise AnnotationError(
+                annotation,
+                raw,
+                "invalid ForwardConfig: invalid TargetGroupTuple: "
+                "precisely one of targetGroupARN and serviceName can be specified",
+            )
+        if service is not None:
+            port = _key(item, "servicePort")
+            if port is None:
+                raise AnnotationError(
+                    annotation, raw, "invalid ForwardConfig: invalid TargetGroupTuple: missing servicePort"
+                )
+            text = str(port)
+            try:
+                target = forward(str(service), int(text) if text.isdigit() else None, None if text.isdigit() else text)
+            except MissingService as e:
+                missing.append(str(e))
+                continue
+        else:
+            target = {"TargetGroupArn": str(tg_arn)}
+        weight = _key(item, "weight")
+        if weight is not None:
+            target = {**target, "Weight": int(weight)}
+        groups.append(target)
+    if missing and len(tuples) == 1:
+        return MISSING_BACKEND_503
+    if missing:
+        raise AnnotationError(annotation, raw, f"invalid ForwardConfig: {missing[0]}")
+    if len(groups) > 1 and any("Weight" not in g for g in groups):
+        raise AnnotationError(
+            annotation, raw, "invalid ForwardConfig: weight must be set when route to multiple target groups"
+        )
+    forward_config: dict[str, Any] = {"TargetGroups": groups}
+    stickiness = _key(config, "targetGroupStickinessConfig") if isinstance(config, Mapping) else None
+    if isinstance(stickiness, Mapping):
+        sticky: dict[str, Any] = {"Enabled": bool(_key(stickiness, "enabled"))}
+        if _key(stickiness, "durationSeconds") is not None:
+            sticky["DurationSeconds"] = int(_key(stickiness, "durationSeconds"))
+        forward_config["TargetGroupStickinessConfig"] = sticky
+    return {"Type": "forward", "ForwardConfig": forward_config}
+
+
+def _copy_config(annotation: str, raw: str, config: Any, name: str, fields: tuple[str, ...]) -> dict[str, Any]:
+    if not isinstance(config, Mapping):
+        raise AnnotationError(annotation, raw, f"missing {name}")
+    if not _key(config, "statusCode"):
+        raise AnnotationError(annotation, raw, f"invalid {name}: statusCode is required")
+    return {f: str(_key(config, f)) for f in fields if _key(config, f) is not None}
+
+
+def parse_action(annotation: str, raw: str, data: Any, forward: Forward) -> dict[str, Any]:
+    """``actions.<name>``: one LBC action → its ELBv2 shape."""
+    if not isinstance(data, Mapping):
+        raise AnnotationError(annotation, raw, "must be a JSON object")
+    kind = _key(data, "type")
+    if kind == "forward":
+        return _forward_action(annotation, raw, data, forward)
+    if kind == "redirect":
+        fields: tuple[str, ...] = ("Host", "Path", "Port", "Protocol", "Query", "StatusCode")
+        return {
+            "Type": "redirect",
+            "RedirectConfig": _copy_config(annotation, raw, _key(data, "redirectConfig"), "RedirectConfig", fields),
+        }
+    if kind == "fixed-response":
+        fields = ("ContentType", "MessageBody", "StatusCode")
+        config = _copy_config(annotation, raw, _key(data, "fixedResponseConfig"), "FixedResponseConfig", fields)
+        return {"Type": "fixed-response", "FixedResponseConfig": config}
+    raise AnnotationError(annotation, raw, f"unknown action type: {kind}")
+
+
+def action(ing: Ingress, path: Path, forward: Forward, *, tolerate_missing_action: bool) -> dict[str, Any]:
+    backend = path.backend
+    if backend.port_name != USE_ANNOTATION:
+        try:
+            target = forward(backend.service, backend.port_number, backend.port_name)
+        except MissingService:
+            return MISSING_BACKEND_503
+        return {"Type": "forward", "ForwardConfig": {"TargetGroups": [target]}}
+    name = f"actions.{backend.service}"
+    raw = ing.annotations.raw(name)
+    if raw is None:
+        if tolerate_missing_action:
+            return MISSING_ACTION_503
+        raise ObjectError(f"missing {PREFIX}{name} annotation for backend {backend.service}")
+    return parse_action(PREFIX + name, raw, ing.annotations.json(name), forward)

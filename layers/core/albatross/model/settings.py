@@ -1,0 +1,145 @@
+"""Per-Ingress settings read from its annotations, and their merge across an IngressGroup
+with LBC's rules: *exclusive* settings (scheme, ip-address-type, load-balancer-name,
+subnets, security-groups, load-balancer-attributes, ssl-redirect) may be set on one member
+or with the same value on all; *merged* ones (tags, listen-ports, certificates) combine,
+and a tag key with two values is a conflict."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from albatross.k8s.annotations import PREFIX
+from albatross.k8s.errors import AnnotationError, ObjectError
+from albatross.k8s.ingress import Ingress
+from albatross.model.config import ControllerConfig
+
+SCHEMES = ("internal", "internet-facing")
+IP_ADDRESS_TYPES = ("ipv4", "dualstack", "dualstack-without-public-ipv4")
+LISTEN_PROTOCOLS = ("HTTP", "HTTPS")
+
+T = TypeVar("T")
+
+
+class GroupConflict(ObjectError):
+    """Members of one group disagree on an exclusive setting; reported on every member."""
+
+
+@dataclass(frozen=True)
+class MemberSettings:
+    ingress: Ingress
+    order: int
+    scheme: str | None
+    ip_address_type: str | None
+    load_balancer_name: str | None
+    subnets: tuple[str, ...] | None
+    security_groups: tuple[str, ...] | None
+    lb_attributes: tuple[tuple[str, str], ...] | None
+    tags: Mapping[str, str]
+    inbound_cidrs: tuple[str, ...] | None
+    listen_ports: tuple[tuple[str, int], ...]  # (protocol, port), sorted by port
+    certificates: tuple[str, ...]
+    ssl_policy: str | None
+    ssl_redirect: int | None
+
+    @property
+    def key(self) -> str:
+        return self.ingress.key
+
+
+def _listen_ports(raw: Any, value: str, prefer_tls: bool) -> tuple[tuple[str, int], ...]:
+    name = PREFIX + "listen-ports"
+    if raw is None:
+        return (("HTTPS", 443),) if prefer_tls else (("HTTP", 80),)
+    if not isinstance(raw, list) or not raw:
+        raise AnnotationError(name, value, 'must be a non-empty JSON list such as [{"HTTP": 80}, {"HTTPS": 443}]')
+    ports: dict[int, str] = {}
+    for item in raw:
+        if not isinstance(item, dict):
+            raise AnnotationError(name, value, 'each item must be an object like {"HTTPS": 443}')
+        for protocol, port in item.items():
+            if protocol not in LISTEN_PROTOCOLS:
+                raise AnnotationError(name, value, f"listen protocol must be within [HTTP, HTTPS]: {protocol}")
+            if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
+                raise AnnotationError(name, value, f"listen port must be within [1, 65535]: {port}")
+            ports[port] = protocol
+    return tuple((ports[p], p) for p in sorted(ports))
+
+
+def _cidrs(values: list[str] | None, value: str | None) -> tuple[str, ...] | None:
+    if values is None:
+        return None
+    for cidr in values:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            raise AnnotationError(PREFIX + "inbound-cidrs", value or "", f"{cidr!r} is not a CIDR") from None
+    return tuple(values)
+
+
+def read_member(ing: Ingress, config: ControllerConfig) -> MemberSettings:
+    """Every group-level setting of one Ingress; raises AnnotationError on a bad value."""
+    a = ing.annotations
+    scheme = a.raw("scheme")
+    if scheme is not None and scheme not in SCHEMES:
+        raise AnnotationError(PREFIX + "scheme", scheme, "must be one of internal, internet-facing")
+    ip_type = a.raw("ip-address-type")
+    if ip_type is not None and ip_type not in IP_ADDRESS_TYPES:
+        raise AnnotationError(PREFIX + "ip-address-type", ip_type, f"must be one of {', '.join(IP_ADDRESS_TYPES)}")
+    name = a.string("load-balancer-name")
+    if name is not None and len(name) > 32:
+        raise AnnotationError(
+            PREFIX + "load-balancer-name", name, "load balancer name cannot be longer than 32 characters"
+        )
+    certificates = tuple(a.string_list("certificate-arn") or ())
+    redirect = a.raw("ssl-redirect")
+    attributes = a.string_map("load-balancer-attributes")
+    subnets, groups = a.string_list("subnets"), a.string_list("security-groups")
+    return MemberSettings(
+        ingress=ing,
+        order=a.integer("group.order", default=0, low=-1000, high=1000),
+        scheme=scheme,
+        ip_address_type=ip_type,
+        load_balancer_name=name,
+        subnets=tuple(subnets) if subnets else None,
+        security_groups=tuple(groups) if groups else None,
+        lb_attributes=tuple(sorted(attributes.items())) if attributes is not None else None,
+        tags=a.string_map("tags") or {},
+        inbound_cidrs=_cidrs(a.string_list("inbound-cidrs"), a.raw("inbound-cidrs")),
+        listen_ports=_listen_ports(a.json("listen-ports"), a.raw("listen-ports") or "", bool(certificates)),
+        certificates=certificates,
+        ssl_policy=a.string("ssl-policy"),
+        ssl_redirect=None if redirect is None else a.integer("ssl-redirect", default=0, low=1, high=65535),
+    )
+
+
+def exclusive(members: Sequence[MemberSettings], field_name: str, label: str, show: Callable[[Any], str] = str) -> Any:
+    """The one value members set for ``field_name`` (None if nobody did)."""
+    chosen: dict[Any, str] = {}
+    for m in members:
+        value = getattr(m, field_name)
+        if value is not None:
+            chosen.setdefault(value, m.key)
+    if len(chosen) > 1:
+        raise GroupConflict(f"conflicting {label}: " + " | ".join(f"{k}: {show(v)}" for v, k in chosen.items()))
+    return next(iter(chosen), None)
+
+
+def merged_tags(config: ControllerConfig, members: Sequence[MemberSettings]) -> dict[str, str]:
+    """Annotation tags of every member (a key with two values conflicts), under the
+    controller's default tags, which win as in LBC."""
+    tags: dict[str, tuple[str, str]] = {}
+    for m in members:
+        for key, value in m.tags.items():
+            if key in config.external_managed_tags:
+                raise GroupConflict(f"external managed tag key {key} cannot be specified")
+            if key in tags and tags[key][0] != value:
+                raise GroupConflict(f"conflicting tag {key}: {tags[key][0]} | {value}")
+            tags.setdefault(key, (value, m.key))
+    return {**{k: v for k, (v, _) in tags.items()}, **config.default_tags}
+
+
+def first(values: Sequence[T | None]) -> T | None:
+    return next((v for v in values if v is not None), None)

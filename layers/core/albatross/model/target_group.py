@@ -1,0 +1,145 @@
+"""Target groups: one per (Ingress, Service, port), with LBC's port rules, health check
+defaults and annotation handling (a Service's annotations win over its Ingress's)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from albatross.k8s.annotations import PREFIX, Annotations
+from albatross.k8s.errors import AnnotationError, ObjectError
+from albatross.k8s.ingress import GroupID, Ingress
+from albatross.k8s.service import Service, ServicePort
+from albatross.model import names
+from albatross.model.config import ControllerConfig
+from albatross.model.stack import TARGET_GROUP, Resource
+
+TARGET_TYPES = ("instance", "ip")
+BACKEND_PROTOCOLS = ("HTTP", "HTTPS")
+PROTOCOL_VERSIONS = ("HTTP1", "HTTP2", "GRPC")
+
+
+@dataclass(frozen=True)
+class BackendRef:
+    ingress: Ingress
+    service: str  # name, in the Ingress's namespace
+    port_number: int | None
+    port_name: str | None
+
+    @property
+    def port_text(self) -> str:
+        return str(self.port_number) if self.port_number is not None else str(self.port_name)
+
+
+def _health_port(a: Annotations, svc: Service, target_type: str) -> str:
+    raw = a.raw("healthcheck-port")
+    if raw is None or raw == "traffic-port":
+        return "traffic-port"
+    if raw.isdigit():
+        if not 1 <= int(raw) <= 65535:
+            raise AnnotationError(PREFIX + "healthcheck-port", raw, "must be traffic-port or a port in 1..65535")
+        return raw
+    port = svc.port(number=None, name=raw)
+    if port is None:
+        raise AnnotationError(PREFIX + "healthcheck-port", raw, f"service {svc.key} has no port named {raw}")
+    if target_type == "instance":
+        if port.node_port is None:
+            raise AnnotationError(PREFIX + "healthcheck-port", raw, f"port {raw} of {svc.key} has no nodePort")
+        return str(port.node_port)
+    if not isinstance(port.target_port, int):
+        raise AnnotationError(
+            PREFIX + "healthcheck-port",
+            raw,
+            "cannot use named healthCheckPort for IP TargetType when service's targetPort is a named port",
+        )
+    return str(port.target_port)
+
+
+def _attributes(a: Annotations) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in sorted((a.string_map("target-group-attributes") or {}).items())]
+
+
+def target_port(port: ServicePort, target_type: str, svc: Service) -> int:
+    """LBC: the NodePort for instance targets, the numeric targetPort for ip targets, and
+    1 for a named targetPort (the port is then taken per endpoint)."""
+    if target_type == "instance":
+        if port.node_port is None:
+            raise ObjectError(f"service {svc.key} must be of type NodePort or LoadBalancer for target-type instance")
+        return port.node_port
+    return port.target_port if isinstance(port.target_port, int) else 1
+
+
+def build(
+    *,
+    config: ControllerConfig,
+    group: GroupID,
+    ref: BackendRef,
+    service: Service,
+    dualstack: bool,
+) -> tuple[str, Resource]:
+    """(resource id, target group) for one backend."""
+    a = ref.ingress.annotations.under(service.annotations)
+    target_type = a.choice("target-type", TARGET_TYPES, config.default_target_type)
+    if target_type == "ip" and not config.enable_ip_target_type:
+        raise AnnotationError(
+            PREFIX + "target-type", "ip", "unsupported targetType: ip when EnableIPTargetType is false"
+        )
+    protocol = a.choice("backend-protocol", BACKEND_PROTOCOLS, "HTTP")
+    version = a.choice("backend-protocol-version", PROTOCOL_VERSIONS, "HTTP1")
+    port = service.port(number=ref.port_number, name=ref.port_name)
+    if port is None:
+        raise ObjectError(f"service {service.key} has no port {ref.port_text}")
+    tg_port = target_port(port, target_type, service)
+    ipv6 = "IPv6" in service.ip_families and target_type == "ip"
+    if ipv6 and not dualstack:
+        raise ObjectError("unsupported IPv6 configuration, lb not dual-stack")
+    grpc = version == "GRPC"
+    codes = a.string("success-codes") or ("12" if grpc else "200")
+    rid = names.target_group_id(
+        ingress_namespace=ref.ingress.namespace, ingress_name=ref.ingress.name, service=ref.service, port=ref.port_text
+    )
+    name = names.target_group_name(
+        cluster=config.cluster,
+        group=group,
+        ingress_namespace=ref.ingress.namespace,
+        ingress_name=ref.ingress.name,
+        service_namespace=service.namespace,
+        service_name=service.name,
+        service_uid=service.uid,
+        service_port=ref.port_text,
+        target_port=tg_port,
+        target_type=target_type,
+        protocol=protocol,
+        protocol_version=version,
+    )
+    tracking = names.stack_tags(cluster=config.cluster, group=group, resource_id=rid)
+    tags = {**(a.string_map("tags") or {}), **config.default_tags, **tracking}
+    properties: dict[str, Any] = {
+        "Name": name,
+        "Protocol": protocol,
+        "ProtocolVersion": version,
+        "Port": tg_port,
+        "TargetType": target_type,
+        "VpcId": config.vpc_id,
+        "IpAddressType": "ipv6" if ipv6 else "ipv4",
+        "HealthCheckEnabled": True,
+        "HealthCheckPath": a.string("healthcheck-path") or ("/AWS.ALB/healthcheck" if grpc else "/"),
+        "HealthCheckPort": _health_port(a, service, target_type),
+        "HealthCheckProtocol": a.choice("healthcheck-protocol", BACKEND_PROTOCOLS, protocol),
+        "HealthCheckIntervalSeconds": a.integer("healthcheck-interval-seconds", default=15, low=5, high=300),
+        "HealthCheckTimeoutSeconds": a.integer("healthcheck-timeout-seconds", default=5, low=2, high=120),
+        "HealthyThresholdCount": a.integer("healthy-threshold-count", default=2, low=2, high=10),
+        "UnhealthyThresholdCount": a.integer("unhealthy-threshold-count", default=2, low=2, high=10),
+        "Matcher": {"GrpcCode": codes} if grpc else {"HttpCode": codes},
+        "Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())],
+    }
+    attributes = _attributes(a)
+    if attributes:
+        properties["Attributes"] = attributes
+    binding = {
+        "service": service.key,
+        "servicePortNumber": ref.port_number,
+        "servicePortName": ref.port_name,
+        "targetType": target_type,
+    }
+    return rid, Resource(type=TARGET_GROUP, properties=properties, binding=binding)
