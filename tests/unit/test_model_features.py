@@ -1,0 +1,263 @@
+"""Model builder features beyond the base stack, one behaviour per test, including
+multi-Ingress groups and LBC's error messages."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+
+from albatross.contract import ClassInfo, ingress_is_ours
+from albatross.k8s.ingress import GroupID, parse_ingress
+from albatross.k8s.service import parse_service
+from albatross.model.builder import BuildResult, build
+from albatross.model.config import ControllerConfig
+from tests.helpers import load_event
+from tests.unit.test_model_builder import DISCOVERY
+
+CONFIG = ControllerConfig(cluster="c", vpc_id="vpc-0abc")
+A = "alb.ingress.kubernetes.io/"
+CERT = "arn:aws:acm:us-east-1:123456789012:certificate/one"
+
+
+def ing(name: str = "game-2048", annotations: dict[str, str] | None = None, group: str | None = None) -> dict[str, Any]:
+    obj = copy.deepcopy(load_event("ingress-upsert")["detail"]["object"])
+    obj["metadata"]["name"] = name
+    obj["metadata"]["annotations"] = {A + "scheme": "internet-facing", A + "target-type": "ip"}
+    if group:
+        obj["metadata"]["annotations"][A + "group.name"] = group
+    obj["metadata"]["annotations"].update({A + k: v for k, v in (annotations or {}).items()})
+    return obj
+
+
+def svc(annotations: dict[str, str] | None = None) -> dict[str, Any]:
+    obj = copy.deepcopy(load_event("service-upsert")["detail"]["object"])
+    obj["metadata"]["annotations"] = {A + k: v for k, v in (annotations or {}).items()}
+    return obj
+
+
+def run(*objs: dict[str, Any], group: GroupID | None = None, service: dict[str, Any] | None = None) -> BuildResult:
+    return build(
+        config=CONFIG,
+        group=group or GroupID(namespace="game-2048", name=objs[0]["metadata"]["name"]),
+        ingresses=[parse_ingress(o) for o in objs],
+        services={"game-2048/game-2048": parse_service(service or svc())},
+        discovery=DISCOVERY,
+    )
+
+
+def resources(result: BuildResult) -> dict[str, Any]:
+    assert result.stack is not None, result.errors
+    return {rid: r.to_json() for rid, r in result.stack.resources.items()}
+
+
+def test_a_certificate_makes_the_default_listener_https() -> None:
+    res = resources(run(ing(annotations={"certificate-arn": CERT})))
+    listener = res["443"]["properties"]
+    assert (listener["Protocol"], listener["SslPolicy"]) == ("HTTPS", "ELBSecurityPolicy-2016-08")
+    assert listener["Certificates"] == [{"CertificateArn": CERT}]
+    assert "80" not in res
+    assert res["ManagedLBSecurityGroup"]["properties"]["IpPermissions"][0]["FromPort"] == 443
+
+
+def test_ssl_redirect_leaves_http_with_only_a_redirect() -> None:
+    result = run(
+        ing(
+            annotations={
+                "certificate-arn": CERT,
+                "listen-ports": '[{"HTTP": 80}, {"HTTPS": 443}]',
+                "ssl-redirect": "443",
+            }
+        )
+    )
+    res = resources(result)
+    assert res["80"]["properties"]["DefaultActions"] == [
+        {"Type": "redirect", "RedirectConfig": {"Port": "443", "Protocol": "HTTPS", "StatusCode": "HTTP_301"}}
+    ]
+    assert [rid for rid in res if rid.startswith("80:")] == []
+    assert "443:1" in res
+
+
+def test_ssl_redirect_to_a_port_that_is_not_https_is_an_error() -> None:
+    result = run(ing(annotations={"ssl-redirect": "80"}))
+    assert result.stack is None
+    assert result.errors[0].reason == "listener protocol non-SSL for SSLRedirect port: 80"
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("[]", "must be a non-empty JSON list"),
+        ('[{"HTTP": 70000}]', "listen port must be within [1, 65535]: 70000"),
+        ('[{"TCP": 80}]', "listen protocol must be within [HTTP, HTTPS]: TCP"),
+        ("[{", "is not valid JSON"),
+    ],
+)
+def test_bad_listen_ports(value: str, reason: str) -> None:
+    result = run(ing(annotations={"listen-ports": value}))
+    assert result.stack is None
+    assert reason in result.errors[0].reason
+
+
+def test_group_members_order_priorities_and_one_bad_member_does_not_block() -> None:
+    first = ing("b-first", {"group.order": "-5"}, group="shop")
+    second = ing("a-second", group="shop")
+    broken = ing("c-broken", {"listen-ports": "nope"}, group="shop")
+    result = run(second, broken, first, group=GroupID(namespace="", name="shop"))
+    res = resources(result)
+    assert result.members == ("game-2048/b-first", "game-2048/a-second")
+    assert [e.ingress for e in result.errors] == ["game-2048/c-broken"]
+    owners = [
+        res[f"80:{p}"]["properties"]["Actions"][0]["ForwardConfig"]["TargetGroups"][0]["TargetGroupArn"]["$ref"]
+        for p in (1, 2)
+    ]
+    assert owners == ["game-2048/b-first-game-2048:80", "game-2048/a-second-game-2048:80"]
+    assert res["LoadBalancer"]["properties"]["Name"].startswith("k8s-shop-")
+
+
+def test_exclusive_settings_conflict_on_every_member() -> None:
+    a = ing("a", {"scheme": "internal"}, group="shop")
+    b = ing("b", group="shop")  # internet-facing
+    result = run(a, b, group=GroupID(namespace="", name="shop"))
+    assert result.stack is None
+    assert {e.ingress for e in result.errors} == {"game-2048/a", "game-2048/b"}
+    assert all(e.reason.startswith("conflicting scheme: ") for e in result.errors)
+
+
+def test_an_exclusive_setting_on_one_member_applies_to_the_group() -> None:
+    a = ing("a", {"load-balancer-attributes": "idle_timeout.timeout_seconds=120"}, group="shop")
+    b = ing("b", group="shop")
+    res = resources(run(a, b, group=GroupID(namespace="", name="shop")))
+    assert res["LoadBalancer"]["properties"]["Attributes"] == [{"Key": "idle_timeout.timeout_seconds", "Value": "120"}]
+
+
+def test_tags_merge_and_conflict() -> None:
+    a = ing("a", {"tags": "team=web,cost=1"}, group="shop")
+    b = ing("b", {"tags": "env=prod"}, group="shop")
+    tags = {
+        t["Key"]: t["Value"]
+        for t in resources(run(a, b, group=GroupID(namespace="", name="shop")))["LoadBalancer"]["properties"]["Tags"]
+    }
+    assert {tags["team"], tags["cost"], tags["env"], tags["ingress.k8s.aws/stack"]} == {"web", "1", "prod", "shop"}
+    clash = run(a, ing("b", {"tags": "team=api"}, group="shop"), group=GroupID(namespace="", name="shop"))
+    assert clash.errors[0].reason == "conflicting tag team: web | api"
+
+
+def test_paths_are_ordered_exact_then_longest_prefix() -> None:
+    obj = ing()
+    backend = {"service": {"name": "game-2048", "port": {"number": 80}}}
+    obj["spec"]["rules"][0]["http"]["paths"] = [
+        {"path": "/", "pathType": "Prefix", "backend": backend},
+        {"path": "/a/b", "pathType": "Prefix", "backend": backend},
+        {"path": "/exact", "pathType": "Exact", "backend": backend},
+        {"path": "/x*", "pathType": "ImplementationSpecific", "backend": backend},
+    ]
+    res = resources(run(obj))
+    values = [res[f"80:{p}"]["properties"]["Conditions"][-1]["PathPatternConfig"]["Values"] for p in range(1, 5)]
+    assert values == [["/exact"], ["/a/b", "/a/b/*"], ["/*"], ["/x*"]]
+
+
+def test_wildcards_in_exact_paths_are_errors() -> None:
+    obj = ing()
+    obj["spec"]["rules"][0]["http"]["paths"][0].update(path="/a*", pathType="Exact")
+    assert run(obj).errors[0].reason == "exact path shouldn't contain wildcards: /a*"
+
+
+def test_actions_and_conditions_annotations() -> None:
+    obj = ing(
+        annotations={
+            "actions.canary": json.dumps(
+                {
+                    "type": "forward",
+                    "forwardConfig": {
+                        "targetGroups": [
+                            {"serviceName": "game-2048", "servicePort": "80", "weight": 20},
+                            {"targetGroupARN": "arn:tg/x", "weight": 80},
+                        ]
+                    },
+                }
+            ),
+            "conditions.canary": json.dumps(
+                [{"field": "http-header", "httpHeaderConfig": {"httpHeaderName": "X-Canary", "values": ["1"]}}]
+            ),
+        }
+    )
+    obj["spec"]["rules"][0]["http"]["paths"][0]["backend"] = {
+        "service": {"name": "canary", "port": {"name": "use-annotation"}}
+    }
+    rule = resources(run(obj))["80:1"]["properties"]
+    assert rule["Conditions"][0] == {
+        "Field": "http-header",
+        "HttpHeaderConfig": {"HttpHeaderName": "X-Canary", "Values": ["1"]},
+    }
+    assert rule["Actions"][0]["ForwardConfig"]["TargetGroups"] == [
+        {"TargetGroupArn": {"$ref": "game-2048/game-2048-game-2048:80"}, "Weight": 20},
+        {"TargetGroupArn": "arn:tg/x", "Weight": 80},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("action", "reason"),
+    [
+        ({"type": "teleport"}, "unknown action type: teleport"),
+        ({"type": "redirect"}, "missing RedirectConfig"),
+        ({"type": "fixed-response", "fixedResponseConfig": {}}, "invalid FixedResponseConfig: statusCode is required"),
+        (
+            {"type": "forward", "forwardConfig": {"targetGroups": [{"targetGroupARN": "a"}, {"targetGroupARN": "b"}]}},
+            "weight must be set when route to multiple target groups",
+        ),
+    ],
+)
+def test_bad_actions_name_the_annotation(action: dict[str, Any], reason: str) -> None:
+    obj = ing(annotations={"actions.x": json.dumps(action)})
+    obj["spec"]["rules"][0]["http"]["paths"][0]["backend"] = {
+        "service": {"name": "x", "port": {"name": "use-annotation"}}
+    }
+    result = run(obj)
+    assert result.stack is None
+    assert result.errors[0].reason.startswith("annotation alb.ingress.kubernetes.io/actions.x: ")
+    assert reason in result.errors[0].reason
+
+
+def test_a_missing_action_annotation_gives_a_503_rule() -> None:
+    obj = ing()
+    obj["spec"]["rules"][0]["http"]["paths"][0]["backend"] = {
+        "service": {"name": "x", "port": {"name": "use-annotation"}}
+    }
+    action = resources(run(obj))["80:1"]["properties"]["Actions"][0]
+    assert action["FixedResponseConfig"]["MessageBody"] == "Backend action does not exist"
+
+
+def test_service_annotations_win_and_grpc_defaults() -> None:
+    res = resources(
+        run(
+            ing(annotations={"healthcheck-path": "/ing"}),
+            service=svc({"healthcheck-path": "/svc", "backend-protocol-version": "GRPC"}),
+        )
+    )
+    tg = res["game-2048/game-2048-game-2048:80"]["properties"]
+    assert (tg["HealthCheckPath"], tg["ProtocolVersion"], tg["Matcher"]) == ("/svc", "GRPC", {"GrpcCode": "12"})
+    grpc_default = resources(run(ing(annotations={"backend-protocol-version": "GRPC"})))
+    assert grpc_default["game-2048/game-2048-game-2048:80"]["properties"]["HealthCheckPath"] == "/AWS.ALB/healthcheck"
+
+
+def test_two_default_backends_in_a_group_conflict() -> None:
+    a, b = ing("a", group="shop"), ing("b", group="shop")
+    for obj in (a, b):
+        obj["spec"]["defaultBackend"] = {"service": {"name": "game-2048", "port": {"number": 80}}}
+    result = run(a, b, group=GroupID(namespace="", name="shop"))
+    assert result.errors[0].reason == "multiple ingress defined default backend: [game-2048/a game-2048/b]"
+
+
+def test_class_selection_follows_lbc() -> None:
+    ours, theirs = ClassInfo("ingress.k8s.aws/alb", False), ClassInfo("k8s.io/ingress-nginx", True)
+    named = {"spec": {"ingressClassName": "web"}}
+    assert ingress_is_ours(named, classes={"web": ours}, configured="alb")
+    assert not ingress_is_ours(named, classes={"web": theirs}, configured="alb")
+    assert ingress_is_ours({"spec": {"ingressClassName": "alb"}}, classes={}, configured="alb")
+    legacy = {"metadata": {"annotations": {"kubernetes.io/ingress.class": "alb"}}, "spec": {"ingressClassName": "web"}}
+    assert ingress_is_ours(legacy, classes={"web": theirs}, configured="alb")  # the annotation wins
+    assert not ingress_is_ours({}, classes={"nginx": theirs}, configured="alb")
+    assert ingress_is_ours({}, classes={"alb": ClassInfo("ingress.k8s.aws/alb", True)}, configured="alb")
