@@ -23,7 +23,7 @@ CERT = "arn:aws:acm:us-east-1:123456789012:certificate/one"
 
 
 def ing(name: str = "game-2048", annotations: dict[str, str] | None = None, group: str | None = None) -> dict[str, Any]:
-    obj = copy.deepcopy(load_event("ingress-upsert")["detail"]["object"])
+    obj: dict[str, Any] = copy.deepcopy(load_event("ingress-upsert")["detail"]["object"])
     obj["metadata"]["name"] = name
     obj["metadata"]["annotations"] = {A + "scheme": "internet-facing", A + "target-type": "ip"}
     if group:
@@ -33,7 +33,7 @@ def ing(name: str = "game-2048", annotations: dict[str, str] | None = None, grou
 
 
 def svc(annotations: dict[str, str] | None = None) -> dict[str, Any]:
-    obj = copy.deepcopy(load_event("service-upsert")["detail"]["object"])
+    obj: dict[str, Any] = copy.deepcopy(load_event("service-upsert")["detail"]["object"])
     obj["metadata"]["annotations"] = {A + k: v for k, v in (annotations or {}).items()}
     return obj
 
