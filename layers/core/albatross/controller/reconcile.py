@@ -23,6 +23,7 @@ from aws_lambda_powertools import Logger
 
 from albatross.aws import clients, discovery
 from albatross.aws.errors import aws_errors
+from albatross.contract import object_key
 from albatross.controller import phases, queues, report
 from albatross.controller.settings import Settings
 from albatross.k8s.ingress import GroupID, Ingress
@@ -30,7 +31,7 @@ from albatross.k8s.ingress_class import parse_ingress_class
 from albatross.k8s.service import Service, parse_service
 from albatross.model import builder
 from albatross.model.discovery import Discovery
-from albatross.model.group import Members, members_of
+from albatross.model.group import Members, members_of, with_last_good
 from albatross.model.stack import LOAD_BALANCER
 from albatross.plan.planner import plan
 from albatross.store.table import Store
@@ -47,22 +48,24 @@ class Outcome:
     execution: str | None = None
 
 
-def _classify(settings: Settings, store: Store, group: str) -> Members:
-    keys = store.members(group)
+def _classify(
+    settings: Settings, store: Store, group: str, objects: Mapping[str, Mapping[str, Any]], keys: list[str]
+) -> Members:
     classes = {c.name: c for c in (parse_ingress_class(o) for o in store.ingress_classes())}
-    return members_of(
-        group=group,
-        keys=keys,
-        objects=store.get_objects("Ingress", keys),
-        classes=classes,
-        ingress_class=settings.ingress_class,
-    )
+    return members_of(group=group, keys=keys, objects=objects, classes=classes, ingress_class=settings.ingress_class)
 
 
 def _services(store: Store, ingresses: list[Ingress]) -> dict[str, Service]:
     keys = {f"{i.namespace}/{p.backend.service}" for i in ingresses for p in i.paths}
     keys |= {f"{i.namespace}/{i.default_backend.service}" for i in ingresses if i.default_backend}
     return {k: parse_service(o) for k, o in store.get_objects("Service", keys).items()}
+
+
+def _remember_good(store: Store, group: str, current: Mapping[str, Any], recorded: Mapping[str, Any] | None) -> None:
+    """Keep the member's current object as its last good version (written on change only)."""
+    version = (current.get("metadata") or {}).get("resourceVersion")
+    if recorded is None or (recorded.get("metadata") or {}).get("resourceVersion") != version:
+        store.set_last_good(group, object_key(current), current)
 
 
 def _busy(store: Store, group: str) -> bool:
@@ -78,32 +81,56 @@ def _busy(store: Store, group: str) -> bool:
     return False
 
 
-def reconcile(*, settings: Settings, store: Store, group: str, request_id: str) -> Outcome:
-    members = _classify(settings, store, group)
-    services = _services(store, members.live)
-    facts = discovery.discover(vpc_id=settings.vpc_id) if members.live else Discovery()
-    built = builder.build(
+def _build(settings: Settings, store: Store, group: str, ingresses: list[Ingress]) -> builder.BuildResult:
+    facts = discovery.discover(vpc_id=settings.vpc_id) if ingresses else Discovery()
+    return builder.build(
         config=settings.controller,
         group=GroupID.parse(group),
-        ingresses=members.live,
-        services=services,
+        ingresses=ingresses,
+        services=_services(store, ingresses),
         discovery=facts,
     )
-    store.set_refs(group, built.service_refs)
-    errors = dict(members.errors) | {e.ingress: e.reason for e in built.errors}
-    if errors:
+
+
+def reconcile(*, settings: Settings, store: Store, group: str, request_id: str) -> Outcome:
+    records = store.member_records(group)
+    objects = store.get_objects("Ingress", records)
+    members = _classify(settings, store, group, objects, list(records))
+    built = _build(settings, store, group, members.live)
+    failed = dict(members.errors) | {e.ingress: e.reason for e in built.errors}
+    if failed:
+        # Better than LBC: the others proceed, with each failed member's last good version.
+        ingresses, fate = with_last_good(members.live, failed, records)
+        built = _build(settings, store, group, ingresses)
         queues.send_writebacks(
             settings.writeback_queue_url,
             [
                 msg
-                for key, reason in sorted(errors.items())
+                for key, reason in sorted(failed.items())
                 for msg in report.warnings(
-                    settings, [key], reason="FailedBuildModel", message=f"Failed build model due to {reason}"
+                    settings,
+                    [key],
+                    reason="FailedBuildModel",
+                    message=f"Failed build model due to {reason}; {fate[key]}",
                 )
             ],
         )
-        logger.warning("group left as it is: member errors", extra={"group": group, "errors": errors})
-        return Outcome(group=group, result="invalid", errors=[f"{k}: {v}" for k, v in sorted(errors.items())])
+        still = {e.ingress: e.reason for e in built.errors}
+        unknown = [k for k in failed if records.get(k) is None]
+        if unknown and discovery.stack_arns(cluster=settings.cluster, stack_id=group):
+            # A member we never built may own part of a stack that exists (one LBC made,
+            # say): leaving it out could delete its rules. Change nothing instead.
+            still |= dict.fromkeys(unknown, "its part of the existing load balancer is unknown")
+        if still:
+            logger.warning("group left as it is: member errors", extra={"group": group, "errors": failed | still})
+            return Outcome(
+                group=group, result="invalid", errors=[f"{k}: {v}" for k, v in sorted((failed | still).items())]
+            )
+        logger.warning("members left at their last good version", extra={"group": group, "errors": failed})
+    else:
+        for ing in members.live:
+            _remember_good(store, group, objects[ing.key], records.get(ing.key))
+    store.set_refs(group, built.service_refs)
     if _busy(store, group):
         return Outcome(group=group, result="busy")
     desired = built.stack

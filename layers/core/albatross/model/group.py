@@ -66,3 +66,25 @@ def groups_of(
 
 def _infos(classes: Mapping[str, IngressClass]) -> dict[str, ClassInfo]:
     return {name: c.info for name, c in classes.items()}
+
+
+def with_last_good(
+    live: list[Ingress], failed: Mapping[str, str], last_good: Mapping[str, Mapping[str, Any] | None]
+) -> tuple[list[Ingress], dict[str, str]]:
+    """Better than LBC: the live members with each failed one replaced by its last version
+    that built, or left out if it never had one. Returns the members and, per failed
+    member, what became of it (for its Warning)."""
+    members = [i for i in live if i.key not in failed]
+    fate: dict[str, str] = {}
+    for key in sorted(failed):
+        good = last_good.get(key)
+        try:
+            replacement = parse_ingress(good) if good is not None else None
+        except ObjectError:
+            replacement = None
+        if replacement is not None and not replacement.deleting:
+            members.append(replacement)
+            fate[key] = "its last valid version stays in service until it is fixed"
+        else:
+            fate[key] = "it is left out of the load balancer until it is fixed"
+    return members, fate

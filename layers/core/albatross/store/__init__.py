@@ -4,7 +4,8 @@
   / ``<slice name>``, so one query returns a Service's slices; IngressClasses:
   ``obj#IngressClass`` / ``<name>``), with ``rv`` (the newest
   resourceVersion seen), ``deleted`` and ``body`` (the trimmed object as JSON);
-* group membership — ``grp#<stack>`` / ``ing#<ns>/<name>``;
+* group membership — ``grp#<stack>`` / ``ing#<ns>/<name>``, with the member's last version
+  that built without error (``good``);
 * group state — ``grp#<stack>`` / ``#state``: the desired model being applied, the
   Ingresses leaving the group, the running execution and the dirty mark;
 * references — ``ref#<ns>/<service>`` / ``grp#<stack>``: which groups use a Service.

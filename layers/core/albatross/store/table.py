@@ -144,13 +144,36 @@ class Store:
             clients.dynamodb().delete_item(TableName=self.table, Key={"pk": {"S": pk}, "sk": {"S": sk}})
 
     def add_member(self, group: str, ingress: str) -> None:
-        self._put(f"grp#{group}", f"ing#{ingress}")
+        """Record membership, keeping what the item already holds (its last good version)."""
+        with aws_errors():
+            clients.dynamodb().update_item(
+                TableName=self.table,
+                Key={"pk": {"S": f"grp#{group}"}, "sk": {"S": f"ing#{ingress}"}},
+                UpdateExpression="SET joined = :t",
+                ExpressionAttributeValues={":t": {"BOOL": True}},
+            )
 
     def remove_member(self, group: str, ingress: str) -> None:
         self._delete(f"grp#{group}", f"ing#{ingress}")
 
     def members(self, group: str) -> list[str]:
-        return [i["sk"]["S"][4:] for i in self._query(f"grp#{group}", "ing#")]
+        return list(self.member_records(group))
+
+    def member_records(self, group: str) -> dict[str, Mapping[str, Any] | None]:
+        """Each member's key → its last version that built without error (or None)."""
+        return {
+            i["sk"]["S"][4:]: json.loads(i["good"]["S"]) if "good" in i else None
+            for i in self._query(f"grp#{group}", "ing#")
+        }
+
+    def set_last_good(self, group: str, ingress: str, obj: Mapping[str, Any]) -> None:
+        with aws_errors():
+            clients.dynamodb().update_item(
+                TableName=self.table,
+                Key={"pk": {"S": f"grp#{group}"}, "sk": {"S": f"ing#{ingress}"}},
+                UpdateExpression="SET good = :g",
+                ExpressionAttributeValues={":g": {"S": json.dumps(obj, sort_keys=True, separators=(",", ":"))}},
+            )
 
     def set_refs(self, group: str, services: Iterable[str]) -> None:
         for svc in services:
