@@ -3,8 +3,9 @@ state machine) → report.
 
 * Members come from the store. A member that is deleting, left the class or moved to
   another group is *leaving*: its rules are pruned and its finalizer removed after.
-* Any member error (bad annotation, malformed spec) is reported as a Warning on that
-  member, and the group's AWS resources stay as they are (ADR 0002).
+* A member error (bad annotation, malformed spec) is reported as a Warning on that
+  member, and the group is built with the member's last good version, or without it if
+  it never built; the other members proceed (ADR 0002).
 * Creating or deleting a load balancer needs waiting, so it runs in the provision or
   teardown state machine; everything else is applied here directly.
 * While an execution runs for the group, a new request only marks the group dirty; the
