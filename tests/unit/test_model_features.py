@@ -261,3 +261,83 @@ def test_class_selection_follows_lbc() -> None:
     assert ingress_is_ours(legacy, classes={"web": theirs}, configured="alb")  # the annotation wins
     assert not ingress_is_ours({}, classes={"nginx": theirs}, configured="alb")
     assert ingress_is_ours({}, classes={"alb": ClassInfo("ingress.k8s.aws/alb", True)}, configured="alb")
+
+
+def test_ingress_class_params_override_annotations_and_select_namespaces(tmp_path: Any) -> None:
+    from albatross.cli.plan import plan_offline
+    from albatross.model.discovery import Discovery
+
+    klass = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "IngressClass",
+        "metadata": {"name": "shop-alb"},
+        "spec": {
+            "controller": "ingress.k8s.aws/alb",
+            "parameters": {"apiGroup": "elbv2.k8s.aws", "kind": "IngressClassParams", "name": "shop"},
+        },
+    }
+    params = {
+        "apiVersion": "elbv2.k8s.aws/v1beta1",
+        "kind": "IngressClassParams",
+        "metadata": {"name": "shop"},
+        "spec": {
+            "namespaceSelector": {"matchLabels": {"team": "shop"}},
+            "scheme": "internal",
+            "certificateArn": [CERT],
+            "tags": [{"key": "cost", "value": "shop"}],
+            "inboundCIDRs": ["10.0.0.0/8"],
+        },
+    }
+    obj = ing()
+    obj["spec"]["ingressClassName"] = "shop-alb"  # annotation says internet-facing; params win
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "game-2048", "labels": {"team": "shop"}}}
+    objects = [klass, params, obj, svc(), namespace]
+    result = plan_offline(objects, CONFIG, DISCOVERY)
+    assert result["errors"] == []
+    res = result["stacks"][0]["resources"]
+    assert res["LoadBalancer"]["properties"]["Scheme"] == "internal"
+    assert res["443"]["properties"]["Certificates"] == [{"CertificateArn": CERT}]
+    assert {"Key": "cost", "Value": "shop"} in res["LoadBalancer"]["properties"]["Tags"]
+    assert res["ManagedLBSecurityGroup"]["properties"]["IpPermissions"][0]["IpRanges"] == [{"CidrIp": "10.0.0.0/8"}]
+    namespace["metadata"]["labels"] = {"team": "other"}
+    assert plan_offline(objects, CONFIG, Discovery(subnets=DISCOVERY.subnets))["errors"][0]["reason"] == (
+        "invalid ingress class: namespaceSelector of IngressClassParams shop mismatch"
+    )
+
+
+def test_certificates_are_discovered_by_host() -> None:
+    from albatross.model.discovery import Discovery
+
+    certs = (
+        {"CertificateArn": "arn:wild", "DomainName": "*.example.com", "Status": "ISSUED"},
+        {
+            "CertificateArn": "arn:exact",
+            "DomainName": "other.org",
+            "SubjectAlternativeNames": ["shop.example.com"],
+            "Status": "ISSUED",
+        },
+        {"CertificateArn": "arn:expired", "DomainName": "shop.example.com", "Status": "EXPIRED"},
+        {"CertificateArn": "arn:deep", "DomainName": "*.example.com.evil", "Status": "ISSUED"},
+    )
+    obj = ing(annotations={"listen-ports": '[{"HTTPS": 443}]'})
+    obj["spec"]["rules"][0]["host"] = "shop.example.com"
+    result = build(
+        config=CONFIG,
+        group=GroupID(namespace="game-2048", name="game-2048"),
+        ingresses=[parse_ingress(obj)],
+        services={"game-2048/game-2048": parse_service(svc())},
+        discovery=Discovery(subnets=DISCOVERY.subnets, certificates=certs),
+    )
+    assert resources(result)["443"]["properties"]["Certificates"] == [
+        {"CertificateArn": "arn:exact"},
+        {"CertificateArn": "arn:wild"},
+    ]
+    obj["spec"]["rules"][0]["host"] = "a.b.example.com"  # a wildcard covers one label only
+    missing = build(
+        config=CONFIG,
+        group=GroupID(namespace="game-2048", name="game-2048"),
+        ingresses=[parse_ingress(obj)],
+        services={"game-2048/game-2048": parse_service(svc())},
+        discovery=Discovery(subnets=DISCOVERY.subnets, certificates=certs),
+    )
+    assert missing.errors[0].reason == "no certificate found for host: a.b.example.com"

@@ -18,6 +18,7 @@ from albatross.contract import object_key
 from albatross.k8s.errors import ObjectError
 from albatross.k8s.ingress import GroupID
 from albatross.k8s.ingress_class import parse_ingress_class
+from albatross.k8s.params import parse_params
 from albatross.k8s.service import parse_service
 from albatross.model import builder
 from albatross.model.config import ConfigError, ControllerConfig, from_yaml_dict
@@ -75,6 +76,17 @@ def plan_offline(
             services[svc.key] = svc
         except ObjectError:
             continue  # a Service we cannot read is a missing backend for the Ingresses using it
+    params = {}
+    for obj in by_kind.get("IngressClassParams", []):
+        try:
+            parsed = parse_params(obj)
+            params[parsed.name] = parsed
+        except ObjectError:
+            continue  # the Ingresses of its class get "IngressClassParams ... not found"
+    namespaces = {
+        str((o.get("metadata") or {}).get("name")): dict((o.get("metadata") or {}).get("labels") or {})
+        for o in by_kind.get("Namespace", [])
+    }
     stacks: list[dict[str, Any]] = []
     errors: list[dict[str, str]] = []
     groups = groups_of(ingresses.values(), classes=classes, ingress_class=config.ingress_class)
@@ -83,7 +95,13 @@ def plan_offline(
             group=group, keys=keys, objects=ingresses, classes=classes, ingress_class=config.ingress_class
         )
         built = builder.build(
-            config=config, group=GroupID.parse(group), ingresses=members.live, services=services, discovery=discovery
+            config=config,
+            group=GroupID.parse(group),
+            ingresses=members.live,
+            services=services,
+            discovery=discovery,
+            params=params,
+            namespaces=namespaces or None,
         )
         found = dict(members.errors) | {e.ingress: e.reason for e in built.errors}
         errors.extend({"stack": group, "ingress": k, "reason": v} for k, v in sorted(found.items()))

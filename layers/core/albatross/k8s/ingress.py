@@ -69,6 +69,8 @@ class Ingress:
     deleting: bool
     finalizers: tuple[str, ...]
     hostnames: tuple[str, ...]
+    tls_hosts: tuple[str, ...] = ()
+    class_params: str | None = None  # filled in by the caller that knows the IngressClasses
 
     @property
     def key(self) -> str:
@@ -143,6 +145,13 @@ def parse_ingress(obj: Mapping[str, Any]) -> Ingress:
         deleting=bool(meta.get("deletionTimestamp")),
         finalizers=tuple(meta.get("finalizers") or ()),
         hostnames=tuple(str(e["hostname"]) for e in status_lb if isinstance(e, Mapping) and "hostname" in e),
+        tls_hosts=tuple(
+            str(h)
+            for t in spec.get("tls") or []
+            if isinstance(t, Mapping)
+            for h in t.get("hosts") or []
+            if isinstance(h, str)
+        ),
     )
 
 

@@ -29,3 +29,16 @@ def parse_ingress_class(obj: Mapping[str, Any]) -> IngressClass:
     is_params = ref.get("apiGroup") == PARAMS_API_GROUP and ref.get("kind") == "IngressClassParams"
     params = ref.get("name") if is_params else None
     return IngressClass(name=str(meta.get("name", "")), info=class_info(obj), params=str(params) if params else None)
+
+
+def class_params_of(obj: Mapping[str, Any], classes: Mapping[str, IngressClass]) -> str | None:
+    """The IngressClassParams name that applies to an Ingress (none under the legacy
+    annotation, as in LBC)."""
+    if ((obj.get("metadata") or {}).get("annotations") or {}).get("kubernetes.io/ingress.class"):
+        return None
+    name = (obj.get("spec") or {}).get("ingressClassName")
+    if name:
+        known = classes.get(name)
+        return known.params if known is not None else None
+    defaults = [c for c in classes.values() if c.info.is_default]
+    return defaults[0].params if len(defaults) == 1 else None

@@ -14,13 +14,14 @@ from typing import Any
 
 from albatross.k8s.errors import ObjectError
 from albatross.k8s.ingress import GroupID, Ingress, Path
+from albatross.k8s.params import IngressClassParams
 from albatross.k8s.service import Service
+from albatross.model import certificates, names, rules, target_group
 from albatross.model import listener as listeners_
 from albatross.model import load_balancer as lb
-from albatross.model import names, rules, target_group
 from albatross.model.config import ControllerConfig
 from albatross.model.discovery import Discovery
-from albatross.model.settings import MemberSettings, exclusive, merged_tags, read_member
+from albatross.model.settings import MemberSettings, apply_params, exclusive, merged_tags, read_member
 from albatross.model.stack import LISTENER, LISTENER_RULE, Resource, Stack, ref
 
 # Kept importable from here: the pure path rules are part of the builder's surface.
@@ -103,13 +104,24 @@ def build(
     ingresses: Sequence[Ingress],
     services: Mapping[str, Service],
     discovery: Discovery,
+    params: Mapping[str, IngressClassParams] | None = None,
+    namespaces: Mapping[str, Mapping[str, str]] | None = None,
 ) -> BuildResult:
-    """The desired stack for the live members of one group, plus per-member errors."""
+    """The desired stack for the live members of one group, plus per-member errors.
+    ``params`` are the IngressClassParams by name; ``namespaces`` the labels of each
+    namespace, when known (for IngressClassParams namespace selectors)."""
     errors: list[MemberError] = []
     settings: list[MemberSettings] = []
     for ing in ingresses:
         try:
-            settings.append(read_member(ing, config))
+            member = read_member(ing, config)
+            if ing.class_params is not None:
+                found = (params or {}).get(ing.class_params)
+                if found is None:
+                    raise ObjectError(f"invalid ingress class: IngressClassParams {ing.class_params} not found")
+                labels = (namespaces or {}).get(ing.namespace) if namespaces is not None else None
+                member = apply_params(member, found, labels)
+            settings.append(certificates.discover(member, discovery))
         except ObjectError as e:
             errors.append(MemberError(ing.key, str(e)))
     settings.sort(key=lambda m: (m.order, m.ingress.namespace, m.ingress.name))
@@ -124,6 +136,7 @@ def build(
         ip_type = exclusive(settings, "ip_address_type", "IPAddressType") or "ipv4"
         name = exclusive(settings, "load_balancer_name", "load balancer name")
         wanted_subnets = exclusive(settings, "subnets", "subnets", lambda v: "[" + " ".join(v) + "]")
+        subnet_tags = exclusive(settings, "subnet_tags", "subnet tags", lambda v: str(dict(v)))
         wanted_groups = exclusive(settings, "security_groups", "securityGroups", lambda v: "[" + " ".join(v) + "]")
         attributes = exclusive(settings, "lb_attributes", "load-balancer-attributes", lambda v: str(dict(v)))
         redirect = exclusive(settings, "ssl_redirect", "sslRedirect port")
@@ -147,7 +160,9 @@ def build(
             ssl_redirect=redirect,
             default_backends={m.settings.key: m.default_action for m in members if m.default_action},
         )
-        subnet_ids = lb.subnets(wanted=wanted_subnets, discovery=discovery, scheme=scheme, config=config)
+        subnet_ids = lb.subnets(
+            wanted=wanted_subnets, tags=subnet_tags, discovery=discovery, scheme=scheme, config=config
+        )
         groups = lb.security_groups(wanted=wanted_groups, discovery=discovery, config=config)
     except ObjectError as e:
         return fail_all(str(e), built)

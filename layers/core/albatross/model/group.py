@@ -6,13 +6,13 @@ from files)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from albatross.contract import ClassInfo, ingress_is_ours, object_key
 from albatross.k8s.errors import ObjectError
 from albatross.k8s.ingress import GroupID, Ingress, group_key_of, parse_ingress
-from albatross.k8s.ingress_class import IngressClass
+from albatross.k8s.ingress_class import IngressClass, class_params_of
 from albatross.model import names
 
 
@@ -49,7 +49,7 @@ def members_of(
         if ing.deleting or not ours:
             out.leaving.append({"ingress": key, "finalizer": finalizer if finalizer in ing.finalizers else ""})
         else:
-            out.live.append(ing)
+            out.live.append(replace(ing, class_params=class_params_of(obj, classes)))
     return out
 
 

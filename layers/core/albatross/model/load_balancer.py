@@ -68,9 +68,28 @@ def _resolve(
     return out
 
 
-def subnets(*, wanted: Sequence[str] | None, discovery: Discovery, scheme: str, config: ControllerConfig) -> list[str]:
+def subnets(
+    *,
+    wanted: Sequence[str] | None,
+    tags: Mapping[str, Sequence[str]] | None,
+    discovery: Discovery,
+    scheme: str,
+    config: ControllerConfig,
+) -> list[str]:
+    """By id or Name tag (annotation, IngressClassParams ids), by tag values
+    (IngressClassParams tags: one per zone among the matches), else LBC's discovery."""
     if wanted:
         return sorted(_resolve(wanted, discovery.subnets, "SubnetId", "subnet-", "subnet"))
+    if tags:
+        matching = [s for s in discovery.subnets if all(tag_map(s).get(k) in values for k, values in tags.items())]
+        by_zone: dict[str, str] = {}
+        for subnet in matching:
+            zone, sid = str(subnet.get("AvailabilityZone", "")), str(subnet["SubnetId"])
+            if zone not in by_zone or sid < by_zone[zone]:
+                by_zone[zone] = sid
+        if len(by_zone) < 2:
+            raise ObjectError(f"unable to find at least two subnets in different zones with tags {dict(tags)}")
+        return sorted(by_zone.values())
     return discover_subnets(discovery=discovery, scheme=scheme, config=config)
 
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from albatross.k8s.annotations import PREFIX
 from albatross.k8s.errors import AnnotationError, ObjectError
 from albatross.k8s.ingress import Ingress
+from albatross.k8s.params import IngressClassParams
 from albatross.model.config import ControllerConfig
 
 SCHEMES = ("internal", "internet-facing")
@@ -35,6 +36,7 @@ class MemberSettings:
     ip_address_type: str | None
     load_balancer_name: str | None
     subnets: tuple[str, ...] | None
+    subnet_tags: Mapping[str, tuple[str, ...]] | None
     security_groups: tuple[str, ...] | None
     lb_attributes: tuple[tuple[str, str], ...] | None
     tags: Mapping[str, str]
@@ -104,6 +106,7 @@ def read_member(ing: Ingress, config: ControllerConfig) -> MemberSettings:
         ip_address_type=ip_type,
         load_balancer_name=name,
         subnets=tuple(subnets) if subnets else None,
+        subnet_tags=None,
         security_groups=tuple(groups) if groups else None,
         lb_attributes=tuple(sorted(attributes.items())) if attributes is not None else None,
         tags=a.string_map("tags") or {},
@@ -112,6 +115,39 @@ def read_member(ing: Ingress, config: ControllerConfig) -> MemberSettings:
         certificates=certificates,
         ssl_policy=a.string("ssl-policy"),
         ssl_redirect=None if redirect is None else a.integer("ssl-redirect", default=0, low=1, high=65535),
+    )
+
+
+def apply_params(
+    member: MemberSettings, params: IngressClassParams | None, namespace_labels: Mapping[str, str] | None
+) -> MemberSettings:
+    """LBC: each IngressClassParams field that is set replaces the annotation; its tags
+    go over the annotation's. A namespaceSelector the namespace does not match is an
+    error (when the namespace's labels are known)."""
+    if params is None:
+        return member
+    selector = params.namespace_selector
+    if selector is not None and namespace_labels is not None and not selector.matches(namespace_labels):
+        raise ObjectError(f"invalid ingress class: namespaceSelector of IngressClassParams {params.name} mismatch")
+    if params.scheme is not None and params.scheme not in SCHEMES:
+        raise ObjectError(f"IngressClassParams {params.name}: unknown scheme: {params.scheme}")
+    certificates = params.certificate_arns if params.certificate_arns is not None else member.certificates
+    listen_ports = member.listen_ports
+    if params.certificate_arns and not member.ingress.annotations.raw("listen-ports"):
+        listen_ports = (("HTTPS", 443),)
+    return replace(
+        member,
+        scheme=params.scheme if params.scheme is not None else member.scheme,
+        ip_address_type=params.ip_address_type or member.ip_address_type,
+        inbound_cidrs=params.inbound_cidrs if params.inbound_cidrs is not None else member.inbound_cidrs,
+        certificates=tuple(certificates),
+        listen_ports=listen_ports,
+        ssl_policy=params.ssl_policy or member.ssl_policy,
+        ssl_redirect=params.ssl_redirect_port if params.ssl_redirect_port is not None else member.ssl_redirect,
+        subnets=params.subnet_ids or member.subnets,
+        subnet_tags=params.subnet_tags or member.subnet_tags,
+        tags={**member.tags, **params.tags},
+        lb_attributes=params.lb_attributes if params.lb_attributes is not None else member.lb_attributes,
     )
 
 

@@ -1,0 +1,102 @@
+"""The IngressClassParams view (``elbv2.k8s.aws/v1beta1``, cluster-scoped): settings an
+IngressClass imposes on every Ingress of the class, over their annotations."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from albatross.k8s.errors import ObjectError
+
+
+@dataclass(frozen=True)
+class LabelSelector:
+    match_labels: Mapping[str, str] = field(default_factory=dict)
+    expressions: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        if any(labels.get(k) != v for k, v in self.match_labels.items()):
+            return False
+        for key, op, values in self.expressions:
+            present = key in labels
+            if (
+                (op == "In" and labels.get(key) not in values)
+                or (op == "NotIn" and present and labels[key] in values)
+                or (op == "Exists" and not present)
+                or (op == "DoesNotExist" and present)
+            ):
+                return False
+        return True
+
+
+@dataclass(frozen=True)
+class IngressClassParams:
+    name: str
+    namespace_selector: LabelSelector | None = None
+    scheme: str | None = None
+    ip_address_type: str | None = None
+    inbound_cidrs: tuple[str, ...] | None = None
+    certificate_arns: tuple[str, ...] | None = None
+    ssl_policy: str | None = None
+    ssl_redirect_port: int | None = None
+    subnet_ids: tuple[str, ...] | None = None
+    subnet_tags: Mapping[str, tuple[str, ...]] | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    lb_attributes: tuple[tuple[str, str], ...] | None = None
+
+
+def _strings(spec: Mapping[str, Any], key: str, where: str) -> tuple[str, ...] | None:
+    value = spec.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ObjectError(f"IngressClassParams {where}: spec.{key} must be a list of strings")
+    return tuple(value)
+
+
+def _pairs(spec: Mapping[str, Any], key: str, where: str) -> dict[str, str] | None:
+    value = spec.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, Mapping) and "key" in v for v in value):
+        raise ObjectError(f"IngressClassParams {where}: spec.{key} must be a list of {{key, value}}")
+    return {str(v["key"]): str(v.get("value", "")) for v in value}
+
+
+def _selector(raw: Any, where: str) -> LabelSelector | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        raise ObjectError(f"IngressClassParams {where}: spec.namespaceSelector must be an object")
+    expressions = []
+    for expr in raw.get("matchExpressions") or []:
+        op = expr.get("operator")
+        if op not in ("In", "NotIn", "Exists", "DoesNotExist"):
+            raise ObjectError(f"IngressClassParams {where}: unknown selector operator {op!r}")
+        expressions.append((str(expr.get("key")), str(op), tuple(str(v) for v in expr.get("values") or ())))
+    return LabelSelector(match_labels=dict(raw.get("matchLabels") or {}), expressions=tuple(expressions))
+
+
+def parse_params(obj: Mapping[str, Any]) -> IngressClassParams:
+    name = str((obj.get("metadata") or {}).get("name", ""))
+    spec = obj.get("spec") or {}
+    redirect = spec.get("sslRedirectPort")
+    subnets = spec.get("subnets") or {}
+    attributes = _pairs(spec, "loadBalancerAttributes", name)
+    certificates = _strings(spec, "certificateArn", name)
+    return IngressClassParams(
+        name=name,
+        namespace_selector=_selector(spec.get("namespaceSelector"), name),
+        scheme=spec.get("scheme"),
+        ip_address_type=spec.get("ipAddressType"),
+        inbound_cidrs=_strings(spec, "inboundCIDRs", name),
+        certificate_arns=certificates or None,
+        ssl_policy=spec.get("sslPolicy"),
+        # LBC: an sslRedirectPort that does not parse disables the redirect.
+        ssl_redirect_port=int(redirect) if isinstance(redirect, (int, str)) and str(redirect).isdigit() else None,
+        subnet_ids=_strings(subnets, "ids", name),
+        subnet_tags={str(k): tuple(str(x) for x in v) for k, v in (subnets.get("tags") or {}).items()} or None,
+        tags=_pairs(spec, "tags", name) or {},
+        lb_attributes=tuple(sorted(attributes.items())) if attributes is not None else None,
+    )
