@@ -290,7 +290,11 @@ def test_ingress_class_params_override_annotations_and_select_namespaces(tmp_pat
     }
     obj = ing()
     obj["spec"]["ingressClassName"] = "shop-alb"  # annotation says internet-facing; params win
-    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "game-2048", "labels": {"team": "shop"}}}
+    namespace: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": "game-2048", "labels": {"team": "shop"}},
+    }
     objects = [klass, params, obj, svc(), namespace]
     result = plan_offline(objects, CONFIG, DISCOVERY)
     assert result["errors"] == []
