@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -48,6 +49,7 @@ class Forwarder:
         self.networking = k8s.NetworkingV1Api(api)
         self.sender = Sender(events_client=events_client, bus_name=config.event_bus)
         core, discovery = k8s.CoreV1Api(api), k8s.DiscoveryV1Api(api)
+        custom = k8s.CustomObjectsApi(api)
         self.classes: dict[str, ClassInfo] = {}
         common = {"cluster": config.cluster, "emit": self._emit, "watch_timeout": config.watch_timeout}
         self.watchers = [
@@ -62,6 +64,13 @@ class Forwarder:
                 kind="IngressClass",
                 list_fn=self.networking.list_ingress_class,
                 on_object=self._remember_class,
+                **common,  # type: ignore[arg-type]  # checked keys
+            ),
+            Watcher(
+                kind="IngressClassParams",
+                list_fn=functools.partial(
+                    custom.list_cluster_custom_object, "elbv2.k8s.aws", "v1beta1", "ingressclassparams"
+                ),
                 **common,  # type: ignore[arg-type]  # checked keys
             ),
             Watcher(kind="Service", list_fn=core.list_service_for_all_namespaces, **common),  # type: ignore[arg-type]  # checked keys

@@ -196,6 +196,14 @@ class Watcher:
                 if status == 410:
                     rv = None
                     continue
+                if status == 404:
+                    # The kind is not served (an optional CRD not installed): nothing to
+                    # send; look again later.
+                    if not self.synced.is_set():
+                        log.info("%s is not served by this cluster; checking again every minute", self.kind)
+                    self.synced.set()
+                    self._stop.wait(60)
+                    continue
                 failures += 1
                 self.restarts += 1
                 delay = min(30.0, 0.2 * 2**failures) * random.uniform(0.5, 1.0)  # noqa: S311  # jitter, not crypto

@@ -17,6 +17,7 @@ import boto3
 from botocore.config import Config
 
 if TYPE_CHECKING:
+    from mypy_boto3_acm import ACMClient
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_ec2 import EC2Client
     from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
@@ -92,6 +93,10 @@ def ec2() -> EC2Client:
 
 def tagging() -> ResourceGroupsTaggingAPIClient:
     return cast("ResourceGroupsTaggingAPIClient", client("resourcegroupstaggingapi"))
+
+
+def acm() -> ACMClient:
+    return cast("ACMClient", client("acm"))
 
 
 def dynamodb() -> DynamoDBClient:

@@ -183,8 +183,31 @@ def find_stack(*, cluster: str, stack_id: str, attributes_of: frozenset[str] = f
     )
 
 
-def discover(*, vpc_id: str) -> Discovery:
-    """The subnets of the cluster's VPC, as DescribeSubnets returns them."""
+def certificates() -> list[Mapping[str, Any]]:
+    """Issued ACM certificates with their names, for discovery by host."""
+    out: list[Mapping[str, Any]] = []
+    acm = clients.acm()
+    with aws_errors():
+        for page in acm.get_paginator("list_certificates").paginate(CertificateStatuses=["ISSUED"]):
+            for cert in page["CertificateSummaryList"]:
+                names = list(cert.get("SubjectAlternativeNameSummaries") or [])
+                if not names:
+                    detail = acm.describe_certificate(CertificateArn=cert["CertificateArn"])["Certificate"]
+                    names = list(detail.get("SubjectAlternativeNames") or [])
+                out.append(
+                    {
+                        "CertificateArn": cert["CertificateArn"],
+                        "DomainName": cert.get("DomainName", ""),
+                        "SubjectAlternativeNames": names,
+                        "Status": "ISSUED",
+                    }
+                )
+    return out
+
+
+def discover(*, vpc_id: str, with_certificates: bool = False) -> Discovery:
+    """The subnets of the cluster's VPC, as DescribeSubnets returns them, and the issued
+    certificates when some Ingress needs certificates discovered."""
     subnets: list[Mapping[str, Any]] = []
     with aws_errors():
         pages = (
@@ -192,4 +215,4 @@ def discover(*, vpc_id: str) -> Discovery:
         )
         for page in pages:
             subnets.extend(dict(s) for s in page["Subnets"])
-    return Discovery(subnets=tuple(subnets))
+    return Discovery(subnets=tuple(subnets), certificates=tuple(certificates()) if with_certificates else ())

@@ -31,6 +31,8 @@ def _groups_affected(store: Store, kind: str, obj: Mapping[str, Any], previous: 
         return groups
     if kind == "Service":
         return set(store.groups_for_service(f"{meta.get('namespace')}/{meta.get('name')}"))
+    if kind in ("IngressClass", "IngressClassParams"):
+        return store.all_groups()  # which Ingresses use a class is only known per group
     if kind == "EndpointSlice":
         service = (meta.get("labels") or {}).get(SERVICE_NAME_LABEL)
         return set(store.groups_for_service(f"{meta.get('namespace')}/{service}")) if service else set()

@@ -29,6 +29,7 @@ from albatross.controller import phases, queues, report
 from albatross.controller.settings import Settings
 from albatross.k8s.ingress import GroupID, Ingress
 from albatross.k8s.ingress_class import parse_ingress_class
+from albatross.k8s.params import parse_params
 from albatross.k8s.service import Service, parse_service
 from albatross.model import builder
 from albatross.model.discovery import Discovery
@@ -83,13 +84,23 @@ def _busy(store: Store, group: str) -> bool:
 
 
 def _build(settings: Settings, store: Store, group: str, ingresses: list[Ingress]) -> builder.BuildResult:
-    facts = discovery.discover(vpc_id=settings.vpc_id) if ingresses else Discovery()
+    if ingresses:
+        wanted = builder.needs_certificates(ingresses, settings.controller)
+        facts = discovery.discover(vpc_id=settings.vpc_id, with_certificates=wanted)
+    else:
+        facts = Discovery()
+    params = (
+        {p.name: p for p in (parse_params(o) for o in store.class_params())}
+        if any(i.class_params for i in ingresses)
+        else {}
+    )
     return builder.build(
         config=settings.controller,
         group=GroupID.parse(group),
         ingresses=ingresses,
         services=_services(store, ingresses),
         discovery=facts,
+        params=params,
     )
 
 

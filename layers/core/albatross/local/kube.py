@@ -51,6 +51,7 @@ KINDS = (
     Kind("networking.k8s.io", "v1", "ingressclasses", "IngressClass", False),
     Kind("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", True),
     Kind("coordination.k8s.io", "v1", "leases", "Lease", True),
+    Kind("elbv2.k8s.aws", "v1beta1", "ingressclassparams", "IngressClassParams", False),
 )
 _BY_PATH = {(k.group, k.version, k.plural): k for k in KINDS}
 _STATUS_KINDS = {"Ingress", "Service", "Deployment"}
@@ -469,7 +470,7 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/api":
             self._send(200, {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []})
         elif path == "/apis":
-            groups = sorted({k.group for k in KINDS if k.group})
+            versions: dict[str, str] = {k.group: k.version for k in KINDS if k.group}
             self._send(
                 200,
                 {
@@ -478,10 +479,10 @@ class _Handler(BaseHTTPRequestHandler):
                     "groups": [
                         {
                             "name": g,
-                            "versions": [{"groupVersion": f"{g}/v1", "version": "v1"}],
-                            "preferredVersion": {"groupVersion": f"{g}/v1", "version": "v1"},
+                            "versions": [{"groupVersion": f"{g}/{v}", "version": v}],
+                            "preferredVersion": {"groupVersion": f"{g}/{v}", "version": v},
                         }
-                        for g in groups
+                        for g, v in sorted(versions.items())
                     ],
                 },
             )

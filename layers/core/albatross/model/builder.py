@@ -221,3 +221,14 @@ def build(
         members=tuple(built),
         service_refs=tuple(sorted(context.service_refs)),
     )
+
+
+def needs_certificates(ingresses: Sequence[Ingress], config: ControllerConfig) -> bool:
+    """Whether some member needs certificates discovered (so the caller lists them)."""
+    for ing in ingresses:
+        try:
+            if certificates.needs_discovery(read_member(ing, config)):
+                return True
+        except ObjectError:
+            continue
+    return False

@@ -1,8 +1,8 @@
 """The state store: one DynamoDB table (``pk``/``sk`` strings) holding
 
 * object snapshots — ``obj#<Kind>#<key>`` / ``#`` (EndpointSlices: ``obj#EndpointSlice#<ns>/<service>``
-  / ``<slice name>``, so one query returns a Service's slices; IngressClasses:
-  ``obj#IngressClass`` / ``<name>``), with ``rv`` (the newest
+  / ``<slice name>``, so one query returns a Service's slices; IngressClasses and
+  IngressClassParams: ``obj#<Kind>`` / ``<name>``), with ``rv`` (the newest
   resourceVersion seen), ``deleted`` and ``body`` (the trimmed object as JSON);
 * group membership — ``grp#<stack>`` / ``ing#<ns>/<name>``, with the member's last version
   that built without error (``good``);

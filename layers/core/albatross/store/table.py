@@ -15,8 +15,8 @@ _SINGLE_SK = "#"
 
 
 def snapshot_key(kind: str, key: str, obj: Mapping[str, Any] | None = None) -> tuple[str, str]:
-    if kind == "IngressClass":  # few and cluster-scoped: one partition, read with one query
-        return "obj#IngressClass", key
+    if kind in ("IngressClass", "IngressClassParams"):  # few, cluster-scoped: one partition, one query
+        return f"obj#{kind}", key
     if kind == "EndpointSlice":
         namespace, _, name = key.partition("/")
         labels = ((obj or {}).get("metadata") or {}).get("labels") or {}
@@ -113,7 +113,13 @@ class Store:
         return [json.loads(i["body"]["S"]) for i in items if not i.get("deleted", {}).get("BOOL")]
 
     def ingress_classes(self) -> list[Mapping[str, Any]]:
-        items = self._query("obj#IngressClass")
+        return self._cluster_scoped("IngressClass")
+
+    def class_params(self) -> list[Mapping[str, Any]]:
+        return self._cluster_scoped("IngressClassParams")
+
+    def _cluster_scoped(self, kind: str) -> list[Mapping[str, Any]]:
+        items = self._query(f"obj#{kind}")
         return [json.loads(i["body"]["S"]) for i in items if not i.get("deleted", {}).get("BOOL")]
 
     def live_snapshots(self, kind: str) -> dict[str, tuple[int, Mapping[str, Any]]]:
@@ -174,6 +180,20 @@ class Store:
                 UpdateExpression="SET good = :g",
                 ExpressionAttributeValues={":g": {"S": json.dumps(obj, sort_keys=True, separators=(",", ":"))}},
             )
+
+    def all_groups(self) -> set[str]:
+        """Every group with a member (a scan: for the rare IngressClass changes only)."""
+        out: set[str] = set()
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "FilterExpression": "begins_with(pk, :g) AND begins_with(sk, :i)",
+            "ExpressionAttributeValues": {":g": {"S": "grp#"}, ":i": {"S": "ing#"}},
+            "ProjectionExpression": "pk",
+        }
+        with aws_errors():
+            for page in clients.dynamodb().get_paginator("scan").paginate(**kwargs):
+                out.update(i["pk"]["S"][4:] for i in page.get("Items", []))
+        return out
 
     def set_refs(self, group: str, services: Iterable[str]) -> None:
         for svc in services:
