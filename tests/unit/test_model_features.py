@@ -345,3 +345,117 @@ def test_certificates_are_discovered_by_host() -> None:
         discovery=Discovery(subnets=DISCOVERY.subnets, certificates=certs),
     )
     assert missing.errors[0].reason == "no certificate found for host: a.b.example.com"
+
+
+def test_waf_shield_capacity_and_pools_sit_in_the_load_balancer_entry() -> None:
+    res = resources(
+        run(
+            ing(
+                annotations={
+                    "wafv2-acl-arn": "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/x/1",
+                    "waf-acl-id": "classic-1",
+                    "shield-advanced-protection": "true",
+                    "minimum-load-balancer-capacity": "CapacityUnits=100",
+                    "customer-owned-ipv4-pool": "ipv4pool-coip-1",
+                }
+            )
+        )
+    )
+    lb = res["LoadBalancer"]["properties"]
+    assert lb["WebACLArn"].endswith("webacl/x/1")
+    assert (lb["WafAclId"], lb["ShieldProtection"]) == ("classic-1", True)
+    assert lb["MinimumLoadBalancerCapacity"] == {"CapacityUnits": 100}
+    assert lb["CustomerOwnedIpv4Pool"] == "ipv4pool-coip-1"
+
+
+def test_prefix_lists_listener_attributes_and_mutual_tls() -> None:
+    res = resources(
+        run(
+            ing(
+                annotations={
+                    "certificate-arn": CERT,
+                    "security-group-prefix-lists": "pl-1,pl-2",
+                    "listener-attributes.HTTPS-443": "routing.http.response.server.enabled=false",
+                    "mutual-authentication": '[{"port": 443, "mode": "verify", "trustStore": "arn:ts"}]',
+                }
+            )
+        )
+    )
+    [rule] = res["ManagedLBSecurityGroup"]["properties"]["IpPermissions"]
+    assert "IpRanges" not in rule  # prefix lists alone replace 0.0.0.0/0
+    assert rule["PrefixListIds"] == [{"PrefixListId": "pl-1"}, {"PrefixListId": "pl-2"}]
+    listener = res["443"]["properties"]
+    assert listener["Attributes"] == [{"Key": "routing.http.response.server.enabled", "Value": "false"}]
+    assert listener["MutualAuthentication"] == {
+        "Mode": "verify",
+        "TrustStoreArn": "arn:ts",
+        "IgnoreClientCertificateExpiry": False,
+    }
+
+
+def test_regex_paths_and_transforms() -> None:
+    obj = ing(
+        annotations={
+            "use-regex-path-match": "true",
+            "transforms.game-2048": json.dumps(
+                [
+                    {
+                        "type": "url-rewrite",
+                        "urlRewriteConfig": {"rewrites": [{"regex": "^/api/(.+)$", "replace": "/$1"}]},
+                    }
+                ]
+            ),
+        }
+    )
+    obj["spec"]["rules"][0]["http"]["paths"][0].update(path="/^/api/(.+)$", pathType="ImplementationSpecific")
+    rule = resources(run(obj))["80:1"]["properties"]
+    assert rule["Conditions"] == [{"Field": "path-pattern", "PathPatternConfig": {"RegexValues": ["^/api/(.+)$"]}}]
+    assert rule["Transforms"] == [
+        {"Type": "url-rewrite", "UrlRewriteConfig": {"Rewrites": [{"Regex": "^/api/(.+)$", "Replace": "/$1"}]}}
+    ]
+
+
+def test_authentication_on_https_only_and_oidc_secret_by_reference() -> None:
+    cognito = {"userPoolARN": "arn:pool", "userPoolClientID": "client", "userPoolDomain": "auth.example.com"}
+    both = '[{"HTTP": 80}, {"HTTPS": 443}]'
+    res = resources(
+        run(
+            ing(
+                annotations={
+                    "certificate-arn": CERT,
+                    "listen-ports": both,
+                    "auth-type": "cognito",
+                    "auth-idp-cognito": json.dumps(cognito),
+                }
+            )
+        )
+    )
+    https = res["443:1"]["properties"]["Actions"]
+    assert [(a["Type"], a["Order"]) for a in https] == [("authenticate-cognito", 1), ("forward", 2)]
+    assert https[0]["AuthenticateCognitoConfig"]["SessionTimeout"] == 604800
+    assert [a["Type"] for a in res["80:1"]["properties"]["Actions"]] == ["forward"]
+    oidc = {
+        "issuer": "https://idp",
+        "authorizationEndpoint": "https://idp/a",
+        "tokenEndpoint": "https://idp/t",
+        "userInfoEndpoint": "https://idp/u",
+        "secretName": "oidc",
+    }
+    res = resources(
+        run(ing(annotations={"certificate-arn": CERT, "auth-type": "oidc", "auth-idp-oidc": json.dumps(oidc)}))
+    )
+    config = res["443:1"]["properties"]["Actions"][0]["AuthenticateOidcConfig"]
+    assert config["ClientSecret"] == {"$secret": "game-2048/oidc", "key": "clientSecret"}
+    broken = run(ing(annotations={"certificate-arn": CERT, "auth-type": "oidc", "auth-idp-oidc": "{}"}))
+    assert (
+        broken.errors[0].reason == "annotation alb.ingress.kubernetes.io/auth-idp-oidc: issuer is required (got '{}')"
+    )
+
+
+def test_target_node_labels_select_nodes_in_instance_mode() -> None:
+    service = svc({"target-type": "instance", "target-node-labels": "pool=web"})
+    service["spec"].update(type="NodePort")
+    service["spec"]["ports"][0]["nodePort"] = 30080
+    tg = resources(run(ing(), service=service))["game-2048/game-2048-game-2048:80"]
+    assert tg["binding"]["nodeSelector"] == {"matchLabels": {"pool": "web"}}
+    assert tg["properties"]["TargetType"] == "instance"

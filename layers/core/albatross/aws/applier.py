@@ -19,6 +19,11 @@ from albatross.plan.planner import Step, resolve
 
 def _unresolved(value: Any) -> bool:
     if isinstance(value, Mapping):
+        if "$secret" in value:
+            raise UserError(
+                f"OIDC client credentials come from Secret {value['$secret']}, which reaches AWS through "
+                "the forwarder's Secrets Manager copy; that path is not built yet"
+            )
         return "$ref" in value or any(_unresolved(v) for v in value.values())
     if isinstance(value, list):
         return any(_unresolved(v) for v in value)
@@ -36,7 +41,12 @@ def _props(step: Step, physical: Mapping[str, str]) -> dict[str, Any]:
 def _as_permissions(items: set[tuple[str, int, int, str]]) -> list[Any]:
     out: list[Any] = []
     for proto, low, high, cidr in sorted(items):
-        ranges = {"Ipv6Ranges": [{"CidrIpv6": cidr}]} if ":" in cidr else {"IpRanges": [{"CidrIp": cidr}]}
+        if cidr.startswith("pl-"):
+            ranges: dict[str, Any] = {"PrefixListIds": [{"PrefixListId": cidr}]}
+        elif ":" in cidr:
+            ranges = {"Ipv6Ranges": [{"CidrIpv6": cidr}]}
+        else:
+            ranges = {"IpRanges": [{"CidrIp": cidr}]}
         out.append({"IpProtocol": proto, "FromPort": low, "ToPort": high, **ranges})
     return out
 
@@ -59,8 +69,15 @@ def _listener_call(props: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str
     return props, certificates[1:]
 
 
+# Model properties that are not parameters of the create call; they are applied by their
+# own calls (WAF/Shield association and capacity reservations land with the deploy engine).
+_NOT_CREATE_PARAMS = ("WebACLArn", "WafAclId", "ShieldProtection", "MinimumLoadBalancerCapacity")
+
+
 def _create(step: Step, physical: Mapping[str, str]) -> str:
     props = _props(step, physical)
+    for key in _NOT_CREATE_PARAMS:
+        props.pop(key, None)
     elbv2, ec2 = clients.elbv2(), clients.ec2()
     if step.type == SECURITY_GROUP:
         perms = props.pop("IpPermissions")
@@ -80,8 +97,11 @@ def _create(step: Step, physical: Mapping[str, str]) -> str:
         _set_attributes(step, arn, attributes)
         return arn
     if step.type == LISTENER:
+        attributes = props.pop("Attributes", [])
         call, sni = _listener_call(props)
         arn = elbv2.create_listener(**call)["Listeners"][0]["ListenerArn"]
+        if attributes:
+            elbv2.modify_listener_attributes(ListenerArn=arn, Attributes=attributes)
         if sni:
             elbv2.add_listener_certificates(ListenerArn=arn, Certificates=sni)  # type: ignore[arg-type]  # CertificateArn dicts
         return arn
@@ -119,7 +139,7 @@ def _update(step: Step, physical: Mapping[str, str]) -> None:
             elbv2.set_security_groups(LoadBalancerArn=arn, SecurityGroups=props["SecurityGroups"])
     elif step.type == LISTENER:
         call, _ = _listener_call(props)
-        keep = ("Protocol", "DefaultActions", "Certificates", "SslPolicy")
+        keep = ("Protocol", "DefaultActions", "Certificates", "SslPolicy", "MutualAuthentication")
         elbv2.modify_listener(ListenerArn=arn, **{k: v for k, v in call.items() if k in keep})
     elif step.type == LISTENER_RULE:
         elbv2.modify_rule(RuleArn=arn, Conditions=props["Conditions"], Actions=props["Actions"])

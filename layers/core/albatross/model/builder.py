@@ -49,7 +49,10 @@ class _Member:
 
     settings: MemberSettings
     target_groups: dict[str, Resource] = field(default_factory=dict)
-    rules: list[tuple[list[dict[str, Any]], list[dict[str, Any]]]] = field(default_factory=list)
+    # (conditions, actions, authenticate action or None, transforms or None) per path
+    rules: list[
+        tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any] | None, list[dict[str, Any]] | None]
+    ] = field(default_factory=list)
     default_action: dict[str, Any] | None = None
 
 
@@ -84,8 +87,17 @@ class _Context:
 
         tolerate = self.config.tolerate_missing_action
         for path in rules.ordered_paths(ing):
+            backend = self.services.get(f"{ing.namespace}/{path.backend.service}")
+            own = (
+                backend.annotations if backend is not None and path.backend.port_name != rules.USE_ANNOTATION else None
+            )
             out.rules.append(
-                (rules.conditions(ing, path), [rules.action(ing, path, forward, tolerate_missing_action=tolerate)])
+                (
+                    rules.conditions(ing, path),
+                    [rules.action(ing, path, forward, tolerate_missing_action=tolerate)],
+                    rules.authentication(ing, path, own),
+                    rules.transforms(ing, path),
+                )
             )
         if ing.default_backend is not None:
             default = Path(host=None, path="", path_type="ImplementationSpecific", backend=ing.default_backend)
@@ -140,6 +152,16 @@ def build(
         wanted_groups = exclusive(settings, "security_groups", "securityGroups", lambda v: "[" + " ".join(v) + "]")
         attributes = exclusive(settings, "lb_attributes", "load-balancer-attributes", lambda v: str(dict(v)))
         redirect = exclusive(settings, "ssl_redirect", "sslRedirect port")
+        extras = {
+            "WebACLArn": exclusive(settings, "web_acl_arn", "wafv2-acl-arn"),
+            "WafAclId": exclusive(settings, "waf_acl_id", "waf-acl-id"),
+            "ShieldProtection": exclusive(settings, "shield", "shield-advanced-protection"),
+            "CustomerOwnedIpv4Pool": exclusive(settings, "customer_owned_pool", "CustomerOwnedIPv4Pool"),
+            "MinimumLoadBalancerCapacity": exclusive(settings, "minimum_capacity", "minimum-load-balancer-capacity"),
+        }
+        prefix_lists = exclusive(
+            settings, "prefix_lists", "security-group-prefix-lists", lambda v: "[" + " ".join(v) + "]"
+        )
         tags = merged_tags(config, settings)
     except ObjectError as e:
         return fail_all(str(e), [m.key for m in settings])
@@ -171,7 +193,12 @@ def build(
         resources.update(contribution.target_groups)
     if not wanted_groups:
         resources[names.MANAGED_SG_ID] = lb.managed_security_group(
-            config=config, group=group, listeners=ports, dualstack=ip_type != "ipv4", tags=tags
+            config=config,
+            group=group,
+            listeners=ports,
+            dualstack=ip_type != "ipv4",
+            tags=tags,
+            prefix_lists=prefix_lists,
         )
     resources[names.LOAD_BALANCER_ID] = lb.load_balancer(
         config=config,
@@ -183,6 +210,7 @@ def build(
         groups=groups,
         attributes=attributes,
         tags=tags,
+        extras=extras,
     )
     by_key = {m.settings.key: m for m in members}
     for port, spec in sorted(ports.items()):
@@ -197,24 +225,30 @@ def build(
         if spec.protocol == "HTTPS":
             props["Certificates"] = [{"CertificateArn": arn} for arn in spec.certificates]
             props["SslPolicy"] = spec.ssl_policy
+        if spec.mutual_auth:
+            props["MutualAuthentication"] = dict(spec.mutual_auth)
+        if spec.attributes:
+            props["Attributes"] = [{"Key": k, "Value": v} for k, v in spec.attributes]
         resources[lid] = Resource(type=LISTENER, properties=props)
         if redirect is not None and spec.protocol == "HTTP":
             continue  # LBC: an SSL-redirected HTTP listener has only its redirect
         priority = 0
         for settings_ in spec.members:
-            for conditions, actions in by_key[settings_.key].rules:
+            for conditions, actions, auth, rewrites in by_key[settings_.key].rules:
                 priority += 1
                 rid = names.rule_id(port, priority)
-                resources[rid] = Resource(
-                    type=LISTENER_RULE,
-                    properties={
-                        "ListenerArn": ref(lid),
-                        "Priority": priority,
-                        "Conditions": conditions,
-                        "Actions": actions,
-                        "Tags": _tags_list(config, group, rid, {**tags, **settings_.tags}),
-                    },
-                )
+                if auth is not None and spec.protocol == "HTTPS":  # LBC authenticates on HTTPS only
+                    actions = [{**auth, "Order": 1}, *({**a, "Order": i + 2} for i, a in enumerate(actions))]
+                rule: dict[str, Any] = {
+                    "ListenerArn": ref(lid),
+                    "Priority": priority,
+                    "Conditions": conditions,
+                    "Actions": actions,
+                    "Tags": _tags_list(config, group, rid, {**tags, **settings_.tags}),
+                }
+                if rewrites:
+                    rule["Transforms"] = rewrites
+                resources[rid] = Resource(type=LISTENER_RULE, properties=rule)
     return BuildResult(
         stack=Stack(stack_id=str(group), resources=resources),
         errors=tuple(errors),

@@ -5,6 +5,7 @@ the one member ``defaultBackend``, or a 404)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,8 @@ class ListenerSpec:
     ssl_policy: str | None = None
     cidrs: tuple[str, ...] = DEFAULT_CIDRS
     default_action: Mapping[str, Any] = field(default_factory=lambda: DEFAULT_ACTION_404)
+    attributes: tuple[tuple[str, str], ...] = ()
+    mutual_auth: Mapping[str, Any] | None = None
 
 
 def _one(values: Sequence[tuple[str, Any]], label: str, port: int) -> Any:
@@ -74,6 +77,15 @@ def merge(
                         spec.certificates.append(arn)
             if not spec.certificates:
                 raise GroupConflict(f"HTTPS listener on port {port} has no certificate (set certificate-arn)")
+        merged: dict[str, str] = {}
+        for m in spec.members:
+            for key, value in m.listener_attributes.get((spec.protocol, port), ()):
+                if merged.setdefault(key, value) != value:
+                    raise GroupConflict(f"conflicting listener attribute {key} on {spec.protocol}:{port}")
+        spec.attributes = tuple(sorted(merged.items()))
+        mtls = [(m.key, json.dumps(m.mutual_auth[port], sort_keys=True)) for m in spec.members if port in m.mutual_auth]
+        chosen = _one(mtls, "mTLS Attributes", port)
+        spec.mutual_auth = json.loads(chosen) if chosen else None
         backends = [m.key for m in spec.members if m.key in default_backends]
         if len(backends) > 1:
             raise GroupConflict(f"multiple ingress defined default backend: [{' '.join(backends)}]")

@@ -12,7 +12,7 @@ from albatross.k8s.ingress import GroupID
 from albatross.model import names
 from albatross.model.config import ControllerConfig
 from albatross.model.discovery import Discovery
-from albatross.model.listener import ListenerSpec
+from albatross.model.listener import DEFAULT_CIDRS, ListenerSpec
 from albatross.model.stack import LOAD_BALANCER, SECURITY_GROUP, Resource, ref
 
 ROLE_TAG = {"internet-facing": "kubernetes.io/role/elb", "internal": "kubernetes.io/role/internal-elb"}
@@ -110,17 +110,23 @@ def managed_security_group(
     listeners: Mapping[int, ListenerSpec],
     dualstack: bool,
     tags: Mapping[str, str],
+    prefix_lists: Sequence[str] | None = None,
 ) -> Resource:
+    """Ingress on each listener port from its CIDRs (IPv6 ones only when dualstack) and
+    from the prefix lists; prefix lists alone replace the default 0.0.0.0/0."""
     permissions = []
     for port, spec in sorted(listeners.items()):
-        v4 = [{"CidrIp": c} for c in spec.cidrs if ":" not in c]
-        v6 = [{"CidrIpv6": c} for c in spec.cidrs if ":" in c] if dualstack else []
-        if v4 or v6:
-            rule: dict[str, Any] = {"IpProtocol": "tcp", "FromPort": port, "ToPort": port}
-            if v4:
-                rule["IpRanges"] = v4
-            if v6:
-                rule["Ipv6Ranges"] = v6
+        cidrs = () if prefix_lists and spec.cidrs == DEFAULT_CIDRS else spec.cidrs
+        v4 = [{"CidrIp": c} for c in cidrs if ":" not in c]
+        v6 = [{"CidrIpv6": c} for c in cidrs if ":" in c] if dualstack else []
+        rule: dict[str, Any] = {"IpProtocol": "tcp", "FromPort": port, "ToPort": port}
+        if v4:
+            rule["IpRanges"] = v4
+        if v6:
+            rule["Ipv6Ranges"] = v6
+        if prefix_lists:
+            rule["PrefixListIds"] = [{"PrefixListId": p} for p in prefix_lists]
+        if len(rule) > 3:
             permissions.append(rule)
     tracking = names.stack_tags(cluster=config.cluster, group=group, resource_id=names.MANAGED_SG_ID)
     return Resource(
@@ -146,7 +152,10 @@ def load_balancer(
     groups: list[Any],
     attributes: Sequence[tuple[str, str]] | None,
     tags: Mapping[str, str],
+    extras: Mapping[str, Any] | None = None,
 ) -> Resource:
+    """``extras``: WebACLArn, WafAclId, ShieldProtection, CustomerOwnedIpv4Pool,
+    MinimumLoadBalancerCapacity (set ones only)."""
     tracking = names.stack_tags(cluster=config.cluster, group=group, resource_id=names.LOAD_BALANCER_ID)
     properties: dict[str, Any] = {
         "Name": name or names.load_balancer_name(cluster=config.cluster, group=group, scheme=scheme),
@@ -159,4 +168,7 @@ def load_balancer(
     }
     if attributes:
         properties["Attributes"] = [{"Key": k, "Value": v} for k, v in attributes]
+    for key, value in (extras or {}).items():
+        if value is not None:
+            properties[key] = {"CapacityUnits": value} if key == "MinimumLoadBalancerCapacity" else value
     return Resource(type=LOAD_BALANCER, properties=properties)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from albatross.k8s.annotations import PREFIX
+from albatross.k8s.annotations import PREFIX, Annotations
 from albatross.k8s.errors import AnnotationError, ObjectError
 from albatross.k8s.ingress import Ingress, Path
 
@@ -134,14 +134,16 @@ def parse_conditions(annotation: str, raw: str, data: Any) -> list[dict[str, Any
 def conditions(ing: Ingress, path: Path) -> list[dict[str, Any]]:
     """The rule's conditions: annotation ones first (except host and path), then one
     host-header and one path-pattern combining the rule's own values with the
-    annotation's; ``/*`` when nothing else applies."""
+    annotation's (and, with ``use-regex-path-match``, an ImplementationSpecific path as a
+    regular expression); ``/*`` when nothing else applies."""
     name = path.backend.service
     raw = ing.annotations.raw(f"conditions.{name}")
     extra = (
         parse_conditions(PREFIX + f"conditions.{name}", raw, ing.annotations.json(f"conditions.{name}")) if raw else []
     )
     hosts = [path.host] if path.host else []
-    paths = path_values(path)
+    regex = path.path_type == "ImplementationSpecific" and ing.annotations.boolean("use-regex-path-match", False)
+    paths = [] if regex else path_values(path)
     out: list[dict[str, Any]] = []
     for cond in extra:
         if cond["Field"] == "host-header":
@@ -154,6 +156,8 @@ def conditions(ing: Ingress, path: Path) -> list[dict[str, Any]]:
         out.append({"Field": "host-header", "HostHeaderConfig": {"Values": hosts}})
     if paths:
         out.append({"Field": "path-pattern", "PathPatternConfig": {"Values": paths}})
+    if regex and path.path:
+        out.append({"Field": "path-pattern", "PathPatternConfig": {"RegexValues": [path.path[1:]]}})
     if not out:
         out.append({"Field": "path-pattern", "PathPatternConfig": {"Values": ["/*"]}})
     return out
@@ -257,3 +261,82 @@ def action(ing: Ingress, path: Path, forward: Forward, *, tolerate_missing_actio
             return MISSING_ACTION_503
         raise ObjectError(f"missing {PREFIX}{name} annotation for backend {backend.service}")
     return parse_action(PREFIX + name, raw, ing.annotations.json(name), forward)
+
+
+_TRANSFORMS = {"url-rewrite": "UrlRewriteConfig", "host-header-rewrite": "HostHeaderRewriteConfig"}
+
+
+def transforms(ing: Ingress, path: Path) -> list[dict[str, Any]] | None:
+    """``transforms.<name>``: URL and host header rewrites for the rules of ``<name>``."""
+    name = f"transforms.{path.backend.service}"
+    raw = ing.annotations.raw(name)
+    if raw is None:
+        return None
+    data, annotation = ing.annotations.json(name), PREFIX + name
+    if not isinstance(data, list) or not data:
+        raise AnnotationError(annotation, raw, "must be a non-empty JSON list of transforms")
+    out = []
+    for item in data:
+        kind = _key(item, "type") if isinstance(item, Mapping) else None
+        if kind not in _TRANSFORMS:
+            raise AnnotationError(annotation, raw, f"unknown transform type: {kind}")
+        config = _key(item, _TRANSFORMS[kind]) or {}
+        rewrites = _key(config, "rewrites") if isinstance(config, Mapping) else None
+        if not isinstance(rewrites, list) or not rewrites:
+            raise AnnotationError(annotation, raw, f"{kind}: rewrites cannot be empty")
+        pairs = [
+            {"Regex": str(_key(r, "regex")), "Replace": str(_key(r, "replace"))}
+            for r in rewrites
+            if isinstance(r, Mapping)
+        ]
+        out.append({"Type": kind, _TRANSFORMS[kind]: {"Rewrites": pairs}})
+    return out
+
+
+AUTH_TYPES = ("none", "cognito", "oidc")
+UNAUTHENTICATED = ("authenticate", "allow", "deny")
+
+
+def authentication(ing: Ingress, path: Path, service_annotations: Annotations | None) -> dict[str, Any] | None:
+    """The authenticate action of a rule (HTTPS listeners only), from ``auth-*``
+    annotations; a Service's win when the rule forwards to that one Service. OIDC client
+    credentials are a reference to the Kubernetes Secret (``{"$secret": ns/name, "key"}``),
+    never the values."""
+    a = ing.annotations.under(service_annotations) if service_annotations is not None else ing.annotations
+    kind = a.choice("auth-type", AUTH_TYPES, "none")
+    if kind == "none":
+        return None
+    common: dict[str, Any] = {
+        "OnUnauthenticatedRequest": a.choice("auth-on-unauthenticated-request", UNAUTHENTICATED, "authenticate"),
+        "Scope": a.string("auth-scope") or "openid",
+        "SessionCookieName": a.string("auth-session-cookie") or "AWSELBAuthSessionCookie",
+        "SessionTimeout": a.integer("auth-session-timeout", default=604800, low=1, high=604800),
+    }
+    name = "auth-idp-cognito" if kind == "cognito" else "auth-idp-oidc"
+    raw, data = a.raw(name), a.json(name)
+    if not isinstance(data, Mapping):
+        raise AnnotationError(PREFIX + name, raw or "", f"auth-type {kind} needs this annotation as a JSON object")
+
+    def need(field: str) -> str:
+        value = _key(data, field)
+        if not isinstance(value, str) or not value:
+            raise AnnotationError(PREFIX + name, raw or "", f"{field} is required")
+        return value
+
+    if kind == "cognito":
+        cognito = {
+            "UserPoolArn": need("userPoolARN"),
+            "UserPoolClientId": need("userPoolClientID"),
+            "UserPoolDomain": need("userPoolDomain"),
+        }
+        return {"Type": "authenticate-cognito", "AuthenticateCognitoConfig": {**cognito, **common}}
+    oidc: dict[str, Any] = {
+        "Issuer": need("issuer"),
+        "AuthorizationEndpoint": need("authorizationEndpoint"),
+        "TokenEndpoint": need("tokenEndpoint"),
+        "UserInfoEndpoint": need("userInfoEndpoint"),
+    }
+    secret = f"{ing.namespace}/{need('secretName')}"
+    oidc["ClientId"] = {"$secret": secret, "key": "clientID"}
+    oidc["ClientSecret"] = {"$secret": secret, "key": "clientSecret"}
+    return {"Type": "authenticate-oidc", "AuthenticateOidcConfig": {**oidc, **common}}

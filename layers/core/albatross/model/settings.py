@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
-from albatross.k8s.annotations import PREFIX
+from albatross.k8s.annotations import PREFIX, Annotations
 from albatross.k8s.errors import AnnotationError, ObjectError
 from albatross.k8s.ingress import Ingress
 from albatross.k8s.params import IngressClassParams
@@ -45,6 +45,14 @@ class MemberSettings:
     certificates: tuple[str, ...]
     ssl_policy: str | None
     ssl_redirect: int | None
+    web_acl_arn: str | None = None
+    waf_acl_id: str | None = None
+    shield: bool | None = None
+    customer_owned_pool: str | None = None
+    minimum_capacity: int | None = None
+    prefix_lists: tuple[str, ...] | None = None
+    listener_attributes: Mapping[tuple[str, int], tuple[tuple[str, str], ...]] = field(default_factory=dict)
+    mutual_auth: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
@@ -115,7 +123,71 @@ def read_member(ing: Ingress, config: ControllerConfig) -> MemberSettings:
         certificates=certificates,
         ssl_policy=a.string("ssl-policy"),
         ssl_redirect=None if redirect is None else a.integer("ssl-redirect", default=0, low=1, high=65535),
+        web_acl_arn=a.string("wafv2-acl-arn"),
+        waf_acl_id=a.string("waf-acl-id"),
+        shield=a.boolean("shield-advanced-protection", False)
+        if a.raw("shield-advanced-protection") is not None
+        else None,
+        customer_owned_pool=a.string("customer-owned-ipv4-pool"),
+        minimum_capacity=_capacity(a),
+        prefix_lists=tuple(a.string_list("security-group-prefix-lists") or ()) or None,
+        listener_attributes=_listener_attributes(a),
+        mutual_auth=_mutual_auth(a),
     )
+
+
+def _capacity(a: Annotations) -> int | None:
+    value = a.string_map("minimum-load-balancer-capacity")
+    if value is None:
+        return None
+    units = value.get("CapacityUnits", "")
+    if not units.isdigit():
+        raise AnnotationError(
+            PREFIX + "minimum-load-balancer-capacity",
+            str(a.raw("minimum-load-balancer-capacity")),
+            "needs CapacityUnits=<number>",
+        )
+    return int(units)
+
+
+def _listener_attributes(a: Annotations) -> dict[tuple[str, int], tuple[tuple[str, str], ...]]:
+    out: dict[tuple[str, int], tuple[tuple[str, str], ...]] = {}
+    for suffix in a.prefixed("listener-attributes."):
+        protocol, _, port = suffix.partition("-")
+        if protocol not in LISTEN_PROTOCOLS or not port.isdigit():
+            raise AnnotationError(
+                PREFIX + "listener-attributes." + suffix, "", "the name must be listener-attributes.<HTTP|HTTPS>-<port>"
+            )
+        values = a.string_map("listener-attributes." + suffix) or {}
+        out[(protocol, int(port))] = tuple(sorted(values.items()))
+    return out
+
+
+def _mutual_auth(a: Annotations) -> dict[int, Mapping[str, Any]]:
+    raw = a.json("mutual-authentication")
+    if raw is None:
+        return {}
+    name, value = PREFIX + "mutual-authentication", str(a.raw("mutual-authentication"))
+    if not isinstance(raw, list):
+        raise AnnotationError(
+            name, value, "must be a JSON list of {port, mode, trustStore, ignoreClientCertificateExpiry}"
+        )
+    out: dict[int, Mapping[str, Any]] = {}
+    for item in raw:
+        port, mode = (
+            item.get("port") if isinstance(item, dict) else None,
+            item.get("mode") if isinstance(item, dict) else None,
+        )
+        if not isinstance(port, int) or mode not in ("off", "passthrough", "verify"):
+            raise AnnotationError(name, value, "each entry needs a port and a mode of off, passthrough or verify")
+        config: dict[str, Any] = {"Mode": mode}
+        if mode == "verify":
+            if not item.get("trustStore"):
+                raise AnnotationError(name, value, f"port {port}: verify mode needs a trustStore")
+            config["TrustStoreArn"] = str(item["trustStore"])
+            config["IgnoreClientCertificateExpiry"] = bool(item.get("ignoreClientCertificateExpiry", False))
+        out[port] = config
+    return out
 
 
 def apply_params(

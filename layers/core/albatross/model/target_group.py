@@ -136,10 +136,13 @@ def build(
     attributes = _attributes(a)
     if attributes:
         properties["Attributes"] = attributes
-    binding = {
+    binding: dict[str, Any] = {
         "service": service.key,
         "servicePortNumber": ref.port_number,
         "servicePortName": ref.port_name,
         "targetType": target_type,
     }
+    node_labels = a.string_map("target-node-labels")
+    if node_labels and target_type == "instance":
+        binding["nodeSelector"] = {"matchLabels": node_labels}
     return rid, Resource(type=TARGET_GROUP, properties=properties, binding=binding)

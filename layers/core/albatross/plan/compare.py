@@ -73,7 +73,7 @@ def action_key(action: Props) -> tuple[Any, ...]:
 
 
 def permissions(props: Props) -> frozenset[tuple[str, int, int, str]]:
-    """Ingress rules as (protocol, from, to, CIDR), IPv4 and IPv6 alike."""
+    """Ingress rules as (protocol, from, to, source): IPv4 and IPv6 CIDRs, prefix list ids."""
     out = set()
     for p in props.get("IpPermissions") or ():
         low, high = int(p.get("FromPort", -1)), int(p.get("ToPort", -1))
@@ -81,6 +81,8 @@ def permissions(props: Props) -> frozenset[tuple[str, int, int, str]]:
             out.add((str(p.get("IpProtocol")), low, high, str(r.get("CidrIp"))))
         for r in p.get("Ipv6Ranges") or ():
             out.add((str(p.get("IpProtocol")), low, high, str(r.get("CidrIpv6"))))
+        for r in p.get("PrefixListIds") or ():
+            out.add((str(p.get("IpProtocol")), low, high, str(r.get("PrefixListId"))))
     return frozenset(out)
 
 
