@@ -91,8 +91,12 @@ class Forwarder:
 
     def _remember_class(self, obj: Mapping[str, Any]) -> None:
         name = (obj.get("metadata") or {}).get("name")
-        if name:
-            self.classes[str(name)] = class_info(obj)
+        if not name:
+            return
+        info = class_info(obj)
+        if self.classes.get(str(name)) != info:
+            self.classes[str(name)] = info
+            self.watchers[0].relist_soon()  # Ingresses of that class may now be ours (or not)
 
     def _ensure_finalizer(self, obj: Mapping[str, Any]) -> None:
         meta = obj.get("metadata") or {}
@@ -125,8 +129,11 @@ class Forwarder:
 
     def start(self) -> None:
         self.sender.start()
-        for w in self.watchers:
+        # Classes first, so the first Ingress list already knows which Ingresses are ours.
+        for w in self.watchers[1:]:
             self._spawn(w.run, f"watch-{w.kind}")
+        self.watchers[1].synced.wait(10)
+        self._spawn(self.watchers[0].run, f"watch-{self.watchers[0].kind}")
         self._spawn(self.writeback.run, "writeback")
         self._spawn(self._resync_when_synced, "resync")
 

@@ -77,6 +77,7 @@ class Watcher:
         self.relists = 0
         self.restarts = 0
         self._stop = threading.Event()
+        self._relist = threading.Event()
         self._response: Any = None
 
     # --- sending --------------------------------------------------------------------
@@ -177,12 +178,21 @@ class Watcher:
             self._response = None
         return rv
 
+    def relist_soon(self) -> None:
+        """List again now (what is wanted changed, e.g. an IngressClass arrived)."""
+        self._relist.set()
+        resp = self._response
+        if resp is not None:
+            with contextlib.suppress(Exception):  # ends the current watch; run() lists again
+                resp.shutdown()
+
     def run(self) -> None:
         rv: str | None = None
         failures = 0
         while not self._stop.is_set():
             try:
-                if rv is None:
+                if rv is None or self._relist.is_set():
+                    self._relist.clear()
                     rv = self.relist()
                 rv = self.watch(rv)
                 failures = 0
@@ -192,6 +202,8 @@ class Watcher:
             except Exception as e:  # noqa: BLE001  # any transport or server error: back off, resume
                 if self._stop.is_set():
                     break
+                if self._relist.is_set():
+                    continue
                 status = getattr(e, "status", None)
                 if status == 410:
                     rv = None

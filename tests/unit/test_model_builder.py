@@ -209,3 +209,54 @@ def test_arbitrary_annotation_values_never_crash(values: dict[str, str]) -> None
     ing["metadata"]["annotations"] = {f"alb.ingress.kubernetes.io/{k}": v for k, v in values.items()}
     result = run(ing, service())
     assert (result.stack is None) == bool(result.errors)
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 70000) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    spec=st.dictionaries(st.sampled_from(["rules", "defaultBackend", "tls", "ingressClassName"]), _json, max_size=3),
+    annotations=st.dictionaries(
+        st.sampled_from(
+            [
+                "listen-ports",
+                "actions.game-2048",
+                "conditions.game-2048",
+                "certificate-arn",
+                "ssl-redirect",
+                "tags",
+                "inbound-cidrs",
+                "healthcheck-port",
+                "auth-type",
+                "auth-idp-oidc",
+                "mutual-authentication",
+                "transforms.game-2048",
+            ]
+        ),
+        st.text(max_size=30) | _json.map(json.dumps),
+        max_size=4,
+    ),
+)
+def test_malformed_objects_never_crash_the_builder(spec: dict[str, Any], annotations: dict[str, str]) -> None:
+    from albatross.k8s.errors import ObjectError
+
+    obj = ingress()
+    obj["spec"] = spec
+    obj["metadata"]["annotations"] = {f"alb.ingress.kubernetes.io/{k}": v for k, v in annotations.items()}
+    try:
+        view = parse_ingress(obj)
+    except ObjectError:
+        return  # a clear error is the expected outcome for a malformed spec
+    result = build(
+        config=CONFIG,
+        group=GroupID(namespace="game-2048", name="game-2048"),
+        ingresses=[view],
+        services={"game-2048/game-2048": parse_service(service())},
+        discovery=DISCOVERY,
+    )
+    assert (result.stack is None) == bool(result.errors) or result.members == ()

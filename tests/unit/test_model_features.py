@@ -459,3 +459,33 @@ def test_target_node_labels_select_nodes_in_instance_mode() -> None:
     tg = resources(run(ing(), service=service))["game-2048/game-2048-game-2048:80"]
     assert tg["binding"]["nodeSelector"] == {"matchLabels": {"pool": "web"}}
     assert tg["properties"]["TargetType"] == "instance"
+
+
+def test_an_existing_load_balancer_keeps_its_subnets() -> None:
+    from albatross.model.discovery import Discovery
+
+    existing = {
+        "stack": "game-2048/game-2048",
+        "LoadBalancer": {
+            "Scheme": "internet-facing",
+            "AvailabilityZones": [{"SubnetId": "subnet-old1"}, {"SubnetId": "subnet-old2"}],
+        },
+    }
+    facts = Discovery(subnets=DISCOVERY.subnets, existing_load_balancers=(existing,))
+    result = build(
+        config=CONFIG,
+        group=GroupID(namespace="game-2048", name="game-2048"),
+        ingresses=[parse_ingress(ing())],
+        services={"game-2048/game-2048": parse_service(svc())},
+        discovery=facts,
+    )
+    assert resources(result)["LoadBalancer"]["properties"]["Subnets"] == ["subnet-old1", "subnet-old2"]
+    # a scheme change means a new load balancer: discovery applies again
+    internal = build(
+        config=CONFIG,
+        group=GroupID(namespace="game-2048", name="game-2048"),
+        ingresses=[parse_ingress(ing(annotations={"scheme": "internal"}))],
+        services={"game-2048/game-2048": parse_service(svc())},
+        discovery=facts,
+    )
+    assert resources(internal)["LoadBalancer"]["properties"]["Subnets"] == ["subnet-p", "subnet-q"]

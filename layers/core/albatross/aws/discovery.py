@@ -165,6 +165,30 @@ def _with_attributes(res: ActualResource) -> ActualResource:
     )
 
 
+def with_attributes(actual: Actual, ids: frozenset[str]) -> Actual:
+    """``actual`` with the attributes of the named load balancer and target groups."""
+    return Actual(
+        resources=tuple(
+            _with_attributes(r) if r.id in ids and r.type in (LOAD_BALANCER, TARGET_GROUP) else r
+            for r in actual.resources
+        )
+    )
+
+
+def existing_load_balancers(actual: Actual, stack_id: str) -> tuple[dict[str, Any], ...]:
+    """The stack's load balancer in the shape the model's discovery facts use."""
+    return tuple(
+        {
+            "stack": stack_id,
+            "LoadBalancer": {
+                "Scheme": r.properties.get("Scheme"),
+                "AvailabilityZones": [{"SubnetId": sid} for sid in r.properties.get("Subnets") or ()],
+            },
+        }
+        for r in actual.of_type(LOAD_BALANCER)
+    )
+
+
 def find_stack(*, cluster: str, stack_id: str, attributes_of: frozenset[str] = frozenset()) -> Actual:
     """The stack's resources by tags; ``attributes_of`` names the load balancer and target
     groups whose attributes the desired model sets (the only ones worth reading)."""
@@ -175,12 +199,7 @@ def find_stack(*, cluster: str, stack_id: str, attributes_of: frozenset[str] = f
             resources.extend(_load_balancer(arn, rid))
     resources.extend(_target_groups({a: r for a, r in arns.items() if ":targetgroup/" in a}))
     resources.extend(_security_groups({a: r for a, r in arns.items() if ":security-group/" in a}))
-    return Actual(
-        resources=tuple(
-            _with_attributes(r) if r.id in attributes_of and r.type in (LOAD_BALANCER, TARGET_GROUP) else r
-            for r in resources
-        )
-    )
+    return with_attributes(Actual(resources=tuple(resources)), attributes_of)
 
 
 def certificates() -> list[Mapping[str, Any]]:
@@ -205,7 +224,7 @@ def certificates() -> list[Mapping[str, Any]]:
     return out
 
 
-def discover(*, vpc_id: str, with_certificates: bool = False) -> Discovery:
+def discover(*, vpc_id: str, with_certificates: bool = False, existing: tuple[dict[str, Any], ...] = ()) -> Discovery:
     """The subnets of the cluster's VPC, as DescribeSubnets returns them, and the issued
     certificates when some Ingress needs certificates discovered."""
     subnets: list[Mapping[str, Any]] = []
@@ -215,4 +234,8 @@ def discover(*, vpc_id: str, with_certificates: bool = False) -> Discovery:
         )
         for page in pages:
             subnets.extend(dict(s) for s in page["Subnets"])
-    return Discovery(subnets=tuple(subnets), certificates=tuple(certificates()) if with_certificates else ())
+    return Discovery(
+        subnets=tuple(subnets),
+        certificates=tuple(certificates()) if with_certificates else (),
+        existing_load_balancers=existing,
+    )

@@ -35,6 +35,7 @@ from albatross.model import builder
 from albatross.model.discovery import Discovery
 from albatross.model.group import Members, members_of, with_last_good
 from albatross.model.stack import LOAD_BALANCER
+from albatross.plan.actual import Actual
 from albatross.plan.planner import plan
 from albatross.store.table import Store
 
@@ -83,10 +84,13 @@ def _busy(store: Store, group: str) -> bool:
     return False
 
 
-def _build(settings: Settings, store: Store, group: str, ingresses: list[Ingress]) -> builder.BuildResult:
+def _build(
+    settings: Settings, store: Store, group: str, ingresses: list[Ingress], actual: Actual
+) -> builder.BuildResult:
     if ingresses:
         wanted = builder.needs_certificates(ingresses, settings.controller)
-        facts = discovery.discover(vpc_id=settings.vpc_id, with_certificates=wanted)
+        existing = discovery.existing_load_balancers(actual, group)
+        facts = discovery.discover(vpc_id=settings.vpc_id, with_certificates=wanted, existing=existing)
     else:
         facts = Discovery()
     params = (
@@ -108,12 +112,15 @@ def reconcile(*, settings: Settings, store: Store, group: str, request_id: str) 
     records = store.member_records(group)
     objects = store.get_objects("Ingress", records)
     members = _classify(settings, store, group, objects, list(records))
-    built = _build(settings, store, group, members.live)
+    if _busy(store, group):  # first: what an execution is changing must not be read half-done
+        return Outcome(group=group, result="busy")
+    actual = discovery.find_stack(cluster=settings.cluster, stack_id=group)
+    built = _build(settings, store, group, members.live, actual)
     failed = dict(members.errors) | {e.ingress: e.reason for e in built.errors}
     if failed:
         # Better than LBC: the others proceed, with each failed member's last good version.
         ingresses, fate = with_last_good(members.live, failed, records)
-        built = _build(settings, store, group, ingresses)
+        built = _build(settings, store, group, ingresses, actual)
         queues.send_writebacks(
             settings.writeback_queue_url,
             [
@@ -129,7 +136,7 @@ def reconcile(*, settings: Settings, store: Store, group: str, request_id: str) 
         )
         still = {e.ingress: e.reason for e in built.errors}
         unknown = [k for k in failed if records.get(k) is None]
-        if unknown and discovery.stack_arns(cluster=settings.cluster, stack_id=group):
+        if unknown and actual.resources:
             # A member we never built may own part of a stack that exists (one LBC made,
             # say): leaving it out could delete its rules. Change nothing instead.
             still |= dict.fromkeys(unknown, "its part of the existing load balancer is unknown")
@@ -139,15 +146,13 @@ def reconcile(*, settings: Settings, store: Store, group: str, request_id: str) 
                 group=group, result="invalid", errors=[f"{k}: {v}" for k, v in sorted((failed | still).items())]
             )
         logger.warning("members left at their last good version", extra={"group": group, "errors": failed})
-    else:
-        for ing in members.live:
+    for ing in members.live:
+        if ing.key not in failed:
             _remember_good(store, group, objects[ing.key], records.get(ing.key))
     store.set_refs(group, built.service_refs)
-    if _busy(store, group):
-        return Outcome(group=group, result="busy")
     desired = built.stack
-    attributes_of = desired.with_attributes() if desired else frozenset()
-    actual = discovery.find_stack(cluster=settings.cluster, stack_id=group, attributes_of=attributes_of)
+    if desired is not None and desired.with_attributes():
+        actual = discovery.with_attributes(actual, desired.with_attributes())
     steps = plan(desired, actual)
     model: Mapping[str, Any] | None = desired.to_json() if desired else None
     store.save_model(group, model=model, leaving=members.leaving)

@@ -95,6 +95,32 @@ def _backend(raw: Any, where: str) -> Backend:
     raise ObjectError(f"{where}: backend port must have a number in 1..65535 or a name")
 
 
+def _list(value: Any, where: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ObjectError(f"{where} must be a list")
+    return value
+
+
+def _mapping(value: Any, where: str) -> Mapping[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ObjectError(f"{where} must be an object")
+    return value
+
+
+def _status_hostnames(status: Any) -> tuple[str, ...]:
+    """status.loadBalancer.ingress[].hostname; the status is ours to write, so anything
+    unexpected there reads as no address rather than an error."""
+    balancer = status.get("loadBalancer") if isinstance(status, Mapping) else None
+    entries = balancer.get("ingress") if isinstance(balancer, Mapping) else None
+    if not isinstance(entries, list):
+        return ()
+    return tuple(str(e["hostname"]) for e in entries if isinstance(e, Mapping) and "hostname" in e)
+
+
 def parse_ingress(obj: Mapping[str, Any]) -> Ingress:
     """Build the view; raise ObjectError on a malformed spec."""
     meta = obj.get("metadata")
@@ -106,14 +132,16 @@ def parse_ingress(obj: Mapping[str, Any]) -> Ingress:
     spec = obj.get("spec") or {}
     if not isinstance(spec, Mapping):
         raise ObjectError("Ingress spec must be an object")
-    annotations = meta.get("annotations") or {}
+    annotations = _mapping(meta.get("annotations"), "metadata.annotations")
+    if not all(isinstance(v, str) for v in annotations.values()):
+        raise ObjectError("metadata.annotations values must be strings")
     paths: list[Path] = []
-    for i, rule in enumerate(spec.get("rules") or []):
+    for i, rule in enumerate(_list(spec.get("rules"), "spec.rules")):
         if not isinstance(rule, Mapping):
             raise ObjectError(f"spec.rules[{i}] must be an object")
         host = rule.get("host")
-        http = rule.get("http") or {}
-        for j, path in enumerate(http.get("paths") or []):
+        http = _mapping(rule.get("http"), f"spec.rules[{i}].http")
+        for j, path in enumerate(_list(http.get("paths"), f"spec.rules[{i}].http.paths")):
             where = f"spec.rules[{i}].http.paths[{j}]"
             if not isinstance(path, Mapping):
                 raise ObjectError(f"{where} must be an object")
@@ -133,25 +161,23 @@ def parse_ingress(obj: Mapping[str, Any]) -> Ingress:
                 )
             )
     default = spec.get("defaultBackend")
-    status_lb = ((obj.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+    class_name = spec.get("ingressClassName")
+    if class_name is not None and not isinstance(class_name, str):
+        raise ObjectError("spec.ingressClassName must be a string")
+    tls = [t for t in _list(spec.get("tls"), "spec.tls") if isinstance(t, Mapping)]
+    status_lb = _status_hostnames(obj.get("status"))
     return Ingress(
         namespace=namespace,
         name=name,
         uid=str(meta.get("uid", "")),
-        class_name=spec.get("ingressClassName") or annotations.get(LEGACY_CLASS_ANNOTATION),
+        class_name=class_name or annotations.get(LEGACY_CLASS_ANNOTATION),
         annotations=Annotations(annotations),
         paths=tuple(paths),
         default_backend=_backend(default, "spec.defaultBackend") if default else None,
         deleting=bool(meta.get("deletionTimestamp")),
-        finalizers=tuple(meta.get("finalizers") or ()),
-        hostnames=tuple(str(e["hostname"]) for e in status_lb if isinstance(e, Mapping) and "hostname" in e),
-        tls_hosts=tuple(
-            str(h)
-            for t in spec.get("tls") or []
-            if isinstance(t, Mapping)
-            for h in t.get("hosts") or []
-            if isinstance(h, str)
-        ),
+        finalizers=tuple(str(f) for f in _list(meta.get("finalizers"), "metadata.finalizers")),
+        hostnames=status_lb,
+        tls_hosts=tuple(str(h) for t in tls for h in _list(t.get("hosts"), "spec.tls[].hosts") if isinstance(h, str)),
     )
 
 

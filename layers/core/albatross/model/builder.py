@@ -183,7 +183,7 @@ def build(
             default_backends={m.settings.key: m.default_action for m in members if m.default_action},
         )
         subnet_ids = lb.subnets(
-            wanted=wanted_subnets, tags=subnet_tags, discovery=discovery, scheme=scheme, config=config
+            wanted=wanted_subnets, tags=subnet_tags, discovery=discovery, scheme=scheme, config=config, stack=str(group)
         )
         groups = lb.security_groups(wanted=wanted_groups, discovery=discovery, config=config)
     except ObjectError as e:

@@ -68,6 +68,16 @@ def _resolve(
     return out
 
 
+def existing_subnets(discovery: Discovery, *, stack: str, scheme: str) -> list[str]:
+    """The subnets of the stack's load balancer, when it exists with the same scheme: LBC
+    keeps them, so tagging a new subnet does not move a live load balancer."""
+    for entry in discovery.existing_load_balancers:
+        found = entry.get("LoadBalancer") or {}
+        if entry.get("stack") == stack and found.get("Scheme") == scheme:
+            return sorted(str(z["SubnetId"]) for z in found.get("AvailabilityZones") or () if z.get("SubnetId"))
+    return []
+
+
 def subnets(
     *,
     wanted: Sequence[str] | None,
@@ -75,11 +85,15 @@ def subnets(
     discovery: Discovery,
     scheme: str,
     config: ControllerConfig,
+    stack: str = "",
 ) -> list[str]:
     """By id or Name tag (annotation, IngressClassParams ids), by tag values
     (IngressClassParams tags: one per zone among the matches), else LBC's discovery."""
     if wanted:
         return sorted(_resolve(wanted, discovery.subnets, "SubnetId", "subnet-", "subnet"))
+    kept = existing_subnets(discovery, stack=stack, scheme=scheme)
+    if kept and not tags:
+        return kept
     if tags:
         matching = [s for s in discovery.subnets if all(tag_map(s).get(k) in values for k, values in tags.items())]
         by_zone: dict[str, str] = {}
