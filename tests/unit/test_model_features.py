@@ -489,3 +489,42 @@ def test_an_existing_load_balancer_keeps_its_subnets() -> None:
         discovery=facts,
     )
     assert resources(internal)["LoadBalancer"]["properties"]["Subnets"] == ["subnet-p", "subnet-q"]
+
+
+def test_backend_security_group_rules_in_the_binding() -> None:
+    from albatross.model.config import ControllerConfig as Config
+
+    def binding(config: Config, annotations: dict[str, str]) -> dict[str, Any]:
+        result = build(
+            config=config,
+            group=GroupID(namespace="game-2048", name="game-2048"),
+            ingresses=[parse_ingress(ing(annotations=annotations))],
+            services={"game-2048/game-2048": parse_service(svc({"healthcheck-port": "9000"}))},
+            discovery=DISCOVERY,
+        )
+        tg: dict[str, Any] = resources(result)["game-2048/game-2048-game-2048:80"]["binding"]
+        return tg
+
+    shared = Config(cluster="c", vpc_id="vpc-0abc", backend_sg_id="sg-backend")
+    rules = binding(shared, {})["networking"]["ingress"]
+    assert rules == [
+        {
+            "from": [{"securityGroup": "sg-backend"}],
+            "ports": [{"Protocol": "TCP", "Port": "http"}, {"Protocol": "TCP", "Port": 9000}],
+        }
+    ]
+    assert "networking" not in binding(shared, {"security-groups": "sg-mine"})  # own groups: rules are theirs
+    managed = binding(shared, {"security-groups": "sg-mine", "manage-backend-security-group-rules": "true"})
+    assert managed["networking"]["ingress"][0]["from"] == [{"securityGroup": "sg-backend"}]
+    no_backend = build(
+        config=Config(cluster="c", vpc_id="vpc-0abc", backend_sg_enabled=False),
+        group=GroupID(namespace="game-2048", name="game-2048"),
+        ingresses=[
+            parse_ingress(
+                ing(annotations={"security-groups": "sg-mine", "manage-backend-security-group-rules": "true"})
+            )
+        ],
+        services={"game-2048/game-2048": parse_service(svc())},
+        discovery=DISCOVERY,
+    )
+    assert "backendSG feature is required" in no_backend.errors[0].reason

@@ -58,12 +58,19 @@ class _Member:
 
 class _Context:
     def __init__(
-        self, *, config: ControllerConfig, group: GroupID, services: Mapping[str, Service], dualstack: bool
+        self,
+        *,
+        config: ControllerConfig,
+        group: GroupID,
+        services: Mapping[str, Service],
+        dualstack: bool,
+        traffic_from: Any,
     ) -> None:
         self.config = config
         self.group = group
         self.services = services
         self.dualstack = dualstack
+        self.traffic_from = traffic_from
         self.service_refs: set[str] = set()
 
     def member(self, settings: MemberSettings) -> _Member:
@@ -80,7 +87,12 @@ class _Context:
                 raise ObjectError(f"service {key} does not exist")
             ref_ = target_group.BackendRef(ingress=ing, service=service, port_number=number, port_name=name)
             rid, res = target_group.build(
-                config=self.config, group=self.group, ref=ref_, service=svc, dualstack=self.dualstack
+                config=self.config,
+                group=self.group,
+                ref=ref_,
+                service=svc,
+                dualstack=self.dualstack,
+                traffic_from=self.traffic_from,
             )
             out.target_groups[rid] = res
             return {"TargetGroupArn": ref(rid)}
@@ -162,10 +174,16 @@ def build(
         prefix_lists = exclusive(
             settings, "prefix_lists", "security-group-prefix-lists", lambda v: "[" + " ".join(v) + "]"
         )
+        manage_rules = exclusive(settings, "manage_backend_rules", "manage backend security group rules settings")
         tags = merged_tags(config, settings)
+        traffic_from = lb.backend_traffic_source(
+            config=config, discovery=discovery, custom_groups=bool(wanted_groups), manage=manage_rules
+        )
     except ObjectError as e:
         return fail_all(str(e), [m.key for m in settings])
-    context = _Context(config=config, group=group, services=services, dualstack=ip_type != "ipv4")
+    context = _Context(
+        config=config, group=group, services=services, dualstack=ip_type != "ipv4", traffic_from=traffic_from
+    )
     members: list[_Member] = []
     for m in settings:
         try:

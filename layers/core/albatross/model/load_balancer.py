@@ -117,6 +117,24 @@ def security_groups(*, wanted: Sequence[str] | None, discovery: Discovery, confi
     return groups
 
 
+def backend_traffic_source(
+    *, config: ControllerConfig, discovery: Discovery, custom_groups: bool, manage: bool | None
+) -> Any:
+    """Which security group the targets must admit (LBC's TargetGroupBinding networking):
+    the shared backend group when enabled, else the managed group; None when the user
+    brought their own groups and did not ask Albatross to manage the backend rules."""
+    backend = config.backend_sg_id or discovery.backend_security_group_id
+    if custom_groups and not manage:
+        return None
+    if config.backend_sg_enabled and backend:
+        return backend
+    if custom_groups:
+        raise ObjectError(
+            "backendSG feature is required to manage worker node SG rules when frontendSG manually specified"
+        )
+    return ref(names.MANAGED_SG_ID)
+
+
 def managed_security_group(
     *,
     config: ControllerConfig,

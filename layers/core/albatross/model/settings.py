@@ -53,6 +53,7 @@ class MemberSettings:
     prefix_lists: tuple[str, ...] | None = None
     listener_attributes: Mapping[tuple[str, int], tuple[tuple[str, str], ...]] = field(default_factory=dict)
     mutual_auth: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
+    manage_backend_rules: bool | None = None
 
     @property
     def key(self) -> str:
@@ -133,6 +134,11 @@ def read_member(ing: Ingress, config: ControllerConfig) -> MemberSettings:
         prefix_lists=tuple(a.string_list("security-group-prefix-lists") or ()) or None,
         listener_attributes=_listener_attributes(a),
         mutual_auth=_mutual_auth(a),
+        manage_backend_rules=(
+            a.boolean("manage-backend-security-group-rules", False)
+            if a.raw("manage-backend-security-group-rules") is not None
+            else None
+        ),
     )
 
 

@@ -76,7 +76,10 @@ def build(
     ref: BackendRef,
     service: Service,
     dualstack: bool,
+    traffic_from: Any = None,
 ) -> tuple[str, Resource]:
+    """``traffic_from``: the security group (id or ref) the targets must admit, or None
+    when Albatross does not manage the backend rules."""
     """(resource id, target group) for one backend."""
     a = ref.ingress.annotations.under(service.annotations)
     target_type = a.choice("target-type", TARGET_TYPES, config.default_target_type)
@@ -142,6 +145,12 @@ def build(
         "servicePortName": ref.port_name,
         "targetType": target_type,
     }
+    if traffic_from is not None:
+        ports = [{"Protocol": "TCP", "Port": tg_port if tg_port != 1 else port.target_port}]
+        health = properties["HealthCheckPort"]
+        if health != "traffic-port" and str(health) != str(ports[0]["Port"]):
+            ports.append({"Protocol": "TCP", "Port": int(health)})
+        binding["networking"] = {"ingress": [{"from": [{"securityGroup": traffic_from}], "ports": ports}]}
     node_labels = a.string_map("target-node-labels")
     if node_labels and target_type == "instance":
         binding["nodeSelector"] = {"matchLabels": node_labels}
