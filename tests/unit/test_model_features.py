@@ -528,3 +528,11 @@ def test_backend_security_group_rules_in_the_binding() -> None:
         discovery=DISCOVERY,
     )
     assert "backendSG feature is required" in no_backend.errors[0].reason
+
+
+def test_an_invalid_group_name_is_reported_on_the_ingress() -> None:
+    result = run(ing(annotations={"group.name": "Shop_Front"}))
+    assert result.stack is None
+    assert (
+        "invalid ingress group: groupName must consist of lower case alphanumeric characters" in result.errors[0].reason
+    )

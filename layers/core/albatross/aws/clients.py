@@ -33,14 +33,6 @@ _clients: dict[str, Any] = {}
 _hooks: dict[str, tuple[str, Callable[..., Any]]] = {}
 
 
-def session() -> boto3.session.Session:
-    global _session
-    with _lock:
-        if _session is None:
-            _session = boto3.session.Session()
-        return _session
-
-
 def client(service: str) -> Any:
     """A shared client for any service (local tooling); the typed getters below are
     what the controller uses."""

@@ -10,9 +10,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from albatross.contract import GROUP_NAME, LEGACY_CLASS_ANNOTATION, explicit_group
-from albatross.k8s.annotations import PREFIX, Annotations
-from albatross.k8s.errors import AnnotationError, ObjectError
+from albatross.contract import LEGACY_CLASS_ANNOTATION, explicit_group
+from albatross.k8s.annotations import Annotations
+from albatross.k8s.errors import ObjectError
 
 PATH_TYPES = ("Exact", "Prefix", "ImplementationSpecific")
 
@@ -179,16 +179,6 @@ def parse_ingress(obj: Mapping[str, Any]) -> Ingress:
         hostnames=status_lb,
         tls_hosts=tuple(str(h) for t in tls for h in _list(t.get("hosts"), "spec.tls[].hosts") if isinstance(h, str)),
     )
-
-
-def group_of(ing: Ingress) -> GroupID:
-    """The IngressGroup an Ingress belongs to (raises AnnotationError on a bad group name)."""
-    name = ing.annotations.raw("group.name")
-    if name is None:
-        return GroupID(namespace=ing.namespace, name=ing.name)
-    if not GROUP_NAME.match(name):
-        raise AnnotationError(PREFIX + "group.name", name, "must be a lowercase DNS label of at most 63 characters")
-    return GroupID(namespace="", name=name)
 
 
 def group_key_of(obj: Mapping[str, Any]) -> str:

@@ -66,9 +66,6 @@ class Deployment:
     queue_routes: list[QueueRoute] = field(default_factory=list)
     state_machines: list[str] = field(default_factory=list)
 
-    def ref(self, logical: str) -> Any:
-        return self.attributes[logical]["Ref"]
-
 
 def _zip() -> bytes:
     buf = io.BytesIO()

@@ -26,7 +26,6 @@ from albatross.model.stack import LISTENER, LISTENER_RULE, Resource, Stack, ref
 
 # Kept importable from here: the pure path rules are part of the builder's surface.
 path_values = rules.path_values
-select_subnets = lb.discover_subnets
 
 
 @dataclass(frozen=True)

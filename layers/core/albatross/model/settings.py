@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
+from albatross.contract import GROUP_NAME
 from albatross.k8s.annotations import PREFIX, Annotations
 from albatross.k8s.errors import AnnotationError, ObjectError
 from albatross.k8s.ingress import Ingress
@@ -93,6 +94,15 @@ def _cidrs(values: list[str] | None, value: str | None) -> tuple[str, ...] | Non
 def read_member(ing: Ingress, config: ControllerConfig) -> MemberSettings:
     """Every group-level setting of one Ingress; raises AnnotationError on a bad value."""
     a = ing.annotations
+    group = a.raw("group.name")
+    if group is not None and not GROUP_NAME.match(group):
+        reason = (
+            "invalid ingress group: groupName must be no more than 63 characters"
+            if len(group) > 63
+            else "invalid ingress group: groupName must consist of lower case alphanumeric characters, '-' or '.', "
+            "and must start and end with an alphanumeric character"
+        )
+        raise AnnotationError(PREFIX + "group.name", group, reason)
     scheme = a.raw("scheme")
     if scheme is not None and scheme not in SCHEMES:
         raise AnnotationError(PREFIX + "scheme", scheme, "must be one of internal, internet-facing")
@@ -253,7 +263,3 @@ def merged_tags(config: ControllerConfig, members: Sequence[MemberSettings]) -> 
                 raise GroupConflict(f"conflicting tag {key}: {tags[key][0]} | {value}")
             tags.setdefault(key, (value, m.key))
     return {**{k: v for k, (v, _) in tags.items()}, **config.default_tags}
-
-
-def first(values: Sequence[T | None]) -> T | None:
-    return next((v for v in values if v is not None), None)

@@ -8,8 +8,6 @@ tag values (see :mod:`albatross.model.names`).
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -64,11 +62,6 @@ class Stack:
     def with_attributes(self) -> frozenset[str]:
         """Ids of the resources whose ``Attributes`` the model sets."""
         return frozenset(rid for rid, r in self.resources.items() if r.properties.get("Attributes"))
-
-    def digest(self) -> str:
-        """A short content hash: equal stacks have equal digests."""
-        text = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Stack:
