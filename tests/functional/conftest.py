@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import urllib.request
 from collections.abc import Iterator
 
 import pytest
@@ -22,6 +23,9 @@ def moto_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     endpoint = f"http://{host}:{port}"
     monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
     clients.reset()
+    reset = urllib.request.Request(f"{endpoint}/moto-api/reset", data=b"{}", method="POST")  # noqa: S310  # local server
+    with urllib.request.urlopen(reset, timeout=10):  # noqa: S310  # moto's backends are process-wide: start clean
+        pass
     try:
         yield endpoint
     finally:

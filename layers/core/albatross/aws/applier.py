@@ -12,6 +12,7 @@ from typing import Any
 
 from albatross.aws import clients
 from albatross.aws.errors import NotFound, UserError, aws_errors
+from albatross.model.names import TAG_CLUSTER, TAG_STACK
 from albatross.model.stack import LISTENER, LISTENER_RULE, LOAD_BALANCER, SECURITY_GROUP, TARGET_GROUP
 from albatross.plan.compare import HEALTH_FIELDS, attributes_differ, permissions
 from albatross.plan.planner import Step, resolve
@@ -74,10 +75,59 @@ def _listener_call(props: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str
 _NOT_CREATE_PARAMS = ("WebACLArn", "WafAclId", "ShieldProtection", "MinimumLoadBalancerCapacity")
 
 
+def _tag_dict(tags: Any) -> dict[str, str]:
+    return {str(t["Key"]): str(t.get("Value", "")) for t in tags or ()}
+
+
+def _named(step: Step, props: Mapping[str, Any]) -> tuple[str, dict[str, str]] | None:
+    """The resource that already carries this step's name, with its tags, if any."""
+    elbv2 = clients.elbv2()
+    with aws_errors():
+        if step.type == SECURITY_GROUP:
+            filters = [
+                {"Name": "group-name", "Values": [props["GroupName"]]},
+                {"Name": "vpc-id", "Values": [props["VpcId"]]},
+            ]
+            found = clients.ec2().describe_security_groups(Filters=filters)["SecurityGroups"]  # type: ignore[arg-type]  # filter dicts
+            return (found[0]["GroupId"], _tag_dict(found[0].get("Tags"))) if found else None
+    try:
+        with aws_errors():
+            if step.type == TARGET_GROUP:
+                arn = elbv2.describe_target_groups(Names=[props["Name"]])["TargetGroups"][0]["TargetGroupArn"]
+            else:
+                arn = elbv2.describe_load_balancers(Names=[props["Name"]])["LoadBalancers"][0]["LoadBalancerArn"]
+    except NotFound:
+        return None
+    with aws_errors():
+        return arn, _tag_dict(elbv2.describe_tags(ResourceArns=[arn])["TagDescriptions"][0].get("Tags"))
+
+
+def _adopt(step: Step, props: Mapping[str, Any]) -> str | None:
+    """Names are unique per account and region (per VPC for security groups). A resource
+    that already has this step's name and our cluster and stack tags is ours (the tagging
+    API had not shown it yet): use it. One that lacks them is not ours: never touch it."""
+    existing = _named(step, props)
+    if existing is None:
+        return None
+    physical_id, tags = existing
+    wanted = _tag_dict(props.get("Tags"))
+    if all(tags.get(k) == wanted.get(k) for k in (TAG_CLUSTER, TAG_STACK)):
+        return physical_id
+    name = props.get("Name") or props.get("GroupName")
+    raise UserError(
+        f"a {step.type.rsplit('::', 1)[-1]} named {name} already exists and does not belong to this stack "
+        f"({TAG_CLUSTER}={tags.get(TAG_CLUSTER)!r}, {TAG_STACK}={tags.get(TAG_STACK)!r}); Albatross leaves it alone"
+    )
+
+
 def _create(step: Step, physical: Mapping[str, str]) -> str:
     props = _props(step, physical)
     for key in _NOT_CREATE_PARAMS:
         props.pop(key, None)
+    if step.type in (TARGET_GROUP, LOAD_BALANCER, SECURITY_GROUP):
+        adopted = _adopt(step, props)
+        if adopted is not None:
+            return adopted
     elbv2, ec2 = clients.elbv2(), clients.ec2()
     if step.type == SECURITY_GROUP:
         perms = props.pop("IpPermissions")
