@@ -1,0 +1,71 @@
+"""A crash between any two steps costs nothing: for the create and the delete of the
+2048 stack, stopping after step k and running the whole plan again converges, for every
+k, with no duplicate and no orphan."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from albatross.aws import applier, clients, discovery
+from albatross.local.system import make_vpc
+from albatross.model.stack import Stack
+from albatross.plan.actual import Actual
+from albatross.plan.planner import plan
+from tests.functional.test_ownership import CLUSTER, STACK, desired
+
+
+def converge(stack: Stack | None) -> int:
+    """Plan and apply until nothing is left; returns how many rounds it took."""
+    for rounds in range(1, 4):
+        actual = discovery.find_stack(cluster=CLUSTER, stack_id=STACK)
+        steps = plan(stack, actual)
+        if not steps:
+            return rounds
+        physical = {r.id: r.physical_id for r in actual.resources}
+        for step in steps:
+            applier.apply(step, physical)
+    raise AssertionError("did not converge in 3 rounds")
+
+
+def inventory() -> Counter[str]:
+    elbv2, ec2 = clients.elbv2(), clients.ec2()
+    counts: Counter[str] = Counter()
+    counts["LoadBalancer"] = len(elbv2.describe_load_balancers()["LoadBalancers"])
+    counts["TargetGroup"] = len(elbv2.describe_target_groups()["TargetGroups"])
+    groups = ec2.describe_security_groups(Filters=[{"Name": "tag:ingress.k8s.aws/stack", "Values": [STACK]}])
+    counts["SecurityGroup"] = len(groups["SecurityGroups"])
+    for lb in elbv2.describe_load_balancers()["LoadBalancers"]:
+        for listener in elbv2.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]:
+            counts["Listener"] += 1
+            rules = elbv2.describe_rules(ListenerArn=listener["ListenerArn"])["Rules"]
+            counts["Rule"] += sum(1 for r in rules if not r["IsDefault"])
+    return counts
+
+
+FULL = Counter({"LoadBalancer": 1, "TargetGroup": 1, "SecurityGroup": 1, "Listener": 1, "Rule": 1})
+
+
+@pytest.mark.parametrize("k", range(5))
+def test_create_interrupted_after_any_step_converges(moto_endpoint: str, k: int) -> None:
+    stack = desired(make_vpc(CLUSTER))
+    steps = plan(stack, Actual())
+    assert len(steps) == 5
+    physical: dict[str, str] = {}
+    for step in steps[:k]:
+        applier.apply(step, physical)  # then the process dies: physical ids are lost
+    assert converge(stack) == 2
+    assert inventory() == FULL
+
+
+@pytest.mark.parametrize("k", range(5))
+def test_delete_interrupted_after_any_step_converges(moto_endpoint: str, k: int) -> None:
+    stack = desired(make_vpc(CLUSTER))
+    converge(stack)
+    steps = plan(None, discovery.find_stack(cluster=CLUSTER, stack_id=STACK))
+    assert [s.op for s in steps] == ["delete"] * 5
+    for step in steps[:k]:
+        applier.apply(step, {})
+    assert converge(None) == 2
+    assert +inventory() == Counter()
