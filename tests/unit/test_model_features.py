@@ -536,3 +536,27 @@ def test_an_invalid_group_name_is_reported_on_the_ingress() -> None:
     assert (
         "invalid ingress group: groupName must consist of lower case alphanumeric characters" in result.errors[0].reason
     )
+
+
+def test_more_ingress_class_params_fields() -> None:
+    from albatross.k8s.params import parse_params
+    from albatross.model.settings import apply_params, read_member
+
+    params = parse_params(
+        {
+            "metadata": {"name": "p"},
+            "spec": {
+                "minimumLoadBalancerCapacity": {"capacityUnits": 200},
+                "prefixListsIDs": ["pl-9"],
+                "ipv4IPAMPoolId": "ipam-pool-1",
+                "listeners": [{"protocol": "HTTP", "port": 80, "listenerAttributes": [{"key": "a", "value": "b"}]}],
+                "subnets": {"tags": {"tier": ["edge"]}},
+            },
+        }
+    )
+    member = apply_params(read_member(parse_ingress(ing()), CONFIG), params, None)
+    assert (member.minimum_capacity, member.prefix_lists, member.ipam_pool) == (200, ("pl-9",), "ipam-pool-1")
+    assert member.listener_attributes == {("HTTP", 80): (("a", "b"),)}
+    assert member.subnet_tags == {"tier": ("edge",)}
+    with pytest.raises(Exception, match="capacityUnits must be a number"):
+        parse_params({"metadata": {"name": "bad"}, "spec": {"minimumLoadBalancerCapacity": {"capacityUnits": "lots"}}})

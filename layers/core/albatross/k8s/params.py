@@ -44,6 +44,10 @@ class IngressClassParams:
     subnet_tags: Mapping[str, tuple[str, ...]] | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
     lb_attributes: tuple[tuple[str, str], ...] | None = None
+    minimum_capacity: int | None = None
+    prefix_lists: tuple[str, ...] | None = None
+    ipam_pool: str | None = None
+    listener_attributes: Mapping[tuple[str, int], tuple[tuple[str, str], ...]] = field(default_factory=dict)
 
 
 def _strings(spec: Mapping[str, Any], key: str, where: str) -> tuple[str, ...] | None:
@@ -99,4 +103,35 @@ def parse_params(obj: Mapping[str, Any]) -> IngressClassParams:
         subnet_tags={str(k): tuple(str(x) for x in v) for k, v in (subnets.get("tags") or {}).items()} or None,
         tags=_pairs(spec, "tags", name) or {},
         lb_attributes=tuple(sorted(attributes.items())) if attributes is not None else None,
+        minimum_capacity=_capacity(spec.get("minimumLoadBalancerCapacity"), name),
+        prefix_lists=_strings(spec, "prefixListsIDs", name),
+        ipam_pool=str(spec["ipv4IPAMPoolId"]) if spec.get("ipv4IPAMPoolId") else None,
+        listener_attributes=_listeners(spec.get("listeners"), name),
     )
+
+
+def _capacity(raw: Any, where: str) -> int | None:
+    if raw is None:
+        return None
+    units = raw.get("capacityUnits") if isinstance(raw, Mapping) else None
+    if not isinstance(units, int) or isinstance(units, bool):
+        raise ObjectError(
+            f"IngressClassParams {where}: spec.minimumLoadBalancerCapacity.capacityUnits must be a number"
+        )
+    return units
+
+
+def _listeners(raw: Any, where: str) -> dict[tuple[str, int], tuple[tuple[str, str], ...]]:
+    out: dict[tuple[str, int], tuple[tuple[str, str], ...]] = {}
+    for item in raw or []:
+        if (
+            not isinstance(item, Mapping)
+            or item.get("protocol") not in ("HTTP", "HTTPS")
+            or not isinstance(item.get("port"), int)
+        ):
+            raise ObjectError(
+                f"IngressClassParams {where}: each spec.listeners item needs protocol HTTP|HTTPS and a port"
+            )
+        pairs = _pairs(item, "listenerAttributes", where) or {}
+        out[(str(item["protocol"]), int(item["port"]))] = tuple(sorted(pairs.items()))
+    return out

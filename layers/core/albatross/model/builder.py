@@ -169,6 +169,7 @@ def build(
             "ShieldProtection": exclusive(settings, "shield", "shield-advanced-protection"),
             "CustomerOwnedIpv4Pool": exclusive(settings, "customer_owned_pool", "CustomerOwnedIPv4Pool"),
             "MinimumLoadBalancerCapacity": exclusive(settings, "minimum_capacity", "minimum-load-balancer-capacity"),
+            "IpamPools": exclusive(settings, "ipam_pool", "ipam-ipv4-pool-id"),
         }
         prefix_lists = exclusive(
             settings, "prefix_lists", "security-group-prefix-lists", lambda v: "[" + " ".join(v) + "]"

@@ -187,7 +187,7 @@ def load_balancer(
     extras: Mapping[str, Any] | None = None,
 ) -> Resource:
     """``extras``: WebACLArn, WafAclId, ShieldProtection, CustomerOwnedIpv4Pool,
-    MinimumLoadBalancerCapacity (set ones only)."""
+    MinimumLoadBalancerCapacity, IpamPools (set ones only)."""
     tracking = names.stack_tags(cluster=config.cluster, group=group, resource_id=names.LOAD_BALANCER_ID)
     properties: dict[str, Any] = {
         "Name": name or names.load_balancer_name(cluster=config.cluster, group=group, scheme=scheme),
@@ -202,5 +202,9 @@ def load_balancer(
         properties["Attributes"] = [{"Key": k, "Value": v} for k, v in attributes]
     for key, value in (extras or {}).items():
         if value is not None:
-            properties[key] = {"CapacityUnits": value} if key == "MinimumLoadBalancerCapacity" else value
+            if key == "MinimumLoadBalancerCapacity":
+                value = {"CapacityUnits": value}
+            elif key == "IpamPools":
+                value = {"Ipv4IpamPoolId": value}
+            properties[key] = value
     return Resource(type=LOAD_BALANCER, properties=properties)

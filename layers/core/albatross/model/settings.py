@@ -55,6 +55,7 @@ class MemberSettings:
     listener_attributes: Mapping[tuple[str, int], tuple[tuple[str, str], ...]] = field(default_factory=dict)
     mutual_auth: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
     manage_backend_rules: bool | None = None
+    ipam_pool: str | None = None
 
     @property
     def key(self) -> str:
@@ -140,6 +141,7 @@ def read_member(ing: Ingress, config: ControllerConfig) -> MemberSettings:
         if a.raw("shield-advanced-protection") is not None
         else None,
         customer_owned_pool=a.string("customer-owned-ipv4-pool"),
+        ipam_pool=a.string("ipam-ipv4-pool-id"),
         minimum_capacity=_capacity(a),
         prefix_lists=tuple(a.string_list("security-group-prefix-lists") or ()) or None,
         listener_attributes=_listener_attributes(a),
@@ -236,6 +238,10 @@ def apply_params(
         subnet_tags=params.subnet_tags or member.subnet_tags,
         tags={**member.tags, **params.tags},
         lb_attributes=params.lb_attributes if params.lb_attributes is not None else member.lb_attributes,
+        minimum_capacity=params.minimum_capacity if params.minimum_capacity is not None else member.minimum_capacity,
+        prefix_lists=params.prefix_lists if params.prefix_lists is not None else member.prefix_lists,
+        ipam_pool=params.ipam_pool or member.ipam_pool,
+        listener_attributes={**member.listener_attributes, **params.listener_attributes},
     )
 
 
