@@ -69,3 +69,29 @@ def test_delete_interrupted_after_any_step_converges(moto_endpoint: str, k: int)
         applier.apply(step, {})
     assert converge(None) == 2
     assert +inventory() == Counter()
+
+
+def test_rules_follow_a_new_path_order_with_a_reorder(moto_endpoint: str) -> None:
+    import copy
+    import json
+
+    vpc = make_vpc(CLUSTER)
+    first = desired(vpc)
+    converge(first)
+    data = first.to_json()
+    rule = data["resources"]["80:1"]
+    data["resources"]["80:2"] = copy.deepcopy(rule)
+    data["resources"]["80:2"]["properties"]["Priority"] = 2
+    rule["properties"]["Conditions"] = [{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/new"]}}]
+    second = Stack.from_json(json.loads(json.dumps(data)))
+    steps = plan(second, discovery.find_stack(cluster=CLUSTER, stack_id=STACK))
+    assert [s.describe() for s in steps] == ["reorder ListenerRule 80", "create ListenerRule 80:1"]
+    assert converge(second) == 2
+    elbv2 = clients.elbv2()
+    [lb] = elbv2.describe_load_balancers()["LoadBalancers"]
+    [listener] = elbv2.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]
+    rules = sorted(
+        (r for r in elbv2.describe_rules(ListenerArn=listener["ListenerArn"])["Rules"] if not r["IsDefault"]),
+        key=lambda r: int(r["Priority"]),
+    )
+    assert [r["Conditions"][0]["PathPatternConfig"]["Values"] for r in rules] == [["/new"], ["/*"]]

@@ -102,3 +102,54 @@ def test_rules_beyond_nine_sort_as_numbers() -> None:
         data["resources"][f"80:{priority}"] = {**rule, "properties": {**rule["properties"], "Priority": priority}}
     creates = [s.id for s in plan(Stack.from_json(data), Actual()) if s.type.endswith("ListenerRule")]
     assert creates == ["80:1", "80:2", "80:10"]
+
+
+def _with_rules(paths: list[str]) -> Stack:
+    data = json.loads(GOLDEN.read_text())
+    rule = data["resources"].pop("80:1")
+    for priority, path in enumerate(paths, start=1):
+        props = {**rule["properties"], "Priority": priority}
+        props["Conditions"] = [{"Field": "path-pattern", "PathPatternConfig": {"Values": [path]}}]
+        data["resources"][f"80:{priority}"] = {**rule, "properties": props}
+    return Stack.from_json(data)
+
+
+def _built_rules(stack: Stack) -> Actual:
+    base = [r for r in as_built(desired()).resources if r.type != "AWS::ElasticLoadBalancingV2::ListenerRule"]
+    rules = [
+        ActualResource(
+            id=rid,
+            type=r.type,
+            physical_id=f"arn:rule/{r.properties['Conditions'][0]['PathPatternConfig']['Values'][0]}",
+            properties=resolve(dict(r.properties), {"game-2048/game-2048-game-2048:80": TG, "80": L}),
+        )
+        for rid, r in stack.resources.items()
+        if r.type.endswith("ListenerRule")
+    ]
+    return Actual(resources=(*base, *rules))
+
+
+def test_a_rule_inserted_at_the_top_moves_the_others_instead_of_rewriting_them() -> None:
+    before = _built_rules(_with_rules(["/a", "/b", "/c"]))
+    steps = plan(_with_rules(["/new", "/a", "/b", "/c"]), before)
+    assert kinds(steps) == ["reorder ListenerRule 80", "create ListenerRule 80:1"]
+    moves = steps[0].desired.properties["RulePriorities"] if steps[0].desired else []
+    assert moves == [
+        {"RuleArn": "arn:rule//a", "Priority": 2},
+        {"RuleArn": "arn:rule//b", "Priority": 3},
+        {"RuleArn": "arn:rule//c", "Priority": 4},
+    ]
+
+
+def test_a_removed_rule_is_parked_out_of_the_way_then_deleted() -> None:
+    before = _built_rules(_with_rules(["/a", "/b", "/c"]))
+    steps = plan(_with_rules(["/b", "/c"]), before)
+    assert kinds(steps) == ["reorder ListenerRule 80", "delete ListenerRule 80:1"]
+    moves = steps[0].desired.properties["RulePriorities"] if steps[0].desired else []
+    assert {"RuleArn": "arn:rule//a", "Priority": 4} in moves  # parked after every priority in use
+    assert {"RuleArn": "arn:rule//b", "Priority": 1} in moves
+
+
+def test_swapped_rules_are_one_reorder() -> None:
+    before = _built_rules(_with_rules(["/a", "/b"]))
+    assert kinds(plan(_with_rules(["/b", "/a"]), before)) == ["reorder ListenerRule 80"]

@@ -11,7 +11,7 @@ from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 from albatross.aws import clients
-from albatross.aws.errors import NotFound, UserError, aws_errors
+from albatross.aws.errors import NotFound, PriorityInUse, UserError, aws_errors
 from albatross.model.names import TAG_CLUSTER, TAG_STACK
 from albatross.model.stack import LISTENER, LISTENER_RULE, LOAD_BALANCER, SECURITY_GROUP, TARGET_GROUP
 from albatross.plan.compare import HEALTH_FIELDS, attributes_differ, permissions
@@ -215,8 +215,30 @@ def _delete(step: Step) -> None:
         raise ValueError(step.type)
 
 
+def _reorder(step: Step) -> None:
+    """One SetRulePriorities for the listener, as AWS applies a batch (swaps included)
+    at once. An endpoint that checks each priority against the current ones (moto does)
+    refuses a swap: then park every rule of the batch after all priorities first."""
+    assert step.desired is not None
+    priorities = list(step.desired.properties["RulePriorities"])
+    elbv2 = clients.elbv2()
+    try:
+        with aws_errors():
+            elbv2.set_rule_priorities(RulePriorities=priorities)
+    except PriorityInUse:
+        park = 50000 - len(priorities)
+        with aws_errors():
+            elbv2.set_rule_priorities(
+                RulePriorities=[{"RuleArn": p["RuleArn"], "Priority": park + i} for i, p in enumerate(priorities)]
+            )
+            elbv2.set_rule_priorities(RulePriorities=priorities)
+
+
 def apply(step: Step, physical: MutableMapping[str, str]) -> None:
     """Run one step; a create records the new physical id in ``physical``."""
+    if step.op == "reorder":
+        _reorder(step)
+        return
     try:
         with aws_errors():
             if step.op == "create":

@@ -49,6 +49,10 @@ class NotFound(AlbatrossError):
     pass
 
 
+class PriorityInUse(AlbatrossError):
+    """A rule priority is taken (a reorder that the endpoint will not do in one call)."""
+
+
 class ConditionFailed(AlbatrossError):
     """A conditional write lost: someone else wrote first (state store only)."""
 
@@ -75,6 +79,8 @@ def classify(error: ClientError) -> AlbatrossError:
         return Throttled(message)
     if code in _DEPENDENCY:
         return DependencyPending(message)
+    if code == "PriorityInUse":
+        return PriorityInUse(message)
     if code == "ConditionalCheckFailedException":
         return ConditionFailed(message)
     if code in _NOT_FOUND:

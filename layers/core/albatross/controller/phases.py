@@ -43,7 +43,7 @@ def _select(steps: list[Step], phase: str) -> list[Step]:
     action, _, type_name = phase.partition(":")
     if type_name not in TYPE_NAMES:
         raise UserError(f"unknown phase {phase!r}")
-    ops = ("create", "update") if action == "apply" else ("delete",)
+    ops = ("create", "update", "reorder") if action == "apply" else ("delete",)
     return [s for s in steps if s.type == TYPE_NAMES[type_name] and s.op in ops]
 
 

@@ -24,13 +24,14 @@ from albatross.model.stack import (
     Stack,
     ref_target,
 )
+from albatross.plan import rules
 from albatross.plan.actual import Actual, ActualResource
 from albatross.plan.compare import IDENTITY, attributes_differ, mutable_view
 
 CREATE_ORDER = (SECURITY_GROUP, TARGET_GROUP, LOAD_BALANCER, LISTENER, LISTENER_RULE)
 DELETE_ORDER = tuple(reversed(CREATE_ORDER))
 
-Op = Literal["create", "update", "delete"]
+Op = Literal["create", "update", "delete", "reorder"]
 
 
 @dataclass(frozen=True)
@@ -79,10 +80,12 @@ def pair(desired: Stack | None, actual: Actual) -> tuple[dict[str, ActualResourc
 
 def plan(desired: Stack | None, actual: Actual) -> list[Step]:
     paired, orphans = pair(desired, actual)
-    physical = {rid: res.physical_id for rid, res in paired.items()}
+    physical = {rid: res.physical_id for rid, res in paired.items() if res.type != LISTENER_RULE}
     steps: list[Step] = []
     wanted = desired.resources if desired else {}
     for type_ in CREATE_ORDER:
+        if type_ == LISTENER_RULE:
+            continue
         for rid in sorted(wanted, key=_natural):
             want = wanted[rid]
             if want.type != type_:
@@ -96,8 +99,21 @@ def plan(desired: Stack | None, actual: Actual) -> list[Step]:
                     resolved, have.properties
                 ):
                     steps.append(Step(op="update", type=type_, id=rid, desired=want, actual=have))
+    changes = rules.match(
+        {rid: r for rid, r in wanted.items() if r.type == LISTENER_RULE},
+        actual.of_type(LISTENER_RULE),
+        lambda props: resolve(props, physical),
+    )
+    for listener, moves in sorted(changes.moves.items()):
+        order = rules.reorder(listener, moves, changes.deletes)
+        steps.append(Step(op="reorder", type=LISTENER_RULE, id=listener, desired=order))
+    for rid, want, have in changes.updates:
+        steps.append(Step(op="update", type=LISTENER_RULE, id=rid, desired=want, actual=have))
+    for rid, want in sorted(changes.creates, key=lambda c: _natural(c[0])):
+        steps.append(Step(op="create", type=LISTENER_RULE, id=rid, desired=want))
+    doomed = [r for r in orphans if r.type != LISTENER_RULE] + changes.deletes
     for type_ in DELETE_ORDER:
-        for res in sorted(orphans, key=lambda r: _natural(r.id)):
+        for res in sorted(doomed, key=lambda r: _natural(r.id)):
             if res.type == type_:
                 steps.append(Step(op="delete", type=type_, id=res.id, actual=res))
     return steps

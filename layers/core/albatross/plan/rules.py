@@ -1,0 +1,81 @@
+"""Listener rules keep no identity of their own: an existing rule whose conditions and
+actions are already what some desired rule wants is kept and, if needed, moved to that
+rule's priority (one SetRulePriorities per listener) instead of being rewritten in
+place. Only what is left is updated in place (same priority), created or deleted.
+
+So inserting a rule at the top of a listener costs one reorder and one create, not a
+rewrite of every rule below it, and no request meets a missing rule mid-change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from albatross.model.stack import LISTENER_RULE, Resource, ref_target
+from albatross.plan.actual import ActualResource
+from albatross.plan.compare import mutable_view
+
+
+@dataclass
+class RuleChanges:
+    moves: dict[str, list[tuple[ActualResource, int]]] = field(default_factory=dict)  # listener id → moves
+    updates: list[tuple[str, Resource, ActualResource]] = field(default_factory=list)
+    creates: list[tuple[str, Resource]] = field(default_factory=list)
+    deletes: list[ActualResource] = field(default_factory=list)
+
+
+def _listener_of(rid: str) -> str:
+    return rid.rsplit(":", 1)[0]
+
+
+def _key(props: Mapping[str, Any]) -> Any:
+    return repr(mutable_view(LISTENER_RULE, props))
+
+
+def match(desired: Mapping[str, Resource], actual: list[ActualResource], resolve: Any) -> RuleChanges:
+    """``desired``: rule id → rule; ``resolve``: turns refs into physical ids."""
+    out = RuleChanges()
+    listeners = {_listener_of(rid) for rid in desired} | {_listener_of(r.id) for r in actual}
+    for listener in sorted(listeners):
+        want = {
+            int(r.properties["Priority"]): (rid, r, _key(resolve(r.properties)))
+            for rid, r in desired.items()
+            if ref_target(r.properties.get("ListenerArn")) == listener or _listener_of(rid) == listener
+        }
+        have = {int(r.properties["Priority"]): r for r in actual if _listener_of(r.id) == listener}
+        have_keys = {p: _key(r.properties) for p, r in have.items()}
+        open_want = dict(want)
+        open_have = dict(have)
+        for priority, (_, _, key) in want.items():  # 1. already right where it should be
+            if priority in open_have and have_keys[priority] == key:
+                del open_want[priority], open_have[priority]
+        for priority, (_, _, key) in sorted(open_want.items()):  # 2. right content, wrong place
+            source = next((p for p in sorted(open_have) if have_keys[p] == key), None)
+            if source is not None:
+                out.moves.setdefault(listener, []).append((open_have.pop(source), priority))
+                del open_want[priority]
+        for priority, (rid, resource, _) in sorted(open_want.items()):  # 3. rewrite in place, or create
+            if priority in open_have:
+                out.updates.append((rid, resource, open_have.pop(priority)))
+            else:
+                out.creates.append((rid, resource))
+        out.deletes.extend(open_have[p] for p in sorted(open_have))  # 4. the rest goes
+    return out
+
+
+def reorder(listener: str, moves: list[tuple[ActualResource, int]], leaving: list[ActualResource]) -> Resource:
+    """The SetRulePriorities of one listener: the moves, plus rules about to be deleted that
+    sit on a target priority, parked after every priority in use."""
+    targets = {p for _, p in moves}
+    used = (
+        targets | {int(r.properties["Priority"]) for r, _ in moves} | {int(r.properties["Priority"]) for r in leaving}
+    )
+    park = max(used, default=0) + 1
+    priorities = [{"RuleArn": r.physical_id, "Priority": p} for r, p in moves]
+    for rule in leaving:
+        if int(rule.properties["Priority"]) in targets:
+            priorities.append({"RuleArn": rule.physical_id, "Priority": park})
+            park += 1
+    return Resource(type=LISTENER_RULE, properties={"Listener": listener, "RulePriorities": priorities})
