@@ -2,9 +2,10 @@
 
     make bench            # prints the table, writes bench/results.json
 
-Scenarios so far: create the 2048 stack, reconcile it again with nothing changed, scale
-the Deployment (targets follow), delete. The deploy-engine issue adds the rest of the
-scenario set and its targets.
+Scenarios so far: create the 2048 stack, reconcile it again with nothing changed, add a
+path, change the health check path, remove the path, scale the Deployment (targets
+follow), delete. The deploy-engine issue adds the rest of the scenario set (certificate
+change, group reorder, a 95-rule group, 50 groups) and its targets.
 """
 
 from __future__ import annotations
@@ -94,6 +95,51 @@ def main() -> int:
         )
         results.append(
             measure(system, "no-op", lambda: queues.enqueue(work, [f"{NS}/{NAME}"], cause="bench"), lambda: True, 0)
+        )
+        base_path = {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": NAME, "port": {"number": 80}}}}
+        new_path = {**base_path, "path": "/new"}
+
+        def rule_count() -> int:
+            elbv2 = clients.elbv2()
+            [lb] = elbv2.describe_load_balancers()["LoadBalancers"]
+            [listener] = elbv2.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]
+            return sum(
+                1 for r in elbv2.describe_rules(ListenerArn=listener["ListenerArn"])["Rules"] if not r["IsDefault"]
+            )
+
+        def health_path() -> str:
+            return str(clients.elbv2().describe_target_groups()["TargetGroups"][0]["HealthCheckPath"])
+
+        results.append(
+            measure(
+                system,
+                "add-path",
+                lambda: net.patch_namespaced_ingress(
+                    NAME, NS, {"spec": {"rules": [{"http": {"paths": [base_path, new_path]}}]}}
+                ),
+                lambda: rule_count() == 2,
+                changed=2,  # the new rule, and "/" moved below it (longer prefixes first)
+            )
+        )
+        results.append(
+            measure(
+                system,
+                "change-health-check",
+                lambda: net.patch_namespaced_ingress(
+                    NAME, NS, {"metadata": {"annotations": {"alb.ingress.kubernetes.io/healthcheck-path": "/healthz"}}}
+                ),
+                lambda: health_path() == "/healthz",
+                changed=1,
+            )
+        )
+        results.append(
+            measure(
+                system,
+                "remove-path",
+                lambda: net.patch_namespaced_ingress(NAME, NS, {"spec": {"rules": [{"http": {"paths": [base_path]}}]}}),
+                lambda: rule_count() == 1,
+                changed=2,  # the rule deleted, and "/" moved back up
+            )
         )
         results.append(
             measure(

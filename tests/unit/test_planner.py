@@ -141,13 +141,12 @@ def test_a_rule_inserted_at_the_top_moves_the_others_instead_of_rewriting_them()
     ]
 
 
-def test_a_removed_rule_is_parked_out_of_the_way_then_deleted() -> None:
+def test_a_removed_rule_in_the_way_of_a_move_goes_first() -> None:
     before = _built_rules(_with_rules(["/a", "/b", "/c"]))
     steps = plan(_with_rules(["/b", "/c"]), before)
-    assert kinds(steps) == ["reorder ListenerRule 80", "delete ListenerRule 80:1"]
-    moves = steps[0].desired.properties["RulePriorities"] if steps[0].desired else []
-    assert {"RuleArn": "arn:rule//a", "Priority": 4} in moves  # parked after every priority in use
-    assert {"RuleArn": "arn:rule//b", "Priority": 1} in moves
+    assert kinds(steps) == ["delete ListenerRule 80:1", "reorder ListenerRule 80"]
+    moves = steps[1].desired.properties["RulePriorities"] if steps[1].desired else []
+    assert moves == [{"RuleArn": "arn:rule//b", "Priority": 1}, {"RuleArn": "arn:rule//c", "Priority": 2}]
 
 
 def test_swapped_rules_are_one_reorder() -> None:

@@ -218,7 +218,7 @@ def _delete(step: Step) -> None:
 def _reorder(step: Step) -> None:
     """One SetRulePriorities for the listener, as AWS applies a batch (swaps included)
     at once. An endpoint that checks each priority against the current ones (moto does)
-    refuses a swap: then park every rule of the batch after all priorities first."""
+    refuses a swap: then the batch's rules are parked after all priorities first."""
     assert step.desired is not None
     priorities = list(step.desired.properties["RulePriorities"])
     elbv2 = clients.elbv2()

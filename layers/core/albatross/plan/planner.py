@@ -104,14 +104,17 @@ def plan(desired: Stack | None, actual: Actual) -> list[Step]:
         actual.of_type(LISTENER_RULE),
         lambda props: resolve(props, physical),
     )
+    early: list[ActualResource] = []
     for listener, moves in sorted(changes.moves.items()):
-        order = rules.reorder(listener, moves, changes.deletes)
-        steps.append(Step(op="reorder", type=LISTENER_RULE, id=listener, desired=order))
+        for blocker in rules.blockers(moves, changes.deletes):
+            early.append(blocker)
+            steps.append(Step(op="delete", type=LISTENER_RULE, id=blocker.id, actual=blocker))
+        steps.append(Step(op="reorder", type=LISTENER_RULE, id=listener, desired=rules.reorder(listener, moves)))
     for rid, want, have in changes.updates:
         steps.append(Step(op="update", type=LISTENER_RULE, id=rid, desired=want, actual=have))
     for rid, want in sorted(changes.creates, key=lambda c: _natural(c[0])):
         steps.append(Step(op="create", type=LISTENER_RULE, id=rid, desired=want))
-    doomed = [r for r in orphans if r.type != LISTENER_RULE] + changes.deletes
+    doomed = [r for r in orphans if r.type != LISTENER_RULE] + [r for r in changes.deletes if r not in early]
     for type_ in DELETE_ORDER:
         for res in sorted(doomed, key=lambda r: _natural(r.id)):
             if res.type == type_:

@@ -4,7 +4,8 @@ rule's priority (one SetRulePriorities per listener) instead of being rewritten 
 place. Only what is left is updated in place (same priority), created or deleted.
 
 So inserting a rule at the top of a listener costs one reorder and one create, not a
-rewrite of every rule below it, and no request meets a missing rule mid-change.
+rewrite of every rule below it, and no request meets a missing rule mid-change. A rule
+being deleted that sits where a move must go is deleted just before the move.
 """
 
 from __future__ import annotations
@@ -65,17 +66,14 @@ def match(desired: Mapping[str, Resource], actual: list[ActualResource], resolve
     return out
 
 
-def reorder(listener: str, moves: list[tuple[ActualResource, int]], leaving: list[ActualResource]) -> Resource:
-    """The SetRulePriorities of one listener: the moves, plus rules about to be deleted that
-    sit on a target priority, parked after every priority in use."""
+def blockers(moves: list[tuple[ActualResource, int]], deletes: list[ActualResource]) -> list[ActualResource]:
+    """Rules about to be deleted that sit on a priority a move needs: they go first (the
+    requests they served are meant to stop matching them anyway)."""
     targets = {p for _, p in moves}
-    used = (
-        targets | {int(r.properties["Priority"]) for r, _ in moves} | {int(r.properties["Priority"]) for r in leaving}
-    )
-    park = max(used, default=0) + 1
+    return [r for r in deletes if int(r.properties["Priority"]) in targets]
+
+
+def reorder(listener: str, moves: list[tuple[ActualResource, int]]) -> Resource:
+    """The SetRulePriorities of one listener."""
     priorities = [{"RuleArn": r.physical_id, "Priority": p} for r, p in moves]
-    for rule in leaving:
-        if int(rule.properties["Priority"]) in targets:
-            priorities.append({"RuleArn": rule.physical_id, "Priority": park})
-            park += 1
     return Resource(type=LISTENER_RULE, properties={"Listener": listener, "RulePriorities": priorities})
