@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,16 +25,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo = local_sub.add_parser("demo", help="the 2048 example end to end: create, show, delete")
     demo.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for each step")
     plan = sub.add_parser("plan", help="show what the controller would build")
-    plan.add_argument("--offline", action="store_true", required=True, help="from files only (no AWS, no cluster)")
+    plan.add_argument("--offline", action="store_true", help="from files only (no AWS, no cluster): the desired stacks")
+    plan.add_argument("--endpoint-url", help="an AWS endpoint to read from instead of AWS's (moto, say)")
     plan.add_argument("-f", "--filename", dest="files", action="append", type=Path, required=True)
     plan.add_argument("--config", type=Path, help="controller settings (YAML)")
     plan.add_argument("--discovery", type=Path, help="AWS facts: subnets, certificates, ... (JSON)")
     plan.add_argument("--output", choices=("json", "table"), default="table")
     args = parser.parse_args(argv)
     if args.command == "plan":
-        from albatross.cli.plan import run
+        from albatross.cli.plan import run, run_live
 
-        status, text = run(files=args.files, config_path=args.config, discovery_path=args.discovery, output=args.output)
+        if args.offline:
+            status, text = run(
+                files=args.files, config_path=args.config, discovery_path=args.discovery, output=args.output
+            )
+        else:
+            if args.endpoint_url:
+                os.environ["AWS_ENDPOINT_URL"] = args.endpoint_url
+            status, text = run_live(files=args.files, config_path=args.config, output=args.output)
         print(text, file=sys.stderr if status else sys.stdout)
         return status
     if args.command == "local" and args.local_command == "demo":

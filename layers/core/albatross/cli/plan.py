@@ -8,12 +8,14 @@ unusable input, with a one-line reason on stderr.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from albatross.aws import discovery as aws
+from albatross.aws.errors import AlbatrossError
 from albatross.contract import object_key
 from albatross.k8s.errors import ObjectError
 from albatross.k8s.ingress import GroupID
@@ -24,6 +26,8 @@ from albatross.model import builder
 from albatross.model.config import ConfigError, ControllerConfig, from_yaml_dict
 from albatross.model.discovery import Discovery, DiscoveryError
 from albatross.model.group import groups_of, members_of
+from albatross.model.stack import Stack
+from albatross.plan.planner import plan
 
 
 class InputError(Exception):
@@ -61,9 +65,17 @@ def _read_mapping(path: Path | None, what: str, *, as_json: bool) -> Mapping[str
     return data
 
 
+DiscoveryFor = Callable[[str, list[Any]], Discovery]
+
+
 def plan_offline(
-    objects: Sequence[Mapping[str, Any]], config: ControllerConfig, discovery: Discovery
+    objects: Sequence[Mapping[str, Any]],
+    config: ControllerConfig,
+    discovery: Discovery,
+    discovery_for: DiscoveryFor | None = None,
 ) -> dict[str, Any]:
+    """The desired stacks of the objects. ``discovery_for(group, ingresses)``, when given,
+    supplies each group's AWS facts (live plan) instead of the fixed ``discovery``."""
     by_kind: dict[str, list[Mapping[str, Any]]] = {}
     for obj in objects:
         by_kind.setdefault(str(obj.get("kind")), []).append(obj)
@@ -99,7 +111,7 @@ def plan_offline(
             group=GroupID.parse(group),
             ingresses=members.live,
             services=services,
-            discovery=discovery,
+            discovery=discovery_for(group, members.live) if discovery_for else discovery,
             params=params,
             namespaces=namespaces or None,
         )
@@ -137,3 +149,38 @@ def run(
     if output == "json":
         return 0, json.dumps(result, indent=2, sort_keys=True)
     return 0, table(result)
+
+
+def run_live(*, files: Sequence[Path], config_path: Path | None, output: str) -> tuple[int, str]:
+    """``albatross plan`` against AWS (or the endpoint in ``AWS_ENDPOINT_URL``): the steps
+    that would make AWS match the manifests. Reads only; changes nothing."""
+    try:
+        config = from_yaml_dict(_read_mapping(config_path, "config", as_json=False))
+        objects = load_objects(files)
+        actuals: dict[str, Any] = {}
+
+        def facts(group: str, ingresses: list[Any]) -> Discovery:
+            actuals[group] = aws.find_stack(cluster=config.cluster, stack_id=group)
+            return aws.discover(
+                vpc_id=config.vpc_id,
+                with_certificates=builder.needs_certificates(ingresses, config),
+                existing=aws.existing_load_balancers(actuals[group], group),
+            )
+
+        result = plan_offline(objects, config, Discovery(), discovery_for=facts)
+        steps = []
+        for stack in result["stacks"]:
+            desired = Stack.from_json(stack)
+            actual = aws.with_attributes(actuals[desired.stack_id], desired.with_attributes())
+            steps += [
+                {"stack": desired.stack_id, "op": s.op, "type": s.type, "id": s.id} for s in plan(desired, actual)
+            ]
+    except (InputError, ConfigError) as e:
+        return 2, str(e)
+    except AlbatrossError as e:
+        return 1, f"AWS refused a read: {e}"
+    if output == "json":
+        return 0, json.dumps({"steps": steps, "errors": result["errors"]}, indent=2, sort_keys=True)
+    lines = [f"{s['stack']:<32} {s['op']:<8} {s['type'].rsplit('::', 1)[-1]:<14} {s['id']}" for s in steps]
+    lines += [f"error {e['ingress']} (stack {e['stack']}): {e['reason']}" for e in result["errors"]]
+    return 0, "\n".join(lines) if lines else "no changes"
