@@ -560,3 +560,30 @@ def test_more_ingress_class_params_fields() -> None:
     assert member.subnet_tags == {"tier": ("edge",)}
     with pytest.raises(Exception, match="capacityUnits must be a number"):
         parse_params({"metadata": {"name": "bad"}, "spec": {"minimumLoadBalancerCapacity": {"capacityUnits": "lots"}}})
+
+
+def test_the_rule_optimizer_makes_the_legacy_ssl_redirect_pattern_work() -> None:
+    redirect = {"Type": "redirect", "RedirectConfig": {"Protocol": "HTTPS", "Port": "443", "StatusCode": "HTTP_301"}}
+    obj = ing(
+        annotations={
+            "certificate-arn": CERT,
+            "listen-ports": '[{"HTTP": 80}, {"HTTPS": 443}]',
+            "actions.ssl-redirect": json.dumps(redirect),
+        }
+    )
+    app = {"service": {"name": "game-2048", "port": {"number": 80}}}
+    obj["spec"]["rules"][0]["http"]["paths"] = [
+        {
+            "path": "/*",
+            "pathType": "ImplementationSpecific",
+            "backend": {"service": {"name": "ssl-redirect", "port": {"name": "use-annotation"}}},
+        },
+        {"path": "/*", "pathType": "ImplementationSpecific", "backend": app},
+    ]
+    res = resources(run(obj))
+    http_rules = sorted(rid for rid in res if rid.startswith("80:"))
+    https_rules = sorted(rid for rid in res if rid.startswith("443:"))
+    assert http_rules == ["80:1"]  # the app rule is shadowed by the redirect on HTTP
+    assert res["80:1"]["properties"]["Actions"][0]["Type"] == "redirect"
+    assert https_rules == ["443:1"]  # the redirect would loop on HTTPS: dropped
+    assert res["443:1"]["properties"]["Actions"][0]["Type"] == "forward"

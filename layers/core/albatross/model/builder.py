@@ -16,7 +16,7 @@ from albatross.k8s.errors import ObjectError
 from albatross.k8s.ingress import GroupID, Ingress, Path
 from albatross.k8s.params import IngressClassParams
 from albatross.k8s.service import Service
-from albatross.model import certificates, names, rules, target_group
+from albatross.model import certificates, names, optimizer, rules, target_group
 from albatross.model import listener as listeners_
 from albatross.model import load_balancer as lb
 from albatross.model.config import ControllerConfig
@@ -250,23 +250,24 @@ def build(
         resources[lid] = Resource(type=LISTENER, properties=props)
         if redirect is not None and spec.protocol == "HTTP":
             continue  # LBC: an SSL-redirected HTTP listener has only its redirect
-        priority = 0
-        for settings_ in spec.members:
-            for conditions, actions, auth, rewrites in by_key[settings_.key].rules:
-                priority += 1
-                rid = names.rule_id(port, priority)
-                if auth is not None and spec.protocol == "HTTPS":  # LBC authenticates on HTTPS only
-                    actions = [{**auth, "Order": 1}, *({**a, "Order": i + 2} for i, a in enumerate(actions))]
-                rule: dict[str, Any] = {
-                    "ListenerArn": ref(lid),
-                    "Priority": priority,
-                    "Conditions": conditions,
-                    "Actions": actions,
-                    "Tags": _tags_list(config, group, rid, {**tags, **settings_.tags}),
-                }
-                if rewrites:
-                    rule["Transforms"] = rewrites
-                resources[rid] = Resource(type=LISTENER_RULE, properties=rule)
+        ordered = [(m, r) for m in spec.members for r in by_key[m.key].rules]
+        kept = optimizer.optimize([r for _, r in ordered], port=port, protocol=spec.protocol)
+        for priority, (settings_, (conditions, actions, auth, rewrites)) in enumerate(
+            (pair for pair in ordered if any(pair[1] is k for k in kept)), start=1
+        ):
+            rid = names.rule_id(port, priority)
+            if auth is not None and spec.protocol == "HTTPS":  # LBC authenticates on HTTPS only
+                actions = [{**auth, "Order": 1}, *({**a, "Order": i + 2} for i, a in enumerate(actions))]
+            rule: dict[str, Any] = {
+                "ListenerArn": ref(lid),
+                "Priority": priority,
+                "Conditions": conditions,
+                "Actions": actions,
+                "Tags": _tags_list(config, group, rid, {**tags, **settings_.tags}),
+            }
+            if rewrites:
+                rule["Transforms"] = rewrites
+            resources[rid] = Resource(type=LISTENER_RULE, properties=rule)
     return BuildResult(
         stack=Stack(stack_id=str(group), resources=resources),
         errors=tuple(errors),
