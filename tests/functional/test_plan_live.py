@@ -64,3 +64,15 @@ def test_live_plan_lists_the_steps_and_changes_nothing(moto_endpoint: str, tmp_p
     assert CallCounter.mutating(counter.snapshot()) == 0
     status, text = run_live(files=[ROOT / "examples/2048/2048.yaml"], config_path=config, output="table")
     assert (status, text) == (0, "no changes")
+
+
+def test_web_acls_are_listed_for_wafv2_acl_name(moto_endpoint: str) -> None:
+    from albatross.aws import clients
+
+    arn = clients.wafv2().create_web_acl(
+        Name="edge",
+        Scope="REGIONAL",
+        DefaultAction={"Allow": {}},
+        VisibilityConfig={"SampledRequestsEnabled": False, "CloudWatchMetricsEnabled": False, "MetricName": "edge"},
+    )["Summary"]["ARN"]
+    assert discovery.web_acls() == [{"Name": "edge", "ARN": arn}]

@@ -587,3 +587,22 @@ def test_the_rule_optimizer_makes_the_legacy_ssl_redirect_pattern_work() -> None
     assert res["80:1"]["properties"]["Actions"][0]["Type"] == "redirect"
     assert https_rules == ["443:1"]  # the redirect would loop on HTTPS: dropped
     assert res["443:1"]["properties"]["Actions"][0]["Type"] == "forward"
+
+
+def test_a_web_acl_named_by_annotation_is_resolved_from_discovery() -> None:
+    from albatross.model.discovery import Discovery
+
+    acls = ({"Name": "edge", "ARN": "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/edge/1"},)
+
+    def lb(annotations: dict[str, str]) -> BuildResult:
+        return build(
+            config=CONFIG,
+            group=GroupID(namespace="game-2048", name="game-2048"),
+            ingresses=[parse_ingress(ing(annotations=annotations))],
+            services={"game-2048/game-2048": parse_service(svc())},
+            discovery=Discovery(subnets=DISCOVERY.subnets, web_acls=acls),
+        )
+
+    assert resources(lb({"wafv2-acl-name": "edge"}))["LoadBalancer"]["properties"]["WebACLArn"] == acls[0]["ARN"]
+    assert "WebACLArn" not in resources(lb({"wafv2-acl-name": "none"}))["LoadBalancer"]["properties"]
+    assert "couldn't find WAFv2 web ACL named 'missing'" in lb({"wafv2-acl-name": "missing"}).errors[0].reason

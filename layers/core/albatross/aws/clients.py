@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from mypy_boto3_resourcegroupstaggingapi import ResourceGroupsTaggingAPIClient
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_stepfunctions import SFNClient
+    from mypy_boto3_wafv2 import WAFV2Client
 
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
 _lock = threading.Lock()
@@ -105,3 +106,7 @@ def sfn() -> SFNClient:
 
 def events() -> EventBridgeClient:
     return cast("EventBridgeClient", client("events"))
+
+
+def wafv2() -> WAFV2Client:
+    return cast("WAFV2Client", client("wafv2"))

@@ -224,7 +224,27 @@ def certificates() -> list[Mapping[str, Any]]:
     return out
 
 
-def discover(*, vpc_id: str, with_certificates: bool = False, existing: tuple[dict[str, Any], ...] = ()) -> Discovery:
+def web_acls() -> list[Mapping[str, Any]]:
+    """Regional WAFv2 web ACLs (name and ARN), for wafv2-acl-name."""
+    out: list[Mapping[str, Any]] = []
+    marker: str | None = None
+    with aws_errors():
+        while True:
+            kwargs: dict[str, Any] = {"Scope": "REGIONAL", **({"NextMarker": marker} if marker else {})}
+            page = clients.wafv2().list_web_acls(**kwargs)
+            out += [{"Name": a["Name"], "ARN": a["ARN"]} for a in page.get("WebACLs", [])]
+            marker = page.get("NextMarker")
+            if not marker:
+                return out
+
+
+def discover(
+    *,
+    vpc_id: str,
+    with_certificates: bool = False,
+    existing: tuple[dict[str, Any], ...] = (),
+    with_web_acls: bool = False,
+) -> Discovery:
     """The subnets of the cluster's VPC, as DescribeSubnets returns them, and the issued
     certificates when some Ingress needs certificates discovered."""
     subnets: list[Mapping[str, Any]] = []
@@ -238,4 +258,5 @@ def discover(*, vpc_id: str, with_certificates: bool = False, existing: tuple[di
         subnets=tuple(subnets),
         certificates=tuple(certificates()) if with_certificates else (),
         existing_load_balancers=existing,
+        web_acls=tuple(web_acls()) if with_web_acls else (),
     )

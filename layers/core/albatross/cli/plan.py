@@ -165,6 +165,7 @@ def run_live(*, files: Sequence[Path], config_path: Path | None, output: str) ->
                 vpc_id=config.vpc_id,
                 with_certificates=builder.needs_certificates(ingresses, config),
                 existing=aws.existing_load_balancers(actuals[group], group),
+                with_web_acls=builder.needs_web_acls(ingresses, config),
             )
 
         result = plan_offline(objects, config, Discovery(), discovery_for=facts)

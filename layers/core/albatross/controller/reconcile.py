@@ -90,7 +90,12 @@ def _build(
     if ingresses:
         wanted = builder.needs_certificates(ingresses, settings.controller)
         existing = discovery.existing_load_balancers(actual, group)
-        facts = discovery.discover(vpc_id=settings.vpc_id, with_certificates=wanted, existing=existing)
+        facts = discovery.discover(
+            vpc_id=settings.vpc_id,
+            with_certificates=wanted,
+            existing=existing,
+            with_web_acls=builder.needs_web_acls(ingresses, settings.controller),
+        )
     else:
         facts = Discovery()
     params = (

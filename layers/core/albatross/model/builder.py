@@ -164,7 +164,8 @@ def build(
         attributes = exclusive(settings, "lb_attributes", "load-balancer-attributes", lambda v: str(dict(v)))
         redirect = exclusive(settings, "ssl_redirect", "sslRedirect port")
         extras = {
-            "WebACLArn": exclusive(settings, "web_acl_arn", "wafv2-acl-arn"),
+            "WebACLArn": exclusive(settings, "web_acl_arn", "wafv2-acl-arn")
+            or lb.web_acl_by_name(exclusive(settings, "web_acl_name", "wafv2-acl-name"), discovery),
             "WafAclId": exclusive(settings, "waf_acl_id", "waf-acl-id"),
             "ShieldProtection": exclusive(settings, "shield", "shield-advanced-protection"),
             "CustomerOwnedIpv4Pool": exclusive(settings, "customer_owned_pool", "CustomerOwnedIPv4Pool"),
@@ -285,3 +286,8 @@ def needs_certificates(ingresses: Sequence[Ingress], config: ControllerConfig) -
         except ObjectError:
             continue
     return False
+
+
+def needs_web_acls(ingresses: Sequence[Ingress], config: ControllerConfig) -> bool:
+    """Whether some member names a WAFv2 web ACL (so the caller lists them)."""
+    return any(i.annotations.raw("wafv2-acl-name") not in (None, "none") for i in ingresses)

@@ -22,6 +22,7 @@ class Discovery:
     security_groups: Sequence[Mapping[str, Any]] = field(default_factory=tuple)
     backend_security_group_id: str | None = None
     existing_load_balancers: Sequence[Mapping[str, Any]] = field(default_factory=tuple)
+    web_acls: Sequence[Mapping[str, Any]] = field(default_factory=tuple)  # WAFv2 ListWebACLs items
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Discovery:
@@ -30,6 +31,7 @@ class Discovery:
             "certificates": "certificates",
             "securityGroups": "security_groups",
             "existingLoadBalancers": "existing_load_balancers",
+            "webACLs": "web_acls",
         }
         values: dict[str, Any] = {}
         for key, value in data.items():

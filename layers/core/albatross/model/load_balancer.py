@@ -117,6 +117,16 @@ def security_groups(*, wanted: Sequence[str] | None, discovery: Discovery, confi
     return groups
 
 
+def web_acl_by_name(name: str | None, discovery: Discovery) -> str | None:
+    """The ARN of the regional WAFv2 web ACL named ``name`` (``none``: no ACL)."""
+    if name is None or name == "none":
+        return None
+    found = [str(acl["ARN"]) for acl in discovery.web_acls if acl.get("Name") == name]
+    if len(found) != 1:
+        raise ObjectError(f"couldn't find WAFv2 web ACL named {name!r} ({len(found)} matches)")
+    return found[0]
+
+
 def backend_traffic_source(
     *, config: ControllerConfig, discovery: Discovery, custom_groups: bool, manage: bool | None
 ) -> Any:

@@ -56,6 +56,7 @@ class MemberSettings:
     mutual_auth: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
     manage_backend_rules: bool | None = None
     ipam_pool: str | None = None
+    web_acl_name: str | None = None
 
     @property
     def key(self) -> str:
@@ -136,6 +137,7 @@ def read_member(ing: Ingress, config: ControllerConfig) -> MemberSettings:
         ssl_policy=a.string("ssl-policy"),
         ssl_redirect=None if redirect is None else a.integer("ssl-redirect", default=0, low=1, high=65535),
         web_acl_arn=a.string("wafv2-acl-arn"),
+        web_acl_name=a.string("wafv2-acl-name"),
         waf_acl_id=a.string("waf-acl-id"),
         shield=a.boolean("shield-advanced-protection", False)
         if a.raw("shield-advanced-protection") is not None
