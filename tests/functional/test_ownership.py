@@ -124,3 +124,20 @@ def test_a_resource_that_only_shares_our_name_is_left_alone(moto_endpoint: str, 
     assert {k: after[k] for k in foreign} == foreign  # unchanged
     found = clients.elbv2().describe_tags(ResourceArns=[foreign["TargetGroupArn"]])["TagDescriptions"][0]["Tags"]
     assert found == (tags(tg_id, cluster=owner) if owner else [])
+
+
+def test_a_stack_tagged_with_the_legacy_cluster_key_is_found(moto_endpoint: str) -> None:
+    vpc = make_vpc(CLUSTER)
+    stack = desired(vpc)
+    tg_id = "game-2048/game-2048-game-2048:80"
+    legacy = [{"Key": "ingress.k8s.aws/cluster", "Value": CLUSTER}, *tags(tg_id)[1:]]
+    arn = clients.elbv2().create_target_group(
+        Name=stack.resources[tg_id].properties["Name"], Protocol="HTTP", Port=1, VpcId=vpc, TargetType="ip", Tags=legacy
+    )["TargetGroups"][0]["TargetGroupArn"]
+    assert discovery.stack_arns(cluster=CLUSTER, stack_id=STACK) == {arn: tg_id}
+    assert discovery.stack_arns(cluster="other", stack_id=STACK) == {}
+    # and creating it finds it by name and adopts it rather than refusing it
+    physical: dict[str, str] = {}
+    applier.apply(plan(stack, Actual())[1], physical)
+    assert physical == {tg_id: arn}
+    assert len(clients.elbv2().describe_target_groups()["TargetGroups"]) == 1

@@ -12,7 +12,7 @@ from typing import Any
 
 from albatross.aws import clients
 from albatross.aws.errors import NotFound, PriorityInUse, UserError, aws_errors
-from albatross.model.names import TAG_CLUSTER, TAG_STACK
+from albatross.model.names import TAG_CLUSTER, TAG_STACK, owned_by
 from albatross.model.stack import LISTENER, LISTENER_RULE, LOAD_BALANCER, SECURITY_GROUP, TARGET_GROUP
 from albatross.plan.compare import HEALTH_FIELDS, attributes_differ, permissions
 from albatross.plan.planner import Step, resolve
@@ -111,7 +111,7 @@ def _adopt(step: Step, props: Mapping[str, Any]) -> str | None:
         return None
     physical_id, tags = existing
     wanted = _tag_dict(props.get("Tags"))
-    if all(tags.get(k) == wanted.get(k) for k in (TAG_CLUSTER, TAG_STACK)):
+    if owned_by(tags, cluster=wanted.get(TAG_CLUSTER, ""), stack=wanted.get(TAG_STACK, "")):
         return physical_id
     name = props.get("Name") or props.get("GroupName")
     raise UserError(

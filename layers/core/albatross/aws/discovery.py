@@ -14,7 +14,7 @@ from typing import Any
 from albatross.aws import clients
 from albatross.aws.errors import aws_errors
 from albatross.model.discovery import Discovery
-from albatross.model.names import TAG_CLUSTER, TAG_RESOURCE, TAG_STACK
+from albatross.model.names import TAG_RESOURCE, TAG_STACK, owned_by
 from albatross.model.stack import LISTENER, LISTENER_RULE, LOAD_BALANCER, SECURITY_GROUP, TARGET_GROUP
 from albatross.plan.actual import Actual, ActualResource
 from albatross.plan.compare import HEALTH_FIELDS
@@ -27,21 +27,19 @@ def _tags(items: Sequence[Mapping[str, Any]]) -> dict[str, str]:
 
 
 def stack_arns(*, cluster: str, stack_id: str) -> dict[str, str]:
-    """ARN → resource id of every resource tagged for the stack."""
+    """ARN → resource id of every resource tagged for the stack: one query on the stack
+    tag, kept when the cluster tag (current or legacy key) names this cluster."""
     out: dict[str, str] = {}
     with aws_errors():
         pages = (
             clients.tagging()
             .get_paginator("get_resources")
-            .paginate(
-                TagFilters=[{"Key": TAG_CLUSTER, "Values": [cluster]}, {"Key": TAG_STACK, "Values": [stack_id]}],
-                ResourceTypeFilters=_TYPE_FILTERS,
-            )
+            .paginate(TagFilters=[{"Key": TAG_STACK, "Values": [stack_id]}], ResourceTypeFilters=_TYPE_FILTERS)
         )
         for page in pages:
             for item in page.get("ResourceTagMappingList", []):
                 tags = _tags(item.get("Tags", []))
-                if TAG_RESOURCE in tags:
+                if TAG_RESOURCE in tags and owned_by(tags, cluster=cluster, stack=stack_id):
                     out[item["ResourceARN"]] = tags[TAG_RESOURCE]
     return out
 

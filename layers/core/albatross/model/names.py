@@ -4,7 +4,8 @@ This docstring is the spec; every literal below appears once in the core.
 
 Tags on every resource Albatross creates (and the only way it recognises its own):
 
-* ``elbv2.k8s.aws/cluster`` = the cluster name;
+* ``elbv2.k8s.aws/cluster`` = the cluster name (``ingress.k8s.aws/cluster`` on stacks made
+  by early LBC v2 releases, which are recognised too);
 * ``ingress.k8s.aws/stack`` = the IngressGroup: ``namespace/name`` for an implicit group,
   the group name for an explicit one;
 * ``ingress.k8s.aws/resource`` = the resource id within the stack: ``LoadBalancer``,
@@ -29,11 +30,14 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 
 from albatross import contract
 from albatross.k8s.ingress import GroupID
 
 TAG_CLUSTER = "elbv2.k8s.aws/cluster"
+# Early LBC v2 releases tagged the cluster under this key; their stacks are ours too.
+LEGACY_TAG_CLUSTER = "ingress.k8s.aws/cluster"
 TAG_STACK = "ingress.k8s.aws/stack"
 TAG_RESOURCE = "ingress.k8s.aws/resource"
 
@@ -117,3 +121,9 @@ def finalizer(group: GroupID) -> str:
 
 def stack_tags(*, cluster: str, group: GroupID, resource_id: str) -> dict[str, str]:
     return {TAG_CLUSTER: cluster, TAG_STACK: str(group), TAG_RESOURCE: resource_id}
+
+
+def owned_by(tags: Mapping[str, str], *, cluster: str, stack: str) -> bool:
+    """Whether a resource's tags say it belongs to this cluster's stack."""
+    mine = tags.get(TAG_CLUSTER) == cluster or tags.get(LEGACY_TAG_CLUSTER) == cluster
+    return mine and tags.get(TAG_STACK) == stack
