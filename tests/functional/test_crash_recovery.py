@@ -95,3 +95,35 @@ def test_rules_follow_a_new_path_order_with_a_reorder(moto_endpoint: str) -> Non
         key=lambda r: int(r["Priority"]),
     )
     assert [r["Conditions"][0]["PathPatternConfig"]["Values"] for r in rules] == [["/new"], ["/*"]]
+
+
+def _protect() -> str:
+    [lb] = clients.elbv2().describe_load_balancers()["LoadBalancers"]
+    clients.elbv2().modify_load_balancer_attributes(
+        LoadBalancerArn=lb["LoadBalancerArn"], Attributes=[{"Key": "deletion_protection.enabled", "Value": "true"}]
+    )
+    return str(lb["LoadBalancerArn"])
+
+
+def test_deletion_protection_is_lifted_only_when_the_group_is_deleted(moto_endpoint: str) -> None:
+    import json
+
+    from albatross.aws.errors import UserError
+
+    stack = desired(make_vpc(CLUSTER))
+    converge(stack)
+    arn = _protect()
+    # a live group replacing its load balancer (a new name, as a scheme change gives) is refused
+    data = json.loads(json.dumps(stack.to_json()))
+    data["resources"]["LoadBalancer"]["properties"]["Name"] = "k8s-game2048-game2048-replaced00"
+    replace = [
+        s
+        for s in plan(Stack.from_json(data), discovery.find_stack(cluster=CLUSTER, stack_id=STACK))
+        if s.op == "delete"
+    ]
+    with pytest.raises(UserError, match="deletion protection enabled"):
+        applier.apply(next(s for s in replace if s.type.endswith("LoadBalancer")), {})
+    assert [lb["LoadBalancerArn"] for lb in clients.elbv2().describe_load_balancers()["LoadBalancers"]] == [arn]
+    # deleting the whole group lifts it
+    assert converge(None) == 2
+    assert +inventory() == Counter()

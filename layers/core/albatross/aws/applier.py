@@ -197,6 +197,25 @@ def _update(step: Step, physical: Mapping[str, str]) -> None:
         raise ValueError(step.type)
 
 
+_PROTECTION = "deletion_protection.enabled"
+
+
+def _respect_deletion_protection(step: Step, arn: str) -> None:
+    """Deletion protection someone set out of band: lifted when the whole group is being
+    deleted, honoured (the step fails with a UserError) when a live group would replace
+    its load balancer."""
+    elbv2 = clients.elbv2()
+    attributes = elbv2.describe_load_balancer_attributes(LoadBalancerArn=arn)["Attributes"]
+    if not any(a.get("Key") == _PROTECTION and a.get("Value") == "true" for a in attributes):
+        return
+    if not step.group_deleted:
+        raise UserError(
+            f"load balancer {arn.rsplit('/', 2)[-2]} has deletion protection enabled; it is lifted only when "
+            "every Ingress of the group is deleted"
+        )
+    elbv2.modify_load_balancer_attributes(LoadBalancerArn=arn, Attributes=[{"Key": _PROTECTION, "Value": "false"}])
+
+
 def _delete(step: Step) -> None:
     assert step.actual is not None
     arn = step.actual.physical_id
@@ -206,6 +225,7 @@ def _delete(step: Step) -> None:
     elif step.type == TARGET_GROUP:
         elbv2.delete_target_group(TargetGroupArn=arn)
     elif step.type == LOAD_BALANCER:
+        _respect_deletion_protection(step, arn)
         elbv2.delete_load_balancer(LoadBalancerArn=arn)
     elif step.type == LISTENER:
         elbv2.delete_listener(ListenerArn=arn)

@@ -41,6 +41,9 @@ class Step:
     id: str
     desired: Resource | None = None
     actual: ActualResource | None = None
+    # A delete because the whole group is gone: deletion protection set out of band is
+    # lifted then (as LBC does), and honoured otherwise.
+    group_deleted: bool = False
 
     def describe(self) -> str:
         return f"{self.op} {self.type.rsplit('::', 1)[-1]} {self.id}"
@@ -118,7 +121,7 @@ def plan(desired: Stack | None, actual: Actual) -> list[Step]:
     for type_ in DELETE_ORDER:
         for res in sorted(doomed, key=lambda r: _natural(r.id)):
             if res.type == type_:
-                steps.append(Step(op="delete", type=type_, id=res.id, actual=res))
+                steps.append(Step(op="delete", type=type_, id=res.id, actual=res, group_deleted=desired is None))
     return steps
 
 
