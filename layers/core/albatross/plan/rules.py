@@ -6,6 +6,10 @@ place. Only what is left is updated in place (same priority), created or deleted
 So inserting a rule at the top of a listener costs one reorder and one create, not a
 rewrite of every rule below it, and no request meets a missing rule mid-change. A rule
 being deleted that sits where a move must go is deleted just before the move.
+
+Rule count never peaks above the larger of before and after (so a change at ALB's
+100-rule limit still goes through): a create only takes a priority a moved rule left, and
+the other deletes are of priorities the new set does not use.
 """
 
 from __future__ import annotations
