@@ -7,6 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from albatross.model.stack import Stack
 from albatross.plan.actual import Actual, ActualResource
 from albatross.plan.planner import plan, resolve
@@ -120,7 +123,7 @@ def _built_rules(stack: Stack) -> Actual:
         ActualResource(
             id=rid,
             type=r.type,
-            physical_id=f"arn:rule/{r.properties['Conditions'][0]['PathPatternConfig']['Values'][0]}",
+            physical_id=f"arn:rule/{r.properties['Conditions'][0]['PathPatternConfig']['Values'][0]}@{rid}",
             properties=resolve(dict(r.properties), {"game-2048/game-2048-game-2048:80": TG, "80": L}),
         )
         for rid, r in stack.resources.items()
@@ -135,9 +138,9 @@ def test_a_rule_inserted_at_the_top_moves_the_others_instead_of_rewriting_them()
     assert kinds(steps) == ["reorder ListenerRule 80", "create ListenerRule 80:1"]
     moves = steps[0].desired.properties["RulePriorities"] if steps[0].desired else []
     assert moves == [
-        {"RuleArn": "arn:rule//a", "Priority": 2},
-        {"RuleArn": "arn:rule//b", "Priority": 3},
-        {"RuleArn": "arn:rule//c", "Priority": 4},
+        {"RuleArn": "arn:rule//a@80:1", "Priority": 2},
+        {"RuleArn": "arn:rule//b@80:2", "Priority": 3},
+        {"RuleArn": "arn:rule//c@80:3", "Priority": 4},
     ]
 
 
@@ -146,9 +149,48 @@ def test_a_removed_rule_in_the_way_of_a_move_goes_first() -> None:
     steps = plan(_with_rules(["/b", "/c"]), before)
     assert kinds(steps) == ["delete ListenerRule 80:1", "reorder ListenerRule 80"]
     moves = steps[1].desired.properties["RulePriorities"] if steps[1].desired else []
-    assert moves == [{"RuleArn": "arn:rule//b", "Priority": 1}, {"RuleArn": "arn:rule//c", "Priority": 2}]
+    assert moves == [{"RuleArn": "arn:rule//b@80:2", "Priority": 1}, {"RuleArn": "arn:rule//c@80:3", "Priority": 2}]
 
 
 def test_swapped_rules_are_one_reorder() -> None:
     before = _built_rules(_with_rules(["/a", "/b"]))
     assert kinds(plan(_with_rules(["/b", "/a"]), before)) == ["reorder ListenerRule 80"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    before=st.lists(st.sampled_from(["/a", "/b", "/c", "/d", "/e", "/f"]), max_size=8),
+    after=st.lists(st.sampled_from(["/a", "/b", "/c", "/d", "/e", "/f", "/g"]), max_size=8),
+)
+def test_rule_changes_never_exceed_the_larger_count_and_end_as_desired(before: list[str], after: list[str]) -> None:
+    actual = _built_rules(_with_rules(before))
+    steps = plan(_with_rules(after), actual)
+    # replay the steps on a model of the listener: priority -> path
+    rules = {
+        int(r.properties["Priority"]): r.properties["Conditions"][0]["PathPatternConfig"]["Values"][0]
+        for r in actual.of_type("AWS::ElasticLoadBalancingV2::ListenerRule")
+    }
+    by_arn = {
+        r.physical_id: int(r.properties["Priority"])
+        for r in actual.of_type("AWS::ElasticLoadBalancingV2::ListenerRule")
+    }
+    peak = len(rules)
+    for step in steps:
+        if not step.type.endswith("ListenerRule"):
+            continue
+        if step.op == "delete":
+            assert step.actual is not None
+            del rules[int(step.actual.properties["Priority"])]
+        elif step.op == "reorder":
+            assert step.desired is not None
+            moved = {m["Priority"]: rules.pop(by_arn[m["RuleArn"]]) for m in step.desired.properties["RulePriorities"]}
+            assert not set(moved) & set(rules), "a move onto a priority still in use"
+            rules.update(moved)
+        else:
+            assert step.desired is not None
+            priority = int(step.desired.properties["Priority"])
+            assert step.op == "update" or priority not in rules, "a create onto a priority still in use"
+            rules[priority] = step.desired.properties["Conditions"][0]["PathPatternConfig"]["Values"][0]
+        peak = max(peak, len(rules))
+    assert rules == dict(enumerate(after, start=1))
+    assert peak <= max(len(before), len(after))
