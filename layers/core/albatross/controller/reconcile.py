@@ -71,8 +71,7 @@ def _remember_good(store: Store, group: str, current: Mapping[str, Any], recorde
         store.set_last_good(group, object_key(current), current)
 
 
-def _busy(store: Store, group: str) -> bool:
-    execution = store.group_state(group).execution
+def _busy(store: Store, group: str, execution: str | None) -> bool:
     if not execution:
         return False
     with aws_errors():
@@ -117,7 +116,8 @@ def reconcile(*, settings: Settings, store: Store, group: str, request_id: str) 
     records = store.member_records(group)
     objects = store.get_objects("Ingress", records)
     members = _classify(settings, store, group, objects, list(records))
-    if _busy(store, group):  # first: what an execution is changing must not be read half-done
+    state = store.group_state(group)
+    if _busy(store, group, state.execution):  # first: what an execution changes must not be read half-done
         return Outcome(group=group, result="busy")
     actual = discovery.find_stack(cluster=settings.cluster, stack_id=group)
     built = _build(settings, store, group, members.live, actual)
@@ -160,7 +160,8 @@ def reconcile(*, settings: Settings, store: Store, group: str, request_id: str) 
         actual = discovery.with_attributes(actual, desired.with_attributes())
     steps = plan(desired, actual)
     model: Mapping[str, Any] | None = desired.to_json() if desired else None
-    store.save_model(group, model=model, leaving=members.leaving)
+    if model != state.model or members.leaving != list(state.leaving):
+        store.save_model(group, model=model, leaving=members.leaving)
     described = [s.describe() for s in steps]
     if any(s.type == LOAD_BALANCER and s.op in ("create", "delete") for s in steps):
         machine = settings.provision_state_machine if desired else settings.teardown_state_machine
