@@ -14,6 +14,7 @@ from albatross.k8s.ingress import GroupID, parse_ingress
 from albatross.k8s.service import parse_service
 from albatross.model.builder import BuildResult, build
 from albatross.model.config import ControllerConfig
+from albatross.model.discovery import Discovery
 from tests.helpers import load_event
 from tests.unit.test_model_builder import DISCOVERY
 
@@ -38,13 +39,18 @@ def svc(annotations: dict[str, str] | None = None) -> dict[str, Any]:
     return obj
 
 
-def run(*objs: dict[str, Any], group: GroupID | None = None, service: dict[str, Any] | None = None) -> BuildResult:
+def run(
+    *objs: dict[str, Any],
+    group: GroupID | None = None,
+    service: dict[str, Any] | None = None,
+    discovery: Discovery = DISCOVERY,
+) -> BuildResult:
     return build(
         config=CONFIG,
         group=group or GroupID(namespace="game-2048", name=objs[0]["metadata"]["name"]),
         ingresses=[parse_ingress(o) for o in objs],
         services={"game-2048/game-2048": parse_service(service or svc())},
-        discovery=DISCOVERY,
+        discovery=discovery,
     )
 
 
@@ -325,25 +331,13 @@ def test_certificates_are_discovered_by_host() -> None:
     )
     obj = ing(annotations={"listen-ports": '[{"HTTPS": 443}]'})
     obj["spec"]["rules"][0]["host"] = "shop.example.com"
-    result = build(
-        config=CONFIG,
-        group=GroupID(namespace="game-2048", name="game-2048"),
-        ingresses=[parse_ingress(obj)],
-        services={"game-2048/game-2048": parse_service(svc())},
-        discovery=Discovery(subnets=DISCOVERY.subnets, certificates=certs),
-    )
+    result = run(obj, discovery=Discovery(subnets=DISCOVERY.subnets, certificates=certs))
     assert resources(result)["443"]["properties"]["Certificates"] == [
         {"CertificateArn": "arn:exact"},
         {"CertificateArn": "arn:wild"},
     ]
     obj["spec"]["rules"][0]["host"] = "a.b.example.com"  # a wildcard covers one label only
-    missing = build(
-        config=CONFIG,
-        group=GroupID(namespace="game-2048", name="game-2048"),
-        ingresses=[parse_ingress(obj)],
-        services={"game-2048/game-2048": parse_service(svc())},
-        discovery=Discovery(subnets=DISCOVERY.subnets, certificates=certs),
-    )
+    missing = run(obj, discovery=Discovery(subnets=DISCOVERY.subnets, certificates=certs))
     assert missing.errors[0].reason == "no certificate found for host: a.b.example.com"
 
 
@@ -595,13 +589,7 @@ def test_a_web_acl_named_by_annotation_is_resolved_from_discovery() -> None:
     acls = ({"Name": "edge", "ARN": "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/edge/1"},)
 
     def lb(annotations: dict[str, str]) -> BuildResult:
-        return build(
-            config=CONFIG,
-            group=GroupID(namespace="game-2048", name="game-2048"),
-            ingresses=[parse_ingress(ing(annotations=annotations))],
-            services={"game-2048/game-2048": parse_service(svc())},
-            discovery=Discovery(subnets=DISCOVERY.subnets, web_acls=acls),
-        )
+        return run(ing(annotations=annotations), discovery=Discovery(subnets=DISCOVERY.subnets, web_acls=acls))
 
     assert resources(lb({"wafv2-acl-name": "edge"}))["LoadBalancer"]["properties"]["WebACLArn"] == acls[0]["ARN"]
     assert "WebACLArn" not in resources(lb({"wafv2-acl-name": "none"}))["LoadBalancer"]["properties"]
