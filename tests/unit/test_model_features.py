@@ -271,7 +271,6 @@ def test_class_selection_follows_lbc() -> None:
 
 def test_ingress_class_params_override_annotations_and_select_namespaces(tmp_path: Any) -> None:
     from albatross.cli.plan import plan_offline
-    from albatross.model.discovery import Discovery
 
     klass = {
         "apiVersion": "networking.k8s.io/v1",
@@ -316,7 +315,6 @@ def test_ingress_class_params_override_annotations_and_select_namespaces(tmp_pat
 
 
 def test_certificates_are_discovered_by_host() -> None:
-    from albatross.model.discovery import Discovery
 
     certs = (
         {"CertificateArn": "arn:wild", "DomainName": "*.example.com", "Status": "ISSUED"},
@@ -456,7 +454,6 @@ def test_target_node_labels_select_nodes_in_instance_mode() -> None:
 
 
 def test_an_existing_load_balancer_keeps_its_subnets() -> None:
-    from albatross.model.discovery import Discovery
 
     existing = {
         "stack": "game-2048/game-2048",
@@ -584,7 +581,6 @@ def test_the_rule_optimizer_makes_the_legacy_ssl_redirect_pattern_work() -> None
 
 
 def test_a_web_acl_named_by_annotation_is_resolved_from_discovery() -> None:
-    from albatross.model.discovery import Discovery
 
     acls = ({"Name": "edge", "ARN": "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/edge/1"},)
 
