@@ -590,3 +590,31 @@ def test_a_web_acl_named_by_annotation_is_resolved_from_discovery() -> None:
     assert resources(lb({"wafv2-acl-name": "edge"}))["LoadBalancer"]["properties"]["WebACLArn"] == acls[0]["ARN"]
     assert "WebACLArn" not in resources(lb({"wafv2-acl-name": "none"}))["LoadBalancer"]["properties"]
     assert "couldn't find WAFv2 web ACL named 'missing'" in lb({"wafv2-acl-name": "missing"}).errors[0].reason
+
+
+def test_services_named_in_actions_are_referenced() -> None:
+    from albatross.model.rules import referenced_services
+
+    obj = ing(
+        annotations={
+            "actions.split": json.dumps(
+                {"type": "forward", "forwardConfig": {"targetGroups": [{"serviceName": "blue", "servicePort": 80}]}}
+            ),
+            "actions.broken": "{",
+        }
+    )
+    obj["spec"]["rules"][0]["http"]["paths"].append(
+        {
+            "path": "/s",
+            "pathType": "Prefix",
+            "backend": {"service": {"name": "split", "port": {"name": "use-annotation"}}},
+        }
+    )
+    obj["spec"]["rules"][0]["http"]["paths"].append(
+        {
+            "path": "/b",
+            "pathType": "Prefix",
+            "backend": {"service": {"name": "broken", "port": {"name": "use-annotation"}}},
+        }
+    )
+    assert referenced_services(parse_ingress(obj)) == {"game-2048/game-2048", "game-2048/blue"}

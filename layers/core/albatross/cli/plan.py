@@ -17,7 +17,7 @@ import yaml
 from albatross.aws import discovery as aws
 from albatross.aws.errors import AlbatrossError
 from albatross.contract import object_key
-from albatross.k8s.errors import ObjectError
+from albatross.k8s.errors import readable
 from albatross.k8s.ingress import GroupID
 from albatross.k8s.ingress_class import parse_ingress_class
 from albatross.k8s.params import parse_params
@@ -81,20 +81,10 @@ def plan_offline(
         by_kind.setdefault(str(obj.get("kind")), []).append(obj)
     classes = {c.name: c for c in (parse_ingress_class(o) for o in by_kind.get("IngressClass", []))}
     ingresses = {object_key(o): o for o in by_kind.get("Ingress", []) if (o.get("metadata") or {}).get("namespace")}
-    services = {}
-    for obj in by_kind.get("Service", []):
-        try:
-            svc = parse_service(obj)
-            services[svc.key] = svc
-        except ObjectError:
-            continue  # a Service we cannot read is a missing backend for the Ingresses using it
-    params = {}
-    for obj in by_kind.get("IngressClassParams", []):
-        try:
-            parsed = parse_params(obj)
-            params[parsed.name] = parsed
-        except ObjectError:
-            continue  # the Ingresses of its class get "IngressClassParams ... not found"
+    # A Service or IngressClassParams that cannot be read counts as missing for whatever
+    # refers to it, which reports it.
+    services = {s.key: s for s in readable(by_kind.get("Service", []), parse_service)}
+    params = {p.name: p for p in readable(by_kind.get("IngressClassParams", []), parse_params)}
     namespaces = {
         str((o.get("metadata") or {}).get("name")): dict((o.get("metadata") or {}).get("labels") or {})
         for o in by_kind.get("Namespace", [])

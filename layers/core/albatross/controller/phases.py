@@ -20,6 +20,7 @@ from aws_lambda_powertools import Logger
 from albatross.aws import applier, discovery, targets
 from albatross.aws.errors import LoadBalancerNotReady, UserError
 from albatross.controller.settings import Settings
+from albatross.k8s.errors import readable
 from albatross.k8s.service import parse_endpoint_slice, parse_service
 from albatross.model import names
 from albatross.model.stack import LOAD_BALANCER, TARGET_GROUP, Stack
@@ -63,8 +64,8 @@ def sync_targets(desired: Stack | None, physical: Mapping[str, str], store: Stor
             continue
         service_key = str(binding["service"])
         service_obj = store.get_objects("Service", [service_key]).get(service_key)
-        service = parse_service(service_obj) if service_obj else None
-        slices = [parse_endpoint_slice(o) for o in store.endpoint_slices(service_key)]
+        service = next(iter(readable([service_obj] if service_obj else [], parse_service)), None)
+        slices = readable(store.endpoint_slices(service_key), parse_endpoint_slice)
         added, removed = targets.sync(physical[rid], ip_targets(binding=binding, service=service, slices=slices))
         changed += added + removed
     return changed

@@ -27,11 +27,12 @@ from albatross.aws.errors import aws_errors
 from albatross.contract import object_key
 from albatross.controller import phases, queues, report
 from albatross.controller.settings import Settings
+from albatross.k8s.errors import readable
 from albatross.k8s.ingress import GroupID, Ingress
 from albatross.k8s.ingress_class import parse_ingress_class
 from albatross.k8s.params import parse_params
 from albatross.k8s.service import Service, parse_service
-from albatross.model import builder
+from albatross.model import builder, rules
 from albatross.model.discovery import Discovery
 from albatross.model.group import Members, members_of, with_last_good
 from albatross.model.stack import LOAD_BALANCER
@@ -59,9 +60,8 @@ def _classify(
 
 
 def _services(store: Store, ingresses: list[Ingress]) -> dict[str, Service]:
-    keys = {f"{i.namespace}/{p.backend.service}" for i in ingresses for p in i.paths}
-    keys |= {f"{i.namespace}/{i.default_backend.service}" for i in ingresses if i.default_backend}
-    return {k: parse_service(o) for k, o in store.get_objects("Service", keys).items()}
+    keys = set().union(*(rules.referenced_services(i) for i in ingresses))
+    return {s.key: s for s in readable(store.get_objects("Service", keys).values(), parse_service)}
 
 
 def _remember_good(store: Store, group: str, current: Mapping[str, Any], recorded: Mapping[str, Any] | None) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from albatross.contract import CONTROLLER, ClassInfo, class_info
+from albatross.contract import ClassInfo, class_info
 
 PARAMS_API_GROUP = "elbv2.k8s.aws"
 
@@ -17,10 +17,6 @@ class IngressClass:
     name: str
     info: ClassInfo
     params: str | None  # the IngressClassParams name, when it refers to one
-
-    @property
-    def ours(self) -> bool:
-        return self.info.controller == CONTROLLER
 
 
 def parse_ingress_class(obj: Mapping[str, Any]) -> IngressClass:

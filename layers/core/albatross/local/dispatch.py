@@ -28,7 +28,6 @@ class Dispatcher:
         self._busy = 0
         self._lock = threading.Lock()
         self.invocations: dict[str, int] = {}
-        self.failures: dict[str, int] = {}
 
     def start(self) -> None:
         loops: list[tuple[str, Callable[[], None]]] = []
@@ -55,8 +54,6 @@ class Dispatcher:
             payload = json.loads(resp["Payload"].read() or b"null")
             ok = "FunctionError" not in resp
             if not ok:
-                with self._lock:
-                    self.failures[function] = self.failures.get(function, 0) + 1
                 error = payload if isinstance(payload, dict) else {}
                 log.warning("%s failed: %s: %s", function, error.get("errorType"), str(error.get("errorMessage"))[:300])
             return ok, payload

@@ -144,7 +144,6 @@ class Cluster:
         self._rv = 100
         self._cond = threading.Condition()
         self.compacted = 0  # watches from a resourceVersion below this get 410 Gone
-        self.requests: list[tuple[str, str]] = []
 
     # --- store -------------------------------------------------------------------------
 
@@ -426,7 +425,6 @@ class _Handler(BaseHTTPRequestHandler):
         cluster = self.server.cluster
         url = urlparse(self.path)
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
-        cluster.requests.append((method, self.path))
         try:
             fault = self.server.faults.pop(0) if self.server.faults else None
             if fault is not None:

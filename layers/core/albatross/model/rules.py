@@ -340,3 +340,24 @@ def authentication(ing: Ingress, path: Path, service_annotations: Annotations | 
     oidc["ClientId"] = {"$secret": secret, "key": "clientID"}
     oidc["ClientSecret"] = {"$secret": secret, "key": "clientSecret"}
     return {"Type": "authenticate-oidc", "AuthenticateOidcConfig": {**oidc, **common}}
+
+
+def referenced_services(ing: Ingress) -> set[str]:
+    """``namespace/name`` of every Service the Ingress may forward to: path and default
+    backends, and ``serviceName`` tuples in its ``actions.<name>`` annotations."""
+    backends = [p.backend for p in ing.paths] + ([ing.default_backend] if ing.default_backend else [])
+    names = {b.service for b in backends if b.port_name != USE_ANNOTATION}
+    for backend in backends:
+        if backend.port_name != USE_ANNOTATION:
+            continue
+        try:
+            data = ing.annotations.json(f"actions.{backend.service}")
+        except AnnotationError:
+            continue  # reported when the rule is built
+        config = _key(data, "forwardConfig") if isinstance(data, Mapping) else None
+        tuples = _key(config, "targetGroups") if isinstance(config, Mapping) else None
+        for item in tuples if isinstance(tuples, list) else []:
+            service = _key(item, "serviceName") if isinstance(item, Mapping) else None
+            if isinstance(service, str):
+                names.add(service)
+    return {f"{ing.namespace}/{n}" for n in names}
