@@ -147,10 +147,39 @@ def test_resent_event_and_forced_reconcile_change_nothing(system: LocalSystem) -
         queues.enqueue(str(system.cloud.deployment.environment["WORK_QUEUE_URL"]), [STACK], cause="test")
         system.wait_for("the forced reconcile", lambda: system.dispatcher.invocations[reconcile] > done)
         system.wait_for("the queue to drain", lambda: work_queue_idle(system))
-        assert CallCounter.mutating(counter.snapshot()) == 0, counter.snapshot()
-        assert len(clients.elbv2().describe_load_balancers()["LoadBalancers"]) == 1
+        calls = counter.snapshot()
+        assert CallCounter.mutating(calls) == 0, calls
+        # the stack index: the load balancer, its listener, the listener's rules and the
+        # target groups, by ARN (listeners + 3); no tag search, subnets or SG reads
+        assert CallCounter.reads(calls) <= 1 + 3, calls
+        assert ("tagging", "GetResources") not in calls
     finally:
         counter.close()
+    assert len(clients.elbv2().describe_load_balancers()["LoadBalancers"]) == 1
+
+
+def test_a_load_balancer_deleted_out_of_band_is_found_missing_and_recreated(system: LocalSystem) -> None:
+    apply(system, ROOT / "examples/2048/2048.yaml")
+    system.wait_for("the Ingress address", lambda: ingress_hostname(system, NS, NAME))
+    system.wait_for("the queue to drain", lambda: work_queue_idle(system))
+    elbv2 = clients.elbv2()
+    [lb] = elbv2.describe_load_balancers()["LoadBalancers"]
+    elbv2.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
+    # the index names a load balancer that is gone: reconcile searches by tags instead
+    queues.enqueue(str(system.cloud.deployment.environment["WORK_QUEUE_URL"]), [STACK], cause="test")
+
+    def recreated() -> bool:
+        found = elbv2.describe_load_balancers()["LoadBalancers"]
+        return len(found) == 1 and found[0]["LoadBalancerArn"] != lb["LoadBalancerArn"]
+
+    system.wait_for("a new load balancer", recreated)
+    system.wait_for(
+        "the provision execution", lambda: executions(system, "ProvisionStateMachineArn") == ["SUCCEEDED"] * 2
+    )
+    [again] = elbv2.describe_load_balancers()["LoadBalancers"]
+    [listener] = elbv2.describe_listeners(LoadBalancerArn=again["LoadBalancerArn"])["Listeners"]
+    assert [r["IsDefault"] for r in elbv2.describe_rules(ListenerArn=listener["ListenerArn"])["Rules"]] == [False, True]
+    assert ingress_hostname(system, NS, NAME) == again["DNSName"]  # moto names it as before
 
 
 def test_the_demo_runs_twice_in_one_process() -> None:

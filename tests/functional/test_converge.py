@@ -127,7 +127,7 @@ def test_apply_then_plan_again_is_empty(moto_endpoint: str) -> None:
     physical: dict[str, str] = {}
     for step in plan(result.stack, Actual()):
         applier.apply(step, physical)
-    actual = discovery.find_stack(cluster=CLUSTER, stack_id="shop/web", attributes_of=result.stack.with_attributes())
+    actual = discovery.read_stack(cluster=CLUSTER, stack_id="shop/web", desired=result.stack)
     leftover = plan(result.stack, actual)
     assert [s.describe() for s in leftover] == [], [(s.desired, s.actual) for s in leftover]
 
@@ -158,3 +158,48 @@ def test_apply_then_plan_again_is_empty(moto_endpoint: str) -> None:
     tags = elbv2.describe_tags(ResourceArns=[physical["LoadBalancer"]])["TagDescriptions"][0]["Tags"]
     assert {"Key": "owner", "Value": "platform"} in tags
     assert {"Key": "team", "Value": "shop"} in tags
+
+
+def test_sni_certificates_and_listener_attributes_change_in_place(moto_endpoint: str) -> None:
+    vpc = make_vpc(CLUSTER)
+    acm = clients.client("acm")
+    certs = [acm.request_certificate(DomainName=f"{d}.example.com")["CertificateArn"] for d in ("a", "b", "c")]
+    config = ControllerConfig(cluster=CLUSTER, vpc_id=vpc)
+    services = {s.key: s for s in (parse_service(service("blue", 8080)), parse_service(service("green", 8081)))}
+
+    def desired(certificates: list[str], attributes: str | None) -> Any:
+        obj = ingress(certificates)
+        if attributes:
+            obj["metadata"]["annotations"]["alb.ingress.kubernetes.io/listener-attributes.HTTPS-443"] = attributes
+        result = build(
+            config=config,
+            group=GroupID(namespace="shop", name="web"),
+            ingresses=[parse_ingress(obj)],
+            services=services,
+            discovery=discovery.discover(vpc_id=vpc),
+        )
+        assert result.stack is not None, result.errors
+        return result.stack
+
+    def converge(stack: Any) -> list[str]:
+        actual = discovery.read_stack(cluster=CLUSTER, stack_id="shop/web", desired=stack)
+        steps = plan(stack, actual)
+        physical = {r.id: r.physical_id for r in actual.resources}
+        for step in steps:
+            applier.apply(step, physical)
+        return [s.describe() for s in steps]
+
+    converge(desired(certs[:2], None))
+    second = desired([certs[0], certs[2]], "routing.http.response.server.enabled=false")
+    assert converge(second) == ["update Listener 443"]
+    assert converge(second) == []
+
+    elbv2 = clients.elbv2()
+    [lb] = elbv2.describe_load_balancers()["LoadBalancers"]
+    [https] = [
+        x for x in elbv2.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"] if x["Port"] == 443
+    ]
+    held = elbv2.describe_listener_certificates(ListenerArn=https["ListenerArn"])["Certificates"]
+    assert {c["CertificateArn"] for c in held if not c.get("IsDefault")} == {certs[2]}
+    attributes = elbv2.describe_listener_attributes(ListenerArn=https["ListenerArn"])["Attributes"]
+    assert {"Key": "routing.http.response.server.enabled", "Value": "false"} in attributes

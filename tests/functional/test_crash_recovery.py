@@ -19,7 +19,7 @@ from tests.functional.test_ownership import CLUSTER, STACK, desired
 def converge(stack: Stack | None) -> int:
     """Plan and apply until nothing is left; returns how many rounds it took."""
     for rounds in range(1, 4):
-        actual = discovery.find_stack(cluster=CLUSTER, stack_id=STACK)
+        actual = discovery.read_stack(cluster=CLUSTER, stack_id=STACK, desired=stack)
         steps = plan(stack, actual)
         if not steps:
             return rounds

@@ -588,7 +588,9 @@ def test_a_web_acl_named_by_annotation_is_resolved_from_discovery() -> None:
         return run(ing(annotations=annotations), discovery=Discovery(subnets=DISCOVERY.subnets, web_acls=acls))
 
     assert resources(lb({"wafv2-acl-name": "edge"}))["LoadBalancer"]["properties"]["WebACLArn"] == acls[0]["ARN"]
-    assert "WebACLArn" not in resources(lb({"wafv2-acl-name": "none"}))["LoadBalancer"]["properties"]
+    # none: take any association away (absent would leave it alone)
+    assert resources(lb({"wafv2-acl-name": "none"}))["LoadBalancer"]["properties"]["WebACLArn"] == "none"
+    assert "WebACLArn" not in resources(lb({}))["LoadBalancer"]["properties"]
     assert "couldn't find WAFv2 web ACL named 'missing'" in lb({"wafv2-acl-name": "missing"}).errors[0].reason
 
 

@@ -9,7 +9,9 @@ import re
 from pathlib import Path
 from typing import Any
 
+import botocore.session
 import pytest
+from botocore import xform_name
 
 from albatross.controller.settings import Settings
 from albatross.local.template import load, translate
@@ -66,3 +68,42 @@ def test_state_machine_substitutions_are_provided(template: dict[str, Any]) -> N
 def test_runtime_and_architecture(template: dict[str, Any]) -> None:
     assert template["Globals"]["Function"]["Runtime"] == "python3.12"
     assert template["Globals"]["Function"]["Architectures"] == ["arm64"]
+
+
+_IAM_PREFIX = {
+    "elbv2": ("elbv2", "elasticloadbalancing"),
+    "ec2": ("ec2", "ec2"),
+    "acm": ("acm", "acm"),
+    "wafv2": ("wafv2", "wafv2"),
+    "waf_regional": ("waf-regional", "waf-regional"),
+    "shield": ("shield", "shield"),
+    "tagging": ("resourcegroupstaggingapi", "tag"),
+}
+
+
+def _calls_in(source: str) -> set[tuple[str, str]]:
+    """(client getter, snake-case operation) for every call on an AWS client in the
+    source: ``clients.elbv2().describe_rules(``, ``elbv2.create_rule(`` after
+    ``elbv2 = clients.elbv2()``, and ``get_paginator("...")`` on either."""
+    flat = re.sub(r"\s*\n\s*", "", source)
+    names = "|".join(_IAM_PREFIX)
+    found = set(re.findall(rf"\b(?:clients\.)?({names})(?:\(\))?\.([a-z][a-z0-9_]*)\(", flat))
+    found |= set(re.findall(rf"\b(?:clients\.)?({names})(?:\(\))?\.get_paginator\(\"([a-z0-9_]+)\"\)", flat))
+    return {(svc, op) for svc, op in found if op != "get_paginator"}
+
+
+def test_the_controller_policy_allows_every_aws_call_the_code_makes(template: dict[str, Any]) -> None:
+    session = botocore.session.get_session()
+    statements = template["Resources"]["ElbManagementPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    allowed = {a for s in statements for a in s["Action"]}
+    needed: set[str] = set()
+    for path in (ROOT / "layers/core/albatross").glob("*/*.py"):
+        if path.parent.name in ("local", "cli"):
+            continue  # local tooling and the read-only CLI run with the user's credentials
+        for getter, op in _calls_in(path.read_text()):
+            service, prefix = _IAM_PREFIX[getter]
+            operations = {xform_name(o): o for o in session.get_service_model(service).operation_names}
+            assert op in operations, f"{path.name}: {getter}.{op} is not an operation of {service}"
+            needed.add(f"{prefix}:{operations[op]}")
+    assert len(needed) > 30  # the scan finds the calls
+    assert needed - allowed == set()

@@ -10,11 +10,18 @@ from __future__ import annotations
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
-from albatross.aws import clients
+from albatross.aws import clients, protection
 from albatross.aws.errors import NotFound, PriorityInUse, UserError, aws_errors
 from albatross.model.names import TAG_CLUSTER, TAG_STACK, owned_by
 from albatross.model.stack import LISTENER, LISTENER_RULE, LOAD_BALANCER, SECURITY_GROUP, TARGET_GROUP
-from albatross.plan.compare import HEALTH_FIELDS, attributes_differ, permissions
+from albatross.plan.compare import (
+    HEALTH_FIELDS,
+    PROTECTION_KEYS,
+    attributes_differ,
+    certificate_sets,
+    mutable_view,
+    permissions,
+)
 from albatross.plan.planner import Step, resolve
 
 
@@ -70,9 +77,9 @@ def _listener_call(props: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str
     return props, certificates[1:]
 
 
-# Model properties that are not parameters of the create call; they are applied by their
-# own calls (WAF/Shield association and capacity reservations land with the deploy engine).
-_NOT_CREATE_PARAMS = ("WebACLArn", "WafAclId", "ShieldProtection", "MinimumLoadBalancerCapacity")
+# Model properties that are not parameters of the create call: applied by their own
+# calls once the load balancer exists (albatross.aws.protection).
+_NOT_CREATE_PARAMS = PROTECTION_KEYS
 
 
 def _tag_dict(tags: Any) -> dict[str, str]:
@@ -122,8 +129,7 @@ def _adopt(step: Step, props: Mapping[str, Any]) -> str | None:
 
 def _create(step: Step, physical: Mapping[str, str]) -> str:
     props = _props(step, physical)
-    for key in _NOT_CREATE_PARAMS:
-        props.pop(key, None)
+    extras = {key: props.pop(key) for key in _NOT_CREATE_PARAMS if key in props}
     if step.type in (TARGET_GROUP, LOAD_BALANCER, SECURITY_GROUP):
         adopted = _adopt(step, props)
         if adopted is not None:
@@ -145,6 +151,8 @@ def _create(step: Step, physical: Mapping[str, str]) -> str:
         else:
             arn = elbv2.create_load_balancer(**props)["LoadBalancers"][0]["LoadBalancerArn"]
         _set_attributes(step, arn, attributes)
+        if extras:
+            protection.apply(arn, extras, protection.FRESH)
         return arn
     if step.type == LISTENER:
         attributes = props.pop("Attributes", [])
@@ -158,6 +166,23 @@ def _create(step: Step, physical: Mapping[str, str]) -> str:
     if step.type == LISTENER_RULE:
         return elbv2.create_rule(**props)["Rules"][0]["RuleArn"]
     raise ValueError(step.type)
+
+
+def _sync_sni(arn: str, props: Mapping[str, Any], current: Mapping[str, Any]) -> None:
+    """Add and remove SNI certificates so the listener holds exactly the model's."""
+    if props.get("Protocol") != "HTTPS":
+        return
+    _, want = certificate_sets(props)
+    _, have = certificate_sets(current)
+    elbv2 = clients.elbv2()
+    if want - have:
+        elbv2.add_listener_certificates(
+            ListenerArn=arn, Certificates=[{"CertificateArn": c} for c in sorted(want - have)]
+        )
+    if have - want:
+        elbv2.remove_listener_certificates(
+            ListenerArn=arn, Certificates=[{"CertificateArn": c} for c in sorted(have - want)]
+        )
 
 
 def _update(step: Step, physical: Mapping[str, str]) -> None:
@@ -187,10 +212,18 @@ def _update(step: Step, physical: Mapping[str, str]) -> None:
             elbv2.set_subnets(LoadBalancerArn=arn, Subnets=props["Subnets"])
         if sorted(props["SecurityGroups"]) != sorted(current.get("SecurityGroups") or ()):
             elbv2.set_security_groups(LoadBalancerArn=arn, SecurityGroups=props["SecurityGroups"])
+        protection.apply(arn, props, current)
     elif step.type == LISTENER:
-        call, _ = _listener_call(props)
-        keep = ("Protocol", "DefaultActions", "Certificates", "SslPolicy", "MutualAuthentication")
-        elbv2.modify_listener(ListenerArn=arn, **{k: v for k, v in call.items() if k in keep})
+        current = step.actual.properties
+        if mutable_view(LISTENER, {**props, "Certificates": props.get("Certificates", [])[:1]}) != mutable_view(
+            LISTENER, {**current, "Certificates": list(current.get("Certificates") or [])[:1]}
+        ):
+            call, _ = _listener_call(dict(props))
+            keep = ("Protocol", "DefaultActions", "Certificates", "SslPolicy", "MutualAuthentication")
+            elbv2.modify_listener(ListenerArn=arn, **{k: v for k, v in call.items() if k in keep})
+        if attributes_differ(props, current):
+            elbv2.modify_listener_attributes(ListenerArn=arn, Attributes=props["Attributes"])
+        _sync_sni(arn, props, current)
     elif step.type == LISTENER_RULE:
         elbv2.modify_rule(RuleArn=arn, Conditions=props["Conditions"], Actions=props["Actions"])
     else:

@@ -23,8 +23,10 @@ if TYPE_CHECKING:
     from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
     from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_resourcegroupstaggingapi import ResourceGroupsTaggingAPIClient
+    from mypy_boto3_shield import ShieldClient
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_stepfunctions import SFNClient
+    from mypy_boto3_waf_regional import WAFRegionalClient
     from mypy_boto3_wafv2 import WAFV2Client
 
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
@@ -110,3 +112,11 @@ def events() -> EventBridgeClient:
 
 def wafv2() -> WAFV2Client:
     return cast("WAFV2Client", client("wafv2"))
+
+
+def waf_regional() -> WAFRegionalClient:
+    return cast("WAFRegionalClient", client("waf-regional"))
+
+
+def shield() -> ShieldClient:
+    return cast("ShieldClient", client("shield"))

@@ -4,20 +4,28 @@ the model needs.
 A stack is found with one Resource Groups Tagging API query on the cluster and stack
 tags; listeners and rules are read under the stack's load balancer. Resources without
 our tags are never returned, so they are never modified or deleted.
+
+After a successful apply the group keeps a :class:`~albatross.plan.actual.StackIndex`:
+:func:`find_indexed` reads the load balancer and target groups by ARN (no tag search),
+and :func:`complete` reads the properties that cost a call of their own (security group
+rules, attributes, SNI certificates) only for resources whose desired form changed since
+they were applied. A reconcile with nothing to do thus reads the load balancer, its
+listeners, each listener's rules and the target groups: listeners + 3 calls. Anything the
+index names that is gone sends the caller back to the tag search.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, overload
 
-from albatross.aws import clients
-from albatross.aws.errors import aws_errors
+from albatross.aws import clients, protection
+from albatross.aws.errors import NotFound, aws_errors
 from albatross.model.discovery import Discovery
 from albatross.model.names import TAG_RESOURCE, TAG_STACK, owned_by
-from albatross.model.stack import LISTENER, LISTENER_RULE, LOAD_BALANCER, SECURITY_GROUP, TARGET_GROUP
-from albatross.plan.actual import Actual, ActualResource
-from albatross.plan.compare import HEALTH_FIELDS
+from albatross.model.stack import LISTENER, LISTENER_RULE, LOAD_BALANCER, SECURITY_GROUP, TARGET_GROUP, Stack
+from albatross.plan.actual import Actual, ActualResource, StackIndex
+from albatross.plan.compare import HEALTH_FIELDS, stated_protections
 
 _TYPE_FILTERS = ["elasticloadbalancing:loadbalancer", "elasticloadbalancing:targetgroup", "ec2:security-group"]
 
@@ -44,15 +52,17 @@ def stack_arns(*, cluster: str, stack_id: str) -> dict[str, str]:
     return out
 
 
-def _load_balancer(arn: str, rid: str) -> list[ActualResource]:
+def _load_balancers(arns: Mapping[str, str]) -> list[ActualResource]:
+    if not arns:
+        return []
     elbv2 = clients.elbv2()
     with aws_errors():
-        found = elbv2.describe_load_balancers(LoadBalancerArns=[arn])["LoadBalancers"]
+        found = elbv2.describe_load_balancers(LoadBalancerArns=list(arns))["LoadBalancers"]
     out: list[ActualResource] = []
     for lb in found:
         out.append(
             ActualResource(
-                id=rid,
+                id=arns[lb["LoadBalancerArn"]],
                 type=LOAD_BALANCER,
                 physical_id=lb["LoadBalancerArn"],
                 properties={
@@ -130,8 +140,8 @@ def _target_groups(arns: Mapping[str, str]) -> list[ActualResource]:
     ]
 
 
-def _security_groups(arns: Mapping[str, str]) -> list[ActualResource]:
-    ids = {arn.rsplit("/", 1)[-1]: rid for arn, rid in arns.items()}
+def _security_groups(ids: Mapping[str, str]) -> list[ActualResource]:
+    """Security groups by group id (id → resource id)."""
     if not ids:
         return []
     with aws_errors():
@@ -151,26 +161,132 @@ def _security_groups(arns: Mapping[str, str]) -> list[ActualResource]:
     ]
 
 
-def _with_attributes(res: ActualResource) -> ActualResource:
+def _attributes(res: ActualResource) -> list[Any]:
     elbv2 = clients.elbv2()
     with aws_errors():
         if res.type == LOAD_BALANCER:
-            found = elbv2.describe_load_balancer_attributes(LoadBalancerArn=res.physical_id)["Attributes"]
-        else:
-            found = elbv2.describe_target_group_attributes(TargetGroupArn=res.physical_id)["Attributes"]
-    return ActualResource(
-        id=res.id, type=res.type, physical_id=res.physical_id, properties={**res.properties, "Attributes": found}
-    )
+            return list(elbv2.describe_load_balancer_attributes(LoadBalancerArn=res.physical_id)["Attributes"])
+        if res.type == LISTENER:
+            return list(elbv2.describe_listener_attributes(ListenerArn=res.physical_id)["Attributes"])
+        return list(elbv2.describe_target_group_attributes(TargetGroupArn=res.physical_id)["Attributes"])
 
 
-def with_attributes(actual: Actual, ids: frozenset[str]) -> Actual:
-    """``actual`` with the attributes of the named load balancer and target groups."""
-    return Actual(
-        resources=tuple(
-            _with_attributes(r) if r.id in ids and r.type in (LOAD_BALANCER, TARGET_GROUP) else r
-            for r in actual.resources
-        )
-    )
+def _certificates(listener_arn: str) -> list[dict[str, Any]]:
+    """A listener's certificates, the default first, then the SNI ones."""
+    found: list[Mapping[str, Any]] = []
+    marker: str | None = None
+    with aws_errors():
+        while True:
+            kwargs: dict[str, Any] = {"ListenerArn": listener_arn, **({"Marker": marker} if marker else {})}
+            page = clients.elbv2().describe_listener_certificates(**kwargs)
+            found += page.get("Certificates", [])
+            marker = page.get("NextMarker")
+            if not marker:
+                break
+    default = [{"CertificateArn": c["CertificateArn"]} for c in found if c.get("IsDefault")]
+    return default + sorted(({"CertificateArn": c["CertificateArn"]} for c in found if not c.get("IsDefault")), key=str)
+
+
+def complete(actual: Actual, desired: Stack | None, applied: Mapping[str, str] | None = None) -> Actual:
+    """``actual`` with what the plan compares beyond the first read: security group rules
+    (when not read yet), the attributes the model sets, the certificates of HTTPS
+    listeners, and the web ACL, Shield and capacity settings the model states. A
+    resource whose desired form has the digest recorded in ``applied`` (the stack index)
+    is taken to hold it still; anything else is read."""
+    wanted = desired.resources if desired else {}
+    applied = applied or {}
+    out: list[ActualResource] = []
+    for res in actual.resources:
+        want = wanted.get(res.id)
+        mine = want if want is not None and want.type == res.type else None
+        trusted = mine is not None and applied.get(res.id) == mine.digest()
+        props = dict(res.properties)
+        if res.type == SECURITY_GROUP and "IpPermissions" not in props:
+            if trusted and mine is not None:
+                props.update({k: mine.properties.get(k) for k in ("GroupName", "VpcId", "IpPermissions")})
+            else:
+                found = _security_groups({res.physical_id: res.id})
+                if not found:
+                    continue
+                props.update(found[0].properties)
+        if mine is not None and mine.properties.get("Attributes") and res.type != LISTENER_RULE:
+            props["Attributes"] = list(mine.properties["Attributes"]) if trusted else _attributes(res)
+        if res.type == LOAD_BALANCER and mine is not None and stated_protections(mine.properties):
+            keys = stated_protections(mine.properties)
+            props.update({k: mine.properties[k] for k in keys} if trusted else protection.read(res.physical_id, keys))
+        if res.type == LISTENER and props.get("Protocol") == "HTTPS":
+            if trusted and mine is not None:
+                props["Certificates"] = list(props.get("Certificates") or [])[:1] + [
+                    {"CertificateArn": c["CertificateArn"]} for c in (mine.properties.get("Certificates") or [])[1:]
+                ]
+            else:
+                props["Certificates"] = _certificates(res.physical_id)
+        out.append(ActualResource(id=res.id, type=res.type, physical_id=res.physical_id, properties=props))
+    return Actual(resources=tuple(out))
+
+
+def find_indexed(index: StackIndex) -> Actual | None:
+    """The stack by the ARNs the index holds; None when any of them is gone (the caller
+    then searches by tags). Security groups are placeholders for :func:`complete`, known
+    to exist because the load balancer still uses them."""
+    lbs = {pid: rid for rid, pid in index.ids.items() if ":loadbalancer/" in pid}
+    tgs = {pid: rid for rid, pid in index.ids.items() if ":targetgroup/" in pid}
+    sgs = {pid: rid for rid, pid in index.ids.items() if pid.startswith("sg-")}
+    try:
+        resources = _load_balancers(lbs) + _target_groups(tgs)
+    except NotFound:
+        return None
+    found = {r.physical_id for r in resources if r.type in (LOAD_BALANCER, TARGET_GROUP)}
+    if found != set(lbs) | set(tgs):
+        return None
+    in_use = {sg for r in resources if r.type == LOAD_BALANCER for sg in r.properties.get("SecurityGroups") or ()}
+    if not set(sgs) <= in_use:
+        return None
+    resources += [
+        ActualResource(id=rid, type=SECURITY_GROUP, physical_id=pid, properties={}) for pid, rid in sgs.items()
+    ]
+    return Actual(resources=tuple(resources))
+
+
+def index_of(desired: Stack | None, physical: Mapping[str, str], *, targets: Mapping[str, str]) -> StackIndex | None:
+    """The index after a successful apply: every desired load balancer, target group and
+    security group with its physical id, every desired resource's digest, and the digest
+    of each target group's registered targets. None when something is missing."""
+    if desired is None:
+        return None
+    kept = {LOAD_BALANCER, TARGET_GROUP, SECURITY_GROUP}
+    ids = {rid: physical.get(rid, "") for rid, r in desired.resources.items() if r.type in kept}
+    if not all(ids.values()):
+        return None
+    applied = {rid: r.digest() for rid, r in desired.resources.items()}
+    return StackIndex(ids=ids, applied={**applied, **{f"{rid}#targets": d for rid, d in targets.items()}})
+
+
+class OnDemand(Sequence[Mapping[str, Any]]):
+    """A fact list read the first time the builder looks at it: a live load balancer
+    keeps its subnets, so most reconciles never need DescribeSubnets."""
+
+    def __init__(self, load: Callable[[], Sequence[Mapping[str, Any]]]) -> None:
+        self._load = load
+        self._items: tuple[Mapping[str, Any], ...] | None = None
+
+    def _get(self) -> tuple[Mapping[str, Any], ...]:
+        if self._items is None:
+            self._items = tuple(self._load())
+        return self._items
+
+    @overload
+    def __getitem__(self, i: int) -> Mapping[str, Any]: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[Mapping[str, Any]]: ...
+    def __getitem__(self, i: int | slice) -> Mapping[str, Any] | Sequence[Mapping[str, Any]]:
+        return self._get()[i]
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+    def __iter__(self) -> Iterator[Mapping[str, Any]]:
+        return iter(self._get())
 
 
 def existing_load_balancers(actual: Actual, stack_id: str) -> tuple[dict[str, Any], ...]:
@@ -187,17 +303,21 @@ def existing_load_balancers(actual: Actual, stack_id: str) -> tuple[dict[str, An
     )
 
 
-def find_stack(*, cluster: str, stack_id: str, attributes_of: frozenset[str] = frozenset()) -> Actual:
-    """The stack's resources by tags; ``attributes_of`` names the load balancer and target
-    groups whose attributes the desired model sets (the only ones worth reading)."""
+def find_stack(*, cluster: str, stack_id: str) -> Actual:
+    """The stack's resources by tags (:func:`complete` adds what the plan compares
+    beyond this read)."""
     arns = stack_arns(cluster=cluster, stack_id=stack_id)
-    resources: list[ActualResource] = []
-    for arn, rid in arns.items():
-        if ":loadbalancer/" in arn:
-            resources.extend(_load_balancer(arn, rid))
+    resources = _load_balancers({a: r for a, r in arns.items() if ":loadbalancer/" in a})
     resources.extend(_target_groups({a: r for a, r in arns.items() if ":targetgroup/" in a}))
-    resources.extend(_security_groups({a: r for a, r in arns.items() if ":security-group/" in a}))
-    return with_attributes(Actual(resources=tuple(resources)), attributes_of)
+    groups = {a.rsplit("/", 1)[-1]: r for a, r in arns.items() if ":security-group/" in a}
+    resources.extend(_security_groups(groups))
+    return Actual(resources=tuple(resources))
+
+
+def read_stack(*, cluster: str, stack_id: str, desired: Stack | None) -> Actual:
+    """Everything the plan compares, read afresh (no index): what the state machines'
+    phases, ``albatross plan`` and the drift sweep use."""
+    return complete(find_stack(cluster=cluster, stack_id=stack_id), desired)
 
 
 def certificates() -> list[Mapping[str, Any]]:
@@ -243,17 +363,24 @@ def discover(
     existing: tuple[dict[str, Any], ...] = (),
     with_web_acls: bool = False,
 ) -> Discovery:
-    """The subnets of the cluster's VPC, as DescribeSubnets returns them, and the issued
-    certificates when some Ingress needs certificates discovered."""
-    subnets: list[Mapping[str, Any]] = []
-    with aws_errors():
-        pages = (
-            clients.ec2().get_paginator("describe_subnets").paginate(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])
-        )
-        for page in pages:
-            subnets.extend(dict(s) for s in page["Subnets"])
+    """The subnets of the cluster's VPC, as DescribeSubnets returns them (read when the
+    builder first looks), and the issued certificates when some Ingress needs
+    certificates discovered."""
+
+    def subnets() -> list[Mapping[str, Any]]:
+        out: list[Mapping[str, Any]] = []
+        with aws_errors():
+            pages = (
+                clients.ec2()
+                .get_paginator("describe_subnets")
+                .paginate(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])
+            )
+            for page in pages:
+                out.extend(dict(s) for s in page["Subnets"])
+        return out
+
     return Discovery(
-        subnets=tuple(subnets),
+        subnets=OnDemand(subnets),
         certificates=tuple(certificates()) if with_certificates else (),
         existing_load_balancers=existing,
         web_acls=tuple(web_acls()) if with_web_acls else (),

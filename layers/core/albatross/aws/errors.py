@@ -67,6 +67,7 @@ _NOT_FOUND = {
     "InvalidGroup.NotFound",
     "InvalidGroupId.NotFound",
     "InvalidPermission.NotFound",
+    "ResourceNotFoundException",  # Shield: no protection for the resource
 }
 _RETRYABLE = {"InternalFailure", "InternalError", "ServiceUnavailable", "Unavailable"}
 

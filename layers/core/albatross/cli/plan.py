@@ -162,7 +162,7 @@ def run_live(*, files: Sequence[Path], config_path: Path | None, output: str) ->
         steps = []
         for stack in result["stacks"]:
             desired = Stack.from_json(stack)
-            actual = aws.with_attributes(actuals[desired.stack_id], desired.with_attributes())
+            actual = aws.complete(actuals[desired.stack_id], desired)
             steps += [
                 {"stack": desired.stack_id, "op": s.op, "type": s.type, "id": s.id} for s in plan(desired, actual)
             ]

@@ -13,6 +13,7 @@ converge. Phase names:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -24,7 +25,7 @@ from albatross.k8s.errors import readable
 from albatross.k8s.service import parse_endpoint_slice, parse_service
 from albatross.model import names
 from albatross.model.stack import LOAD_BALANCER, TARGET_GROUP, Stack
-from albatross.model.targets import ip_targets
+from albatross.model.targets import digest, ip_targets
 from albatross.plan.actual import Actual
 from albatross.plan.planner import CREATE_ORDER, Step, pair, plan
 from albatross.store.table import Store
@@ -53,11 +54,17 @@ def physical_ids(desired: Stack | None, actual: Actual) -> dict[str, str]:
     return {rid: res.physical_id for rid, res in pair(desired, actual)[0].items()}
 
 
-def sync_targets(desired: Stack | None, physical: Mapping[str, str], store: Store) -> int:
-    """Register the ready endpoints of each desired ip-mode target group; returns changes."""
+def sync_targets(
+    desired: Stack | None, physical: Mapping[str, str], store: Store, applied: Mapping[str, str] | None = None
+) -> tuple[int, dict[str, str]]:
+    """Register the ready endpoints of each desired ip-mode target group; returns the
+    changes and, per target group, the digest of its target set. A set whose digest is
+    the one ``applied`` (the stack index) recorded is registered already: not read."""
     if desired is None:
-        return 0
+        return 0, {}
+    applied = applied or {}
     changed = 0
+    digests: dict[str, str] = {}
     for rid, tg in desired.of_type(TARGET_GROUP).items():
         binding: Mapping[str, Any] = tg.binding or {}
         if rid not in physical or binding.get("targetType") != "ip":
@@ -66,14 +73,27 @@ def sync_targets(desired: Stack | None, physical: Mapping[str, str], store: Stor
         service_obj = store.get_objects("Service", [service_key]).get(service_key)
         service = next(iter(readable([service_obj] if service_obj else [], parse_service)), None)
         slices = readable(store.endpoint_slices(service_key), parse_endpoint_slice)
-        added, removed = targets.sync(physical[rid], ip_targets(binding=binding, service=service, slices=slices))
+        wanted = ip_targets(binding=binding, service=service, slices=slices)
+        digests[rid] = digest(wanted)
+        if applied.get(f"{rid}#targets") == digests[rid]:
+            continue
+        added, removed = targets.sync(physical[rid], wanted)
         changed += added + removed
-    return changed
+    return changed, digests
 
 
-def apply_all(*, store: Store, group: str, desired: Stack | None, actual: Actual, steps: list[Step]) -> int:
+@dataclass(frozen=True)
+class Applied:
+    changes: int
+    physical: Mapping[str, str]  # resource id → physical id, after the creates
+    targets: Mapping[str, str]  # target group id → digest of its registered targets
+
+
+def apply_all(
+    *, store: Store, group: str, desired: Stack | None, actual: Actual, steps: list[Step], applied: Mapping[str, str]
+) -> Applied:
     """Apply a whole plan in one go (no load balancer created or deleted), registering
-    targets of new target groups before any rule forwards to them; returns changes."""
+    targets of new target groups before any rule forwards to them."""
     physical = physical_ids(desired, actual)
     before_targets = {CREATE_ORDER[0], CREATE_ORDER[1]}
     first = [s for s in steps if s.op != "delete" and s.type in before_targets]
@@ -81,20 +101,19 @@ def apply_all(*, store: Store, group: str, desired: Stack | None, actual: Actual
     for step in first:
         logger.info("applying", extra={"group": group, "step": step.describe()})
         applier.apply(step, physical)
-    changes = len(steps) + sync_targets(desired, physical, store)
+    registered, digests = sync_targets(desired, physical, store, applied)
     for step in rest:
         logger.info("applying", extra={"group": group, "step": step.describe()})
         applier.apply(step, physical)
-    return changes
+    return Applied(changes=len(steps) + registered, physical=physical, targets=digests)
 
 
 def run_phase(*, settings: Settings, store: Store, group: str, phase: str) -> dict[str, Any]:
     desired = saved_model(store, group)
-    attributes_of = desired.with_attributes() if desired else frozenset()
-    actual = discovery.find_stack(cluster=settings.cluster, stack_id=group, attributes_of=attributes_of)
+    actual = discovery.read_stack(cluster=settings.cluster, stack_id=group, desired=desired)
     physical = physical_ids(desired, actual)
     if phase == "targets":
-        return {"phase": phase, "changes": sync_targets(desired, physical, store)}
+        return {"phase": phase, "changes": sync_targets(desired, physical, store)[0]}
     steps = _select(plan(desired, actual), phase)
     for step in steps:
         logger.info("applying", extra={"group": group, "step": step.describe()})

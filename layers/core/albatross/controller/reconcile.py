@@ -36,7 +36,7 @@ from albatross.model import builder, rules
 from albatross.model.discovery import Discovery
 from albatross.model.group import Members, members_of, with_last_good
 from albatross.model.stack import LOAD_BALANCER
-from albatross.plan.actual import Actual
+from albatross.plan.actual import Actual, StackIndex
 from albatross.plan.planner import plan
 from albatross.store.table import Store
 
@@ -119,7 +119,10 @@ def reconcile(*, settings: Settings, store: Store, group: str, request_id: str) 
     state = store.group_state(group)
     if _busy(store, group, state.execution):  # first: what an execution changes must not be read half-done
         return Outcome(group=group, result="busy")
-    actual = discovery.find_stack(cluster=settings.cluster, stack_id=group)
+    index = StackIndex.from_json(state.index) if state.index else None
+    actual = discovery.find_indexed(index) if index else None
+    if actual is None:
+        index, actual = None, discovery.find_stack(cluster=settings.cluster, stack_id=group)
     built = _build(settings, store, group, members.live, actual)
     failed = dict(members.errors) | {e.ingress: e.reason for e in built.errors}
     if failed:
@@ -156,8 +159,7 @@ def reconcile(*, settings: Settings, store: Store, group: str, request_id: str) 
             _remember_good(store, group, objects[ing.key], records.get(ing.key))
     store.set_refs(group, built.service_refs)
     desired = built.stack
-    if desired is not None and desired.with_attributes():
-        actual = discovery.with_attributes(actual, desired.with_attributes())
+    actual = discovery.complete(actual, desired, index.applied if index else None)
     steps = plan(desired, actual)
     model: Mapping[str, Any] | None = desired.to_json() if desired else None
     if model != state.model or members.leaving != list(state.leaving):
@@ -173,15 +175,30 @@ def reconcile(*, settings: Settings, store: Store, group: str, request_id: str) 
         store.set_execution(group, execution)
         logger.info("execution started", extra={"group": group, "execution": execution, "steps": described})
         return Outcome(group=group, result="started", steps=described, execution=execution)
-    changes = phases.apply_all(store=store, group=group, desired=desired, actual=actual, steps=steps)
+    try:
+        done = phases.apply_all(
+            store=store,
+            group=group,
+            desired=desired,
+            actual=actual,
+            steps=steps,
+            applied=index.applied if index else {},
+        )
+    except Exception:
+        if state.index:  # a half-applied plan: the next reconcile searches by tags and reads everything
+            store.save_index(group, None)
+        raise
     report.finish(
         settings=settings,
         store=store,
         group=group,
         members=[i.key for i in members.live],
         leaving=members.leaving,
-        changed=changes > 0,
-        actual=discovery.find_stack(cluster=settings.cluster, stack_id=group) if steps else actual,
+        changed=done.changes > 0,
+        actual=actual,  # the load balancer (its DNS name) is never created or deleted in place
     )
-    logger.info("reconciled in place", extra={"group": group, "steps": described, "changes": changes})
-    return Outcome(group=group, result="applied" if changes else "unchanged", steps=described)
+    after = discovery.index_of(desired, done.physical, targets=done.targets)
+    if (after.to_json() if after else None) != state.index:
+        store.save_index(group, after.to_json() if after else None)
+    logger.info("reconciled in place", extra={"group": group, "steps": described, "changes": done.changes})
+    return Outcome(group=group, result="applied" if done.changes else "unchanged", steps=described)

@@ -15,6 +15,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from albatross.aws import discovery
 from albatross.aws.errors import UserError
 from albatross.controller import phases, report
 from albatross.controller.settings import Settings
@@ -49,15 +50,20 @@ def run(event: Mapping[str, Any], *, settings: Settings, store: Store) -> dict[s
         return phases.check_load_balancer(settings=settings, group=group, want=str(event.get("want")))
     if task == "finish":
         members, leaving = _members(store, group)
+        actual = discovery.find_stack(cluster=settings.cluster, stack_id=group)
         sent = report.finish(
-            settings=settings, store=store, group=group, members=members, leaving=leaving, changed=True
+            settings=settings, store=store, group=group, members=members, leaving=leaving, changed=True, actual=actual
         )
+        desired = phases.saved_model(store, group)
+        index = discovery.index_of(desired, phases.physical_ids(desired, actual), targets={})
+        store.save_index(group, index.to_json() if index else None)
         again = report.end_run(settings=settings, store=store, group=group)
         return {"group": group, "writeBacks": len(sent), "requeued": again}
     if task == "fail":
         members, _ = _members(store, group)
         reason = _error_text(event.get("error"))
         report.failed(settings=settings, store=store, group=group, members=members, error=reason)
+        store.save_index(group, None)  # what the execution left is unknown: search by tags next time
         report.end_run(settings=settings, store=store, group=group)
         return {"group": group, "failed": reason}
     raise UserError(f"unknown step task {task!r}")

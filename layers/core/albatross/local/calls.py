@@ -10,7 +10,7 @@ from typing import Any
 from albatross.aws import clients
 
 _READ_PREFIXES = ("Describe", "Get", "List", "Receive", "Query", "Scan", "BatchGet")
-INFRA = ("elasticloadbalancing", "ec2")
+INFRA = ("elasticloadbalancing", "ec2", "tagging", "acm", "wafv2", "shield")  # what the AWS figures count
 
 
 def is_mutating(operation: str) -> bool:
@@ -34,6 +34,10 @@ class CallCounter:
     def snapshot(self) -> Counter[tuple[str, str]]:
         with self._lock:
             return Counter(self.calls)
+
+    @staticmethod
+    def reads(calls: Counter[tuple[str, str]], services: tuple[str, ...] = INFRA) -> int:
+        return sum(n for (svc, op), n in calls.items() if svc in services and not is_mutating(op))
 
     @staticmethod
     def mutating(calls: Counter[tuple[str, str]], services: tuple[str, ...] = INFRA) -> int:

@@ -19,6 +19,7 @@ import yaml
 from kubernetes import client as k8s
 
 from albatross.aws import clients
+from albatross.local import gaps
 from albatross.local.cloud import FAKE_CREDENTIALS, LocalCloud, local_cloud
 from albatross.local.dispatch import Dispatcher
 from albatross.local.kube import KubeDouble, kube_double
@@ -122,6 +123,7 @@ def local_system(
         cloud = stack.enter_context(
             local_cloud(root=root, parameters=parameters, time_scale=time_scale, log_level=log_level)
         )
+        stack.enter_context(gaps.fill())
         kube = stack.enter_context(kube_double())
         dispatcher = Dispatcher(cloud.deployment)
         dispatcher.start()

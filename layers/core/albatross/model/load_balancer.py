@@ -118,9 +118,10 @@ def security_groups(*, wanted: Sequence[str] | None, discovery: Discovery, confi
 
 
 def web_acl_by_name(name: str | None, discovery: Discovery) -> str | None:
-    """The ARN of the regional WAFv2 web ACL named ``name`` (``none``: no ACL)."""
+    """The ARN of the regional WAFv2 web ACL named ``name`` (``none`` stays ``none``:
+    remove the association)."""
     if name is None or name == "none":
-        return None
+        return name
     found = [str(acl["ARN"]) for acl in discovery.web_acls if acl.get("Name") == name]
     if len(found) != 1:
         raise ObjectError(f"couldn't find WAFv2 web ACL named {name!r} ({len(found)} matches)")

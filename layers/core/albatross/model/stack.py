@@ -8,6 +8,8 @@ tag values (see :mod:`albatross.model.names`).
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +44,11 @@ class Resource:
             out["binding"] = self.binding
         return out
 
+    def digest(self) -> str:
+        """A short hash of the resource as the model states it (refs unresolved)."""
+        text = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
 
 @dataclass(frozen=True)
 class Stack:
@@ -58,10 +65,6 @@ class Stack:
             "stack": self.stack_id,
             "resources": {rid: self.resources[rid].to_json() for rid in sorted(self.resources)},
         }
-
-    def with_attributes(self) -> frozenset[str]:
-        """Ids of the resources whose ``Attributes`` the model sets."""
-        return frozenset(rid for rid, r in self.resources.items() if r.properties.get("Attributes"))
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Stack:

@@ -5,12 +5,19 @@ Pure. A target is ``(Id, Port)`` as RegisterTargets takes it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import hashlib
+from collections.abc import Iterable, Mapping, Set
 from typing import Any
 
 from albatross.k8s.service import EndpointSlice, Service
 
 Target = tuple[str, int]
+
+
+def digest(targets: Set[Target]) -> str:
+    """A short hash of a target set, to tell whether it changed since it was registered."""
+    text = "\n".join(f"{i} {p}" for i, p in sorted(targets))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def ip_targets(*, binding: Mapping[str, Any], service: Service | None, slices: Iterable[EndpointSlice]) -> set[Target]:

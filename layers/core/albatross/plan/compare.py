@@ -96,6 +96,39 @@ def attributes_differ(desired: Props, actual: Props) -> bool:
     return any(have.get(k) != v for k, v in _attributes(desired).items())
 
 
+# Load balancer settings behind other APIs (see albatross.aws.protection); a key the
+# model leaves out is left alone, so it is read and compared only when stated.
+PROTECTION_KEYS = ("WebACLArn", "WafAclId", "ShieldProtection", "MinimumLoadBalancerCapacity")
+
+
+def stated_protections(props: Props) -> list[str]:
+    return [k for k in PROTECTION_KEYS if props.get(k) is not None]
+
+
+def protection_view(props: Props) -> dict[str, Any]:
+    """Those settings in comparable form (absent: None)."""
+    capacity = props.get("MinimumLoadBalancerCapacity")
+    return {
+        "WebACLArn": props.get("WebACLArn"),
+        "WafAclId": props.get("WafAclId"),
+        "ShieldProtection": props.get("ShieldProtection"),
+        "MinimumLoadBalancerCapacity": capacity.get("CapacityUnits") if isinstance(capacity, Mapping) else None,
+    }
+
+
+def certificate_sets(props: Props) -> tuple[str | None, frozenset[str]]:
+    """A listener's default certificate and the set of its other (SNI) certificates."""
+    arns = [str(c.get("CertificateArn")) for c in props.get("Certificates") or ()]
+    return (arns[0] if arns else None), frozenset(arns[1:]) - set(arns[:1])
+
+
+def _mtls(config: Any) -> tuple[Any, ...] | None:
+    """Mutual TLS in comparable form; absent and ``off`` are the same."""
+    if not isinstance(config, Mapping) or config.get("Mode") in (None, "off"):
+        return None
+    return tuple(sorted((str(k), str(v)) for k, v in config.items() if k != "TrustStoreAssociationStatus"))
+
+
 def mutable_view(type_: str, props: Props) -> dict[str, Any]:
     """The properties that an update call can change, in comparable form."""
     if type_ == SECURITY_GROUP:
@@ -107,17 +140,20 @@ def mutable_view(type_: str, props: Props) -> dict[str, Any]:
             "Subnets": frozenset(props.get("Subnets") or ()),
             "SecurityGroups": frozenset(props.get("SecurityGroups") or ()),
             "IpAddressType": props.get("IpAddressType"),
+            **protection_view(props),
         }
     if type_ == LISTENER:
         # TLS settings mean something on HTTPS listeners only (some endpoints report a
         # policy on HTTP listeners too).
         tls = props.get("Protocol") == "HTTPS"
-        certificates = (props.get("Certificates") or []) if tls else []
+        default, sni = certificate_sets(props) if tls else (None, frozenset())
         return {
             "Protocol": props.get("Protocol"),
             "DefaultActions": tuple(action_key(a) for a in props.get("DefaultActions") or ()),
             "SslPolicy": props.get("SslPolicy") if tls else None,
-            "Certificate": certificates[0].get("CertificateArn") if certificates else None,
+            "Certificate": default,
+            "SNI": sni,
+            "MutualAuthentication": _mtls(props.get("MutualAuthentication")),
         }
     if type_ == LISTENER_RULE:
         return {

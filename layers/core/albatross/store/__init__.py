@@ -7,6 +7,8 @@
 * group membership — ``grp#<stack>`` / ``ing#<ns>/<name>``, with the member's last version
   that built without error (``good``);
 * group state — ``grp#<stack>`` / ``#state``: the desired model being applied, the
-  Ingresses leaving the group, the running execution and the dirty mark;
+  Ingresses leaving the group, the running execution, the dirty mark and the stack
+  index (``stackIndex``: physical ids and applied digests, see
+  :class:`albatross.plan.actual.StackIndex`);
 * references — ``ref#<ns>/<service>`` / ``grp#<stack>``: which groups use a Service.
 """

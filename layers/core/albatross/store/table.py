@@ -31,6 +31,7 @@ class GroupState:
     leaving: tuple[Mapping[str, str], ...] = ()
     execution: str | None = None
     dirty: bool = False
+    index: Mapping[str, Any] | None = None  # a StackIndex in JSON form
 
 
 class Store:
@@ -218,7 +219,23 @@ class Store:
             leaving=tuple(json.loads(item["leaving"]["S"])) if "leaving" in item else (),
             execution=item["execution"]["S"] if "execution" in item else None,
             dirty=bool(item.get("dirty", {}).get("BOOL")),
+            index=json.loads(item["stackIndex"]["S"]) if "stackIndex" in item else None,
         )
+
+    def save_index(self, group: str, index: Mapping[str, Any] | None) -> None:
+        """Record the stack index after a successful apply (None: forget it, so the next
+        reconcile searches by tags)."""
+        key = {"pk": {"S": f"grp#{group}"}, "sk": {"S": STATE_SK}}
+        with aws_errors():
+            if index is None:
+                clients.dynamodb().update_item(TableName=self.table, Key=key, UpdateExpression="REMOVE stackIndex")
+            else:
+                clients.dynamodb().update_item(
+                    TableName=self.table,
+                    Key=key,
+                    UpdateExpression="SET stackIndex = :i",
+                    ExpressionAttributeValues={":i": {"S": json.dumps(index, sort_keys=True)}},
+                )
 
     def save_model(self, group: str, *, model: Mapping[str, Any] | None, leaving: Iterable[Mapping[str, str]]) -> None:
         values: dict[str, Any] = {
