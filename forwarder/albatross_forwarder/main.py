@@ -20,7 +20,16 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
-from albatross.contract import ClassInfo, ObjectChange, Resync, class_info, finalizer_for, ingress_is_ours
+from albatross.contract import (
+    ClassInfo,
+    ObjectChange,
+    Resync,
+    class_info,
+    finalizer_for,
+    ingress_is_ours,
+    params_group,
+    params_name,
+)
 from albatross_forwarder.sender import Sender
 from albatross_forwarder.watch import Watcher
 from albatross_forwarder.writeback import WriteBackConsumer
@@ -51,6 +60,8 @@ class Forwarder:
         core, discovery = k8s.CoreV1Api(api), k8s.DiscoveryV1Api(api)
         custom = k8s.CustomObjectsApi(api)
         self.classes: dict[str, ClassInfo] = {}
+        self.class_params: dict[str, str] = {}  # IngressClass → its IngressClassParams
+        self.params_groups: dict[str, str] = {}  # IngressClassParams → the group it sets
         common = {"cluster": config.cluster, "emit": self._emit, "watch_timeout": config.watch_timeout}
         self.watchers = [
             Watcher(
@@ -71,6 +82,7 @@ class Forwarder:
                 list_fn=functools.partial(
                     custom.list_cluster_custom_object, "elbv2.k8s.aws", "v1beta1", "ingressclassparams"
                 ),
+                on_object=self._remember_params,
                 **common,  # type: ignore[arg-type]  # checked keys
             ),
             Watcher(kind="Service", list_fn=core.list_service_for_all_namespaces, **common),  # type: ignore[arg-type]  # checked keys
@@ -93,16 +105,33 @@ class Forwarder:
         name = (obj.get("metadata") or {}).get("name")
         if not name:
             return
-        info = class_info(obj)
-        if self.classes.get(str(name)) != info:
+        info, params = class_info(obj), params_name(obj)
+        if self.classes.get(str(name)) != info or self.class_params.get(str(name)) != params:
             self.classes[str(name)] = info
+            if params:
+                self.class_params[str(name)] = params
+            else:
+                self.class_params.pop(str(name), None)
             self.watchers[0].relist_soon()  # Ingresses of that class may now be ours (or not)
+
+    def _remember_params(self, obj: Mapping[str, Any]) -> None:
+        name = str((obj.get("metadata") or {}).get("name") or "")
+        group = params_group(obj)
+        if name and self.params_groups.get(name) != group:
+            if group:
+                self.params_groups[name] = group
+            else:
+                self.params_groups.pop(name, None)
+            self.watchers[0].relist_soon()  # finalizers follow the group (ADR 0004)
+
+    def class_groups(self) -> dict[str, str]:
+        return {c: self.params_groups[p] for c, p in self.class_params.items() if p in self.params_groups}
 
     def _ensure_finalizer(self, obj: Mapping[str, Any]) -> None:
         meta = obj.get("metadata") or {}
         if meta.get("deletionTimestamp") or not is_managed(obj, self.config.ingress_class, self.classes):
             return
-        finalizer = finalizer_for(obj)
+        finalizer = finalizer_for(obj, self.class_groups())
         current = meta.get("finalizers")
         if current and finalizer in current:
             return

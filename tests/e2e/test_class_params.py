@@ -3,6 +3,8 @@ the Ingress of that class is built with them (they win over its annotations)."""
 
 from __future__ import annotations
 
+import functools
+
 from kubernetes import client as k8s
 from kubernetes import utils
 
@@ -10,7 +12,7 @@ from albatross.aws import clients
 from albatross.local.demo import ingress_hostname
 from albatross.local.system import LocalSystem
 from tests.e2e.test_slice import ROOT
-from tests.k8s_typing import body
+from tests.k8s_typing import body, must
 
 
 def test_the_class_parameters_shape_the_load_balancer(system: LocalSystem) -> None:
@@ -52,3 +54,100 @@ def test_the_class_parameters_shape_the_load_balancer(system: LocalSystem) -> No
     assert lb["Scheme"] == "internal"  # the annotation says internet-facing
     tags = clients.elbv2().describe_tags(ResourceArns=[lb["LoadBalancerArn"]])["TagDescriptions"][0]["Tags"]
     assert {"Key": "tier", "Value": "private"} in tags
+
+
+def _finalizers(api: k8s.ApiClient, name: str) -> list[str]:
+    found = k8s.NetworkingV1Api(api).read_namespaced_ingress(name, "game-2048")
+    return list(must(found.metadata).finalizers or [])
+
+
+def _has_only(api: k8s.ApiClient, name: str, group: str, only: bool) -> bool:
+    found = _finalizers(api, name)
+    wanted = f"group.ingress.k8s.aws/{group}"
+    return found == [wanted] if only else wanted in found
+
+
+def _stacks() -> set[str]:
+    elbv2 = clients.elbv2()
+    out = set()
+    for lb in elbv2.describe_load_balancers()["LoadBalancers"]:
+        tags = elbv2.describe_tags(ResourceArns=[lb["LoadBalancerArn"]])["TagDescriptions"][0]["Tags"]
+        out |= {t["Value"] for t in tags if t["Key"] == "ingress.k8s.aws/stack"}
+    return out
+
+
+def test_the_group_the_class_parameters_name_gathers_its_ingresses_and_can_move(system: LocalSystem) -> None:
+    """ADR 0004: the params' group wins over the annotations; changing it moves the
+    Ingresses (and their finalizers) to the new group's load balancer."""
+    api = system.api()
+    custom = k8s.CustomObjectsApi(api)
+    custom.create_cluster_custom_object(
+        "elbv2.k8s.aws",
+        "v1beta1",
+        "ingressclassparams",
+        body(
+            {
+                "apiVersion": "elbv2.k8s.aws/v1beta1",
+                "kind": "IngressClassParams",
+                "metadata": {"name": "shared"},
+                "spec": {"group": {"name": "shared"}},
+            }
+        ),
+    )
+    k8s.NetworkingV1Api(api).create_ingress_class(
+        body(
+            {
+                "metadata": {"name": "alb-shared"},
+                "spec": {
+                    "controller": "ingress.k8s.aws/alb",
+                    "parameters": {"apiGroup": "elbv2.k8s.aws", "kind": "IngressClassParams", "name": "shared"},
+                },
+            }
+        )
+    )
+    manifests = (
+        (ROOT / "examples/2048/2048.yaml").read_text().replace("ingressClassName: alb", "ingressClassName: alb-shared")
+    )
+    path = system.log_path.parent / "2048-shared.yaml"
+    path.write_text(manifests)
+    utils.create_from_yaml(api, str(path))  # type: ignore[no-untyped-call]  # untyped in the client
+    backend = {"service": {"name": "game-2048", "port": {"number": 80}}}
+    k8s.NetworkingV1Api(api).create_namespaced_ingress(
+        "game-2048",
+        body(
+            {
+                "metadata": {
+                    "name": "second",
+                    "annotations": {"alb.ingress.kubernetes.io/group.name": "ignored-by-params"},
+                },
+                "spec": {
+                    "ingressClassName": "alb-shared",
+                    "rules": [
+                        {
+                            "http": {
+                                "paths": [
+                                    {
+                                        "path": "/second",
+                                        "pathType": "Prefix",
+                                        "backend": backend,
+                                    }
+                                ]
+                            }
+                        }
+                    ],
+                },
+            }
+        ),
+    )
+    system.wait_for("both addresses", lambda: ingress_hostname(system, "game-2048", "second"))
+    system.wait_for("the first address", lambda: ingress_hostname(system, "game-2048", "game-2048"))
+    assert _stacks() == {"shared"}
+    for name in ("game-2048", "second"):
+        system.wait_for(f"the group finalizer on {name}", functools.partial(_has_only, api, name, "shared", False))
+
+    custom.patch_cluster_custom_object(
+        "elbv2.k8s.aws", "v1beta1", "ingressclassparams", "shared", {"spec": {"group": {"name": "moved"}}}
+    )
+    system.wait_for("the stack to move", lambda: _stacks() == {"moved"}, timeout=90)
+    for name in ("game-2048", "second"):
+        system.wait_for(f"the finalizers of {name} to follow", functools.partial(_has_only, api, name, "moved", True))

@@ -14,7 +14,9 @@ from albatross.contract import (
     ObjectChange,
     Resync,
     WriteBack,
+    class_groups,
     finalizer_for,
+    group_name_of,
     parse_detail,
     parse_writeback,
     put_events_entry,
@@ -96,3 +98,34 @@ def test_entry_and_finalizers() -> None:
     invalid = {"metadata": {"annotations": {"alb.ingress.kubernetes.io/group.name": "Not_Valid"}}}
     assert finalizer_for(invalid) == "ingress.k8s.aws/resources"
     assert WriteBack(type="status", cluster="c", ingress="a/b", hostnames=("h",)).to_body()
+
+
+def test_the_group_an_ingress_class_params_names_wins_over_the_annotation() -> None:
+    ref = {"apiGroup": "elbv2.k8s.aws", "kind": "IngressClassParams", "name": "p"}
+    classes = [
+        {"metadata": {"name": "shared"}, "spec": {"controller": "ingress.k8s.aws/alb", "parameters": ref}},
+        {"metadata": {"name": "plain"}, "spec": {"controller": "ingress.k8s.aws/alb"}},
+        {"metadata": {"name": "bad"}, "spec": {"parameters": {**ref, "name": "invalid"}}},
+    ]
+    params = [
+        {"metadata": {"name": "p"}, "spec": {"group": {"name": "team-a"}}},
+        {"metadata": {"name": "invalid"}, "spec": {"group": {"name": "Not_Valid"}}},
+    ]
+    grouped = class_groups(classes, params)
+    assert grouped == {"shared": "team-a"}
+
+    def ingress(cls: str | None, annotations: dict[str, str]) -> dict[str, object]:
+        return {
+            "metadata": {"name": "web", "namespace": "shop", "annotations": annotations},
+            "spec": {"ingressClassName": cls} if cls else {},
+        }
+
+    named = {"alb.ingress.kubernetes.io/group.name": "mine"}
+    assert group_name_of(ingress("shared", named), grouped) == "team-a"
+    assert finalizer_for(ingress("shared", {}), grouped) == "group.ingress.k8s.aws/team-a"
+    assert group_name_of(ingress("plain", named), grouped) == "mine"
+    assert group_name_of(ingress("bad", {}), grouped) is None
+    # the legacy annotation has no IngressClass, hence no params
+    legacy = ingress("shared", {**named, "kubernetes.io/ingress.class": "alb"})
+    assert group_name_of(legacy, grouped) == "mine"
+    assert finalizer_for(ingress(None, {}), grouped) == "ingress.k8s.aws/resources"

@@ -16,7 +16,7 @@ import yaml
 
 from albatross.aws import discovery as aws
 from albatross.aws.errors import AlbatrossError
-from albatross.contract import object_key
+from albatross.contract import class_groups, object_key
 from albatross.k8s.errors import readable
 from albatross.k8s.ingress import GroupID
 from albatross.k8s.ingress_class import parse_ingress_class
@@ -91,10 +91,16 @@ def plan_offline(
     }
     stacks: list[dict[str, Any]] = []
     errors: list[dict[str, str]] = []
-    groups = groups_of(ingresses.values(), classes=classes, ingress_class=config.ingress_class)
+    grouped = class_groups(by_kind.get("IngressClass", []), by_kind.get("IngressClassParams", []))
+    groups = groups_of(ingresses.values(), classes=classes, ingress_class=config.ingress_class, class_groups=grouped)
     for group, keys in sorted(groups.items()):
         members = members_of(
-            group=group, keys=keys, objects=ingresses, classes=classes, ingress_class=config.ingress_class
+            group=group,
+            keys=keys,
+            objects=ingresses,
+            classes=classes,
+            ingress_class=config.ingress_class,
+            class_groups=grouped,
         )
         built = builder.build(
             config=config,

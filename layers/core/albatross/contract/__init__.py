@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -177,9 +177,50 @@ def explicit_group(obj: Mapping[str, Any]) -> str | None:
     return None
 
 
-def finalizer_for(obj: Mapping[str, Any]) -> str:
+PARAMS_API_GROUP = "elbv2.k8s.aws"
+
+
+def params_name(ingress_class: Mapping[str, Any]) -> str | None:
+    """The IngressClassParams an IngressClass points at (``spec.parameters``), if any."""
+    ref = (ingress_class.get("spec") or {}).get("parameters")
+    if not isinstance(ref, Mapping) or ref.get("kind") != "IngressClassParams" or not ref.get("name"):
+        return None
+    return str(ref["name"]) if str(ref.get("apiGroup") or PARAMS_API_GROUP) == PARAMS_API_GROUP else None
+
+
+def params_group(params: Mapping[str, Any]) -> str | None:
+    """The valid group name an IngressClassParams sets (``spec.group.name``), if any."""
+    group = ((params.get("spec") or {}).get("group") or {}) if isinstance(params.get("spec"), Mapping) else {}
+    name = group.get("name") if isinstance(group, Mapping) else None
+    return name.strip() if isinstance(name, str) and GROUP_NAME.match(name.strip()) else None
+
+
+def class_groups(ingress_classes: Iterable[Mapping[str, Any]], params: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """IngressClass name → the group its IngressClassParams name (ADR 0004)."""
+    by_params = {str((p.get("metadata") or {}).get("name")): g for p in params if (g := params_group(p)) is not None}
+    out: dict[str, str] = {}
+    for ingress_class in ingress_classes:
+        ref = params_name(ingress_class)
+        if ref in by_params:
+            out[str((ingress_class.get("metadata") or {}).get("name"))] = by_params[ref]
+    return out
+
+
+def group_name_of(obj: Mapping[str, Any], class_groups: Mapping[str, str] | None = None) -> str | None:
+    """The explicit group of an Ingress: its class's IngressClassParams group (which
+    overrides the annotation, as in LBC), else its valid ``group.name``; None: implicit."""
+    meta = obj.get("metadata") or {}
+    spec = obj.get("spec") if isinstance(obj.get("spec"), Mapping) else {}
+    name = spec.get("ingressClassName") if isinstance(spec, Mapping) else None
+    legacy = (meta.get("annotations") or {}).get(LEGACY_CLASS_ANNOTATION)
+    if class_groups and isinstance(name, str) and not legacy and name in class_groups:
+        return class_groups[name]
+    return explicit_group(obj)
+
+
+def finalizer_for(obj: Mapping[str, Any], class_groups: Mapping[str, str] | None = None) -> str:
     """The LBC finalizer of an Ingress: per explicit group, or the implicit one."""
-    group = explicit_group(obj)
+    group = group_name_of(obj, class_groups)
     return EXPLICIT_FINALIZER_PREFIX + group if group else IMPLICIT_FINALIZER
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from albatross.contract import ObjectChange, Resync
+from albatross.contract import ObjectChange, Resync, class_groups
 from albatross.controller import queues
 from albatross.controller.settings import Settings
 from albatross.k8s.ingress import group_key_of
@@ -22,17 +22,55 @@ from albatross.store.table import Store
 logger = Logger(child=True)
 
 
-def _groups_affected(store: Store, kind: str, obj: Mapping[str, Any], previous: Mapping[str, Any] | None) -> set[str]:
+def _names_class(obj: Mapping[str, Any] | None) -> bool:
+    spec = (obj or {}).get("spec")
+    return isinstance(spec, Mapping) and bool(spec.get("ingressClassName"))
+
+
+def _class_groups(store: Store, *objs: Mapping[str, Any] | None) -> dict[str, str]:
+    """The groups IngressClassParams impose (ADR 0004); read only for Ingresses naming a
+    class (two queries on small partitions)."""
+    if not any(_names_class(o) for o in objs):
+        return {}
+    return class_groups(store.ingress_classes(), store.class_params())
+
+
+def _regroup(store: Store) -> set[str]:
+    """After an IngressClass or IngressClassParams change: every stored Ingress's group
+    again, membership recorded where it moved; returns every group, old and new."""
+    grouped = class_groups(store.ingress_classes(), store.class_params())
+    groups = store.all_groups()
+    known: dict[str, set[str]] = {}
+    for key, (_, obj) in sorted(store.live_snapshots("Ingress").items()):
+        group = group_key_of(obj, grouped)
+        if group not in known:
+            known[group] = set(store.members(group)) if group in groups else set()
+        if key not in known[group]:
+            store.add_member(group, key)
+            known[group].add(key)
+        groups.add(group)
+    return groups
+
+
+def _groups_affected(
+    store: Store,
+    kind: str,
+    obj: Mapping[str, Any],
+    previous: Mapping[str, Any] | None,
+    grouped: Mapping[str, str] | None = None,
+) -> set[str]:
     meta = obj.get("metadata") or {}
     if kind == "Ingress":
-        groups = {group_key_of(obj)}
+        if grouped is None:
+            grouped = _class_groups(store, obj, previous)
+        groups = {group_key_of(obj, grouped)}
         if previous is not None:
-            groups.add(group_key_of(previous))
+            groups.add(group_key_of(previous, grouped))
         return groups
     if kind == "Service":
         return set(store.groups_for_service(f"{meta.get('namespace')}/{meta.get('name')}"))
     if kind in ("IngressClass", "IngressClassParams"):
-        return store.all_groups()  # which Ingresses use a class is only known per group
+        return _regroup(store)  # which Ingresses use a class is only known per group
     if kind == "EndpointSlice":
         service = (meta.get("labels") or {}).get(SERVICE_NAME_LABEL)
         return set(store.groups_for_service(f"{meta.get('namespace')}/{service}")) if service else set()
@@ -44,23 +82,22 @@ def apply_change(change: ObjectChange, *, settings: Settings, store: Store, even
     if change.cluster != settings.cluster:
         logger.info("ignoring an event of another cluster", extra={"cluster": change.cluster, "key": change.key})
         return set()
-    group = group_key_of(change.object) if change.kind == "Ingress" else None
     applied, previous = store.put_snapshot(
         kind=change.kind,
         key=change.key,
         rv=int(change.resource_version),
         obj=change.object,
         deleted=change.action == "delete",
-        group=group,
     )
     if not applied:
         logger.info(
             "dropped a stale change", extra={"kind": change.kind, "key": change.key, "rv": change.resource_version}
         )
         return set()
-    if group is not None and change.action == "upsert":
-        store.add_member(group, change.key)
-    groups = _groups_affected(store, change.kind, change.object, previous)
+    grouped = _class_groups(store, change.object, previous) if change.kind == "Ingress" else None
+    if change.kind == "Ingress" and change.action == "upsert":
+        store.add_member(group_key_of(change.object, grouped), change.key)
+    groups = _groups_affected(store, change.kind, change.object, previous, grouped)
     if groups:
         queues.enqueue(settings.work_queue_url, groups, cause=event_id)
     logger.info(

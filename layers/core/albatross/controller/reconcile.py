@@ -24,7 +24,7 @@ from aws_lambda_powertools import Logger
 
 from albatross.aws import clients, discovery
 from albatross.aws.errors import aws_errors
-from albatross.contract import object_key
+from albatross.contract import class_groups, object_key, params_name
 from albatross.controller import phases, queues, report
 from albatross.controller.settings import Settings
 from albatross.k8s.errors import readable
@@ -55,8 +55,17 @@ class Outcome:
 def _classify(
     settings: Settings, store: Store, group: str, objects: Mapping[str, Mapping[str, Any]], keys: list[str]
 ) -> Members:
-    classes = {c.name: c for c in (parse_ingress_class(o) for o in store.ingress_classes())}
-    return members_of(group=group, keys=keys, objects=objects, classes=classes, ingress_class=settings.ingress_class)
+    stored = store.ingress_classes()
+    classes = {c.name: c for c in (parse_ingress_class(o) for o in stored)}
+    grouped = class_groups(stored, store.class_params()) if any(params_name(c) for c in stored) else {}
+    return members_of(
+        group=group,
+        keys=keys,
+        objects=objects,
+        classes=classes,
+        ingress_class=settings.ingress_class,
+        class_groups=grouped,
+    )
 
 
 def _services(store: Store, ingresses: list[Ingress]) -> dict[str, Service]:

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from albatross.contract import LEGACY_CLASS_ANNOTATION, explicit_group
+from albatross.contract import LEGACY_CLASS_ANNOTATION, group_name_of
 from albatross.k8s.annotations import Annotations
 from albatross.k8s.errors import ObjectError
 
@@ -181,8 +181,9 @@ def parse_ingress(obj: Mapping[str, Any]) -> Ingress:
     )
 
 
-def group_key_of(obj: Mapping[str, Any]) -> str:
-    """The group key for routing work, read from metadata alone so that a malformed spec
-    or group name still reaches the reconcile (in the implicit group), which reports it."""
+def group_key_of(obj: Mapping[str, Any], class_groups: Mapping[str, str] | None = None) -> str:
+    """The group key for routing work: the class's IngressClassParams group, else the
+    annotation's (ADR 0004), read so that a malformed spec or group name still reaches
+    the reconcile (in the implicit group), which reports it."""
     meta = obj.get("metadata") or {}
-    return explicit_group(obj) or f"{meta.get('namespace', '')}/{meta.get('name', '')}"
+    return group_name_of(obj, class_groups) or f"{meta.get('namespace', '')}/{meta.get('name', '')}"

@@ -30,6 +30,7 @@ def members_of(
     objects: Mapping[str, Mapping[str, Any]],
     classes: Mapping[str, IngressClass],
     ingress_class: str,
+    class_groups: Mapping[str, str] | None = None,
 ) -> Members:
     """Classify the Ingresses recorded in ``group`` (``keys``) given their current objects
     (a key without an object is gone from the cluster)."""
@@ -45,7 +46,10 @@ def members_of(
         except ObjectError as e:
             out.errors[key] = str(e)
             continue
-        ours = ingress_is_ours(obj, classes=_infos(classes), configured=ingress_class) and group_key_of(obj) == group
+        ours = (
+            ingress_is_ours(obj, classes=_infos(classes), configured=ingress_class)
+            and group_key_of(obj, class_groups) == group
+        )
         if ing.deleting or not ours:
             out.leaving.append({"ingress": key, "finalizer": finalizer if finalizer in ing.finalizers else ""})
         else:
@@ -54,13 +58,17 @@ def members_of(
 
 
 def groups_of(
-    objects: Iterable[Mapping[str, Any]], *, classes: Mapping[str, IngressClass], ingress_class: str
+    objects: Iterable[Mapping[str, Any]],
+    *,
+    classes: Mapping[str, IngressClass],
+    ingress_class: str,
+    class_groups: Mapping[str, str] | None = None,
 ) -> dict[str, list[str]]:
     """Group key → keys of the Ingresses of ours that belong to it (deleting ones too)."""
     out: dict[str, list[str]] = {}
     for obj in objects:
         if ingress_is_ours(obj, classes=_infos(classes), configured=ingress_class):
-            out.setdefault(group_key_of(obj), []).append(object_key(obj))
+            out.setdefault(group_key_of(obj, class_groups), []).append(object_key(obj))
     return out
 
 

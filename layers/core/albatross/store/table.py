@@ -43,7 +43,7 @@ class Store:
     # --- snapshots ---------------------------------------------------------------------
 
     def put_snapshot(
-        self, *, kind: str, key: str, rv: int, obj: Mapping[str, Any], deleted: bool, group: str | None = None
+        self, *, kind: str, key: str, rv: int, obj: Mapping[str, Any], deleted: bool
     ) -> tuple[bool, Mapping[str, Any] | None]:
         """Store if ``rv`` is newer than what is stored; returns (applied, previous body)."""
         pk, sk = snapshot_key(kind, key, obj)
@@ -54,8 +54,6 @@ class Store:
             "deleted": {"BOOL": deleted},
             "body": {"S": json.dumps(obj, separators=(",", ":"), sort_keys=True)},
         }
-        if group is not None:
-            item["grp"] = {"S": group}
         try:
             with aws_errors():
                 old = clients.dynamodb().put_item(
