@@ -1,9 +1,11 @@
-"""A crash between any two steps costs nothing: for the create and the delete of the
-2048 stack, stopping after step k and running the whole plan again converges, for every
-k, with no duplicate and no orphan."""
+"""A crash between any two steps costs nothing: for the create, an update and the delete
+of the 2048 stack, stopping after step k and running the whole plan again converges, for
+every k, with no duplicate and no orphan."""
 
 from __future__ import annotations
 
+import copy
+import json
 from collections import Counter
 
 import pytest
@@ -59,12 +61,54 @@ def test_create_interrupted_after_any_step_converges(moto_endpoint: str, k: int)
     assert inventory() == FULL
 
 
-@pytest.mark.parametrize("k", range(5))
+def _updated(stack: Stack) -> Stack:
+    """A new path above the old one, a new health check path and a new target group name
+    (a replacement): every kind of step."""
+    data = json.loads(json.dumps(stack.to_json()))
+    rule = data["resources"]["80:1"]
+    data["resources"]["80:2"] = copy.deepcopy(rule)
+    data["resources"]["80:2"]["properties"]["Priority"] = 2
+    rule["properties"]["Conditions"] = [{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/new"]}}]
+    tg = data["resources"]["game-2048/game-2048-game-2048:80"]["properties"]
+    tg["Name"], tg["HealthCheckPath"] = "k8s-game2048-game2048-replaced00", "/healthz"
+    return Stack.from_json(data)
+
+
+@pytest.mark.parametrize("k", range(4))
+def test_update_interrupted_after_any_step_converges(moto_endpoint: str, k: int) -> None:
+    first = desired(make_vpc(CLUSTER))
+    converge(first)
+    second = _updated(first)
+    actual = discovery.read_stack(cluster=CLUSTER, stack_id=STACK, desired=second)
+    steps = plan(second, actual)
+    # the old rule forwards to the old target group, so it is rewritten in place, after
+    # the new "/" rule exists
+    assert [s.describe() for s in steps] == [
+        "create TargetGroup game-2048/game-2048-game-2048:80",
+        "create ListenerRule 80:2",
+        "update ListenerRule 80:1",
+        "delete TargetGroup game-2048/game-2048-game-2048:80",
+    ]
+    physical = {r.id: r.physical_id for r in actual.resources}
+    for step in steps[:k]:
+        applier.apply(step, physical)  # then the process dies
+    assert converge(second) == 2
+    assert inventory() == FULL + Counter({"Rule": 1})
+    [tg] = clients.elbv2().describe_target_groups()["TargetGroups"]
+    assert (tg["TargetGroupName"], tg["HealthCheckPath"]) == ("k8s-game2048-game2048-replaced00", "/healthz")
+
+
+@pytest.mark.parametrize("k", range(3))
 def test_delete_interrupted_after_any_step_converges(moto_endpoint: str, k: int) -> None:
     stack = desired(make_vpc(CLUSTER))
     converge(stack)
     steps = plan(None, discovery.find_stack(cluster=CLUSTER, stack_id=STACK))
-    assert [s.op for s in steps] == ["delete"] * 5
+    # the load balancer takes its listener and rules with it
+    assert [s.describe() for s in steps] == [
+        "delete LoadBalancer LoadBalancer",
+        "delete TargetGroup game-2048/game-2048-game-2048:80",
+        "delete SecurityGroup ManagedLBSecurityGroup",
+    ]
     for step in steps[:k]:
         applier.apply(step, {})
     assert converge(None) == 2
@@ -72,9 +116,6 @@ def test_delete_interrupted_after_any_step_converges(moto_endpoint: str, k: int)
 
 
 def test_rules_follow_a_new_path_order_with_a_reorder(moto_endpoint: str) -> None:
-    import copy
-    import json
-
     vpc = make_vpc(CLUSTER)
     first = desired(vpc)
     converge(first)

@@ -102,7 +102,7 @@ def test_entry_and_finalizers() -> None:
 
 def test_the_group_an_ingress_class_params_names_wins_over_the_annotation() -> None:
     ref = {"apiGroup": "elbv2.k8s.aws", "kind": "IngressClassParams", "name": "p"}
-    classes = [
+    classes: list[dict[str, Any]] = [
         {"metadata": {"name": "shared"}, "spec": {"controller": "ingress.k8s.aws/alb", "parameters": ref}},
         {"metadata": {"name": "plain"}, "spec": {"controller": "ingress.k8s.aws/alb"}},
         {"metadata": {"name": "bad"}, "spec": {"parameters": {**ref, "name": "invalid"}}},

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from albatross.model.stack import Stack
+from albatross.plan import rules as rule_plan
 from albatross.plan.actual import Actual, ActualResource
 from albatross.plan.planner import plan, resolve
 
@@ -71,13 +72,45 @@ def test_what_exists_as_desired_needs_no_step() -> None:
 
 
 def test_no_desired_stack_deletes_in_reverse_order() -> None:
+    # the load balancer takes its listeners and rules with it: no call of their own
     assert kinds(plan(None, as_built(desired()))) == [
-        "delete ListenerRule 80:1",
-        "delete Listener 80",
         "delete LoadBalancer LoadBalancer",
         "delete TargetGroup game-2048/game-2048-game-2048:80",
         "delete SecurityGroup ManagedLBSecurityGroup",
     ]
+
+
+def test_a_replaced_load_balancer_gets_new_listeners_and_rules() -> None:
+    data = json.loads(GOLDEN.read_text())
+    data["resources"]["LoadBalancer"]["properties"]["Name"] = "k8s-game2048-game2048-internal00"
+    replacing = Stack.from_json(data)
+    assert kinds(plan(replacing, as_built(desired()))) == [
+        "create LoadBalancer LoadBalancer",
+        "create Listener 80",
+        "create ListenerRule 80:1",
+        "delete LoadBalancer LoadBalancer",
+    ]
+    # halfway (the new one and its listener exist, same ids as the old one's): the old
+    # listener is not mistaken for the new one's
+    old = as_built(desired())
+    before = {r.id: r for r in old.resources if r.type.endswith(("LoadBalancer", "Listener"))}
+    new_lb = ActualResource(
+        id="LoadBalancer",
+        type=before["LoadBalancer"].type,
+        physical_id="arn:lb/2",
+        properties={
+            **before["LoadBalancer"].properties,
+            "Name": data["resources"]["LoadBalancer"]["properties"]["Name"],
+        },
+    )
+    new_listener = ActualResource(
+        id="80",
+        type="AWS::ElasticLoadBalancingV2::Listener",
+        physical_id="arn:listener/2",
+        properties={**before["80"].properties, "LoadBalancerArn": "arn:lb/2"},
+    )
+    halfway = Actual(resources=(*old.resources, new_lb, new_listener))
+    assert kinds(plan(replacing, halfway)) == ["create ListenerRule 80:1", "delete LoadBalancer LoadBalancer"]
 
 
 def test_a_health_check_change_is_one_update() -> None:
@@ -194,3 +227,17 @@ def test_rule_changes_never_exceed_the_larger_count_and_end_as_desired(before: l
         peak = max(peak, len(rules))
     assert rules == dict(enumerate(after, start=1))
     assert peak <= max(len(before), len(after))
+
+
+def test_a_rule_in_the_way_is_deleted_once_per_listener() -> None:
+    def rule(rid: str, priority: int) -> ActualResource:
+        return ActualResource(
+            id=rid,
+            type="AWS::ElasticLoadBalancingV2::ListenerRule",
+            physical_id=f"arn:{rid}",
+            properties={"Priority": priority},
+        )
+
+    moves = [(rule("80:2", 2), 1)]
+    deletes = [rule("80:1", 1), rule("443:1", 1)]
+    assert rule_plan.blockers(moves, deletes) == [deletes[0]]

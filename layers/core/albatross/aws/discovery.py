@@ -94,6 +94,7 @@ def _listener(listener: Mapping[str, Any]) -> list[ActualResource]:
             physical_id=listener["ListenerArn"],
             properties={
                 "Port": port,
+                "LoadBalancerArn": listener.get("LoadBalancerArn"),
                 "Protocol": listener.get("Protocol"),
                 "DefaultActions": listener.get("DefaultActions", []),
                 "Certificates": listener.get("Certificates", []),
@@ -114,6 +115,7 @@ def _listener(listener: Mapping[str, Any]) -> list[ActualResource]:
                         type=LISTENER_RULE,
                         physical_id=rule["RuleArn"],
                         properties={
+                            "ListenerArn": listener["ListenerArn"],
                             "Priority": priority,
                             "Conditions": rule.get("Conditions", []),
                             "Actions": rule.get("Actions", []),

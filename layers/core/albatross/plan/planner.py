@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from albatross.model.names import LOAD_BALANCER_ID
 from albatross.model.stack import (
     LISTENER,
     LISTENER_RULE,
@@ -66,19 +67,48 @@ def pair(desired: Stack | None, actual: Actual) -> tuple[dict[str, ActualResourc
     wanted = desired.resources if desired else {}
     paired: dict[str, ActualResource] = {}
     orphans: list[ActualResource] = []
-    for res in actual.resources:
+    # Parents first: a listener pairs only if its load balancer did (a replaced load
+    # balancer gets new listeners), and rules only under a paired listener.
+    for res in sorted(actual.resources, key=lambda r: CREATE_ORDER.index(r.type)):
         want = wanted.get(res.id)
         same = (
             want is not None
             and want.type == res.type
             and res.id not in paired
             and IDENTITY[res.type](want.properties) == IDENTITY[res.type](res.properties)
+            and all(parent in paired for parent in _parents(want))
+            and _under(res, paired)
         )
+        if res.type == LISTENER_RULE:
+            same = _listener_of_rule(res.id) in paired and _under(res, paired)
         if same:
             paired[res.id] = res
         else:
             orphans.append(res)
     return paired, orphans
+
+
+def _parents(resource: Resource) -> list[str]:
+    if resource.type == LISTENER:
+        return [t for t in (ref_target(resource.properties.get("LoadBalancerArn")),) if t]
+    return []
+
+
+def _listener_of_rule(rid: str) -> str:
+    return rid.rsplit(":", 1)[0]
+
+
+def _under(res: ActualResource, paired: Mapping[str, ActualResource]) -> bool:
+    """Whether an actual listener (rule) hangs under the paired load balancer (listener),
+    when discovery says where it hangs: while a load balancer is replaced, the old one's
+    listeners and rules carry the same ids as the new one's."""
+    if res.type == LISTENER:
+        arn, parent = res.properties.get("LoadBalancerArn"), paired.get(LOAD_BALANCER_ID)
+    elif res.type == LISTENER_RULE:
+        arn, parent = res.properties.get("ListenerArn"), paired.get(_listener_of_rule(res.id))
+    else:
+        return True
+    return arn is None or parent is None or arn == parent.physical_id
 
 
 def plan(desired: Stack | None, actual: Actual) -> list[Step]:
@@ -104,7 +134,7 @@ def plan(desired: Stack | None, actual: Actual) -> list[Step]:
                     steps.append(Step(op="update", type=type_, id=rid, desired=want, actual=have))
     changes = rules.match(
         {rid: r for rid, r in wanted.items() if r.type == LISTENER_RULE},
-        actual.of_type(LISTENER_RULE),
+        [r for r in actual.of_type(LISTENER_RULE) if r.id in paired],  # the others go with their listener
         lambda props: resolve(props, physical),
     )
     early: list[ActualResource] = []
@@ -113,16 +143,27 @@ def plan(desired: Stack | None, actual: Actual) -> list[Step]:
             early.append(blocker)
             steps.append(Step(op="delete", type=LISTENER_RULE, id=blocker.id, actual=blocker))
         steps.append(Step(op="reorder", type=LISTENER_RULE, id=listener, desired=rules.reorder(listener, moves)))
-    for rid, want, have in changes.updates:
-        steps.append(Step(op="update", type=LISTENER_RULE, id=rid, desired=want, actual=have))
+    # New rules before rewrites: a rule rewritten in place stops serving what it served,
+    # which by then a new rule serves (no request meets the default 404 mid-change).
     for rid, want in sorted(changes.creates, key=lambda c: _natural(c[0])):
         steps.append(Step(op="create", type=LISTENER_RULE, id=rid, desired=want))
-    doomed = [r for r in orphans if r.type != LISTENER_RULE] + [r for r in changes.deletes if r not in early]
+    for rid, want, have in changes.updates:
+        steps.append(Step(op="update", type=LISTENER_RULE, id=rid, desired=want, actual=have))
+    doomed = orphans + [r for r in changes.deletes if r not in early]
+    doomed = _without_cascaded(doomed)
     for type_ in DELETE_ORDER:
         for res in sorted(doomed, key=lambda r: _natural(r.id)):
             if res.type == type_:
                 steps.append(Step(op="delete", type=type_, id=res.id, actual=res, group_deleted=desired is None))
     return steps
+
+
+def _without_cascaded(doomed: list[ActualResource]) -> list[ActualResource]:
+    """Deleting a load balancer deletes its listeners and their rules, and deleting a
+    listener its rules: no call of their own."""
+    gone = {r.physical_id for r in doomed if r.type in (LOAD_BALANCER, LISTENER)}
+    parent = {LISTENER: "LoadBalancerArn", LISTENER_RULE: "ListenerArn"}
+    return [r for r in doomed if r.type not in parent or r.properties.get(parent[r.type]) not in gone]
 
 
 def _natural(rid: str) -> tuple[Any, ...]:

@@ -71,10 +71,12 @@ def match(desired: Mapping[str, Resource], actual: list[ActualResource], resolve
 
 
 def blockers(moves: list[tuple[ActualResource, int]], deletes: list[ActualResource]) -> list[ActualResource]:
-    """Rules about to be deleted that sit on a priority a move needs: they go first (the
-    requests they served are meant to stop matching them anyway)."""
+    """Rules about to be deleted that sit on a priority a move (of the same listener)
+    needs: they go first (the requests they served are meant to stop matching them
+    anyway)."""
     targets = {p for _, p in moves}
-    return [r for r in deletes if int(r.properties["Priority"]) in targets]
+    listeners = {_listener_of(r.id) for r, _ in moves}
+    return [r for r in deletes if _listener_of(r.id) in listeners and int(r.properties["Priority"]) in targets]
 
 
 def reorder(listener: str, moves: list[tuple[ActualResource, int]]) -> Resource:
