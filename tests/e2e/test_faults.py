@@ -61,3 +61,37 @@ def test_a_refused_load_balancer_fails_the_execution_with_a_warning(system: Loca
     assert "TooManyLoadBalancers" in message
     assert refused.raised == 1  # a user error is never retried
     assert ingress_hostname(system, NS, NAME) is None
+
+
+def test_a_rule_quota_is_a_warning_and_the_queue_moves_on(system: LocalSystem) -> None:
+    utils.create_from_yaml(system.api(), str(ROOT / "examples/2048/2048.yaml"))  # type: ignore[no-untyped-call]  # untyped in the client
+    system.wait_for("the address", lambda: ingress_hostname(system, NS, NAME))
+    net = k8s.NetworkingV1Api(system.api())
+    backend = {"service": {"name": NAME, "port": {"number": 80}}}
+    paths = [{"path": "/", "pathType": "Prefix", "backend": backend}]
+    quota = Fault(
+        service="elasticloadbalancing",
+        operation="CreateRule",
+        code="TooManyRules",
+        message="The maximum number of rules for the listener has been reached",
+    )
+    with inject(quota):
+        net.patch_namespaced_ingress(
+            NAME, NS, {"spec": {"rules": [{"http": {"paths": [*paths, {**paths[0], "path": "/new"}]}}]}}
+        )
+        [(reason, message)] = system.wait_for("the Warning", lambda: warnings(system))
+    assert reason == "FailedDeployModel"
+    assert "TooManyRules" in message
+    assert quota.raised == 1  # not retried: only a new change can help
+    # once the listener has room, the next change goes through
+    net.patch_namespaced_ingress(
+        NAME, NS, {"spec": {"rules": [{"http": {"paths": [*paths, {**paths[0], "path": "/newer"}]}}]}}
+    )
+
+    def rules() -> int:
+        elbv2 = clients.elbv2()
+        [lb] = elbv2.describe_load_balancers()["LoadBalancers"]
+        [listener] = elbv2.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]
+        return sum(1 for r in elbv2.describe_rules(ListenerArn=listener["ListenerArn"])["Rules"] if not r["IsDefault"])
+
+    system.wait_for("the new rule", lambda: rules() == 2)

@@ -8,6 +8,9 @@ state machine) → report.
   it never built; the other members proceed (ADR 0002).
 * Creating or deleting a load balancer needs waiting, so it runs in the provision or
   teardown state machine; everything else is applied here directly.
+* AWS refusing a change for good (a quota such as TooManyRules, a missing certificate)
+  is a Warning ``FailedDeployModel`` on the members; throttling, 5xx and pending
+  dependencies raise, and the work queue delivers the group again.
 * While an execution runs for the group, a new request only marks the group dirty; the
   execution's last step enqueues it once more.
 """
@@ -23,7 +26,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from albatross.aws import clients, discovery
-from albatross.aws.errors import aws_errors
+from albatross.aws.errors import UserError, aws_errors
 from albatross.contract import class_groups, object_key, params_name
 from albatross.controller import phases, queues, report
 from albatross.controller.settings import Settings
@@ -193,10 +196,16 @@ def reconcile(*, settings: Settings, store: Store, group: str, request_id: str) 
             steps=steps,
             applied=index.applied if index else {},
         )
-    except Exception:
+    except Exception as e:
         if state.index:  # a half-applied plan: the next reconcile searches by tags and reads everything
             store.save_index(group, None)
-        raise
+        if not isinstance(e, UserError):
+            raise  # throttling, 5xx, dependencies: the work queue delivers the group again
+        # AWS refused for a reason retrying will not change (a quota, a missing
+        # certificate): say so on the Ingresses; the next change reconciles again.
+        report.failed(settings=settings, store=store, group=group, members=[i.key for i in members.live], error=str(e))
+        logger.warning("apply refused", extra={"group": group, "error": str(e)})
+        return Outcome(group=group, result="failed", steps=described, errors=[str(e)])
     report.finish(
         settings=settings,
         store=store,

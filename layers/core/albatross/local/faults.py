@@ -4,16 +4,24 @@ A rule fails the first ``times`` calls of one operation (after ``skip`` calls) b
 the real error shape (a ``ClientError`` with AWS's code, message and HTTP status) from a
 ``before-call`` hook on the shared clients, so the code under test sees exactly
 what AWS would send. Deterministic: a rule fires on call counts, never on chance.
+
+A rule with ``wire=True`` answers at the HTTP level instead (a ``before-send`` hook
+returns AWS's error response, in the service's protocol): botocore parses it and its
+retry handler sees it, so throttling and 5xx are retried by botocore's ``standard``
+mode exactly as they would be against AWS; ``calls`` then counts attempts.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import botocore.session
+from botocore.awsrequest import AWSResponse, HTTPHeaders
 from botocore.exceptions import ClientError
 
 from albatross.aws import clients
@@ -28,24 +36,65 @@ class Fault:
     status: int = 400
     times: int = 1
     skip: int = 0
+    wire: bool = False
     calls: int = field(default=0, init=False)
     raised: int = field(default=0, init=False)
+
+    def fires(self, lock: threading.Lock) -> bool:
+        with lock:
+            self.calls += 1
+            fire = self.skip < self.calls <= self.skip + self.times
+            if fire:
+                self.raised += 1
+        return fire
+
+
+# Client name and protocol per endpoint prefix, for wire faults.
+_SERVICES = {"elasticloadbalancing": "elbv2", "ec2": "ec2", "wafv2": "wafv2", "shield": "shield", "acm": "acm"}
+
+
+def _error_response(fault: Fault, protocol: str) -> AWSResponse:
+    if protocol == "ec2":
+        body = (
+            f"<Response><Errors><Error><Code>{fault.code}</Code><Message>{fault.message}</Message></Error>"
+            "</Errors><RequestID>injected</RequestID></Response>"
+        ).encode()
+        headers = {"Content-Type": "text/xml"}
+    elif protocol == "query":
+        body = (
+            f"<ErrorResponse><Error><Type>Sender</Type><Code>{fault.code}</Code><Message>{fault.message}</Message>"
+            "</Error><RequestId>injected</RequestId></ErrorResponse>"
+        ).encode()
+        headers = {"Content-Type": "text/xml"}
+    else:
+        body = json.dumps({"__type": fault.code, "message": fault.message}).encode()
+        headers = {"Content-Type": "application/x-amz-json-1.1"}
+    wire_headers = HTTPHeaders()
+    for key, value in headers.items():
+        wire_headers[key] = value
+    return AWSResponse("http://127.0.0.1/", fault.status, wire_headers, _Raw(body))
+
+
+class _Raw:
+    """The raw body botocore streams from."""
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self._body
 
 
 @contextmanager
 def inject(*faults: Fault) -> Iterator[list[Fault]]:
     lock = threading.Lock()
+    session = botocore.session.get_session()
 
     def hook(model: Any, **_: Any) -> None:
         for fault in faults:
-            if model.service_model.endpoint_prefix != fault.service or model.name != fault.operation:
+            if fault.wire or model.service_model.endpoint_prefix != fault.service or model.name != fault.operation:
                 continue
-            with lock:
-                fault.calls += 1
-                fire = fault.skip < fault.calls <= fault.skip + fault.times
-                if fire:
-                    fault.raised += 1
-            if fire:
+            if fault.fires(lock):
                 raise ClientError(
                     {
                         "Error": {"Code": fault.code, "Message": fault.message},
@@ -60,8 +109,21 @@ def inject(*faults: Fault) -> Iterator[list[Fault]]:
                     fault.operation,
                 )
 
+    def on_wire(fault: Fault, protocol: str) -> Any:
+        def send(**_: Any) -> AWSResponse | None:
+            return _error_response(fault, protocol) if fault.fires(lock) else None
+
+        return send
+
+    ids = ["albatross-faults"]
     clients.add_hook("before-call.*.*", hook, unique_id="albatross-faults")
+    for i, fault in enumerate(f for f in faults if f.wire):
+        model = session.get_service_model(_SERVICES.get(fault.service, fault.service))
+        event = f"before-send.{model.service_id.hyphenize()}.{fault.operation}"
+        ids.append(f"albatross-faults-wire-{i}")
+        clients.add_hook(event, on_wire(fault, model.protocol), unique_id=ids[-1])
     try:
         yield list(faults)
     finally:
-        clients.remove_hook("albatross-faults")
+        for unique_id in ids:
+            clients.remove_hook(unique_id)
