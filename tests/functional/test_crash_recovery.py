@@ -11,6 +11,7 @@ from collections import Counter
 import pytest
 
 from albatross.aws import applier, clients, discovery
+from albatross.local.faults import Fault, inject
 from albatross.local.system import make_vpc
 from albatross.model.stack import Stack
 from albatross.plan.actual import Actual
@@ -136,6 +137,41 @@ def test_rules_follow_a_new_path_order_with_a_reorder(moto_endpoint: str) -> Non
         key=lambda r: int(r["Priority"]),
     )
     assert [r["Conditions"][0]["PathPatternConfig"]["Values"] for r in rules] == [["/new"], ["/*"]]
+
+
+def _paths() -> list[list[str]]:
+    elbv2 = clients.elbv2()
+    [lb] = elbv2.describe_load_balancers()["LoadBalancers"]
+    [listener] = elbv2.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]
+    rules = sorted(
+        (r for r in elbv2.describe_rules(ListenerArn=listener["ListenerArn"])["Rules"] if not r["IsDefault"]),
+        key=lambda r: int(r["Priority"]),
+    )
+    return [r["Conditions"][0]["PathPatternConfig"]["Values"] for r in rules]
+
+
+@pytest.mark.parametrize("refused", [False, True])
+def test_swapped_rules_take_one_reorder_and_survive_a_refused_swap(moto_endpoint: str, refused: bool) -> None:
+    """AWS applies a SetRulePriorities batch at once; an endpoint that refuses the swap
+    with PriorityInUse (moto does; ``refused`` forces it) gets the rules parked first."""
+    first = json.loads(json.dumps(desired(make_vpc(CLUSTER)).to_json()))
+    rule = first["resources"]["80:1"]
+    first["resources"]["80:2"] = copy.deepcopy(rule)
+    first["resources"]["80:2"]["properties"]["Priority"] = 2
+    rule["properties"]["Conditions"] = [{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/a"]}}]
+    converge(Stack.from_json(first))
+    assert _paths() == [["/a"], ["/*"]]
+    swapped = copy.deepcopy(first)
+    one, two = swapped["resources"]["80:1"]["properties"], swapped["resources"]["80:2"]["properties"]
+    one["Conditions"], two["Conditions"] = two["Conditions"], one["Conditions"]
+    second = Stack.from_json(swapped)
+    steps = plan(second, discovery.find_stack(cluster=CLUSTER, stack_id=STACK))
+    assert [s.describe() for s in steps] == ["reorder ListenerRule 80"]
+    in_use = Fault("elasticloadbalancing", "SetRulePriorities", "PriorityInUse", "Priority '1' is in use")
+    with inject(*([in_use] if refused else [])):
+        assert converge(second) == 2
+    assert _paths() == [["/*"], ["/a"]]
+    assert in_use.raised == (1 if refused else 0)
 
 
 def _protect() -> str:
