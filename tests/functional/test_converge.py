@@ -203,3 +203,55 @@ def test_sni_certificates_and_listener_attributes_change_in_place(moto_endpoint:
     assert {c["CertificateArn"] for c in held if not c.get("IsDefault")} == {certs[2]}
     attributes = elbv2.describe_listener_attributes(ListenerArn=https["ListenerArn"])["Attributes"]
     assert {"Key": "routing.http.response.server.enabled", "Value": "false"} in attributes
+
+
+def test_tags_follow_the_annotation_and_tags_added_by_others_stay(moto_endpoint: str) -> None:
+    vpc = make_vpc(CLUSTER)
+    config = ControllerConfig(cluster=CLUSTER, vpc_id=vpc)
+    services = {s.key: s for s in (parse_service(service("blue", 8080)), parse_service(service("green", 8081)))}
+
+    def desired(tags: str) -> Any:
+        obj = ingress([])
+        annotations = obj["metadata"]["annotations"]
+        for key in ("certificate-arn", "ssl-redirect", "listen-ports"):
+            del annotations[f"alb.ingress.kubernetes.io/{key}"]
+        annotations["alb.ingress.kubernetes.io/tags"] = tags
+        result = build(
+            config=config,
+            group=GroupID(namespace="shop", name="web"),
+            ingresses=[parse_ingress(obj)],
+            services=services,
+            discovery=discovery.discover(vpc_id=vpc),
+        )
+        assert result.stack is not None, result.errors
+        return result.stack
+
+    def apply(stack: Any, previous: Any = None) -> list[str]:
+        actual = discovery.read_stack(cluster=CLUSTER, stack_id="shop/web", desired=stack)
+        steps = plan(stack, actual, previous=previous)
+        physical = {r.id: r.physical_id for r in actual.resources}
+        for step in steps:
+            applier.apply(step, physical)
+        return [s.describe() for s in steps]
+
+    first = desired("team=shop,env=test")
+    apply(first)
+    elbv2 = clients.elbv2()
+    [lb] = elbv2.describe_load_balancers()["LoadBalancers"]
+    elbv2.add_tags(ResourceArns=[lb["LoadBalancerArn"]], Tags=[{"Key": "added-by", "Value": "someone"}])
+    second = desired("team=web")
+    steps = apply(second, previous=first)
+    assert "update LoadBalancer LoadBalancer" in steps
+    assert any(s.startswith("update ListenerRule") for s in steps)
+    assert apply(second, previous=first) == []
+    tags = {
+        t["Key"]: t["Value"]
+        for t in elbv2.describe_tags(ResourceArns=[lb["LoadBalancerArn"]])["TagDescriptions"][0]["Tags"]
+    }
+    assert tags["team"] == "web"
+    assert "env" not in tags
+    assert tags["added-by"] == "someone"
+    [sg] = clients.ec2().describe_security_groups(
+        Filters=[{"Name": "tag:ingress.k8s.aws/stack", "Values": ["shop/web"]}]
+    )["SecurityGroups"]
+    assert {"Key": "team", "Value": "web"} in sg["Tags"]

@@ -21,6 +21,7 @@ from albatross.plan.compare import (
     certificate_sets,
     mutable_view,
     permissions,
+    tag_changes,
 )
 from albatross.plan.planner import Step, resolve
 
@@ -225,9 +226,26 @@ def _update(step: Step, physical: Mapping[str, str]) -> None:
             elbv2.modify_listener_attributes(ListenerArn=arn, Attributes=props["Attributes"])
         _sync_sni(arn, props, current)
     elif step.type == LISTENER_RULE:
-        elbv2.modify_rule(RuleArn=arn, Conditions=props["Conditions"], Actions=props["Actions"])
+        if mutable_view(LISTENER_RULE, props) != mutable_view(LISTENER_RULE, step.actual.properties):
+            elbv2.modify_rule(RuleArn=arn, Conditions=props["Conditions"], Actions=props["Actions"])
     else:
         raise ValueError(step.type)
+    _sync_tags(step, arn, props)
+
+
+def _sync_tags(step: Step, arn: str, props: Mapping[str, Any]) -> None:
+    assert step.actual is not None
+    put, remove = tag_changes(props, step.actual.properties, step.previous.properties if step.previous else None)
+    if step.type == SECURITY_GROUP:
+        if put:
+            clients.ec2().create_tags(Resources=[arn], Tags=[{"Key": k, "Value": v} for k, v in sorted(put.items())])
+        if remove:
+            clients.ec2().delete_tags(Resources=[arn], Tags=[{"Key": k} for k in remove])
+        return
+    if put:
+        clients.elbv2().add_tags(ResourceArns=[arn], Tags=[{"Key": k, "Value": v} for k, v in sorted(put.items())])
+    if remove:
+        clients.elbv2().remove_tags(ResourceArns=[arn], TagKeys=remove)
 
 
 _PROTECTION = "deletion_protection.enabled"

@@ -37,7 +37,12 @@ def _tags(items: Sequence[Mapping[str, Any]]) -> dict[str, str]:
 def stack_arns(*, cluster: str, stack_id: str) -> dict[str, str]:
     """ARN → resource id of every resource tagged for the stack: one query on the stack
     tag, kept when the cluster tag (current or legacy key) names this cluster."""
-    out: dict[str, str] = {}
+    return {arn: rid for arn, (rid, _) in _tagged(cluster=cluster, stack_id=stack_id).items()}
+
+
+def _tagged(*, cluster: str, stack_id: str) -> dict[str, tuple[str, list[dict[str, str]]]]:
+    """ARN → (resource id, tags) of the stack's tagged resources."""
+    out: dict[str, tuple[str, list[dict[str, str]]]] = {}
     with aws_errors():
         pages = (
             clients.tagging()
@@ -48,7 +53,7 @@ def stack_arns(*, cluster: str, stack_id: str) -> dict[str, str]:
             for item in page.get("ResourceTagMappingList", []):
                 tags = _tags(item.get("Tags", []))
                 if TAG_RESOURCE in tags and owned_by(tags, cluster=cluster, stack=stack_id):
-                    out[item["ResourceARN"]] = tags[TAG_RESOURCE]
+                    out[item["ResourceARN"]] = (tags[TAG_RESOURCE], [{"Key": k, "Value": v} for k, v in tags.items()])
     return out
 
 
@@ -157,6 +162,7 @@ def _security_groups(ids: Mapping[str, str]) -> list[ActualResource]:
                 "GroupName": sg["GroupName"],
                 "VpcId": sg.get("VpcId"),
                 "IpPermissions": sg.get("IpPermissions", []),
+                "Tags": sg.get("Tags", []),
             },
         )
         for sg in found
@@ -192,12 +198,13 @@ def _certificates(listener_arn: str) -> list[dict[str, Any]]:
 def complete(actual: Actual, desired: Stack | None, applied: Mapping[str, str] | None = None) -> Actual:
     """``actual`` with what the plan compares beyond the first read: security group rules
     (when not read yet), the attributes the model sets, the certificates of HTTPS
-    listeners, and the web ACL, Shield and capacity settings the model states. A
+    listeners, the web ACL, Shield and capacity settings the model states, and tags. A
     resource whose desired form has the digest recorded in ``applied`` (the stack index)
     is taken to hold it still; anything else is read."""
     wanted = desired.resources if desired else {}
     applied = applied or {}
     out: list[ActualResource] = []
+    untagged: list[int] = []  # positions in ``out`` whose tags are to be read
     for res in actual.resources:
         want = wanted.get(res.id)
         mine = want if want is not None and want.type == res.type else None
@@ -223,8 +230,28 @@ def complete(actual: Actual, desired: Stack | None, applied: Mapping[str, str] |
                 ]
             else:
                 props["Certificates"] = _certificates(res.physical_id)
+        if mine is not None and "Tags" not in props:
+            if trusted:
+                props["Tags"] = list(mine.properties.get("Tags") or [])
+            elif res.type != SECURITY_GROUP:
+                untagged.append(len(out))
         out.append(ActualResource(id=res.id, type=res.type, physical_id=res.physical_id, properties=props))
+    read = _elb_tags([out[i].physical_id for i in untagged])
+    for i in untagged:
+        out[i] = _with(out[i], Tags=read.get(out[i].physical_id, []))
     return Actual(resources=tuple(out))
+
+
+def _elb_tags(arns: list[str]) -> dict[str, list[dict[str, str]]]:
+    """Tags of ELBv2 resources, 20 ARNs per DescribeTags."""
+    out: dict[str, list[dict[str, str]]] = {}
+    with aws_errors():
+        for i in range(0, len(arns), 20):
+            for item in clients.elbv2().describe_tags(ResourceArns=arns[i : i + 20])["TagDescriptions"]:
+                out[item["ResourceArn"]] = [
+                    {"Key": t["Key"], "Value": t.get("Value", "")} for t in item.get("Tags", [])
+                ]
+    return out
 
 
 def find_indexed(index: StackIndex) -> Actual | None:
@@ -308,12 +335,20 @@ def existing_load_balancers(actual: Actual, stack_id: str) -> tuple[dict[str, An
 def find_stack(*, cluster: str, stack_id: str) -> Actual:
     """The stack's resources by tags (:func:`complete` adds what the plan compares
     beyond this read)."""
-    arns = stack_arns(cluster=cluster, stack_id=stack_id)
+    tagged = _tagged(cluster=cluster, stack_id=stack_id)
+    arns = {arn: rid for arn, (rid, _) in tagged.items()}
     resources = _load_balancers({a: r for a, r in arns.items() if ":loadbalancer/" in a})
     resources.extend(_target_groups({a: r for a, r in arns.items() if ":targetgroup/" in a}))
     groups = {a.rsplit("/", 1)[-1]: r for a, r in arns.items() if ":security-group/" in a}
     resources.extend(_security_groups(groups))
-    return Actual(resources=tuple(resources))
+    tags = {arn.rsplit("/", 1)[-1] if ":security-group/" in arn else arn: t for arn, (_, t) in tagged.items()}
+    return Actual(
+        resources=tuple(_with(r, Tags=tags[r.physical_id]) if r.physical_id in tags else r for r in resources)
+    )
+
+
+def _with(res: ActualResource, **props: Any) -> ActualResource:
+    return ActualResource(id=res.id, type=res.type, physical_id=res.physical_id, properties={**res.properties, **props})
 
 
 def read_stack(*, cluster: str, stack_id: str, desired: Stack | None) -> Actual:

@@ -38,7 +38,7 @@ from albatross.k8s.service import Service, parse_service
 from albatross.model import builder, rules
 from albatross.model.discovery import Discovery
 from albatross.model.group import Members, members_of, with_last_good
-from albatross.model.stack import LOAD_BALANCER
+from albatross.model.stack import LOAD_BALANCER, Stack
 from albatross.plan.actual import Actual, StackIndex
 from albatross.plan.planner import plan
 from albatross.store.table import Store
@@ -172,7 +172,7 @@ def reconcile(*, settings: Settings, store: Store, group: str, request_id: str) 
     store.set_refs(group, built.service_refs)
     desired = built.stack
     actual = discovery.complete(actual, desired, index.applied if index else None)
-    steps = plan(desired, actual)
+    steps = plan(desired, actual, previous=Stack.from_json(state.model) if state.model else None)
     model: Mapping[str, Any] | None = desired.to_json() if desired else None
     if model != state.model or members.leaving != list(state.leaving):
         store.save_model(group, model=model, leaving=members.leaving)

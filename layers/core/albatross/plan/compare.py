@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from albatross.model.names import TAG_RESOURCE
 from albatross.model.stack import LISTENER, LISTENER_RULE, LOAD_BALANCER, SECURITY_GROUP, TARGET_GROUP
 
 Props = Mapping[str, Any]
@@ -114,6 +115,21 @@ def protection_view(props: Props) -> dict[str, Any]:
         "ShieldProtection": props.get("ShieldProtection"),
         "MinimumLoadBalancerCapacity": capacity.get("CapacityUnits") if isinstance(capacity, Mapping) else None,
     }
+
+
+def tag_changes(desired: Props, actual: Props, previous: Props | None = None) -> tuple[dict[str, str], list[str]]:
+    """Tags to set (missing or different) and keys to remove: those the previous model set
+    and this one does not. A tag someone else added is never removed. No change when the
+    actual tags were not read. The resource-id tag of a rule names the priority it was
+    created at; rules keep no identity (a moved rule keeps its tag), so only a missing
+    one is set."""
+    if "Tags" not in actual:
+        return {}, []
+    want = {str(t["Key"]): str(t.get("Value", "")) for t in desired.get("Tags") or ()}
+    have = {str(t["Key"]): str(t.get("Value", "")) for t in actual.get("Tags") or ()}
+    before = {str(t["Key"]) for t in (previous or {}).get("Tags") or ()}
+    put = {k: v for k, v in want.items() if have.get(k) != v and not (k == TAG_RESOURCE and k in have)}
+    return put, sorted(k for k in before - set(want) if k in have)
 
 
 def certificate_sets(props: Props) -> tuple[str | None, frozenset[str]]:

@@ -27,7 +27,7 @@ from albatross.model.stack import (
 )
 from albatross.plan import rules
 from albatross.plan.actual import Actual, ActualResource
-from albatross.plan.compare import IDENTITY, attributes_differ, mutable_view
+from albatross.plan.compare import IDENTITY, attributes_differ, mutable_view, tag_changes
 
 CREATE_ORDER = (SECURITY_GROUP, TARGET_GROUP, LOAD_BALANCER, LISTENER, LISTENER_RULE)
 DELETE_ORDER = tuple(reversed(CREATE_ORDER))
@@ -45,6 +45,7 @@ class Step:
     # A delete because the whole group is gone: deletion protection set out of band is
     # lifted then (as LBC does), and honoured otherwise.
     group_deleted: bool = False
+    previous: Resource | None = None  # what the previous model wanted (for tags to remove)
 
     def describe(self) -> str:
         return f"{self.op} {self.type.rsplit('::', 1)[-1]} {self.id}"
@@ -111,8 +112,11 @@ def _under(res: ActualResource, paired: Mapping[str, ActualResource]) -> bool:
     return arn is None or parent is None or arn == parent.physical_id
 
 
-def plan(desired: Stack | None, actual: Actual) -> list[Step]:
+def plan(desired: Stack | None, actual: Actual, previous: Stack | None = None) -> list[Step]:
+    """``previous``: the model applied before, when known: tags it set that ``desired``
+    no longer sets are removed."""
     paired, orphans = pair(desired, actual)
+    before = previous.resources if previous else {}
     physical = {rid: res.physical_id for rid, res in paired.items() if res.type != LISTENER_RULE}
     steps: list[Step] = []
     wanted = desired.resources if desired else {}
@@ -128,10 +132,14 @@ def plan(desired: Stack | None, actual: Actual) -> list[Step]:
                 steps.append(Step(op="create", type=type_, id=rid, desired=want))
             else:
                 resolved = resolve(want.properties, physical)
-                if mutable_view(type_, resolved) != mutable_view(type_, have.properties) or attributes_differ(
-                    resolved, have.properties
+                if (
+                    mutable_view(type_, resolved) != mutable_view(type_, have.properties)
+                    or attributes_differ(resolved, have.properties)
+                    or any(tag_changes(want.properties, have.properties, _props(before.get(rid))))
                 ):
-                    steps.append(Step(op="update", type=type_, id=rid, desired=want, actual=have))
+                    steps.append(
+                        Step(op="update", type=type_, id=rid, desired=want, actual=have, previous=before.get(rid))
+                    )
     changes = rules.match(
         {rid: r for rid, r in wanted.items() if r.type == LISTENER_RULE},
         [r for r in actual.of_type(LISTENER_RULE) if r.id in paired],  # the others go with their listener
@@ -149,6 +157,11 @@ def plan(desired: Stack | None, actual: Actual) -> list[Step]:
         steps.append(Step(op="create", type=LISTENER_RULE, id=rid, desired=want))
     for rid, want, have in changes.updates:
         steps.append(Step(op="update", type=LISTENER_RULE, id=rid, desired=want, actual=have))
+    for rid, want, have in changes.kept:
+        if any(tag_changes(want.properties, have.properties, _props(before.get(rid)))):
+            steps.append(
+                Step(op="update", type=LISTENER_RULE, id=rid, desired=want, actual=have, previous=before.get(rid))
+            )
     doomed = orphans + [r for r in changes.deletes if r not in early]
     doomed = _without_cascaded(doomed)
     for type_ in DELETE_ORDER:
@@ -164,6 +177,10 @@ def _without_cascaded(doomed: list[ActualResource]) -> list[ActualResource]:
     gone = {r.physical_id for r in doomed if r.type in (LOAD_BALANCER, LISTENER)}
     parent = {LISTENER: "LoadBalancerArn", LISTENER_RULE: "ListenerArn"}
     return [r for r in doomed if r.type not in parent or r.properties.get(parent[r.type]) not in gone]
+
+
+def _props(resource: Resource | None) -> Mapping[str, Any] | None:
+    return resource.properties if resource is not None else None
 
 
 def _natural(rid: str) -> tuple[Any, ...]:

@@ -29,6 +29,7 @@ class RuleChanges:
     updates: list[tuple[str, Resource, ActualResource]] = field(default_factory=list)
     creates: list[tuple[str, Resource]] = field(default_factory=list)
     deletes: list[ActualResource] = field(default_factory=list)
+    kept: list[tuple[str, Resource, ActualResource]] = field(default_factory=list)  # content as wanted
 
 
 def _listener_of(rid: str) -> str:
@@ -53,12 +54,14 @@ def match(desired: Mapping[str, Resource], actual: list[ActualResource], resolve
         have_keys = {p: _key(r.properties) for p, r in have.items()}
         open_want = dict(want)
         open_have = dict(have)
-        for priority, (_, _, key) in want.items():  # 1. already right where it should be
+        for priority, (rid, resource, key) in want.items():  # 1. already right where it should be
             if priority in open_have and have_keys[priority] == key:
+                out.kept.append((rid, resource, open_have[priority]))
                 del open_want[priority], open_have[priority]
-        for priority, (_, _, key) in sorted(open_want.items()):  # 2. right content, wrong place
+        for priority, (rid, resource, key) in sorted(open_want.items()):  # 2. right content, wrong place
             source = next((p for p in sorted(open_have) if have_keys[p] == key), None)
             if source is not None:
+                out.kept.append((rid, resource, open_have[source]))
                 out.moves.setdefault(listener, []).append((open_have.pop(source), priority))
                 del open_want[priority]
         for priority, (rid, resource, _) in sorted(open_want.items()):  # 3. rewrite in place, or create
