@@ -87,6 +87,9 @@ class Forwarder:
             ),
             Watcher(kind="Service", list_fn=core.list_service_for_all_namespaces, **common),  # type: ignore[arg-type]  # checked keys
             Watcher(kind="EndpointSlice", list_fn=discovery.list_endpoint_slice_for_all_namespaces, **common),  # type: ignore[arg-type]  # checked keys
+            # labels only matter (IngressClassParams namespace selectors); unchanged
+            # namespaces are dropped by the content digest
+            Watcher(kind="Namespace", list_fn=core.list_namespace, **common),  # type: ignore[arg-type]  # checked keys
         ]
         self.writeback = WriteBackConsumer(
             sqs_client=sqs_client,

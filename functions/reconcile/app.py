@@ -23,11 +23,17 @@ processor = SqsFifoPartialProcessor()
 
 
 def record_handler(record: SQSRecord) -> None:
-    group = json.loads(record.body)["group"]
+    body = json.loads(record.body)
+    group, fresh = body["group"], bool(body.get("fresh"))
     settings = Settings.from_env()
     logger.set_correlation_id(group)
-    outcome = reconcile(settings=settings, store=Store(settings.table), group=group, request_id=record.message_id)
+    outcome = reconcile(
+        settings=settings, store=Store(settings.table), group=group, request_id=record.message_id, fresh=fresh
+    )
     metrics.add_metric(name=f"Reconcile_{outcome.result}", unit=MetricUnit.Count, value=1)
+    if fresh and outcome.steps:
+        metrics.add_metric(name="DriftRepaired", unit=MetricUnit.Count, value=1)
+        logger.warning("drift repaired", extra={"group": group, "steps": outcome.steps})
     logger.info("reconcile done", extra={"group": group, "result": outcome.result, "steps": outcome.steps})
 
 

@@ -151,3 +151,47 @@ def test_the_group_the_class_parameters_name_gathers_its_ingresses_and_can_move(
     system.wait_for("the stack to move", lambda: _stacks() == {"moved"}, timeout=90)
     for name in ("game-2048", "second"):
         system.wait_for(f"the finalizers of {name} to follow", functools.partial(_has_only, api, name, "moved", True))
+
+
+def test_a_namespace_selector_admits_ingresses_once_their_namespace_is_labelled(system: LocalSystem) -> None:
+    api = system.api()
+    k8s.CustomObjectsApi(api).create_cluster_custom_object(
+        "elbv2.k8s.aws",
+        "v1beta1",
+        "ingressclassparams",
+        body(
+            {
+                "apiVersion": "elbv2.k8s.aws/v1beta1",
+                "kind": "IngressClassParams",
+                "metadata": {"name": "games-only"},
+                "spec": {"namespaceSelector": {"matchLabels": {"team": "games"}}},
+            }
+        ),
+    )
+    k8s.NetworkingV1Api(api).create_ingress_class(
+        body(
+            {
+                "metadata": {"name": "alb-games"},
+                "spec": {
+                    "controller": "ingress.k8s.aws/alb",
+                    "parameters": {"apiGroup": "elbv2.k8s.aws", "kind": "IngressClassParams", "name": "games-only"},
+                },
+            }
+        )
+    )
+    manifests = (
+        (ROOT / "examples/2048/2048.yaml").read_text().replace("ingressClassName: alb", "ingressClassName: alb-games")
+    )
+    path = system.log_path.parent / "2048-games.yaml"
+    path.write_text(manifests)
+    utils.create_from_yaml(api, str(path))  # type: ignore[no-untyped-call]  # untyped in the client
+
+    def warnings() -> list[str]:
+        items = k8s.CoreV1Api(api).list_namespaced_event("game-2048").items
+        return [str(e.message) for e in items if e.type == "Warning"]
+
+    [message] = system.wait_for("the Warning", warnings)
+    assert "namespaceSelector of IngressClassParams games-only mismatch" in message
+    assert clients.elbv2().describe_load_balancers()["LoadBalancers"] == []
+    k8s.CoreV1Api(api).patch_namespace("game-2048", {"metadata": {"labels": {"team": "games"}}})
+    system.wait_for("the address", lambda: ingress_hostname(system, "game-2048", "game-2048"))

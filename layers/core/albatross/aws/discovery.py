@@ -22,7 +22,7 @@ from typing import Any, overload
 from albatross.aws import clients, protection
 from albatross.aws.errors import NotFound, aws_errors
 from albatross.model.discovery import Discovery
-from albatross.model.names import TAG_RESOURCE, TAG_STACK, owned_by
+from albatross.model.names import LEGACY_TAG_CLUSTER, TAG_CLUSTER, TAG_RESOURCE, TAG_STACK, owned_by
 from albatross.model.stack import LISTENER, LISTENER_RULE, LOAD_BALANCER, SECURITY_GROUP, TARGET_GROUP, Stack
 from albatross.plan.actual import Actual, ActualResource, StackIndex
 from albatross.plan.compare import HEALTH_FIELDS, stated_protections
@@ -38,6 +38,25 @@ def stack_arns(*, cluster: str, stack_id: str) -> dict[str, str]:
     """ARN → resource id of every resource tagged for the stack: one query on the stack
     tag, kept when the cluster tag (current or legacy key) names this cluster."""
     return {arn: rid for arn, (rid, _) in _tagged(cluster=cluster, stack_id=stack_id).items()}
+
+
+def stacks(*, cluster: str) -> set[str]:
+    """Every stack with a load balancer, target group or security group tagged for this
+    cluster (current or legacy cluster tag)."""
+    out: set[str] = set()
+    with aws_errors():
+        for key in (TAG_CLUSTER, LEGACY_TAG_CLUSTER):
+            pages = (
+                clients.tagging()
+                .get_paginator("get_resources")
+                .paginate(TagFilters=[{"Key": key, "Values": [cluster]}], ResourceTypeFilters=_TYPE_FILTERS)
+            )
+            for page in pages:
+                for item in page.get("ResourceTagMappingList", []):
+                    stack = _tags(item.get("Tags", [])).get(TAG_STACK)
+                    if stack:
+                        out.add(stack)
+    return out
 
 
 def _tagged(*, cluster: str, stack_id: str) -> dict[str, tuple[str, list[dict[str, str]]]]:

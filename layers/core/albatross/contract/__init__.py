@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 SCHEMA_VERSION = "1"
 SOURCE = "albatross.k8s"
-KINDS = ("Ingress", "Service", "EndpointSlice", "IngressClass", "IngressClassParams", "Node")
+KINDS = ("Ingress", "Service", "EndpointSlice", "IngressClass", "IngressClassParams", "Node", "Namespace")
 RESYNC = "Resync"
 ACTIONS = ("upsert", "delete")
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"

@@ -67,6 +67,11 @@ def _groups_affected(
         if previous is not None:
             groups.add(group_key_of(previous, grouped))
         return groups
+    if kind == "Namespace":
+        # only its labels matter (IngressClassParams namespace selectors)
+        if previous is not None and (previous.get("metadata") or {}).get("labels") == meta.get("labels"):
+            return set()
+        return store.all_groups(namespace=str(meta.get("name", "")))
     if kind == "Service":
         return set(store.groups_for_service(f"{meta.get('namespace')}/{meta.get('name')}"))
     if kind in ("IngressClass", "IngressClassParams"):

@@ -17,12 +17,13 @@ def _group_id(group: str) -> str:
     return group if len(group) <= 128 else hashlib.sha256(group.encode()).hexdigest()
 
 
-def enqueue(queue_url: str, groups: Iterable[str], *, cause: str) -> None:
-    """Ask for one reconcile of each group; ``cause`` (an event id) deduplicates retries."""
+def enqueue(queue_url: str, groups: Iterable[str], *, cause: str, fresh: bool = False) -> None:
+    """Ask for one reconcile of each group; ``cause`` (an event id) deduplicates retries;
+    ``fresh``: read everything (the drift sweep), trusting no stack index."""
     entries = [
         {
             "Id": str(i),
-            "MessageBody": json.dumps({"group": g}),
+            "MessageBody": json.dumps({"group": g, **({"fresh": True} if fresh else {})}),
             "MessageGroupId": _group_id(g),
             "MessageDeduplicationId": hashlib.sha256(f"{g}\n{cause}".encode()).hexdigest(),
         }

@@ -109,10 +109,16 @@ def _build(
         )
     else:
         facts = Discovery()
-    params = (
-        {p.name: p for p in (parse_params(o) for o in store.class_params())}
-        if any(i.class_params for i in ingresses)
-        else {}
+    with_params = [i for i in ingresses if i.class_params]
+    params = {p.name: p for p in readable(store.class_params(), parse_params)} if with_params else {}
+    # Namespace labels, for the params' namespace selectors (absent namespace: no labels)
+    namespaces = (
+        {
+            name: dict((obj.get("metadata") or {}).get("labels") or {})
+            for name, obj in store.get_objects("Namespace", {i.namespace for i in with_params}).items()
+        }
+        if any(p.namespace_selector for p in params.values())
+        else None
     )
     return builder.build(
         config=settings.controller,
@@ -121,17 +127,19 @@ def _build(
         services=_services(store, ingresses),
         discovery=facts,
         params=params,
+        namespaces=namespaces,
     )
 
 
-def reconcile(*, settings: Settings, store: Store, group: str, request_id: str) -> Outcome:
+def reconcile(*, settings: Settings, store: Store, group: str, request_id: str, fresh: bool = False) -> Outcome:
+    """``fresh``: read everything, trusting no stack index (the drift sweep)."""
     records = store.member_records(group)
     objects = store.get_objects("Ingress", records)
     members = _classify(settings, store, group, objects, list(records))
     state = store.group_state(group)
     if _busy(store, group, state.execution):  # first: what an execution changes must not be read half-done
         return Outcome(group=group, result="busy")
-    index = StackIndex.from_json(state.index) if state.index else None
+    index = StackIndex.from_json(state.index) if state.index and not fresh else None
     actual = discovery.find_indexed(index) if index else None
     if actual is None:
         index, actual = None, discovery.find_stack(cluster=settings.cluster, stack_id=group)

@@ -65,6 +65,7 @@ class Deployment:
     rule_routes: list[RuleRoute] = field(default_factory=list)
     queue_routes: list[QueueRoute] = field(default_factory=list)
     state_machines: list[str] = field(default_factory=list)
+    schedules: dict[str, str] = field(default_factory=dict)  # EventBridge Scheduler schedule → function
 
 
 def _zip() -> bytes:
@@ -196,6 +197,10 @@ class _Deployer:
             attrs = self.rule(logical, props)
         elif kind == "AWS::StepFunctions::StateMachine":
             attrs = self.state_machine(logical, props)
+        elif kind == "AWS::Scheduler::Schedule":
+            # Not timed locally: Dispatcher.fire runs a schedule's target on demand.
+            self.out.schedules[logical] = str(props["Target"]["Arn"])
+            attrs = {"Ref": props.get("Name", logical)}
         elif kind in ("AWS::Lambda::Permission", "AWS::IAM::Policy"):
             attrs = {"Ref": logical}  # permissions are not enforced locally
         else:

@@ -45,6 +45,15 @@ class Dispatcher:
         for t in self._threads:
             t.join(timeout=self.wait_seconds + 5)
 
+    def fire(self, schedule: str) -> Any:
+        """Run an EventBridge Scheduler schedule's target now (schedules are not timed
+        locally); returns the function's result, raising if it failed."""
+        function = self.deployment.schedules[schedule]
+        ok, payload = self._invoke(function, {"id": f"local-{schedule}-{time.time_ns()}", "schedule": schedule})
+        if not ok:
+            raise RuntimeError(f"{schedule} failed: {payload}")
+        return payload
+
     def _invoke(self, function: str, event: Any) -> tuple[bool, Any]:
         with self._lock:
             self._busy += 1

@@ -32,6 +32,7 @@ class GroupState:
     execution: str | None = None
     dirty: bool = False
     index: Mapping[str, Any] | None = None  # a StackIndex in JSON form
+    exists: bool = False  # the item exists: Albatross has reconciled this group before
 
 
 class Store:
@@ -180,13 +181,17 @@ class Store:
                 ExpressionAttributeValues={":g": {"S": json.dumps(obj, sort_keys=True, separators=(",", ":"))}},
             )
 
-    def all_groups(self) -> set[str]:
-        """Every group with a member (a scan: for the rare IngressClass changes only)."""
+    def all_groups(self, namespace: str | None = None) -> set[str]:
+        """Every group with a member (in ``namespace``, when given). A scan: for the rare
+        IngressClass, IngressClassParams and Namespace label changes only."""
         out: set[str] = set()
         kwargs: dict[str, Any] = {
             "TableName": self.table,
             "FilterExpression": "begins_with(pk, :g) AND begins_with(sk, :i)",
-            "ExpressionAttributeValues": {":g": {"S": "grp#"}, ":i": {"S": "ing#"}},
+            "ExpressionAttributeValues": {
+                ":g": {"S": "grp#"},
+                ":i": {"S": f"ing#{namespace}/" if namespace is not None else "ing#"},
+            },
             "ProjectionExpression": "pk",
         }
         with aws_errors():
@@ -218,6 +223,7 @@ class Store:
             execution=item["execution"]["S"] if "execution" in item else None,
             dirty=bool(item.get("dirty", {}).get("BOOL")),
             index=json.loads(item["stackIndex"]["S"]) if "stackIndex" in item else None,
+            exists=True,
         )
 
     def save_index(self, group: str, index: Mapping[str, Any] | None) -> None:

@@ -1,0 +1,38 @@
+"""The drift sweep: on a schedule, every group is reconciled again with a fresh read.
+
+Event-driven reconciles trust the stack index for what it vouches for (security group
+rules, attributes, certificates, tags, registrations whose desired form did not change);
+the sweep reads everything (:func:`albatross.aws.discovery.read_stack`), so manual edits
+and deleted resources are repaired within one period. Groups are enqueued on the FIFO
+work queue, ten per batch call, one message group each: the reconcile function works
+through them at its own pace and never runs two reconciles of a group at once.
+
+Orphans: a stack tagged for this cluster whose group has no member left is enqueued too
+(its reconcile tears it down), but only when Albatross has managed that group before (its
+state item exists). A stack LBC left behind, or one whose Ingresses have not been
+forwarded yet, is reported and left alone.
+"""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Logger
+
+from albatross.aws import discovery
+from albatross.controller import queues
+from albatross.controller.settings import Settings
+from albatross.store.table import Store
+
+logger = Logger(child=True)
+
+
+def sweep(*, settings: Settings, store: Store, run_id: str) -> dict[str, list[str]]:
+    """Enqueue every group for a fresh reconcile; returns what was enqueued and skipped."""
+    groups = store.all_groups()
+    stacks = discovery.stacks(cluster=settings.cluster)
+    orphans = sorted(s for s in stacks - groups if store.group_state(s).exists)
+    unknown = sorted(stacks - groups - set(orphans))
+    queues.enqueue(settings.work_queue_url, groups | set(orphans), cause=f"drift:{run_id}", fresh=True)
+    if unknown:
+        logger.warning("stacks of this cluster that Albatross never managed; left alone", extra={"stacks": unknown})
+    logger.info("drift sweep", extra={"groups": len(groups), "orphans": orphans})
+    return {"groups": sorted(groups), "orphans": orphans, "unknown": unknown}
