@@ -150,13 +150,23 @@ def test_missing_service_gets_a_503_rule_and_no_target_group() -> None:
 @pytest.mark.parametrize(
     ("annotations", "message"),
     [
+        ({"scheme": "sideways"}, "unknown scheme: sideways (annotation alb.ingress.kubernetes.io/scheme)"),
+        ({"ip-address-type": "v6"}, "unknown IPAddressType: v6 (annotation alb.ingress.kubernetes.io/ip-address-type)"),
+        ({"target-type": "pod"}, "unknown targetType: pod (annotation alb.ingress.kubernetes.io/target-type)"),
+        ({"backend-protocol": "GRPC"}, "backend protocol must be within [HTTP, HTTPS]: GRPC"),
+        ({"backend-protocol-version": "HTTP3"}, "backend protocol version must be within [HTTP1, HTTP2, GRPC]: HTTP3"),
+        ({"healthcheck-protocol": "TCP"}, "healthCheckProtocol must be within [HTTP, HTTPS]"),
+        ({"auth-type": "saml"}, "unknown authType: saml"),
+        ({"inbound-cidrs": "10.0.0.1"}, "invalid CIDR address: 10.0.0.1"),
         (
-            {"scheme": "sideways"},
-            "alb.ingress.kubernetes.io/scheme: must be one of internal, internet-facing (got 'sideways')",
+            {"mutual-authentication": '[{"port": 443, "mode": "verify"}]'},
+            "trustStore is required when mutualAuthentication mode is verify for port 443",
         ),
-        ({"target-type": "pod"}, "alb.ingress.kubernetes.io/target-type: must be one of instance, ip"),
-        ({"group.order": "1001"}, "alb.ingress.kubernetes.io/group.order: must be between -1000 and 1000"),
-        ({"group.order": "first"}, "alb.ingress.kubernetes.io/group.order: must be an integer"),
+        (
+            {"group.order": "1001"},
+            "explicit Ingress group order must be within [-1000:1000], Ingress: game-2048/game-2048, order: 1001",
+        ),
+        ({"group.order": "first"}, "must be an integer (annotation alb.ingress.kubernetes.io/group.order"),
     ],
 )
 def test_bad_annotations_are_member_errors(annotations: dict[str, str], message: str) -> None:
@@ -173,7 +183,10 @@ def test_instance_target_type_needs_a_node_port() -> None:
     ing["metadata"]["annotations"]["alb.ingress.kubernetes.io/target-type"] = "instance"
     result = run(ing, service())
     assert result.stack is None
-    assert "must be of type NodePort or LoadBalancer" in result.errors[0].reason
+    assert (
+        "TargetGroup port is empty. When using Instance targets, your service be must of type 'NodePort' or "
+        "'LoadBalancer'" in result.errors[0].reason
+    )
     svc = service()
     svc["spec"].update(type="NodePort")
     svc["spec"]["ports"][0]["nodePort"] = 31080
@@ -184,7 +197,9 @@ def test_instance_target_type_needs_a_node_port() -> None:
 def test_too_few_subnets_is_an_error_not_a_crash() -> None:
     result = run(ingress(), service(), Discovery(subnets=DISCOVERY.subnets[:2]))
     assert result.stack is None
-    assert "at least two subnets" in result.errors[0].reason
+    assert result.errors[0].reason.startswith(
+        "couldn't auto-discover subnets: subnets count less than minimal required count: 1 < 2"
+    )
 
 
 def test_path_values_follow_lbc() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -95,10 +96,12 @@ def test_ssl_redirect_to_a_port_that_is_not_https_is_an_error() -> None:
 @pytest.mark.parametrize(
     ("value", "reason"),
     [
-        ("[]", "must be a non-empty JSON list"),
+        ("[]", "empty listen-ports configuration: `[]`"),
         ('[{"HTTP": 70000}]', "listen port must be within [1, 65535]: 70000"),
         ('[{"TCP": 80}]', "listen protocol must be within [HTTP, HTTPS]: TCP"),
-        ("[{", "is not valid JSON"),
+        ("[{", "failed to parse listen-ports configuration: `[{`"),
+        ('{"HTTP": 80}', 'failed to parse listen-ports configuration: `{"HTTP": 80}`'),
+        ('[{"HTTP": "80"}]', "failed to parse listen-ports configuration"),
     ],
 )
 def test_bad_listen_ports(value: str, reason: str) -> None:
@@ -212,7 +215,7 @@ def test_actions_and_conditions_annotations() -> None:
         ({"type": "fixed-response", "fixedResponseConfig": {}}, "invalid FixedResponseConfig: statusCode is required"),
         (
             {"type": "forward", "forwardConfig": {"targetGroups": [{"targetGroupARN": "a"}, {"targetGroupARN": "b"}]}},
-            "weight must be set when route to multiple target groups",
+            "invalid ForwardConfig: weight must be set when route to multiple target groups",
         ),
     ],
 )
@@ -223,8 +226,8 @@ def test_bad_actions_name_the_annotation(action: dict[str, Any], reason: str) ->
     }
     result = run(obj)
     assert result.stack is None
-    assert result.errors[0].reason.startswith("annotation alb.ingress.kubernetes.io/actions.x: ")
-    assert reason in result.errors[0].reason
+    assert result.errors[0].reason.startswith(reason)
+    assert "(annotation alb.ingress.kubernetes.io/actions.x: " in result.errors[0].reason
 
 
 def test_a_missing_action_annotation_gives_a_503_rule() -> None:
@@ -266,7 +269,9 @@ def test_class_selection_follows_lbc() -> None:
     legacy = {"metadata": {"annotations": {"kubernetes.io/ingress.class": "alb"}}, "spec": {"ingressClassName": "web"}}
     assert ingress_is_ours(legacy, classes={"web": theirs}, configured="alb")  # the annotation wins
     assert not ingress_is_ours({}, classes={"nginx": theirs}, configured="alb")
-    assert ingress_is_ours({}, classes={"alb": ClassInfo("ingress.k8s.aws/alb", True)}, configured="alb")
+    # LBC manages an Ingress without a class only with --manage-ingresses-without-ingress-class
+    # (off by default), even when the default IngressClass is its own.
+    assert not ingress_is_ours({}, classes={"alb": ClassInfo("ingress.k8s.aws/alb", True)}, configured="alb")
 
 
 def test_ingress_class_params_override_annotations_and_select_namespaces(tmp_path: Any) -> None:
@@ -439,9 +444,7 @@ def test_authentication_on_https_only_and_oidc_secret_by_reference() -> None:
     config = res["443:1"]["properties"]["Actions"][0]["AuthenticateOidcConfig"]
     assert config["ClientSecret"] == {"$secret": "game-2048/oidc", "key": "clientSecret"}
     broken = run(ing(annotations={"certificate-arn": CERT, "auth-type": "oidc", "auth-idp-oidc": "{}"}))
-    assert (
-        broken.errors[0].reason == "annotation alb.ingress.kubernetes.io/auth-idp-oidc: issuer is required (got '{}')"
-    )
+    assert broken.errors[0].reason == "issuer is required (annotation alb.ingress.kubernetes.io/auth-idp-oidc: `{}`)"
 
 
 def test_target_node_labels_select_nodes_in_instance_mode() -> None:
@@ -539,7 +542,7 @@ def test_more_ingress_class_params_fields() -> None:
             "spec": {
                 "minimumLoadBalancerCapacity": {"capacityUnits": 200},
                 "prefixListsIDs": ["pl-9"],
-                "ipv4IPAMPoolId": "ipam-pool-1",
+                "ipamConfiguration": {"ipv4IPAMPoolId": "ipam-pool-1"},
                 "listeners": [{"protocol": "HTTP", "port": 80, "listenerAttributes": [{"key": "a", "value": "b"}]}],
                 "subnets": {"tags": {"tier": ["edge"]}},
             },
@@ -591,7 +594,7 @@ def test_a_web_acl_named_by_annotation_is_resolved_from_discovery() -> None:
     # none: take any association away (absent would leave it alone)
     assert resources(lb({"wafv2-acl-name": "none"}))["LoadBalancer"]["properties"]["WebACLArn"] == "none"
     assert "WebACLArn" not in resources(lb({}))["LoadBalancer"]["properties"]
-    assert "couldn't find WAFv2 web ACL named 'missing'" in lb({"wafv2-acl-name": "missing"}).errors[0].reason
+    assert lb({"wafv2-acl-name": "missing"}).errors[0].reason == "couldn't find WAFv2 WebACL with name: missing"
 
 
 def test_services_named_in_actions_are_referenced() -> None:
@@ -620,3 +623,83 @@ def test_services_named_in_actions_are_referenced() -> None:
         }
     )
     assert referenced_services(parse_ingress(obj)) == {"game-2048/game-2048", "game-2048/blue"}
+
+
+def test_ingress_class_params_group_is_parsed_and_validated() -> None:
+    from albatross.k8s.params import parse_params
+
+    valid = parse_params({"metadata": {"name": "p"}, "spec": {"group": {"name": "shop.front-1"}}})
+    assert (valid.group, valid.group_error) == ("shop.front-1", None)
+    bad = parse_params({"metadata": {"name": "p"}, "spec": {"group": {"name": "Shop_Front"}}})
+    assert bad.group is None
+    assert bad.group_error is not None
+    assert bad.group_error.startswith(
+        "invalid ingress group: groupName must consist of lower case alphanumeric characters"
+    )
+    long = parse_params({"metadata": {"name": "p"}, "spec": {"group": {"name": "a" * 64}}})
+    assert long.group_error == "invalid ingress group: groupName must be no more than 63 characters"
+    assert parse_params({"metadata": {"name": "p"}, "spec": {}}).group is None
+
+
+def test_an_ingress_class_params_group_replaces_a_bad_group_annotation() -> None:
+    from albatross.k8s.params import parse_params
+
+    params = parse_params({"metadata": {"name": "p"}, "spec": {"group": {"name": "shop"}}})
+    obj = ing(annotations={"group.name": "Not_Valid"})
+    result = build(
+        config=CONFIG,
+        group=GroupID(namespace="", name="shop"),
+        ingresses=[replace(parse_ingress(obj), class_params="p")],
+        services={"game-2048/game-2048": parse_service(svc())},
+        discovery=DISCOVERY,
+        params={"p": params},
+    )
+    assert result.errors == ()  # LBC ignores the annotation when the class sets the group
+    assert result.stack is not None
+
+
+def test_jwt_validation_and_authentication_are_one_pre_routing_action() -> None:
+    jwt = json.dumps({"jwksEndpoint": "https://idp/jwks", "issuer": "https://idp"})
+    cognito = {"userPoolARN": "arn:pool", "userPoolClientID": "client", "userPoolDomain": "auth.example.com"}
+    res = resources(run(ing(annotations={"certificate-arn": CERT, "jwt-validation": jwt})))
+    assert res["443:1"]["properties"]["Actions"][0] == {
+        "Type": "jwt-validation",
+        "JwtValidationConfig": {"JwksEndpoint": "https://idp/jwks", "Issuer": "https://idp"},
+        "Order": 1,
+    }
+    both = run(
+        ing(
+            annotations={
+                "certificate-arn": CERT,
+                "jwt-validation": jwt,
+                "auth-type": "cognito",
+                "auth-idp-cognito": json.dumps(cognito),
+            }
+        )
+    )
+    assert both.errors[0].reason.startswith("jwt-validation cannot be combined with auth-type cognito")
+    bad_claim = json.dumps({**json.loads(jwt), "additionalClaims": [{"name": "x", "format": "csv", "values": ["a"]}]})
+    assert (
+        "claim x: format must be within"
+        in run(ing(annotations={"certificate-arn": CERT, "jwt-validation": bad_claim})).errors[0].reason
+    )
+
+
+def test_error_messages_print_values_as_lbc_does() -> None:
+    from albatross.k8s.errors import show
+
+    assert show(("a", "b")) == "[a b]"
+    assert show({"k": ("v",)}) == "map[k:[v]]"
+    assert (show(True), show(False)) == ("true", "false")
+    a = ing("a", {"subnets": "subnet-a,subnet-c"}, group="shop")
+    b = ing("b", {"subnets": "subnet-p,subnet-q"}, group="shop")
+    result = run(a, b, group=GroupID(namespace="", name="shop"))
+    assert result.errors[0].reason == (
+        "conflicting subnets: game-2048/a: [subnet-a subnet-c] | game-2048/b: [subnet-p subnet-q]"
+    )
+    shield = run(
+        ing("a", {"shield-advanced-protection": "true"}, group="shop"),
+        ing("b", {"shield-advanced-protection": "false"}, group="shop"),
+        group=GroupID(namespace="", name="shop"),
+    )
+    assert shield.errors[0].reason == "conflicting shield-advanced-protection: game-2048/a: true | game-2048/b: false"

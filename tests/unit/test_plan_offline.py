@@ -72,9 +72,7 @@ def test_member_errors_are_results_not_failures(tmp_path: Path, inputs: tuple[Pa
         {
             "stack": "game-2048/game-2048",
             "ingress": "game-2048/game-2048",
-            "reason": (
-                "annotation alb.ingress.kubernetes.io/scheme: must be one of internal, internet-facing (got 'sideways')"
-            ),
+            "reason": "unknown scheme: sideways (annotation alb.ingress.kubernetes.io/scheme)",
         }
     ]
 

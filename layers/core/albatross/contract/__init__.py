@@ -246,8 +246,11 @@ def ingress_is_ours(obj: Mapping[str, Any], *, classes: Mapping[str, ClassInfo],
     """LBC's class selection. The legacy ``kubernetes.io/ingress.class`` annotation, when
     present, wins: it must equal the configured class. Otherwise ``spec.ingressClassName``
     must name an IngressClass of our controller (or, while that IngressClass is unknown
-    here, equal the configured class); an Ingress naming no class is ours when exactly one
-    default IngressClass exists and it is ours."""
+    here, equal the configured class). An Ingress naming no class is not ours, even when
+    the default IngressClass is: LBC manages those only with
+    ``--manage-ingresses-without-ingress-class`` (off by default), and the API server
+    already writes the default class into ``spec.ingressClassName`` of new Ingresses.
+    (``classes`` is keyed by IngressClass name; ``ClassInfo.is_default`` is not consulted.)"""
     legacy = ((obj.get("metadata") or {}).get("annotations") or {}).get(LEGACY_CLASS_ANNOTATION)
     if legacy:
         return bool(legacy == configured)
@@ -255,8 +258,7 @@ def ingress_is_ours(obj: Mapping[str, Any], *, classes: Mapping[str, ClassInfo],
     if name:
         known = classes.get(name)
         return known.controller == CONTROLLER if known is not None else name == configured
-    defaults = [c for c in classes.values() if c.is_default]
-    return len(defaults) == 1 and defaults[0].controller == CONTROLLER
+    return False
 
 
 # --- write-back: cloud side → forwarder -------------------------------------------------

@@ -86,7 +86,7 @@ class Annotations:
                 continue
             key, sep, val = item.partition("=")
             if not sep or not key.strip():
-                raise AnnotationError(PREFIX + name, value, f"{item!r} is not key=value")
+                raise AnnotationError(PREFIX + name, value, f"`{item}` is not key=value")
             out[key.strip()] = val.strip()
         return out
 

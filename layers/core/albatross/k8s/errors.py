@@ -13,13 +13,30 @@ class ObjectError(ValueError):
 
 
 class AnnotationError(ObjectError):
-    """An ``alb.ingress.kubernetes.io/*`` annotation has a value Albatross cannot use."""
+    """An ``alb.ingress.kubernetes.io/*`` annotation has a value Albatross cannot use. The
+    message starts with the reason (LBC's wording where LBC has one), then names the
+    annotation and, unless the reason already shows it, the value."""
 
     def __init__(self, annotation: str, value: str, reason: str) -> None:
         self.annotation = annotation
         self.value = value
         self.reason = reason
-        super().__init__(f"annotation {annotation}: {reason} (got {value!r})")
+        shown = "" if not value or value in reason else f": `{value}`"
+        super().__init__(f"{reason} (annotation {annotation}{shown})")
+
+
+def show(value: Any) -> str:
+    """A value as Go's ``%v`` prints it, as LBC's messages do: lists ``[a b]``, maps
+    ``map[k:v]``, booleans ``true``/``false``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Mapping):
+        return "map[" + " ".join(f"{k}:{show(v)}" for k, v in sorted(value.items())) + "]"
+    if isinstance(value, (set, frozenset)):
+        return show(sorted(value))
+    if isinstance(value, (list, tuple)):
+        return "[" + " ".join(show(v) for v in value) + "]"
+    return str(value)
 
 
 def readable(objects: Iterable[Mapping[str, Any]], parse: Callable[[Mapping[str, Any]], T]) -> list[T]:

@@ -28,13 +28,10 @@ def parse_ingress_class(obj: Mapping[str, Any]) -> IngressClass:
 
 
 def class_params_of(obj: Mapping[str, Any], classes: Mapping[str, IngressClass]) -> str | None:
-    """The IngressClassParams name that applies to an Ingress (none under the legacy
-    annotation, as in LBC)."""
+    """The IngressClassParams name that applies to an Ingress: its ``spec.ingressClassName``
+    class's (none under the legacy annotation, or without a class, as in LBC)."""
     if ((obj.get("metadata") or {}).get("annotations") or {}).get("kubernetes.io/ingress.class"):
         return None
     name = (obj.get("spec") or {}).get("ingressClassName")
-    if name:
-        known = classes.get(name)
-        return known.params if known is not None else None
-    defaults = [c for c in classes.values() if c.info.is_default]
-    return defaults[0].params if len(defaults) == 1 else None
+    known = classes.get(name) if name else None
+    return known.params if known is not None else None

@@ -3,11 +3,28 @@ IngressClass imposes on every Ingress of the class, over their annotations."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from albatross.k8s.errors import ObjectError
+
+MAX_GROUP_NAME = 63
+_GROUP_NAME_CHARACTERS = re.compile(r"([a-z0-9][-a-z0-9.]*)?[a-z0-9]")
+
+
+def group_name_error(name: str) -> str | None:
+    """LBC's check of an IngressGroup name (``group.name`` annotation or IngressClassParams
+    ``spec.group.name``): its message, or None when the name is valid."""
+    if not _GROUP_NAME_CHARACTERS.fullmatch(name):
+        return (
+            "invalid ingress group: groupName must consist of lower case alphanumeric characters, '-' or '.', "
+            "and must start and end with an alphanumeric character"
+        )
+    if len(name) > MAX_GROUP_NAME:
+        return f"invalid ingress group: groupName must be no more than {MAX_GROUP_NAME} characters"
+    return None
 
 
 @dataclass(frozen=True)
@@ -48,6 +65,11 @@ class IngressClassParams:
     prefix_lists: tuple[str, ...] | None = None
     ipam_pool: str | None = None
     listener_attributes: Mapping[tuple[str, int], tuple[tuple[str, str], ...]] = field(default_factory=dict)
+    # spec.group.name when valid; group_error says why it is not (reported on each Ingress
+    # of the class, as LBC reports an invalid group). Group membership itself is derived
+    # in the contract (ADR 0004), not here.
+    group: str | None = None
+    group_error: str | None = None
 
 
 def _strings(spec: Mapping[str, Any], key: str, where: str) -> tuple[str, ...] | None:
@@ -77,7 +99,7 @@ def _selector(raw: Any, where: str) -> LabelSelector | None:
     for expr in raw.get("matchExpressions") or []:
         op = expr.get("operator")
         if op not in ("In", "NotIn", "Exists", "DoesNotExist"):
-            raise ObjectError(f"IngressClassParams {where}: unknown selector operator {op!r}")
+            raise ObjectError(f"IngressClassParams {where}: unknown selector operator {op}")
         expressions.append((str(expr.get("key")), str(op), tuple(str(v) for v in expr.get("values") or ())))
     return LabelSelector(match_labels=dict(raw.get("matchLabels") or {}), expressions=tuple(expressions))
 
@@ -104,10 +126,33 @@ def parse_params(obj: Mapping[str, Any]) -> IngressClassParams:
         tags=_pairs(spec, "tags", name) or {},
         lb_attributes=tuple(sorted(attributes.items())) if attributes is not None else None,
         minimum_capacity=_capacity(spec.get("minimumLoadBalancerCapacity"), name),
-        prefix_lists=_strings(spec, "prefixListsIDs", name),
-        ipam_pool=str(spec["ipv4IPAMPoolId"]) if spec.get("ipv4IPAMPoolId") else None,
+        # LBC's CRD spells it PrefixListsIDs; prefixListsIDs is accepted too.
+        prefix_lists=_strings(spec, "PrefixListsIDs" if "PrefixListsIDs" in spec else "prefixListsIDs", name),
+        ipam_pool=_ipam_pool(spec.get("ipamConfiguration"), name),
         listener_attributes=_listeners(spec.get("listeners"), name),
+        **_group(spec.get("group"), name),
     )
+
+
+def _ipam_pool(raw: Any, where: str) -> str | None:
+    """``spec.ipamConfiguration.ipv4IPAMPoolId``."""
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        raise ObjectError(f"IngressClassParams {where}: spec.ipamConfiguration must be an object")
+    pool = raw.get("ipv4IPAMPoolId")
+    return str(pool) if pool else None
+
+
+def _group(raw: Any, where: str) -> dict[str, str | None]:
+    """``spec.group.name``: the name when valid, else why not."""
+    if raw is None:
+        return {}
+    name = raw.get("name") if isinstance(raw, Mapping) else None
+    if not isinstance(name, str):
+        return {"group_error": f"IngressClassParams {where}: spec.group needs a name"}
+    error = group_name_error(name)
+    return {"group_error": error} if error else {"group": name}
 
 
 def _capacity(raw: Any, where: str) -> int | None:

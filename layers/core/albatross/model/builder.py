@@ -21,7 +21,15 @@ from albatross.model import listener as listeners_
 from albatross.model import load_balancer as lb
 from albatross.model.config import ControllerConfig
 from albatross.model.discovery import Discovery
-from albatross.model.settings import MemberSettings, apply_params, exclusive, merged_tags, read_member
+from albatross.model.settings import (
+    GroupConflict,
+    MemberSettings,
+    apply_params,
+    exclusive,
+    merged_attributes,
+    merged_tags,
+    read_member,
+)
 from albatross.model.stack import LISTENER, LISTENER_RULE, Resource, Stack, ref
 
 # Kept importable from here: the pure path rules are part of the builder's surface.
@@ -92,6 +100,7 @@ class _Context:
                 service=svc,
                 dualstack=self.dualstack,
                 traffic_from=self.traffic_from,
+                class_tags=settings.params_tags,
             )
             out.target_groups[rid] = res
             return {"TargetGroupArn": ref(rid)}
@@ -137,11 +146,16 @@ def build(
     settings: list[MemberSettings] = []
     for ing in ingresses:
         try:
-            member = read_member(ing, config)
+            found = None
             if ing.class_params is not None:
                 found = (params or {}).get(ing.class_params)
                 if found is None:
-                    raise ObjectError(f"invalid ingress class: IngressClassParams {ing.class_params} not found")
+                    raise ObjectError(
+                        f'invalid ingress class: ingressclassparams.elbv2.k8s.aws "{ing.class_params}" not found'
+                    )
+            # An IngressClassParams group replaces the annotation's, which LBC then ignores.
+            member = read_member(ing, config, check_group=found is None or found.group is None)
+            if found is not None:
                 labels = (namespaces or {}).get(ing.namespace) if namespaces is not None else None
                 member = apply_params(member, found, labels)
             settings.append(certificates.discover(member, discovery))
@@ -158,10 +172,12 @@ def build(
         scheme = exclusive(settings, "scheme", "scheme") or config.default_scheme
         ip_type = exclusive(settings, "ip_address_type", "IPAddressType") or "ipv4"
         name = exclusive(settings, "load_balancer_name", "load balancer name")
-        wanted_subnets = exclusive(settings, "subnets", "subnets", lambda v: "[" + " ".join(v) + "]")
-        subnet_tags = exclusive(settings, "subnet_tags", "subnet tags", lambda v: str(dict(v)))
-        wanted_groups = exclusive(settings, "security_groups", "securityGroups", lambda v: "[" + " ".join(v) + "]")
-        attributes = exclusive(settings, "lb_attributes", "load-balancer-attributes", lambda v: str(dict(v)))
+        wanted_subnets = exclusive(settings, "subnets", "subnets", same=lambda v: sorted(v))
+        subnet_tags = exclusive(settings, "subnet_tags", "IngressClassParams subnet specifications")
+        if subnet_tags is not None and wanted_subnets is not None:
+            raise GroupConflict("conflicting subnet specifications: IngressClassParams versus annotation")
+        wanted_groups = exclusive(settings, "security_groups", "securityGroups")
+        attributes = merged_attributes(settings)
         redirect = exclusive(settings, "ssl_redirect", "sslRedirect port")
         extras = {
             "WebACLArn": exclusive(settings, "web_acl_arn", "wafv2-acl-arn")
@@ -172,9 +188,7 @@ def build(
             "MinimumLoadBalancerCapacity": exclusive(settings, "minimum_capacity", "minimum-load-balancer-capacity"),
             "IpamPools": exclusive(settings, "ipam_pool", "ipam-ipv4-pool-id"),
         }
-        prefix_lists = exclusive(
-            settings, "prefix_lists", "security-group-prefix-lists", lambda v: "[" + " ".join(v) + "]"
-        )
+        prefix_lists = exclusive(settings, "prefix_lists", "security-group-prefix-lists")
         manage_rules = exclusive(settings, "manage_backend_rules", "manage backend security group rules settings")
         tags = merged_tags(config, settings)
         traffic_from = lb.backend_traffic_source(
@@ -204,7 +218,12 @@ def build(
         subnet_ids = lb.subnets(
             wanted=wanted_subnets, tags=subnet_tags, discovery=discovery, scheme=scheme, config=config, stack=str(group)
         )
-        groups = lb.security_groups(wanted=wanted_groups, discovery=discovery, config=config)
+        groups = lb.security_groups(
+            wanted=wanted_groups,
+            discovery=discovery,
+            config=config,
+            backend=traffic_from if wanted_groups and isinstance(traffic_from, str) else None,
+        )
     except ObjectError as e:
         return fail_all(str(e), built)
     resources: dict[str, Resource] = {}
@@ -239,7 +258,7 @@ def build(
             "Port": port,
             "Protocol": spec.protocol,
             "DefaultActions": [spec.default_action],
-            "Tags": _tags_list(config, group, lid, tags),
+            "Tags": _tags_list(config, group, lid, merged_tags(config, spec.members)),
         }
         if spec.protocol == "HTTPS":
             props["Certificates"] = [{"CertificateArn": arn} for arn in spec.certificates]
@@ -264,7 +283,9 @@ def build(
                 "Priority": priority,
                 "Conditions": conditions,
                 "Actions": actions,
-                "Tags": _tags_list(config, group, rid, {**tags, **settings_.tags}),
+                # LBC: a rule carries its own Ingress's tags (over which the IngressClassParams
+                # tags already went), under the controller's default tags.
+                "Tags": _tags_list(config, group, rid, {**settings_.tags, **config.default_tags}),
             }
             if rewrites:
                 rule["Transforms"] = rewrites

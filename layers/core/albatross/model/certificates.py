@@ -1,6 +1,8 @@
 """Certificate discovery, as LBC does it: an Ingress with an HTTPS listen port and no
 certificate-arn gets the issued ACM certificates matching its hosts (``spec.rules`` hosts
-and ``spec.tls`` hosts), exactly or through a one-label wildcard."""
+and ``spec.tls`` hosts), exactly or through a one-label wildcard: the sorted union of the
+matches, so the default certificate is the lowest ARN. An Ingress without hosts gets none
+(its HTTPS listener takes the other members' certificates)."""
 
 from __future__ import annotations
 
@@ -43,12 +45,10 @@ def discover(member: MemberSettings, discovery: Discovery) -> MemberSettings:
     if not needs_discovery(member):
         return member
     issued = [c for c in discovery.certificates if c.get("Status", "ISSUED") == "ISSUED"]
-    found: list[str] = []
+    found: set[str] = set()
     for host in hosts_of(member):
-        arns = sorted(str(c["CertificateArn"]) for c in issued if any(matches(n, host) for n in _names(c)))
+        arns = {str(c["CertificateArn"]) for c in issued if any(matches(n, host) for n in _names(c))}
         if not arns:
             raise ObjectError(f"no certificate found for host: {host}")
-        found += [a for a in arns if a not in found]
-    if not found:
-        raise ObjectError("HTTPS listener needs a certificate: set certificate-arn or a host to discover one by")
-    return replace(member, certificates=tuple(found))
+        found |= arns
+    return replace(member, certificates=tuple(sorted(found)))

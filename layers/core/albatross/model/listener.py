@@ -1,7 +1,8 @@
 """Listeners: the union of the members' listen ports, merged per port as LBC does
-(protocol, inbound CIDRs and SSL policy must agree; certificates combine with the first
-member's first certificate as the default), with their default actions (an SSL redirect,
-the one member ``defaultBackend``, or a 404)."""
+(protocol, inbound CIDRs, SSL policy and mTLS must agree; certificates combine with the
+first member's first certificate as the default; listener attributes merge key by key),
+with their default actions (an SSL redirect, the one member ``defaultBackend``, or a 404).
+``mutual-authentication`` applies to HTTPS listeners only."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from albatross.k8s.errors import show
 from albatross.model.settings import GroupConflict, MemberSettings
 
 DEFAULT_ACTION_404 = {
@@ -40,8 +42,8 @@ def _one(values: Sequence[tuple[str, Any]], label: str, port: int) -> Any:
             continue
         if chosen is not None and chosen[1] != value:
             raise GroupConflict(
-                f"failed to merge listenPort config for port: {port}: conflicting {label}, "
-                f"{chosen[0]}: {chosen[1]} | {key}: {value}"
+                f"failed to merge listPort config for port: {port}: conflicting {label}, "
+                f"{chosen[0]}: {show(chosen[1])} | {key}: {show(value)}"
             )
         chosen = chosen or (key, value)
     return chosen[1] if chosen else None
@@ -76,16 +78,24 @@ def merge(
                     if arn not in spec.certificates[1:]:
                         spec.certificates.append(arn)
             if not spec.certificates:
-                raise GroupConflict(f"HTTPS listener on port {port} has no certificate (set certificate-arn)")
+                raise GroupConflict(
+                    f"HTTPS listener on port {port} has no certificate: set certificate-arn, "
+                    "or a host whose certificate can be discovered, on one of its Ingresses"
+                )
         merged: dict[str, str] = {}
         for m in spec.members:
             for key, value in m.listener_attributes.get((spec.protocol, port), ()):
                 if merged.setdefault(key, value) != value:
-                    raise GroupConflict(f"conflicting listener attribute {key} on {spec.protocol}:{port}")
+                    raise GroupConflict(
+                        f"conflicting listener attributes {key}: {merged[key]} | {value} for ingress {m.key}"
+                    )
         spec.attributes = tuple(sorted(merged.items()))
-        mtls = [(m.key, json.dumps(m.mutual_auth[port], sort_keys=True)) for m in spec.members if port in m.mutual_auth]
-        chosen = _one(mtls, "mTLS Attributes", port)
-        spec.mutual_auth = json.loads(chosen) if chosen else None
+        if spec.protocol == "HTTPS":  # LBC: mTLS on HTTPS listeners only
+            mtls = [
+                (m.key, json.dumps(m.mutual_auth[port], sort_keys=True)) for m in spec.members if port in m.mutual_auth
+            ]
+            chosen = _one(mtls, "mTLS Attributes", port)
+            spec.mutual_auth = json.loads(chosen) if chosen else None
         backends = [m.key for m in spec.members if m.key in default_backends]
         if len(backends) > 1:
             raise GroupConflict(f"multiple ingress defined default backend: [{' '.join(backends)}]")

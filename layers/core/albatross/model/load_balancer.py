@@ -1,13 +1,14 @@
 """The load balancer and its managed security group: name, scheme, IP address type,
-subnets (annotation by id or Name tag, else LBC's discovery by role tags), security
-groups (annotation by id or Name tag, else the managed one), attributes and tags."""
+subnets (annotation or IngressClassParams by id or Name tag, IngressClassParams tags, the
+live load balancer's, else LBC's discovery by role tags), security groups (annotation by
+id or Name tag, else the managed one), attributes and tags."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from albatross.k8s.errors import ObjectError
+from albatross.k8s.errors import ObjectError, show
 from albatross.k8s.ingress import GroupID
 from albatross.model import names
 from albatross.model.config import ControllerConfig
@@ -27,45 +28,101 @@ def tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
     return [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
 
 
-def discover_subnets(*, discovery: Discovery, scheme: str, config: ControllerConfig) -> list[str]:
-    """LBC's subnet discovery: role tag for the scheme, not owned by another cluster, one
-    per availability zone (the lowest subnet id wins), at least two zones."""
-    by_zone: dict[str, str] = {}
+MIN_FREE_IPS = 8  # LBC: a load balancer subnet needs at least 8 free addresses
+MIN_SUBNETS = 2  # an ALB spans at least two availability zones
+
+
+def _choose_per_zone(candidates: Sequence[Mapping[str, Any]], config: ControllerConfig) -> list[str]:
+    """LBC's choice among candidate subnets: drop those tagged only for another cluster and
+    those with fewer than 8 free addresses (when the count is known); per zone, prefer the
+    subnet tagged for this cluster, then the lowest id; at least two zones."""
     own_tag = CLUSTER_TAG_PREFIX + config.cluster
-    for subnet in discovery.subnets:
+    eligible, other_cluster, full = [], 0, 0
+    for subnet in candidates:
         tags = tag_map(subnet)
-        if tags.get(ROLE_TAG[scheme]) not in ("", "1"):
+        if own_tag not in tags and any(k.startswith(CLUSTER_TAG_PREFIX) for k in tags):
+            other_cluster += 1
             continue
-        if subnet.get("VpcId") not in (None, config.vpc_id):
+        free = subnet.get("AvailableIpAddressCount")
+        if isinstance(free, int) and free < MIN_FREE_IPS:
+            full += 1
             continue
-        other = [k for k in tags if k.startswith(CLUSTER_TAG_PREFIX) and k != own_tag]
-        if other and own_tag not in tags:
-            continue
+        eligible.append(subnet)
+    by_zone: dict[str, tuple[bool, str]] = {}
+    for subnet in eligible:
         zone, sid = str(subnet.get("AvailabilityZone", "")), str(subnet["SubnetId"])
-        if zone not in by_zone or sid < by_zone[zone]:
-            by_zone[zone] = sid
-    if len(by_zone) < 2:
+        rank = (own_tag not in tag_map(subnet), sid)
+        if zone not in by_zone or rank < by_zone[zone]:
+            by_zone[zone] = rank
+    if not by_zone:
         raise ObjectError(
-            f"unable to discover at least two subnets in different zones tagged {ROLE_TAG[scheme]} "
-            f"for a {scheme} load balancer (found {len(by_zone)})"
+            f"unable to resolve at least one subnet. Evaluated {len(candidates)} subnets: {other_cluster} are "
+            f"tagged for other clusters, and {full} have insufficient available IP addresses"
         )
-    return sorted(by_zone.values())
+    if len(by_zone) < MIN_SUBNETS:
+        raise ObjectError(f"subnets count less than minimal required count: {len(by_zone)} < {MIN_SUBNETS}")
+    return sorted(sid for _, sid in by_zone.values())
 
 
-def _resolve(
-    wanted: Sequence[str], items: Sequence[Mapping[str, Any]], id_key: str, prefix: str, what: str
-) -> list[str]:
-    """Ids as given; other entries matched against the Name tag of the discovered items."""
-    out: list[str] = []
+def _in_vpc(subnet: Mapping[str, Any], config: ControllerConfig) -> bool:
+    return subnet.get("VpcId") in (None, config.vpc_id)
+
+
+def discover_subnets(*, discovery: Discovery, scheme: str, config: ControllerConfig) -> list[str]:
+    """LBC's subnet discovery: the VPC's subnets with the role tag for the scheme (value
+    empty or ``1``), chosen per zone (:func:`_choose_per_zone`)."""
+    candidates = [
+        s for s in discovery.subnets if _in_vpc(s, config) and tag_map(s).get(ROLE_TAG[scheme], "absent") in ("", "1")
+    ]
+    try:
+        return _choose_per_zone(candidates, config)
+    except ObjectError as e:
+        raise ObjectError(
+            f"couldn't auto-discover subnets: {e} (subnets are discovered by the tag {ROLE_TAG[scheme]} "
+            f"for {scheme} load balancers)"
+        ) from None
+
+
+def _resolve_subnets(wanted: Sequence[str], discovery: Discovery, config: ControllerConfig) -> list[str]:
+    """LBC's explicit subnets: ids as given, names by their ``Name`` tag (each use of a
+    name takes the next subnet of that name); at most one per zone (zones known from the
+    discovered subnets; an id not among them has no zone to check) and at least two."""
+    known = [s for s in discovery.subnets if _in_vpc(s, config)]
+    by_name: dict[str, list[Mapping[str, Any]]] = {}
+    for subnet in known:
+        name = tag_map(subnet).get("Name")
+        if name:
+            by_name.setdefault(name, []).append(subnet)
+    missing = sorted({e for e in wanted if not e.startswith("subnet-") and e not in by_name})
+    if missing:
+        raise ObjectError(f"couldn't find all subnets, missing names: {show(missing)}")
+    used: dict[str, int] = {}
+    ids: list[str] = []
     for entry in wanted:
-        if entry.startswith(prefix):
-            out.append(entry)
+        if entry.startswith("subnet-"):
+            ids.append(entry)
             continue
-        found = [str(i[id_key]) for i in items if tag_map(i).get("Name") == entry]
-        if len(found) != 1:
-            raise ObjectError(f"couldn't find {what} named {entry!r} ({len(found)} matches)")
-        out.append(found[0])
-    return out
+        index = used.get(entry, 0)
+        if index >= len(by_name[entry]):
+            raise ObjectError(
+                f'subnet with Name tag "{entry}" requested {index + 1} times but only {len(by_name[entry])} '
+                "subnet(s) found with that name"
+            )
+        used[entry] = index + 1
+        ids.append(str(by_name[entry][index]["SubnetId"]))
+    ids = sorted(set(ids))
+    zones = {str(s["SubnetId"]): s.get("AvailabilityZone") for s in discovery.subnets}
+    by_zone: dict[str, list[str]] = {}
+    for sid in ids:
+        zone = zones.get(sid)
+        if zone:
+            by_zone.setdefault(str(zone), []).append(sid)
+    for zone, sids in sorted(by_zone.items()):
+        if len(sids) > 1:
+            raise ObjectError(f"multiple subnets in same Availability Zone {zone}: {show(sids)}")
+    if len(ids) < MIN_SUBNETS:
+        raise ObjectError(f"subnets count less than minimal required count: {len(ids)} < {MIN_SUBNETS}")
+    return ids
 
 
 def existing_subnets(discovery: Discovery, *, stack: str, scheme: str) -> list[str]:
@@ -88,28 +145,48 @@ def subnets(
     stack: str = "",
 ) -> list[str]:
     """By id or Name tag (annotation, IngressClassParams ids), by tag values
-    (IngressClassParams tags: one per zone among the matches), else LBC's discovery."""
+    (IngressClassParams tags: each key with one of its values, then LBC's choice per
+    zone), else the live load balancer's, else LBC's discovery."""
     if wanted:
-        return sorted(_resolve(wanted, discovery.subnets, "SubnetId", "subnet-", "subnet"))
-    kept = existing_subnets(discovery, stack=stack, scheme=scheme)
-    if kept and not tags:
-        return kept
+        return _resolve_subnets(wanted, discovery, config)
     if tags:
-        matching = [s for s in discovery.subnets if all(tag_map(s).get(k) in values for k, values in tags.items())]
-        by_zone: dict[str, str] = {}
-        for subnet in matching:
-            zone, sid = str(subnet.get("AvailabilityZone", "")), str(subnet["SubnetId"])
-            if zone not in by_zone or sid < by_zone[zone]:
-                by_zone[zone] = sid
-        if len(by_zone) < 2:
-            raise ObjectError(f"unable to find at least two subnets in different zones with tags {dict(tags)}")
-        return sorted(by_zone.values())
+        candidates = [
+            s
+            for s in discovery.subnets
+            if _in_vpc(s, config) and all(tag_map(s).get(k) in values for k, values in tags.items())
+        ]
+        return _choose_per_zone(candidates, config)
+    kept = existing_subnets(discovery, stack=stack, scheme=scheme)
+    if kept:
+        return kept
     return discover_subnets(discovery=discovery, scheme=scheme, config=config)
 
 
-def security_groups(*, wanted: Sequence[str] | None, discovery: Discovery, config: ControllerConfig) -> list[Any]:
+def _resolve_groups(wanted: Sequence[str], discovery: Discovery) -> list[str]:
+    """Security groups by id as given, others by their ``Name`` tag."""
+    out: list[str] = []
+    missing: list[str] = []
+    for entry in wanted:
+        if entry.startswith("sg-"):
+            out.append(entry)
+            continue
+        found = [str(g["GroupId"]) for g in discovery.security_groups if tag_map(g).get("Name") == entry]
+        if not found:
+            missing.append(entry)
+        out += [f for f in found if f not in out]
+    if missing:
+        raise ObjectError(f"couldn't find all securityGroups, nameOrIDs: {show(list(wanted))}, found: {show(out)}")
+    return out
+
+
+def security_groups(
+    *, wanted: Sequence[str] | None, discovery: Discovery, config: ControllerConfig, backend: str | None = None
+) -> list[Any]:
+    """The user's groups (plus ``backend``, the shared backend group, when Albatross
+    manages the backend rules for them, as LBC does), else the managed group and the
+    backend group."""
     if wanted:
-        return _resolve(wanted, discovery.security_groups, "GroupId", "sg-", "security group")
+        return _resolve_groups(wanted, discovery) + ([backend] if backend else [])
     groups: list[Any] = [ref(names.MANAGED_SG_ID)]
     backend = config.backend_sg_id or discovery.backend_security_group_id
     if config.backend_sg_enabled and backend:
@@ -123,8 +200,8 @@ def web_acl_by_name(name: str | None, discovery: Discovery) -> str | None:
     if name is None or name == "none":
         return name
     found = [str(acl["ARN"]) for acl in discovery.web_acls if acl.get("Name") == name]
-    if len(found) != 1:
-        raise ObjectError(f"couldn't find WAFv2 web ACL named {name!r} ({len(found)} matches)")
+    if not found:
+        raise ObjectError(f"couldn't find WAFv2 WebACL with name: {name}")
     return found[0]
 
 

@@ -259,7 +259,7 @@ def action(ing: Ingress, path: Path, forward: Forward, *, tolerate_missing_actio
     if raw is None:
         if tolerate_missing_action:
             return MISSING_ACTION_503
-        raise ObjectError(f"missing {PREFIX}{name} annotation for backend {backend.service}")
+        raise ObjectError(f"missing {name} configuration")
     return parse_action(PREFIX + name, raw, ing.annotations.json(name), forward)
 
 
@@ -295,17 +295,27 @@ def transforms(ing: Ingress, path: Path) -> list[dict[str, Any]] | None:
 
 AUTH_TYPES = ("none", "cognito", "oidc")
 UNAUTHENTICATED = ("authenticate", "allow", "deny")
+JWT_CLAIM_FORMATS = ("single-string", "string-array", "space-separated-values")
 
 
 def authentication(ing: Ingress, path: Path, service_annotations: Annotations | None) -> dict[str, Any] | None:
-    """The authenticate action of a rule (HTTPS listeners only), from ``auth-*``
-    annotations; a Service's win when the rule forwards to that one Service. OIDC client
-    credentials are a reference to the Kubernetes Secret (``{"$secret": ns/name, "key"}``),
-    never the values."""
+    """The pre-routing action of a rule (HTTPS listeners only): an authenticate action
+    from ``auth-*`` annotations, or a ``jwt-validation`` action; a Service's annotations
+    win when the rule forwards to that one Service. OIDC client credentials are a reference
+    to the Kubernetes Secret (``{"$secret": ns/name, "key"}``), never the values."""
     a = ing.annotations.under(service_annotations) if service_annotations is not None else ing.annotations
-    kind = a.choice("auth-type", AUTH_TYPES, "none")
+    kind = a.raw("auth-type") or "none"
+    if kind not in AUTH_TYPES:
+        raise AnnotationError(PREFIX + "auth-type", kind, f"unknown authType: {kind}")
+    jwt = _jwt_validation(a)
+    if jwt is not None and kind != "none":
+        raise AnnotationError(
+            PREFIX + "jwt-validation",
+            str(a.raw("jwt-validation")),
+            f"jwt-validation cannot be combined with auth-type {kind}: a rule has one pre-routing action",
+        )
     if kind == "none":
-        return None
+        return jwt
     common: dict[str, Any] = {
         "OnUnauthenticatedRequest": a.choice("auth-on-unauthenticated-request", UNAUTHENTICATED, "authenticate"),
         "Scope": a.string("auth-scope") or "openid",
@@ -340,6 +350,44 @@ def authentication(ing: Ingress, path: Path, service_annotations: Annotations | 
     oidc["ClientId"] = {"$secret": secret, "key": "clientID"}
     oidc["ClientSecret"] = {"$secret": secret, "key": "clientSecret"}
     return {"Type": "authenticate-oidc", "AuthenticateOidcConfig": {**oidc, **common}}
+
+
+def _jwt_validation(a: Annotations) -> dict[str, Any] | None:
+    """``jwt-validation``: ``{"jwksEndpoint", "issuer", "additionalClaims": [{"name",
+    "format", "values"}]}`` → ALB's ``jwt-validation`` action."""
+    raw = a.raw("jwt-validation")
+    if raw is None:
+        return None
+    annotation, data = PREFIX + "jwt-validation", a.json("jwt-validation")
+    if not isinstance(data, Mapping):
+        raise AnnotationError(annotation, raw, "must be a JSON object with jwksEndpoint and issuer")
+    config: dict[str, Any] = {}
+    for field, key in (("jwksEndpoint", "JwksEndpoint"), ("issuer", "Issuer")):
+        value = _key(data, field)
+        if not isinstance(value, str) or not value:
+            raise AnnotationError(annotation, raw, f"{field} is required")
+        config[key] = value
+    claims = _key(data, "additionalClaims")
+    if claims is not None:
+        if not isinstance(claims, list):
+            raise AnnotationError(annotation, raw, "additionalClaims must be a list")
+        out = []
+        for claim in claims:
+            name = _key(claim, "name") if isinstance(claim, Mapping) else None
+            form = _key(claim, "format") if isinstance(claim, Mapping) else None
+            values = _key(claim, "values") if isinstance(claim, Mapping) else None
+            if not isinstance(name, str) or not name:
+                raise AnnotationError(annotation, raw, "each additional claim needs a name")
+            if form not in JWT_CLAIM_FORMATS:
+                raise AnnotationError(
+                    annotation, raw, f"claim {name}: format must be within [{' '.join(JWT_CLAIM_FORMATS)}]: {form}"
+                )
+            if not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
+                raise AnnotationError(annotation, raw, f"claim {name}: values must be a non-empty list of strings")
+            out.append({"Format": form, "Name": name, "Values": list(values)})
+        if out:
+            config["AdditionalClaims"] = out
+    return {"Type": "jwt-validation", "JwtValidationConfig": config}
 
 
 def referenced_services(ing: Ingress) -> set[str]:

@@ -1,21 +1,21 @@
-"""Per-Ingress settings read from its annotations, and their merge across an IngressGroup
-with LBC's rules: *exclusive* settings (scheme, ip-address-type, load-balancer-name,
-subnets, security-groups, load-balancer-attributes, ssl-redirect) may be set on one member
-or with the same value on all; *merged* ones (tags, listen-ports, certificates) combine,
-and a tag key with two values is a conflict."""
+"""Per-Ingress settings read from its annotations (and its IngressClassParams), and their
+merge across an IngressGroup with LBC's rules: *exclusive* settings (scheme,
+ip-address-type, load-balancer-name, subnets, security-groups, ssl-redirect) may be set on
+one member or with the same value on all; *merged* ones (tags, load-balancer-attributes,
+listen-ports, certificates) combine, and a key with two values is a conflict."""
 
 from __future__ import annotations
 
 import ipaddress
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
-from albatross.contract import GROUP_NAME
 from albatross.k8s.annotations import PREFIX, Annotations
-from albatross.k8s.errors import AnnotationError, ObjectError
+from albatross.k8s.errors import AnnotationError, ObjectError, show
 from albatross.k8s.ingress import Ingress
-from albatross.k8s.params import IngressClassParams
+from albatross.k8s.params import IngressClassParams, group_name_error
 from albatross.model.config import ControllerConfig
 
 SCHEMES = ("internal", "internet-facing")
@@ -36,7 +36,7 @@ class MemberSettings:
     scheme: str | None
     ip_address_type: str | None
     load_balancer_name: str | None
-    subnets: tuple[str, ...] | None
+    subnets: tuple[str, ...] | None  # as written (the group compares them ignoring order)
     subnet_tags: Mapping[str, tuple[str, ...]] | None
     security_groups: tuple[str, ...] | None
     lb_attributes: tuple[tuple[str, str], ...] | None
@@ -57,60 +57,91 @@ class MemberSettings:
     manage_backend_rules: bool | None = None
     ipam_pool: str | None = None
     web_acl_name: str | None = None
+    params_tags: Mapping[str, str] = field(default_factory=dict)  # IngressClassParams tags only
 
     @property
     def key(self) -> str:
         return self.ingress.key
 
 
-def _listen_ports(raw: Any, value: str, prefer_tls: bool) -> tuple[tuple[str, int], ...]:
+def _listen_ports(value: str | None, prefer_tls: bool) -> tuple[tuple[str, int], ...]:
+    """LBC's listen-ports: a JSON list of ``{"HTTP": 80}`` objects; the default is HTTP:80,
+    or HTTPS:443 when the Ingress has certificates."""
     name = PREFIX + "listen-ports"
-    if raw is None:
+    if value is None:
         return (("HTTPS", 443),) if prefer_tls else (("HTTP", 80),)
-    if not isinstance(raw, list) or not raw:
-        raise AnnotationError(name, value, 'must be a non-empty JSON list such as [{"HTTP": 80}, {"HTTPS": 443}]')
+    try:
+        raw = json.loads(value)
+    except ValueError as e:
+        raise AnnotationError(name, value, f"failed to parse listen-ports configuration: `{value}`: {e}") from None
+    if raw is None or raw == []:
+        raise AnnotationError(name, value, f"empty listen-ports configuration: `{value}`")
+    if (
+        not isinstance(raw, list)
+        or not all(isinstance(item, dict) for item in raw)
+        or not all(isinstance(p, int) and not isinstance(p, bool) for item in raw for p in item.values())
+    ):
+        raise AnnotationError(name, value, f"failed to parse listen-ports configuration: `{value}`")
     ports: dict[int, str] = {}
     for item in raw:
-        if not isinstance(item, dict):
-            raise AnnotationError(name, value, 'each item must be an object like {"HTTPS": 443}')
         for protocol, port in item.items():
+            if not 1 <= port <= 65535:
+                raise AnnotationError(name, value, f"listen port must be within [1, 65535]: {port}")
             if protocol not in LISTEN_PROTOCOLS:
                 raise AnnotationError(name, value, f"listen protocol must be within [HTTP, HTTPS]: {protocol}")
-            if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
-                raise AnnotationError(name, value, f"listen port must be within [1, 65535]: {port}")
             ports[port] = protocol
     return tuple((ports[p], p) for p in sorted(ports))
 
 
-def _cidrs(values: list[str] | None, value: str | None) -> tuple[str, ...] | None:
+def cidr_error(cidr: str) -> str | None:
+    """Go's ``net.ParseCIDR`` message for a value that is not ``address/prefix``."""
+    try:
+        if "/" not in cidr:
+            raise ValueError(cidr)
+        ipaddress.ip_network(cidr, strict=False)
+    except ValueError:
+        return f"invalid CIDR address: {cidr}"
+    return None
+
+
+def _cidrs(values: list[str] | None, value: str | None, ingress: str) -> tuple[str, ...] | None:
     if values is None:
         return None
     for cidr in values:
-        try:
-            ipaddress.ip_network(cidr, strict=False)
-        except ValueError:
-            raise AnnotationError(PREFIX + "inbound-cidrs", value or "", f"{cidr!r} is not a CIDR") from None
+        error = cidr_error(cidr)
+        if error:
+            raise AnnotationError(
+                PREFIX + "inbound-cidrs", value or "", f"invalid inbound-cidrs settings on Ingress: {ingress}: {error}"
+            )
     return tuple(values)
 
 
-def read_member(ing: Ingress, config: ControllerConfig) -> MemberSettings:
-    """Every group-level setting of one Ingress; raises AnnotationError on a bad value."""
+def _order(a: Annotations, ingress: str) -> int:
+    raw = a.raw("group.order")
+    order = a.integer("group.order", default=0, low=-(2**63), high=2**63 - 1)
+    if raw is not None and not -1000 <= order <= 1000:
+        raise AnnotationError(
+            PREFIX + "group.order",
+            raw,
+            f"explicit Ingress group order must be within [-1000:1000], Ingress: {ingress}, order: {order}",
+        )
+    return order
+
+
+def read_member(ing: Ingress, config: ControllerConfig, *, check_group: bool = True) -> MemberSettings:
+    """Every group-level setting of one Ingress; raises AnnotationError on a bad value.
+    ``check_group=False`` when an IngressClassParams group replaces the annotation's."""
     a = ing.annotations
     group = a.raw("group.name")
-    if group is not None and not GROUP_NAME.match(group):
-        reason = (
-            "invalid ingress group: groupName must be no more than 63 characters"
-            if len(group) > 63
-            else "invalid ingress group: groupName must consist of lower case alphanumeric characters, '-' or '.', "
-            "and must start and end with an alphanumeric character"
-        )
-        raise AnnotationError(PREFIX + "group.name", group, reason)
+    error = group_name_error(group) if group is not None and check_group else None
+    if group is not None and error:
+        raise AnnotationError(PREFIX + "group.name", group, error)
     scheme = a.raw("scheme")
     if scheme is not None and scheme not in SCHEMES:
-        raise AnnotationError(PREFIX + "scheme", scheme, "must be one of internal, internet-facing")
+        raise AnnotationError(PREFIX + "scheme", scheme, f"unknown scheme: {scheme}")
     ip_type = a.raw("ip-address-type")
     if ip_type is not None and ip_type not in IP_ADDRESS_TYPES:
-        raise AnnotationError(PREFIX + "ip-address-type", ip_type, f"must be one of {', '.join(IP_ADDRESS_TYPES)}")
+        raise AnnotationError(PREFIX + "ip-address-type", ip_type, f"unknown IPAddressType: {ip_type}")
     name = a.string("load-balancer-name")
     if name is not None and len(name) > 32:
         raise AnnotationError(
@@ -122,7 +153,7 @@ def read_member(ing: Ingress, config: ControllerConfig) -> MemberSettings:
     subnets, groups = a.string_list("subnets"), a.string_list("security-groups")
     return MemberSettings(
         ingress=ing,
-        order=a.integer("group.order", default=0, low=-1000, high=1000),
+        order=_order(a, ing.key),
         scheme=scheme,
         ip_address_type=ip_type,
         load_balancer_name=name,
@@ -131,8 +162,8 @@ def read_member(ing: Ingress, config: ControllerConfig) -> MemberSettings:
         security_groups=tuple(groups) if groups else None,
         lb_attributes=tuple(sorted(attributes.items())) if attributes is not None else None,
         tags=a.string_map("tags") or {},
-        inbound_cidrs=_cidrs(a.string_list("inbound-cidrs"), a.raw("inbound-cidrs")),
-        listen_ports=_listen_ports(a.json("listen-ports"), a.raw("listen-ports") or "", bool(certificates)),
+        inbound_cidrs=_cidrs(a.string_list("inbound-cidrs"), a.raw("inbound-cidrs"), ing.key),
+        listen_ports=_listen_ports(a.raw("listen-ports"), bool(certificates)),
         certificates=certificates,
         ssl_policy=a.string("ssl-policy"),
         ssl_redirect=None if redirect is None else a.integer("ssl-redirect", default=0, low=1, high=65535),
@@ -183,29 +214,61 @@ def _listener_attributes(a: Annotations) -> dict[tuple[str, int], tuple[tuple[st
     return out
 
 
+MTLS_MODES = ("off", "passthrough", "verify")
+
+
 def _mutual_auth(a: Annotations) -> dict[int, Mapping[str, Any]]:
-    raw = a.json("mutual-authentication")
-    if raw is None:
+    """LBC's mutual-authentication: a JSON list of ``{port, mode, trustStore,
+    ignoreClientCertificateExpiry}``, validated as LBC does."""
+    value = a.raw("mutual-authentication")
+    if value is None:
         return {}
-    name, value = PREFIX + "mutual-authentication", str(a.raw("mutual-authentication"))
-    if not isinstance(raw, list):
+    name = PREFIX + "mutual-authentication"
+    try:
+        raw = json.loads(value)
+    except ValueError:
+        raw = False
+    if raw is None or raw == []:
         raise AnnotationError(
-            name, value, "must be a JSON list of {port, mode, trustStore, ignoreClientCertificateExpiry}"
+            name, value, f"empty mutualAuthentication configuration from ingress annotation: `{value}`"
+        )
+    if not isinstance(raw, list) or not all(isinstance(item, dict) for item in raw):
+        raise AnnotationError(
+            name, value, f"failed to parse mutualAuthentication configuration from ingress annotation: `{value}`"
         )
     out: dict[int, Mapping[str, Any]] = {}
     for item in raw:
-        port, mode = (
-            item.get("port") if isinstance(item, dict) else None,
-            item.get("mode") if isinstance(item, dict) else None,
-        )
-        if not isinstance(port, int) or mode not in ("off", "passthrough", "verify"):
-            raise AnnotationError(name, value, "each entry needs a port and a mode of off, passthrough or verify")
+        port, mode = item.get("port"), item.get("mode") or ""
+        trust_store, ignore = item.get("trustStore") or "", item.get("ignoreClientCertificateExpiry")
+        if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
+            raise AnnotationError(name, value, f"listen port must be within [1, 65535]: {show(port)}")
+        if not mode:
+            raise AnnotationError(name, value, f"mutualAuthentication mode cannot be empty for port {port}")
+        if mode not in MTLS_MODES:
+            raise AnnotationError(
+                name,
+                value,
+                f"mutualAuthentication mode value must be among [off, passthrough, verify] for port {port} : {mode}",
+            )
+        if mode == "verify" and not trust_store:
+            raise AnnotationError(
+                name, value, f"trustStore is required when mutualAuthentication mode is verify for port {port}"
+            )
+        if mode != "verify" and trust_store:
+            raise AnnotationError(
+                name, value, f"Mutual Authentication mode {mode} does not support trustStore for port {port}"
+            )
+        if mode != "verify" and ignore is not None:
+            raise AnnotationError(
+                name,
+                value,
+                f"Mutual Authentication mode {mode} does not support ignoring client certificate expiry "
+                f"for port {port}",
+            )
         config: dict[str, Any] = {"Mode": mode}
         if mode == "verify":
-            if not item.get("trustStore"):
-                raise AnnotationError(name, value, f"port {port}: verify mode needs a trustStore")
-            config["TrustStoreArn"] = str(item["trustStore"])
-            config["IgnoreClientCertificateExpiry"] = bool(item.get("ignoreClientCertificateExpiry", False))
+            config["TrustStoreArn"] = str(trust_store)
+            config["IgnoreClientCertificateExpiry"] = bool(ignore)
         out[port] = config
     return out
 
@@ -213,20 +276,37 @@ def _mutual_auth(a: Annotations) -> dict[int, Mapping[str, Any]]:
 def apply_params(
     member: MemberSettings, params: IngressClassParams | None, namespace_labels: Mapping[str, str] | None
 ) -> MemberSettings:
-    """LBC: each IngressClassParams field that is set replaces the annotation; its tags
-    go over the annotation's. A namespaceSelector the namespace does not match is an
-    error (when the namespace's labels are known)."""
+    """LBC: each IngressClassParams field that is set replaces the annotation; tags,
+    load balancer attributes and listener attributes go over the annotation's key by key.
+    A namespaceSelector the namespace does not match is an error (when the namespace's
+    labels are known), and so is an invalid ``spec.group.name``."""
     if params is None:
         return member
     selector = params.namespace_selector
     if selector is not None and namespace_labels is not None and not selector.matches(namespace_labels):
         raise ObjectError(f"invalid ingress class: namespaceSelector of IngressClassParams {params.name} mismatch")
+    if params.group_error is not None:
+        raise ObjectError(params.group_error)
     if params.scheme is not None and params.scheme not in SCHEMES:
-        raise ObjectError(f"IngressClassParams {params.name}: unknown scheme: {params.scheme}")
+        raise ObjectError(f"unknown scheme: {params.scheme} (IngressClassParams {params.name})")
+    if params.ip_address_type is not None and params.ip_address_type not in IP_ADDRESS_TYPES:
+        raise ObjectError(f"unknown IPAddressType: {params.ip_address_type} (IngressClassParams {params.name})")
+    for cidr in params.inbound_cidrs or ():
+        error = cidr_error(cidr)
+        if error:
+            raise ObjectError(f"invalid CIDR in IngressClassParams InboundCIDR {cidr}: {error}")
     certificates = params.certificate_arns if params.certificate_arns is not None else member.certificates
     listen_ports = member.listen_ports
     if params.certificate_arns and not member.ingress.annotations.raw("listen-ports"):
         listen_ports = (("HTTPS", 443),)
+    attributes = member.lb_attributes
+    if params.lb_attributes is not None:
+        attributes = tuple(sorted({**dict(member.lb_attributes or ()), **dict(params.lb_attributes)}.items()))
+    listener_attributes = dict(member.listener_attributes)
+    for listener, pairs in params.listener_attributes.items():
+        merged = {**dict(listener_attributes.get(listener, ())), **dict(pairs)}
+        listener_attributes[listener] = tuple(sorted(merged.items()))
+    by_params = params.subnet_ids is not None or params.subnet_tags is not None
     return replace(
         member,
         scheme=params.scheme if params.scheme is not None else member.scheme,
@@ -236,27 +316,49 @@ def apply_params(
         listen_ports=listen_ports,
         ssl_policy=params.ssl_policy or member.ssl_policy,
         ssl_redirect=params.ssl_redirect_port if params.ssl_redirect_port is not None else member.ssl_redirect,
-        subnets=params.subnet_ids or member.subnets,
-        subnet_tags=params.subnet_tags or member.subnet_tags,
+        subnets=params.subnet_ids if by_params else member.subnets,
+        subnet_tags=params.subnet_tags if by_params else member.subnet_tags,
         tags={**member.tags, **params.tags},
-        lb_attributes=params.lb_attributes if params.lb_attributes is not None else member.lb_attributes,
+        params_tags=dict(params.tags),
+        lb_attributes=attributes,
         minimum_capacity=params.minimum_capacity if params.minimum_capacity is not None else member.minimum_capacity,
         prefix_lists=params.prefix_lists if params.prefix_lists is not None else member.prefix_lists,
         ipam_pool=params.ipam_pool or member.ipam_pool,
-        listener_attributes={**member.listener_attributes, **params.listener_attributes},
+        listener_attributes=listener_attributes,
     )
 
 
-def exclusive(members: Sequence[MemberSettings], field_name: str, label: str, show: Callable[[Any], str] = str) -> Any:
-    """The one value members set for ``field_name`` (None if nobody did)."""
-    chosen: dict[Any, str] = {}
+def exclusive(
+    members: Sequence[MemberSettings],
+    field_name: str,
+    label: str,
+    show_value: Callable[[Any], str] = show,
+    same: Callable[[Any], Any] = lambda v: v,
+) -> Any:
+    """The one value members set for ``field_name`` (None if nobody did); values are
+    compared by equality of ``same(value)`` (so lists may ignore order)."""
+    chosen: list[tuple[Any, Any, str]] = []  # (compared form, value, member key)
     for m in members:
         value = getattr(m, field_name)
-        if value is not None:
-            chosen.setdefault(value, m.key)
+        if value is not None and not any(c == same(value) for c, _, _ in chosen):
+            chosen.append((same(value), value, m.key))
     if len(chosen) > 1:
-        raise GroupConflict(f"conflicting {label}: " + " | ".join(f"{k}: {show(v)}" for v, k in chosen.items()))
-    return next(iter(chosen), None)
+        raise GroupConflict(f"conflicting {label}: " + " | ".join(f"{k}: {show_value(v)}" for _, v, k in chosen))
+    return chosen[0][1] if chosen else None
+
+
+def merged_attributes(members: Sequence[MemberSettings]) -> tuple[tuple[str, str], ...] | None:
+    """LBC: load balancer attributes merge key by key across members; a key with two
+    values is a conflict. None when no member sets any."""
+    out: dict[str, str] = {}
+    if all(m.lb_attributes is None for m in members):
+        return None
+    for m in members:
+        for key, value in m.lb_attributes or ():
+            if key in out and out[key] != value:
+                raise GroupConflict(f"conflicting load balancer attributes {key}: {out[key]} | {value}")
+            out[key] = value
+    return tuple(sorted(out.items()))
 
 
 def merged_tags(config: ControllerConfig, members: Sequence[MemberSettings]) -> dict[str, str]:

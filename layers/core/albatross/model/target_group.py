@@ -1,8 +1,11 @@
 """Target groups: one per (Ingress, Service, port), with LBC's port rules, health check
-defaults and annotation handling (a Service's annotations win over its Ingress's)."""
+defaults and annotation handling (a Service's annotations win over its Ingress's). Tags,
+as LBC: the controller's default tags, then IngressClassParams tags, then the Service's
+``tags``, then the Ingress's, key by key; the ownership tags over all."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,7 +44,11 @@ def _health_port(a: Annotations, svc: Service, target_type: str) -> str:
         return raw
     port = svc.port(number=None, name=raw)
     if port is None:
-        raise AnnotationError(PREFIX + "healthcheck-port", raw, f"service {svc.key} has no port named {raw}")
+        raise AnnotationError(
+            PREFIX + "healthcheck-port",
+            raw,
+            f"failed to resolve healthCheckPort: unable to find port {raw} on service {svc.key}",
+        )
     if target_type == "instance":
         if port.node_port is None:
             raise AnnotationError(PREFIX + "healthcheck-port", raw, f"port {raw} of {svc.key} has no nodePort")
@@ -64,9 +71,33 @@ def target_port(port: ServicePort, target_type: str, svc: Service) -> int:
     1 for a named targetPort (the port is then taken per endpoint)."""
     if target_type == "instance":
         if port.node_port is None:
-            raise ObjectError(f"service {svc.key} must be of type NodePort or LoadBalancer for target-type instance")
+            raise ObjectError(
+                "TargetGroup port is empty. When using Instance targets, your service be must of type "
+                f"'NodePort' or 'LoadBalancer' (service {svc.key})"
+            )
         return port.node_port
     return port.target_port if isinstance(port.target_port, int) else 1
+
+
+def _choice(a: Annotations, name: str, allowed: tuple[str, ...], default: str, reason: str) -> str:
+    """An annotation that must be one of ``allowed``; ``reason`` is LBC's message for
+    another value (``{value}`` stands for it)."""
+    value = a.raw(name)
+    if value is None:
+        return default
+    if value not in allowed:
+        raise AnnotationError(PREFIX + name, value, reason.format(value=value))
+    return value
+
+
+def _tags(
+    config: ControllerConfig, ingress: Annotations, service: Service, class_tags: Mapping[str, str]
+) -> dict[str, str]:
+    ingress_tags, service_tags = ingress.string_map("tags") or {}, service.annotations.string_map("tags") or {}
+    for key in {**ingress_tags, **service_tags}:
+        if key in config.external_managed_tags:
+            raise ObjectError(f"external managed tag key {key} cannot be specified")
+    return {**ingress_tags, **service_tags, **class_tags, **config.default_tags}
 
 
 def build(
@@ -77,21 +108,30 @@ def build(
     service: Service,
     dualstack: bool,
     traffic_from: Any = None,
+    class_tags: Mapping[str, str] | None = None,
 ) -> tuple[str, Resource]:
-    """``traffic_from``: the security group (id or ref) the targets must admit, or None
-    when Albatross does not manage the backend rules."""
-    """(resource id, target group) for one backend."""
+    """(resource id, target group) for one backend. ``traffic_from``: the security group
+    (id or ref) the targets must admit, or None when Albatross does not manage the backend
+    rules; ``class_tags``: the tags of the Ingress's IngressClassParams."""
     a = ref.ingress.annotations.under(service.annotations)
-    target_type = a.choice("target-type", TARGET_TYPES, config.default_target_type)
+    target_type = _choice(a, "target-type", TARGET_TYPES, config.default_target_type, "unknown targetType: {value}")
     if target_type == "ip" and not config.enable_ip_target_type:
         raise AnnotationError(
             PREFIX + "target-type", "ip", "unsupported targetType: ip when EnableIPTargetType is false"
         )
-    protocol = a.choice("backend-protocol", BACKEND_PROTOCOLS, "HTTP")
-    version = a.choice("backend-protocol-version", PROTOCOL_VERSIONS, "HTTP1")
+    protocol = _choice(
+        a, "backend-protocol", BACKEND_PROTOCOLS, "HTTP", "backend protocol must be within [HTTP, HTTPS]: {value}"
+    )
+    version = _choice(
+        a,
+        "backend-protocol-version",
+        PROTOCOL_VERSIONS,
+        "HTTP1",
+        "backend protocol version must be within [HTTP1, HTTP2, GRPC]: {value}",
+    )
     port = service.port(number=ref.port_number, name=ref.port_name)
     if port is None:
-        raise ObjectError(f"service {service.key} has no port {ref.port_text}")
+        raise ObjectError(f"unable to find port {ref.port_text} on service {service.key}")
     tg_port = target_port(port, target_type, service)
     ipv6 = "IPv6" in service.ip_families and target_type == "ip"
     if ipv6 and not dualstack:
@@ -116,7 +156,7 @@ def build(
         protocol_version=version,
     )
     tracking = names.stack_tags(cluster=config.cluster, group=group, resource_id=rid)
-    tags = {**(a.string_map("tags") or {}), **config.default_tags, **tracking}
+    tags = {**_tags(config, ref.ingress.annotations, service, class_tags or {}), **tracking}
     properties: dict[str, Any] = {
         "Name": name,
         "Protocol": protocol,
@@ -128,7 +168,9 @@ def build(
         "HealthCheckEnabled": True,
         "HealthCheckPath": a.string("healthcheck-path") or ("/AWS.ALB/healthcheck" if grpc else "/"),
         "HealthCheckPort": _health_port(a, service, target_type),
-        "HealthCheckProtocol": a.choice("healthcheck-protocol", BACKEND_PROTOCOLS, protocol),
+        "HealthCheckProtocol": _choice(
+            a, "healthcheck-protocol", BACKEND_PROTOCOLS, protocol, "healthCheckProtocol must be within [HTTP, HTTPS]"
+        ),
         "HealthCheckIntervalSeconds": a.integer("healthcheck-interval-seconds", default=15, low=5, high=300),
         "HealthCheckTimeoutSeconds": a.integer("healthcheck-timeout-seconds", default=5, low=2, high=120),
         "HealthyThresholdCount": a.integer("healthy-threshold-count", default=2, low=2, high=10),
