@@ -328,14 +328,18 @@ def _selects(selector: Mapping[str, str], deployment: Mapping[str, Any]) -> bool
     return all(labels.get(k) == v for k, v in selector.items())
 
 
-def pod_ip(namespace: str, deployment: str, index: int) -> str:
-    """A stable pod address for replica ``index`` of a Deployment (10.0.0.0/16)."""
+def pod_ip(namespace: str, deployment: str, index: int, family: str = "IPv4") -> str:
+    """A stable pod address for replica ``index`` of a Deployment (10.0.0.0/16, or
+    fd00::/64 for IPv6)."""
     digest = int(hashlib.sha256(f"{namespace}/{deployment}".encode()).hexdigest(), 16)
+    if family == "IPv6":
+        return f"fd00::{1 + digest % 200:x}:{10 + index:x}"
     return f"10.0.{1 + digest % 200}.{10 + index}"
 
 
 def _endpoint_slice(service: Mapping[str, Any], deployments: list[Mapping[str, Any]]) -> dict[str, Any]:
     meta = service["metadata"]
+    family = str(((service.get("spec") or {}).get("ipFamilies") or ["IPv4"])[0])
     container_ports: dict[str, int] = {}
     endpoints = []
     for d in sorted(deployments, key=lambda d: str(d["metadata"]["name"])):
@@ -348,7 +352,7 @@ def _endpoint_slice(service: Mapping[str, Any], deployments: list[Mapping[str, A
             pod = f"{d['metadata']['name']}-{i}"
             endpoints.append(
                 {
-                    "addresses": [pod_ip(meta["namespace"], d["metadata"]["name"], i)],
+                    "addresses": [pod_ip(meta["namespace"], d["metadata"]["name"], i, family)],
                     "conditions": {"ready": True, "serving": True, "terminating": False},
                     "targetRef": {"kind": "Pod", "namespace": meta["namespace"], "name": pod},
                 }
@@ -370,7 +374,7 @@ def _endpoint_slice(service: Mapping[str, Any], deployments: list[Mapping[str, A
                 "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io",
             },
         },
-        "addressType": "IPv4",
+        "addressType": family,
         "ports": ports,
         "endpoints": endpoints,
     }

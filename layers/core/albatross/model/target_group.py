@@ -187,6 +187,8 @@ def build(
         "servicePortName": ref.port_name,
         "targetType": target_type,
     }
+    if ipv6:
+        binding["ipAddressType"] = "ipv6"  # targets come from the IPv6 EndpointSlices
     if traffic_from is not None:
         ports = [{"Protocol": "TCP", "Port": tg_port if tg_port != 1 else port.target_port}]
         health = properties["HealthCheckPort"]

@@ -21,15 +21,17 @@ def digest(targets: Set[Target]) -> str:
 
 
 def ip_targets(*, binding: Mapping[str, Any], service: Service | None, slices: Iterable[EndpointSlice]) -> set[Target]:
-    """Ready endpoint addresses on the port the Service port maps to, per slice."""
+    """Ready endpoint addresses on the port the Service port maps to, per slice, from the
+    slices of the target group's address family."""
     if service is None:
         return set()
     port = service.port(number=binding.get("servicePortNumber"), name=binding.get("servicePortName"))
     if port is None:
         return set()
+    family = "IPv6" if binding.get("ipAddressType") == "ipv6" else "IPv4"
     out: set[Target] = set()
     for eps in slices:
-        if eps.address_type != "IPv4" or port.name not in eps.ports:
+        if eps.address_type != family or port.name not in eps.ports:
             continue
         target_port = eps.ports[port.name]
         for endpoint in eps.endpoints:
