@@ -311,8 +311,8 @@ def index_of(desired: Stack | None, physical: Mapping[str, str], *, targets: Map
 
 
 class OnDemand(Sequence[Mapping[str, Any]]):
-    """A fact list read the first time the builder looks at it: a live load balancer
-    keeps its subnets, so most reconciles never need DescribeSubnets."""
+    """A fact list read the first time the builder looks at it (the model stays pure: it
+    sees a sequence)."""
 
     def __init__(self, load: Callable[[], Sequence[Mapping[str, Any]]]) -> None:
         self._load = load
@@ -412,16 +412,12 @@ def web_acls() -> list[Mapping[str, Any]]:
                 return out
 
 
-def discover(
-    *,
-    vpc_id: str,
-    with_certificates: bool = False,
-    existing: tuple[dict[str, Any], ...] = (),
-    with_web_acls: bool = False,
-) -> Discovery:
-    """The subnets of the cluster's VPC, as DescribeSubnets returns them (read when the
-    builder first looks), and the issued certificates when some Ingress needs
-    certificates discovered."""
+def discover(*, vpc_id: str, existing: tuple[dict[str, Any], ...] = ()) -> Discovery:
+    """The facts the builder may need, each read the first time it looks: the subnets of
+    the cluster's VPC (as DescribeSubnets returns them), the issued ACM certificates (for
+    discovery by host) and the regional WAFv2 web ACLs (for names). A live load balancer
+    keeps its subnets and most Ingresses name their certificates, so most reconciles
+    read none of them."""
 
     def subnets() -> list[Mapping[str, Any]]:
         out: list[Mapping[str, Any]] = []
@@ -437,7 +433,7 @@ def discover(
 
     return Discovery(
         subnets=OnDemand(subnets),
-        certificates=tuple(certificates()) if with_certificates else (),
+        certificates=OnDemand(certificates),
         existing_load_balancers=existing,
-        web_acls=tuple(web_acls()) if with_web_acls else (),
+        web_acls=OnDemand(web_acls),
     )

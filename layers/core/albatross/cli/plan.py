@@ -157,12 +157,7 @@ def run_live(*, files: Sequence[Path], config_path: Path | None, output: str) ->
 
         def facts(group: str, ingresses: list[Any]) -> Discovery:
             actuals[group] = aws.find_stack(cluster=config.cluster, stack_id=group)
-            return aws.discover(
-                vpc_id=config.vpc_id,
-                with_certificates=builder.needs_certificates(ingresses, config),
-                existing=aws.existing_load_balancers(actuals[group], group),
-                with_web_acls=builder.needs_web_acls(ingresses, config),
-            )
+            return aws.discover(vpc_id=config.vpc_id, existing=aws.existing_load_balancers(actuals[group], group))
 
         result = plan_offline(objects, config, Discovery(), discovery_for=facts)
         steps = []

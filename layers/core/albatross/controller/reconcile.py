@@ -99,14 +99,7 @@ def _build(
     settings: Settings, store: Store, group: str, ingresses: list[Ingress], actual: Actual
 ) -> builder.BuildResult:
     if ingresses:
-        wanted = builder.needs_certificates(ingresses, settings.controller)
-        existing = discovery.existing_load_balancers(actual, group)
-        facts = discovery.discover(
-            vpc_id=settings.vpc_id,
-            with_certificates=wanted,
-            existing=existing,
-            with_web_acls=builder.needs_web_acls(ingresses, settings.controller),
-        )
+        facts = discovery.discover(vpc_id=settings.vpc_id, existing=discovery.existing_load_balancers(actual, group))
     else:
         facts = Discovery()
     with_params = [i for i in ingresses if i.class_params]

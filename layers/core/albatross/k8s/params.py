@@ -65,6 +65,9 @@ class IngressClassParams:
     prefix_lists: tuple[str, ...] | None = None
     ipam_pool: str | None = None
     listener_attributes: Mapping[tuple[str, int], tuple[tuple[str, str], ...]] = field(default_factory=dict)
+    target_type: str | None = None
+    web_acl_arn: str | None = None
+    web_acl_name: str | None = None
     # spec.group.name when valid; group_error says why it is not (reported on each Ingress
     # of the class, as LBC reports an invalid group). Group membership itself is derived
     # in the contract (ADR 0004), not here.
@@ -130,8 +133,20 @@ def parse_params(obj: Mapping[str, Any]) -> IngressClassParams:
         prefix_lists=_strings(spec, "PrefixListsIDs" if "PrefixListsIDs" in spec else "prefixListsIDs", name),
         ipam_pool=_ipam_pool(spec.get("ipamConfiguration"), name),
         listener_attributes=_listeners(spec.get("listeners"), name),
+        target_type=_text(spec, "targetType", name),
+        web_acl_arn=_text(spec, "wafv2AclArn", name),
+        web_acl_name=_text(spec, "wafv2AclName", name),
         **_group(spec.get("group"), name),
     )
+
+
+def _text(spec: Mapping[str, Any], key: str, where: str) -> str | None:
+    value = spec.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ObjectError(f"IngressClassParams {where}: {key} must be a string")
+    return value
 
 
 def _ipam_pool(raw: Any, where: str) -> str | None:

@@ -101,6 +101,7 @@ class _Context:
                 dualstack=self.dualstack,
                 traffic_from=self.traffic_from,
                 class_tags=settings.params_tags,
+                class_target_type=settings.params_target_type,
             )
             out.target_groups[rid] = res
             return {"TargetGroupArn": ref(rid)}
@@ -296,19 +297,3 @@ def build(
         members=tuple(built),
         service_refs=tuple(sorted(context.service_refs)),
     )
-
-
-def needs_certificates(ingresses: Sequence[Ingress], config: ControllerConfig) -> bool:
-    """Whether some member needs certificates discovered (so the caller lists them)."""
-    for ing in ingresses:
-        try:
-            if certificates.needs_discovery(read_member(ing, config)):
-                return True
-        except ObjectError:
-            continue
-    return False
-
-
-def needs_web_acls(ingresses: Sequence[Ingress], config: ControllerConfig) -> bool:
-    """Whether some member names a WAFv2 web ACL (so the caller lists them)."""
-    return any(i.annotations.raw("wafv2-acl-name") not in (None, "none") for i in ingresses)

@@ -58,6 +58,7 @@ class MemberSettings:
     ipam_pool: str | None = None
     web_acl_name: str | None = None
     params_tags: Mapping[str, str] = field(default_factory=dict)  # IngressClassParams tags only
+    params_target_type: str | None = None  # IngressClassParams targetType: wins over annotations
 
     @property
     def key(self) -> str:
@@ -325,6 +326,10 @@ def apply_params(
         prefix_lists=params.prefix_lists if params.prefix_lists is not None else member.prefix_lists,
         ipam_pool=params.ipam_pool or member.ipam_pool,
         listener_attributes=listener_attributes,
+        params_target_type=params.target_type,
+        # a web ACL the params name (by ARN or by name) replaces the annotations' choice
+        web_acl_arn=params.web_acl_arn if params.web_acl_arn or params.web_acl_name else member.web_acl_arn,
+        web_acl_name=params.web_acl_name if params.web_acl_arn or params.web_acl_name else member.web_acl_name,
     )
 
 

@@ -109,12 +109,19 @@ def build(
     dualstack: bool,
     traffic_from: Any = None,
     class_tags: Mapping[str, str] | None = None,
+    class_target_type: str | None = None,
 ) -> tuple[str, Resource]:
     """(resource id, target group) for one backend. ``traffic_from``: the security group
     (id or ref) the targets must admit, or None when Albatross does not manage the backend
-    rules; ``class_tags``: the tags of the Ingress's IngressClassParams."""
+    rules; ``class_tags`` and ``class_target_type``: the Ingress's IngressClassParams
+    tags and targetType (which wins over the annotations, as in LBC)."""
     a = ref.ingress.annotations.under(service.annotations)
-    target_type = _choice(a, "target-type", TARGET_TYPES, config.default_target_type, "unknown targetType: {value}")
+    if class_target_type is not None:
+        if class_target_type not in TARGET_TYPES:
+            raise ObjectError(f"unknown targetType: {class_target_type} (IngressClassParams)")
+        target_type = class_target_type
+    else:
+        target_type = _choice(a, "target-type", TARGET_TYPES, config.default_target_type, "unknown targetType: {value}")
     if target_type == "ip" and not config.enable_ip_target_type:
         raise AnnotationError(
             PREFIX + "target-type", "ip", "unsupported targetType: ip when EnableIPTargetType is false"
