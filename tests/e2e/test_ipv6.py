@@ -34,7 +34,8 @@ def test_a_dual_stack_load_balancer_sends_to_ipv6_pods(system: LocalSystem) -> N
         "alb.ingress.kubernetes.io/target-type: ip",
         "alb.ingress.kubernetes.io/target-type: ip\n    alb.ingress.kubernetes.io/ip-address-type: dualstack",
     )
-    assert "ipFamilies" in manifests and "dualstack" in manifests
+    assert "ipFamilies" in manifests
+    assert "dualstack" in manifests
     path = system.log_path.parent / "2048-ipv6.yaml"
     path.write_text(manifests)
     utils.create_from_yaml(system.api(), str(path))  # type: ignore[no-untyped-call]  # untyped in the client
