@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from kubernetes import client as k8s
 from kubernetes import utils
 
@@ -27,16 +28,17 @@ def warnings(system: LocalSystem) -> list[tuple[str, str]]:
     return [(str(e.reason), str(e.message)) for e in items if e.type == "Warning"]
 
 
-def test_teardown_retries_a_security_group_still_in_use(system: LocalSystem) -> None:
+@pytest.mark.parametrize(
+    ("service", "operation", "code"),
+    [
+        ("ec2", "DeleteSecurityGroup", "DependencyViolation"),
+        ("elasticloadbalancing", "DeleteTargetGroup", "ResourceInUse"),
+    ],
+)
+def test_teardown_retries_what_is_still_in_use(system: LocalSystem, service: str, operation: str, code: str) -> None:
     utils.create_from_yaml(system.api(), str(ROOT / "examples/2048/2048.yaml"))  # type: ignore[no-untyped-call]  # untyped in the client
     system.wait_for("the address", lambda: ingress_hostname(system, NS, NAME))
-    in_use = Fault(
-        service="ec2",
-        operation="DeleteSecurityGroup",
-        code="DependencyViolation",
-        message="resource sg-1 has a dependent object",
-        times=2,
-    )
+    in_use = Fault(service=service, operation=operation, code=code, message="it has a dependent object", times=2)
     with inject(in_use):
         k8s.NetworkingV1Api(system.api()).delete_namespaced_ingress(NAME, NS)
         system.wait_for("the Ingress to be released", lambda: ingress_gone(system, NS, NAME))
@@ -46,19 +48,20 @@ def test_teardown_retries_a_security_group_still_in_use(system: LocalSystem) -> 
     assert tagged_resources(system.cluster) == []
 
 
-def test_a_refused_load_balancer_fails_the_execution_with_a_warning(system: LocalSystem) -> None:
+@pytest.mark.parametrize(
+    ("operation", "code"),
+    [("CreateLoadBalancer", "TooManyLoadBalancers"), ("CreateTargetGroup", "TooManyTargetGroups")],
+)
+def test_a_quota_fails_the_execution_with_a_warning(system: LocalSystem, operation: str, code: str) -> None:
     refused = Fault(
-        service="elasticloadbalancing",
-        operation="CreateLoadBalancer",
-        code="TooManyLoadBalancers",
-        message="The quota for the number of load balancers has been reached",
+        service="elasticloadbalancing", operation=operation, code=code, message="the quota has been reached"
     )
     with inject(refused):
         utils.create_from_yaml(system.api(), str(ROOT / "examples/2048/2048.yaml"))  # type: ignore[no-untyped-call]  # untyped in the client
         system.wait_for("the failed execution", lambda: "FAILED" in statuses(system, "ProvisionStateMachineArn"))
         [(reason, message)] = system.wait_for("the Warning", lambda: warnings(system))
     assert reason == "FailedDeployModel"
-    assert "TooManyLoadBalancers" in message
+    assert code in message
     assert refused.raised == 1  # a user error is never retried
     assert ingress_hostname(system, NS, NAME) is None
 
