@@ -107,3 +107,53 @@ def test_the_controller_policy_allows_every_aws_call_the_code_makes(template: di
             needed.add(f"{prefix}:{operations[op]}")
     assert len(needed) > 30  # the scan finds the calls
     assert needed - allowed == set()
+
+
+def test_only_the_forwarder_role_may_put_events_on_the_bus(template: dict[str, Any]) -> None:
+    policy = template["Resources"]["EventBusForwarderOnly"]["Properties"]
+    statement = policy["Statement"]
+    assert (statement["Effect"], statement["Principal"], statement["Action"]) == ("Deny", "*", "events:PutEvents")
+    allowed = statement["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
+    assert allowed == {
+        "Fn::If": ["CreateForwarderRole", {"Fn::GetAtt": ["ForwarderRole", "Arn"]}, {"Ref": "ForwarderRoleArn"}]
+    }
+    role = template["Resources"]["ForwarderRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    assert {a for s in role for a in s["Action"]} == {
+        "events:PutEvents",
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:ChangeMessageVisibility",
+        "sqs:GetQueueAttributes",
+    }
+
+
+def test_every_function_has_a_log_group_the_saved_queries_read(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    groups = {
+        lid: r["Properties"]["LogGroupName"]["Fn::Sub"]
+        for lid, r in resources.items()
+        if r["Type"] == "AWS::Logs::LogGroup"
+    }
+    assert sorted(groups.values()) == sorted(f"/aws/lambda/${{{name}}}" for name in functions(template))
+    for query in (r for r in resources.values() if r["Type"] == "AWS::Logs::QueryDefinition"):
+        assert sorted(g["Ref"] for g in query["Properties"]["LogGroupNames"]) == sorted(groups)
+
+
+def test_alarms_watch_every_dead_letter_queue_and_state_machine(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    watched = set()
+    for alarm in (r["Properties"] for r in resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"):
+        [dimension] = alarm["Dimensions"]
+        value = dimension["Value"]
+        watched.add(value["Fn::GetAtt"][0] if "Fn::GetAtt" in value else value["Ref"])
+    queues = {lid for lid, r in resources.items() if r["Type"] == "AWS::SQS::Queue" and "DeadLetter" in lid}
+    machines = {lid for lid, r in resources.items() if r["Type"] == "AWS::Serverless::StateMachine"}
+    assert queues | machines | {"ReconcileFunction"} == watched
+
+
+def test_the_dashboard_body_is_json_naming_real_resources(template: dict[str, Any]) -> None:
+    body = template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    names = set(re.findall(r"\$\{([A-Za-z:]+)(?:\.[A-Za-z]+)?\}", body))
+    assert names - {"AWS::Region"} <= set(template["Resources"])
+    widgets = json.loads(re.sub(r"\$\{[^}]+\}", "x", body))["widgets"]
+    assert len(widgets) >= 4

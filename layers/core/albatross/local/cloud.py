@@ -66,6 +66,7 @@ class Deployment:
     queue_routes: list[QueueRoute] = field(default_factory=list)
     state_machines: list[str] = field(default_factory=list)
     schedules: dict[str, str] = field(default_factory=dict)  # EventBridge Scheduler schedule → function
+    recorded: dict[str, Any] = field(default_factory=dict)  # resources kept as their properties only
 
 
 def _zip() -> bytes:
@@ -103,6 +104,7 @@ class _Deployer:
         self.parameters = dict(parameters)
         self.code_dirs = code_dirs
         self.time_scale = time_scale
+        self.conditions: dict[str, bool] = {}
         self.out = Deployment()
 
     def lookup(self, name: str, attribute: str | None) -> Any:
@@ -112,7 +114,7 @@ class _Deployer:
             "AWS::Partition": "aws",
             "AWS::StackName": self.stack,
             "AWS::URLSuffix": "amazonaws.com",
-            "AWS::NoValue": None,
+            "AWS::NoValue": intrinsics.NO_VALUE,
         }
         if name in pseudo:
             return pseudo[name]
@@ -122,13 +124,15 @@ class _Deployer:
         return attrs["Ref"] if attribute is None else attrs[attribute]
 
     def resolve(self, value: Any) -> Any:
-        return intrinsics.resolve(value, self.lookup)
+        return intrinsics.resolve(value, self.lookup, self.conditions)
 
     def deploy(self) -> Deployment:
         resources: Mapping[str, Any] = self.template["Resources"]
         params = {k: v.get("Default") for k, v in self.template.get("Parameters", {}).items()}
         self.parameters = {**{k: str(v) for k, v in params.items() if v is not None}, **self.parameters}
-        pending = dict(resources)
+        for name, expression in self.template.get("Conditions", {}).items():
+            self.conditions[name] = intrinsics.evaluate(expression, self.lookup, self.conditions)
+        pending = {lid: res for lid, res in resources.items() if self.conditions.get(res.get("Condition", ""), True)}
         while pending:
             ready = [
                 lid
@@ -139,7 +143,11 @@ class _Deployer:
                 raise ValueError(f"template has a dependency cycle among {sorted(pending)}")
             for lid in sorted(ready):
                 self.create(lid, pending.pop(lid))
-        self.out.outputs = {k: self.resolve(v["Value"]) for k, v in self.template.get("Outputs", {}).items()}
+        self.out.outputs = {
+            k: self.resolve(v["Value"])
+            for k, v in self.template.get("Outputs", {}).items()
+            if self.conditions.get(v.get("Condition", ""), True)
+        }
         return self.out
 
     def client(self, service: str) -> Any:
@@ -197,6 +205,39 @@ class _Deployer:
             attrs = self.rule(logical, props)
         elif kind == "AWS::StepFunctions::StateMachine":
             attrs = self.state_machine(logical, props)
+        elif kind == "AWS::Logs::LogGroup":
+            logs = self.client("logs")
+            logs.create_log_group(logGroupName=props["LogGroupName"])
+            if "RetentionInDays" in props:
+                logs.put_retention_policy(
+                    logGroupName=props["LogGroupName"], retentionInDays=int(props["RetentionInDays"])
+                )
+            attrs = {
+                "Ref": props["LogGroupName"],
+                "Arn": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{props['LogGroupName']}",
+            }
+        elif kind == "AWS::CloudWatch::Alarm":
+            name = props.get("AlarmName") or self.name(logical, 255)
+            self.client("cloudwatch").put_metric_alarm(AlarmName=name, **props)
+            attrs = {"Ref": name}
+        elif kind == "AWS::CloudWatch::Dashboard":
+            self.client("cloudwatch").put_dashboard(
+                DashboardName=props["DashboardName"], DashboardBody=props["DashboardBody"]
+            )
+            attrs = {"Ref": props["DashboardName"]}
+        elif kind == "AWS::Events::Archive":
+            name = props.get("ArchiveName") or self.name(logical, 48)
+            arn = self.client("events").create_archive(
+                ArchiveName=name,
+                EventSourceArn=props["SourceArn"],
+                RetentionDays=int(props.get("RetentionDays", 0)),
+                EventPattern=json.dumps(props["EventPattern"]),
+            )["ArchiveArn"]
+            attrs = {"Ref": name, "Arn": arn}
+        elif kind in ("AWS::Events::EventBusPolicy", "AWS::Logs::QueryDefinition"):
+            # not enforced (the bus policy) or not served by moto (saved queries): recorded
+            self.out.recorded[logical] = props
+            attrs = {"Ref": logical}
         elif kind == "AWS::Scheduler::Schedule":
             # Not timed locally: Dispatcher.fire runs a schedule's target on demand.
             self.out.schedules[logical] = str(props["Target"]["Arn"])

@@ -1,5 +1,6 @@
 """Resolve the CloudFormation intrinsic functions a translated template uses (Ref,
-Fn::GetAtt, Fn::Sub, Fn::Join, Fn::Select, Fn::Split) against created resources."""
+Fn::GetAtt, Fn::Sub, Fn::Join, Fn::Select, Fn::Split, and the condition functions
+Fn::If, Fn::Equals, Fn::Not, Fn::And, Fn::Or) against created resources."""
 
 from __future__ import annotations
 
@@ -9,6 +10,13 @@ from typing import Any
 
 Lookup = Callable[[str, str | None], Any]  # (logical id or parameter, attribute) → value
 _SUB = re.compile(r"\$\{([^}!][^}]*)\}")
+
+
+class _NoValue:
+    """``Ref: AWS::NoValue``: the property is left out."""
+
+
+NO_VALUE = _NoValue()
 
 
 def references(value: Any) -> set[str]:
@@ -33,27 +41,51 @@ def references(value: Any) -> set[str]:
     return found
 
 
-def resolve(value: Any, lookup: Lookup) -> Any:
+def resolve(value: Any, lookup: Lookup, conditions: Mapping[str, bool] | None = None) -> Any:
+    def again(v: Any) -> Any:
+        return resolve(v, lookup, conditions)
+
     if isinstance(value, list):
-        return [resolve(v, lookup) for v in value]
+        return [r for r in (again(v) for v in value) if r is not NO_VALUE]
     if not isinstance(value, Mapping):
         return value
     if len(value) == 1:
         ((fn, arg),) = value.items()
+        if fn == "Fn::If":
+            return again(arg[1] if (conditions or {})[str(arg[0])] else arg[2])
+        if fn in ("Fn::Equals", "Fn::Not", "Fn::And", "Fn::Or", "Condition"):
+            return evaluate(value, lookup, conditions or {})
         if fn == "Ref":
             return lookup(str(arg), None)
         if fn == "Fn::GetAtt":
             return lookup(str(arg[0]), str(arg[1]))
         if fn == "Fn::Join":
-            return str(arg[0]).join(str(resolve(v, lookup)) for v in resolve(arg[1], lookup))
+            return str(arg[0]).join(str(again(v)) for v in again(arg[1]))
         if fn == "Fn::Select":
-            return resolve(arg[1], lookup)[int(resolve(arg[0], lookup))]
+            return again(arg[1])[int(again(arg[0]))]
         if fn == "Fn::Split":
-            return str(resolve(arg[1], lookup)).split(str(arg[0]))
+            return str(again(arg[1])).split(str(arg[0]))
         if fn == "Fn::Sub":
-            text, names = (arg, {}) if isinstance(arg, str) else (arg[0], resolve(arg[1], lookup))
+            text, names = (arg, {}) if isinstance(arg, str) else (arg[0], again(arg[1]))
             return substitute(str(text), names, lookup)
-    return {k: resolve(v, lookup) for k, v in value.items()}
+    return {k: r for k, r in ((k, again(v)) for k, v in value.items()) if r is not NO_VALUE}
+
+
+def evaluate(value: Any, lookup: Lookup, conditions: Mapping[str, bool]) -> bool:
+    """A condition expression (from a template's Conditions section, or inline)."""
+    ((fn, arg),) = value.items()
+    if fn == "Condition":
+        return bool(conditions[str(arg)])
+    if fn == "Fn::Equals":
+        left, right = (resolve(a, lookup, conditions) for a in arg)
+        return str(left) == str(right)
+    if fn == "Fn::Not":
+        return not evaluate(arg[0], lookup, conditions)
+    if fn == "Fn::And":
+        return all(evaluate(a, lookup, conditions) for a in arg)
+    if fn == "Fn::Or":
+        return any(evaluate(a, lookup, conditions) for a in arg)
+    raise ValueError(f"not a condition: {fn}")
 
 
 def substitute(text: str, names: Mapping[str, Any], lookup: Lookup) -> str:
