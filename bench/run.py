@@ -106,7 +106,12 @@ class ControllerCalls(CallCounter):
 def idle(system: LocalSystem) -> bool:
     url = str(system.cloud.deployment.environment["WORK_QUEUE_URL"])
     attrs = snapshot.sqs().get_queue_attributes(
-        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        QueueUrl=url,
+        AttributeNames=[
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        ],
     )["Attributes"]
     running = [
         e

@@ -49,7 +49,12 @@ def events_for(system: LocalSystem, namespace: str, name: str) -> list[tuple[str
 def work_queue_idle(system: LocalSystem) -> bool:
     url = str(system.cloud.deployment.environment["WORK_QUEUE_URL"])
     attrs = clients.sqs().get_queue_attributes(
-        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        QueueUrl=url,
+        AttributeNames=[
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        ],
     )["Attributes"]
     return not system.dispatcher.busy() and all(v == "0" for v in attrs.values())
 

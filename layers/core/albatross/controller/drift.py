@@ -8,8 +8,8 @@ work queue, ten per batch call, one message group each: the reconcile function w
 through them at its own pace and never runs two reconciles of a group at once.
 
 Orphans: a stack tagged for this cluster whose group has no member left is enqueued too
-(its reconcile tears it down), but only when Albatross has managed that group before (its
-state item exists). A stack LBC left behind, or one whose Ingresses have not been
+(its reconcile tears it down), but only when Albatross has applied a model for that group
+before. A stack LBC left behind, or one whose Ingresses have not been
 forwarded yet, is reported and left alone.
 """
 
@@ -29,7 +29,7 @@ def sweep(*, settings: Settings, store: Store, run_id: str) -> dict[str, list[st
     """Enqueue every group for a fresh reconcile; returns what was enqueued and skipped."""
     groups = store.all_groups()
     stacks = discovery.stacks(cluster=settings.cluster)
-    orphans = sorted(s for s in stacks - groups if store.group_state(s).exists)
+    orphans = sorted(s for s in stacks - groups if store.group_state(s).managed)
     unknown = sorted(stacks - groups - set(orphans))
     queues.enqueue(settings.work_queue_url, groups | set(orphans), cause=f"drift:{run_id}", fresh=True)
     if unknown:

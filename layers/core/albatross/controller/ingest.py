@@ -104,7 +104,7 @@ def apply_change(change: ObjectChange, *, settings: Settings, store: Store, even
         store.add_member(group_key_of(change.object, grouped), change.key)
     groups = _groups_affected(store, change.kind, change.object, previous, grouped)
     if groups:
-        queues.enqueue(settings.work_queue_url, groups, cause=event_id)
+        queues.request(settings.work_queue_url, store, groups, cause=event_id)
     logger.info(
         "snapshot stored",
         extra={"kind": change.kind, "key": change.key, "rv": change.resource_version, "groups": sorted(groups)},
@@ -126,6 +126,6 @@ def apply_resync(resync: Resync, *, settings: Settings, store: Store, event_id: 
             if applied:
                 groups |= _groups_affected(store, kind, obj, previous)
     if groups:
-        queues.enqueue(settings.work_queue_url, groups, cause=event_id)
+        queues.request(settings.work_queue_url, store, groups, cause=event_id)
     logger.info("resync applied", extra={"groups": sorted(groups)})
     return groups

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Iterable
 
 from albatross.aws import clients
 from albatross.aws.errors import Retryable, aws_errors
 from albatross.contract import WriteBack
+from albatross.store.table import Store
 
 
 def _group_id(group: str) -> str:
@@ -30,6 +32,23 @@ def enqueue(queue_url: str, groups: Iterable[str], *, cause: str, fresh: bool = 
         for i, g in enumerate(sorted(set(groups)))
     ]
     _send(queue_url, entries)
+
+
+def request(queue_url: str, store: Store, groups: Iterable[str], *, cause: str, stale_after: float = 900) -> set[str]:
+    """Ask for a reconcile of each group, coalesced: a group that already has one
+    requested and not yet started is not enqueued again (twenty events for one group
+    arriving together cost one reconcile, or two when some arrive after it started). A
+    mark older than ``stale_after`` seconds (a lost message) does not hold. Returns the
+    groups enqueued."""
+    now = time.time()
+    wanted = {g for g in set(groups) if store.request(g, now=now, stale_after=stale_after)}
+    try:
+        enqueue(queue_url, wanted, cause=cause)
+    except Exception:
+        for group in wanted:  # nothing was queued for them: let the retry mark them again
+            store.take_request(group)
+        raise
+    return wanted
 
 
 def send_writebacks(queue_url: str, messages: Iterable[WriteBack]) -> None:

@@ -126,6 +126,7 @@ def _build(
 
 def reconcile(*, settings: Settings, store: Store, group: str, request_id: str, fresh: bool = False) -> Outcome:
     """``fresh``: read everything, trusting no stack index (the drift sweep)."""
+    store.take_request(group)  # first: a change stored after this point asks again
     records = store.member_records(group)
     objects = store.get_objects("Ingress", records)
     members = _classify(settings, store, group, objects, list(records))

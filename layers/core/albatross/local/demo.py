@@ -154,6 +154,10 @@ def _idle(system: LocalSystem) -> bool:
     """No message waiting or in flight on the work queue, and no invocation running."""
     attrs = clients.sqs().get_queue_attributes(
         QueueUrl=str(system.cloud.deployment.environment["WORK_QUEUE_URL"]),
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        AttributeNames=[
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        ],
     )["Attributes"]
     return not system.dispatcher.busy() and all(v == "0" for v in attrs.values())

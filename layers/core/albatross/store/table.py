@@ -32,7 +32,11 @@ class GroupState:
     execution: str | None = None
     dirty: bool = False
     index: Mapping[str, Any] | None = None  # a StackIndex in JSON form
-    exists: bool = False  # the item exists: Albatross has reconciled this group before
+
+    @property
+    def managed(self) -> bool:
+        """Albatross has applied a model for this group (its stack is Albatross's)."""
+        return self.model is not None or self.index is not None
 
 
 class Store:
@@ -223,7 +227,6 @@ class Store:
             execution=item["execution"]["S"] if "execution" in item else None,
             dirty=bool(item.get("dirty", {}).get("BOOL")),
             index=json.loads(item["stackIndex"]["S"]) if "stackIndex" in item else None,
-            exists=True,
         )
 
     def save_index(self, group: str, index: Mapping[str, Any] | None) -> None:
@@ -266,6 +269,31 @@ class Store:
                     UpdateExpression="SET execution = :e, dirty = :f",
                     ExpressionAttributeValues={":e": {"S": execution}, ":f": {"BOOL": False}},
                 )
+
+    def request(self, group: str, *, now: float, stale_after: float) -> bool:
+        """Mark the group as having a reconcile requested; False when one already is (and
+        was marked less than ``stale_after`` seconds ago: the queue still holds it)."""
+        try:
+            with aws_errors():
+                clients.dynamodb().update_item(
+                    TableName=self.table,
+                    Key={"pk": {"S": f"grp#{group}"}, "sk": {"S": STATE_SK}},
+                    UpdateExpression="SET requested = :now",
+                    ConditionExpression="attribute_not_exists(requested) OR requested < :stale",
+                    ExpressionAttributeValues={":now": {"N": repr(now)}, ":stale": {"N": repr(now - stale_after)}},
+                )
+        except ConditionFailed:
+            return False
+        return True
+
+    def take_request(self, group: str) -> None:
+        """A reconcile starts: what changes from here on asks for another one."""
+        with aws_errors():
+            clients.dynamodb().update_item(
+                TableName=self.table,
+                Key={"pk": {"S": f"grp#{group}"}, "sk": {"S": STATE_SK}},
+                UpdateExpression="REMOVE requested",
+            )
 
     def mark_dirty(self, group: str, dirty: bool = True) -> None:
         with aws_errors():
