@@ -157,3 +157,22 @@ def test_the_dashboard_body_is_json_naming_real_resources(template: dict[str, An
     assert names - {"AWS::Region"} <= set(template["Resources"])
     widgets = json.loads(re.sub(r"\$\{[^}]+\}", "x", body))["widgets"]
     assert len(widgets) >= 4
+
+
+def test_elb_and_ec2_changes_are_limited_to_what_carries_our_cluster_tag(template: dict[str, Any]) -> None:
+    """As LBC's policy: creates need our tag in the request, changes need it on the
+    resource; listeners and rules are scoped to listener ARNs; nothing else is open."""
+    statements = template["Resources"]["ElbManagementPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    open_ok = {"ec2:CreateSecurityGroup"}  # the group's tags come with the create (TagSecurityGroupOnCreate)
+    for statement in statements:
+        if statement["Sid"] == "Read":
+            continue
+        mutating = [a for a in statement["Action"] if a.split(":")[0] in ("elasticloadbalancing", "ec2")]
+        if not mutating or statement.get("Condition") or set(mutating) <= open_ok:
+            continue
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        arns = [r["Fn::Sub"] for r in resources]
+        assert all(":listener/app/" in a or ":listener-rule/app/" in a for a in arns), statement["Sid"]
+    conditions = [str(s.get("Condition")) for s in statements]
+    assert any("aws:RequestTag/elbv2.k8s.aws/cluster" in c for c in conditions)
+    assert any("aws:ResourceTag/elbv2.k8s.aws/cluster" in c for c in conditions)
