@@ -68,8 +68,8 @@ from typing import Any
 from kubernetes import client as k8s
 from kubernetes import utils
 
+from albatross.aws.calls import INFRA, CallCounter, is_mutating
 from albatross.controller import queues
-from albatross.local.calls import INFRA, CallCounter, is_mutating
 from albatross.local.demo import ingress_gone, ingress_hostname
 from albatross.local.system import LocalSystem, local_system
 from albatross.model.names import TAG_STACK

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -12,6 +13,8 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from albatross.aws.calls import CallCounter
+from albatross.aws.errors import AlbatrossError
 from albatross.controller.reconcile import reconcile
 from albatross.controller.settings import Settings
 from albatross.store.table import Store
@@ -27,9 +30,25 @@ def record_handler(record: SQSRecord) -> None:
     group, fresh = body["group"], bool(body.get("fresh"))
     settings = Settings.from_env()
     logger.set_correlation_id(group)
-    outcome = reconcile(
-        settings=settings, store=Store(settings.table), group=group, request_id=record.message_id, fresh=fresh
-    )
+    sent = int(record.attributes.sent_timestamp or 0)
+    if sent:
+        lag = max(0, int(time.time() * 1000) - sent)
+        metrics.add_metric(name="QueueLag", unit=MetricUnit.Milliseconds, value=lag)
+    counter, started = CallCounter(), time.monotonic()
+    try:
+        outcome = reconcile(
+            settings=settings, store=Store(settings.table), group=group, request_id=record.message_id, fresh=fresh
+        )
+    except AlbatrossError as e:
+        metrics.add_metric(name=f"Errors_{type(e).__name__}", unit=MetricUnit.Count, value=1)
+        raise
+    finally:
+        counter.close()
+        calls = counter.snapshot()
+        metrics.add_metric(name="AwsMutatingCalls", unit=MetricUnit.Count, value=CallCounter.mutating(calls))
+        metrics.add_metric(name="AwsReadCalls", unit=MetricUnit.Count, value=CallCounter.reads(calls))
+        duration = (time.monotonic() - started) * 1000
+        metrics.add_metric(name="ReconcileDuration", unit=MetricUnit.Milliseconds, value=duration)
     metrics.add_metric(name=f"Reconcile_{outcome.result}", unit=MetricUnit.Count, value=1)
     if fresh and outcome.steps:
         metrics.add_metric(name="DriftRepaired", unit=MetricUnit.Count, value=1)

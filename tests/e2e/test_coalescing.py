@@ -13,7 +13,7 @@ from kubernetes import client as k8s
 from kubernetes import utils
 
 from albatross.aws import clients
-from albatross.local.calls import CallCounter
+from albatross.aws.calls import CallCounter
 from albatross.local.demo import ingress_hostname
 from albatross.local.system import LocalSystem
 from tests.e2e.test_slice import work_queue_idle

@@ -13,9 +13,9 @@ from kubernetes import client as k8s
 from kubernetes import utils
 
 from albatross.aws import clients
+from albatross.aws.calls import CallCounter
 from albatross.controller import queues
 from albatross.k8s.ingress import GroupID
-from albatross.local.calls import CallCounter
 from albatross.local.demo import ingress_gone, ingress_hostname, run_demo, tagged_resources
 from albatross.local.kube import pod_ip
 from albatross.local.system import LocalSystem

@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 from albatross.aws import applier, discovery
+from albatross.aws.calls import CallCounter
 from albatross.cli.plan import run_live
-from albatross.local.calls import CallCounter
 from albatross.local.system import make_vpc
 from albatross.model.stack import Stack
 from albatross.plan.actual import Actual

@@ -13,8 +13,8 @@ from kubernetes import client as k8s
 from kubernetes import utils
 
 from albatross.aws import clients
+from albatross.aws.calls import CallCounter
 from albatross.controller import queues
-from albatross.local.calls import CallCounter
 from albatross.local.system import LocalSystem, local_system
 from albatross.model.names import TAG_CLUSTER
 
