@@ -255,6 +255,8 @@ class _Deployer:
         for key, value in props.items():
             if key in ("QueueName", "Tags"):
                 continue
+            if key == "VisibilityTimeout":  # a failed message comes back sooner, as retries do
+                value = max(1, math.ceil(int(value) * self.time_scale))
             if isinstance(value, dict):
                 attributes[key] = json.dumps(value)
             elif isinstance(value, bool):

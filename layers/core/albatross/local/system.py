@@ -63,6 +63,20 @@ class LocalSystem:
     vpc_id: str
     cluster: str
     log_path: Path
+    start_forwarder: Callable[[], subprocess.Popen[bytes]]
+
+    def stop_forwarder(self) -> None:
+        self.forwarder.terminate()
+        try:
+            self.forwarder.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.forwarder.kill()
+            self.forwarder.wait()
+
+    def restart_forwarder(self) -> None:
+        """Stop the forwarder (SIGTERM) and start a new one, with no memory of the old."""
+        self.stop_forwarder()
+        self.forwarder = self.start_forwarder()
 
     def api(self) -> k8s.ApiClient:
         config = k8s.Configuration()
@@ -141,26 +155,22 @@ def local_system(
             "WRITEBACK_WAIT_SECONDS": "1",
             "LOG_LEVEL": "INFO",
         }
-        forwarder = subprocess.Popen(  # our own module, fixed arguments
-            [sys.executable, "-m", "albatross_forwarder"], env=env, stdout=log_file, stderr=subprocess.STDOUT
-        )
 
-        def stop_forwarder() -> None:
-            forwarder.terminate()
-            try:
-                forwarder.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                forwarder.kill()
-                forwarder.wait()
+        def start_forwarder() -> subprocess.Popen[bytes]:
+            return subprocess.Popen(  # our own module, fixed arguments
+                [sys.executable, "-m", "albatross_forwarder"], env=env, stdout=log_file, stderr=subprocess.STDOUT
+            )
 
-        stack.callback(stop_forwarder)
-        yield LocalSystem(
+        system = LocalSystem(
             root=root,
             cloud=cloud,
             kube=kube,
             dispatcher=dispatcher,
-            forwarder=forwarder,
+            forwarder=start_forwarder(),
             vpc_id=vpc[0],
             cluster=cluster,
             log_path=log_path,
+            start_forwarder=start_forwarder,
         )
+        stack.callback(system.stop_forwarder)
+        yield system
