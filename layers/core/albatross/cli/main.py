@@ -1,9 +1,10 @@
-"""``albatross``: ``local demo`` and ``plan --offline`` for now; live ``plan``, ``status``,
-``logs`` and ``redrive`` arrive with their issues."""
+"""``albatross``: ``local demo``, ``plan`` (offline or live) and ``redrive``; ``status``
+and ``logs`` arrive with the operability issue."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -15,6 +16,26 @@ def _root(start: Path) -> Path:
         if (folder / "template.yaml").exists():
             return folder
     raise SystemExit("albatross: template.yaml not found here or above; run from the repository")
+
+
+def _redrive(args: argparse.Namespace) -> int:
+    from albatross.aws.errors import AlbatrossError
+    from albatross.cli import redrive
+
+    if args.endpoint_url:
+        os.environ["AWS_ENDPOINT_URL"] = args.endpoint_url
+    queues = list(redrive.DLQS) if args.queue == "all" else [args.queue]
+    try:
+        if args.outputs:
+            outputs = json.loads(args.outputs.read_text())
+        else:
+            outputs = redrive.stack_outputs(args.stack_name or redrive.default_stack_name(Path.cwd()))
+        moved = redrive.redrive(outputs, queues=queues, dry_run=args.dry_run)
+    except (redrive.RedriveError, AlbatrossError, OSError, ValueError) as e:
+        print(f"albatross redrive: {e}", file=sys.stderr)
+        return 2
+    print(redrive.table(moved, dry_run=args.dry_run))
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -31,7 +52,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     plan.add_argument("--config", type=Path, help="controller settings (YAML)")
     plan.add_argument("--discovery", type=Path, help="AWS facts: subnets, certificates, ... (JSON)")
     plan.add_argument("--output", choices=("json", "table"), default="table")
+    redrive = sub.add_parser("redrive", help="show and send back what waits in the dead-letter queues")
+    redrive.add_argument("--queue", choices=("ingest", "work", "writeback", "all"), default="all")
+    redrive.add_argument("--dry-run", action="store_true", help="list only; nothing is sent or deleted")
+    redrive.add_argument("--stack-name", help="the deployed stack (default: samconfig.toml's)")
+    redrive.add_argument("--outputs", type=Path, help="the stack's outputs as JSON instead (albatross local)")
+    redrive.add_argument("--endpoint-url", help="an AWS endpoint instead of AWS's (moto, say)")
     args = parser.parse_args(argv)
+    if args.command == "redrive":
+        return _redrive(args)
     if args.command == "plan":
         from albatross.cli.plan import run, run_live
 

@@ -1,0 +1,49 @@
+"""Poison events end in the dead-letter queue, kept whole; ``albatross redrive`` lists
+them (``--dry-run`` changes nothing) and sends them back once the cause is gone, and the
+Ingress then becomes ready."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from kubernetes import utils
+
+from albatross.aws import clients
+from albatross.cli.main import main
+from albatross.local.demo import ingress_hostname
+from albatross.local.faults import Fault, inject
+from albatross.local.system import LocalSystem
+
+ROOT = Path(__file__).resolve().parents[2]
+NS = NAME = "game-2048"
+
+
+def waiting(system: LocalSystem) -> int:
+    url = str(system.output("IngestDeadLetterQueueUrl"))
+    attrs = clients.sqs().get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    return int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
+
+
+def test_dead_letters_are_listed_then_sent_back(system: LocalSystem, tmp_path: Path, capsys: object) -> None:
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps(system.cloud.deployment.outputs))
+    # the state table refuses every write while the Ingress and its Service arrive
+    down = Fault("dynamodb", "PutItem", "InternalServerError", "the table is unavailable", status=500, times=10_000)
+    with inject(down):
+        utils.create_from_yaml(system.api(), str(ROOT / "examples/2048/2048.yaml"))  # type: ignore[no-untyped-call]  # untyped in the client
+        system.wait_for("the events in the dead-letter queue", lambda: waiting(system) >= 3)
+    assert ingress_hostname(system, NS, NAME) is None
+
+    assert main(["redrive", "--queue", "ingest", "--dry-run", "--outputs", str(outputs)]) == 0
+    listed = capsys.readouterr().out  # type: ignore[attr-defined]  # pytest's capsys
+    assert f"Ingress {NS}/{NAME}" in listed
+    assert "would send back" in listed
+    assert waiting(system) >= 3
+
+    assert main(["redrive", "--outputs", str(outputs)]) == 0
+    assert "sent back" in capsys.readouterr().out  # type: ignore[attr-defined]  # pytest's capsys
+    system.wait_for("the address", lambda: ingress_hostname(system, NS, NAME))
+    assert waiting(system) == 0
