@@ -4,6 +4,7 @@ the Ingress of that class is built with them (they win over its annotations)."""
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 from kubernetes import client as k8s
 from kubernetes import utils
@@ -15,7 +16,9 @@ from tests.e2e.test_slice import ROOT
 from tests.k8s_typing import body, must
 
 
-def test_the_class_parameters_shape_the_load_balancer(system: LocalSystem) -> None:
+def class_with_params(system: LocalSystem, *, params: str, ingress_class: str, spec: dict[str, Any]) -> None:
+    """An IngressClassParams, an IngressClass of ours that points at it, and the 2048
+    example under that class."""
     api = system.api()
     k8s.CustomObjectsApi(api).create_cluster_custom_object(
         "elbv2.k8s.aws",
@@ -25,18 +28,18 @@ def test_the_class_parameters_shape_the_load_balancer(system: LocalSystem) -> No
             {
                 "apiVersion": "elbv2.k8s.aws/v1beta1",
                 "kind": "IngressClassParams",
-                "metadata": {"name": "internal-only"},
-                "spec": {"scheme": "internal", "tags": [{"key": "tier", "value": "private"}]},
+                "metadata": {"name": params},
+                "spec": spec,
             }
         ),
     )
     k8s.NetworkingV1Api(api).create_ingress_class(
         body(
             {
-                "metadata": {"name": "alb-internal"},
+                "metadata": {"name": ingress_class},
                 "spec": {
                     "controller": "ingress.k8s.aws/alb",
-                    "parameters": {"apiGroup": "elbv2.k8s.aws", "kind": "IngressClassParams", "name": "internal-only"},
+                    "parameters": {"apiGroup": "elbv2.k8s.aws", "kind": "IngressClassParams", "name": params},
                 },
             }
         )
@@ -44,11 +47,20 @@ def test_the_class_parameters_shape_the_load_balancer(system: LocalSystem) -> No
     manifests = (
         (ROOT / "examples/2048/2048.yaml")
         .read_text()
-        .replace("ingressClassName: alb", "ingressClassName: alb-internal")
+        .replace("ingressClassName: alb", f"ingressClassName: {ingress_class}")
     )
-    path = system.log_path.parent / "2048-internal.yaml"
+    path = system.log_path.parent / f"2048-{ingress_class}.yaml"
     path.write_text(manifests)
     utils.create_from_yaml(api, str(path))  # type: ignore[no-untyped-call]  # untyped in the client
+
+
+def test_the_class_parameters_shape_the_load_balancer(system: LocalSystem) -> None:
+    class_with_params(
+        system,
+        params="internal-only",
+        ingress_class="alb-internal",
+        spec={"scheme": "internal", "tags": [{"key": "tier", "value": "private"}]},
+    )
     system.wait_for("the address", lambda: ingress_hostname(system, "game-2048", "game-2048"))
     [lb] = clients.elbv2().describe_load_balancers()["LoadBalancers"]
     assert lb["Scheme"] == "internal"  # the annotation says internet-facing
@@ -79,38 +91,8 @@ def _stacks() -> set[str]:
 def test_the_group_the_class_parameters_name_gathers_its_ingresses_and_can_move(system: LocalSystem) -> None:
     """ADR 0004: the params' group wins over the annotations; changing it moves the
     Ingresses (and their finalizers) to the new group's load balancer."""
+    class_with_params(system, params="shared", ingress_class="alb-shared", spec={"group": {"name": "shared"}})
     api = system.api()
-    custom = k8s.CustomObjectsApi(api)
-    custom.create_cluster_custom_object(
-        "elbv2.k8s.aws",
-        "v1beta1",
-        "ingressclassparams",
-        body(
-            {
-                "apiVersion": "elbv2.k8s.aws/v1beta1",
-                "kind": "IngressClassParams",
-                "metadata": {"name": "shared"},
-                "spec": {"group": {"name": "shared"}},
-            }
-        ),
-    )
-    k8s.NetworkingV1Api(api).create_ingress_class(
-        body(
-            {
-                "metadata": {"name": "alb-shared"},
-                "spec": {
-                    "controller": "ingress.k8s.aws/alb",
-                    "parameters": {"apiGroup": "elbv2.k8s.aws", "kind": "IngressClassParams", "name": "shared"},
-                },
-            }
-        )
-    )
-    manifests = (
-        (ROOT / "examples/2048/2048.yaml").read_text().replace("ingressClassName: alb", "ingressClassName: alb-shared")
-    )
-    path = system.log_path.parent / "2048-shared.yaml"
-    path.write_text(manifests)
-    utils.create_from_yaml(api, str(path))  # type: ignore[no-untyped-call]  # untyped in the client
     backend = {"service": {"name": "game-2048", "port": {"number": 80}}}
     k8s.NetworkingV1Api(api).create_namespaced_ingress(
         "game-2048",
@@ -145,7 +127,7 @@ def test_the_group_the_class_parameters_name_gathers_its_ingresses_and_can_move(
     for name in ("game-2048", "second"):
         system.wait_for(f"the group finalizer on {name}", functools.partial(_has_only, api, name, "shared", False))
 
-    custom.patch_cluster_custom_object(
+    k8s.CustomObjectsApi(api).patch_cluster_custom_object(
         "elbv2.k8s.aws", "v1beta1", "ingressclassparams", "shared", {"spec": {"group": {"name": "moved"}}}
     )
     system.wait_for("the stack to move", lambda: _stacks() == {"moved"}, timeout=90)
@@ -154,37 +136,13 @@ def test_the_group_the_class_parameters_name_gathers_its_ingresses_and_can_move(
 
 
 def test_a_namespace_selector_admits_ingresses_once_their_namespace_is_labelled(system: LocalSystem) -> None:
+    class_with_params(
+        system,
+        params="games-only",
+        ingress_class="alb-games",
+        spec={"namespaceSelector": {"matchLabels": {"team": "games"}}},
+    )
     api = system.api()
-    k8s.CustomObjectsApi(api).create_cluster_custom_object(
-        "elbv2.k8s.aws",
-        "v1beta1",
-        "ingressclassparams",
-        body(
-            {
-                "apiVersion": "elbv2.k8s.aws/v1beta1",
-                "kind": "IngressClassParams",
-                "metadata": {"name": "games-only"},
-                "spec": {"namespaceSelector": {"matchLabels": {"team": "games"}}},
-            }
-        ),
-    )
-    k8s.NetworkingV1Api(api).create_ingress_class(
-        body(
-            {
-                "metadata": {"name": "alb-games"},
-                "spec": {
-                    "controller": "ingress.k8s.aws/alb",
-                    "parameters": {"apiGroup": "elbv2.k8s.aws", "kind": "IngressClassParams", "name": "games-only"},
-                },
-            }
-        )
-    )
-    manifests = (
-        (ROOT / "examples/2048/2048.yaml").read_text().replace("ingressClassName: alb", "ingressClassName: alb-games")
-    )
-    path = system.log_path.parent / "2048-games.yaml"
-    path.write_text(manifests)
-    utils.create_from_yaml(api, str(path))  # type: ignore[no-untyped-call]  # untyped in the client
 
     def warnings() -> list[str]:
         items = k8s.CoreV1Api(api).list_namespaced_event("game-2048").items

@@ -11,23 +11,15 @@ from pathlib import Path
 from typing import Any
 
 from kubernetes import client as k8s
-from kubernetes import utils
 
 from albatross.aws import clients
 from albatross.aws.calls import CallCounter
-from albatross.local.demo import ingress_hostname
 from albatross.local.faults import Fault, inject
 from albatross.local.system import LocalSystem
-from tests.e2e.test_slice import work_queue_idle
+from tests.e2e.test_slice import ingress_entry, ingress_object, ready_2048, work_queue_idle
 
 ROOT = Path(__file__).resolve().parents[2]
 NS = NAME = "game-2048"
-
-
-def ready(system: LocalSystem) -> None:
-    utils.create_from_yaml(system.api(), str(ROOT / "examples/2048/2048.yaml"))  # type: ignore[no-untyped-call]  # untyped in the client
-    system.wait_for("the address", lambda: ingress_hostname(system, NS, NAME))
-    system.wait_for("the queue to drain", lambda: work_queue_idle(system))
 
 
 def rules() -> list[list[str]]:
@@ -42,7 +34,7 @@ def rules() -> list[list[str]]:
 
 
 def test_a_restarted_forwarder_causes_no_reconcile(system: LocalSystem) -> None:
-    ready(system)
+    ready_2048(system)
     reconcile = str(system.cloud.deployment.queue_routes[0].function)
     ingest = str(system.cloud.deployment.rule_routes[0].function)
     reconciles, ingests = system.dispatcher.invocations[reconcile], system.dispatcher.invocations[ingest]
@@ -61,7 +53,7 @@ def test_a_restarted_forwarder_causes_no_reconcile(system: LocalSystem) -> None:
 
 
 def test_a_reconcile_that_dies_is_delivered_again_and_converges(system: LocalSystem) -> None:
-    ready(system)
+    ready_2048(system)
     backend = {"service": {"name": NAME, "port": {"number": 80}}}
     paths = [
         {"path": "/", "pathType": "Prefix", "backend": backend},
@@ -79,31 +71,14 @@ def test_a_reconcile_that_dies_is_delivered_again_and_converges(system: LocalSys
 
 
 def test_events_out_of_order_leave_the_newest_state(system: LocalSystem) -> None:
-    ready(system)
-    obj: dict[str, Any] = system.api().sanitize_for_serialization(  # type: ignore[no-untyped-call]  # untyped
-        k8s.NetworkingV1Api(system.api()).read_namespaced_ingress(NAME, NS)
-    )
+    ready_2048(system)
+    obj = ingress_object(system)
     rv = int(obj["metadata"]["resourceVersion"])
 
-    def event(version: int, path: str) -> dict[str, str]:
+    def event(version: int, path: str) -> dict[str, Any]:
         changed = json.loads(json.dumps(obj))
-        changed["metadata"]["resourceVersion"] = str(version)
         changed["spec"]["rules"][0]["http"]["paths"][0]["path"] = path
-        detail = {
-            "schemaVersion": "1",
-            "cluster": system.cluster,
-            "kind": "Ingress",
-            "action": "upsert",
-            "key": f"{NS}/{NAME}",
-            "resourceVersion": str(version),
-            "object": changed,
-        }
-        return {
-            "EventBusName": str(system.output("EventBusName")),
-            "Source": "albatross.k8s",
-            "DetailType": "Ingress",
-            "Detail": json.dumps(detail),
-        }
+        return ingress_entry(system, changed, version)
 
     # the newest first, then an older one (EventBridge does not order)
     clients.events().put_events(Entries=[event(rv + 200, "/newest")])  # type: ignore[list-item]  # entry dicts

@@ -46,6 +46,41 @@ def events_for(system: LocalSystem, namespace: str, name: str) -> list[tuple[str
     return [(str(e.type), str(e.reason), str(e.message)) for e in items if e.involved_object.name == name]
 
 
+def ingress_object(system: LocalSystem, namespace: str = NS, name: str = NAME) -> dict[str, Any]:
+    """The Ingress as the API returns it, as plain JSON."""
+    found = k8s.NetworkingV1Api(system.api()).read_namespaced_ingress(name, namespace)
+    return dict(system.api().sanitize_for_serialization(found))  # type: ignore[no-untyped-call]  # untyped
+
+
+def ingress_entry(system: LocalSystem, obj: dict[str, Any], version: int | str | None = None) -> dict[str, Any]:
+    """The PutEvents entry the forwarder would send for ``obj`` (at ``version``)."""
+    rv = str(version if version is not None else obj["metadata"]["resourceVersion"])
+    sent = {**obj, "metadata": {**obj["metadata"], "resourceVersion": rv}}
+    meta = sent["metadata"]
+    detail = {
+        "schemaVersion": "1",
+        "cluster": system.cluster,
+        "kind": "Ingress",
+        "action": "upsert",
+        "key": f"{meta['namespace']}/{meta['name']}",
+        "resourceVersion": rv,
+        "object": sent,
+    }
+    return {
+        "EventBusName": str(system.output("EventBusName")),
+        "Source": "albatross.k8s",
+        "DetailType": "Ingress",
+        "Detail": json.dumps(detail),
+    }
+
+
+def ready_2048(system: LocalSystem) -> None:
+    """The 2048 example applied, its address set and the work queue drained."""
+    apply(system, ROOT / "examples/2048/2048.yaml")
+    system.wait_for("the Ingress address", lambda: ingress_hostname(system, NS, NAME))
+    system.wait_for("the queue to drain", lambda: work_queue_idle(system))
+
+
 def work_queue_idle(system: LocalSystem) -> bool:
     url = str(system.cloud.deployment.environment["WORK_QUEUE_URL"])
     attrs = clients.sqs().get_queue_attributes(
@@ -121,29 +156,8 @@ def test_resent_event_and_forced_reconcile_change_nothing(system: LocalSystem) -
     counter = CallCounter()
     try:
         # the same Ingress event again (same resourceVersion): ingest drops it as stale
-        obj: dict[str, Any] = system.api().sanitize_for_serialization(  # type: ignore[no-untyped-call]  # untyped
-            k8s.NetworkingV1Api(system.api()).read_namespaced_ingress(NAME, NS)
-        )
-        detail = {
-            "schemaVersion": "1",
-            "cluster": system.cluster,
-            "kind": "Ingress",
-            "action": "upsert",
-            "key": STACK,
-            "resourceVersion": obj["metadata"]["resourceVersion"],
-            "object": obj,
-        }
         before = dict(system.dispatcher.invocations)
-        clients.events().put_events(
-            Entries=[
-                {
-                    "EventBusName": str(system.output("EventBusName")),
-                    "Source": "albatross.k8s",
-                    "DetailType": "Ingress",
-                    "Detail": json.dumps(detail),
-                }
-            ]
-        )
+        clients.events().put_events(Entries=[ingress_entry(system, ingress_object(system))])  # type: ignore[list-item]  # entry dict
         ingest = str(system.cloud.deployment.rule_routes[0].function)
         system.wait_for("the re-sent event", lambda: system.dispatcher.invocations[ingest] > before[ingest])
         # and a reconcile forced through the work queue

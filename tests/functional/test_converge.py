@@ -14,6 +14,7 @@ from albatross.k8s.service import parse_service
 from albatross.local.system import make_vpc
 from albatross.model.builder import build
 from albatross.model.config import ControllerConfig
+from albatross.model.stack import Stack
 from albatross.plan.actual import Actual
 from albatross.plan.planner import plan
 
@@ -108,6 +109,32 @@ def ingress(certificates: list[str]) -> dict[str, Any]:
     }
 
 
+SERVICES = (service("blue", 8080), service("green", 8081))
+
+
+def built(vpc: str, obj: dict[str, Any]) -> Stack:
+    """The stack the builder makes of one Ingress (with the blue and green Services)."""
+    result = build(
+        config=ControllerConfig(cluster=CLUSTER, vpc_id=vpc),
+        group=GroupID(namespace="shop", name="web"),
+        ingresses=[parse_ingress(obj)],
+        services={s.key: s for s in (parse_service(o) for o in SERVICES)},
+        discovery=discovery.discover(vpc_id=vpc),
+    )
+    assert result.stack is not None, result.errors
+    return result.stack
+
+
+def apply_plan(stack: Stack, previous: Stack | None = None) -> list[str]:
+    """Read the stack afresh, plan, apply; returns the steps taken."""
+    actual = discovery.read_stack(cluster=CLUSTER, stack_id="shop/web", desired=stack)
+    steps = plan(stack, actual, previous=previous)
+    physical = {r.id: r.physical_id for r in actual.resources}
+    for step in steps:
+        applier.apply(step, physical)
+    return [s.describe() for s in steps]
+
+
 def test_apply_then_plan_again_is_empty(moto_endpoint: str) -> None:
     vpc = make_vpc(CLUSTER)
     acm = clients.client("acm")
@@ -164,35 +191,17 @@ def test_sni_certificates_and_listener_attributes_change_in_place(moto_endpoint:
     vpc = make_vpc(CLUSTER)
     acm = clients.client("acm")
     certs = [acm.request_certificate(DomainName=f"{d}.example.com")["CertificateArn"] for d in ("a", "b", "c")]
-    config = ControllerConfig(cluster=CLUSTER, vpc_id=vpc)
-    services = {s.key: s for s in (parse_service(service("blue", 8080)), parse_service(service("green", 8081)))}
 
-    def desired(certificates: list[str], attributes: str | None) -> Any:
+    def desired(certificates: list[str], attributes: str | None) -> Stack:
         obj = ingress(certificates)
         if attributes:
             obj["metadata"]["annotations"]["alb.ingress.kubernetes.io/listener-attributes.HTTPS-443"] = attributes
-        result = build(
-            config=config,
-            group=GroupID(namespace="shop", name="web"),
-            ingresses=[parse_ingress(obj)],
-            services=services,
-            discovery=discovery.discover(vpc_id=vpc),
-        )
-        assert result.stack is not None, result.errors
-        return result.stack
+        return built(vpc, obj)
 
-    def converge(stack: Any) -> list[str]:
-        actual = discovery.read_stack(cluster=CLUSTER, stack_id="shop/web", desired=stack)
-        steps = plan(stack, actual)
-        physical = {r.id: r.physical_id for r in actual.resources}
-        for step in steps:
-            applier.apply(step, physical)
-        return [s.describe() for s in steps]
-
-    converge(desired(certs[:2], None))
+    apply_plan(desired(certs[:2], None))
     second = desired([certs[0], certs[2]], "routing.http.response.server.enabled=false")
-    assert converge(second) == ["update Listener 443"]
-    assert converge(second) == []
+    assert apply_plan(second) == ["update Listener 443"]
+    assert apply_plan(second) == []
 
     elbv2 = clients.elbv2()
     [lb] = elbv2.describe_load_balancers()["LoadBalancers"]
@@ -207,43 +216,25 @@ def test_sni_certificates_and_listener_attributes_change_in_place(moto_endpoint:
 
 def test_tags_follow_the_annotation_and_tags_added_by_others_stay(moto_endpoint: str) -> None:
     vpc = make_vpc(CLUSTER)
-    config = ControllerConfig(cluster=CLUSTER, vpc_id=vpc)
-    services = {s.key: s for s in (parse_service(service("blue", 8080)), parse_service(service("green", 8081)))}
 
-    def desired(tags: str) -> Any:
+    def desired(tags: str) -> Stack:
         obj = ingress([])
         annotations = obj["metadata"]["annotations"]
         for key in ("certificate-arn", "ssl-redirect", "listen-ports"):
             del annotations[f"alb.ingress.kubernetes.io/{key}"]
         annotations["alb.ingress.kubernetes.io/tags"] = tags
-        result = build(
-            config=config,
-            group=GroupID(namespace="shop", name="web"),
-            ingresses=[parse_ingress(obj)],
-            services=services,
-            discovery=discovery.discover(vpc_id=vpc),
-        )
-        assert result.stack is not None, result.errors
-        return result.stack
-
-    def apply(stack: Any, previous: Any = None) -> list[str]:
-        actual = discovery.read_stack(cluster=CLUSTER, stack_id="shop/web", desired=stack)
-        steps = plan(stack, actual, previous=previous)
-        physical = {r.id: r.physical_id for r in actual.resources}
-        for step in steps:
-            applier.apply(step, physical)
-        return [s.describe() for s in steps]
+        return built(vpc, obj)
 
     first = desired("team=shop,env=test")
-    apply(first)
+    apply_plan(first)
     elbv2 = clients.elbv2()
     [lb] = elbv2.describe_load_balancers()["LoadBalancers"]
     elbv2.add_tags(ResourceArns=[lb["LoadBalancerArn"]], Tags=[{"Key": "added-by", "Value": "someone"}])
     second = desired("team=web")
-    steps = apply(second, previous=first)
+    steps = apply_plan(second, previous=first)
     assert "update LoadBalancer LoadBalancer" in steps
     assert any(s.startswith("update ListenerRule") for s in steps)
-    assert apply(second, previous=first) == []
+    assert apply_plan(second, previous=first) == []
     tags = {
         t["Key"]: t["Value"]
         for t in elbv2.describe_tags(ResourceArns=[lb["LoadBalancerArn"]])["TagDescriptions"][0]["Tags"]
