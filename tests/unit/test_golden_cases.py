@@ -30,6 +30,7 @@ import pytest
 import yaml
 
 from albatross.cli.plan import run
+from albatross.local.kube import merge_patch  # RFC 7386, as the API double applies it
 from albatross.model.names import TAG_RESOURCE, TAG_STACK
 from tests.helpers import json_diff
 
@@ -37,19 +38,6 @@ GOLDEN = Path(__file__).parent / "golden"
 CASES = GOLDEN / "cases"
 UPDATE = os.environ.get("ALBATROSS_UPDATE_GOLDEN") == "1"
 CASE_NAMES = sorted(p.stem for p in CASES.glob("*.yaml"))
-
-
-def merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386: objects merge key by key, ``null`` removes a key, anything else replaces."""
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    out = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            out.pop(key, None)
-        else:
-            out[key] = merge_patch(out.get(key), value)
-    return out
 
 
 def object_id(obj: dict[str, Any]) -> str:
