@@ -3,7 +3,8 @@
 * object snapshots — ``obj#<Kind>#<key>`` / ``#`` (EndpointSlices: ``obj#EndpointSlice#<ns>/<service>``
   / ``<slice name>``, so one query returns a Service's slices; IngressClasses and
   IngressClassParams: ``obj#<Kind>`` / ``<name>``), with ``rv`` (the newest
-  resourceVersion seen), ``deleted`` and ``body`` (the trimmed object as JSON);
+  resourceVersion seen), ``deleted`` and ``body`` (the trimmed object as JSON); a deleted
+  object's tombstone carries ``expires`` (15 days on; the table's TTL attribute);
 * group membership — ``grp#<stack>`` / ``ing#<ns>/<name>``, with the member's last version
   that built without error (``good``);
 * group state — ``grp#<stack>`` / ``#state``: the desired model being applied, the

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -11,6 +12,7 @@ from albatross.aws import clients
 from albatross.aws.errors import ConditionFailed, aws_errors
 
 STATE_SK = "#state"
+TOMBSTONE_SECONDS = 15 * 24 * 3600
 _SINGLE_SK = "#"
 
 
@@ -59,6 +61,10 @@ class Store:
             "deleted": {"BOOL": deleted},
             "body": {"S": json.dumps(obj, separators=(",", ":"), sort_keys=True)},
         }
+        if deleted:
+            # A tombstone outlives anything that could still bring an older version back
+            # (a redriven dead letter: 14 days), then DynamoDB's TTL removes it.
+            item["expires"] = {"N": str(int(time.time()) + TOMBSTONE_SECONDS)}
         try:
             with aws_errors():
                 old = clients.dynamodb().put_item(

@@ -1,0 +1,58 @@
+"""The state store against moto's DynamoDB: the newest resourceVersion wins, a deletion
+leaves a tombstone that expires (the table's TTL attribute), a reconcile request is
+marked once until taken."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from albatross.aws import clients
+from albatross.local.template import load
+from albatross.store.table import TOMBSTONE_SECONDS, Store
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def table() -> Store:
+    clients.dynamodb().create_table(
+        TableName="state",
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+    )
+    return Store("state")
+
+
+def item(kind: str, key: str) -> dict[str, object]:
+    found = clients.dynamodb().get_item(TableName="state", Key={"pk": {"S": f"obj#{kind}#{key}"}, "sk": {"S": "#"}})
+    return dict(found["Item"])
+
+
+def test_tombstones_expire_and_older_versions_lose(moto_endpoint: str) -> None:
+    store = table()
+    obj = {"metadata": {"name": "web", "namespace": "shop", "resourceVersion": "5"}}
+    assert store.put_snapshot(kind="Ingress", key="shop/web", rv=5, obj=obj, deleted=False)[0]
+    assert "expires" not in item("Ingress", "shop/web")
+    assert not store.put_snapshot(kind="Ingress", key="shop/web", rv=4, obj=obj, deleted=False)[0]
+    assert store.put_snapshot(kind="Ingress", key="shop/web", rv=6, obj=obj, deleted=True)[0]
+    expires = int(str(item("Ingress", "shop/web")["expires"]["N"]))  # type: ignore[index]  # DynamoDB shape
+    assert abs(expires - (time.time() + TOMBSTONE_SECONDS)) < 60
+    # a late, older upsert does not bring the object back
+    assert not store.put_snapshot(kind="Ingress", key="shop/web", rv=5, obj=obj, deleted=False)[0]
+    assert store.get_objects("Ingress", ["shop/web"]) == {}
+    ttl = load(ROOT / "template.yaml")["Resources"]["StateTable"]["Properties"]["TimeToLiveSpecification"]
+    assert ttl == {"AttributeName": "expires", "Enabled": True}
+
+
+def test_a_reconcile_request_is_marked_once_until_taken(moto_endpoint: str) -> None:
+    store = table()
+    now = time.time()
+    assert store.request("shop/web", now=now, stale_after=900)
+    assert not store.request("shop/web", now=now + 1, stale_after=900)
+    assert store.request("shop/web", now=now + 901, stale_after=900)  # a lost message does not hold it
+    store.take_request("shop/web")
+    assert store.request("shop/web", now=now + 902, stale_after=900)
