@@ -15,6 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from albatross.aws.calls import CallCounter
 from albatross.aws.errors import AlbatrossError
+from albatross.controller import targets
 from albatross.controller.reconcile import reconcile
 from albatross.controller.settings import Settings
 from albatross.store.table import Store
@@ -30,6 +31,16 @@ def record_handler(record: SQSRecord) -> None:
     group, fresh = body["group"], bool(body.get("fresh"))
     settings = Settings.from_env()
     logger.set_correlation_id(group)
+    if body.get("service"):  # the targets fast path
+        changed = targets.sync_service(
+            settings=settings,
+            store=Store(settings.table),
+            group=group,
+            service=body["service"],
+            cause=record.message_id,
+        )
+        metrics.add_metric(name="TargetsSynced", unit=MetricUnit.Count, value=max(changed, 0))
+        return
     sent = int(record.attributes.sent_timestamp or 0)
     if sent:
         lag = max(0, int(time.time() * 1000) - sent)

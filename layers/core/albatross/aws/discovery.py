@@ -296,18 +296,17 @@ def find_indexed(index: StackIndex) -> Actual | None:
     return Actual(resources=tuple(resources))
 
 
-def index_of(desired: Stack | None, physical: Mapping[str, str], *, targets: Mapping[str, str]) -> StackIndex | None:
+def index_of(desired: Stack | None, physical: Mapping[str, str]) -> StackIndex | None:
     """The index after a successful apply: every desired load balancer, target group and
-    security group with its physical id, every desired resource's digest, and the digest
-    of each target group's registered targets. None when something is missing."""
+    security group with its physical id, and every desired resource's digest. None when
+    something is missing."""
     if desired is None:
         return None
     kept = {LOAD_BALANCER, TARGET_GROUP, SECURITY_GROUP}
     ids = {rid: physical.get(rid, "") for rid, r in desired.resources.items() if r.type in kept}
     if not all(ids.values()):
         return None
-    applied = {rid: r.digest() for rid, r in desired.resources.items()}
-    return StackIndex(ids=ids, applied={**applied, **{f"{rid}#targets": d for rid, d in targets.items()}})
+    return StackIndex(ids=ids, applied={rid: r.digest() for rid, r in desired.resources.items()})
 
 
 class OnDemand(Sequence[Mapping[str, Any]]):

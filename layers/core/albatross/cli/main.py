@@ -53,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     plan.add_argument("--discovery", type=Path, help="AWS facts: subnets, certificates, ... (JSON)")
     plan.add_argument("--output", choices=("json", "table"), default="table")
     redrive = sub.add_parser("redrive", help="show and send back what waits in the dead-letter queues")
-    redrive.add_argument("--queue", choices=("ingest", "work", "writeback", "all"), default="all")
+    redrive.add_argument("--queue", choices=("ingest", "work", "targets", "writeback", "all"), default="all")
     redrive.add_argument("--dry-run", action="store_true", help="list only; nothing is sent or deleted")
     redrive.add_argument("--stack-name", help="the deployed stack (default: samconfig.toml's)")
     redrive.add_argument("--outputs", type=Path, help="the stack's outputs as JSON instead (albatross local)")

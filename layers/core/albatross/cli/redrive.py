@@ -4,6 +4,7 @@
   body): each goes back onto the bus with PutEvents, so ingest sees it as it first would;
 * the work DLQ holds reconcile requests that failed five times: back onto the work queue,
   in their IngressGroup's message group;
+* the targets DLQ holds target syncs that failed five times: back onto the targets queue;
 * the write-back DLQ holds what the forwarder could not apply: back onto the write-back
   queue.
 
@@ -29,6 +30,7 @@ from albatross.aws.errors import aws_errors
 DLQS = {
     "ingest": ("IngestDeadLetterQueueUrl", None),
     "work": ("WorkDeadLetterQueueUrl", "WorkQueueUrl"),
+    "targets": ("TargetsDeadLetterQueueUrl", "TargetsQueueUrl"),
     "writeback": ("WritebackDeadLetterQueueUrl", "WritebackQueueUrl"),
 }
 
@@ -68,8 +70,8 @@ def _summary(queue: str, body: str) -> str:
     if queue == "ingest":
         detail = data.get("detail") or {}
         return f"{data.get('detail-type')} {detail.get('key', '')} rv {detail.get('resourceVersion', '')}".strip()
-    if queue == "work":
-        return f"group {data.get('group')}"
+    if queue in ("work", "targets"):
+        return f"group {data.get('group')}" + (f" service {data['service']}" if data.get("service") else "")
     return f"{data.get('type')} {data.get('ingress')}"
 
 

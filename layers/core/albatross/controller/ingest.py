@@ -52,6 +52,15 @@ def _regroup(store: Store) -> set[str]:
     return groups
 
 
+def _service_of(kind: str, obj: Mapping[str, Any]) -> str | None:
+    """The Service an EndpointSlice belongs to (``namespace/name``)."""
+    if kind != "EndpointSlice":
+        return None
+    meta = obj.get("metadata") or {}
+    name = (meta.get("labels") or {}).get(SERVICE_NAME_LABEL)
+    return f"{meta.get('namespace')}/{name}" if name else None
+
+
 def _groups_affected(
     store: Store,
     kind: str,
@@ -103,7 +112,11 @@ def apply_change(change: ObjectChange, *, settings: Settings, store: Store, even
     if change.kind == "Ingress" and change.action == "upsert":
         store.add_member(group_key_of(change.object, grouped), change.key)
     groups = _groups_affected(store, change.kind, change.object, previous, grouped)
-    if groups:
+    service = _service_of(change.kind, change.object)
+    if groups and service and settings.targets_queue_url:
+        # endpoints change no model: only registrations follow (the targets fast path)
+        queues.enqueue(settings.targets_queue_url, groups, cause=event_id, service=service)
+    elif groups:
         queues.request(settings.work_queue_url, store, groups, cause=event_id)
     logger.info(
         "snapshot stored",

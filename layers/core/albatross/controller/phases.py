@@ -55,11 +55,16 @@ def physical_ids(desired: Stack | None, actual: Actual) -> dict[str, str]:
 
 
 def sync_targets(
-    desired: Stack | None, physical: Mapping[str, str], store: Store, applied: Mapping[str, str] | None = None
+    desired: Stack | None,
+    physical: Mapping[str, str],
+    store: Store,
+    applied: Mapping[str, str] | None = None,
+    only_service: str | None = None,
 ) -> tuple[int, dict[str, str]]:
     """Register the ready endpoints of each desired ip-mode target group; returns the
     changes and, per target group, the digest of its target set. A set whose digest is
-    the one ``applied`` (the stack index) recorded is registered already: not read."""
+    the one ``applied`` records (the group's ``targets`` digests) is registered already:
+    not read. ``only_service``: just the target groups of that Service."""
     if desired is None:
         return 0, {}
     applied = applied or {}
@@ -70,12 +75,14 @@ def sync_targets(
         if rid not in physical or binding.get("targetType") != "ip":
             continue
         service_key = str(binding["service"])
+        if only_service is not None and service_key != only_service:
+            continue
         service_obj = store.get_objects("Service", [service_key]).get(service_key)
         service = next(iter(readable([service_obj] if service_obj else [], parse_service)), None)
         slices = readable(store.endpoint_slices(service_key), parse_endpoint_slice)
         wanted = ip_targets(binding=binding, service=service, slices=slices)
         digests[rid] = digest(wanted)
-        if applied.get(f"{rid}#targets") == digests[rid]:
+        if applied.get(rid) == digests[rid]:
             continue
         added, removed = targets.sync(physical[rid], wanted)
         changed += added + removed

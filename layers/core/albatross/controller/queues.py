@@ -19,13 +19,17 @@ def _group_id(group: str) -> str:
     return group if len(group) <= 128 else hashlib.sha256(group.encode()).hexdigest()
 
 
-def enqueue(queue_url: str, groups: Iterable[str], *, cause: str, fresh: bool = False) -> None:
+def enqueue(
+    queue_url: str, groups: Iterable[str], *, cause: str, fresh: bool = False, service: str | None = None
+) -> None:
     """Ask for one reconcile of each group; ``cause`` (an event id) deduplicates retries;
-    ``fresh``: read everything (the drift sweep), trusting no stack index."""
+    ``fresh``: read everything (the drift sweep), trusting no stack index; ``service``:
+    only sync the targets bound to that Service (the targets queue)."""
+    extra = {**({"fresh": True} if fresh else {}), **({"service": service} if service else {})}
     entries = [
         {
             "Id": str(i),
-            "MessageBody": json.dumps({"group": g, **({"fresh": True} if fresh else {})}),
+            "MessageBody": json.dumps({"group": g, **extra}),
             "MessageGroupId": _group_id(g),
             "MessageDeduplicationId": hashlib.sha256(f"{g}\n{cause}".encode()).hexdigest(),
         }

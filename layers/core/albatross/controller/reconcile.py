@@ -196,7 +196,7 @@ def reconcile(*, settings: Settings, store: Store, group: str, request_id: str, 
             desired=desired,
             actual=actual,
             steps=steps,
-            applied=index.applied if index else {},
+            applied=state.targets if index else {},
         )
     except Exception as e:
         if state.index:  # a half-applied plan: the next reconcile searches by tags and reads everything
@@ -217,8 +217,9 @@ def reconcile(*, settings: Settings, store: Store, group: str, request_id: str, 
         changed=done.changes > 0,
         actual=actual,  # the load balancer (its DNS name) is never created or deleted in place
     )
-    after = discovery.index_of(desired, done.physical, targets=done.targets)
+    after = discovery.index_of(desired, done.physical)
     if (after.to_json() if after else None) != state.index:
         store.save_index(group, after.to_json() if after else None)
+    store.set_target_digests(group, {r: d for r, d in done.targets.items() if state.targets.get(r) != d})
     logger.info("reconciled in place", extra={"group": group, "steps": described, "changes": done.changes})
     return Outcome(group=group, result="applied" if done.changes else "unchanged", steps=described)

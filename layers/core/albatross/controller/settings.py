@@ -19,6 +19,7 @@ class Settings:
     provision_state_machine: str
     teardown_state_machine: str
     ingress_class: str = "alb"
+    targets_queue_url: str = ""  # the targets fast path (empty: EndpointSlice changes reconcile in full)
 
     @property
     def controller(self) -> ControllerConfig:
@@ -39,4 +40,5 @@ class Settings:
             provision_state_machine=env.get("PROVISION_STATE_MACHINE_ARN", ""),
             teardown_state_machine=env.get("TEARDOWN_STATE_MACHINE_ARN", ""),
             ingress_class=env.get("INGRESS_CLASS", "alb"),
+            targets_queue_url=env.get("TARGETS_QUEUE_URL", ""),
         )

@@ -55,7 +55,7 @@ def run(event: Mapping[str, Any], *, settings: Settings, store: Store) -> dict[s
             settings=settings, store=store, group=group, members=members, leaving=leaving, changed=True, actual=actual
         )
         desired = phases.saved_model(store, group)
-        index = discovery.index_of(desired, phases.physical_ids(desired, actual), targets={})
+        index = discovery.index_of(desired, phases.physical_ids(desired, actual))
         store.save_index(group, index.to_json() if index else None)
         again = report.end_run(settings=settings, store=store, group=group)
         return {"group": group, "writeBacks": len(sent), "requeued": again}

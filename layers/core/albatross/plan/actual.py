@@ -31,8 +31,8 @@ class StackIndex:
     ARN instead of searching by tags), and the digest of each desired resource as it was
     applied (so the properties that cost a read of their own, such as security group
     rules, attributes and SNI certificates, are read only when the desired resource
-    changed). ``<rid>#targets`` entries hold the digest of the target set last
-    registered."""
+    changed). What each target group's registrations are is kept apart (the state
+    item's ``targets:<rid>`` attributes)."""
 
     ids: Mapping[str, str]
     applied: Mapping[str, str]

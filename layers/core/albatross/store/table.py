@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from albatross.aws import clients
 from albatross.aws.errors import ConditionFailed, aws_errors
 
 STATE_SK = "#state"
+_TARGETS = "targets:"  # state item attributes: targets:<target group id> → digest
 TOMBSTONE_SECONDS = 15 * 24 * 3600
 _SINGLE_SK = "#"
 
@@ -34,6 +35,7 @@ class GroupState:
     execution: str | None = None
     dirty: bool = False
     index: Mapping[str, Any] | None = None  # a StackIndex in JSON form
+    targets: Mapping[str, str] = field(default_factory=dict)  # target group id → digest of its registered targets
 
     @property
     def managed(self) -> bool:
@@ -233,7 +235,24 @@ class Store:
             execution=item["execution"]["S"] if "execution" in item else None,
             dirty=bool(item.get("dirty", {}).get("BOOL")),
             index=json.loads(item["stackIndex"]["S"]) if "stackIndex" in item else None,
+            targets={k[len(_TARGETS) :]: v["S"] for k, v in item.items() if k.startswith(_TARGETS)},
         )
+
+    def set_target_digests(self, group: str, digests: Mapping[str, str]) -> None:
+        """Record what each target group's registrations now are (one attribute per target
+        group, so the targets fast path and reconcile never overwrite each other's)."""
+        if not digests:
+            return
+        names = {f"#t{i}": _TARGETS + rid for i, rid in enumerate(sorted(digests))}
+        values = {f":t{i}": {"S": digests[rid]} for i, rid in enumerate(sorted(digests))}
+        with aws_errors():
+            clients.dynamodb().update_item(
+                TableName=self.table,
+                Key={"pk": {"S": f"grp#{group}"}, "sk": {"S": STATE_SK}},
+                UpdateExpression="SET " + ", ".join(f"#t{i} = :t{i}" for i in range(len(digests))),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
 
     def save_index(self, group: str, index: Mapping[str, Any] | None) -> None:
         """Record the stack index after a successful apply (None: forget it, so the next

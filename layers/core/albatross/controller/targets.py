@@ -1,0 +1,36 @@
+"""The targets fast path: an EndpointSlice change registers and deregisters targets of
+the target groups bound to its Service, without a full reconcile.
+
+The group's saved model says which target groups take their targets from the Service
+and how (port, address family); the stack index gives their ARNs. Nothing else is read
+but the Service, its EndpointSlices and each target group's health (when its desired
+targets changed). When the group has no index yet (its stack is being created, or the
+last apply failed), the group is handed to a full reconcile instead, which registers
+targets as part of its flow.
+"""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Logger
+
+from albatross.controller import phases, queues
+from albatross.controller.settings import Settings
+from albatross.plan.actual import StackIndex
+from albatross.store.table import Store
+
+logger = Logger(child=True)
+
+
+def sync_service(*, settings: Settings, store: Store, group: str, service: str, cause: str) -> int:
+    """Make the registrations of ``group``'s target groups bound to ``service`` match its
+    ready endpoints; returns the targets changed (-1: handed to a full reconcile)."""
+    state = store.group_state(group)
+    desired = phases.saved_model(store, group)
+    if desired is None or not state.index or state.execution:
+        queues.request(settings.work_queue_url, store, [group], cause=f"targets:{cause}")
+        return -1
+    ids = StackIndex.from_json(state.index).ids
+    changed, digests = phases.sync_targets(desired, ids, store, state.targets, only_service=service)
+    store.set_target_digests(group, {r: d for r, d in digests.items() if state.targets.get(r) != d})
+    logger.info("targets synced", extra={"group": group, "service": service, "changed": changed})
+    return changed
