@@ -76,6 +76,9 @@ from albatross.model.names import TAG_STACK
 from bench import snapshot
 
 ROOT = Path(__file__).resolve().parent.parent
+# Endpoint change → target deregistered, end to end in local mode (forwarder watch, bus,
+# ingest, targets queue, sync): filled by the scenarios, printed by report().
+LATENCY: dict[str, float] = {}
 NS = NAME = "game-2048"
 STACK_2048 = f"{NS}/{NAME}"
 BENCH_NS = "bench"
@@ -104,21 +107,27 @@ class ControllerCalls(CallCounter):
 
 
 def idle(system: LocalSystem) -> bool:
-    url = str(system.cloud.deployment.environment["WORK_QUEUE_URL"])
-    attrs = snapshot.sqs().get_queue_attributes(
-        QueueUrl=url,
-        AttributeNames=[
-            "ApproximateNumberOfMessages",
-            "ApproximateNumberOfMessagesNotVisible",
-            "ApproximateNumberOfMessagesDelayed",
-        ],
-    )["Attributes"]
+    values: list[str] = []
+    for queue in ("WORK_QUEUE_URL", "TARGETS_QUEUE_URL"):
+        url = str(system.cloud.deployment.environment[queue])
+        values += (
+            snapshot.sqs()
+            .get_queue_attributes(
+                QueueUrl=url,
+                AttributeNames=[
+                    "ApproximateNumberOfMessages",
+                    "ApproximateNumberOfMessagesNotVisible",
+                    "ApproximateNumberOfMessagesDelayed",
+                ],
+            )["Attributes"]
+            .values()
+        )
     running = [
         e
         for arn in system.cloud.deployment.state_machines
         for e in snapshot.sfn().list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]
     ]
-    return not running and not system.dispatcher.busy() and all(v == "0" for v in attrs.values())
+    return not running and not system.dispatcher.busy() and all(v == "0" for v in values)
 
 
 def stack_lb(stack: str) -> str | None:
@@ -301,6 +310,14 @@ def scenarios(system: LocalSystem) -> list[dict[str, Any]]:
             return 0
         return len(snapshot.elbv2().describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"])
 
+    def live_targets() -> int:
+        """Targets not draining (a deregistered target drains for a while)."""
+        arn = target_group()
+        if arn is None:
+            return 0
+        found = snapshot.elbv2().describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
+        return sum(1 for t in found if (t.get("TargetHealth") or {}).get("State") != "draining")
+
     results.append(
         measure(
             system,
@@ -369,6 +386,28 @@ def scenarios(system: LocalSystem) -> list[dict[str, Any]]:
             only_2048,
         )
     )
+
+    results.append(
+        measure(
+            system,
+            "targets-scale-out-1000",
+            lambda: apps.patch_namespaced_deployment(NAME, NS, {"spec": {"replicas": 1000}}),
+            lambda: targets() == 1000,
+            only_2048,
+            timeout=240,
+        )
+    )
+    samples: list[float] = []
+    for replicas in range(999, 979, -1):  # twenty endpoint changes, one pod each
+        started = time.monotonic()
+        apps.patch_namespaced_deployment(NAME, NS, {"spec": {"replicas": replicas}})
+        system.wait_for("the target to go", lambda r=replicas: live_targets() == r, timeout=60)  # type: ignore[misc]  # bound default
+        samples.append(time.monotonic() - started)
+        settle(system, "the targets to settle", lambda: True)
+    samples.sort()
+    LATENCY.update(median_s=round(samples[len(samples) // 2], 2), p99_s=round(samples[-1], 2), samples=len(samples))
+    apps.patch_namespaced_deployment(NAME, NS, {"spec": {"replicas": 3}})
+    settle(system, "back to three targets", lambda: live_targets() == 3, timeout=240)
 
     bench_namespace(system)
     for name, order, prefix in (("first", "1", "/a"), ("second", "2", "/b")):
@@ -461,6 +500,12 @@ def report(results: list[dict[str, Any]]) -> None:
         if r["mutating_calls"] != r["changed_resources"]:
             print(f"  {r['scenario']}: mutating {r['mutating_calls']} != changed {r['changed_resources']}")
     for r in results:
+        if r["scenario"] == "targets-scale-out-1000":
+            registers = r["calls"].get("RegisterTargets", 0)
+            print(
+                f"  targets-scale-out-1000: {registers} RegisterTargets, at most 5 wanted: "
+                + ("met" if registers <= 5 else "not met")
+            )
         if r["scenario"] == "no-op":
             limit = r["listeners"] + 3
             met = r["mutating_calls"] == 0 and r["read_calls"] <= limit
@@ -468,6 +513,13 @@ def report(results: list[dict[str, Any]]) -> None:
                 f"  no-op: {r['mutating_calls']} mutating, {r['read_calls']} reads, at most {limit} wanted: "
                 + ("met" if met else "not met")
             )
+    if LATENCY:
+        met = LATENCY["median_s"] <= 2 and LATENCY["p99_s"] <= 2
+        print(
+            f"  endpoint change → target deregistered, {int(LATENCY['samples'])} samples: "
+            f"median {LATENCY['median_s']} s, p99 {LATENCY['p99_s']} s, at most 2 s wanted: "
+            + ("met" if met else "not met")
+        )
 
 
 _SIGNS = (("+", "added"), ("-", "removed"), ("~", "changed"))
@@ -480,6 +532,9 @@ def main() -> int:
         results = scenarios(system)
     report(results)
     public = [{k: v for k, v in r.items() if not k.startswith("_")} for r in results]
+    for entry in public:
+        if entry["scenario"] == "targets-scale-out-1000" and LATENCY:
+            entry["endpoint_change_latency_s"] = dict(LATENCY)
     (ROOT / "bench" / "results.json").write_text(json.dumps(public, indent=2) + "\n")
     return 0
 

@@ -330,11 +330,12 @@ def _selects(selector: Mapping[str, str], deployment: Mapping[str, Any]) -> bool
 
 def pod_ip(namespace: str, deployment: str, index: int, family: str = "IPv4") -> str:
     """A stable pod address for replica ``index`` of a Deployment (10.0.0.0/16, or
-    fd00::/64 for IPv6)."""
+    fd00::/64 for IPv6); distinct for up to 1,000 replicas."""
     digest = int(hashlib.sha256(f"{namespace}/{deployment}".encode()).hexdigest(), 16)
     if family == "IPv6":
         return f"fd00::{1 + digest % 200:x}:{10 + index:x}"
-    return f"10.0.{1 + digest % 200}.{10 + index}"
+    base = 10 + index  # up to a thousand replicas and more stay inside 10.0.0.0/16
+    return f"10.0.{1 + (digest % 50) * 4 + base // 256}.{base % 256}"
 
 
 def _endpoint_slice(service: Mapping[str, Any], deployments: list[Mapping[str, Any]]) -> dict[str, Any]:
