@@ -90,6 +90,8 @@ class Forwarder:
             # labels only matter (IngressClassParams namespace selectors); unchanged
             # namespaces are dropped by the content digest
             Watcher(kind="Namespace", list_fn=core.list_namespace, **common),  # type: ignore[arg-type]  # checked keys
+            # instance-mode targets; trimmed to what makes a node serve (no heartbeats)
+            Watcher(kind="Node", list_fn=core.list_node, **common),  # type: ignore[arg-type]  # checked keys
         ]
         self.writeback = WriteBackConsumer(
             sqs_client=sqs_client,

@@ -90,7 +90,7 @@ class Watcher:
             if key in self.seen:  # it was ours and no longer is: the cloud side must know
                 self._delete(key, obj)
             return
-        trimmed = trim(obj)
+        trimmed = trim(obj, self.kind)
         rv = str(trimmed["metadata"].get("resourceVersion", "0"))
         digest = _digest(trimmed)
         known = self.seen.get(key)
@@ -108,7 +108,7 @@ class Watcher:
         known = self.seen.pop(key, None)
         if known is None:
             return
-        body = trim(obj) if obj is not None else dict(known.stub)
+        body = trim(obj, self.kind) if obj is not None else dict(known.stub)
         version = rv or str((body.get("metadata") or {}).get("resourceVersion") or known.rv)
         self.emit(
             ObjectChange(

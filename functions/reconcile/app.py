@@ -31,12 +31,12 @@ def record_handler(record: SQSRecord) -> None:
     group, fresh = body["group"], bool(body.get("fresh"))
     settings = Settings.from_env()
     logger.set_correlation_id(group)
-    if body.get("service"):  # the targets fast path
+    if body.get("service") or body.get("nodes"):  # the targets fast path
         changed = targets.sync_service(
             settings=settings,
             store=Store(settings.table),
             group=group,
-            service=body["service"],
+            service=body.get("service"),
             cause=record.message_id,
         )
         metrics.add_metric(name="TargetsSynced", unit=MetricUnit.Count, value=max(changed, 0))

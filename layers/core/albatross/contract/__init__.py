@@ -88,8 +88,12 @@ def object_key(obj: Mapping[str, Any]) -> str:
     return f"{namespace}/{name}" if namespace else name
 
 
-def trim(obj: Mapping[str, Any]) -> dict[str, Any]:
-    """Drop what the cloud side never reads: managedFields and the last-applied copy."""
+def trim(obj: Mapping[str, Any], kind: str | None = None) -> dict[str, Any]:
+    """Drop what the cloud side never reads: managedFields and the last-applied copy; of a
+    Node, everything but its name, labels, providerID, cordon, taints and readiness (so
+    heartbeats are not changes)."""
+    if kind == "Node":
+        return _trim_node(obj)
     out = dict(obj)
     meta = dict(out.get("metadata") or {})
     meta.pop("managedFields", None)
@@ -99,6 +103,25 @@ def trim(obj: Mapping[str, Any]) -> dict[str, Any]:
         meta["annotations"] = annotations
     out["metadata"] = meta
     return out
+
+
+def _trim_node(obj: Mapping[str, Any]) -> dict[str, Any]:
+    meta = obj.get("metadata") or {}
+    spec = obj.get("spec") or {}
+    status = obj.get("status") or {}
+    return {
+        "apiVersion": obj.get("apiVersion", "v1"),
+        "kind": "Node",
+        "metadata": {k: meta[k] for k in ("name", "uid", "resourceVersion", "labels") if k in meta},
+        "spec": {k: spec[k] for k in ("providerID", "unschedulable", "taints") if k in spec},
+        "status": {
+            "conditions": [
+                {"type": c.get("type"), "status": c.get("status")}
+                for c in status.get("conditions") or []
+                if isinstance(c, Mapping) and c.get("type") == "Ready"
+            ]
+        },
+    }
 
 
 def _require_str(detail: Mapping[str, Any], name: str) -> str:

@@ -15,7 +15,9 @@ from aws_lambda_powertools import Logger
 from albatross.contract import ObjectChange, Resync, class_groups
 from albatross.controller import queues
 from albatross.controller.settings import Settings
+from albatross.k8s.errors import ObjectError
 from albatross.k8s.ingress import group_key_of
+from albatross.k8s.node import Node, parse_node
 from albatross.k8s.service import SERVICE_NAME_LABEL
 from albatross.store.table import Store
 
@@ -52,6 +54,13 @@ def _regroup(store: Store) -> set[str]:
     return groups
 
 
+def parse_node_safe(obj: Mapping[str, Any]) -> Node | None:
+    try:
+        return parse_node(obj)
+    except ObjectError:
+        return None
+
+
 def _service_of(kind: str, obj: Mapping[str, Any]) -> str | None:
     """The Service an EndpointSlice belongs to (``namespace/name``)."""
     if kind != "EndpointSlice":
@@ -76,6 +85,11 @@ def _groups_affected(
         if previous is not None:
             groups.add(group_key_of(previous, grouped))
         return groups
+    if kind == "Node":
+        # instance-mode targets: only a change of what makes a node serve matters
+        if previous is not None and parse_node_safe(previous) == parse_node_safe(obj):
+            return set()
+        return store.all_groups()
     if kind == "Namespace":
         # only its labels matter (IngressClassParams namespace selectors)
         if previous is not None and (previous.get("metadata") or {}).get("labels") == meta.get("labels"):
@@ -116,6 +130,8 @@ def apply_change(change: ObjectChange, *, settings: Settings, store: Store, even
     if groups and service and settings.targets_queue_url:
         # endpoints change no model: only registrations follow (the targets fast path)
         queues.enqueue(settings.targets_queue_url, groups, cause=event_id, service=service)
+    elif groups and change.kind == "Node" and settings.targets_queue_url:
+        queues.enqueue(settings.targets_queue_url, groups, cause=event_id, nodes=True)
     elif groups:
         queues.request(settings.work_queue_url, store, groups, cause=event_id)
     logger.info(

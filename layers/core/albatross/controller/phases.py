@@ -22,10 +22,11 @@ from albatross.aws import applier, discovery, targets
 from albatross.aws.errors import LoadBalancerNotReady, UserError
 from albatross.controller.settings import Settings
 from albatross.k8s.errors import readable
+from albatross.k8s.node import Node, parse_node
 from albatross.k8s.service import parse_endpoint_slice, parse_service
 from albatross.model import names
 from albatross.model.stack import LOAD_BALANCER, TARGET_GROUP, Stack
-from albatross.model.targets import digest, ip_targets
+from albatross.model.targets import digest, instance_targets, ip_targets
 from albatross.plan.actual import Actual
 from albatross.plan.planner import CREATE_ORDER, Step, pair, plan
 from albatross.store.table import Store
@@ -60,27 +61,39 @@ def sync_targets(
     store: Store,
     applied: Mapping[str, str] | None = None,
     only_service: str | None = None,
+    only_mode: str | None = None,
 ) -> tuple[int, dict[str, str]]:
-    """Register the ready endpoints of each desired ip-mode target group; returns the
+    """Register the targets of each desired target group (ready endpoints in ip mode, the
+    serving Nodes' instances in instance mode); returns the
     changes and, per target group, the digest of its target set. A set whose digest is
     the one ``applied`` records (the group's ``targets`` digests) is registered already:
-    not read. ``only_service``: just the target groups of that Service."""
+    not read. ``only_service`` / ``only_mode``: just the target groups of that Service /
+    of that target type."""
     if desired is None:
         return 0, {}
     applied = applied or {}
     changed = 0
     digests: dict[str, str] = {}
+    nodes: list[Node] | None = None  # read once, when an instance-mode target group needs them
     for rid, tg in desired.of_type(TARGET_GROUP).items():
         binding: Mapping[str, Any] = tg.binding or {}
-        if rid not in physical or binding.get("targetType") != "ip":
+        mode = binding.get("targetType")
+        if rid not in physical or mode not in ("ip", "instance"):
             continue
         service_key = str(binding["service"])
         if only_service is not None and service_key != only_service:
             continue
-        service_obj = store.get_objects("Service", [service_key]).get(service_key)
-        service = next(iter(readable([service_obj] if service_obj else [], parse_service)), None)
-        slices = readable(store.endpoint_slices(service_key), parse_endpoint_slice)
-        wanted = ip_targets(binding=binding, service=service, slices=slices)
+        if only_mode is not None and mode != only_mode:
+            continue
+        if mode == "instance":
+            if nodes is None:
+                nodes = readable(store.nodes(), parse_node)
+            wanted = instance_targets(binding=binding, port=int(tg.properties["Port"]), nodes=nodes)
+        else:
+            service_obj = store.get_objects("Service", [service_key]).get(service_key)
+            service = next(iter(readable([service_obj] if service_obj else [], parse_service)), None)
+            slices = readable(store.endpoint_slices(service_key), parse_endpoint_slice)
+            wanted = ip_targets(binding=binding, service=service, slices=slices)
         digests[rid] = digest(wanted)
         if applied.get(rid) == digests[rid]:
             continue

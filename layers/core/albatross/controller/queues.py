@@ -20,12 +20,23 @@ def _group_id(group: str) -> str:
 
 
 def enqueue(
-    queue_url: str, groups: Iterable[str], *, cause: str, fresh: bool = False, service: str | None = None
+    queue_url: str,
+    groups: Iterable[str],
+    *,
+    cause: str,
+    fresh: bool = False,
+    service: str | None = None,
+    nodes: bool = False,
 ) -> None:
     """Ask for one reconcile of each group; ``cause`` (an event id) deduplicates retries;
     ``fresh``: read everything (the drift sweep), trusting no stack index; ``service``:
-    only sync the targets bound to that Service (the targets queue)."""
-    extra = {**({"fresh": True} if fresh else {}), **({"service": service} if service else {})}
+    only sync the targets bound to that Service, ``nodes``: those of instance-mode target
+    groups (the targets queue)."""
+    extra = {
+        **({"fresh": True} if fresh else {}),
+        **({"service": service} if service else {}),
+        **({"nodes": True} if nodes else {}),
+    }
     entries = [
         {
             "Id": str(i),

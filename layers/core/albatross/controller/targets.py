@@ -1,5 +1,6 @@
 """The targets fast path: an EndpointSlice change registers and deregisters targets of
-the target groups bound to its Service, without a full reconcile.
+the target groups bound to its Service, and a Node change those of every instance-mode
+target group, without a full reconcile.
 
 The group's saved model says which target groups take their targets from the Service
 and how (port, address family); the stack index gives their ARNs. Nothing else is read
@@ -21,16 +22,19 @@ from albatross.store.table import Store
 logger = Logger(child=True)
 
 
-def sync_service(*, settings: Settings, store: Store, group: str, service: str, cause: str) -> int:
+def sync_service(*, settings: Settings, store: Store, group: str, service: str | None, cause: str) -> int:
     """Make the registrations of ``group``'s target groups bound to ``service`` match its
-    ready endpoints; returns the targets changed (-1: handed to a full reconcile)."""
+    ready endpoints (``service`` None: of its instance-mode target groups, after a Node
+    change); returns the targets changed (-1: handed to a full reconcile)."""
     state = store.group_state(group)
     desired = phases.saved_model(store, group)
     if desired is None or not state.index or state.execution:
         queues.request(settings.work_queue_url, store, [group], cause=f"targets:{cause}")
         return -1
     ids = StackIndex.from_json(state.index).ids
-    changed, digests = phases.sync_targets(desired, ids, store, state.targets, only_service=service)
+    changed, digests = phases.sync_targets(
+        desired, ids, store, state.targets, only_service=service, only_mode=None if service else "instance"
+    )
     store.set_target_digests(group, {r: d for r, d in digests.items() if state.targets.get(r) != d})
     logger.info("targets synced", extra={"group": group, "service": service, "changed": changed})
     return changed

@@ -1,4 +1,5 @@
-"""Desired targets of a target group, from the EndpointSlices of its Service (ip mode).
+"""Desired targets of a target group: the ready endpoints of its Service (ip mode), or
+the instances of the Nodes that may serve (instance mode).
 
 Pure. A target is ``(Id, Port)`` as RegisterTargets takes it.
 """
@@ -9,6 +10,7 @@ import hashlib
 from collections.abc import Iterable, Mapping, Set
 from typing import Any
 
+from albatross.k8s.node import Node
 from albatross.k8s.service import EndpointSlice, Service
 
 Target = tuple[str, int]
@@ -38,3 +40,12 @@ def ip_targets(*, binding: Mapping[str, Any], service: Service | None, slices: I
             if endpoint.ready and not endpoint.terminating:
                 out.update((address, target_port) for address in endpoint.addresses)
     return out
+
+
+def instance_targets(*, binding: Mapping[str, Any], port: int, nodes: Iterable[Node]) -> set[Target]:
+    """The instances of the Nodes that serve and match the binding's node selector
+    (``target-node-labels``), on the target group's port (the Service's NodePort)."""
+    wanted = dict((binding.get("nodeSelector") or {}).get("matchLabels") or {})
+    return {
+        (str(n.instance_id), port) for n in nodes if n.serves() and all(n.labels.get(k) == v for k, v in wanted.items())
+    }

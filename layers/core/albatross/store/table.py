@@ -15,10 +15,11 @@ STATE_SK = "#state"
 _TARGETS = "targets:"  # state item attributes: targets:<target group id> → digest
 TOMBSTONE_SECONDS = 15 * 24 * 3600
 _SINGLE_SK = "#"
+_SINGLE_PARTITION = ("IngressClass", "IngressClassParams", "Node")
 
 
 def snapshot_key(kind: str, key: str, obj: Mapping[str, Any] | None = None) -> tuple[str, str]:
-    if kind in ("IngressClass", "IngressClassParams"):  # few, cluster-scoped: one partition, one query
+    if kind in _SINGLE_PARTITION:  # cluster-scoped, read whole: one partition, one query
         return f"obj#{kind}", key
     if kind == "EndpointSlice":
         namespace, _, name = key.partition("/")
@@ -124,6 +125,9 @@ class Store:
         items = self._query(f"obj#EndpointSlice#{service_key}")
         return [json.loads(i["body"]["S"]) for i in items if not i.get("deleted", {}).get("BOOL")]
 
+    def nodes(self) -> list[Mapping[str, Any]]:
+        return self._cluster_scoped("Node")
+
     def ingress_classes(self) -> list[Mapping[str, Any]]:
         return self._cluster_scoped("IngressClass")
 
@@ -137,6 +141,11 @@ class Store:
     def live_snapshots(self, kind: str) -> dict[str, tuple[int, Mapping[str, Any]]]:
         """Every live snapshot of a kind: key → (resourceVersion, object), for Resync."""
         out: dict[str, tuple[int, Mapping[str, Any]]] = {}
+        if kind in _SINGLE_PARTITION:
+            for item in self._query(f"obj#{kind}"):
+                if not item.get("deleted", {}).get("BOOL"):
+                    out[item["sk"]["S"]] = (int(item["rv"]["N"]), json.loads(item["body"]["S"]))
+            return out
         kwargs: dict[str, Any] = {
             "TableName": self.table,
             "FilterExpression": "begins_with(pk, :p) AND deleted = :f",
