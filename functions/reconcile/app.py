@@ -61,6 +61,16 @@ def record_handler(record: SQSRecord) -> None:
         duration = (time.monotonic() - started) * 1000
         metrics.add_metric(name="ReconcileDuration", unit=MetricUnit.Milliseconds, value=duration)
     metrics.add_metric(name=f"Reconcile_{outcome.result}", unit=MetricUnit.Count, value=1)
+    Store(settings.table).record_outcome(
+        group,
+        {
+            "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "result": outcome.result,
+            "duration_ms": round((time.monotonic() - started) * 1000),
+            "steps": outcome.steps,
+            "errors": outcome.errors,
+        },
+    )
     if fresh and outcome.steps:
         metrics.add_metric(name="DriftRepaired", unit=MetricUnit.Count, value=1)
         logger.warning("drift repaired", extra={"group": group, "steps": outcome.steps})

@@ -1,5 +1,5 @@
-"""``albatross``: ``local demo``, ``plan`` (offline or live) and ``redrive``; ``status``
-and ``logs`` arrive with the operability issue."""
+"""``albatross``: ``local demo``, ``plan`` (offline or live), ``status`` and ``redrive``;
+``logs`` and ``replay`` arrive with the operability issue."""
 
 from __future__ import annotations
 
@@ -18,18 +18,37 @@ def _root(start: Path) -> Path:
     raise SystemExit("albatross: template.yaml not found here or above; run from the repository")
 
 
-def _redrive(args: argparse.Namespace) -> int:
-    from albatross.aws.errors import AlbatrossError
+def _outputs(args: argparse.Namespace) -> dict[str, str]:
+    """The stack's outputs: from ``--outputs`` or CloudFormation (``--stack-name``)."""
     from albatross.cli import redrive
 
     if args.endpoint_url:
         os.environ["AWS_ENDPOINT_URL"] = args.endpoint_url
+    if args.outputs:
+        return dict(json.loads(args.outputs.read_text()))
+    return redrive.stack_outputs(args.stack_name or redrive.default_stack_name(Path.cwd()))
+
+
+def _status(args: argparse.Namespace) -> int:
+    from albatross.aws.errors import AlbatrossError
+    from albatross.cli import redrive, status
+
+    try:
+        groups = status.status(outputs=_outputs(args), group=args.group, ingress=args.ingress)
+    except (redrive.RedriveError, AlbatrossError, OSError, ValueError, KeyError) as e:
+        print(f"albatross status: {e}", file=sys.stderr)
+        return 2
+    print(status.as_json(groups) if args.output == "json" else status.table(groups))
+    return 0
+
+
+def _redrive(args: argparse.Namespace) -> int:
+    from albatross.aws.errors import AlbatrossError
+    from albatross.cli import redrive
+
     queues = list(redrive.DLQS) if args.queue == "all" else [args.queue]
     try:
-        if args.outputs:
-            outputs = json.loads(args.outputs.read_text())
-        else:
-            outputs = redrive.stack_outputs(args.stack_name or redrive.default_stack_name(Path.cwd()))
+        outputs = _outputs(args)
         moved = redrive.redrive(outputs, queues=queues, dry_run=args.dry_run)
     except (redrive.RedriveError, AlbatrossError, OSError, ValueError) as e:
         print(f"albatross redrive: {e}", file=sys.stderr)
@@ -52,15 +71,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     plan.add_argument("--config", type=Path, help="controller settings (YAML)")
     plan.add_argument("--discovery", type=Path, help="AWS facts: subnets, certificates, ... (JSON)")
     plan.add_argument("--output", choices=("json", "table"), default="table")
-    redrive = sub.add_parser("redrive", help="show and send back what waits in the dead-letter queues")
-    redrive.add_argument("--queue", choices=("ingest", "work", "targets", "writeback", "all"), default="all")
-    redrive.add_argument("--dry-run", action="store_true", help="list only; nothing is sent or deleted")
-    redrive.add_argument("--stack-name", help="the deployed stack (default: samconfig.toml's)")
-    redrive.add_argument("--outputs", type=Path, help="the stack's outputs as JSON instead (albatross local)")
-    redrive.add_argument("--endpoint-url", help="an AWS endpoint instead of AWS's (moto, say)")
+    redrive_cmd = sub.add_parser("redrive", help="show and send back what waits in the dead-letter queues")
+    redrive_cmd.add_argument("--queue", choices=("ingest", "work", "targets", "writeback", "all"), default="all")
+    redrive_cmd.add_argument("--dry-run", action="store_true", help="list only; nothing is sent or deleted")
+    status_cmd = sub.add_parser("status", help="each IngressGroup: its ALB, listeners, rules, targets, last reconcile")
+    status_cmd.add_argument("ingress", nargs="?", help="namespace/name of an Ingress (its group is shown)")
+    status_cmd.add_argument("--group", help="one IngressGroup")
+    status_cmd.add_argument("--all", action="store_true", help="every IngressGroup (the default)")
+    status_cmd.add_argument("--output", choices=("json", "table"), default="table")
+    for command in (redrive_cmd, status_cmd):
+        command.add_argument("--stack-name", help="the deployed stack (default: samconfig.toml's)")
+        command.add_argument("--outputs", type=Path, help="the stack's outputs as JSON instead (albatross local)")
+        command.add_argument("--endpoint-url", help="an AWS endpoint instead of AWS's (moto, say)")
     args = parser.parse_args(argv)
     if args.command == "redrive":
         return _redrive(args)
+    if args.command == "status":
+        return _status(args)
     if args.command == "plan":
         from albatross.cli.plan import run, run_live
 

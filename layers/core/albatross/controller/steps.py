@@ -12,6 +12,7 @@ Input is ``{"group": ..., "task": ..., ...}``:
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -40,6 +41,10 @@ def _error_text(error: Any) -> str:
     return f"{error.get('Error', 'Error')}: {message}"
 
 
+def _outcome(result: str, errors: list[str] | None = None) -> dict[str, Any]:
+    return {"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "result": result, "errors": errors or []}
+
+
 def run(event: Mapping[str, Any], *, settings: Settings, store: Store) -> dict[str, Any]:
     group, task = event.get("group"), event.get("task")
     if not isinstance(group, str) or not group:
@@ -58,6 +63,7 @@ def run(event: Mapping[str, Any], *, settings: Settings, store: Store) -> dict[s
         index = discovery.index_of(desired, phases.physical_ids(desired, actual))
         store.save_index(group, index.to_json() if index else None)
         again = report.end_run(settings=settings, store=store, group=group)
+        store.record_outcome(group, _outcome("applied by execution" if desired else "deleted by execution"))
         return {"group": group, "writeBacks": len(sent), "requeued": again}
     if task == "fail":
         members, _ = _members(store, group)
@@ -65,5 +71,6 @@ def run(event: Mapping[str, Any], *, settings: Settings, store: Store) -> dict[s
         report.failed(settings=settings, store=store, group=group, members=members, error=reason)
         store.save_index(group, None)  # what the execution left is unknown: search by tags next time
         report.end_run(settings=settings, store=store, group=group)
+        store.record_outcome(group, _outcome("execution failed", errors=[reason]))
         return {"group": group, "failed": reason}
     raise UserError(f"unknown step task {task!r}")

@@ -37,6 +37,8 @@ class GroupState:
     dirty: bool = False
     index: Mapping[str, Any] | None = None  # a StackIndex in JSON form
     targets: Mapping[str, str] = field(default_factory=dict)  # target group id → digest of its registered targets
+    last: Mapping[str, Any] | None = None  # the last reconcile: at, result, duration_ms, steps, errors
+    requested: bool = False  # a reconcile is requested and not started
 
     @property
     def managed(self) -> bool:
@@ -245,7 +247,20 @@ class Store:
             dirty=bool(item.get("dirty", {}).get("BOOL")),
             index=json.loads(item["stackIndex"]["S"]) if "stackIndex" in item else None,
             targets={k[len(_TARGETS) :]: v["S"] for k, v in item.items() if k.startswith(_TARGETS)},
+            last=json.loads(item["lastReconcile"]["S"]) if "lastReconcile" in item else None,
+            requested="requested" in item,
         )
+
+    def record_outcome(self, group: str, outcome: Mapping[str, Any]) -> None:
+        """The last reconcile's result (when, result, duration, steps, errors), for
+        ``albatross status``."""
+        with aws_errors():
+            clients.dynamodb().update_item(
+                TableName=self.table,
+                Key={"pk": {"S": f"grp#{group}"}, "sk": {"S": STATE_SK}},
+                UpdateExpression="SET lastReconcile = :o",
+                ExpressionAttributeValues={":o": {"S": json.dumps(outcome, sort_keys=True)}},
+            )
 
     def set_target_digests(self, group: str, digests: Mapping[str, str]) -> None:
         """Record what each target group's registrations now are (one attribute per target
