@@ -27,8 +27,10 @@ from albatross.contract import (
     class_info,
     finalizer_for,
     ingress_is_ours,
+    object_key,
     params_group,
     params_name,
+    services_of,
 )
 from albatross_forwarder.sender import Sender
 from albatross_forwarder.watch import Watcher
@@ -47,6 +49,11 @@ class Config:
     writeback_wait: int = 20
 
 
+def _slice_service(obj: Mapping[str, Any]) -> str:
+    meta = obj.get("metadata") or {}
+    return f"{meta.get('namespace')}/{(meta.get('labels') or {}).get('kubernetes.io/service-name', '')}"
+
+
 def is_managed(obj: Mapping[str, Any], ingress_class: str, classes: Mapping[str, ClassInfo] | None = None) -> bool:
     return ingress_is_ours(obj, classes=classes or {}, configured=ingress_class)
 
@@ -62,13 +69,16 @@ class Forwarder:
         self.classes: dict[str, ClassInfo] = {}
         self.class_params: dict[str, str] = {}  # IngressClass → its IngressClassParams
         self.params_groups: dict[str, str] = {}  # IngressClassParams → the group it sets
+        self.references: dict[str, set[str]] = {}  # managed Ingress → the Services it needs
+        self.referenced: frozenset[str] = frozenset()
         common = {"cluster": config.cluster, "emit": self._emit, "watch_timeout": config.watch_timeout}
         self.watchers = [
             Watcher(
                 kind="Ingress",
                 list_fn=self.networking.list_ingress_for_all_namespaces,
                 wanted=lambda o: is_managed(o, config.ingress_class, self.classes),
-                on_object=self._ensure_finalizer,
+                on_object=self._on_ingress,
+                on_delete=self._forget_ingress,
                 **common,  # type: ignore[arg-type]  # checked keys
             ),
             Watcher(
@@ -85,8 +95,19 @@ class Forwarder:
                 on_object=self._remember_params,
                 **common,  # type: ignore[arg-type]  # checked keys
             ),
-            Watcher(kind="Service", list_fn=core.list_service_for_all_namespaces, **common),  # type: ignore[arg-type]  # checked keys
-            Watcher(kind="EndpointSlice", list_fn=discovery.list_endpoint_slice_for_all_namespaces, **common),  # type: ignore[arg-type]  # checked keys
+            # only the Services a managed Ingress needs, and their slices
+            Watcher(
+                kind="Service",
+                list_fn=core.list_service_for_all_namespaces,
+                wanted=lambda o: object_key(o) in self.referenced,
+                **common,  # type: ignore[arg-type]  # checked keys
+            ),
+            Watcher(
+                kind="EndpointSlice",
+                list_fn=discovery.list_endpoint_slice_for_all_namespaces,
+                wanted=lambda o: _slice_service(o) in self.referenced,
+                **common,  # type: ignore[arg-type]  # checked keys
+            ),
             # labels only matter (IngressClassParams namespace selectors); unchanged
             # namespaces are dropped by the content digest
             Watcher(kind="Namespace", list_fn=core.list_namespace, **common),  # type: ignore[arg-type]  # checked keys
@@ -131,6 +152,32 @@ class Forwarder:
 
     def class_groups(self) -> dict[str, str]:
         return {c: self.params_groups[p] for c, p in self.class_params.items() if p in self.params_groups}
+
+    def _on_ingress(self, obj: Mapping[str, Any]) -> None:
+        self._ensure_finalizer(obj)
+        key = object_key(obj)
+        if is_managed(obj, self.config.ingress_class, self.classes):
+            self.references[key] = services_of(obj)
+        else:
+            self.references.pop(key, None)
+        self._references_changed()
+
+    def _forget_ingress(self, key: str) -> None:
+        self.references.pop(key, None)
+        self._references_changed()
+
+    def _references_changed(self) -> None:
+        now = frozenset().union(*self.references.values())
+        if now == self.referenced:
+            return
+        grew = not now <= self.referenced
+        self.referenced = now
+        # A Service no longer needed is sent as a delete by the next relist; one newly
+        # needed must be sent now, with its slices: list them again.
+        if grew:
+            for watcher in self.watchers:
+                if watcher.kind in ("Service", "EndpointSlice"):
+                    watcher.relist_soon()
 
     def _ensure_finalizer(self, obj: Mapping[str, Any]) -> None:
         meta = obj.get("metadata") or {}

@@ -61,6 +61,7 @@ class Watcher:
         emit: Emit,
         wanted: Callable[[Mapping[str, Any]], bool] = lambda _: True,
         on_object: Callable[[Mapping[str, Any]], None] | None = None,
+        on_delete: Callable[[str], None] | None = None,
         watch_timeout: int = 300,
         page_size: int = 500,
     ) -> None:
@@ -70,6 +71,7 @@ class Watcher:
         self.emit = emit
         self.wanted = wanted
         self.on_object = on_object
+        self.on_delete = on_delete
         self.watch_timeout = watch_timeout
         self.page_size = page_size
         self.seen: dict[str, Seen] = {}
@@ -105,6 +107,8 @@ class Watcher:
         )
 
     def _delete(self, key: str, obj: Mapping[str, Any] | None, rv: str | None = None) -> None:
+        if self.on_delete is not None:
+            self.on_delete(key)
         known = self.seen.pop(key, None)
         if known is None:
             return

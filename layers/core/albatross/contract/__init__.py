@@ -247,6 +247,46 @@ def finalizer_for(obj: Mapping[str, Any], class_groups: Mapping[str, str] | None
     return EXPLICIT_FINALIZER_PREFIX + group if group else IMPLICIT_FINALIZER
 
 
+# --- which Services an Ingress needs: the forwarder sends only those (and their slices)
+
+ACTIONS_PREFIX = "alb.ingress.kubernetes.io/actions."
+
+
+def services_of(obj: Mapping[str, Any]) -> set[str]:
+    """``namespace/name`` of every Service an Ingress may send traffic to: path and
+    default backends, and the ``serviceName`` of forward targets in its
+    ``actions.<name>`` annotations (a superset is harmless: it is only what is sent)."""
+    meta = obj.get("metadata") or {}
+    namespace = str(meta.get("namespace", ""))
+    spec = obj.get("spec") if isinstance(obj.get("spec"), Mapping) else {}
+    names: set[str] = set()
+
+    def backend(value: Any) -> None:
+        service = value.get("service") if isinstance(value, Mapping) else None
+        if isinstance(service, Mapping) and isinstance(service.get("name"), str):
+            names.add(service["name"])
+
+    backend((spec or {}).get("defaultBackend"))
+    for rule in (spec or {}).get("rules") or []:
+        http = rule.get("http") if isinstance(rule, Mapping) else None
+        for path in (http.get("paths") or []) if isinstance(http, Mapping) else []:
+            backend(path.get("backend") if isinstance(path, Mapping) else None)
+    for key, value in ((meta.get("annotations") or {}) if isinstance(meta, Mapping) else {}).items():
+        if not str(key).startswith(ACTIONS_PREFIX):
+            continue
+        try:
+            action = json.loads(str(value))
+        except ValueError:
+            continue
+        config = action.get("forwardConfig") or action.get("ForwardConfig") if isinstance(action, Mapping) else None
+        groups = (config.get("targetGroups") or config.get("TargetGroups")) if isinstance(config, Mapping) else None
+        for group in groups if isinstance(groups, list) else []:
+            name = (group.get("serviceName") or group.get("ServiceName")) if isinstance(group, Mapping) else None
+            if isinstance(name, str):
+                names.add(name)
+    return {f"{namespace}/{n}" for n in names}
+
+
 # --- class selection: which Ingresses are ours (the forwarder filters, the cloud side checks)
 
 CONTROLLER = "ingress.k8s.aws/alb"
