@@ -210,11 +210,19 @@ class Forwarder:
 
     def start(self) -> None:
         self.sender.start()
-        # Classes first, so the first Ingress list already knows which Ingresses are ours.
-        for w in self.watchers[1:]:
-            self._spawn(w.run, f"watch-{w.kind}")
+        # Classes first, so the first Ingress list already knows which Ingresses are ours;
+        # Ingresses before Services and EndpointSlices, so their first lists already know
+        # which Services are needed (a Resync must never leave a needed one out).
+        later = {"Ingress", "Service", "EndpointSlice"}
+        for w in self.watchers:
+            if w.kind not in later:
+                self._spawn(w.run, f"watch-{w.kind}")
         self.watchers[1].synced.wait(10)
         self._spawn(self.watchers[0].run, f"watch-{self.watchers[0].kind}")
+        self.watchers[0].synced.wait(60)
+        for w in self.watchers:
+            if w.kind in later - {"Ingress"}:
+                self._spawn(w.run, f"watch-{w.kind}")
         self._spawn(self.writeback.run, "writeback")
         self._spawn(self._resync_when_synced, "resync")
 

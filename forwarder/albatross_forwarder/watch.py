@@ -158,6 +158,10 @@ class Watcher:
             _request_timeout=(5, self.watch_timeout + 30),
         )
         self._response = resp
+        if self._relist.is_set():  # asked for while this watch was being opened
+            resp.release_conn()
+            self._response = None
+            return rv
         try:
             lines: Iterator[str] = iter_resp_lines(resp)  # type: ignore[no-untyped-call]  # the client's helper is untyped
             for line in lines:

@@ -36,3 +36,18 @@ def test_scaling_moves_targets_without_a_full_reconcile(system: LocalSystem) -> 
     assert not ops & {"DescribeLoadBalancers", "DescribeListeners", "DescribeRules"}, calls
     assert calls[("elasticloadbalancing", "RegisterTargets")] == 1
     assert calls[("elasticloadbalancing", "DeregisterTargets")] == 1
+
+
+def test_a_replaced_target_group_gets_its_targets(system: LocalSystem) -> None:
+    ready_2048(system)
+    [before] = clients.elbv2().describe_target_groups()["TargetGroups"]
+    k8s.NetworkingV1Api(system.api()).patch_namespaced_ingress(
+        NAME, NS, {"metadata": {"annotations": {"alb.ingress.kubernetes.io/backend-protocol": "HTTPS"}}}
+    )
+
+    def replaced() -> bool:
+        found = clients.elbv2().describe_target_groups()["TargetGroups"]
+        return len(found) == 1 and found[0]["TargetGroupArn"] != before["TargetGroupArn"]
+
+    system.wait_for("the new target group", replaced)
+    system.wait_for("its targets", lambda: targets() == {pod_ip(NS, NAME, i) for i in range(3)})

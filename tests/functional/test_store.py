@@ -56,3 +56,17 @@ def test_a_reconcile_request_is_marked_once_until_taken(moto_endpoint: str) -> N
     assert store.request("shop/web", now=now + 901, stale_after=900)  # a lost message does not hold it
     store.take_request("shop/web")
     assert store.request("shop/web", now=now + 902, stale_after=900)
+
+
+def test_a_tombstone_at_the_version_last_seen_gives_way_to_that_version(moto_endpoint: str) -> None:
+    """A Resync, or the forwarder no longer needing an object, deletes at the version it
+    last saw; when the object is needed again, unchanged, that version comes back."""
+    store = table()
+    obj = {"metadata": {"name": "web", "namespace": "shop", "resourceVersion": "7"}}
+    assert store.put_snapshot(kind="Service", key="shop/web", rv=7, obj=obj, deleted=False)[0]
+    assert store.put_snapshot(kind="Service", key="shop/web", rv=7, obj=obj, deleted=True)[0]
+    assert store.get_objects("Service", ["shop/web"]) == {}
+    assert not store.put_snapshot(kind="Service", key="shop/web", rv=7, obj=obj, deleted=True)[0]
+    assert store.put_snapshot(kind="Service", key="shop/web", rv=7, obj=obj, deleted=False)[0]
+    assert "shop/web" in store.get_objects("Service", ["shop/web"])
+    assert not store.put_snapshot(kind="Service", key="shop/web", rv=7, obj=obj, deleted=False)[0]  # a duplicate

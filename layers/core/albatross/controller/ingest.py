@@ -76,6 +76,7 @@ def _groups_affected(
     obj: Mapping[str, Any],
     previous: Mapping[str, Any] | None,
     grouped: Mapping[str, str] | None = None,
+    deleted: bool = False,
 ) -> set[str]:
     meta = obj.get("metadata") or {}
     if kind == "Ingress":
@@ -86,8 +87,8 @@ def _groups_affected(
             groups.add(group_key_of(previous, grouped))
         return groups
     if kind == "Node":
-        # instance-mode targets: only a change of what makes a node serve matters
-        if previous is not None and parse_node_safe(previous) == parse_node_safe(obj):
+        # instance-mode targets: a node that goes, or a change of what makes it serve
+        if not deleted and previous is not None and parse_node_safe(previous) == parse_node_safe(obj):
             return set()
         return store.all_groups()
     if kind == "Namespace":
@@ -125,7 +126,7 @@ def apply_change(change: ObjectChange, *, settings: Settings, store: Store, even
     grouped = _class_groups(store, change.object, previous) if change.kind == "Ingress" else None
     if change.kind == "Ingress" and change.action == "upsert":
         store.add_member(group_key_of(change.object, grouped), change.key)
-    groups = _groups_affected(store, change.kind, change.object, previous, grouped)
+    groups = _groups_affected(store, change.kind, change.object, previous, grouped, change.action == "delete")
     service = _service_of(change.kind, change.object)
     if groups and service and settings.targets_queue_url:
         # endpoints change no model: only registrations follow (the targets fast path)
@@ -151,9 +152,9 @@ def apply_resync(resync: Resync, *, settings: Settings, store: Store, event_id: 
         for key, (rv, obj) in store.live_snapshots(kind).items():
             if key in wanted:
                 continue
-            applied, previous = store.put_snapshot(kind=kind, key=key, rv=rv + 1, obj=obj, deleted=True)
+            applied, previous = store.put_snapshot(kind=kind, key=key, rv=rv, obj=obj, deleted=True)
             if applied:
-                groups |= _groups_affected(store, kind, obj, previous)
+                groups |= _groups_affected(store, kind, obj, previous, deleted=True)
     if groups:
         queues.request(settings.work_queue_url, store, groups, cause=event_id)
     logger.info("resync applied", extra={"groups": sorted(groups)})

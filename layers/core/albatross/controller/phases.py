@@ -94,7 +94,9 @@ def sync_targets(
             service = next(iter(readable([service_obj] if service_obj else [], parse_service)), None)
             slices = readable(store.endpoint_slices(service_key), parse_endpoint_slice)
             wanted = ip_targets(binding=binding, service=service, slices=slices)
-        digests[rid] = digest(wanted)
+        # the target group's ARN is part of the mark: a replaced (or re-created) target
+        # group with the same id and the same endpoints still needs its targets
+        digests[rid] = f"{physical[rid]}|{digest(wanted)}"
         if applied.get(rid) == digests[rid]:
             continue
         added, removed = targets.sync(physical[rid], wanted)

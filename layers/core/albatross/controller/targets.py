@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from aws_lambda_powertools import Logger
 
+from albatross.aws.errors import NotFound
 from albatross.controller import phases, queues
 from albatross.controller.settings import Settings
 from albatross.plan.actual import StackIndex
@@ -32,9 +33,15 @@ def sync_service(*, settings: Settings, store: Store, group: str, service: str |
         queues.request(settings.work_queue_url, store, [group], cause=f"targets:{cause}")
         return -1
     ids = StackIndex.from_json(state.index).ids
-    changed, digests = phases.sync_targets(
-        desired, ids, store, state.targets, only_service=service, only_mode=None if service else "instance"
-    )
+    try:
+        changed, digests = phases.sync_targets(
+            desired, ids, store, state.targets, only_service=service, only_mode=None if service else "instance"
+        )
+    except NotFound:
+        # a target group the index names is gone: a full reconcile finds what exists
+        store.save_index(group, None)
+        queues.request(settings.work_queue_url, store, [group], cause=f"targets:{cause}")
+        return -1
     store.set_target_digests(group, {r: d for r, d in digests.items() if state.targets.get(r) != d})
     logger.info("targets synced", extra={"group": group, "service": service, "changed": changed})
     return changed

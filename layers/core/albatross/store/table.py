@@ -70,13 +70,18 @@ class Store:
             # A tombstone outlives anything that could still bring an older version back
             # (a redriven dead letter: 14 days), then DynamoDB's TTL removes it.
             item["expires"] = {"N": str(int(time.time()) + TOMBSTONE_SECONDS)}
+        # Newer always wins. At the same resourceVersion, a deletion wins over the live
+        # version (a Resync, or the forwarder no longer needing the object, deletes at the
+        # version it last saw) and the live version wins back over such a tombstone (the
+        # object is needed again, unchanged).
+        condition = "attribute_not_exists(pk) OR rv < :rv OR (rv = :rv AND deleted <> :d)"
         try:
             with aws_errors():
                 old = clients.dynamodb().put_item(
                     TableName=self.table,
                     Item=item,
-                    ConditionExpression="attribute_not_exists(pk) OR rv < :rv",
-                    ExpressionAttributeValues={":rv": {"N": str(rv)}},
+                    ConditionExpression=condition,
+                    ExpressionAttributeValues={":rv": {"N": str(rv)}, ":d": {"BOOL": deleted}},
                     ReturnValues="ALL_OLD",
                 )
         except ConditionFailed:
