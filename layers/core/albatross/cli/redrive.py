@@ -1,7 +1,9 @@
 """``albatross redrive``: show what waits in the dead-letter queues and send it back.
 
 * the ingest DLQ holds events the bus could not deliver to ingest (the event as its
-  body): each goes back onto the bus with PutEvents, so ingest sees it as it first would;
+  body): each is handed to the ingest function as the bus would have (the bus itself
+  takes events from the forwarder's role only); one a newer version has replaced since
+  is dropped there as stale;
 * the work DLQ holds reconcile requests that failed five times: back onto the work queue,
   in their IngressGroup's message group;
 * the targets DLQ holds target syncs that failed five times: back onto the targets queue;
@@ -99,17 +101,14 @@ def _send_back(queue: str, message: Mapping[str, Any], outputs: Mapping[str, str
     body = str(message["Body"])
     with aws_errors():
         if queue == "ingest":
-            event = json.loads(body)
-            clients.events().put_events(
-                Entries=[
-                    {
-                        "EventBusName": outputs["EventBusName"],
-                        "Source": event["source"],
-                        "DetailType": event["detail-type"],
-                        "Detail": json.dumps(event["detail"]),
-                    }
-                ]
+            # The bus takes events from the forwarder's role only, so the event goes to
+            # the ingest function directly, as the bus would have delivered it.
+            event = {"version": "0", "account": "", "region": "", "resources": [], **json.loads(body)}
+            found = clients.client("lambda").invoke(
+                FunctionName=outputs["IngestFunctionName"], Payload=json.dumps(event).encode()
             )
+            if "FunctionError" in found:
+                raise RedriveError(f"ingest refused message {message['MessageId']}: {found['Payload'].read()[:300]!r}")
             return
         target = outputs[str(DLQS[queue][1])]
         attributes = message.get("Attributes") or {}
@@ -125,6 +124,8 @@ def _send_back(queue: str, message: Mapping[str, Any], outputs: Mapping[str, str
 def redrive(outputs: Mapping[str, str], *, queues: list[str], dry_run: bool) -> list[Moved]:
     """Send back (or, with ``dry_run``, list) every message of the named DLQs."""
     missing = [DLQS[q][0] for q in queues if DLQS[q][0] not in outputs]
+    if "ingest" in queues and "IngestFunctionName" not in outputs:
+        missing.append("IngestFunctionName")
     if missing:
         raise RedriveError(f"the stack has no output {missing[0]}; update it with sam deploy")
     out: list[Moved] = []
