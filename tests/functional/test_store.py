@@ -70,3 +70,13 @@ def test_a_tombstone_at_the_version_last_seen_gives_way_to_that_version(moto_end
     assert store.put_snapshot(kind="Service", key="shop/web", rv=7, obj=obj, deleted=False)[0]
     assert "shop/web" in store.get_objects("Service", ["shop/web"])
     assert not store.put_snapshot(kind="Service", key="shop/web", rv=7, obj=obj, deleted=False)[0]  # a duplicate
+
+
+def test_release_takes_the_dirty_mark_with_the_execution(moto_endpoint: str) -> None:
+    store = table()
+    store.set_execution("shop/web", "arn:execution:1")
+    store.mark_dirty("shop/web")
+    assert store.release("shop/web") == ("arn:execution:1", True)
+    state = store.group_state("shop/web")
+    assert (state.execution, state.dirty) == (None, False)
+    assert store.release("shop/web") == (None, False)

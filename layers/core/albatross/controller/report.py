@@ -88,13 +88,12 @@ def finish(
 
 
 def end_run(*, settings: Settings, store: Store, group: str) -> bool:
-    """Release the group after an execution; re-enqueue it when it was marked dirty."""
-    state = store.group_state(group)
-    store.set_execution(group, None)
-    if state.dirty:
-        store.mark_dirty(group, False)
-        queues.enqueue(settings.work_queue_url, [group], cause=f"dirty:{state.execution}")
-    return state.dirty
+    """Release the group after an execution; re-enqueue it when it was marked dirty (read
+    and cleared in the same write as the release, so a mark set meanwhile is not lost)."""
+    execution, dirty = store.release(group)
+    if dirty:
+        queues.enqueue(settings.work_queue_url, [group], cause=f"dirty:{execution}")
+    return dirty
 
 
 def failed(*, settings: Settings, store: Store, group: str, members: Iterable[str], error: str) -> None:

@@ -349,6 +349,24 @@ class Store:
                 UpdateExpression="REMOVE requested",
             )
 
+    def release(self, group: str) -> tuple[str | None, bool]:
+        """End the group's execution and take its dirty mark, in one write; returns (the
+        execution that ran, whether the group was marked dirty meanwhile)."""
+        with aws_errors():
+            old = (
+                clients.dynamodb()
+                .update_item(
+                    TableName=self.table,
+                    Key={"pk": {"S": f"grp#{group}"}, "sk": {"S": STATE_SK}},
+                    UpdateExpression="REMOVE execution SET dirty = :f",
+                    ExpressionAttributeValues={":f": {"BOOL": False}},
+                    ReturnValues="UPDATED_OLD",
+                )
+                .get("Attributes", {})
+            )
+        execution = old.get("execution", {}).get("S")
+        return execution, bool(old.get("dirty", {}).get("BOOL"))
+
     def mark_dirty(self, group: str, dirty: bool = True) -> None:
         with aws_errors():
             clients.dynamodb().update_item(
