@@ -101,7 +101,8 @@ class Store:
                     "Keys": [
                         {"pk": {"S": snapshot_key(kind, k)[0]}, "sk": {"S": snapshot_key(kind, k)[1]}}
                         for k in wanted[i : i + 100]
-                    ]
+                    ],
+                    "ConsistentRead": True,  # what ingest just stored is what reconcile reads
                 }
             }
             while request:
@@ -121,6 +122,7 @@ class Store:
         kwargs: dict[str, Any] = {
             "TableName": self.table,
             "KeyConditionExpression": "pk = :pk" + (" AND begins_with(sk, :p)" if prefix else ""),
+            "ConsistentRead": True,
             "ExpressionAttributeValues": {":pk": {"S": pk}, **({":p": {"S": prefix}} if prefix else {})},
         }
         with aws_errors():
