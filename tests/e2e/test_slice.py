@@ -6,6 +6,7 @@ state in moto is asserted after each step, and the Ingress in the API double."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,8 @@ def ready_2048(system: LocalSystem) -> None:
     """The 2048 example applied, its address set and the work queue drained."""
     apply(system, ROOT / "examples/2048/2048.yaml")
     system.wait_for("the Ingress address", lambda: ingress_hostname(system, NS, NAME))
+    system.wait_for("the queue to drain", lambda: work_queue_idle(system))
+    time.sleep(1.5)  # a request still in the work queue's 1 s delay is not always counted
     system.wait_for("the queue to drain", lambda: work_queue_idle(system))
 
 
