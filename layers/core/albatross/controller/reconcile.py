@@ -30,6 +30,7 @@ from albatross.aws.errors import UserError, aws_errors
 from albatross.contract import class_groups, object_key, params_name
 from albatross.controller import phases, queues, report
 from albatross.controller.settings import Settings
+from albatross.controller.targets import ALL_SERVICES
 from albatross.k8s.errors import readable
 from albatross.k8s.ingress import GroupID, Ingress
 from albatross.k8s.ingress_class import parse_ingress_class
@@ -220,6 +221,12 @@ def reconcile(*, settings: Settings, store: Store, group: str, request_id: str, 
     after = discovery.index_of(desired, done.physical)
     if (after.to_json() if after else None) != state.index:
         store.save_index(group, after.to_json() if after else None)
-    store.set_target_digests(group, {r: d for r, d in done.targets.items() if state.targets.get(r) != d})
+    registered = {r: d for r, d in done.targets.items() if state.targets.get(r) != d}
+    store.set_target_digests(group, registered)
+    if registered and settings.targets_queue_url:
+        # A target sync of the fast path may have run while this reconcile registered
+        # what it had read: one more sync, after both, settles on the newest endpoints
+        # (free when nothing changed: the marks match and nothing is read from AWS).
+        queues.enqueue(settings.targets_queue_url, [group], cause=f"after:{request_id}", service=ALL_SERVICES)
     logger.info("reconciled in place", extra={"group": group, "steps": described, "changes": done.changes})
     return Outcome(group=group, result="applied" if done.changes else "unchanged", steps=described)

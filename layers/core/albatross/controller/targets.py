@@ -23,10 +23,14 @@ from albatross.store.table import Store
 logger = Logger(child=True)
 
 
+ALL_SERVICES = "*"
+
+
 def sync_service(*, settings: Settings, store: Store, group: str, service: str | None, cause: str) -> int:
     """Make the registrations of ``group``'s target groups bound to ``service`` match its
     ready endpoints (``service`` None: of its instance-mode target groups, after a Node
-    change); returns the targets changed (-1: handed to a full reconcile)."""
+    change; ``ALL_SERVICES``: of every target group, after a reconcile registered
+    targets); returns the targets changed (-1: handed to a full reconcile)."""
     state = store.group_state(group)
     desired = phases.saved_model(store, group)
     if desired is None or not state.index or state.execution:
@@ -35,7 +39,12 @@ def sync_service(*, settings: Settings, store: Store, group: str, service: str |
     ids = StackIndex.from_json(state.index).ids
     try:
         changed, digests = phases.sync_targets(
-            desired, ids, store, state.targets, only_service=service, only_mode=None if service else "instance"
+            desired,
+            ids,
+            store,
+            state.targets,
+            only_service=None if service in (None, ALL_SERVICES) else service,
+            only_mode=None if service else "instance",
         )
     except NotFound:
         # a target group the index names is gone: a full reconcile finds what exists
