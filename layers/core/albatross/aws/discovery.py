@@ -44,35 +44,33 @@ def stacks(*, cluster: str) -> set[str]:
     """Every stack with a load balancer, target group or security group tagged for this
     cluster (current or legacy cluster tag)."""
     out: set[str] = set()
-    with aws_errors():
-        for key in (TAG_CLUSTER, LEGACY_TAG_CLUSTER):
-            pages = (
-                clients.tagging()
-                .get_paginator("get_resources")
-                .paginate(TagFilters=[{"Key": key, "Values": [cluster]}], ResourceTypeFilters=_TYPE_FILTERS)
-            )
-            for page in pages:
-                for item in page.get("ResourceTagMappingList", []):
-                    stack = _tags(item.get("Tags", [])).get(TAG_STACK)
-                    if stack:
-                        out.add(stack)
+    for key in (TAG_CLUSTER, LEGACY_TAG_CLUSTER):
+        for _, tags in _tagged_with(key, cluster):
+            if tags.get(TAG_STACK):
+                out.add(tags[TAG_STACK])
     return out
+
+
+def _tagged_with(key: str, value: str) -> Iterator[tuple[str, dict[str, str]]]:
+    """(ARN, tags) of every load balancer, target group and security group tagged
+    ``key=value`` (one paginated Resource Groups Tagging API query)."""
+    with aws_errors():
+        pages = (
+            clients.tagging()
+            .get_paginator("get_resources")
+            .paginate(TagFilters=[{"Key": key, "Values": [value]}], ResourceTypeFilters=_TYPE_FILTERS)
+        )
+        for page in pages:
+            for item in page.get("ResourceTagMappingList", []):
+                yield str(item["ResourceARN"]), _tags(item.get("Tags", []))
 
 
 def _tagged(*, cluster: str, stack_id: str) -> dict[str, tuple[str, list[dict[str, str]]]]:
     """ARN → (resource id, tags) of the stack's tagged resources."""
     out: dict[str, tuple[str, list[dict[str, str]]]] = {}
-    with aws_errors():
-        pages = (
-            clients.tagging()
-            .get_paginator("get_resources")
-            .paginate(TagFilters=[{"Key": TAG_STACK, "Values": [stack_id]}], ResourceTypeFilters=_TYPE_FILTERS)
-        )
-        for page in pages:
-            for item in page.get("ResourceTagMappingList", []):
-                tags = _tags(item.get("Tags", []))
-                if TAG_RESOURCE in tags and owned_by(tags, cluster=cluster, stack=stack_id):
-                    out[item["ResourceARN"]] = (tags[TAG_RESOURCE], [{"Key": k, "Value": v} for k, v in tags.items()])
+    for arn, tags in _tagged_with(TAG_STACK, stack_id):
+        if TAG_RESOURCE in tags and owned_by(tags, cluster=cluster, stack=stack_id):
+            out[arn] = (tags[TAG_RESOURCE], [{"Key": k, "Value": v} for k, v in tags.items()])
     return out
 
 
