@@ -1,6 +1,12 @@
-"""Wire the forwarder: one watcher thread per kind, the sender, the write-back consumer,
-and the finalizer for managed Ingresses. ``albatross-forwarder --help`` lists the flags
-(each also read from the environment)."""
+"""Wire the forwarder: leader election, one watcher thread per kind, the coalescer, the
+sender, the write-back consumer, the finalizer for managed Ingresses, and the health and
+metrics server. ``albatross-forwarder --help`` lists the flags (each also read from the
+environment).
+
+Only the leader works. Each stretch of leadership (a term) starts with fresh watchers,
+so a new leader lists everything and sends a Resync; losing the Lease stops the term's
+watchers and write-back consumer at once. What was queued for EventBridge is still sent.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +16,14 @@ import functools
 import logging
 import os
 import signal
+import socket
 import threading
+import time
+import uuid
+from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -32,6 +43,10 @@ from albatross.contract import (
     params_name,
     services_of,
 )
+from albatross_forwarder.coalesce import Coalescer
+from albatross_forwarder.health import HealthServer, Metric
+from albatross_forwarder.leader import LeaderElector
+from albatross_forwarder.secrets import SecretCopier, secret_watcher
 from albatross_forwarder.sender import Sender
 from albatross_forwarder.watch import Watcher
 from albatross_forwarder.writeback import WriteBackConsumer
@@ -47,6 +62,31 @@ class Config:
     ingress_class: str = "alb"
     watch_timeout: int = 300
     writeback_wait: int = 20
+    namespaces: tuple[str, ...] = ()  # namespaced kinds: only these (empty: all)
+    lease_name: str = "albatross-forwarder"
+    lease_namespace: str = "default"
+    lease_duration: int = 15
+    identity: str = field(default_factory=lambda: _identity(socket.gethostname()))
+    health_address: str = "0.0.0.0"  # noqa: S104  # the kubelet probes the pod IP
+    health_port: int | None = None  # None: no health server (embedding, most tests); 0: any free port
+    resync_interval: float = 600.0  # seconds; 0: only on start and on becoming leader
+    debounce: float = 0.2
+    max_wait: float = 1.0
+    bucket: str = ""  # the payload bucket for claim checks (empty: oversize entries are dropped)
+
+
+def _identity(pod: str) -> str:
+    """The pod's name and a random suffix: a restarted container is a new candidate."""
+    return f"{pod}_{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class _Term:
+    """One stretch of leadership: its watchers, threads and stop signal."""
+
+    watchers: list[Watcher]
+    stop: threading.Event = field(default_factory=threading.Event)
+    threads: list[threading.Thread] = field(default_factory=list)
 
 
 def _slice_service(obj: Mapping[str, Any]) -> str:
@@ -59,11 +99,17 @@ def is_managed(obj: Mapping[str, Any], ingress_class: str, classes: Mapping[str,
 
 
 class Forwarder:
-    def __init__(self, config: Config, *, api: k8s.ApiClient, events_client: Any, sqs_client: Any) -> None:
+    def __init__(
+        self, config: Config, *, api: k8s.ApiClient, events_client: Any, sqs_client: Any, s3_client: Any = None
+    ) -> None:
         self.config = config
         self.api = api
         self.networking = k8s.NetworkingV1Api(api)
-        self.sender = Sender(events_client=events_client, bus_name=config.event_bus)
+        if s3_client is None and config.bucket:
+            s3_client = boto3.client("s3")
+        self.sender = Sender(
+            events_client=events_client, bus_name=config.event_bus, s3_client=s3_client, bucket=config.bucket
+        )
         core, discovery = k8s.CoreV1Api(api), k8s.DiscoveryV1Api(api)
         custom = k8s.CustomObjectsApi(api)
         self.classes: dict[str, ClassInfo] = {}
@@ -71,7 +117,12 @@ class Forwarder:
         self.params_groups: dict[str, str] = {}  # IngressClassParams → the group it sets
         self.references: dict[str, set[str]] = {}  # managed Ingress → the Services it needs
         self.referenced: frozenset[str] = frozenset()
-        common = {"cluster": config.cluster, "emit": self._emit, "watch_timeout": config.watch_timeout}
+        common = {
+            "cluster": config.cluster,
+            "emit": self._emit,
+            "watch_timeout": config.watch_timeout,
+            "namespaces": config.namespaces,
+        }
         self.watchers = [
             Watcher(
                 kind="Ingress",
@@ -114,6 +165,23 @@ class Forwarder:
             # instance-mode targets; trimmed to what makes a node serve (no heartbeats)
             Watcher(kind="Node", list_fn=core.list_node, **common),  # type: ignore[arg-type]  # checked keys
         ]
+        # OIDC client credentials: a Secrets Manager copy of each Secret that a managed
+        # Ingress (or a Service it needs) names; events carry only its ARN and version
+        self.secrets = SecretCopier(
+            cluster=config.cluster,
+            emit=self._emit,
+            client=lambda: boto3.client("secretsmanager"),
+            watchers=lambda: self.watchers,
+        )
+        self.watchers.append(
+            secret_watcher(
+                self.secrets,
+                list_fn=core.list_secret_for_all_namespaces,
+                after=("Ingress", "Service"),
+                watch_timeout=config.watch_timeout,
+                namespaces=config.namespaces,
+            )
+        )
         self.writeback = WriteBackConsumer(
             sqs_client=sqs_client,
             queue_url=config.writeback_queue_url,
@@ -123,8 +191,26 @@ class Forwarder:
         )
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
+        self.coalescer = Coalescer(send=self._send, debounce=config.debounce, max_wait=config.max_wait)
+        self.elector = LeaderElector(
+            leases=k8s.CoordinationV1Api(api),
+            namespace=config.lease_namespace,
+            name=config.lease_name,
+            identity=config.identity,
+            duration=config.lease_duration,
+            on_started=self._lead,
+            on_stopped=self._follow,
+        )
+        self.health: HealthServer | None = None
+        self.resyncs = 0
+        self._term: _Term | None = None
+        self._term_lock = threading.Lock()
+        self._retired: Counter[tuple[str, str]] = Counter()  # counters of ended terms' watchers
 
     def _emit(self, change: ObjectChange) -> None:
+        self.coalescer.submit(change)
+
+    def _send(self, change: ObjectChange) -> None:
         self.sender.submit(change.to_detail())
 
     def _remember_class(self, obj: Mapping[str, Any]) -> None:
@@ -205,47 +291,204 @@ class Forwarder:
             log.info("finalizer patch on %s/%s not applied (%s)", meta.get("namespace"), meta.get("name"), e.status)
 
     def resync(self) -> None:
+        self.coalescer.flush()  # held changes first: the Resync is the newest word
         keys = {w.kind: sorted(w.seen) for w in self.watchers}
         self.sender.submit(Resync(cluster=self.config.cluster, keys=keys).to_detail())
+        self.resyncs += 1
 
     def start(self) -> None:
+        """Start sending and competing for the Lease; the work starts on becoming leader."""
         self.sender.start()
+        self.coalescer.start()
+        if self.config.health_port is not None:
+            self.health = HealthServer(
+                host=self.config.health_address,
+                port=self.config.health_port,
+                healthz=self.healthz,
+                readyz=self.readyz,
+                metrics=self.metrics,
+            )
+            self.health.start()
+        self._spawn(self.elector.run, "leader-election")
+
+    # --- leadership terms ---------------------------------------------------------------
+
+    def _lead(self) -> None:
+        """Became leader: start a term with no memory of earlier ones."""
+        with self._term_lock:
+            if self._stopping.is_set():
+                return
+            self.watchers = [w.fresh() for w in self.watchers]
+            self.classes, self.class_params, self.params_groups = {}, {}, {}
+            self.references, self.referenced = {}, frozenset()
+            term = self._term = _Term(watchers=self.watchers)
+        self._spawn(lambda: self._run_term(term), "term", term)
+
+    def _run_term(self, term: _Term) -> None:
         # Classes first, so the first Ingress list already knows which Ingresses are ours;
         # Ingresses before Services and EndpointSlices, so their first lists already know
         # which Services are needed (a Resync must never leave a needed one out).
         later = {"Ingress", "Service", "EndpointSlice"}
-        for w in self.watchers:
+        for w in term.watchers:
             if w.kind not in later:
-                self._spawn(w.run, f"watch-{w.kind}")
-        self.watchers[1].synced.wait(10)
-        self._spawn(self.watchers[0].run, f"watch-{self.watchers[0].kind}")
-        self.watchers[0].synced.wait(60)
-        for w in self.watchers:
+                self._spawn(w.run, f"watch-{w.kind}", term)
+        self._wait_synced(term, [w for w in term.watchers if w.kind == "IngressClass"], 10)
+        self._spawn(term.watchers[0].run, f"watch-{term.watchers[0].kind}", term)
+        self._wait_synced(term, term.watchers[:1], 60)
+        for w in term.watchers:
             if w.kind in later - {"Ingress"}:
-                self._spawn(w.run, f"watch-{w.kind}")
-        self._spawn(self.writeback.run, "writeback")
-        self._spawn(self._resync_when_synced, "resync")
-
-    def _resync_when_synced(self) -> None:
-        for w in self.watchers:
-            while not w.synced.wait(0.5):
-                if self._stopping.is_set():
-                    return
+                self._spawn(w.run, f"watch-{w.kind}", term)
+        self._spawn(lambda: self.writeback.run(until=term.stop), "writeback", term)
+        # a Resync once every kind has listed, then periodically
+        if not self._wait_synced(term, term.watchers, None):
+            return
         self.resync()
+        interval = self.config.resync_interval
+        while not term.stop.wait(interval if interval > 0 else None):  # lives as long as the term
+            self.resync()
 
-    def _spawn(self, target: Any, name: str) -> None:
+    @staticmethod
+    def _wait_synced(term: _Term, watchers: Sequence[Watcher], timeout: float | None) -> bool:
+        """Wait for the watchers' first lists; False when the term ended meanwhile."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for w in watchers:
+            while not w.synced.wait(0.1):
+                if term.stop.is_set():
+                    return False
+                if deadline is not None and time.monotonic() > deadline:
+                    return True  # go on without it (an optional kind may never answer)
+        return not term.stop.is_set()
+
+    def _follow(self) -> None:
+        """Lost the Lease: stop working; becoming leader again starts from a full list."""
+        self._end_term()
+
+    def _end_term(self) -> _Term | None:
+        """Lost the Lease (or stopping): stop watching and consuming at once."""
+        with self._term_lock:
+            term, self._term = self._term, None
+        if term is None:
+            return None
+        term.stop.set()
+        for w in term.watchers:
+            w.stop()
+            self._retired["relists", w.kind] += w.relists
+            self._retired["restarts", w.kind] += w.restarts
+        return term
+
+    def _spawn(self, target: Any, name: str, term: _Term | None = None) -> None:
         t = threading.Thread(target=target, name=f"forwarder-{name}", daemon=True)
         t.start()
-        self._threads.append(t)
+        (term.threads if term else self._threads).append(t)
 
-    def stop(self) -> None:
+    def stop(self, *, release: bool = True) -> None:
+        """Stop watching, send everything queued, then release the Lease so a standby
+        takes over at once. ``release=False`` leaves the Lease to expire, as a crash would."""
         self._stopping.set()
-        for w in self.watchers:
-            w.stop()
+        self.elector.stop()
+        term = self._end_term()
         self.writeback.stop()
+        for t in term.threads if term else []:
+            if t.name.startswith("forwarder-watch-"):
+                t.join(timeout=5)
+        self.coalescer.stop()
         self.sender.stop()
+        if release:
+            self.elector.release()
+        if self.health is not None:
+            self.health.stop()
         for t in self._threads:
             t.join(timeout=5)
+
+    # --- health and metrics --------------------------------------------------------------
+
+    def healthz(self) -> tuple[bool, str]:
+        """Alive: no thread that should run has died."""
+        term = self._term
+        threads = [*self._threads, self.coalescer.thread, self.sender._thread, *(term.threads if term else [])]
+        dead = [t.name for t in threads if not t.is_alive()] if not self._stopping.is_set() else []
+        return (False, "dead threads: " + ", ".join(dead)) if dead else (True, "ok")
+
+    def readyz(self) -> tuple[bool, str]:
+        """The leader is ready once every kind has listed; a standby is ready while it can
+        read the Lease (ready to take over: a new leader lists everything anyway)."""
+        if self.elector.leading:
+            term = self._term
+            listing = [w.kind for w in term.watchers if not w.synced.is_set()] if term else ["(starting)"]
+            return (False, "leader, listing " + ", ".join(listing)) if listing else (True, "leader, synced")
+        contact = self.elector.last_contact
+        if contact is None or time.monotonic() - contact > 2 * self.config.lease_duration:
+            return False, "standby, cannot read the lease"
+        return True, f"standby, leader is {self.elector.holder or '(none)'}"
+
+    def metrics(self) -> list[Metric]:
+        term = self._term
+        live = term.watchers if term else []
+        totals: Counter[tuple[str, str]] = Counter(self._retired)
+        for w in live:
+            totals["relists", w.kind] += w.relists
+            totals["restarts", w.kind] += w.restarts
+        kinds = sorted({w.kind for w in self.watchers})
+
+        def per_kind(what: str) -> list[tuple[dict[str, str], float]]:
+            return [({"kind": k}, totals[what, k]) for k in kinds]
+
+        prefix = "albatross_forwarder_"
+        return [
+            Metric.one(prefix + "events_sent_total", "counter", "Entries EventBridge accepted.", self.sender.sent),
+            Metric.one(
+                prefix + "events_failed_total",
+                "counter",
+                "Entries not sent: rejected for good, out of retries, or too large.",
+                self.sender.dropped,
+            ),
+            Metric.one(
+                prefix + "events_coalesced_total",
+                "counter",
+                "EndpointSlice and Node changes replaced by a later change before sending.",
+                self.coalescer.coalesced,
+            ),
+            Metric(prefix + "watch_restarts_total", "counter", "Watches resumed after an error.", per_kind("restarts")),
+            Metric(
+                prefix + "relists_total", "counter", "Full lists (start, 410 Gone, scope changes).", per_kind("relists")
+            ),
+            Metric(
+                prefix + "watched_objects",
+                "gauge",
+                "Objects remembered (sent and live) per kind.",
+                [({"kind": w.kind}, len(w.seen)) for w in live],
+            ),
+            Metric.one(prefix + "resyncs_total", "counter", "Resync events sent.", self.resyncs),
+            Metric.one(
+                prefix + "writeback_applied_total",
+                "counter",
+                "Write-backs the cluster accepted.",
+                self.writeback.applied,
+            ),
+            Metric.one(
+                prefix + "writeback_rejected_total",
+                "counter",
+                "Malformed write-back messages, left for the dead-letter queue.",
+                self.writeback.rejected,
+            ),
+            Metric.one(prefix + "sender_backlog", "gauge", "Entries waiting for PutEvents.", self.sender.pending()),
+            Metric.one(
+                prefix + "coalescer_pending", "gauge", "Changes held by the coalescer.", self.coalescer.pending()
+            ),
+            Metric.one(
+                prefix + "queue_lag_seconds",
+                "gauge",
+                "Age of the oldest change held by the coalescer.",
+                self.coalescer.oldest_age(),
+            ),
+            Metric.one(prefix + "is_leader", "gauge", "1 while this replica holds the Lease.", self.elector.leading),
+            Metric.one(
+                prefix + "leadership_acquired_total",
+                "counter",
+                "Times this replica became leader.",
+                self.elector.acquired,
+            ),
+        ]
 
 
 def _parse(argv: Sequence[str] | None) -> Config:
@@ -259,6 +502,33 @@ def _parse(argv: Sequence[str] | None) -> Config:
     p.add_argument("--ingress-class", default=env.get("INGRESS_CLASS", "alb"))
     p.add_argument("--log-level", default=env.get("LOG_LEVEL", "INFO"))
     p.add_argument("--writeback-wait-seconds", type=int, default=int(env.get("WRITEBACK_WAIT_SECONDS", "20")))
+    p.add_argument(
+        "--namespaces",
+        default=env.get("WATCH_NAMESPACES", ""),
+        help="comma-separated namespaces to watch for namespaced kinds; empty: all",
+    )
+    p.add_argument("--lease-name", default=env.get("LEASE_NAME", "albatross-forwarder"))
+    p.add_argument("--lease-namespace", default=env.get("LEASE_NAMESPACE") or _own_namespace())
+    p.add_argument("--lease-duration-seconds", type=int, default=int(env.get("LEASE_DURATION_SECONDS", "15")))
+    p.add_argument(
+        "--pod-name",
+        default=env.get("POD_NAME") or socket.gethostname(),
+        help="the Lease holder identity is this and a random suffix",
+    )
+    p.add_argument("--health-address", default=env.get("HEALTH_ADDRESS", "0.0.0.0"))  # noqa: S104  # probes
+    p.add_argument(
+        "--health-port", type=int, default=int(env.get("HEALTH_PORT", "8080")), help="/healthz /readyz /metrics; 0: any"
+    )
+    p.add_argument("--resync-seconds", type=float, default=float(env.get("RESYNC_SECONDS", "600")), help="0: off")
+    p.add_argument(
+        "--coalesce-debounce-seconds", type=float, default=float(env.get("COALESCE_DEBOUNCE_SECONDS", "0.2"))
+    )
+    p.add_argument(
+        "--coalesce-max-wait-seconds", type=float, default=float(env.get("COALESCE_MAX_WAIT_SECONDS", "1.0"))
+    )
+    p.add_argument(
+        "--bucket", default=env.get("PAYLOAD_BUCKET", ""), help="S3 bucket for entries over 256 KB (claim check)"
+    )
     args = p.parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     return Config(
@@ -267,7 +537,29 @@ def _parse(argv: Sequence[str] | None) -> Config:
         writeback_queue_url=args.writeback_queue_url,
         ingress_class=args.ingress_class,
         writeback_wait=args.writeback_wait_seconds,
+        namespaces=tuple(n.strip() for n in args.namespaces.split(",") if n.strip()),
+        lease_name=args.lease_name,
+        lease_namespace=args.lease_namespace,
+        lease_duration=args.lease_duration_seconds,
+        identity=_identity(args.pod_name),
+        health_address=args.health_address,
+        health_port=args.health_port,
+        resync_interval=args.resync_seconds,
+        debounce=args.coalesce_debounce_seconds,
+        max_wait=args.coalesce_max_wait_seconds,
+        bucket=args.bucket,
     )
+
+
+def _own_namespace() -> str:
+    """The pod's namespace: POD_NAMESPACE, else the service account's, else ``default``."""
+    if env := os.environ.get("POD_NAMESPACE"):
+        return env
+    account = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+    try:
+        return account.read_text().strip() or "default"
+    except OSError:
+        return "default"
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -284,4 +576,4 @@ def main(argv: Sequence[str] | None = None) -> None:
     forwarder.start()
     with contextlib.suppress(KeyboardInterrupt):
         done.wait()
-    forwarder.stop()
+    forwarder.stop()  # flush, then release the Lease

@@ -14,7 +14,7 @@ import json
 import logging
 import random
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,6 +64,7 @@ class Watcher:
         on_delete: Callable[[str], None] | None = None,
         watch_timeout: int = 300,
         page_size: int = 500,
+        namespaces: Collection[str] = (),
     ) -> None:
         self.kind = kind
         self.list_fn = list_fn
@@ -74,6 +75,7 @@ class Watcher:
         self.on_delete = on_delete
         self.watch_timeout = watch_timeout
         self.page_size = page_size
+        self.namespaces = frozenset(namespaces)  # empty: every namespace
         self.seen: dict[str, Seen] = {}
         self.synced = threading.Event()
         self.relists = 0
@@ -82,9 +84,32 @@ class Watcher:
         self._relist = threading.Event()
         self._response: Any = None
 
+    def fresh(self) -> Watcher:
+        """A watcher like this one with no memory (a new leader lists everything again)."""
+        return Watcher(
+            kind=self.kind,
+            list_fn=self.list_fn,
+            cluster=self.cluster,
+            emit=self.emit,
+            wanted=self.wanted,
+            on_object=self.on_object,
+            on_delete=self.on_delete,
+            watch_timeout=self.watch_timeout,
+            page_size=self.page_size,
+            namespaces=self.namespaces,
+        )
+
+    def _in_scope(self, obj: Mapping[str, Any]) -> bool:
+        """Objects of namespaces not watched do not exist for this watcher (cluster-scoped
+        ones have no namespace and always do)."""
+        namespace = (obj.get("metadata") or {}).get("namespace")
+        return not (self.namespaces and namespace and namespace not in self.namespaces)
+
     # --- sending --------------------------------------------------------------------
 
     def _upsert(self, obj: Mapping[str, Any]) -> None:
+        if self._stop.is_set() or not self._in_scope(obj):
+            return  # a stopped watcher (a replica no longer leading) sends nothing more
         if self.on_object is not None:
             self.on_object(obj)
         key = object_key(obj)
@@ -107,6 +132,8 @@ class Watcher:
         )
 
     def _delete(self, key: str, obj: Mapping[str, Any] | None, rv: str | None = None) -> None:
+        if self._stop.is_set() or (obj is not None and not self._in_scope(obj)):
+            return
         if self.on_delete is not None:
             self.on_delete(key)
         known = self.seen.pop(key, None)
@@ -129,13 +156,15 @@ class Watcher:
         token: str | None = None
         rv = "0"
         while True:
-            kwargs: dict[str, Any] = {"limit": self.page_size, "_preload_content": False}
+            kwargs: dict[str, Any] = {"limit": self.page_size, "_preload_content": False, "_request_timeout": (5, 120)}
             if token:
                 kwargs["_continue"] = token
             resp = self.list_fn(**kwargs)
             page = json.loads(resp.data)
             for item in page.get("items", []):
                 item.setdefault("kind", self.kind)
+                if not self._in_scope(item):
+                    continue
                 live.add(object_key(item))
                 self._upsert(item)
             rv = str(page.get("metadata", {}).get("resourceVersion", rv))

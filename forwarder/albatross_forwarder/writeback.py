@@ -38,8 +38,9 @@ class WriteBackConsumer:
     def stop(self) -> None:
         self._stop.set()
 
-    def run(self) -> None:
-        while not self._stop.is_set():
+    def run(self, until: threading.Event | None = None) -> None:
+        """Consume until stopped, or until ``until`` is set (the end of a leadership term)."""
+        while not self._stop.is_set() and not (until is not None and until.is_set()):
             try:
                 self.poll_once()
             except Exception:  # keep consuming; messages come back after their visibility timeout

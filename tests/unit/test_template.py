@@ -117,14 +117,56 @@ def test_only_the_forwarder_role_may_put_events_on_the_bus(template: dict[str, A
     assert allowed == {
         "Fn::If": ["CreateForwarderRole", {"Fn::GetAtt": ["ForwarderRole", "Arn"]}, {"Ref": "ForwarderRoleArn"}]
     }
-    role = template["Resources"]["ForwarderRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    assert template["Resources"]["ForwarderRole"]["Properties"]["ManagedPolicyArns"] == [{"Ref": "ForwarderPolicy"}]
+    role = template["Resources"]["ForwarderPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     assert {a for s in role for a in s["Action"]} == {
         "events:PutEvents",
         "sqs:ReceiveMessage",
         "sqs:DeleteMessage",
         "sqs:ChangeMessageVisibility",
         "sqs:GetQueueAttributes",
+        "s3:PutObject",
+        "secretsmanager:CreateSecret",
+        "secretsmanager:TagResource",
+        "secretsmanager:PutSecretValue",
+        "secretsmanager:DescribeSecret",
+        "secretsmanager:DeleteSecret",
+        "secretsmanager:RestoreSecret",
     }
+    # Secret copies only under albatross/<cluster>/, and only while tagged for this cluster
+    copies = [s for s in role if s["Action"][0].startswith("secretsmanager:")]
+    assert all(s["Resource"]["Fn::Sub"].endswith(":secret:albatross/${ClusterName}/*") for s in copies)
+    assert all(list(s["Condition"]["StringEquals"].values()) == [{"Ref": "ClusterName"}] for s in copies)
+
+
+def test_the_payload_bucket_is_private_tls_only_and_expires_what_it_holds(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    bucket = resources["PayloadBucket"]["Properties"]
+    assert set(bucket["PublicAccessBlockConfiguration"].values()) == {True}
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+    [rule] = bucket["LifecycleConfiguration"]["Rules"]
+    assert (rule["Prefix"], rule["ExpirationInDays"]) == ("objects/", {"Ref": "PayloadRetentionDays"})
+    [tls] = resources["PayloadBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert (tls["Effect"], tls["Condition"]) == ("Deny", {"Bool": {"aws:SecureTransport": "false"}})
+    # the prefix the contract writes under is the one the roles may use
+    from albatross.contract.claim import PAYLOAD_PREFIX
+
+    forwarder = resources["ForwarderPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    ingest = resources["IngestFunction"]["Properties"]["Policies"]
+    writes = [s["Resource"] for s in forwarder if s["Action"] == ["s3:PutObject"]]
+    reads = [
+        s["Resource"] for p in ingest if "Statement" in p for s in p["Statement"] if s["Action"] == ["s3:GetObject"]
+    ]
+    assert writes == reads == [{"Fn::Sub": f"${{PayloadBucket.Arn}}/{PAYLOAD_PREFIX}*"}]
+    assert template["Outputs"]["PayloadBucketName"]["Value"] == {"Ref": "PayloadBucket"}
+
+
+def test_reconcile_and_step_tasks_may_read_the_oidc_secret_copies(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    [statement] = resources["OidcSecretReadPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Action"] == ["secretsmanager:GetSecretValue"]
+    for name in ("ReconcileFunction", "StepFunction"):
+        assert {"Ref": "OidcSecretReadPolicy"} in resources[name]["Properties"]["Policies"]
 
 
 def test_every_function_has_a_log_group_the_saved_queries_read(template: dict[str, Any]) -> None:
@@ -161,11 +203,17 @@ def test_the_dashboard_body_is_json_naming_real_resources(template: dict[str, An
 
 def test_elb_and_ec2_changes_are_limited_to_what_carries_our_cluster_tag(template: dict[str, Any]) -> None:
     """As LBC's policy: creates need our tag in the request, changes need it on the
-    resource; listeners and rules are scoped to listener ARNs; nothing else is open."""
+    resource; listeners and rules are scoped to listener ARNs; inbound rules may be
+    changed on any security group (the backend rules go on the nodes' groups, which are
+    not ours); nothing else is open."""
     statements = template["Resources"]["ElbManagementPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     open_ok = {"ec2:CreateSecurityGroup"}  # the group's tags come with the create (TagSecurityGroupOnCreate)
+    backend_rules = {"ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress"}
     for statement in statements:
         if statement["Sid"] == "Read":
+            continue
+        if statement["Sid"] == "BackendRules":
+            assert set(statement["Action"]) == backend_rules
             continue
         mutating = [a for a in statement["Action"] if a.split(":")[0] in ("elasticloadbalancing", "ec2")]
         if not mutating or statement.get("Condition") or set(mutating) <= open_ok:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
-from albatross.aws import clients, protection
+from albatross.aws import clients, protection, secrets
 from albatross.aws.errors import NotFound, PriorityInUse, UserError, aws_errors
 from albatross.model.names import TAG_CLUSTER, TAG_STACK, owned_by
 from albatross.model.stack import LISTENER, LISTENER_RULE, LOAD_BALANCER, SECURITY_GROUP, TARGET_GROUP
@@ -30,8 +30,8 @@ def _unresolved(value: Any) -> bool:
     if isinstance(value, Mapping):
         if "$secret" in value:
             raise UserError(
-                f"OIDC client credentials come from Secret {value['$secret']}, which reaches AWS through "
-                "the forwarder's Secrets Manager copy; that path is not built yet"
+                f"OIDC client credentials of Secret {value['$secret']} name no Secrets Manager copy "
+                "(a model saved before the copy was known); the next reconcile resolves it"
             )
         return "$ref" in value or any(_unresolved(v) for v in value.values())
     if isinstance(value, list):
@@ -41,7 +41,8 @@ def _unresolved(value: Any) -> bool:
 
 def _props(step: Step, physical: Mapping[str, str]) -> dict[str, Any]:
     assert step.desired is not None
-    props = resolve(dict(step.desired.properties), physical)
+    # OIDC client credentials: read from Secrets Manager for this call only (ADR 0005)
+    props = secrets.materialize(resolve(dict(step.desired.properties), physical))
     if _unresolved(props):
         raise UserError(f"{step.describe()}: refers to a resource that does not exist yet")
     return dict(props)

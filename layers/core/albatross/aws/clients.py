@@ -22,7 +22,10 @@ if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
     from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
     from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_logs import CloudWatchLogsClient
     from mypy_boto3_resourcegroupstaggingapi import ResourceGroupsTaggingAPIClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_shield import ShieldClient
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_stepfunctions import SFNClient
@@ -120,3 +123,15 @@ def waf_regional() -> WAFRegionalClient:
 
 def shield() -> ShieldClient:
     return cast("ShieldClient", client("shield"))
+
+
+def logs() -> CloudWatchLogsClient:
+    return cast("CloudWatchLogsClient", client("logs"))
+
+
+def s3() -> S3Client:
+    return cast("S3Client", client("s3"))
+
+
+def secretsmanager() -> SecretsManagerClient:
+    return cast("SecretsManagerClient", client("secretsmanager"))

@@ -3,13 +3,21 @@
 This is the only module the forwarder shares with the core. It defines:
 
 * object-change events (forwarder → EventBridge → ingest), one per Kubernetes object
-  change, and the ``Resync`` event listing every live key;
+  change, and the ``Resync`` event listing every live key. A change too big for one
+  EventBridge entry travels as a claim check: the full Detail in S3, the entry carrying
+  an ``objectRef`` (:mod:`albatross.contract.claim`). A ``Secret`` change carries only a
+  reference to the forwarder's Secrets Manager copy, never the Secret's data
+  (:mod:`albatross.contract.oidc`, ADR 0005);
 * write-back messages (cloud side → SQS → forwarder): Ingress status, Events, finalizer
   removal.
 
 Everything here is plain Python (no boto3, no Kubernetes client) so both sides can
 import it. JSON schemas of both live in ``events/schema/``; a contract test runs every
 stored event in ``events/`` through these parsers and those schemas.
+
+Versions: object-change and ``Resync`` details are ``schemaVersion`` 2 (1 plus claim
+checks and the ``Secret`` kind); this build still reads 1, so archived and dead-lettered
+events stay readable. Write-back messages are version 1.
 """
 
 from __future__ import annotations
@@ -20,9 +28,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
+# Details of version 1 carry no claim checks and no Secret kind; still read.
+READABLE_VERSIONS = ("1", "2")
+WRITEBACK_SCHEMA_VERSION = "1"
 SOURCE = "albatross.k8s"
-KINDS = ("Ingress", "Service", "EndpointSlice", "IngressClass", "IngressClassParams", "Node", "Namespace")
+V1_KINDS = ("Ingress", "Service", "EndpointSlice", "IngressClass", "IngressClassParams", "Node", "Namespace")
+KINDS = (*V1_KINDS, "Secret")
 RESYNC = "Resync"
 ACTIONS = ("upsert", "delete")
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
@@ -35,6 +47,11 @@ Action = Literal["upsert", "delete"]
 
 class ContractError(ValueError):
     """An event or message does not follow the contract; it says which field and why."""
+
+
+class ClaimError(ContractError):
+    """A claim check cannot be redeemed: the S3 object is missing, unreadable, or not
+    the detail its reference names (hash or fields differ)."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +93,64 @@ class Resync:
             "kind": RESYNC,
             "keys": {k: list(v) for k, v in self.keys.items()},
         }
+
+
+@dataclass(frozen=True)
+class PayloadRef:
+    """Where the full Detail of a claim-checked change is: an S3 object and the sha256
+    (hex) of its bytes."""
+
+    bucket: str
+    key: str
+    sha256: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"bucket": self.bucket, "key": self.key, "sha256": self.sha256}
+
+
+@dataclass(frozen=True)
+class ObjectClaim:
+    """A change whose Detail was too big for EventBridge: everything but ``object``, and
+    where the full Detail is (see :func:`albatross.contract.claim.open_claim`)."""
+
+    cluster: str
+    kind: str
+    action: Action
+    key: str
+    resource_version: str
+    ref: PayloadRef
+    schema_version: str = SCHEMA_VERSION
+
+    def to_detail(self) -> dict[str, Any]:
+        return {
+            "schemaVersion": self.schema_version,
+            "cluster": self.cluster,
+            "kind": self.kind,
+            "action": self.action,
+            "key": self.key,
+            "resourceVersion": self.resource_version,
+            "objectRef": self.ref.to_json(),
+        }
+
+
+@dataclass(frozen=True)
+class ResyncClaim:
+    """A ``Resync`` too big for EventBridge (a very large cluster): where it is."""
+
+    cluster: str
+    ref: PayloadRef
+    schema_version: str = SCHEMA_VERSION
+
+    def to_detail(self) -> dict[str, Any]:
+        return {
+            "schemaVersion": self.schema_version,
+            "cluster": self.cluster,
+            "kind": RESYNC,
+            "objectRef": self.ref.to_json(),
+        }
+
+
+Claim = ObjectClaim | ResyncClaim
 
 
 def object_key(obj: Mapping[str, Any]) -> str:
@@ -131,24 +206,31 @@ def _require_str(detail: Mapping[str, Any], name: str) -> str:
     return value
 
 
-def parse_detail(detail: Mapping[str, Any]) -> ObjectChange | Resync:
+def parse_detail(detail: Mapping[str, Any]) -> ObjectChange | Resync | Claim:
     """Validate an event ``Detail`` and return its typed form, or raise ContractError."""
     if not isinstance(detail, Mapping):
         raise ContractError("detail must be a JSON object")
     version = _require_str(detail, "schemaVersion")
-    if version != SCHEMA_VERSION:
-        raise ContractError(f"unsupported schemaVersion {version!r} (this build reads {SCHEMA_VERSION!r})")
+    if version not in READABLE_VERSIONS:
+        raise ContractError(
+            f"unsupported schemaVersion {version!r} (this build reads {', '.join(map(repr, READABLE_VERSIONS))})"
+        )
+    kinds = KINDS if version != "1" else V1_KINDS
     cluster = _require_str(detail, "cluster")
     kind = _require_str(detail, "kind")
+    if kind == RESYNC and "objectRef" in detail and version != "1":
+        if "keys" in detail:
+            raise ContractError("detail carries both keys and objectRef")
+        return ResyncClaim(cluster=cluster, ref=_payload_ref(detail.get("objectRef")), schema_version=version)
     if kind == RESYNC:
         keys = detail.get("keys")
         if not isinstance(keys, Mapping) or not all(
-            k in KINDS and isinstance(v, list) and all(isinstance(x, str) for x in v) for k, v in keys.items()
+            k in kinds and isinstance(v, list) and all(isinstance(x, str) for x in v) for k, v in keys.items()
         ):
             raise ContractError("detail.keys must map each kind to a list of keys")
-        return Resync(cluster=cluster, keys={k: list(v) for k, v in keys.items()})
-    if kind not in KINDS:
-        raise ContractError(f"detail.kind {kind!r} is not one of {', '.join(KINDS)}")
+        return Resync(cluster=cluster, keys={k: list(v) for k, v in keys.items()}, schema_version=version)
+    if kind not in kinds:
+        raise ContractError(f"detail.kind {kind!r} is not one of {', '.join(kinds)}")
     action = _require_str(detail, "action")
     if action not in ACTIONS:
         raise ContractError(f"detail.action {action!r} is not upsert or delete")
@@ -156,19 +238,73 @@ def parse_detail(detail: Mapping[str, Any]) -> ObjectChange | Resync:
     rv = _require_str(detail, "resourceVersion")
     if not rv.isdigit():
         raise ContractError(f"detail.resourceVersion {rv!r} is not a decimal revision")
+    typed: Action = "upsert" if action == "upsert" else "delete"
+    if "objectRef" in detail and version != "1":
+        if "object" in detail:
+            raise ContractError("detail carries both object and objectRef")
+        return ObjectClaim(
+            cluster=cluster,
+            kind=kind,
+            action=typed,
+            key=key,
+            resource_version=rv,
+            ref=_payload_ref(detail.get("objectRef")),
+            schema_version=version,
+        )
     obj = detail.get("object")
     if not isinstance(obj, Mapping):
         raise ContractError("detail.object must be a JSON object")
     if object_key(obj) != key:
         raise ContractError(f"detail.key {key!r} does not name detail.object ({object_key(obj)!r})")
+    if kind == "Secret":
+        _check_secret_object(obj)
     return ObjectChange(
         cluster=cluster,
         kind=kind,
-        action="upsert" if action == "upsert" else "delete",
+        action=typed,
         key=key,
         resource_version=rv,
         object=obj,
+        schema_version=version,
     )
+
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _payload_ref(value: Any) -> PayloadRef:
+    if not isinstance(value, Mapping):
+        raise ContractError("detail.objectRef must be a JSON object")
+    bucket, key, digest = (_require_str(value, f) for f in ("bucket", "key", "sha256"))
+    if not _SHA256.match(digest):
+        raise ContractError(f"detail.objectRef.sha256 {digest!r} is not 64 lowercase hex digits")
+    return PayloadRef(bucket=bucket, key=key, sha256=digest)
+
+
+# What a Secret change may carry: names, its version, and where the forwarder's Secrets
+# Manager copy is (or which of the two keys the Secret lacks). Anything else, its data
+# above all, makes the event malformed.
+SECRET_OBJECT_FIELDS = frozenset({"apiVersion", "kind", "metadata", "secretsManager", "missingKeys"})
+SECRET_METADATA_FIELDS = frozenset({"name", "namespace", "resourceVersion"})
+SECRET_KEYS = ("clientID", "clientSecret")
+
+
+def _check_secret_object(obj: Mapping[str, Any]) -> None:
+    extra = set(obj) - SECRET_OBJECT_FIELDS
+    extra |= {f"metadata.{k}" for k in set(obj.get("metadata") or {}) - SECRET_METADATA_FIELDS}
+    if extra:
+        raise ContractError(f"a Secret change carries only a reference, not {', '.join(sorted(extra))}")
+    ref = obj.get("secretsManager")
+    if ref is not None and not (
+        isinstance(ref, Mapping)
+        and set(ref) == {"secretArn", "versionId"}
+        and all(isinstance(v, str) and v for v in ref.values())
+        and str(ref["secretArn"]).startswith("arn:")
+    ):
+        raise ContractError("detail.object.secretsManager must be {secretArn, versionId}")
+    missing = obj.get("missingKeys")
+    if missing is not None and (not isinstance(missing, list) or not set(missing) <= set(SECRET_KEYS)):
+        raise ContractError(f"detail.object.missingKeys must list some of {', '.join(SECRET_KEYS)}")
 
 
 def put_events_entry(*, bus_name: str, detail: Mapping[str, Any]) -> dict[str, str]:
@@ -180,6 +316,10 @@ def put_events_entry(*, bus_name: str, detail: Mapping[str, Any]) -> dict[str, s
         "Detail": json.dumps(detail, separators=(",", ":"), sort_keys=True),
     }
 
+
+# The ownership tag (LBC's): the model tags ALB resources with it, the forwarder its
+# Secrets Manager copies (albatross.model.names has the whole tag spec).
+CLUSTER_TAG = "elbv2.k8s.aws/cluster"
 
 # --- finalizers: added by the forwarder, removed when the cloud side says so ----------
 
@@ -348,7 +488,7 @@ class WriteBack:
     reason: str = ""
     message: str = ""
     finalizer: str = ""
-    schema_version: str = SCHEMA_VERSION
+    schema_version: str = WRITEBACK_SCHEMA_VERSION
 
     def to_body(self) -> str:
         body: dict[str, Any] = {
@@ -376,7 +516,7 @@ def parse_writeback(body: str) -> WriteBack:
         raise ContractError(f"write-back body is not JSON: {e}") from e
     if not isinstance(data, dict):
         raise ContractError("write-back body must be a JSON object")
-    if data.get("schemaVersion") != SCHEMA_VERSION:
+    if data.get("schemaVersion") != WRITEBACK_SCHEMA_VERSION:
         raise ContractError(f"unsupported write-back schemaVersion {data.get('schemaVersion')!r}")
     kind = _require_str(data, "type")
     if kind not in WRITEBACK_TYPES:

@@ -2,7 +2,9 @@
 
 EventBridge neither orders nor deduplicates. A change older than (or as old as) the
 stored snapshot is dropped; a ``Resync`` turns snapshots of objects that no longer exist
-into tombstones. Every group whose desired state may have changed is enqueued once.
+into tombstones. Every group whose desired state may have changed is enqueued once. A
+claim-checked change is read from the payload bucket first and then handled exactly like
+an inline one.
 """
 
 from __future__ import annotations
@@ -12,7 +14,10 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from albatross.contract import ObjectChange, Resync, class_groups
+from albatross.aws import payloads
+from albatross.contract import Claim, ClaimError, ObjectChange, Resync, class_groups
+from albatross.contract.claim import open_claim
+from albatross.contract.oidc import reference_of
 from albatross.controller import queues
 from albatross.controller.settings import Settings
 from albatross.k8s.errors import ObjectError
@@ -22,6 +27,14 @@ from albatross.k8s.service import SERVICE_NAME_LABEL
 from albatross.store.table import Store
 
 logger = Logger(child=True)
+
+
+def redeem(claim: Claim, *, settings: Settings) -> ObjectChange | Resync:
+    """The change a claim check stands for: its payload read and verified (ClaimError:
+    missing, unreadable, another bucket, or not what the claim names)."""
+    if settings.payload_bucket and claim.ref.bucket != settings.payload_bucket:
+        raise ClaimError(f"payload bucket {claim.ref.bucket!r} is not this stack's ({settings.payload_bucket!r})")
+    return open_claim(claim, payloads.fetch(claim.ref))
 
 
 def _names_class(obj: Mapping[str, Any] | None) -> bool:
@@ -98,6 +111,15 @@ def _groups_affected(
         return store.all_groups(namespace=str(meta.get("name", "")))
     if kind == "Service":
         return set(store.groups_for_service(f"{meta.get('namespace')}/{meta.get('name')}"))
+    if kind == "Secret":
+        # OIDC client credentials (ADR 0005): the groups of the Secret's namespace, when the
+        # copy it names changed (an Ingress names only Secrets of its own namespace)
+        def usable(o: Mapping[str, Any]) -> Any:
+            return reference_of(o), o.get("missingKeys")
+
+        if previous is not None and not deleted and usable(previous) == usable(obj):
+            return set()
+        return store.all_groups(namespace=str(meta.get("namespace", "")))
     if kind in ("IngressClass", "IngressClassParams"):
         return _regroup(store)  # which Ingresses use a class is only known per group
     if kind == "EndpointSlice":

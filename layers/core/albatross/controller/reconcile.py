@@ -36,7 +36,7 @@ from albatross.k8s.ingress import GroupID, Ingress
 from albatross.k8s.ingress_class import parse_ingress_class
 from albatross.k8s.params import parse_params
 from albatross.k8s.service import Service, parse_service
-from albatross.model import builder, rules
+from albatross.model import builder, oidc, rules
 from albatross.model.discovery import Discovery
 from albatross.model.group import Members, members_of, with_last_good
 from albatross.model.stack import LOAD_BALANCER, Stack
@@ -169,11 +169,20 @@ def reconcile(*, settings: Settings, store: Store, group: str, request_id: str, 
                 group=group, result="invalid", errors=[f"{k}: {v}" for k, v in sorted((failed | still).items())]
             )
         logger.warning("members left at their last good version", extra={"group": group, "errors": failed})
+    try:  # OIDC client credentials: the Secrets Manager copies' ARNs and versions (ADR 0005)
+        desired = oidc.resolve_secrets(built.stack, store.get_objects("Secret", oidc.secret_keys(built.stack)))
+    except oidc.SecretError as e:
+        live = [i.key for i in members.live]
+        message = f"Failed build model due to {e}; the load balancer is left as it is"
+        queues.send_writebacks(
+            settings.writeback_queue_url, report.warnings(settings, live, reason="FailedBuildModel", message=message)
+        )
+        logger.warning("group left as it is: OIDC Secret", extra={"group": group, "error": str(e)})
+        return Outcome(group=group, result="invalid", errors=[str(e)])
     for ing in members.live:
         if ing.key not in failed:
             _remember_good(store, group, objects[ing.key], records.get(ing.key))
     store.set_refs(group, built.service_refs)
-    desired = built.stack
     actual = discovery.complete(actual, desired, index.applied if index else None)
     steps = plan(desired, actual, previous=Stack.from_json(state.model) if state.model else None)
     model: Mapping[str, Any] | None = desired.to_json() if desired else None
@@ -194,6 +203,7 @@ def reconcile(*, settings: Settings, store: Store, group: str, request_id: str, 
         done = phases.apply_all(
             store=store,
             group=group,
+            cluster=settings.cluster,
             desired=desired,
             actual=actual,
             steps=steps,

@@ -20,6 +20,7 @@ class Settings:
     teardown_state_machine: str
     ingress_class: str = "alb"
     targets_queue_url: str = ""  # the targets fast path (empty: EndpointSlice changes reconcile in full)
+    payload_bucket: str = ""  # where claim-checked changes are (empty: any bucket the role may read)
 
     @property
     def controller(self) -> ControllerConfig:
@@ -41,4 +42,5 @@ class Settings:
             teardown_state_machine=env.get("TEARDOWN_STATE_MACHINE_ARN", ""),
             ingress_class=env.get("INGRESS_CLASS", "alb"),
             targets_queue_url=env.get("TARGETS_QUEUE_URL", ""),
+            payload_bucket=env.get("PAYLOAD_BUCKET", ""),
         )

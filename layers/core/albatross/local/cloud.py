@@ -3,7 +3,10 @@
 Resources are created through the service APIs from the translated template (moto's
 CloudFormation ignores the SAM transform), so the template stays the single source of
 names and wiring. Step Functions ``Retry`` intervals and ``Wait`` seconds are scaled by
-``time_scale`` when the definitions are created here, never in the template.
+``time_scale`` when the definitions are created here, never in the template. Handlers'
+log lines go to their functions' log groups (:mod:`albatross.local.logship`); saved
+Logs Insights queries and the queries themselves are answered by
+:mod:`albatross.local.insights`, which fills what moto lacks.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import Any
 from moto.server import ThreadedMotoServer
 
 from albatross.aws import clients
-from albatross.local import intrinsics, lambdas
+from albatross.local import insights, intrinsics, lambdas, logship
 from albatross.local.template import translate
 
 REGION = "us-east-1"
@@ -234,8 +237,19 @@ class _Deployer:
                 EventPattern=json.dumps(props["EventPattern"]),
             )["ArchiveArn"]
             attrs = {"Ref": name, "Arn": arn}
-        elif kind in ("AWS::Events::EventBusPolicy", "AWS::Logs::QueryDefinition"):
-            # not enforced (the bus policy) or not served by moto (saved queries): recorded
+        elif kind == "AWS::Logs::QueryDefinition":
+            found = self.client("logs").put_query_definition(
+                name=props["Name"], queryString=props["QueryString"], logGroupNames=props.get("LogGroupNames", [])
+            )["queryDefinitionId"]
+            attrs = {"Ref": found, "QueryDefinitionId": found}
+        elif kind == "AWS::Events::EventBusPolicy":
+            self.out.recorded[logical] = props  # not enforced locally: recorded
+            attrs = {"Ref": logical}
+        elif kind == "AWS::S3::Bucket":
+            attrs = self.bucket(logical, props)
+        elif kind == "AWS::S3::BucketPolicy":
+            # recorded only: moto would enforce it, and its TLS-only rule refuses the local
+            # endpoint's plain HTTP
             self.out.recorded[logical] = props
             attrs = {"Ref": logical}
         elif kind == "AWS::Scheduler::Schedule":
@@ -316,6 +330,47 @@ class _Deployer:
             events.put_targets(Rule=name, EventBusName=bus, Targets=targets)
         return {"Ref": name, "Arn": arn}
 
+    def bucket(self, logical: str, props: Mapping[str, Any]) -> dict[str, Any]:
+        """A bucket with the template's encryption, public access block, ownership and
+        lifecycle rules (the CloudFormation spellings turned into the API's)."""
+        name = props.get("BucketName") or self.name(logical, 63).lower()
+        s3 = self.client("s3")
+        s3.create_bucket(Bucket=name)
+        if "BucketEncryption" in props:
+            encryption = [
+                {"ApplyServerSideEncryptionByDefault": r["ServerSideEncryptionByDefault"]}
+                for r in props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+            ]
+            s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": encryption})
+        if "PublicAccessBlockConfiguration" in props:
+            s3.put_public_access_block(
+                Bucket=name, PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"]
+            )
+        if "OwnershipControls" in props:
+            s3.put_bucket_ownership_controls(Bucket=name, OwnershipControls=props["OwnershipControls"])
+        rules = [
+            {
+                "ID": rule.get("Id", f"rule-{i}"),
+                "Status": rule["Status"],
+                "Filter": {"Prefix": rule.get("Prefix", "")},
+                **({"Expiration": {"Days": int(rule["ExpirationInDays"])}} if "ExpirationInDays" in rule else {}),
+                **(
+                    {"AbortIncompleteMultipartUpload": {"DaysAfterInitiation": int(abort["DaysAfterInitiation"])}}
+                    if (abort := rule.get("AbortIncompleteMultipartUpload"))
+                    else {}
+                ),
+            }
+            for i, rule in enumerate((props.get("LifecycleConfiguration") or {}).get("Rules", []))
+        ]
+        if rules:
+            s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": rules})
+        return {
+            "Ref": name,
+            "Arn": f"arn:aws:s3:::{name}",
+            "DomainName": f"{name}.s3.amazonaws.com",
+            "RegionalDomainName": f"{name}.s3.{REGION}.amazonaws.com",
+        }
+
     def state_machine(self, logical: str, props: Mapping[str, Any]) -> dict[str, Any]:
         text = props["DefinitionString"]
         subs = props.get("DefinitionSubstitutions") or {}
@@ -393,6 +448,8 @@ def local_cloud(
         stack_.callback(_moto_api, endpoint, "reset")
         _moto_api(endpoint, "config", {"stepfunctions": {"execute_state_machine": True}})
         stack_.enter_context(lambdas.routed())
+        stack_.enter_context(logship.shipping(log_level))
+        stack_.enter_context(insights.served())
         values = parameters() if callable(parameters) else parameters
         translated = translate(root / "template.yaml", values)
         deployment = _Deployer(

@@ -152,7 +152,11 @@ def local_system(
             "CLUSTER_NAME": cluster,
             "EVENT_BUS_NAME": str(cloud.deployment.outputs["EventBusName"]),
             "WRITEBACK_QUEUE_URL": str(cloud.deployment.outputs["WritebackQueueUrl"]),
+            "PAYLOAD_BUCKET": str(cloud.deployment.outputs["PayloadBucketName"]),
             "WRITEBACK_WAIT_SECONDS": "1",
+            # health and metrics on any free local port: systems run side by side in tests
+            "HEALTH_ADDRESS": "127.0.0.1",
+            "HEALTH_PORT": "0",
             "LOG_LEVEL": "INFO",
         }
 

@@ -12,6 +12,11 @@ Tags on every resource Albatross creates (and the only way it recognises its own
   ``ManagedLBSecurityGroup``, ``<ns>/<ingress>-<service>:<port as written>`` for a target
   group, ``<port>`` for a listener, ``<port>:<priority>`` for a rule.
 
+A rule with an ``authenticate-oidc`` action also carries
+``albatross.k8s.aws/oidc-secret-version`` = the version of the Secrets Manager copy its
+client credentials came from (ADR 0005): AWS never shows a rule's client secret, so this
+tag is how a rotated Secret is told from an applied one.
+
 Names (``h(x...)`` = first 10 hex characters of sha256 over the plain concatenation,
 ``san(s)`` = ``s`` without non-alphanumeric characters):
 
@@ -24,6 +29,10 @@ Names (``h(x...)`` = first 10 hex characters of sha256 over the plain concatenat
 
 Finalizers: ``ingress.k8s.aws/resources`` on members of an implicit group,
 ``group.ingress.k8s.aws/<group>`` on members of an explicit one.
+
+Backend security group rules (the inbound rules that let the load balancer reach the
+targets, on the targets' security groups) carry the description
+``elbv2.k8s.aws/targetGroupBinding=shared``, as LBC's do: only rules with it are revoked.
 """
 
 from __future__ import annotations
@@ -35,11 +44,13 @@ from collections.abc import Mapping
 from albatross import contract
 from albatross.k8s.ingress import GroupID
 
-TAG_CLUSTER = "elbv2.k8s.aws/cluster"
+TAG_CLUSTER = contract.CLUSTER_TAG
 # Early LBC v2 releases tagged the cluster under this key; their stacks are ours too.
 LEGACY_TAG_CLUSTER = "ingress.k8s.aws/cluster"
 TAG_STACK = "ingress.k8s.aws/stack"
 TAG_RESOURCE = "ingress.k8s.aws/resource"
+BACKEND_RULE_DESCRIPTION = "elbv2.k8s.aws/targetGroupBinding=shared"
+TAG_OIDC_CREDENTIALS_VERSION = "albatross.k8s.aws/oidc-secret-version"
 
 LOAD_BALANCER_ID = "LoadBalancer"
 MANAGED_SG_ID = "ManagedLBSecurityGroup"

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from albatross.model.names import TAG_RESOURCE
+from albatross.model.names import TAG_OIDC_CREDENTIALS_VERSION, TAG_RESOURCE
 from albatross.model.stack import LISTENER, LISTENER_RULE, LOAD_BALANCER, SECURITY_GROUP, TARGET_GROUP
 
 Props = Mapping[str, Any]
@@ -70,7 +70,25 @@ def action_key(action: Props) -> tuple[Any, ...]:
         return kind, str(c.get("StatusCode")), c.get("ContentType"), c.get("MessageBody")
     if kind == "redirect":
         return kind, tuple(sorted({**_REDIRECT_DEFAULTS, **(action.get("RedirectConfig") or {})}.items()))
+    if kind == "authenticate-oidc":
+        # AWS never shows the client secret; the credentials compare by the version tag
+        # of the rule (see oidc_version), not here.
+        config = action.get("AuthenticateOidcConfig") or {}
+        kept = {k: v for k, v in config.items() if k not in _OIDC_CREDENTIALS}
+        return kind, repr(sorted({**action, "AuthenticateOidcConfig": kept}.items()))
     return kind, repr(sorted(action.items()))
+
+
+_OIDC_CREDENTIALS = ("ClientId", "ClientSecret", "UseExistingClientSecret")
+
+
+def oidc_version(props: Props) -> str | None:
+    """For a rule with OIDC authentication: which version of the client credentials it
+    holds, as its tag says (ADR 0005); None otherwise."""
+    if not any(a.get("Type") == "authenticate-oidc" for a in props.get("Actions") or ()):
+        return None
+    tags = {str(t["Key"]): str(t.get("Value", "")) for t in props.get("Tags") or ()}
+    return tags.get(TAG_OIDC_CREDENTIALS_VERSION, "")
 
 
 def permissions(props: Props) -> frozenset[tuple[str, int, int, str]]:
@@ -175,6 +193,7 @@ def mutable_view(type_: str, props: Props) -> dict[str, Any]:
         return {
             "Conditions": tuple(sorted(condition_key(c) for c in props.get("Conditions") or ())),
             "Actions": tuple(action_key(a) for a in props.get("Actions") or ()),
+            "OidcCredentials": oidc_version(props),
         }
     raise ValueError(f"unknown resource type {type_}")
 
