@@ -14,6 +14,16 @@ is idle again (nothing on the work queue, no Step Functions execution running):
 * ``no-op``: reconcile it again with nothing changed;
 * ``remove-path``: remove ``/new`` again;
 * ``scale-3-to-5``: scale the Deployment behind it (targets follow);
+* ``targets-scale-out-1000``: scale it to 1,000 pods (then, not measured, twenty
+  one-pod scale-ins sample the endpoint change → target deregistered latency, and it goes
+  back to 3 pods);
+* ``targets-rolling-update``: restart its Deployment (``kubectl rollout restart``; 3 pods,
+  maxSurge 1, maxUnavailable 0). The benchmark moves the double's rollout one step at a
+  time and, after each step that changes the serving endpoints, waits until the target
+  group shows them (``step_settle_s``: median and max of those waits);
+* ``targets-node-drain``: ``kubectl drain`` one of three nodes behind an instance-mode
+  Ingress (created beforehand, not measured, in its own namespace): until its instance is
+  deregistered (``deregistered_s``) and the evicted pods have moved;
 * ``reorder-group``: swap the ``group.order`` of the two Ingresses of an IngressGroup
   (created beforehand, not measured);
 * ``group-10-ingresses-95-rules``: create one IngressGroup of 10 Ingresses with 95 rules
@@ -49,6 +59,12 @@ Columns (``bench/results.json`` has one entry per scenario):
 Targets (the deploy-engine issue): mutating calls == changed resources in every
 scenario; ``no-op`` makes no mutating call and at most listeners + 3 reads. The run prints
 how each scenario fares; it does not fail on them.
+
+    python -m bench.run targets-rolling-update targets-node-drain   # only these
+
+Named scenarios run alone on a fresh system, after the setup they need (2048 applied,
+not measured); only ``targets-*`` scenarios can be named. Their entries replace those of
+the same name in ``bench/results.json``, and the other entries stay.
 """
 
 from __future__ import annotations
@@ -88,6 +104,10 @@ REORDER_GROUP = "bench-reorder"
 BIG_GROUP = "bench-95"
 BIG_RULES = [10] * 9 + [5]  # rules per Ingress: 10 Ingresses, 95 rules
 MANY_GROUPS = [f"bench-g{i:02}" for i in range(50)]
+DRAIN_NS = "bench-drain"
+DRAIN_NODES = [f"bench-node-{i}" for i in range(3)]
+NODE_PORT = 30090
+RESTART = {"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": "bench"}}}}}
 
 
 class ControllerCalls(CallCounter):
@@ -273,6 +293,151 @@ def bench_namespace(system: LocalSystem) -> None:
     core.create_namespaced_service(BENCH_NS, body(service))
 
 
+def registered(stack: str) -> set[tuple[str, int]]:
+    """The targets of a stack's (only) target group that are not draining."""
+    arns = [
+        r["ResourceARN"]
+        for p in snapshot.tagging()
+        .get_paginator("get_resources")
+        .paginate(
+            TagFilters=[{"Key": TAG_STACK, "Values": [stack]}],
+            ResourceTypeFilters=["elasticloadbalancing:targetgroup"],
+        )
+        for r in p["ResourceTagMappingList"]
+    ]
+    found = snapshot.elbv2().describe_target_health(TargetGroupArn=arns[0])["TargetHealthDescriptions"] if arns else []
+    return {
+        (str(t["Target"]["Id"]), int(t["Target"]["Port"]))
+        for t in found
+        if (t.get("TargetHealth") or {}).get("State") != "draining"
+    }
+
+
+def _quantiles(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples) or [0.0]
+    return {"median": round(ordered[len(ordered) // 2], 2), "max": round(ordered[-1], 2)}
+
+
+def _target_calls(result: dict[str, Any]) -> dict[str, Any]:
+    calls = result["calls"]
+    return {
+        "register_calls": calls.get("RegisterTargets", 0),
+        "deregister_calls": calls.get("DeregisterTargets", 0),
+        "total_calls": result["mutating_calls"] + result["read_calls"],
+    }
+
+
+def rolling_update(system: LocalSystem) -> dict[str, Any]:
+    """``targets-rolling-update`` (2048 at 3 pods, idle)."""
+    cluster = system.kube.cluster
+    apps = k8s.AppsV1Api(system.api())
+    disc = k8s.DiscoveryV1Api(system.api())
+    samples: list[float] = []
+
+    def serving() -> set[tuple[str, int]]:
+        [found] = disc.list_namespaced_endpoint_slice(NS).items
+        port = (found.ports or [])[0].port
+        return {
+            (str((e.addresses or [""])[0]), int(port or 0))
+            for e in found.endpoints or []
+            if e.conditions and e.conditions.ready and not e.conditions.terminating
+        }
+
+    def roll() -> None:
+        apps.patch_namespaced_deployment(NAME, NS, RESTART)
+        while True:
+            started = time.monotonic()
+            if not cluster.step():
+                return
+            wanted = serving()
+            if wanted != registered(STACK_2048):
+                system.wait_for(
+                    "the step's targets",
+                    lambda w=wanted: registered(STACK_2048) == w,  # type: ignore[misc]  # bound default
+                    timeout=60,
+                )
+                samples.append(time.monotonic() - started)
+
+    paced, cluster.step_seconds = cluster.step_seconds, None  # the benchmark moves the rollout
+    try:
+        result = measure(system, "targets-rolling-update", roll, lambda: not cluster.workloads.moving(), [STACK_2048])
+    finally:
+        cluster.step_seconds = paced
+    return {**result, **_target_calls(result), "step_settle_s": {**_quantiles(samples), "samples": len(samples)}}
+
+
+def node_drain(system: LocalSystem) -> dict[str, Any]:
+    """``targets-node-drain``: three nodes (instances in a security group tagged for the
+    cluster), a Deployment of 3 pods spread over them, a NodePort Service and an
+    instance-mode Ingress, all set up first; then one node is drained."""
+    core, apps, net = k8s.CoreV1Api(system.api()), k8s.AppsV1Api(system.api()), k8s.NetworkingV1Api(system.api())
+    ec2 = snapshot.ec2()
+    tagged: list[Any] = [
+        {
+            "ResourceType": "security-group",
+            "Tags": [{"Key": f"kubernetes.io/cluster/{system.cluster}", "Value": "owned"}],
+        }
+    ]
+    group = ec2.create_security_group(
+        GroupName="bench-nodes", Description="bench nodes", VpcId=system.vpc_id, TagSpecifications=tagged
+    )["GroupId"]
+    [subnet, *_] = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [system.vpc_id]}])["Subnets"]
+    instances = [
+        str(i["InstanceId"])
+        for i in ec2.run_instances(
+            ImageId="ami-12345678", MinCount=3, MaxCount=3, SubnetId=subnet["SubnetId"], SecurityGroupIds=[group]
+        )["Instances"]
+    ]
+    for name, instance in zip(DRAIN_NODES, instances, strict=True):
+        node = {
+            "metadata": {"name": name},
+            "spec": {"providerID": f"aws:///us-east-1a/{instance}"},
+            "status": {"conditions": [{"type": "Ready", "status": "True"}]},
+        }
+        core.create_node(body(node))
+    labels = {"app.kubernetes.io/name": SERVICE}
+    pod = {"containers": [{"name": SERVICE, "image": "nginx", "ports": [{"containerPort": 80}]}]}
+    core.create_namespace(body({"metadata": {"name": DRAIN_NS}}))
+    spec = {
+        "replicas": 3,
+        "selector": {"matchLabels": labels},
+        "template": {"metadata": {"labels": labels}, "spec": pod},
+    }
+    apps.create_namespaced_deployment(DRAIN_NS, body({"metadata": {"name": SERVICE}, "spec": spec}))
+    ports = [{"port": 80, "targetPort": 80, "nodePort": NODE_PORT}]
+    service = {"type": "NodePort", "selector": labels, "ports": ports}
+    core.create_namespaced_service(DRAIN_NS, body({"metadata": {"name": SERVICE}, "spec": service}))
+    annotations = {ANNOTATION + "scheme": "internet-facing", ANNOTATION + "target-type": "instance"}
+    rules = [{"http": {"paths": [path("/")]}}]
+    ingress = {
+        "metadata": {"name": SERVICE, "annotations": annotations},
+        "spec": {"ingressClassName": "alb", "rules": rules},
+    }
+    net.create_namespaced_ingress(DRAIN_NS, body(ingress))
+    stack = f"{DRAIN_NS}/{SERVICE}"
+    everyone = {(i, NODE_PORT) for i in instances}
+    settle(system, "the instance-mode Ingress", lambda: registered(stack) == everyone)
+
+    cluster = system.kube.cluster
+    latency: list[float] = []
+
+    def drain() -> None:
+        started = time.monotonic()
+        cluster.drain(DRAIN_NODES[1])
+        system.wait_for(
+            "the drained instance gone", lambda: registered(stack) == everyone - {(instances[1], NODE_PORT)}
+        )
+        latency.append(time.monotonic() - started)
+        cluster.settle()  # the evicted pods stop and their replacements start on the other nodes
+
+    paced, cluster.step_seconds = cluster.step_seconds, None
+    try:
+        result = measure(system, "targets-node-drain", drain, lambda: not cluster.workloads.moving(), [stack])
+    finally:
+        cluster.step_seconds = paced
+    return {**result, **_target_calls(result), "deregistered_s": round(latency[0], 2)}
+
+
 def scenarios(system: LocalSystem) -> list[dict[str, Any]]:
     results: list[dict[str, Any]] = []
     net = k8s.NetworkingV1Api(system.api())
@@ -408,6 +573,8 @@ def scenarios(system: LocalSystem) -> list[dict[str, Any]]:
     LATENCY.update(median_s=round(samples[len(samples) // 2], 2), p99_s=round(samples[-1], 2), samples=len(samples))
     apps.patch_namespaced_deployment(NAME, NS, {"spec": {"replicas": 3}})
     settle(system, "back to three targets", lambda: live_targets() == 3, timeout=240)
+    results.append(rolling_update(system))
+    results.append(node_drain(system))
 
     bench_namespace(system)
     for name, order, prefix in (("first", "1", "/a"), ("second", "2", "/b")):
@@ -506,6 +673,19 @@ def report(results: list[dict[str, Any]]) -> None:
                 f"  targets-scale-out-1000: {registers} RegisterTargets, at most 5 wanted: "
                 + ("met" if registers <= 5 else "not met")
             )
+        if r["scenario"] == "targets-rolling-update":
+            step = r["step_settle_s"]
+            print(
+                f"  targets-rolling-update: {r['register_calls']} RegisterTargets, {r['deregister_calls']} "
+                f"DeregisterTargets, {r['total_calls']} AWS calls; rollout step → targets settled, "
+                f"{step['samples']} samples: median {step['median']} s, max {step['max']} s"
+            )
+        if r["scenario"] == "targets-node-drain":
+            print(
+                f"  targets-node-drain: {r['register_calls']} RegisterTargets, {r['deregister_calls']} "
+                f"DeregisterTargets, {r['total_calls']} AWS calls; drain → instance deregistered "
+                f"{r['deregistered_s']} s"
+            )
         if r["scenario"] == "no-op":
             limit = r["listeners"] + 3
             met = r["mutating_calls"] == 0 and r["read_calls"] <= limit
@@ -525,17 +705,44 @@ def report(results: list[dict[str, Any]]) -> None:
 _SIGNS = (("+", "added"), ("-", "removed"), ("~", "changed"))
 
 
-def main() -> int:
+SELECTABLE = {"targets-rolling-update": rolling_update, "targets-node-drain": node_drain}
+
+
+def selected(system: LocalSystem, names: list[str]) -> list[dict[str, Any]]:
+    """The named scenarios alone, after the setup they need."""
+    if "targets-rolling-update" in names:
+        utils.create_from_yaml(system.api(), str(ROOT / "examples/2048/2048.yaml"))  # type: ignore[no-untyped-call]  # untyped in the client
+        settle(system, "the 2048 Ingress", lambda: bool(ingress_hostname(system, NS, NAME)))
+    return [SELECTABLE[name](system) for name in names]
+
+
+def record(public: list[dict[str, Any]]) -> None:
+    """Write the entries to bench/results.json: each replaces the entry of the same
+    scenario where it stands, new ones go after, and the others stay."""
+    path = ROOT / "bench" / "results.json"
+    entries: list[dict[str, Any]] = json.loads(path.read_text()) if path.exists() else []
+    fresh = {e["scenario"]: e for e in public}
+    merged = [fresh.pop(e.get("scenario", ""), e) for e in entries]
+    merged += [e for e in public if e["scenario"] in fresh]
+    path.write_text(json.dumps(merged, indent=2) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    names = list(sys.argv[1:] if argv is None else argv)
+    unknown = [n for n in names if n not in SELECTABLE]
+    if unknown:
+        print(f"unknown or not selectable: {', '.join(unknown)}; choose from {', '.join(SELECTABLE)}")
+        return 2
     # The functions run in this process; their metrics (EMF lines on stdout) are not the table.
     warnings.filterwarnings("ignore", message="No application metrics to publish")
     with local_system(ROOT) as system, contextlib.redirect_stdout(io.StringIO()):
-        results = scenarios(system)
+        results = selected(system, names) if names else scenarios(system)
     report(results)
     public = [{k: v for k, v in r.items() if not k.startswith("_")} for r in results]
     for entry in public:
         if entry["scenario"] == "targets-scale-out-1000" and LATENCY:
             entry["endpoint_change_latency_s"] = dict(LATENCY)
-    (ROOT / "bench" / "results.json").write_text(json.dumps(public, indent=2) + "\n")
+    record(public)
     return 0
 
 

@@ -1,16 +1,21 @@
 """The targets fast path: an EndpointSlice change registers and deregisters targets of
 the target groups bound to its Service without a full reconcile (no load balancer,
-listener or rule is read), in one RegisterTargets / DeregisterTargets per chunk."""
+listener or rule is read), in one RegisterTargets / DeregisterTargets per chunk. A
+rolling update's old pods leave the target group as soon as they are terminating, while
+they still run; duplicate and out-of-order EndpointSlice events change nothing."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from kubernetes import client as k8s
 
+from albatross import contract
 from albatross.aws import clients
 from albatross.aws.calls import CallCounter
 from albatross.local.kube import pod_ip
 from albatross.local.system import LocalSystem
-from tests.e2e.test_slice import NAME, NS, ready_2048
+from tests.e2e.test_slice import NAME, NS, ready_2048, work_queue_idle
 
 
 def targets() -> set[str]:
@@ -51,3 +56,95 @@ def test_a_replaced_target_group_gets_its_targets(system: LocalSystem) -> None:
 
     system.wait_for("the new target group", replaced)
     system.wait_for("its targets", lambda: targets() == {pod_ip(NS, NAME, i) for i in range(3)})
+
+
+def endpoint_slice(system: LocalSystem) -> dict[str, Any]:
+    """The 2048 Service's EndpointSlice as the API returns it, as plain JSON."""
+    [found] = k8s.DiscoveryV1Api(system.api()).list_namespaced_endpoint_slice(NS).items
+    return dict(system.api().sanitize_for_serialization(found))  # type: ignore[no-untyped-call]  # untyped
+
+
+def addresses(
+    endpoints: list[dict[str, Any]], *, ready: bool | None = None, terminating: bool | None = None
+) -> set[str]:
+    return {
+        e["addresses"][0]
+        for e in endpoints
+        if (ready is None or e["conditions"]["ready"] == ready)
+        and (terminating is None or e["conditions"]["terminating"] == terminating)
+    }
+
+
+def test_a_rolling_update_deregisters_each_old_pod_before_it_goes(system: LocalSystem) -> None:
+    ready_2048(system)
+    cluster = system.kube.cluster
+    cluster.step_seconds = None  # the test moves the rollout one step at a time
+    old = {pod_ip(NS, NAME, i) for i in range(3)}
+    restart = {"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": "now"}}}}}
+    counter = CallCounter()
+    seen_terminating: set[str] = set()
+    try:
+        k8s.AppsV1Api(system.api()).patch_namespaced_deployment(NAME, NS, restart)  # kubectl rollout restart
+        while cluster.step():
+            endpoints = endpoint_slice(system)["endpoints"]
+            serving = addresses(endpoints, ready=True, terminating=False)
+            system.wait_for("this step's targets", lambda s=serving: targets() == s)  # type: ignore[misc]  # bound default
+            terminating = addresses(endpoints, terminating=True)
+            # still in the slice (the pod has not stopped) and already out of the target group
+            assert not targets() & terminating, endpoints
+            seen_terminating |= terminating
+        calls = counter.snapshot()
+    finally:
+        counter.close()
+    assert seen_terminating == old
+    assert targets() == {pod_ip(NS, NAME, i) for i in range(3, 6)}
+    assert addresses(endpoint_slice(system)["endpoints"]) == {pod_ip(NS, NAME, i) for i in range(3, 6)}
+    # one new pod ready and one old pod terminating per step: one call of each, three times
+    assert calls[("elasticloadbalancing", "RegisterTargets")] == 3
+    assert calls[("elasticloadbalancing", "DeregisterTargets")] == 3
+
+
+def slice_entry(system: LocalSystem, obj: dict[str, Any], version: int) -> Any:
+    """The PutEvents entry the forwarder would send for an EndpointSlice at ``version``."""
+    sent = {**obj, "metadata": {**obj["metadata"], "resourceVersion": str(version)}}
+    detail = {
+        "schemaVersion": contract.SCHEMA_VERSION,
+        "cluster": system.cluster,
+        "kind": "EndpointSlice",
+        "action": "upsert",
+        "key": f"{NS}/{obj['metadata']['name']}",
+        "resourceVersion": str(version),
+        "object": sent,
+    }
+    return contract.put_events_entry(bus_name=str(system.output("EventBusName")), detail=detail)
+
+
+def test_duplicate_and_reordered_endpoint_slice_events_leave_the_newest(system: LocalSystem) -> None:
+    ready_2048(system)
+    first = endpoint_slice(system)  # three pods
+    k8s.AppsV1Api(system.api()).patch_namespaced_deployment(NAME, NS, {"spec": {"replicas": 5}})
+    system.wait_for("five targets", lambda: targets() == {pod_ip(NS, NAME, i) for i in range(5)})
+    system.wait_for("the queues to drain", lambda: work_queue_idle(system))
+    second = endpoint_slice(system)
+    newest = {**second, "endpoints": second["endpoints"][:4]}
+    version = int(second["metadata"]["resourceVersion"]) + 1000
+    ingest = str(system.cloud.deployment.rule_routes[0].function)
+    before = system.dispatcher.invocations[ingest]
+    counter = CallCounter()
+    try:
+        # the newest state twice, then an older one after it
+        entries = [
+            slice_entry(system, newest, version),
+            slice_entry(system, newest, version),
+            slice_entry(system, first, int(first["metadata"]["resourceVersion"])),
+        ]
+        clients.events().put_events(Entries=entries)
+        system.wait_for("the three events", lambda: system.dispatcher.invocations[ingest] >= before + 3)
+        system.wait_for("four targets", lambda: targets() == {pod_ip(NS, NAME, i) for i in range(4)})
+        system.wait_for("the queues to drain", lambda: work_queue_idle(system))
+        calls = counter.snapshot()
+    finally:
+        counter.close()
+    assert CallCounter.mutating(calls) == 1, calls  # the one DeregisterTargets
+    assert calls[("elasticloadbalancing", "DeregisterTargets")] == 1
+    assert targets() == {pod_ip(NS, NAME, i) for i in range(4)}

@@ -6,8 +6,10 @@ applies only its part of the plan, so any phase can run twice, or after a crash,
 converge. Phase names:
 
 * ``apply:<Type>``: creates and updates of one resource type, in dependency order;
-* ``targets``: target registrations of every desired target group;
-* ``prune:<Type>``: deletions of one resource type, in reverse order.
+* ``targets``: target registrations (and backend security group rules) of every desired
+  target group;
+* ``prune:<Type>``: deletions of one resource type, in reverse order
+  (``prune:TargetGroup`` first revokes the backend rules of target groups that left).
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ from aws_lambda_powertools import Logger
 
 from albatross.aws import applier, discovery, targets
 from albatross.aws.errors import LoadBalancerNotReady, UserError
+from albatross.controller import networking
 from albatross.controller.settings import Settings
 from albatross.k8s.errors import readable
 from albatross.k8s.node import Node, parse_node
 from albatross.k8s.service import parse_endpoint_slice, parse_service
 from albatross.model import names
-from albatross.model.stack import LOAD_BALANCER, TARGET_GROUP, Stack
+from albatross.model import networking as net
+from albatross.model.stack import LOAD_BALANCER, SECURITY_GROUP, TARGET_GROUP, Stack
 from albatross.model.targets import digest, instance_targets, ip_targets
 from albatross.plan.actual import Actual
 from albatross.plan.planner import CREATE_ORDER, Step, pair, plan
@@ -62,15 +66,21 @@ def sync_targets(
     applied: Mapping[str, str] | None = None,
     only_service: str | None = None,
     only_mode: str | None = None,
+    *,
+    group: str,
+    cluster: str,
 ) -> tuple[int, dict[str, str]]:
     """Register the targets of each desired target group (ready endpoints in ip mode, the
-    serving Nodes' instances in instance mode); returns the
-    changes and, per target group, the digest of its target set. A set whose digest is
-    the one ``applied`` records (the group's ``targets`` digests) is registered already:
-    not read. ``only_service`` / ``only_mode``: just the target groups of that Service /
+    serving Nodes' instances in instance mode), after the backend security group rules
+    they need (:mod:`albatross.controller.networking`); returns the changes and, per
+    target group, the digest of its target set and networking. A target group whose
+    digest is the one ``applied`` records (the group's ``targets`` digests) is synced
+    already: not read. Without ``applied`` (nothing vouched for), the rules are checked
+    in AWS too. ``only_service`` / ``only_mode``: just the target groups of that Service /
     of that target type."""
     if desired is None:
         return 0, {}
+    verify = not applied
     applied = applied or {}
     changed = 0
     digests: dict[str, str] = {}
@@ -96,9 +106,19 @@ def sync_targets(
             wanted = ip_targets(binding=binding, service=service, slices=slices)
         # the target group's ARN is part of the mark: a replaced (or re-created) target
         # group with the same id and the same endpoints still needs its targets
-        digests[rid] = f"{physical[rid]}|{digest(wanted)}"
+        digests[rid] = f"{physical[rid]}|{digest(wanted)}|{net.spec_digest(binding, physical)}"
         if applied.get(rid) == digests[rid]:
             continue
+        changed += networking.sync(
+            store=store,
+            group=group,
+            cluster=cluster,
+            rid=rid,
+            target_group=tg,
+            physical=physical,
+            targets=wanted,
+            verify=verify,
+        )
         added, removed = targets.sync(physical[rid], wanted)
         changed += added + removed
     return changed, digests
@@ -111,11 +131,31 @@ class Applied:
     targets: Mapping[str, str]  # target group id → digest of its registered targets
 
 
+def _releasing(step: Step) -> bool:
+    """A delete that must come after the backend rules naming what it deletes are gone."""
+    return step.op == "delete" and step.type in (TARGET_GROUP, SECURITY_GROUP)
+
+
+def release_rules(*, store: Store, group: str, desired: Stack | None) -> int:
+    """Revoke the backend rules of target groups that left the model (all of them when
+    the group goes), before target groups and security groups are deleted."""
+    keep = set(desired.of_type(TARGET_GROUP)) if desired else set()
+    return networking.release(store=store, group=group, keep=keep)
+
+
 def apply_all(
-    *, store: Store, group: str, desired: Stack | None, actual: Actual, steps: list[Step], applied: Mapping[str, str]
+    *,
+    store: Store,
+    group: str,
+    cluster: str,
+    desired: Stack | None,
+    actual: Actual,
+    steps: list[Step],
+    applied: Mapping[str, str],
 ) -> Applied:
     """Apply a whole plan in one go (no load balancer created or deleted), registering
-    targets of new target groups before any rule forwards to them."""
+    targets of new target groups before any rule forwards to them, and revoking backend
+    rules nobody needs before target groups and security groups are deleted."""
     physical = physical_ids(desired, actual)
     before_targets = {CREATE_ORDER[0], CREATE_ORDER[1]}
     first = [s for s in steps if s.op != "delete" and s.type in before_targets]
@@ -123,10 +163,17 @@ def apply_all(
     for step in first:
         logger.info("applying", extra={"group": group, "step": step.describe()})
         applier.apply(step, physical)
-    registered, digests = sync_targets(desired, physical, store, applied)
+    registered, digests = sync_targets(desired, physical, store, applied, group=group, cluster=cluster)
+    # nothing vouched for (the drift sweep): a target group deleted by hand leaves no step
+    release = not applied or any(_releasing(s) for s in rest)
     for step in rest:
+        if release and _releasing(step):
+            registered += release_rules(store=store, group=group, desired=desired)
+            release = False
         logger.info("applying", extra={"group": group, "step": step.describe()})
         applier.apply(step, physical)
+    if release:
+        registered += release_rules(store=store, group=group, desired=desired)
     return Applied(changes=len(steps) + registered, physical=physical, targets=digests)
 
 
@@ -135,12 +182,16 @@ def run_phase(*, settings: Settings, store: Store, group: str, phase: str) -> di
     actual = discovery.read_stack(cluster=settings.cluster, stack_id=group, desired=desired)
     physical = physical_ids(desired, actual)
     if phase == "targets":
-        return {"phase": phase, "changes": sync_targets(desired, physical, store)[0]}
+        return {
+            "phase": phase,
+            "changes": sync_targets(desired, physical, store, group=group, cluster=settings.cluster)[0],
+        }
+    released = release_rules(store=store, group=group, desired=desired) if phase == "prune:TargetGroup" else 0
     steps = _select(plan(desired, actual), phase)
     for step in steps:
         logger.info("applying", extra={"group": group, "step": step.describe()})
         applier.apply(step, physical)
-    return {"phase": phase, "changes": len(steps)}
+    return {"phase": phase, "changes": len(steps) + released}
 
 
 def check_load_balancer(*, settings: Settings, group: str, want: str) -> dict[str, Any]:

@@ -45,6 +45,8 @@ def sync_service(*, settings: Settings, store: Store, group: str, service: str |
             state.targets,
             only_service=None if service in (None, ALL_SERVICES) else service,
             only_mode=None if service else "instance",
+            group=group,
+            cluster=settings.cluster,
         )
     except NotFound:
         # a target group the index names is gone: a full reconcile finds what exists

@@ -85,6 +85,23 @@ class _Raw:
         yield self._body
 
 
+def aws_error(operation: str, code: str, message: str, status: int = 400) -> ClientError:
+    """The error botocore raises for an AWS error answer, as the SDK would build it."""
+    return ClientError(
+        {
+            "Error": {"Code": code, "Message": message},
+            "ResponseMetadata": {
+                "HTTPStatusCode": status,
+                "HTTPHeaders": {},
+                "HostId": "",
+                "RequestId": "albatross-local",
+                "RetryAttempts": 0,
+            },
+        },
+        operation,
+    )
+
+
 @contextmanager
 def inject(*faults: Fault) -> Iterator[list[Fault]]:
     lock = threading.Lock()
@@ -95,19 +112,7 @@ def inject(*faults: Fault) -> Iterator[list[Fault]]:
             if fault.wire or model.service_model.endpoint_prefix != fault.service or model.name != fault.operation:
                 continue
             if fault.fires(lock):
-                raise ClientError(
-                    {
-                        "Error": {"Code": fault.code, "Message": fault.message},
-                        "ResponseMetadata": {
-                            "HTTPStatusCode": fault.status,
-                            "HTTPHeaders": {},
-                            "HostId": "",
-                            "RequestId": "injected",
-                            "RetryAttempts": 0,
-                        },
-                    },
-                    fault.operation,
-                )
+                raise aws_error(fault.operation, fault.code, fault.message, fault.status)
 
     def on_wire(fault: Fault, protocol: str) -> Any:
         def send(**_: Any) -> AWSResponse | None:

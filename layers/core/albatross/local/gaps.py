@@ -6,7 +6,9 @@ hook on the shared clients with the response shapes AWS documents, keeping the s
 in memory, so the code paths that use them run unchanged in tests and in
 ``albatross local``. It also mends one moto difference: WAFv2 AssociateWebACL replaces
 a resource's association in AWS, but moto keeps the old one too; the hook removes it
-first (an extra call that only happens locally).
+first (an extra call that only happens locally). And moto's CreateListener (and
+AddListenerCertificates) take any certificate ARN, where AWS refuses one ACM does not
+hold with ``CertificateNotFound``: the hook asks ACM (moto's) first and raises that error.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ from typing import Any
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 
 from albatross.aws import clients
+from albatross.aws.errors import NotFound, UserError, aws_errors
+from albatross.local.faults import aws_error
+from albatross.local.mends import mend_moto
 
 _ID = "albatross-moto-gaps"
 
@@ -58,6 +63,22 @@ class Gaps:
         return {"MinimumLoadBalancerCapacity": {"CapacityUnits": self.capacity[arn]}}
 
 
+_CERTIFICATE_CALLS = ("CreateListener", "ModifyListener", "AddListenerCertificates")
+
+
+def check_certificates(operation: str, params: dict[str, Any]) -> None:
+    """Raise AWS's ``CertificateNotFound`` for an ACM certificate ARN that ACM lacks."""
+    for cert in params.get("Certificates") or []:
+        arn = str(cert.get("CertificateArn", ""))
+        if ":acm:" not in arn:
+            continue  # IAM server certificates: not checked locally
+        try:
+            with aws_errors():
+                clients.acm().describe_certificate(CertificateArn=arn)
+        except (NotFound, UserError):
+            raise aws_error(operation, "CertificateNotFound", f"Certificate '{arn}' not found") from None
+
+
 @contextmanager
 def fill() -> Iterator[Gaps]:
     gaps = Gaps()
@@ -70,6 +91,8 @@ def fill() -> Iterator[Gaps]:
         if model.service_model.endpoint_prefix == "wafv2" and model.name == "AssociateWebACL":
             clients.wafv2().disassociate_web_acl(ResourceArn=params["ResourceArn"])
             return None
+        if model.service_model.endpoint_prefix == "elasticloadbalancing" and model.name in _CERTIFICATE_CALLS:
+            check_certificates(model.name, params)
         parsed = gaps.answer(model.service_model.endpoint_prefix, model.name, params)
         if parsed is None:
             return None
@@ -81,7 +104,8 @@ def fill() -> Iterator[Gaps]:
     clients.add_hook("before-parameter-build.*.*", remember, unique_id=f"{_ID}-params")
     clients.add_hook("before-call.*.*", hook, unique_id=_ID)
     try:
-        yield gaps
+        with mend_moto():  # and moto's own gaps in the backend rules' calls
+            yield gaps
     finally:
         clients.remove_hook(_ID)
         clients.remove_hook(f"{_ID}-params")

@@ -7,15 +7,17 @@ get/create/replace/delete, JSON patch and merge patch (strategic merge is treate
 merge patch, enough for metadata and status), the ``status`` subresource, 409 on a stale
 ``resourceVersion``, finalizers with ``deletionTimestamp``, and discovery documents.
 
-It also stands in for the endpoints controller: every Service with a selector gets one
-EndpointSlice listing one ready endpoint per replica of the Deployments it selects.
+It also stands in for the workload and endpoints controllers: every Service with a
+selector gets one EndpointSlice listing the pods of the Deployments it selects
+(:mod:`albatross.local.pods`). A template change rolls the pods, :meth:`Cluster.drain`
+evicts a node's pods, and both move one step every ``step_seconds`` (or per
+:meth:`Cluster.step`), through the ``serving``/``terminating`` endpoint conditions.
 """
 
 from __future__ import annotations
 
 import copy
 import datetime
-import hashlib
 import json
 import threading
 import uuid
@@ -25,6 +27,9 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
+
+from albatross.local.pods import Workloads, endpoint_slice
+from albatross.local.pods import pod_ip as pod_ip  # tests name addresses through this module
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,7 @@ KINDS = (
 )
 _BY_PATH = {(k.group, k.version, k.plural): k for k in KINDS}
 _STATUS_KINDS = {"Ingress", "Service", "Deployment"}
+UNSCHEDULABLE_TAINT = "node.kubernetes.io/unschedulable"
 
 
 class ApiError(Exception):
@@ -144,6 +150,10 @@ class Cluster:
         self._rv = 100
         self._cond = threading.Condition()
         self.compacted = 0  # watches from a resourceVersion below this get 410 Gone
+        self.workloads = Workloads()
+        # Rollouts and drains move one step this often; None: only when step() is called.
+        self.step_seconds: float | None = 0.5
+        self._timer: threading.Timer | None = None
 
     # --- store -------------------------------------------------------------------------
 
@@ -284,35 +294,99 @@ class Cluster:
         with self._cond:
             self._cond.wait(timeout)
 
-    # --- the endpoints controller stand-in -----------------------------------------
+    # --- the workload and endpoints controllers stand-in --------------------------------
 
     def _after_change(self, kind: Kind) -> None:
         if kind.kind in ("Service", "Deployment"):
             self.sync_endpoints()
 
+    def _schedulable(self) -> list[str]:
+        return sorted(
+            o["metadata"]["name"]
+            for (p, _, _), o in self._objects.items()
+            if p == "nodes" and not (o.get("spec") or {}).get("unschedulable")
+        )
+
     def sync_endpoints(self) -> None:
+        """Follow the Deployments with their pods, then publish each selecting Service's
+        EndpointSlice (under the lock: two syncs never write out of order)."""
         slices = _kind("endpointslices")
         with self._cond:
             services = [copy.deepcopy(o) for (p, _, _), o in self._objects.items() if p == "services"]
             deployments = [copy.deepcopy(o) for (p, _, _), o in self._objects.items() if p == "deployments"]
-        for svc in services:
-            selector = (svc.get("spec") or {}).get("selector")
-            if not selector:
-                continue
-            meta = svc["metadata"]
-            wanted = _endpoint_slice(
-                svc,
-                [d for d in deployments if _selects(selector, d) and d["metadata"]["namespace"] == meta["namespace"]],
-            )
-            name = wanted["metadata"]["name"]
-            try:
-                current = self.get(slices, meta["namespace"], name)
-            except ApiError:
-                self.create(slices, meta["namespace"], wanted)
-                continue
-            if current.get("endpoints") != wanted["endpoints"] or current.get("ports") != wanted["ports"]:
-                current.update(endpoints=wanted["endpoints"], ports=wanted["ports"])
-                self.update(slices, meta["namespace"], name, current, status=False)
+            self.workloads.observe(deployments, self._schedulable())
+            for svc in services:
+                selector = (svc.get("spec") or {}).get("selector")
+                if not selector:
+                    continue
+                meta = svc["metadata"]
+                selected = [
+                    d for d in deployments if _selects(selector, d) and d["metadata"]["namespace"] == meta["namespace"]
+                ]
+                wanted = endpoint_slice(svc, deployments=selected, workloads=self.workloads)
+                name = wanted["metadata"]["name"]
+                try:
+                    current = self.get(slices, meta["namespace"], name)
+                except ApiError:
+                    self.create(slices, meta["namespace"], wanted)
+                    continue
+                if current.get("endpoints") != wanted["endpoints"] or current.get("ports") != wanted["ports"]:
+                    current.update(endpoints=wanted["endpoints"], ports=wanted["ports"])
+                    self.update(slices, meta["namespace"], name, current, status=False)
+            self._schedule_step()
+
+    def step(self) -> bool:
+        """Move every rollout and drain on by one pod phase (see :mod:`albatross.local.pods`)
+        and publish the EndpointSlices; returns whether any pod changed."""
+        with self._cond:
+            changed = self.workloads.step(self._schedulable())
+            if changed:
+                self.sync_endpoints()
+            return changed
+
+    def settle(self, limit: int = 100) -> int:
+        """Step until no pod moves; returns the steps that changed something."""
+        steps = 0
+        while steps < limit and self.step():
+            steps += 1
+        return steps
+
+    def drain(self, node: str) -> None:
+        """``kubectl drain``: cordon the node (``unschedulable``, and the taint the node
+        lifecycle controller adds) and evict its pods, whose replacements start elsewhere."""
+        nodes = _kind("nodes")
+        with self._cond:
+            obj = self.get(nodes, "", node)
+            spec = obj.setdefault("spec", {})
+            spec["unschedulable"] = True
+            spec["taints"] = [t for t in spec.get("taints") or [] if t.get("key") != UNSCHEDULABLE_TAINT] + [
+                {"key": UNSCHEDULABLE_TAINT, "effect": "NoSchedule"}
+            ]
+            self.update(nodes, "", node, obj, status=False)
+            if self.workloads.evict(node, self._schedulable()):
+                self.sync_endpoints()
+
+    def _schedule_step(self) -> None:
+        if self.step_seconds is None or self._timer is not None or not self.workloads.moving():
+            return
+        self._timer = threading.Timer(self.step_seconds, self._timed_step)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _timed_step(self) -> None:
+        with self._cond:
+            self._timer = None
+            if self.step_seconds is not None:
+                self.step()
+                self._schedule_step()
+
+    def stop(self) -> None:
+        """No more timed steps."""
+        with self._cond:
+            self.step_seconds = None
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
 
 
 def _has_rv(patch: Any) -> bool:
@@ -326,59 +400,6 @@ def _kind(plural: str) -> Kind:
 def _selects(selector: Mapping[str, str], deployment: Mapping[str, Any]) -> bool:
     labels = (((deployment.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels") or {}
     return all(labels.get(k) == v for k, v in selector.items())
-
-
-def pod_ip(namespace: str, deployment: str, index: int, family: str = "IPv4") -> str:
-    """A stable pod address for replica ``index`` of a Deployment (10.0.0.0/16, or
-    fd00::/64 for IPv6); distinct for up to 1,000 replicas."""
-    digest = int(hashlib.sha256(f"{namespace}/{deployment}".encode()).hexdigest(), 16)
-    if family == "IPv6":
-        return f"fd00::{1 + digest % 200:x}:{10 + index:x}"
-    base = 10 + index  # up to a thousand replicas and more stay inside 10.0.0.0/16
-    return f"10.0.{1 + (digest % 50) * 4 + base // 256}.{base % 256}"
-
-
-def _endpoint_slice(service: Mapping[str, Any], deployments: list[Mapping[str, Any]]) -> dict[str, Any]:
-    meta = service["metadata"]
-    family = str(((service.get("spec") or {}).get("ipFamilies") or ["IPv4"])[0])
-    container_ports: dict[str, int] = {}
-    endpoints = []
-    for d in sorted(deployments, key=lambda d: str(d["metadata"]["name"])):
-        template = (d.get("spec") or {}).get("template") or {}
-        for c in (template.get("spec") or {}).get("containers") or []:
-            for p in c.get("ports") or []:
-                if p.get("name"):
-                    container_ports[p["name"]] = int(p["containerPort"])
-        for i in range(int((d.get("spec") or {}).get("replicas", 1))):
-            pod = f"{d['metadata']['name']}-{i}"
-            endpoints.append(
-                {
-                    "addresses": [pod_ip(meta["namespace"], d["metadata"]["name"], i, family)],
-                    "conditions": {"ready": True, "serving": True, "terminating": False},
-                    "targetRef": {"kind": "Pod", "namespace": meta["namespace"], "name": pod},
-                }
-            )
-    ports = []
-    for p in (service.get("spec") or {}).get("ports") or []:
-        target = p.get("targetPort", p["port"])
-        number = container_ports.get(target) if isinstance(target, str) else int(target)
-        if number is not None:
-            ports.append({"name": p.get("name", ""), "port": number, "protocol": p.get("protocol", "TCP")})
-    return {
-        "apiVersion": "discovery.k8s.io/v1",
-        "kind": "EndpointSlice",
-        "metadata": {
-            "name": f"{meta['name']}-{hashlib.sha256(meta['name'].encode()).hexdigest()[:5]}",
-            "namespace": meta["namespace"],
-            "labels": {
-                "kubernetes.io/service-name": meta["name"],
-                "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io",
-            },
-        },
-        "addressType": family,
-        "ports": ports,
-        "endpoints": endpoints,
-    }
 
 
 def _parse_path(path: str) -> tuple[Kind, str | None, str | None, str | None]:
@@ -609,6 +630,7 @@ def kube_double() -> Iterator[KubeDouble]:
     try:
         yield KubeDouble(cluster=cluster, url=f"http://127.0.0.1:{server.server_address[1]}", server=server)
     finally:
+        cluster.stop()
         server.stopping.set()
         server.shutdown()
         server.server_close()

@@ -12,4 +12,9 @@
   index (``stackIndex``: physical ids and applied digests, see
   :class:`albatross.plan.actual.StackIndex`);
 * references — ``ref#<ns>/<service>`` / ``grp#<stack>``: which groups use a Service.
+* backend rules — ``grp#<stack>`` / ``net#<target group id>``: the security group that
+  guards each of the target group's targets and the rules it needs on each
+  (``record``); ``sgrules#<security group id>`` / ``<stack>|<target group id>``: the
+  rules that target group needs on that security group (``rules``). One query gives
+  everything a security group must allow.
 """

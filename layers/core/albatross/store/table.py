@@ -13,6 +13,7 @@ from albatross.aws.errors import ConditionFailed, aws_errors
 
 STATE_SK = "#state"
 _TARGETS = "targets:"  # state item attributes: targets:<target group id> → digest
+_NET = "net#"  # items of a group's partition: net#<target group id> → its backend rule record
 TOMBSTONE_SECONDS = 15 * 24 * 3600
 _SINGLE_SK = "#"
 _SINGLE_PARTITION = ("IngressClass", "IngressClassParams", "Node")
@@ -377,3 +378,45 @@ class Store:
                 UpdateExpression="SET dirty = :d",
                 ExpressionAttributeValues={":d": {"BOOL": dirty}},
             )
+
+    # --- backend security group rules ---------------------------------------------------
+
+    def networking(self, group: str, rid: str) -> dict[str, Any]:
+        """What a target group's targets need of security groups (see
+        :mod:`albatross.controller.networking`); empty when nothing was recorded."""
+        with aws_errors():
+            item = (
+                clients.dynamodb()
+                .get_item(
+                    TableName=self.table,
+                    Key={"pk": {"S": f"grp#{group}"}, "sk": {"S": _NET + rid}},
+                    ConsistentRead=True,
+                )
+                .get("Item")
+            )
+        return dict(json.loads(item["record"]["S"])) if item else {}
+
+    def networking_records(self, group: str) -> dict[str, dict[str, Any]]:
+        return {i["sk"]["S"][len(_NET) :]: json.loads(i["record"]["S"]) for i in self._query(f"grp#{group}", _NET)}
+
+    def save_networking(self, group: str, *, rid: str, record: Mapping[str, Any] | None) -> None:
+        if record is None:
+            self._delete(f"grp#{group}", _NET + rid)
+        else:
+            self._put(f"grp#{group}", _NET + rid, record={"S": json.dumps(record, sort_keys=True)})
+
+    def set_rule_needs(self, security_group: str, *, owner: str, rules: list[tuple[str, int, str]]) -> None:
+        """Record the rules ``owner`` (a group's target group) needs on a security group
+        (none: forget it)."""
+        if rules:
+            self._put(f"sgrules#{security_group}", owner, rules={"S": json.dumps(sorted(rules))})
+        else:
+            self._delete(f"sgrules#{security_group}", owner)
+
+    def rule_needs(self, security_group: str) -> set[tuple[str, int, str]]:
+        """The rules any target group of any group needs on a security group."""
+        return {
+            (str(p), int(port), str(source))
+            for item in self._query(f"sgrules#{security_group}")
+            for p, port, source in json.loads(item["rules"]["S"])
+        }

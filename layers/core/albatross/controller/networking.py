@@ -1,0 +1,139 @@
+"""Backend security group rules, kept in step with target registrations (LBC's
+TargetGroupBinding networking, ``manage-backend-security-group-rules``).
+
+Each target group whose binding has a ``networking`` entry needs inbound rules on the
+security groups that guard its targets (:mod:`albatross.model.networking`). Several
+target groups, of this group or of others, often need the same rule on the same node
+security group. So what each one needs is recorded in the state store
+(``sgrules#<group id>``), and a security group is settled against the union of all the
+records: missing rules are authorized, and rules with our label that nobody needs are
+revoked.
+
+Cost: a target group's record remembers which group guards each target. A targets sync
+only looks up targets it has not seen before, and touches only the security groups whose
+needs changed. ``verify`` (the drift sweep, a reconcile without a stack index, the
+provision state machine) looks everything up again and reads every group, which repairs
+rules changed by hand. A target group with unchanged targets and networking is not
+synced at all (its digest matches), so a no-op reconcile makes no call here.
+
+Rules go when the target group no longer needs them: when its targets leave a security
+group, when its binding loses the networking entry (the user's own security groups), or
+when the target group leaves the model (:func:`release`). That happens before target
+groups and security groups are deleted, because AWS refuses to delete a security group
+that another group's rule still names.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Set
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from albatross.aws import networking as ec2_rules
+from albatross.aws.errors import NotFound
+from albatross.model import networking
+from albatross.model.networking import Rule
+from albatross.model.stack import Resource
+from albatross.model.targets import Target
+from albatross.plan.networking import match
+from albatross.store.table import Store
+
+logger = Logger(child=True)
+
+
+def _owner(group: str, rid: str) -> str:
+    return f"{group}|{rid}"
+
+
+def _settle(store: Store, *, owner: str, needs: Mapping[str, frozenset[Rule]], groups: Set[str]) -> int:
+    """Record ``owner``'s needs on ``groups`` and bring each of them to the union of every
+    owner's needs; returns the mutating calls made."""
+    for group in sorted(groups):
+        store.set_rule_needs(group, owner=owner, rules=sorted(needs.get(group, ())))
+    actual = ec2_rules.inbound(sorted(groups))
+    calls = 0
+    for group in sorted(groups):
+        authorize, revoke = match(store.rule_needs(group), actual.get(group, []))
+        try:
+            if authorize:
+                ec2_rules.authorize(group, authorize)
+                calls += 1
+            if revoke:
+                ec2_rules.revoke(group, revoke)
+                calls += 1
+        except NotFound:
+            logger.warning("a target security group is gone", extra={"securityGroup": group})
+        if authorize or revoke:
+            logger.info("backend rules", extra={"securityGroup": group, "authorized": authorize, "revoked": revoke})
+    return calls
+
+
+def _placed(record: Mapping[str, Any]) -> dict[str, str]:
+    return {target: group for group, targets in (record.get("placed") or {}).items() for target in targets}
+
+
+def _needs(record: Mapping[str, Any]) -> dict[str, frozenset[Rule]]:
+    return {
+        group: frozenset((str(p), int(port), str(src)) for p, port, src in rules)
+        for group, rules in (record.get("needs") or {}).items()
+    }
+
+
+def sync(
+    *,
+    store: Store,
+    group: str,
+    cluster: str,
+    rid: str,
+    target_group: Resource,
+    physical: Mapping[str, str],
+    targets: Set[Target],
+    verify: bool,
+) -> int:
+    """Give target group ``rid`` the rules its ``targets`` need and release those it no
+    longer needs; returns the mutating calls made."""
+    binding: Mapping[str, Any] = target_group.binding or {}
+    record = store.networking(group, rid)
+    placed: dict[str, str] = {}
+    if binding.get("networking"):
+        ids = {target for target, _ in targets}
+        known = {} if verify else _placed(record)
+        placed = {t: known[t] for t in ids if t in known}
+        unknown = ids - set(placed)
+        if unknown:
+            placed |= ec2_rules.placement(
+                targets=unknown,
+                target_type=str(binding.get("targetType")),
+                ipv6=binding.get("ipAddressType") == "ipv6",
+                vpc_id=str(target_group.properties.get("VpcId", "")),
+                cluster=cluster,
+            )
+    needs = networking.needs(binding=binding, physical=physical, placed=placed, targets=targets)
+    before = _needs(record)
+    touched = {g for g in set(needs) | set(before) if verify or needs.get(g) != before.get(g)}
+    calls = _settle(store, owner=_owner(group, rid), needs=needs, groups=touched) if touched else 0
+    by_group: dict[str, list[str]] = {}
+    for target, security_group in sorted(placed.items()):
+        by_group.setdefault(security_group, []).append(target)
+    new = {"placed": by_group, "needs": {g: sorted(rules) for g, rules in sorted(needs.items())}}
+    if not (placed or needs):
+        if record:
+            store.save_networking(group, rid=rid, record=None)
+    elif json.dumps(new, sort_keys=True) != json.dumps(record, sort_keys=True):  # as stored: tuples are lists
+        store.save_networking(group, rid=rid, record=new)
+    return calls
+
+
+def release(*, store: Store, group: str, keep: Set[str]) -> int:
+    """Give up the rules of every target group of ``group`` not in ``keep`` (it left the
+    model, or the whole group is going); returns the mutating calls made."""
+    calls = 0
+    for rid, record in sorted(store.networking_records(group).items()):
+        if rid in keep:
+            continue
+        before = _needs(record)
+        calls += _settle(store, owner=_owner(group, rid), needs={}, groups=set(before))
+        store.save_networking(group, rid=rid, record=None)
+    return calls

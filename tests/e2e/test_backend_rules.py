@@ -1,0 +1,122 @@
+"""Backend security group rules (LBC's target group binding networking) in ip mode: the
+pods' addresses are secondary addresses of a node ENI with two security groups. The one
+tagged for the cluster gets an inbound rule from the load balancer's security group on
+the pods' port. A no-op reconcile neither reads nor changes it. The drift sweep puts back
+a rule revoked by hand and a target deregistered by hand. When the Ingress goes, the rule
+goes before the load balancer's security group, and a rule made by hand stays."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubernetes import client as k8s
+
+from albatross.aws import clients
+from albatross.aws.calls import CallCounter
+from albatross.controller import queues
+from albatross.local.demo import ingress_gone
+from albatross.local.pods import pod_ip
+from albatross.local.system import LocalSystem
+from albatross.model.names import BACKEND_RULE_DESCRIPTION
+from tests.e2e.test_slice import NAME, NS, STACK, executions, ready_2048, work_queue_idle
+from tests.e2e.test_targets import targets
+
+PODS = {pod_ip(NS, NAME, i) for i in range(3)}
+LOOKUPS = {"DescribeNetworkInterfaces", "DescribeInstances", "DescribeSecurityGroupRules"}
+RULE_CALLS = {"AuthorizeSecurityGroupIngress", "RevokeSecurityGroupIngress"}
+
+
+def inbound(group: str) -> set[tuple[str, int, str, str]]:
+    found = clients.ec2().describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group]}])
+    return {
+        (r["IpProtocol"], r["FromPort"], r["ReferencedGroupInfo"]["GroupId"], r.get("Description", ""))
+        for r in found["SecurityGroupRules"]
+        if not r["IsEgress"] and "ReferencedGroupInfo" in r
+    }
+
+
+def node_network(system: LocalSystem) -> tuple[str, str]:
+    """The nodes' security group (tagged for the cluster), another one, and a node ENI in
+    both that holds the pods' addresses (the VPC CNI's way)."""
+    ec2 = clients.ec2()
+    tagged: list[Any] = [
+        {
+            "ResourceType": "security-group",
+            "Tags": [{"Key": f"kubernetes.io/cluster/{system.cluster}", "Value": "owned"}],
+        }
+    ]
+    nodes = ec2.create_security_group(
+        GroupName="nodes", Description="the nodes", VpcId=system.vpc_id, TagSpecifications=tagged
+    )["GroupId"]
+    other = ec2.create_security_group(GroupName="other", Description="another", VpcId=system.vpc_id)["GroupId"]
+    [subnet, *_] = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [system.vpc_id]}])["Subnets"]
+    eni = ec2.create_network_interface(SubnetId=subnet["SubnetId"], Groups=[nodes, other])["NetworkInterface"]
+    ec2.assign_private_ip_addresses(NetworkInterfaceId=eni["NetworkInterfaceId"], PrivateIpAddresses=sorted(PODS))
+    return nodes, other
+
+
+def test_the_load_balancer_may_reach_the_pods_while_the_ingress_lives(system: LocalSystem) -> None:
+    nodes, other = node_network(system)
+    ssh: list[Any] = [
+        {
+            "IpProtocol": "tcp",
+            "FromPort": 22,
+            "ToPort": 22,
+            "UserIdGroupPairs": [{"GroupId": other, "Description": "ssh"}],
+        }
+    ]
+    clients.ec2().authorize_security_group_ingress(GroupId=nodes, IpPermissions=ssh)  # not Albatross's
+    hand_made = ("tcp", 22, other, "ssh")
+    ready_2048(system)
+    elbv2 = clients.elbv2()
+    [lb] = elbv2.describe_load_balancers()["LoadBalancers"]
+    [lb_sg] = lb["SecurityGroups"]
+    ours = ("tcp", 80, lb_sg, BACKEND_RULE_DESCRIPTION)  # the pods' port, from the named targetPort
+    assert inbound(nodes) == {ours, hand_made}
+    assert inbound(other) == set()
+
+    # a reconcile with nothing changed: no lookup, no rule call
+    counter = CallCounter()
+    try:
+        reconcile = str(system.cloud.deployment.queue_routes[0].function)
+        done = system.dispatcher.invocations[reconcile]
+        queues.enqueue(str(system.cloud.deployment.environment["WORK_QUEUE_URL"]), [STACK], cause="test")
+        system.wait_for("the forced reconcile", lambda: system.dispatcher.invocations[reconcile] > done)
+        system.wait_for("the queues to drain", lambda: work_queue_idle(system))
+        calls = counter.snapshot()
+    finally:
+        counter.close()
+    assert not {op for _, op in calls} & (LOOKUPS | RULE_CALLS), calls
+
+    # changed by hand: the drift sweep puts the rule and the target back
+    [rule] = [
+        r["SecurityGroupRuleId"]
+        for r in clients.ec2().describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [nodes]}])[
+            "SecurityGroupRules"
+        ]
+        if r.get("Description") == BACKEND_RULE_DESCRIPTION
+    ]
+    clients.ec2().revoke_security_group_ingress(GroupId=nodes, SecurityGroupRuleIds=[rule])
+    [tg] = elbv2.describe_target_groups()["TargetGroups"]
+    gone = pod_ip(NS, NAME, 0)
+    elbv2.deregister_targets(TargetGroupArn=tg["TargetGroupArn"], Targets=[{"Id": gone, "Port": 80}])
+    assert targets() == PODS - {gone}
+    system.dispatcher.fire("DriftFunctionDrift")
+    system.wait_for("the rule back", lambda: inbound(nodes) == {ours, hand_made})
+    system.wait_for("the target back", lambda: targets() == PODS)
+
+    # the Ingress goes: so does the rule, and the load balancer's group after it
+    system.wait_for("the queues to drain", lambda: work_queue_idle(system))
+    order: list[str] = []
+    clients.add_hook("before-call.ec2.*", lambda model, **_: order.append(model.name), unique_id="test-order")
+    try:
+        k8s.NetworkingV1Api(system.api()).delete_namespaced_ingress(NAME, NS)
+        system.wait_for("the Ingress to be released", lambda: ingress_gone(system, NS, NAME))
+        system.wait_for("teardown to end", lambda: executions(system, "TeardownStateMachineArn") == ["SUCCEEDED"])
+    finally:
+        clients.remove_hook("test-order")
+    # AWS refuses to delete a security group another group's rule names
+    assert order.index("RevokeSecurityGroupIngress") < order.index("DeleteSecurityGroup"), order
+    assert inbound(nodes) == {hand_made}
+    left = clients.ec2().describe_security_groups(Filters=[{"Name": "group-id", "Values": [lb_sg]}])["SecurityGroups"]
+    assert left == []
