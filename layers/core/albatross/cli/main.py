@@ -1,5 +1,8 @@
-"""``albatross``: ``local demo``, ``plan`` (offline or live), ``status`` and ``redrive``;
-``logs`` and ``replay`` arrive with the operability issue."""
+"""``albatross``: ``plan`` (offline or live), ``status``, ``logs``, ``redrive``,
+``replay`` against a deployed stack (or ``albatross local up``), and ``local``
+(``demo``, ``up``, ``down``, ``apply``, ``scale``) to run the whole system offline.
+
+Every failure is one line on stderr that says what to do next, and exit status 2."""
 
 from __future__ import annotations
 
@@ -7,7 +10,8 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 
@@ -18,52 +22,148 @@ def _root(start: Path) -> Path:
     raise SystemExit("albatross: template.yaml not found here or above; run from the repository")
 
 
-def _outputs(args: argparse.Namespace) -> dict[str, str]:
-    """The stack's outputs: from ``--outputs`` or CloudFormation (``--stack-name``)."""
-    from albatross.cli import redrive
-
-    if args.endpoint_url:
-        os.environ["AWS_ENDPOINT_URL"] = args.endpoint_url
-    if args.outputs:
-        return dict(json.loads(args.outputs.read_text()))
-    return redrive.stack_outputs(args.stack_name or redrive.default_stack_name(Path.cwd()))
+def _err(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def _status(args: argparse.Namespace) -> int:
-    from albatross.aws.errors import AlbatrossError
-    from albatross.cli import redrive, status
+    from albatross.cli import stack, status
 
-    try:
-        groups = status.status(outputs=_outputs(args), group=args.group, ingress=args.ingress)
-    except (redrive.RedriveError, AlbatrossError, OSError, ValueError, KeyError) as e:
-        print(f"albatross status: {e}", file=sys.stderr)
-        return 2
+    outputs = stack.outputs(args)
+    stack.require(outputs, "StateTableName", "ClusterName")
+    groups = status.status(outputs=outputs, group=args.group, ingress=args.ingress)
     print(status.as_json(groups) if args.output == "json" else status.table(groups))
     return 0
 
 
 def _redrive(args: argparse.Namespace) -> int:
-    from albatross.aws.errors import AlbatrossError
-    from albatross.cli import redrive
+    from albatross.cli import redrive, stack
 
     queues = list(redrive.DLQS) if args.queue == "all" else [args.queue]
-    try:
-        outputs = _outputs(args)
-        moved = redrive.redrive(outputs, queues=queues, dry_run=args.dry_run)
-    except (redrive.RedriveError, AlbatrossError, OSError, ValueError) as e:
-        print(f"albatross redrive: {e}", file=sys.stderr)
-        return 2
+    moved = redrive.redrive(stack.outputs(args), queues=queues, dry_run=args.dry_run)
     print(redrive.table(moved, dry_run=args.dry_run))
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _logs(args: argparse.Namespace) -> int:
+    from albatross.cli import insights, logs, stack
+
+    outputs = stack.outputs(args)
+    since = logs.parse_since(args.since, time.time())
+    if args.insights:
+        group = logs.resolve(outputs, ingress=args.ingress, group=args.group)[0] if args.ingress or args.group else None
+        found = insights.run(outputs, name=args.insights, group=group, since=since, progress=_err)
+        print(insights.as_json(found) if args.output == "json" else insights.table(found))
+        return 0
+    group, members = logs.resolve(outputs, ingress=args.ingress, group=args.group)
+    color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    if args.follow:
+        _err(f"following IngressGroup {group}  ({', '.join(members) or 'no Ingress'}); Ctrl-C stops")
+        try:
+            for entry in logs.follow(outputs, group=group, since=since):
+                shown = (
+                    json.dumps(entry.to_json(), default=str) if args.output == "json" else logs.line(entry, color=color)
+                )
+                print(shown, flush=True)
+        except KeyboardInterrupt:
+            pass
+        return 0
+    entries = logs.history(outputs, group=group, since=since)
+    if args.output == "json":
+        print(logs.as_json(entries, group=group, members=members, since=since))
+    else:
+        print(logs.table(entries, group=group, members=members, since=since, color=color))
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from albatross.cli import logs, replay, stack
+
+    outputs = stack.outputs(args)
+    now = time.time()
+    start = logs.parse_since(args.start, now)
+    end = int(now * 1000) if args.end == "now" else logs.parse_since(args.end, now)
+    done = replay.replay(outputs, start=start, end=end, progress=_err)
+    print(
+        f"replay {done['replay']} {done['state']} in {done['seconds']}s"
+        + (f": {done['reason']}" if done["reason"] else "")
+    )
+    return 0 if done["state"] == "COMPLETED" else 1
+
+
+def _local(args: argparse.Namespace) -> int:
+    from albatross.cli.stack import CliError
+    from albatross.local import up
+
+    try:
+        return _local_command(args)
+    except up.LocalError as e:
+        raise CliError(str(e)) from e
+
+
+def _local_command(args: argparse.Namespace) -> int:
+    from albatross.local import manifests, up
+
+    folder = Path(args.dir)
+    if args.local_command == "up":
+        console = sys.stdout
+        up.up(_root(Path.cwd()), folder, out=lambda text: print(text, file=console, flush=True))
+        return 0
+    if args.local_command == "down":
+        pid = up.down(folder)
+        print(f"stopped albatross local up (pid {pid})")
+        return 0
+    base = up.running(folder).kube
+    if args.local_command == "apply":
+        for line in manifests.apply(base, manifests.documents(args.files)):
+            print(line)
+        return 0
+    print(manifests.scale(base, args.deployment, args.replicas))
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from albatross.local.demo import run_demo
+
+    try:
+        result = run_demo(_root(Path.cwd()), timeout=args.timeout)
+    except TimeoutError as e:
+        _err(f"albatross: {e}")
+        return 1
+    return 0 if result["recheck_mutating"] == 0 and not result["left"] else 1
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from albatross.cli.plan import run, run_live
+
+    if args.offline:
+        code, text = run(files=args.files, config_path=args.config, discovery_path=args.discovery, output=args.output)
+    else:
+        if args.endpoint_url:
+            os.environ["AWS_ENDPOINT_URL"] = args.endpoint_url
+        code, text = run_live(files=args.files, config_path=args.config, output=args.output)
+    print(text, file=sys.stderr if code else sys.stdout)
+    return code
+
+
+def _parser() -> argparse.ArgumentParser:
+    from albatross.cli import stack
+
     parser = argparse.ArgumentParser(prog="albatross", description="Serverless ALB Ingress controller")
     sub = parser.add_subparsers(dest="command", required=True)
     local = sub.add_parser("local", help="run the whole system offline (moto + a Kubernetes API double)")
     local_sub = local.add_subparsers(dest="local_command", required=True)
     demo = local_sub.add_parser("demo", help="the 2048 example end to end: create, show, delete")
     demo.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for each step")
+    local_up = local_sub.add_parser("up", help="keep the offline system running for kubectl and the CLI")
+    local_down = local_sub.add_parser("down", help="stop what albatross local up runs")
+    local_apply = local_sub.add_parser("apply", help="create or update the objects of manifests in the local cluster")
+    local_apply.add_argument("-f", "--filename", dest="files", action="append", type=Path, required=True)
+    local_scale = local_sub.add_parser("scale", help="set a Deployment's replicas in the local cluster")
+    local_scale.add_argument("deployment", help="NAMESPACE/NAME (or NAME in default)")
+    local_scale.add_argument("replicas", type=int)
+    for command in (local_up, local_down, local_apply, local_scale):
+        command.add_argument("--dir", default=".albatross-local", help="the state directory (default: %(default)s)")
     plan = sub.add_parser("plan", help="show what the controller would build")
     plan.add_argument("--offline", action="store_true", help="from files only (no AWS, no cluster): the desired stacks")
     plan.add_argument("--endpoint-url", help="an AWS endpoint to read from instead of AWS's (moto, say)")
@@ -79,38 +179,43 @@ def main(argv: Sequence[str] | None = None) -> int:
     status_cmd.add_argument("--group", help="one IngressGroup")
     status_cmd.add_argument("--all", action="store_true", help="every IngressGroup (the default)")
     status_cmd.add_argument("--output", choices=("json", "table"), default="table")
-    for command in (redrive_cmd, status_cmd):
-        command.add_argument("--stack-name", help="the deployed stack (default: samconfig.toml's)")
-        command.add_argument("--outputs", type=Path, help="the stack's outputs as JSON instead (albatross local)")
-        command.add_argument("--endpoint-url", help="an AWS endpoint instead of AWS's (moto, say)")
-    args = parser.parse_args(argv)
-    if args.command == "redrive":
-        return _redrive(args)
-    if args.command == "status":
-        return _status(args)
-    if args.command == "plan":
-        from albatross.cli.plan import run, run_live
+    logs_cmd = sub.add_parser("logs", help="one IngressGroup's reconcile history from CloudWatch Logs")
+    logs_cmd.add_argument("ingress", nargs="?", help="namespace/name of an Ingress (its group's history is shown)")
+    logs_cmd.add_argument("--group", help="one IngressGroup")
+    logs_cmd.add_argument("--since", default="1h", help="how far back: 30m, 1h, 2d or an ISO time (default 1h)")
+    logs_cmd.add_argument(
+        "--follow", action="store_true", help="keep printing new lines until Ctrl-C (JSON: one a line)"
+    )
+    logs_cmd.add_argument("--insights", metavar="NAME", help="run a saved Logs Insights query of the stack instead")
+    logs_cmd.add_argument("--output", choices=("json", "table"), default="table")
+    replay_cmd = sub.add_parser("replay", help="replay the event archive's events of a time window onto the bus")
+    replay_cmd.add_argument("--from", dest="start", required=True, help="start: 2h (ago) or an ISO time")
+    replay_cmd.add_argument("--to", dest="end", default="now", help="end: 1h (ago), an ISO time or now (default)")
+    for command in (redrive_cmd, status_cmd, logs_cmd, replay_cmd):
+        stack.add_options(command)
+    return parser
 
-        if args.offline:
-            status, text = run(
-                files=args.files, config_path=args.config, discovery_path=args.discovery, output=args.output
-            )
-        else:
-            if args.endpoint_url:
-                os.environ["AWS_ENDPOINT_URL"] = args.endpoint_url
-            status, text = run_live(files=args.files, config_path=args.config, output=args.output)
-        print(text, file=sys.stderr if status else sys.stdout)
-        return status
-    if args.command == "local" and args.local_command == "demo":
-        from albatross.local.demo import run_demo
 
-        try:
-            result = run_demo(_root(Path.cwd()), timeout=args.timeout)
-        except TimeoutError as e:
-            print(f"albatross: {e}", file=sys.stderr)
-            return 1
-        return 0 if result["recheck_mutating"] == 0 and not result["left"] else 1
-    parser.error("unknown command")
+_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "status": _status,
+    "redrive": _redrive,
+    "logs": _logs,
+    "replay": _replay,
+    "plan": _plan,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from albatross.cli import stack
+
+    args = _parser().parse_args(argv)
+    run = _COMMANDS[args.command] if args.command != "local" else _demo if args.local_command == "demo" else _local
+    name = f"albatross {args.command}" + (f" {args.local_command}" if args.command == "local" else "")
+    try:
+        return run(args)
+    except stack.ERRORS as e:
+        _err(f"{name}: {stack.explain(e)}")
+        return 2
 
 
 if __name__ == "__main__":

@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import json
 import time
-import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from albatross.aws import clients
 from albatross.aws.errors import aws_errors
+from albatross.cli.stack import CliError, require
 
 DLQS = {
     "ingest": ("IngestDeadLetterQueueUrl", None),
@@ -37,8 +36,8 @@ DLQS = {
 }
 
 
-class RedriveError(Exception):
-    """The stack or its outputs cannot be found; the message says what to do."""
+class RedriveError(CliError):
+    """A message cannot be sent back; the message says what to do."""
 
 
 @dataclass(frozen=True)
@@ -48,20 +47,6 @@ class Moved:
     summary: str
     age_s: float
     sent: bool
-
-
-def stack_outputs(stack_name: str) -> dict[str, str]:
-    with aws_errors():
-        stacks = clients.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"]
-    return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
-
-
-def default_stack_name(root: Path) -> str:
-    path = root / "samconfig.toml"
-    if not path.exists():
-        raise RedriveError("no --stack-name and no samconfig.toml here; pass --stack-name")
-    config = tomllib.loads(path.read_text())
-    return str(config["default"]["deploy"]["parameters"]["stack_name"])
 
 
 def _summary(queue: str, body: str) -> str:
@@ -123,11 +108,7 @@ def _send_back(queue: str, message: Mapping[str, Any], outputs: Mapping[str, str
 
 def redrive(outputs: Mapping[str, str], *, queues: list[str], dry_run: bool) -> list[Moved]:
     """Send back (or, with ``dry_run``, list) every message of the named DLQs."""
-    missing = [DLQS[q][0] for q in queues if DLQS[q][0] not in outputs]
-    if "ingest" in queues and "IngestFunctionName" not in outputs:
-        missing.append("IngestFunctionName")
-    if missing:
-        raise RedriveError(f"the stack has no output {missing[0]}; update it with sam deploy")
+    require(outputs, *(DLQS[q][0] for q in queues), *(["IngestFunctionName"] if "ingest" in queues else []))
     out: list[Moved] = []
     now = time.time()
     for queue in queues:

@@ -16,11 +16,15 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from aws_lambda_powertools import Logger
+
 from albatross.aws import discovery
 from albatross.aws.errors import UserError
 from albatross.controller import phases, report
 from albatross.controller.settings import Settings
 from albatross.store.table import Store
+
+logger = Logger(child=True)
 
 
 def _members(store: Store, group: str) -> tuple[list[str], list[Mapping[str, str]]]:
@@ -63,7 +67,9 @@ def run(event: Mapping[str, Any], *, settings: Settings, store: Store) -> dict[s
         index = discovery.index_of(desired, phases.physical_ids(desired, actual))
         store.save_index(group, index.to_json() if index else None)
         again = report.end_run(settings=settings, store=store, group=group)
-        store.record_outcome(group, _outcome("applied by execution" if desired else "deleted by execution"))
+        result = "applied by execution" if desired else "deleted by execution"
+        store.record_outcome(group, _outcome(result))
+        logger.info("execution finished", extra={"group": group, "result": result, "requeued": again})
         return {"group": group, "writeBacks": len(sent), "requeued": again}
     if task == "fail":
         members, _ = _members(store, group)
@@ -72,5 +78,6 @@ def run(event: Mapping[str, Any], *, settings: Settings, store: Store) -> dict[s
         store.save_index(group, None)  # what the execution left is unknown: search by tags next time
         report.end_run(settings=settings, store=store, group=group)
         store.record_outcome(group, _outcome("execution failed", errors=[reason]))
+        logger.error("execution failed", extra={"group": group, "error": reason})
         return {"group": group, "failed": reason}
     raise UserError(f"unknown step task {task!r}")

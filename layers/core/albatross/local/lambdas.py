@@ -4,13 +4,15 @@ moto's Lambda backend would start a container in ``LambdaFunction._invoke_lambda
 replace that one method so that every invocation (from Step Functions, from the local
 dispatcher, from ``aws lambda invoke``) loads the function's ``Handler`` from its
 ``CodeUri`` folder and calls it. An exception becomes a ``FunctionError`` whose payload's
-``errorType`` is the exception class name, as in AWS, so Retry/Catch match it.
+``errorType`` is the exception class name, as in AWS, so Retry/Catch match it. Each
+invocation's log lines go to the function's log group (:mod:`albatross.local.logship`).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import threading
 import traceback
 import uuid
@@ -20,7 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aws_lambda_powertools import Logger
 from moto.awslambda.models import LambdaFunction
+
+from albatross.local import logship
 
 Handler = Callable[[Any, Any], Any]
 
@@ -47,6 +52,7 @@ class _Context:
 
 _registry: dict[str, Code] = {}
 _loaded: dict[str, Handler] = {}
+_formatters: dict[str, logging.Formatter] = {}  # function → its module's Powertools formatter
 _lock = threading.Lock()
 
 
@@ -68,21 +74,29 @@ def _handler(function_name: str) -> Handler:
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
             _loaded[function_name] = getattr(module, attr)
+            found = [v for v in vars(module).values() if isinstance(v, Logger)]
+            if found:
+                _formatters[function_name] = found[0].registered_formatter
         return _loaded[function_name]
 
 
 def invoke(function_name: str, arn: str, event: Any) -> tuple[str, bool]:
     """Call the handler; returns (payload JSON, errored)."""
     context = _Context(function_name=function_name, invoked_function_arn=arn, aws_request_id=str(uuid.uuid4()))
-    try:
-        result = _handler(function_name)(event, context)
-    except Exception as e:  # noqa: BLE001  # every handler error becomes a FunctionError, as in AWS
-        payload = {
-            "errorType": type(e).__name__,
-            "errorMessage": str(e),
-            "stackTrace": traceback.format_exception(e)[-3:],
-        }
-        return json.dumps(payload), True
+    with logship.invocation(function_name, context.aws_request_id) as run:
+        context.log_group_name, context.log_stream_name = f"/aws/lambda/{function_name}", logship.stream_name(run)
+        try:
+            handler = _handler(function_name)
+            run.formatter = _formatters.get(function_name)
+            result = handler(event, context)
+        except Exception as e:  # noqa: BLE001  # every handler error becomes a FunctionError, as in AWS
+            run.failed(e)
+            payload = {
+                "errorType": type(e).__name__,
+                "errorMessage": str(e),
+                "stackTrace": traceback.format_exception(e)[-3:],
+            }
+            return json.dumps(payload), True
     return json.dumps(result), False
 
 
@@ -105,3 +119,4 @@ def routed() -> Iterator[None]:
         with _lock:
             _registry.clear()
             _loaded.clear()
+            _formatters.clear()

@@ -1,0 +1,170 @@
+"""``albatross local up`` / ``down``: the offline system kept running for other terminals.
+
+``up`` starts :func:`~albatross.local.system.local_system` (moto server, the Kubernetes
+API double, the dispatcher, the forwarder) and writes a state directory:
+
+* ``kubeconfig``: the API double, for ``kubectl --kubeconfig`` (or ``KUBECONFIG``);
+* ``outputs.json``: the stack's outputs, for ``albatross status|logs|redrive|replay
+  --outputs``;
+* ``env``: ``export`` lines to ``source`` (``AWS_ENDPOINT_URL``, fake credentials and
+  region, ``KUBECONFIG``, ``ALBATROSS_OUTPUTS``), after which the CLI and ``kubectl``
+  need no options;
+* ``up.json``: the endpoints and the pid, written last (its presence means ready);
+* ``forwarder.log``, ``functions.log`` (what the handlers print), ``albatross.log``
+  (warnings of the local runtime).
+
+It runs until SIGTERM or SIGINT; ``down`` sends SIGTERM to the pid in ``up.json`` and
+waits for the process to end.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from contextlib import redirect_stdout
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from albatross.local.cloud import FAKE_CREDENTIALS
+from albatross.local.system import local_system
+
+DEFAULT_DIR = Path(".albatross-local")
+READY = "up.json"
+
+
+class LocalError(Exception):
+    """The local system is not in the state a command needs; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Running:
+    pid: int
+    endpoint: str
+    kube: str
+    cluster: str
+    folder: Path
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.folder / "kubeconfig"
+
+    @property
+    def outputs(self) -> Path:
+        return self.folder / "outputs.json"
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def running(folder: Path) -> Running:
+    """The system ``up`` runs for ``folder``, or LocalError."""
+    try:
+        data: dict[str, Any] = json.loads((folder / READY).read_text())
+    except (OSError, ValueError):
+        raise LocalError(f"albatross local up is not running for {folder}: start it with albatross local up") from None
+    if not alive(int(data["pid"])):
+        raise LocalError(f"albatross local up for {folder} has stopped: start it again with albatross local up")
+    return Running(int(data["pid"]), str(data["endpoint"]), str(data["kube"]), str(data["cluster"]), folder)
+
+
+def _write(path: Path, text: str) -> None:
+    temp = path.with_suffix(path.suffix + ".tmp")
+    temp.write_text(text)
+    temp.replace(path)  # readers never see half a file
+
+
+def _env(endpoint: str, folder: Path) -> str:
+    values = {
+        **FAKE_CREDENTIALS,
+        "AWS_ENDPOINT_URL": endpoint,
+        "KUBECONFIG": str(folder / "kubeconfig"),
+        "ALBATROSS_OUTPUTS": str(folder / "outputs.json"),
+    }
+    return "".join(f"export {k}={v}\n" for k, v in values.items())
+
+
+def up(root: Path, folder: Path, *, out: Callable[[str], None], stop: threading.Event | None = None) -> None:
+    """Run the system until SIGTERM/SIGINT (or ``stop``), with its state in ``folder``."""
+    folder = folder.resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        found = running(folder)
+    except LocalError:
+        (folder / READY).unlink(missing_ok=True)
+    else:
+        raise LocalError(f"already running (pid {found.pid}) for {folder}: albatross local down --dir {folder} first")
+    halt = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: halt.set())
+    started = time.monotonic()
+    warnings = logging.FileHandler(folder / "albatross.log")
+    warnings.setLevel(logging.WARNING)
+    logging.getLogger().addHandler(warnings)
+    out(f"starting the offline system in {folder} ...")
+    try:
+        with (
+            (folder / "functions.log").open("a", buffering=1) as printed,
+            redirect_stdout(printed),
+            local_system(root, work_dir=folder, log_level="INFO") as system,
+        ):
+            endpoint = system.cloud.endpoint
+            _write(folder / "outputs.json", json.dumps(system.cloud.deployment.outputs, indent=2) + "\n")
+            _write(folder / "env", _env(endpoint, folder))
+            state = {"pid": os.getpid(), "endpoint": endpoint, "kube": system.kube.url, "cluster": system.cluster}
+            _write(folder / READY, json.dumps(state, indent=2) + "\n")
+            out(_banner(folder, endpoint, system.kube.url, time.monotonic() - started))
+            while not halt.wait(0.5):
+                if system.forwarder.poll() is not None:
+                    out(f"the forwarder exited ({system.forwarder.returncode}); see {folder / 'forwarder.log'}")
+                    system.restart_forwarder()
+            out("stopping ...")
+    finally:
+        (folder / READY).unlink(missing_ok=True)
+        logging.getLogger().removeHandler(warnings)
+        warnings.close()
+    out("stopped")
+
+
+def _banner(folder: Path, endpoint: str, kube: str, took: float) -> str:
+    shown = os.path.relpath(folder)
+    shown = str(folder) if shown.startswith("..") else shown
+    flag = "" if folder == DEFAULT_DIR.resolve() else f" --dir {shown}"
+    return "\n".join(
+        [
+            f"ready in {took:.1f}s (pid {os.getpid()}): AWS (moto) at {endpoint}, Kubernetes API double at {kube}",
+            "from another terminal:",
+            f"  source {os.path.join(shown, 'env')}",
+            f"  albatross local apply{flag} -f examples/2048/2048.yaml",
+            "  kubectl get ingress -A",
+            "  albatross status",
+            "  albatross logs game-2048/game-2048",
+            f"  albatross local down{flag}",
+        ]
+    )
+
+
+def down(folder: Path, *, timeout: float = 30.0) -> int:
+    """Stop the system ``up`` runs for ``folder``; returns its pid."""
+    found = running(folder.resolve())
+    os.kill(found.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    # up removes its ready file once everything is stopped, just before it exits
+    while alive(found.pid) and (found.folder / READY).exists():
+        if time.monotonic() > deadline:
+            raise LocalError(f"pid {found.pid} did not stop in {timeout:.0f}s: kill {found.pid}")
+        time.sleep(0.1)
+    return found.pid
