@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements-dev.txt layers/core/pyproject.toml forwarder/pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: install demo bench test lint format typecheck imports template statemachines pytest clean
+.PHONY: install demo bench manifests test lint format typecheck imports template statemachines pytest clean
 
 $(STAMP):
 	rm -f $(VENV)/.installed-*
@@ -21,6 +21,16 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
+
+# deploy/forwarder.yaml, the forwarder's kustomize base rendered for `kubectl apply -f`;
+# tests/unit/test_deploy.py fails when the two differ.
+KUBECTL  ?= kubectl
+RENDERED := deploy/forwarder.yaml
+manifests:
+	$(KUBECTL) kustomize forwarder/deploy > $(RENDERED).tmp
+	{ echo "# Rendered from forwarder/deploy by \`make manifests\`: edit the base, not this file."; \
+	  cat $(RENDERED).tmp; } > $(RENDERED)
+	rm $(RENDERED).tmp
 
 test: lint pytest
 

@@ -1,0 +1,634 @@
+"""The forwarder's footprint and speed with 10,000 watched objects.
+
+    python -m bench.forwarder      # prints the table, sets the "forwarder" entry of bench/results.json
+
+The forwarder runs as its own process, as in a cluster, against the Kubernetes API double
+and a moto server on 127.0.0.1 (the bus, the write-back queue and the claim-check bucket
+only: no template, no functions). The double holds 10,000 watched objects
+(``population``): 2,000 Ingresses of our class, 500 of another controller's, 3,500
+Services (2,000 behind our Ingresses), one EndpointSlice per Service, 480 Nodes and 20
+Namespaces. Our Ingresses carry their finalizer already, as after a restart.
+
+Measured, in this order:
+
+* ``initial_sync``: from the process start until the first ``Resync`` reached moto (it
+  goes out after every watcher listed, behind everything they sent); events and events
+  per second from the first entry to the Resync; then, once nothing has been sent for
+  ``QUIET_S``, RSS, peak RSS (``VmHWM``) and CPU seconds (user + system) of the process
+  from ``/proc/<pid>``;
+* ``latency_s``: one object changed at a time, from just before the change is made in
+  the double until moto's PutEvents has taken the entry that carries that
+  resourceVersion (a wrapper around moto's ``put_events``, in this process, so both
+  instants come from one monotonic clock). Ingress changes are sent at once;
+  EndpointSlice changes wait out the forwarder's per-Service debounce by design;
+* ``burst``: ``BURST`` changes made back to back (half Ingresses, half EndpointSlices),
+  until the last reached moto; RSS, peak RSS during the burst (``VmHWM`` reset first)
+  and the CPU seconds it cost.
+
+The process starts like the image's: the Deployment's literal environment
+(``forwarder/deploy/deployment.yaml``, e.g. ``MALLOC_ARENA_MAX``), and without
+``kubernetes_validate``, a dev-only package the kubernetes client imports when present
+(with jsonschema it adds about 3 MiB that the image never carries). ``harness_cpu_s``
+is this process's CPU (the double and moto), to show when they, not the forwarder, set
+the pace.
+
+Two gaps of the double are patched here until ``kube.py`` has them: lists in pages
+(``PagedLists``) and bookmarks that never skip a change (``bookmarks_without_gaps``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import logging
+import math
+import os
+import platform
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from unittest import mock
+from urllib.parse import parse_qs, urlparse
+
+import boto3
+import kubernetes
+import yaml
+from moto.events.models import EventsBackend
+from moto.server import ThreadedMotoServer
+
+from albatross.contract import finalizer_for
+from albatross.local.cloud import FAKE_CREDENTIALS
+from albatross.local.kube import KINDS, Cluster, KubeDouble, _Handler, kube_double
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results.json"
+CLUSTER = "bench"
+BUS = "albatross-bench"
+TARGET_RSS_MIB = 64
+QUIET_S = 2.0
+BURST = 2_000
+# Population: 20 + 2,000 + 500 + 3,500 + 3,500 + 480 = 10,000 watched objects.
+NAMESPACES, OURS, THEIRS, SERVICES, NODES = 20, 2_000, 500, 3_500, 480
+KIND = {k.kind: k for k in KINDS}
+MERGE = "application/merge-patch+json"
+
+
+# --- what reached moto -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Arrival:
+    at: float
+    kind: str
+    key: str
+    rv: str
+
+
+class Capture:
+    """Every entry moto's PutEvents accepted, with the instant it did."""
+
+    def __init__(self) -> None:
+        self.arrivals: list[Arrival] = []
+        self.resyncs: list[Arrival] = []
+        self._cond = threading.Condition()
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        original = EventsBackend.put_events
+
+        def put_events(backend: Any, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            results: list[dict[str, Any]] = original(backend, events)
+            now = time.monotonic()
+            with self._cond:
+                for event, result in zip(events, results, strict=False):
+                    if "EventId" in result:
+                        detail = json.loads(event["Detail"])
+                        key, rv = str(detail.get("key")), str(detail.get("resourceVersion"))
+                        self.arrivals.append(Arrival(now, event["DetailType"], key, rv))
+                        if event["DetailType"] == "Resync":
+                            self.resyncs.append(self.arrivals[-1])
+                self._cond.notify_all()
+            return results
+
+        with mock.patch.object(EventsBackend, "put_events", put_events):
+            yield
+
+    def count(self) -> int:
+        with self._cond:
+            return len(self.arrivals)
+
+    def wait(self, what: str, check: Callable[[list[Arrival]], Any], timeout: float) -> Any:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not (found := check(self.arrivals)):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+                self._cond.wait(left)
+            return found
+
+    def wait_quiet(self, quiet: float, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._cond:
+                last = self.arrivals[-1].at if self.arrivals else 0.0
+            if time.monotonic() - last >= quiet:
+                return
+            time.sleep(0.1)
+        raise TimeoutError("the forwarder kept sending")
+
+
+# --- the process ---------------------------------------------------------------------
+
+
+def proc_stats(pid: int) -> dict[str, float]:
+    """RSS and peak RSS (MiB) and CPU seconds (user + system) of a process."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    kib = {line.split(":")[0]: int(line.split()[1]) for line in status.splitlines() if line.startswith("Vm")}
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return {
+        "rss_mib": round(kib["VmRSS"] / 1024, 1),
+        "peak_rss_mib": round(kib["VmHWM"] / 1024, 1),
+        "cpu_s": round((int(fields[11]) + int(fields[12])) / ticks, 2),  # utime, stime
+    }
+
+
+def reset_peak(pid: int) -> bool:
+    """Reset VmHWM to the current RSS (Linux ≥ 4.0); False where not allowed."""
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def deployment_env() -> dict[str, str]:
+    """The literal environment the Deployment gives the container."""
+    deployment = yaml.safe_load((ROOT / "forwarder" / "deploy" / "deployment.yaml").read_text())
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    return {e["name"]: str(e["value"]) for e in container.get("env", []) if "value" in e}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# Runs the forwarder's entry point as the image does, where kubernetes_validate is absent.
+_LAUNCH = (
+    "import runpy, sys; sys.modules['kubernetes_validate'] = None; "
+    "runpy.run_module('albatross_forwarder', run_name='__main__')"
+)
+
+
+def start_forwarder(*, kube: KubeDouble, endpoint: str, folder: Path, queue_url: str) -> subprocess.Popen[bytes]:
+    kubeconfig = folder / "kubeconfig"
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "bench", "cluster": {"server": kube.url}}],
+                "users": [{"name": "bench", "user": {}}],
+                "contexts": [{"name": "bench", "context": {"cluster": "bench", "user": "bench"}}],
+                "current-context": "bench",
+            }
+        )
+    )
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        **FAKE_CREDENTIALS,
+        **deployment_env(),
+        "AWS_ENDPOINT_URL": endpoint,
+        "KUBECONFIG": str(kubeconfig),
+        "CLUSTER_NAME": CLUSTER,
+        "EVENT_BUS_NAME": BUS,
+        "WRITEBACK_QUEUE_URL": queue_url,
+        "PAYLOAD_BUCKET": "albatross-bench-payloads",
+        "INGRESS_CLASS": "alb",
+        "LOG_LEVEL": "INFO",
+        "HEALTH_PORT": str(free_port()),
+        "LEASE_NAME": "albatross-forwarder",
+        "LEASE_NAMESPACE": "default",
+        "POD_NAME": "forwarder-0",
+        "POD_NAMESPACE": "default",
+        "RESYNC_SECONDS": "3600",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONUNBUFFERED": "1",
+    }
+    with (folder / "forwarder.log").open("wb") as log:  # the child keeps its own descriptor
+        return subprocess.Popen(  # noqa: S603  # this interpreter, our own module, fixed arguments
+            [sys.executable, "-c", _LAUNCH], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=folder
+        )
+
+
+# --- the cluster -----------------------------------------------------------------------
+
+
+def _ns(i: int) -> str:
+    return f"team-{i % NAMESPACES:02}"
+
+
+def _node(k: int) -> str:
+    return f"ip-10-1-{k // 250}-{k % 250}.ec2.internal"
+
+
+def _slice_name(service: str) -> str:
+    return f"{service}-{hashlib.sha256(service.encode()).hexdigest()[:5]}"
+
+
+def ingress(i: int, *, ours: bool) -> dict[str, Any]:
+    """Ours (i < OURS) front svc-i; another controller's front the Services ours do not."""
+    j = i if ours else OURS + i % (SERVICES - OURS)
+    service = f"svc-{j:04}"
+    a = "alb.ingress.kubernetes.io/"
+    annotations = {
+        f"{a}scheme": "internet-facing",
+        f"{a}target-type": "ip",
+        f"{a}healthcheck-path": "/healthz",
+        f"{a}listen-ports": '[{"HTTP": 80}, {"HTTPS": 443}]',
+        f"{a}certificate-arn": f"arn:aws:acm:us-east-1:123456789012:certificate/{i:08}-0000-4000-8000-000000000000",
+    }
+    if i % 10 == 0:
+        annotations[f"{a}group.name"] = f"shop-{i % 50}"
+    host = f"app-{i:04}.{_ns(j)}.example.com"
+
+    def path(p: str, port: int) -> dict[str, Any]:
+        return {"path": p, "pathType": "Prefix", "backend": {"service": {"name": service, "port": {"number": port}}}}
+
+    obj: dict[str, Any] = {
+        "metadata": {
+            "name": f"app-{i:04}" if ours else f"other-{i:04}",
+            "namespace": _ns(j),
+            "labels": {"app.kubernetes.io/name": f"app-{i:04}", "team": _ns(j)},
+            "annotations": annotations,
+        },
+        "spec": {
+            "ingressClassName": "alb" if ours else "nginx",
+            "tls": [{"hosts": [host]}],
+            "rules": [{"host": host, "http": {"paths": [path("/", 80), path("/api", 8080)]}}],
+        },
+    }
+    if ours:
+        obj["metadata"]["finalizers"] = [finalizer_for(obj)]
+    return obj
+
+
+def service(i: int) -> dict[str, Any]:
+    name = f"svc-{i:04}"
+    return {
+        "metadata": {"name": name, "namespace": _ns(i), "labels": {"app": name}},
+        "spec": {
+            "type": "ClusterIP",
+            "clusterIP": f"172.20.{i // 250}.{i % 250 + 1}",
+            "selector": {"app": name},
+            "ports": [
+                {"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"},
+                {"name": "api", "port": 8080, "targetPort": 8080, "protocol": "TCP"},
+            ],
+        },
+    }
+
+
+def endpoint_slice(i: int) -> dict[str, Any]:
+    name = f"svc-{i:04}"
+    return {
+        "metadata": {
+            "name": _slice_name(name),
+            "namespace": _ns(i),
+            "labels": {
+                "kubernetes.io/service-name": name,
+                "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io",
+            },
+        },
+        "addressType": "IPv4",
+        "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}, {"name": "api", "port": 8080, "protocol": "TCP"}],
+        "endpoints": [
+            {
+                "addresses": [f"10.2.{i // 64}.{(i % 64) * 4 + r}"],
+                "conditions": {"ready": True, "serving": True, "terminating": False},
+                "nodeName": _node((i + r) % NODES),
+                "zone": f"us-east-1{'abc'[(i + r) % 3]}",
+                "targetRef": {"kind": "Pod", "namespace": _ns(i), "name": f"{name}-{r}"},
+            }
+            for r in range(3)
+        ],
+    }
+
+
+def node(k: int) -> dict[str, Any]:
+    zone = f"us-east-1{'abc'[k % 3]}"
+    now = "2026-01-01T00:00:00Z"
+    return {
+        "metadata": {
+            "name": _node(k),
+            "labels": {
+                "kubernetes.io/arch": "amd64",
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/hostname": _node(k),
+                "node.kubernetes.io/instance-type": "m6i.large",
+                "topology.kubernetes.io/region": "us-east-1",
+                "topology.kubernetes.io/zone": zone,
+                "eks.amazonaws.com/nodegroup": f"ng-{k % 4}",
+                "eks.amazonaws.com/capacityType": "ON_DEMAND",
+            },
+        },
+        "spec": {"providerID": f"aws:///{zone}/i-{k:017x}"},
+        "status": {
+            "capacity": {"cpu": "2", "memory": "7936Mi", "pods": "29", "ephemeral-storage": "83873772Ki"},
+            "allocatable": {"cpu": "1930m", "memory": "7075Mi", "pods": "29", "ephemeral-storage": "76224326324"},
+            "conditions": [
+                {"type": t, "status": "True" if t == "Ready" else "False", "lastHeartbeatTime": now, "reason": t}
+                for t in ("MemoryPressure", "DiskPressure", "PIDPressure", "Ready")
+            ],
+            "addresses": [
+                {"type": "InternalIP", "address": f"10.1.{k // 250}.{k % 250}"},
+                {"type": "Hostname", "address": _node(k)},
+                {"type": "InternalDNS", "address": _node(k)},
+            ],
+            "nodeInfo": {"kubeletVersion": "v1.31.4-eks", "containerRuntimeVersion": "containerd://1.7.25"},
+            "images": [
+                {"names": [f"registry.example.com/team/image-{j}@sha256:{j:064x}"], "sizeBytes": 10_000_000 + j}
+                for j in range(25)
+            ],
+        },
+    }
+
+
+class PagedLists(_Handler):
+    """Lists in pages of ``limit`` items with a ``continue`` token, as the API server
+    serves them; the double returns every item at once. The forwarder asks for 500 a
+    page, and the page it parses is most of its transient memory, so without pages the
+    peak RSS measured would be one a real cluster never causes."""
+
+    def _send(self, code: int, body: Any) -> None:
+        query = parse_qs(urlparse(self.path).query)
+        limit = int(query.get("limit", ["0"])[-1] or 0)
+        items = body.get("items") if isinstance(body, dict) else None
+        if code == 200 and limit > 0 and isinstance(items, list) and "continue" not in body["metadata"]:
+            start = int(query.get("continue", ["0"])[-1] or 0)
+            body = {**body, "items": items[start : start + limit]}
+            if start + limit < len(items):
+                body["metadata"] = {**body["metadata"], "continue": str(start + limit)}
+        super()._send(code, body)
+
+
+def bookmarks_without_gaps(cluster: Cluster) -> None:
+    """Work around a race in the double's watch stream: when a scan for new events finds
+    none, the BOOKMARK carries ``resource_version()`` read *after* the scan, so a change
+    made in between is skipped for good (the forwarder resumes past it). Here a stream's
+    bookmark gets the version as of just before its own last scan; the fix in
+    ``kube.py`` is the same (read the version, then scan)."""
+    seen = threading.local()
+    scan, current = cluster.events_since, cluster.resource_version
+
+    def events_since(plural: str, namespace: str | None, rv: int) -> list[tuple[int, str, dict[str, Any]]]:
+        seen.rv = current()
+        return scan(plural, namespace, rv)
+
+    def resource_version() -> int:
+        rv: int | None = getattr(seen, "rv", None)
+        seen.rv = None
+        return current() if rv is None else rv
+
+    cluster.events_since = events_since  # type: ignore[method-assign]  # see the docstring
+    cluster.resource_version = resource_version  # type: ignore[method-assign]  # see the docstring
+
+
+def populate(cluster: Cluster) -> dict[str, int]:
+    """Load the 10,000 objects straight into the double (not over HTTP)."""
+    # Services here have no Deployments behind them and get the EndpointSlices made
+    # below; the double's endpoints stand-in, which re-reads every Service after each
+    # Service change, is switched off.
+    cluster.sync_endpoints = lambda: None  # type: ignore[method-assign]  # see above
+    counts: dict[str, int] = {}
+
+    def add(kind: str, namespace: str, body: dict[str, Any]) -> None:
+        cluster.create(KIND[kind], namespace, body)
+        counts[kind] = counts.get(kind, 0) + 1
+
+    cluster.create(
+        KIND["IngressClass"], "", {"metadata": {"name": "alb"}, "spec": {"controller": "ingress.k8s.aws/alb"}}
+    )
+    for n in range(NAMESPACES):
+        add("Namespace", "", {"metadata": {"name": _ns(n), "labels": {"team": _ns(n)}}})
+    for k in range(NODES):
+        add("Node", "", node(k))
+    for i in range(SERVICES):
+        add("Service", _ns(i), service(i))
+        add("EndpointSlice", _ns(i), endpoint_slice(i))
+    for i in range(OURS):
+        add("Ingress", _ns(i), ingress(i, ours=True))
+    for i in range(THEIRS):
+        add("Ingress", _ns(OURS + i % (SERVICES - OURS)), ingress(i, ours=False))
+    return counts
+
+
+# --- the measurements ---------------------------------------------------------------
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+def change(cluster: Cluster, kind: str, i: int, n: int) -> tuple[str, str]:
+    """Change one of our Ingresses (a label to ``n``) or one referenced EndpointSlice
+    (flip a pod's readiness); return the key and the new resourceVersion."""
+    namespace = _ns(i)
+    if kind == "Ingress":
+        name, patch = f"app-{i:04}", {"metadata": {"labels": {"bench-rev": str(n)}}}
+    else:
+        name = _slice_name(f"svc-{i:04}")
+        endpoints = cluster.get(KIND[kind], namespace, name)["endpoints"]
+        endpoints[0]["conditions"]["ready"] = not endpoints[0]["conditions"]["ready"]
+        patch = {"endpoints": endpoints}
+    obj = cluster.patch(KIND[kind], namespace, name, MERGE, patch, status=False)
+    return f"{namespace}/{name}", str(obj["metadata"]["resourceVersion"])
+
+
+def arrived(kind: str, key: str, rv: str) -> Callable[[list[Arrival]], Arrival | None]:
+    def check(arrivals: list[Arrival]) -> Arrival | None:
+        return next((a for a in reversed(arrivals) if a.kind == kind and a.key == key and a.rv == rv), None)
+
+    return check
+
+
+def latencies(cluster: Cluster, capture: Capture, kind: str, samples: int, start: int) -> dict[str, float]:
+    found = []
+    for n in range(samples):
+        i = (start + n * 37) % OURS
+        time.sleep(0.05)
+        t0 = time.monotonic()
+        key, rv = change(cluster, kind, i, start + n)
+        found.append(capture.wait(f"{kind} {key}@{rv}", arrived(kind, key, rv), timeout=30).at - t0)
+    return {
+        "median": round(statistics.median(found), 3),
+        "p99": round(percentile(found, 0.99), 3),
+        "max": round(max(found), 3),
+        "samples": len(found),
+    }
+
+
+def harness_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measure(samples: int, folder: Path) -> dict[str, Any]:
+    capture = Capture()
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # a line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    with contextlib.ExitStack() as stack:
+        stack.callback(server.stop)
+        stack.enter_context(capture.installed())
+        session = boto3.Session(
+            aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            region_name=FAKE_CREDENTIALS["AWS_REGION"],
+        )
+        session.client("events", endpoint_url=endpoint).create_event_bus(Name=BUS)
+        queue_url = session.client("sqs", endpoint_url=endpoint).create_queue(QueueName="writeback")["QueueUrl"]
+        session.client("s3", endpoint_url=endpoint).create_bucket(Bucket="albatross-bench-payloads")
+        kube = stack.enter_context(kube_double())
+        bookmarks_without_gaps(kube.cluster)
+        kube.server.RequestHandlerClass = PagedLists
+        counts = populate(kube.cluster)
+
+        cpu0 = harness_cpu()
+        t0 = time.monotonic()
+        proc = start_forwarder(kube=kube, endpoint=endpoint, folder=folder, queue_url=queue_url)
+        stack.callback(_stop, proc)
+        resync = capture.wait("the first Resync", lambda _: capture.resyncs[:1], 300)[0]
+        capture.wait_quiet(QUIET_S)
+        sent = [a for a in capture.arrivals if a.at <= resync.at]
+        sync_stats = proc_stats(proc.pid)
+        initial = {
+            "events": len(sent),
+            "seconds": round(resync.at - t0, 2),
+            "events_per_s": round(len(sent) / max(resync.at - sent[0].at, 1e-6)),
+            **sync_stats,
+            "harness_cpu_s": round(harness_cpu() - cpu0, 2),
+        }
+
+        latency = {
+            "Ingress": latencies(kube.cluster, capture, "Ingress", samples, start=1),
+            "EndpointSlice": latencies(kube.cluster, capture, "EndpointSlice", max(10, samples // 3), start=1),
+        }
+        capture.wait_quiet(QUIET_S)
+
+        before, cpu0 = proc_stats(proc.pid), harness_cpu()
+        peak_reset = reset_peak(proc.pid)
+        first, wanted = capture.count(), []
+        t0 = time.monotonic()
+        for n in range(BURST):
+            kind = "Ingress" if n % 2 == 0 else "EndpointSlice"
+            wanted.append((kind, *change(kube.cluster, kind, (n * 7) % OURS, 10_000 + n)))
+        capture.wait("the burst", lambda a: set(wanted) <= {(x.kind, x.key, x.rv) for x in a[first:]}, timeout=300)
+        capture.wait_quiet(QUIET_S)
+        after = proc_stats(proc.pid)
+        done = max(a.at for a in capture.arrivals[first:])
+        burst = {
+            "changes": BURST,
+            "events": capture.count() - first,
+            "seconds": round(done - t0, 2),
+            "events_per_s": round((capture.count() - first) / (done - t0)),
+            "rss_mib": after["rss_mib"],
+            "peak_rss_mib": after["peak_rss_mib"] if peak_reset else None,
+            "cpu_s": round(after["cpu_s"] - before["cpu_s"], 2),
+            "harness_cpu_s": round(harness_cpu() - cpu0, 2),
+        }
+    return {
+        "watched_objects": sum(counts.values()),
+        "objects": counts,
+        "initial_sync": initial,
+        "latency_s": latency,
+        "burst": burst,
+        # VmHWM before the reset covers the start, the sync and the single changes
+        "peak_rss_mib": max(before["peak_rss_mib"], after["peak_rss_mib"]),
+        "target_rss_mib": TARGET_RSS_MIB,
+        "forwarder_log_warnings": sum(
+            " WARNING " in line or " ERROR " in line for line in (folder / "forwarder.log").read_text().splitlines()
+        ),
+        "python": platform.python_version(),
+        "kubernetes_client": kubernetes.__version__,
+    }
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+# --- report ------------------------------------------------------------------------
+
+
+def report(r: dict[str, Any]) -> None:
+    sync, burst = r["initial_sync"], r["burst"]
+    mix = ", ".join(f"{v} {k}" for k, v in r["objects"].items())
+    print(f"forwarder, {r['watched_objects']:,} watched objects ({mix})")
+    print("| phase | events | s | events/s | RSS MiB | peak RSS MiB | CPU s | harness CPU s |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for name, p in (("initial sync", sync), (f"burst of {burst['changes']} changes", burst)):
+        print(
+            f"| {name} | {p['events']} | {p['seconds']} | {p['events_per_s']} | {p['rss_mib']} | "
+            f"{p['peak_rss_mib']} | {p['cpu_s']} | {p['harness_cpu_s']} |"
+        )
+    for kind, lat in r["latency_s"].items():
+        print(f"change → PutEvents, {kind}, {lat['samples']} samples: median {lat['median']} s, p99 {lat['p99']} s")
+    print(f"warnings and errors in the forwarder's log: {r['forwarder_log_warnings']}")
+    met = r["peak_rss_mib"] <= r["target_rss_mib"]
+    print(
+        f"peak RSS {r['peak_rss_mib']} MiB, at most {r['target_rss_mib']} MiB wanted: " + ("met" if met else "not met")
+    )
+
+
+def record(figures: dict[str, Any]) -> None:
+    """Set the ``forwarder`` entry of bench/results.json, keeping every other entry."""
+    entries = json.loads(RESULTS.read_text()) if RESULTS.exists() else []
+    entries = [e for e in entries if e.get("scenario") != "forwarder"]
+    entries.append({"scenario": "forwarder", "forwarder": figures})
+    RESULTS.write_text(json.dumps(entries, indent=2) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.forwarder", description=__doc__)
+    p.add_argument("--samples", type=int, default=60, help="single Ingress changes timed (EndpointSlice: a third)")
+    p.add_argument("--no-record", action="store_true", help="print only; leave bench/results.json alone")
+    args = p.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="albatross-bench-forwarder-") as folder:
+        try:
+            figures = measure(args.samples, Path(folder))
+        except Exception:
+            log = Path(folder) / "forwarder.log"
+            if log.exists():
+                sys.stderr.write(log.read_text()[-4000:])
+            raise
+    report(figures)
+    if not args.no_record:
+        record(figures)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

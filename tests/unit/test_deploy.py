@@ -1,0 +1,238 @@
+"""The forwarder's deploy manifests, offline: ``kubectl kustomize forwarder/deploy``
+renders, equals the committed ``deploy/forwarder.yaml``, and every document passes
+kubernetes-validate ``--strict``. RBAC grants exactly the calls the forwarder makes, the
+pod meets restricted Pod Security, and probes, port and NetworkPolicy agree on the
+health port.
+
+Needs ``kubectl`` (it carries kustomize) on PATH; nothing is contacted.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate  # type: ignore[import-untyped]  # the package ships no type information
+import pytest
+import yaml
+
+from albatross_forwarder import main as forwarder_main
+
+ROOT = Path(__file__).resolve().parents[2]
+BASE = ROOT / "forwarder" / "deploy"
+RENDERED = ROOT / "deploy" / "forwarder.yaml"
+# The oldest Kubernetes the manifests must apply to, and the newest schema shipped with
+# kubernetes-validate.
+KUBERNETES_VERSIONS = ("1.31", kubernetes_validate.latest_version())
+
+# (apiGroup, resource) → verbs, each for the calls named beside it; nothing else.
+CLUSTER_RULES: dict[tuple[str, str], set[str]] = {
+    # Watcher list/watch; finalizer add (main) and removal (write-back) are JSON patches;
+    # get: write-back re-reads before removing a finalizer and for an Event's uid
+    ("networking.k8s.io", "ingresses"): {"get", "list", "watch", "patch"},
+    # write-back: patch_namespaced_ingress_status
+    ("networking.k8s.io", "ingresses/status"): {"patch"},
+    # Watcher list/watch: which classes are ours
+    ("networking.k8s.io", "ingressclasses"): {"list", "watch"},
+    # Watcher list/watch (list_cluster_custom_object): group and params per class
+    ("elbv2.k8s.aws", "ingressclassparams"): {"list", "watch"},
+    # Watcher list/watch of backends, namespace labels and nodes
+    ("", "services"): {"list", "watch"},
+    ("", "namespaces"): {"list", "watch"},
+    ("", "nodes"): {"list", "watch"},
+    ("discovery.k8s.io", "endpointslices"): {"list", "watch"},
+    # the Secret watcher (OIDC client secrets copied to Secrets Manager): list/watch,
+    # get for a Secret an Ingress starts naming
+    ("", "secrets"): {"get", "list", "watch"},
+    # write-back Events: create; on 409 read the existing one and patch its count
+    ("", "events"): {"create", "get", "patch"},
+}
+# Leader election on a Lease in the forwarder's namespace: read, create once, renew.
+LEASE_RULES: dict[tuple[str, str, str], set[str]] = {
+    ("coordination.k8s.io", "leases", "*any*"): {"create"},  # create cannot name its object
+    ("coordination.k8s.io", "leases", "LEASE_NAME"): {"get", "update"},
+}
+
+
+def _kubectl() -> str:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.fail(
+            "kubectl is not on PATH: it renders forwarder/deploy (kubectl kustomize). "
+            "Install kubectl (1.27 or newer) to run these tests.",
+            pytrace=False,
+        )
+    return kubectl
+
+
+@pytest.fixture(scope="module")
+def rendered_text() -> str:
+    out = subprocess.run(  # noqa: S603  # kubectl from PATH, fixed arguments, a local base: nothing contacted
+        [_kubectl(), "kustomize", str(BASE)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert out.returncode == 0, f"kubectl kustomize {BASE} failed:\n{out.stderr}"
+    return out.stdout
+
+
+@pytest.fixture(scope="module")
+def docs(rendered_text: str) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all(rendered_text) if d]
+
+
+def one(docs: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
+    found = [d for d in docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)]
+    assert len(found) == 1, f"expected one {kind} {name or ''}, found {len(found)}"
+    return found[0]
+
+
+def pod_spec(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    spec: dict[str, Any] = one(docs, "Deployment")["spec"]["template"]["spec"]
+    return spec
+
+
+def settings(docs: list[dict[str, Any]]) -> dict[str, str]:
+    data: dict[str, str] = one(docs, "ConfigMap")["data"]
+    return data
+
+
+def test_the_rendered_manifest_is_the_base_rendered(rendered_text: str) -> None:
+    committed = RENDERED.read_text()
+    body = "".join(line for line in committed.splitlines(keepends=True) if not line.startswith("#"))
+    assert body == rendered_text, f"{RENDERED.relative_to(ROOT)} is stale: run `make manifests`"
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+def test_every_document_validates_strictly(docs: list[dict[str, Any]], version: str) -> None:
+    problems = []
+    for doc in docs:
+        name = f"{doc['kind']}/{doc['metadata']['name']}"
+        try:
+            kubernetes_validate.validate(doc, version, strict=True)
+        except kubernetes_validate.ValidationError as e:
+            problems.append(f"{name}: {'.'.join(map(str, e.path))}: {e.message}")
+        except kubernetes_validate.SchemaNotFoundError as e:
+            problems.append(f"{name}: {e.message}")
+    assert not problems, f"against Kubernetes {version}:\n" + "\n".join(problems)
+
+
+def _rules(rules: list[Mapping[str, Any]]) -> Iterator[tuple[str, str, str | None, str]]:
+    for rule in rules:
+        assert not rule.get("nonResourceURLs"), rule
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                for name in rule.get("resourceNames") or [None]:
+                    for verb in rule["verbs"]:
+                        yield group, resource, name, verb
+
+
+def test_no_wildcard_anywhere_in_rbac(docs: list[dict[str, Any]]) -> None:
+    for doc in docs:
+        if doc["kind"] in ("ClusterRole", "Role"):
+            assert "aggregationRule" not in doc
+            for group, resource, name, verb in _rules(doc["rules"]):
+                assert "*" not in (group, resource, name, verb), f"{doc['kind']} grants a wildcard"
+
+
+def test_the_cluster_role_grants_exactly_the_forwarders_calls(docs: list[dict[str, Any]]) -> None:
+    granted: dict[tuple[str, str], set[str]] = {}
+    for group, resource, name, verb in _rules(one(docs, "ClusterRole")["rules"]):
+        assert name is None, "cluster-wide rules name no object"
+        granted.setdefault((group, resource), set()).add(verb)
+    assert granted == CLUSTER_RULES
+
+
+def test_the_lease_role_grants_only_leader_election_on_its_lease(docs: list[dict[str, Any]]) -> None:
+    lease = settings(docs)["LEASE_NAME"]
+    granted: dict[tuple[str, str, str], set[str]] = {}
+    for group, resource, name, verb in _rules(one(docs, "Role")["rules"]):
+        granted.setdefault((group, resource, "*any*" if name is None else name), set()).add(verb)
+    expected = {(g, r, lease if n == "LEASE_NAME" else n): v for (g, r, n), v in LEASE_RULES.items()}
+    assert granted == expected
+
+
+def test_the_roles_are_bound_to_the_forwarders_service_account(docs: list[dict[str, Any]]) -> None:
+    account = one(docs, "ServiceAccount")["metadata"]
+    assert pod_spec(docs)["serviceAccountName"] == account["name"]
+    for binding, role in (("ClusterRoleBinding", "ClusterRole"), ("RoleBinding", "Role")):
+        bound = one(docs, binding)
+        assert bound["roleRef"]["kind"] == role
+        assert bound["roleRef"]["name"] == one(docs, role)["metadata"]["name"]
+        assert bound["subjects"] == [
+            {"kind": "ServiceAccount", "name": account["name"], "namespace": account["namespace"]}
+        ]
+    # the Lease Role lives where the pods are, and where LEASE_NAMESPACE points
+    assert one(docs, "Role")["metadata"]["namespace"] == one(docs, "Deployment")["metadata"]["namespace"]
+    assert "eks.amazonaws.com/role-arn" in account["annotations"]
+
+
+def test_the_pod_meets_restricted_pod_security(docs: list[dict[str, Any]]) -> None:
+    namespace = one(docs, "Namespace")
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    assert one(docs, "Deployment")["metadata"]["namespace"] == namespace["metadata"]["name"]
+    spec = pod_spec(docs)
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    assert spec["securityContext"]["runAsUser"] != 0
+    assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    for key in ("hostNetwork", "hostPID", "hostIPC"):
+        assert not spec.get(key), key
+    assert all("hostPath" not in v for v in spec.get("volumes", []))
+    for container in spec["containers"] + spec.get("initContainers", []):
+        context = container["securityContext"]
+        assert context["allowPrivilegeEscalation"] is False
+        assert context["readOnlyRootFilesystem"] is True
+        assert context["capabilities"] == {"drop": ["ALL"]}
+        assert not context.get("privileged")
+        resources = container["resources"]
+        assert {"cpu", "memory"} <= set(resources["requests"]), "requests for scheduling"
+        assert "memory" in resources["limits"], "a memory limit"
+
+
+def test_probes_and_network_policy_use_the_health_port(docs: list[dict[str, Any]]) -> None:
+    (container,) = pod_spec(docs)["containers"]
+    (port,) = container["ports"]
+    assert port == {"name": "http", "containerPort": int(settings(docs)["HEALTH_PORT"]), "protocol": "TCP"}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    policy = one(docs, "NetworkPolicy")["spec"]
+    assert policy["podSelector"]["matchLabels"].items() <= pod_labels(docs).items()
+    assert set(policy["policyTypes"]) == {"Ingress", "Egress"}
+    assert policy["ingress"] == [{"ports": [{"port": "http", "protocol": "TCP"}]}]
+    egress_ports = {(p["port"], p["protocol"]) for rule in policy["egress"] for p in rule["ports"]}
+    assert {(53, "UDP"), (53, "TCP"), (443, "TCP")} <= egress_ports
+
+
+def pod_labels(docs: list[dict[str, Any]]) -> dict[str, str]:
+    labels: dict[str, str] = one(docs, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    return labels
+
+
+def test_two_replicas_spread_out_and_never_both_disrupted(docs: list[dict[str, Any]]) -> None:
+    deployment = one(docs, "Deployment")["spec"]
+    assert deployment["replicas"] == 2
+    assert deployment["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    spread = pod_spec(docs)["topologySpreadConstraints"]
+    assert "kubernetes.io/hostname" in {c["topologyKey"] for c in spread}
+    assert all(c["labelSelector"]["matchLabels"].items() <= pod_labels(docs).items() for c in spread)
+    budget = one(docs, "PodDisruptionBudget")["spec"]
+    assert budget["minAvailable"] == 1
+    assert budget["selector"]["matchLabels"].items() <= pod_labels(docs).items()
+    # time to flush queued events and release the Lease after SIGTERM
+    assert pod_spec(docs)["terminationGracePeriodSeconds"] >= 30
+
+
+def test_the_pod_environment_configures_the_forwarder(
+    docs: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (container,) = pod_spec(docs)["containers"]
+    env = dict(settings(docs))
+    from_api = {e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in container["env"] if "valueFrom" in e}
+    assert from_api["POD_NAME"] == "metadata.name"
+    assert from_api["POD_NAMESPACE"] == from_api["LEASE_NAMESPACE"] == "metadata.namespace"
+    env.update({e["name"]: e["value"] for e in container["env"] if "value" in e})
+    env.update({name: f"downward-{path}" for name, path in from_api.items()})
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    forwarder_main._parse([])  # exits (SystemExit) when a required setting is missing
