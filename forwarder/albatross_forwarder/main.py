@@ -290,10 +290,19 @@ class Forwarder:
             # Lost a race with another writer: the watch brings the newer version back.
             log.info("finalizer patch on %s/%s not applied (%s)", meta.get("namespace"), meta.get("name"), e.status)
 
-    def resync(self) -> None:
+    def resync(self, term: _Term) -> None:
+        """Send every live key of this term's watchers. Where each watch stood is read
+        *before* the keys: an object seen after that is newer than the mark, so ingest
+        never tombstones it for missing from a list read a moment earlier, nor when this
+        Resync arrives late (or is redriven days later)."""
         self.coalescer.flush()  # held changes first: the Resync is the newest word
-        keys = {w.kind: sorted(w.seen) for w in self.watchers}
-        self.sender.submit(Resync(cluster=self.config.cluster, keys=keys).to_detail())
+        as_of = {w.kind: w.position for w in term.watchers}
+        keys = {w.kind: sorted(w.seen) for w in term.watchers}
+        if term.stop.is_set():  # the term ended meanwhile: its watchers speak for no one
+            return
+        namespaces = self.config.namespaces or None
+        resync = Resync(cluster=self.config.cluster, keys=keys, as_of=as_of, namespaces=namespaces)
+        self.sender.submit(resync.to_detail())
         self.resyncs += 1
 
     def start(self) -> None:
@@ -342,10 +351,10 @@ class Forwarder:
         # a Resync once every kind has listed, then periodically
         if not self._wait_synced(term, term.watchers, None):
             return
-        self.resync()
+        self.resync(term)
         interval = self.config.resync_interval
         while not term.stop.wait(interval if interval > 0 else None):  # lives as long as the term
-            self.resync()
+            self.resync(term)
 
     @staticmethod
     def _wait_synced(term: _Term, watchers: Sequence[Watcher], timeout: float | None) -> bool:

@@ -4,7 +4,8 @@ Secrets Manager and send only the copy's ARN and version.
 Only Secrets named in the ``auth-idp-oidc`` annotation of a managed Ingress, or of a
 Service one forwards to, are copied: ``clientID`` and ``clientSecret`` go into
 ``albatross/<cluster>/<namespace>/<name>`` (created with the cluster tag, or given a new
-version only when the content changed: the version token is derived from it). A Secret
+version only when the Secret changed: the version token is derived from its uid and
+resourceVersion, never from the values). A Secret
 that is deleted or no longer named has its copy scheduled for deletion. The events say
 ``Secret`` and carry names and the reference; a Secret's data never leaves this process
 except towards Secrets Manager.
@@ -26,6 +27,7 @@ from albatross_forwarder.watch import Emit, Watcher
 
 log = logging.getLogger("albatross.forwarder.secrets")
 RECOVERY_DAYS = 7
+RETRY_SECONDS = 30  # a copy that failed is tried again by a list this much later
 
 
 def _code(error: ClientError) -> str:
@@ -129,18 +131,28 @@ class SecretCopier:
             return
         try:
             arn, version = self._store(name, values, version_token(change.object, values))
-        except Exception:
+        except Exception as e:  # noqa: BLE001  # any failure: this Secret waits, the others go on
+            # Raising would end the watcher's list midway: later Secrets never copied, the
+            # kind never synced, so no Resync at all. Forget this one and list again later.
             self.failed += 1
             secrets = self.current("Secret")
-            if secrets is not None:  # forget it, so the watch's retry sends it again
+            if secrets is not None:
                 secrets.seen.pop(change.key, None)
-            log.error("copying Secret %s to Secrets Manager failed", change.key)
-            raise
+                timer = threading.Timer(RETRY_SECONDS, secrets.relist_soon)
+                timer.daemon = True
+                timer.start()
+            log.error(
+                "copying Secret %s to Secrets Manager failed (%s); retrying in %ds",
+                change.key,
+                _code(e) if isinstance(e, ClientError) else type(e).__name__,
+                RETRY_SECONDS,
+            )
+            return
         self.copied += 1
         self.emit(_replace(change, change_object(change.object, arn=arn, version=version)))
 
     def _store(self, name: str, values: Mapping[str, str], token: str) -> tuple[str, str]:
-        """Create the copy, or add a version; a write of unchanged content (same token)
+        """Create the copy, or add a version; a write of the same Secret version (same token)
         creates nothing. A copy scheduled for deletion is restored first."""
         sm, body = self.client(), json.dumps(dict(values), sort_keys=True)
         try:

@@ -78,6 +78,9 @@ class Watcher:
         self.namespaces = frozenset(namespaces)  # empty: every namespace
         self.seen: dict[str, Seen] = {}
         self.synced = threading.Event()
+        # the resourceVersion up to which every change has been taken into ``seen``
+        # (a Resync's ``asOf``: newer objects are not judged by it)
+        self.position = "0"
         self.relists = 0
         self.restarts = 0
         self._stop = threading.Event()
@@ -173,6 +176,7 @@ class Watcher:
                 break
         for key in sorted(set(self.seen) - live):
             self._delete(key, None, rv)
+        self.position = rv
         self.synced.set()
         return rv
 
@@ -203,13 +207,13 @@ class Watcher:
                         raise Gone(obj.get("message", "410 Gone"))
                     raise RuntimeError(f"watch error: {obj.get('message')}")
                 rv = str((obj.get("metadata") or {}).get("resourceVersion") or rv)
-                if kind == "BOOKMARK":
-                    continue
-                obj.setdefault("kind", self.kind)
-                if kind == "DELETED":
-                    self._delete(object_key(obj), obj, rv)
-                else:
-                    self._upsert(obj)
+                if kind != "BOOKMARK":
+                    obj.setdefault("kind", self.kind)
+                    if kind == "DELETED":
+                        self._delete(object_key(obj), obj, rv)
+                    else:
+                        self._upsert(obj)
+                self.position = rv
         finally:
             resp.release_conn()
             self._response = None
@@ -245,11 +249,13 @@ class Watcher:
                 if status == 410:
                     rv = None
                     continue
-                if status == 404:
-                    # The kind is not served (an optional CRD not installed): nothing to
-                    # send; look again later.
+                if status in (403, 404):
+                    # The kind is not served (an optional CRD not installed) or not ours to
+                    # read (RBAC): nothing to send; look again later. It counts as listed, so
+                    # a Resync still goes out: its asOf for this kind ("0") judges nothing.
                     if not self.synced.is_set():
-                        log.info("%s is not served by this cluster; checking again every minute", self.kind)
+                        why = "forbidden to this service account" if status == 403 else "not served by this cluster"
+                        log.warning("%s is %s; checking again every minute", self.kind, why)
                     self.synced.set()
                     self._stop.wait(60)
                     continue

@@ -1,5 +1,5 @@
 """The forwarder's Secrets Manager copies against moto (ADR 0005): a copy is created with
-the cluster tag, unchanged content makes no new version, a rotation does; a deleted
+the cluster tag, the same Secret version makes no new version, a rotation does; a deleted
 Secret's copy is scheduled for deletion and restored if the Secret comes back; what is
 sent carries the reference only. Which Secrets are copied follows the Ingresses the
 watcher forwards."""
@@ -13,6 +13,7 @@ import pytest
 
 from albatross.aws import clients
 from albatross.contract import ObjectChange, parse_detail
+from albatross.local.faults import Fault, inject
 from albatross_forwarder.secrets import SecretCopier
 from albatross_forwarder.watch import Watcher
 
@@ -49,7 +50,7 @@ def test_copies_follow_the_secret_and_only_references_are_sent(copier: tuple[Sec
     secrets, sent = copier
     sm = clients.secretsmanager()
     secrets.on_change(change(secret("one")))
-    secrets.on_change(change(secret("one", rv="2")))  # a label change, say: same content
+    secrets.on_change(change(secret("one")))  # the same version again (a restarted forwarder)
     first = sm.describe_secret(SecretId=NAME)
     assert {"Key": "elbv2.k8s.aws/cluster", "Value": "c"} in first["Tags"]
     assert len(first["VersionIdsToStages"]) == 1
@@ -118,3 +119,21 @@ def test_a_new_leadership_term_forgets_what_the_old_one_learnt(moto_endpoint: st
     secrets.prune()
     assert set(secrets.references) == {("Ingress", "shop/stays")}
     assert secrets.wanted(secret("x"))
+
+
+def test_a_copy_that_fails_holds_up_no_other_secret(copier: tuple[SecretCopier, list[ObjectChange]]) -> None:
+    """A refused copy is counted and left for a later list; the watcher's list goes on
+    (raising would end it midway: later Secrets uncopied, no Resync ever)."""
+    secrets, sent = copier
+    with inject(Fault(service="secretsmanager", operation="CreateSecret", code="AccessDeniedException")) as [fault]:
+        secrets.on_change(change(secret("one")))  # refused: no exception reaches the watcher
+        other = secret("two")
+        other["metadata"] = {**other["metadata"], "name": "other", "uid": "u-2"}
+        secrets.on_change(
+            ObjectChange(
+                cluster="c", kind="Secret", action="upsert", key="shop/other", resource_version="1", object=other
+            )
+        )
+    assert fault.raised == 1
+    assert (secrets.failed, secrets.copied) == (1, 1)
+    assert [c.key for c in sent] == ["shop/other"]  # the refused one sent nothing, not even a reference

@@ -8,6 +8,9 @@ import time
 from pathlib import Path
 
 from albatross.aws import clients
+from albatross.contract import Resync, parse_detail
+from albatross.controller.ingest import apply_resync
+from albatross.controller.settings import Settings
 from albatross.local.template import load
 from albatross.store.table import TOMBSTONE_SECONDS, Store
 
@@ -80,3 +83,38 @@ def test_release_takes_the_dirty_mark_with_the_execution(moto_endpoint: str) -> 
     state = store.group_state("shop/web")
     assert (state.execution, state.dirty) == (None, False)
     assert store.release("shop/web") == (None, False)
+
+
+def test_a_resync_judges_only_what_its_watch_had_seen(moto_endpoint: str) -> None:
+    """A Resync lists keys as of where each watch stood (``asOf``): an object stored after
+    that (its upsert overtook the Resync, or the Resync was redriven days later) stays;
+    one the list left out at an older version goes; namespaces outside the forwarder's
+    scope are not its to judge."""
+    store = table()
+    settings = Settings(
+        cluster="c1",
+        vpc_id="vpc-1",
+        region="us-east-1",
+        table="state",
+        work_queue_url="",
+        writeback_queue_url="",
+        provision_state_machine="",
+        teardown_state_machine="",
+    )
+
+    def service(namespace: str, name: str, rv: int) -> None:
+        obj = {"metadata": {"name": name, "namespace": namespace, "resourceVersion": str(rv)}}
+        assert store.put_snapshot(kind="Service", key=f"{namespace}/{name}", rv=rv, obj=obj, deleted=False)[0]
+
+    service("shop", "listed", 5)
+    service("shop", "gone-meanwhile", 3)  # deleted while no forwarder watched
+    service("shop", "newer", 9)  # created after the Resync's keys were read
+    service("other", "out-of-scope", 2)
+    late = Resync(cluster="c1", keys={"Service": ["shop/listed"]}, as_of={"Service": "8"}, namespaces=("shop",))
+    assert late == parse_detail(late.to_detail())
+    apply_resync(late, settings=settings, store=store, event_id="e1")
+    assert set(store.live_snapshots("Service")) == {"shop/listed", "shop/newer", "other/out-of-scope"}
+
+    # a Resync of an older forwarder (no asOf, no scope) judges everything it lists a kind of
+    apply_resync(Resync(cluster="c1", keys={"Service": ["shop/listed"]}), settings=settings, store=store, event_id="e2")
+    assert set(store.live_snapshots("Service")) == {"shop/listed"}

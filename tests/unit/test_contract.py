@@ -244,8 +244,11 @@ def test_oidc_secret_names_and_copies() -> None:
     values, missing = oidc.credentials(secret)
     assert (values, missing) == ({"clientID": "id", "clientSecret": "secret"}, [])
     token = oidc.version_token(secret, values)
-    assert token == oidc.version_token(secret, dict(values))  # unchanged content: the same version
-    assert token != oidc.version_token(secret, {**values, "clientSecret": "rotated"})
+    assert token == oidc.version_token(secret, dict(values))  # the same Secret version: the same copy version
+    rotated = {**secret, "metadata": {**secret["metadata"], "resourceVersion": "8"}}
+    assert token != oidc.version_token(rotated, {**values, "clientSecret": "rotated"})
+    # the token travels in events and rule tags: it must not be a function of the values
+    assert token == oidc.version_token(secret, {**values, "clientSecret": "guess"})
     assert oidc.credentials({"data": {"clientID": "aWQ=", "clientSecret": "not base64!"}})[1] == ["clientSecret"]
     body = oidc.change_object(secret, arn="arn:aws:secretsmanager:r:1:secret:x", version=token)
     assert "data" not in body

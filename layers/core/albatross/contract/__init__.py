@@ -85,14 +85,38 @@ class Resync:
     cluster: str
     keys: Mapping[str, list[str]]
     schema_version: str = SCHEMA_VERSION
+    # Per kind, the resourceVersion the forwarder's watch had reached when it read the
+    # keys: a snapshot newer than that is not judged by this Resync (it was stored after
+    # the keys were read, or this Resync arrived late). Absent = judge everything (v1).
+    as_of: Mapping[str, str] | None = None
+    # The namespaces the forwarder watches (WATCH_NAMESPACES); absent = all. Snapshots
+    # of namespaced objects outside them are not the forwarder's to judge.
+    namespaces: tuple[str, ...] | None = None
 
     def to_detail(self) -> dict[str, Any]:
-        return {
+        detail: dict[str, Any] = {
             "schemaVersion": self.schema_version,
             "cluster": self.cluster,
             "kind": RESYNC,
             "keys": {k: list(v) for k, v in self.keys.items()},
         }
+        if self.as_of is not None:
+            detail["asOf"] = dict(self.as_of)
+        if self.namespaces is not None:
+            detail["namespaces"] = list(self.namespaces)
+        return detail
+
+    def judges(self, kind: str, key: str, rv: int) -> bool:
+        """Whether this Resync may declare the stored snapshot ``kind``/``key`` at ``rv``
+        gone when its key is not listed."""
+        if kind not in self.keys:
+            return False
+        if self.namespaces is not None and "/" in key and key.split("/", 1)[0] not in self.namespaces:
+            return False
+        if self.as_of is None:
+            return True
+        mark = self.as_of.get(kind)
+        return mark is not None and mark.isdigit() and rv <= int(mark)
 
 
 @dataclass(frozen=True)
@@ -228,7 +252,24 @@ def parse_detail(detail: Mapping[str, Any]) -> ObjectChange | Resync | Claim:
             k in kinds and isinstance(v, list) and all(isinstance(x, str) for x in v) for k, v in keys.items()
         ):
             raise ContractError("detail.keys must map each kind to a list of keys")
-        return Resync(cluster=cluster, keys={k: list(v) for k, v in keys.items()}, schema_version=version)
+        as_of = detail.get("asOf")
+        if as_of is not None and not (
+            isinstance(as_of, Mapping)
+            and all(k in kinds and isinstance(v, str) and v.isdigit() for k, v in as_of.items())
+        ):
+            raise ContractError("detail.asOf must map kinds to decimal resourceVersions")
+        namespaces = detail.get("namespaces")
+        if namespaces is not None and not (
+            isinstance(namespaces, list) and all(isinstance(n, str) and n for n in namespaces)
+        ):
+            raise ContractError("detail.namespaces must be a list of namespace names")
+        return Resync(
+            cluster=cluster,
+            keys={k: list(v) for k, v in keys.items()},
+            schema_version=version,
+            as_of=dict(as_of) if as_of is not None else None,
+            namespaces=tuple(namespaces) if namespaces is not None else None,
+        )
     if kind not in kinds:
         raise ContractError(f"detail.kind {kind!r} is not one of {', '.join(kinds)}")
     action = _require_str(detail, "action")

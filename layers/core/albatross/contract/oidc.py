@@ -64,10 +64,14 @@ def credentials(secret: Mapping[str, Any]) -> tuple[dict[str, str], list[str]]:
 
 def version_token(secret: Mapping[str, Any], values: Mapping[str, str]) -> str:
     """The ``ClientRequestToken`` (hence VersionId) of a copy: derived from the Secret's
-    uid and the values, so writing unchanged content again creates no new version, and a
-    recreated Secret gets new versions."""
-    uid = str((secret.get("metadata") or {}).get("uid") or "")
-    text = "\0".join([uid, *(f"{k}={values[k]}" for k in sorted(values))])
+    uid and resourceVersion, so writing the same Secret version again creates no new
+    version (a restarted forwarder), a changed or recreated Secret gets a new one, and
+    the token, which travels in events and rule tags, says nothing about the values
+    (``values`` only decides that there is something to copy)."""
+    meta = secret.get("metadata") or {}
+    if not values:
+        raise ValueError("nothing to copy")
+    text = "\0".join([str(meta.get("uid") or ""), str(meta.get("resourceVersion") or "")])
     return str(uuid.UUID(bytes=hashlib.sha256(text.encode()).digest()[:16]))
 
 

@@ -172,7 +172,7 @@ def apply_resync(resync: Resync, *, settings: Settings, store: Store, event_id: 
     for kind, live in resync.keys.items():
         wanted = set(live)
         for key, (rv, obj) in store.live_snapshots(kind).items():
-            if key in wanted:
+            if key in wanted or not resync.judges(kind, key, rv):
                 continue
             applied, previous = store.put_snapshot(kind=kind, key=key, rv=rv, obj=obj, deleted=True)
             if applied:
