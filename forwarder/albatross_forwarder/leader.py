@@ -2,13 +2,15 @@
 (watches, sends, consumes write-backs), the others stand by.
 
 The holder renews every third of the lease duration. A replica takes the Lease when it
-is absent, released (empty ``holderIdentity``) or expired: its ``renewTime`` plus
-``leaseDurationSeconds`` is past by our clock, or (against a holder whose clock runs
-ahead) we have seen the Lease unchanged for a whole duration. Every write is a replace
-with the ``resourceVersion`` just read, so of two replicas racing for it one gets 409
-and stays a candidate. A leader that has not renewed for two thirds of the duration
-steps down by itself, before anyone else may take over. The only I/O is the Lease;
-clocks are injected.
+is absent, released (empty ``holderIdentity``) or expired: it has seen the Lease
+unchanged for a whole ``leaseDurationSeconds`` by its own monotonic clock. The holder's
+``renewTime`` is never compared with our wall clock: with skewed clocks that would let
+a standby take a healthy Lease. Every write is a replace with the ``resourceVersion``
+just read, so of two replicas racing for it one gets 409 and stays a candidate. A
+leader that has not renewed for two thirds of the duration (counted from the *start* of
+its last successful round) steps down by itself, before any round that would outlast
+that, and its requests time out before the deadline: it stops before anyone else may
+take over. The only I/O is the Lease; clocks are injected.
 """
 
 from __future__ import annotations
@@ -79,13 +81,14 @@ class LeaderElector:
         self._seen_at = 0.0
         self._stop = threading.Event()
         self._lock = threading.Lock()
+        self._timeout = self.renew_every / 2  # per request; shorter as the deadline nears
 
     # --- one round ----------------------------------------------------------------------
 
     def _read(self) -> dict[str, Any] | None:
         try:
             resp: Any = self.leases.read_namespaced_lease(
-                self.name, self.namespace, _preload_content=False, _request_timeout=self.renew_every
+                self.name, self.namespace, _preload_content=False, _request_timeout=self._timeout
             )
         except ApiException as e:
             if e.status == 404:
@@ -97,7 +100,7 @@ class LeaderElector:
     def _replace(self, lease: Any) -> None:
         """PUT with the resourceVersion read: 409 when someone wrote in between."""
         self.leases.replace_namespaced_lease(
-            self.name, self.namespace, lease, _preload_content=False, _request_timeout=self.renew_every
+            self.name, self.namespace, lease, _preload_content=False, _request_timeout=self._timeout
         )
 
     def _observe(self, lease: Mapping[str, Any]) -> None:
@@ -109,9 +112,6 @@ class LeaderElector:
         if not spec.get("holderIdentity"):
             return True
         duration = float(spec.get("leaseDurationSeconds") or self.duration)
-        renewed = _parse(spec.get("renewTime") or spec.get("acquireTime"))
-        if renewed is None or renewed + datetime.timedelta(seconds=duration) < self.now():
-            return True
         return self.monotonic() - self._seen_at > duration
 
     def _spec(self, old: Mapping[str, Any], *, holder: str, duration: int) -> dict[str, Any]:
@@ -140,7 +140,7 @@ class LeaderElector:
                     "spec": self._spec({}, holder=self.identity, duration=self.duration),
                 }
                 self.leases.create_namespaced_lease(
-                    self.namespace, body, _preload_content=False, _request_timeout=self.renew_every
+                    self.namespace, body, _preload_content=False, _request_timeout=self._timeout
                 )
                 self.holder, self.last_contact = self.identity, self.monotonic()
                 return True
@@ -170,9 +170,18 @@ class LeaderElector:
         with self._lock:
             if self._stop.is_set():
                 return 0.0
+            started = self.monotonic()
+            if self.leading:
+                left = self.renew_deadline - (started - self._renewed)
+                if left <= 0:
+                    self._step_down("could not renew the lease in time")
+                else:  # read and replace must both end before the deadline
+                    self._timeout = max(0.2, min(self.renew_every, left) / 2)
+            if not self.leading:
+                self._timeout = self.renew_every / 2
             held = self.try_acquire_or_renew()
             if held:
-                self._renewed = self.monotonic()
+                self._renewed = started
                 if not self.leading:
                     self.leading = True
                     self.acquired += 1

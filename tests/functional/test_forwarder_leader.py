@@ -216,15 +216,19 @@ def test_lease_expiry_and_renewal(api: k8s.ApiClient) -> None:
     clocks.advance(6)
     assert a.try_acquire_or_renew()  # renewed
     clocks.advance(6)
-    assert not b.try_acquire_or_renew()  # 6 s after the renewal: still a's
+    assert not b.try_acquire_or_renew()  # b sees the renewal: still a's
     clocks.advance(3.5)
-    assert b.try_acquire_or_renew()  # 9.5 s without renewal: expired
+    assert not b.try_acquire_or_renew()  # past renewTime + duration by the wall clock, but
+    clocks.advance(6)  # expiry is judged only by how long b has seen the Lease unchanged
+    assert b.try_acquire_or_renew()  # 9.5 s unchanged: expired
     assert not a.try_acquire_or_renew()
     assert a.holder == "b"
-    # a holder whose clock runs ahead writes a renewTime in the future: the Lease is taken
-    # anyway once it has not changed for a whole duration, as seen here
+    # clocks that disagree change nothing: a holder whose clock runs ahead writes a
+    # renewTime in the future, a standby whose clock runs ahead sees a fresh one as old;
+    # the Lease changes hands only once it has not changed for a whole duration
     clocks.wall += datetime.timedelta(hours=1)
     assert b.try_acquire_or_renew()
+    assert not a.try_acquire_or_renew()
     clocks.wall -= datetime.timedelta(hours=1)
     assert not a.try_acquire_or_renew()
     clocks.mono += 9.5
@@ -237,8 +241,9 @@ def test_lease_expiry_and_renewal(api: k8s.ApiClient) -> None:
 def test_of_candidates_racing_for_an_expired_lease_one_wins(api: k8s.ApiClient) -> None:
     clocks = Clocks()
     assert elector(api, clocks, "old").try_acquire_or_renew()
-    clocks.advance(60)
     candidates = [elector(api, clocks, f"c{i}") for i in range(6)]
+    assert not any(c.try_acquire_or_renew() for c in candidates)  # each sees it held
+    clocks.advance(60)
     start = threading.Barrier(len(candidates))
     won: list[str] = []
 
