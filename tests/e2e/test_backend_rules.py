@@ -1,9 +1,11 @@
 """Backend security group rules (LBC's target group binding networking) in ip mode: the
 pods' addresses are secondary addresses of a node ENI with two security groups. The one
 tagged for the cluster gets an inbound rule from the load balancer's security group on
-the pods' port. A no-op reconcile neither reads nor changes it. The drift sweep puts back
-a rule revoked by hand and a target deregistered by hand. When the Ingress goes, the rule
-goes before the load balancer's security group, and a rule made by hand stays."""
+the pods' port. A no-op reconcile neither reads nor changes it. An equivalent rule of
+LBC's (a migration) stands for ours: the drift sweep neither revokes it nor makes ours
+too, and makes ours once LBC's is gone. The sweep also puts back a target deregistered by
+hand. When the Ingress goes, the rule goes before the load balancer's security group, and
+a rule made by hand stays."""
 
 from __future__ import annotations
 
@@ -17,13 +19,14 @@ from albatross.controller import queues
 from albatross.local.demo import ingress_gone
 from albatross.local.pods import pod_ip
 from albatross.local.system import LocalSystem
-from albatross.model.names import BACKEND_RULE_DESCRIPTION
+from albatross.model.names import backend_rule_description
 from tests.e2e.test_slice import NAME, NS, STACK, executions, ready_2048, work_queue_idle
 from tests.e2e.test_targets import targets
 
 PODS = {pod_ip(NS, NAME, i) for i in range(3)}
 LOOKUPS = {"DescribeNetworkInterfaces", "DescribeInstances", "DescribeSecurityGroupRules"}
 RULE_CALLS = {"AuthorizeSecurityGroupIngress", "RevokeSecurityGroupIngress"}
+LBC = "elbv2.k8s.aws/targetGroupBinding=shared"  # LBC's description of its backend rules
 
 
 def inbound(group: str) -> set[tuple[str, int, str, str]]:
@@ -71,7 +74,7 @@ def test_the_load_balancer_may_reach_the_pods_while_the_ingress_lives(system: Lo
     elbv2 = clients.elbv2()
     [lb] = elbv2.describe_load_balancers()["LoadBalancers"]
     [lb_sg] = lb["SecurityGroups"]
-    ours = ("tcp", 80, lb_sg, BACKEND_RULE_DESCRIPTION)  # the pods' port, from the named targetPort
+    ours = ("tcp", 80, lb_sg, backend_rule_description(system.cluster))  # the pods' port, from the named targetPort
     assert inbound(nodes) == {ours, hand_made}
     assert inbound(other) == set()
 
@@ -88,22 +91,45 @@ def test_the_load_balancer_may_reach_the_pods_while_the_ingress_lives(system: Lo
         counter.close()
     assert not {op for _, op in calls} & (LOOKUPS | RULE_CALLS), calls
 
-    # changed by hand: the drift sweep puts the rule and the target back
+    # changed by hand, as in a migration: ours replaced by LBC's equivalent rule, and a
+    # target deregistered. The drift sweep puts the target back and leaves LBC's rule be.
+    ec2 = clients.ec2()
     [rule] = [
         r["SecurityGroupRuleId"]
-        for r in clients.ec2().describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [nodes]}])[
+        for r in ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [nodes]}])[
             "SecurityGroupRules"
         ]
-        if r.get("Description") == BACKEND_RULE_DESCRIPTION
+        if r.get("Description") == ours[3]
     ]
-    clients.ec2().revoke_security_group_ingress(GroupId=nodes, SecurityGroupRuleIds=[rule])
+    ec2.revoke_security_group_ingress(GroupId=nodes, SecurityGroupRuleIds=[rule])
+    lbc: list[Any] = [
+        {**ssh[0], "FromPort": 80, "ToPort": 80, "UserIdGroupPairs": [{"GroupId": lb_sg, "Description": LBC}]}
+    ]
+    ec2.authorize_security_group_ingress(GroupId=nodes, IpPermissions=lbc)
     [tg] = elbv2.describe_target_groups()["TargetGroups"]
     gone = pod_ip(NS, NAME, 0)
     elbv2.deregister_targets(TargetGroupArn=tg["TargetGroupArn"], Targets=[{"Id": gone, "Port": 80}])
     assert targets() == PODS - {gone}
+    counter = CallCounter()
+    try:
+        system.dispatcher.fire("DriftFunctionDrift")
+        system.wait_for("the target back", lambda: targets() == PODS)
+        system.wait_for("the queues to drain", lambda: work_queue_idle(system))
+        calls = counter.snapshot()
+    finally:
+        counter.close()
+    assert inbound(nodes) == {("tcp", 80, lb_sg, LBC), hand_made}  # neither revoked nor made twice
+    assert not {op for _, op in calls} & RULE_CALLS, calls
+
+    # LBC removes its rule: the next sweep makes ours
+    [rule] = [
+        r["SecurityGroupRuleId"]
+        for r in ec2.describe_security_group_rules()["SecurityGroupRules"]
+        if r.get("Description") == LBC
+    ]
+    ec2.revoke_security_group_ingress(GroupId=nodes, SecurityGroupRuleIds=[rule])
     system.dispatcher.fire("DriftFunctionDrift")
-    system.wait_for("the rule back", lambda: inbound(nodes) == {ours, hand_made})
-    system.wait_for("the target back", lambda: targets() == PODS)
+    system.wait_for("our rule back", lambda: inbound(nodes) == {ours, hand_made})
 
     # the Ingress goes: so does the rule, and the load balancer's group after it
     system.wait_for("the queues to drain", lambda: work_queue_idle(system))

@@ -15,7 +15,7 @@ from albatross.aws import clients
 from albatross.aws.calls import CallCounter
 from albatross.local.demo import ingress_hostname
 from albatross.local.system import LocalSystem
-from albatross.model.names import BACKEND_RULE_DESCRIPTION
+from albatross.model.names import backend_rule_description
 from tests.e2e.test_slice import NAME, NS, ROOT, work_queue_idle
 from tests.k8s_typing import body
 
@@ -103,7 +103,7 @@ def test_a_drained_node_leaves_the_target_group(system: LocalSystem) -> None:
     # the load balancer may reach the NodePort on the nodes' security group
     [lb] = clients.elbv2().describe_load_balancers()["LoadBalancers"]
     [lb_sg] = lb["SecurityGroups"]
-    assert backend_rules(nodes_sg) == {("tcp", NODE_PORT, lb_sg)}
+    assert backend_rules(nodes_sg, system.cluster) == {("tcp", NODE_PORT, lb_sg)}
     cluster = system.kube.cluster
     cluster.step_seconds = None
     assert "node-b" in nodes_of(system)  # the pods are spread over both nodes
@@ -121,7 +121,7 @@ def test_a_drained_node_leaves_the_target_group(system: LocalSystem) -> None:
     assert targets() == {(first, NODE_PORT)}
     assert calls[("elasticloadbalancing", "DeregisterTargets")] == 1
     assert ("elasticloadbalancing", "RegisterTargets") not in calls
-    assert backend_rules(nodes_sg) == {("tcp", NODE_PORT, lb_sg)}  # node-a still needs it
+    assert backend_rules(nodes_sg, system.cluster) == {("tcp", NODE_PORT, lb_sg)}  # node-a still needs it
 
 
 def nodes_of(system: LocalSystem) -> set[str]:
@@ -130,11 +130,11 @@ def nodes_of(system: LocalSystem) -> set[str]:
     return {str(e.node_name) for e in found.endpoints or [] if e.conditions and not e.conditions.terminating}
 
 
-def backend_rules(group: str) -> set[tuple[str, int, str]]:
+def backend_rules(group: str, cluster: str) -> set[tuple[str, int, str]]:
     """The inbound rules Albatross owns on a security group."""
     found = clients.ec2().describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group]}])
     return {
         (r["IpProtocol"], r["FromPort"], r["ReferencedGroupInfo"]["GroupId"])
         for r in found["SecurityGroupRules"]
-        if not r["IsEgress"] and r.get("Description") == BACKEND_RULE_DESCRIPTION
+        if not r["IsEgress"] and r.get("Description") == backend_rule_description(cluster)
     }

@@ -1,10 +1,14 @@
 """Backend security group rules, the pure parts: what a target group's targets need of
-their security groups, and how a group's inbound rules are matched against that."""
+their security groups, how a group's inbound rules are matched against that, and how
+EC2's refusals of a race are classified."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from botocore.exceptions import ClientError
+
+from albatross.aws.errors import Duplicate, NotFound, UserError, classify
 from albatross.model.networking import needs, spec_digest
 from albatross.plan.networking import ActualRule, match
 
@@ -52,3 +56,12 @@ def test_only_owned_rules_are_revoked_and_none_is_made_twice() -> None:
     ]
     assert match({("tcp", 80, "sg-lb"), ("tcp", 8080, "sg-lb")}, actual) == ([("tcp", 8080, "sg-lb")], ["sgr-old"])
     assert match(set(), actual) == ([], ["sgr-old"])
+
+
+def test_a_race_with_another_settle_is_told_from_a_user_error() -> None:
+    def error(code: str) -> ClientError:
+        return ClientError({"Error": {"Code": code, "Message": "x"}}, "AuthorizeSecurityGroupIngress")
+
+    assert isinstance(classify(error("InvalidPermission.Duplicate")), Duplicate)  # made meanwhile
+    assert isinstance(classify(error("InvalidSecurityGroupRuleId.NotFound")), NotFound)  # revoked meanwhile
+    assert type(classify(error("InvalidPermission.Malformed"))) is UserError

@@ -204,16 +204,22 @@ def test_the_dashboard_body_is_json_naming_real_resources(template: dict[str, An
 def test_elb_and_ec2_changes_are_limited_to_what_carries_our_cluster_tag(template: dict[str, Any]) -> None:
     """As LBC's policy: creates need our tag in the request, changes need it on the
     resource; listeners and rules are scoped to listener ARNs; inbound rules may be
-    changed on any security group (the backend rules go on the nodes' groups, which are
-    not ours); nothing else is open."""
+    changed on any security group of the cluster's VPC in this account and region (the
+    backend rules go on the nodes' groups, which are not ours); nothing else is open."""
     statements = template["Resources"]["ElbManagementPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     open_ok = {"ec2:CreateSecurityGroup"}  # the group's tags come with the create (TagSecurityGroupOnCreate)
     backend_rules = {"ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress"}
+    here = "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:"
+    by_sid = {s["Sid"]: s for s in statements}
+    groups, rules = by_sid["BackendRules"], by_sid["BackendRuleIds"]
+    assert set(groups["Action"]) == set(rules["Action"]) == backend_rules
+    assert groups["Resource"] == {"Fn::Sub": here + "security-group/*"}
+    assert groups["Condition"] == {"ArnEquals": {"ec2:Vpc": {"Fn::Sub": here + "vpc/${VpcId}"}}}
+    assert "VpcId" in template["Parameters"]
+    # the rules alone allow nothing: every call also names its security group
+    assert rules["Resource"] == {"Fn::Sub": here + "security-group-rule/*"}
     for statement in statements:
-        if statement["Sid"] == "Read":
-            continue
-        if statement["Sid"] == "BackendRules":
-            assert set(statement["Action"]) == backend_rules
+        if statement["Sid"] in ("Read", "BackendRules", "BackendRuleIds"):
             continue
         mutating = [a for a in statement["Action"] if a.split(":")[0] in ("elasticloadbalancing", "ec2")]
         if not mutating or statement.get("Condition") or set(mutating) <= open_ok:

@@ -11,6 +11,9 @@ Class names are a contract: the state machines match them in ``Retry``/``Catch``
 * :class:`UserError`: the input cannot work (quota, bad reference, name taken by a
   resource we do not own); never retried, reported as a Warning Event.
 * :class:`NotFound`: the resource is gone (success for a delete).
+* :class:`Duplicate`: the security group rule exists already. A :class:`UserError` to
+  whoever did not expect it; the backend rules count it as made (a concurrent settle
+  made it).
 """
 
 from __future__ import annotations
@@ -49,6 +52,10 @@ class NotFound(AlbatrossError):
     pass
 
 
+class Duplicate(UserError):
+    """``InvalidPermission.Duplicate``: the rule to authorize exists already."""
+
+
 class PriorityInUse(AlbatrossError):
     """A rule priority is taken (a reorder that the endpoint will not do in one call)."""
 
@@ -67,6 +74,7 @@ _NOT_FOUND = {
     "InvalidGroup.NotFound",
     "InvalidGroupId.NotFound",
     "InvalidPermission.NotFound",
+    "InvalidSecurityGroupRuleId.NotFound",  # revoked meanwhile
     "ResourceNotFoundException",  # Shield: no protection for the resource
 }
 _RETRYABLE = {"InternalFailure", "InternalError", "ServiceUnavailable", "Unavailable"}
@@ -86,6 +94,8 @@ def classify(error: ClientError) -> AlbatrossError:
         return ConditionFailed(message)
     if code in _NOT_FOUND:
         return NotFound(message)
+    if code == "InvalidPermission.Duplicate":
+        return Duplicate(message)
     if code in _RETRYABLE or status >= 500:
         return Retryable(message)
     return UserError(message)

@@ -6,6 +6,10 @@ address (a node's ENI with the pod's secondary address, or a pod's own branch EN
 an instance target it is the instance's primary ENI. When that ENI has several groups,
 the one tagged ``kubernetes.io/cluster/<cluster>`` is used. A target whose group cannot
 be told ("" in the result) gets no rule.
+
+Our rules carry this cluster's description (:func:`albatross.model.names.backend_rule_description`).
+A race with a concurrent settle is no error: a rule made meanwhile counts as made, one
+revoked meanwhile as revoked.
 """
 
 from __future__ import annotations
@@ -14,9 +18,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from albatross.aws import clients
-from albatross.aws.errors import aws_errors
+from albatross.aws.errors import Duplicate, NotFound, aws_errors
 from albatross.model.load_balancer import CLUSTER_TAG_PREFIX
-from albatross.model.names import BACKEND_RULE_DESCRIPTION
+from albatross.model.names import backend_rule_description
 from albatross.model.networking import Rule
 from albatross.plan.networking import ActualRule
 
@@ -93,12 +97,14 @@ def placement(*, targets: Iterable[str], target_type: str, ipv6: bool, vpc_id: s
     return out
 
 
-def inbound(groups: Sequence[str]) -> dict[str, list[ActualRule]]:
+def inbound(groups: Sequence[str], *, cluster: str) -> dict[str, list[ActualRule]]:
     """The single-port inbound rules from a security group on each of ``groups`` (one
-    DescribeSecurityGroupRules for all of them)."""
+    DescribeSecurityGroupRules for all of them); ours are those with this cluster's
+    description."""
     out: dict[str, list[ActualRule]] = {g: [] for g in groups}
     if not groups:
         return out
+    ours = backend_rule_description(cluster)
     with aws_errors():
         pages = (
             clients.ec2()
@@ -114,19 +120,19 @@ def inbound(groups: Sequence[str]) -> dict[str, list[ActualRule]]:
                     ActualRule(
                         rule=(str(rule["IpProtocol"]), int(rule["FromPort"]), str(source)),
                         rule_id=str(rule["SecurityGroupRuleId"]),
-                        owned=rule.get("Description") == BACKEND_RULE_DESCRIPTION,
+                        owned=rule.get("Description") == ours,
                     )
                 )
     return out
 
 
-def authorize(group: str, rules: Sequence[Rule]) -> None:
+def _authorize(group: str, rules: Sequence[Rule], description: str) -> None:
     permissions: list[Any] = [
         {
             "IpProtocol": protocol,
             "FromPort": port,
             "ToPort": port,
-            "UserIdGroupPairs": [{"GroupId": source, "Description": BACKEND_RULE_DESCRIPTION}],
+            "UserIdGroupPairs": [{"GroupId": source, "Description": description}],
         }
         for protocol, port, source in rules
     ]
@@ -134,6 +140,55 @@ def authorize(group: str, rules: Sequence[Rule]) -> None:
         clients.ec2().authorize_security_group_ingress(GroupId=group, IpPermissions=permissions)
 
 
-def revoke(group: str, rule_ids: Sequence[str]) -> None:
+def authorize(group: str, rules: Sequence[Rule], *, cluster: str) -> list[Rule]:
+    """Authorize ``rules`` on ``group`` with this cluster's description; returns those not
+    made because a security group they name (``group`` or the source) is gone. A rule
+    that exists already counts as made (a concurrent settle made it). Either error fails
+    the whole call, so then the rules are made one at a time."""
+    description = backend_rule_description(cluster)
+    try:
+        _authorize(group, rules, description)
+        return []
+    except Duplicate:
+        if len(rules) == 1:
+            return []
+    except NotFound:
+        if len(rules) == 1:
+            return list(rules)
+    lost = []
+    for rule in rules:
+        try:
+            _authorize(group, [rule], description)
+        except Duplicate:
+            continue
+        except NotFound:
+            lost.append(rule)
+    return lost
+
+
+def _revoke(group: str, rule_ids: Sequence[str]) -> None:
     with aws_errors():
         clients.ec2().revoke_security_group_ingress(GroupId=group, SecurityGroupRuleIds=list(rule_ids))
+
+
+def revoke(group: str, rule_ids: Sequence[str]) -> None:
+    """Revoke rules by id. One already gone (revoked meanwhile, or ``group`` itself is
+    gone) counts as revoked; it fails the whole call, so then they go one at a time."""
+    try:
+        _revoke(group, rule_ids)
+        return
+    except NotFound:
+        if len(rule_ids) == 1:
+            return
+    for rule_id in rule_ids:
+        try:
+            _revoke(group, [rule_id])
+        except NotFound:
+            continue
+
+
+def exists(group: str) -> bool:
+    """Whether a security group exists (a filter, which finds nothing rather than fail)."""
+    with aws_errors():
+        found = clients.ec2().describe_security_groups(Filters=[{"Name": "group-id", "Values": [group]}])
+    return bool(found["SecurityGroups"])

@@ -6,8 +6,11 @@ security groups that guard its targets (:mod:`albatross.model.networking`). Seve
 target groups, of this group or of others, often need the same rule on the same node
 security group. So what each one needs is recorded in the state store
 (``sgrules#<group id>``), and a security group is settled against the union of all the
-records: missing rules are authorized, and rules with our label that nobody needs are
-revoked.
+records: missing rules are authorized, and rules with this cluster's description
+(:func:`albatross.model.names.backend_rule_description`) that nobody needs are revoked.
+A rule with the same protocol, port and source under another description (LBC's during
+a migration, another cluster's on a shared node group, one made by hand) counts as
+present: it is neither revoked nor made again.
 
 Cost: a target group's record remembers which group guards each target. A targets sync
 only looks up targets it has not seen before, and touches only the security groups whose
@@ -32,7 +35,6 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from albatross.aws import networking as ec2_rules
-from albatross.aws.errors import NotFound
 from albatross.model import networking
 from albatross.model.networking import Rule
 from albatross.model.stack import Resource
@@ -47,27 +49,51 @@ def _owner(group: str, rid: str) -> str:
     return f"{group}|{rid}"
 
 
-def _settle(store: Store, *, owner: str, needs: Mapping[str, frozenset[Rule]], groups: Set[str]) -> int:
+def _settle(
+    store: Store, *, cluster: str, owner: str, needs: Mapping[str, frozenset[Rule]], groups: Set[str]
+) -> tuple[int, set[str]]:
     """Record ``owner``'s needs on ``groups`` and bring each of them to the union of every
-    owner's needs; returns the mutating calls made."""
+    owner's needs; returns the mutating calls made and the groups where a rule ``owner``
+    needs could not be made (its source security group is gone)."""
     for group in sorted(groups):
         store.set_rule_needs(group, owner=owner, rules=sorted(needs.get(group, ())))
-    actual = ec2_rules.inbound(sorted(groups))
+    actual = ec2_rules.inbound(sorted(groups), cluster=cluster)
     calls = 0
+    unsettled: set[str] = set()
     for group in sorted(groups):
-        authorize, revoke = match(store.rule_needs(group), actual.get(group, []))
-        try:
-            if authorize:
-                ec2_rules.authorize(group, authorize)
+        have = actual.get(group, [])
+        authorize, revoke = match(store.rule_needs(group), have)
+        lost: list[Rule] = []
+        if authorize:
+            lost += ec2_rules.authorize(group, authorize, cluster=cluster)
+            calls += 1
+        if revoke:
+            ec2_rules.revoke(group, revoke)
+            calls += 1
+            # A concurrent settle (another group's reconcile, the targets fast path) may
+            # have recorded one of these rules after our read of the needs, found it
+            # present and made no call. Reading the needs again after the revoke closes
+            # that gap: a settle that records later also reads the rules later, sees the
+            # rule gone and makes it itself. Simpler than a lock per security group in the
+            # state table, which would need an expiry, waiting and a retry for a holder
+            # that crashed. (A rule left over the other way round costs no traffic; the
+            # next settle of its group or the drift sweep revokes it.)
+            gone = {a.rule for a in have if a.rule_id in set(revoke)}
+            again = sorted(gone & store.rule_needs(group))
+            if again:
+                lost += ec2_rules.authorize(group, again, cluster=cluster)
                 calls += 1
-            if revoke:
-                ec2_rules.revoke(group, revoke)
-                calls += 1
-        except NotFound:
+        if lost and ec2_rules.exists(group):
+            # The rules' source is gone (replaced, or deleted by hand): the owner's next
+            # sync tries again if it needs one of them.
+            logger.warning("a source security group is gone", extra={"securityGroup": group, "rules": lost})
+            if set(lost) & needs.get(group, frozenset()):
+                unsettled.add(group)
+        elif lost:
             logger.warning("a target security group is gone", extra={"securityGroup": group})
         if authorize or revoke:
             logger.info("backend rules", extra={"securityGroup": group, "authorized": authorize, "revoked": revoke})
-    return calls
+    return calls, unsettled
 
 
 def _placed(record: Mapping[str, Any]) -> dict[str, str]:
@@ -91,9 +117,12 @@ def sync(
     physical: Mapping[str, str],
     targets: Set[Target],
     verify: bool,
-) -> int:
+) -> tuple[int, bool]:
     """Give target group ``rid`` the rules its ``targets`` need and release those it no
-    longer needs; returns the mutating calls made."""
+    longer needs; returns the mutating calls made and whether every rule it needs is in
+    place. False when a source security group is gone: the caller records no digest, and
+    the record names the security group, so the next sync settles it again even if the
+    needs are unchanged."""
     binding: Mapping[str, Any] = target_group.binding or {}
     record = store.networking(group, rid)
     placed: dict[str, str] = {}
@@ -112,21 +141,26 @@ def sync(
             )
     needs = networking.needs(binding=binding, physical=physical, placed=placed, targets=targets)
     before = _needs(record)
-    touched = {g for g in set(needs) | set(before) if verify or needs.get(g) != before.get(g)}
-    calls = _settle(store, owner=_owner(group, rid), needs=needs, groups=touched) if touched else 0
+    retry = set(record.get("unsettled") or [])
+    touched = {g for g in set(needs) | set(before) if verify or g in retry or needs.get(g) != before.get(g)}
+    calls, unsettled = 0, set[str]()
+    if touched:
+        calls, unsettled = _settle(store, cluster=cluster, owner=_owner(group, rid), needs=needs, groups=touched)
     by_group: dict[str, list[str]] = {}
     for target, security_group in sorted(placed.items()):
         by_group.setdefault(security_group, []).append(target)
-    new = {"placed": by_group, "needs": {g: sorted(rules) for g, rules in sorted(needs.items())}}
+    new: dict[str, Any] = {"placed": by_group, "needs": {g: sorted(rules) for g, rules in sorted(needs.items())}}
+    if unsettled:
+        new["unsettled"] = sorted(unsettled)
     if not (placed or needs):
         if record:
             store.save_networking(group, rid=rid, record=None)
     elif json.dumps(new, sort_keys=True) != json.dumps(record, sort_keys=True):  # as stored: tuples are lists
         store.save_networking(group, rid=rid, record=new)
-    return calls
+    return calls, not unsettled
 
 
-def release(*, store: Store, group: str, keep: Set[str]) -> int:
+def release(*, store: Store, group: str, cluster: str, keep: Set[str]) -> int:
     """Give up the rules of every target group of ``group`` not in ``keep`` (it left the
     model, or the whole group is going); returns the mutating calls made."""
     calls = 0
@@ -134,6 +168,6 @@ def release(*, store: Store, group: str, keep: Set[str]) -> int:
         if rid in keep:
             continue
         before = _needs(record)
-        calls += _settle(store, owner=_owner(group, rid), needs={}, groups=set(before))
+        calls += _settle(store, cluster=cluster, owner=_owner(group, rid), needs={}, groups=set(before))[0]
         store.save_networking(group, rid=rid, record=None)
     return calls

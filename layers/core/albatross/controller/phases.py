@@ -109,7 +109,7 @@ def sync_targets(
         digests[rid] = f"{physical[rid]}|{digest(wanted)}|{net.spec_digest(binding, physical)}"
         if applied.get(rid) == digests[rid]:
             continue
-        changed += networking.sync(
+        calls, settled = networking.sync(
             store=store,
             group=group,
             cluster=cluster,
@@ -119,6 +119,9 @@ def sync_targets(
             targets=wanted,
             verify=verify,
         )
+        changed += calls
+        if not settled:
+            digests[rid] += "|unsettled"  # matches no digest: the next sync tries the rules again
         added, removed = targets.sync(physical[rid], wanted)
         changed += added + removed
     return changed, digests
@@ -136,11 +139,11 @@ def _releasing(step: Step) -> bool:
     return step.op == "delete" and step.type in (TARGET_GROUP, SECURITY_GROUP)
 
 
-def release_rules(*, store: Store, group: str, desired: Stack | None) -> int:
+def release_rules(*, store: Store, group: str, cluster: str, desired: Stack | None) -> int:
     """Revoke the backend rules of target groups that left the model (all of them when
     the group goes), before target groups and security groups are deleted."""
     keep = set(desired.of_type(TARGET_GROUP)) if desired else set()
-    return networking.release(store=store, group=group, keep=keep)
+    return networking.release(store=store, group=group, cluster=cluster, keep=keep)
 
 
 def apply_all(
@@ -168,12 +171,12 @@ def apply_all(
     release = not applied or any(_releasing(s) for s in rest)
     for step in rest:
         if release and _releasing(step):
-            registered += release_rules(store=store, group=group, desired=desired)
+            registered += release_rules(store=store, group=group, cluster=cluster, desired=desired)
             release = False
         logger.info("applying", extra={"group": group, "step": step.describe()})
         applier.apply(step, physical)
     if release:
-        registered += release_rules(store=store, group=group, desired=desired)
+        registered += release_rules(store=store, group=group, cluster=cluster, desired=desired)
     return Applied(changes=len(steps) + registered, physical=physical, targets=digests)
 
 
@@ -186,7 +189,11 @@ def run_phase(*, settings: Settings, store: Store, group: str, phase: str) -> di
             "phase": phase,
             "changes": sync_targets(desired, physical, store, group=group, cluster=settings.cluster)[0],
         }
-    released = release_rules(store=store, group=group, desired=desired) if phase == "prune:TargetGroup" else 0
+    released = (
+        release_rules(store=store, group=group, cluster=settings.cluster, desired=desired)
+        if phase == "prune:TargetGroup"
+        else 0
+    )
     steps = _select(plan(desired, actual), phase)
     for step in steps:
         logger.info("applying", extra={"group": group, "step": step.describe()})

@@ -32,7 +32,10 @@ Finalizers: ``ingress.k8s.aws/resources`` on members of an implicit group,
 
 Backend security group rules (the inbound rules that let the load balancer reach the
 targets, on the targets' security groups) carry the description
-``elbv2.k8s.aws/targetGroupBinding=shared``, as LBC's do: only rules with it are revoked.
+``albatross.k8s.aws/cluster=<cluster>``; only rules with this cluster's are ever revoked.
+Not LBC's ``elbv2.k8s.aws/targetGroupBinding=shared``: LBC (during a migration) or a
+second cluster on the same node group would revoke ours, and we theirs. A rule with the
+same protocol, port and source under any other description counts as made.
 """
 
 from __future__ import annotations
@@ -49,7 +52,6 @@ TAG_CLUSTER = contract.CLUSTER_TAG
 LEGACY_TAG_CLUSTER = "ingress.k8s.aws/cluster"
 TAG_STACK = "ingress.k8s.aws/stack"
 TAG_RESOURCE = "ingress.k8s.aws/resource"
-BACKEND_RULE_DESCRIPTION = "elbv2.k8s.aws/targetGroupBinding=shared"
 TAG_OIDC_CREDENTIALS_VERSION = "albatross.k8s.aws/oidc-secret-version"
 
 LOAD_BALANCER_ID = "LoadBalancer"
@@ -128,6 +130,12 @@ def rule_id(port: int, priority: int) -> str:
 
 def finalizer(group: GroupID) -> str:
     return EXPLICIT_FINALIZER_PREFIX + group.name if group.explicit else IMPLICIT_FINALIZER
+
+
+def backend_rule_description(cluster: str) -> str:
+    """Fits a rule description: at most 255 of ``a-zA-Z0-9. _-:/()#,@[]+=&;{}!$*``, as
+    the template's ClusterName pattern allows."""
+    return f"albatross.k8s.aws/cluster={cluster}"
 
 
 def stack_tags(*, cluster: str, group: GroupID, resource_id: str) -> dict[str, str]:

@@ -1,9 +1,10 @@
 """Match the backend rules a security group needs against the inbound rules it has.
 
-Pure. Only rules Albatross owns (labelled as LBC labels its own, see
-:data:`albatross.model.names.BACKEND_RULE_DESCRIPTION`) are ever revoked. A needed rule
-that already exists under another label (a rule someone made by hand, say) is left
-alone and not made again, because AWS refuses a duplicate.
+Pure. Only rules this cluster's Albatross owns (with its description, see
+:func:`albatross.model.names.backend_rule_description`) are ever revoked. A needed rule
+that already exists under another description (LBC's, another cluster's, one made by
+hand) is left alone and not made again: AWS refuses a duplicate, and whoever made it
+revokes it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from albatross.model.networking import Rule
 class ActualRule:
     rule: Rule
     rule_id: str  # SecurityGroupRuleId
-    owned: bool  # carries our label
+    owned: bool  # carries this cluster's description
 
 
 def match(needed: Set[Rule], actual: Iterable[ActualRule]) -> tuple[list[Rule], list[str]]:
