@@ -4,12 +4,16 @@ marked once until taken."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
+import pytest
+
 from albatross.aws import clients
-from albatross.contract import Resync, parse_detail
-from albatross.controller.ingest import apply_resync
+from albatross.aws.errors import AlbatrossError
+from albatross.contract import ObjectChange, Resync, parse_detail
+from albatross.controller.ingest import apply_change, apply_resync
 from albatross.controller.settings import Settings
 from albatross.local.template import load
 from albatross.store.table import TOMBSTONE_SECONDS, Store
@@ -118,3 +122,41 @@ def test_a_resync_judges_only_what_its_watch_had_seen(moto_endpoint: str) -> Non
     # a Resync of an older forwarder (no asOf, no scope) judges everything it lists a kind of
     apply_resync(Resync(cluster="c1", keys={"Service": ["shop/listed"]}), settings=settings, store=store, event_id="e2")
     assert set(store.live_snapshots("Service")) == {"shop/listed"}
+
+
+def test_a_change_whose_enqueue_failed_is_not_dropped_when_delivered_again(moto_endpoint: str) -> None:
+    """Stored, then the enqueue failed (SQS refused): the event's retry must enqueue,
+    not be dropped as a duplicate of what is stored; after that, duplicates are dropped."""
+    store = table()
+    sqs = clients.sqs()
+    queue = sqs.create_queue(QueueName="work")["QueueUrl"]
+    settings = Settings(
+        cluster="c1",
+        vpc_id="vpc-1",
+        region="us-east-1",
+        table="state",
+        work_queue_url=queue + "-missing",
+        writeback_queue_url="",
+        provision_state_machine="",
+        teardown_state_machine="",
+    )
+    ingress = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {"name": "web", "namespace": "shop", "resourceVersion": "5", "uid": "u1"},
+        "spec": {"ingressClassName": "alb", "defaultBackend": {"service": {"name": "web", "port": {"number": 80}}}},
+    }
+    change = ObjectChange(
+        cluster="c1", kind="Ingress", action="upsert", key="shop/web", resource_version="5", object=ingress
+    )
+    with pytest.raises(AlbatrossError):
+        apply_change(change, settings=settings, store=store, event_id="e1")
+    assert "pending" in item("Ingress", "shop/web")
+
+    delivered_again = dataclasses.replace(settings, work_queue_url=queue)
+    assert apply_change(change, settings=delivered_again, store=store, event_id="e1") == {"shop/web"}
+    assert "pending" not in item("Ingress", "shop/web")
+    waiting = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessages"])
+    assert waiting["Attributes"]["ApproximateNumberOfMessages"] == "1"
+    store.take_request("shop/web")  # (the reconcile started)
+    assert apply_change(change, settings=delivered_again, store=store, event_id="e1") == set()  # a plain duplicate

@@ -133,18 +133,31 @@ def apply_change(change: ObjectChange, *, settings: Settings, store: Store, even
     if change.cluster != settings.cluster:
         logger.info("ignoring an event of another cluster", extra={"cluster": change.cluster, "key": change.key})
         return set()
-    applied, previous = store.put_snapshot(
-        kind=change.kind,
-        key=change.key,
-        rv=int(change.resource_version),
-        obj=change.object,
-        deleted=change.action == "delete",
+    rv = int(change.resource_version)
+    applied, previous, redelivered = store.put_snapshot(
+        kind=change.kind, key=change.key, rv=rv, obj=change.object, deleted=change.action == "delete"
     )
     if not applied:
         logger.info(
             "dropped a stale change", extra={"kind": change.kind, "key": change.key, "rv": change.resource_version}
         )
         return set()
+    try:
+        groups = _follow_change(change, settings=settings, store=store, event_id=event_id, previous=previous)
+    except Exception:
+        # Stored, but not enqueued: without a mark, the retry of this very event would
+        # be dropped as a duplicate and the change would wait for the drift sweep.
+        store.mark_pending(kind=change.kind, key=change.key, rv=rv, obj=change.object, previous=previous)
+        raise
+    if redelivered:
+        store.settle(kind=change.kind, key=change.key, rv=rv, obj=change.object)
+    return groups
+
+
+def _follow_change(
+    change: ObjectChange, *, settings: Settings, store: Store, event_id: str, previous: Mapping[str, Any] | None
+) -> set[str]:
+    """Membership and the reconcile (or targets sync) a stored change asks for."""
     grouped = _class_groups(store, change.object, previous) if change.kind == "Ingress" else None
     if change.kind == "Ingress" and change.action == "upsert":
         store.add_member(group_key_of(change.object, grouped), change.key)
@@ -174,7 +187,7 @@ def apply_resync(resync: Resync, *, settings: Settings, store: Store, event_id: 
         for key, (rv, obj) in store.live_snapshots(kind).items():
             if key in wanted or not resync.judges(kind, key, rv):
                 continue
-            applied, previous = store.put_snapshot(kind=kind, key=key, rv=rv, obj=obj, deleted=True)
+            applied, previous, _ = store.put_snapshot(kind=kind, key=key, rv=rv, obj=obj, deleted=True)
             if applied:
                 groups |= _groups_affected(store, kind, obj, previous, deleted=True)
     if groups:

@@ -6,7 +6,7 @@ import json
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from albatross.aws import clients
 from albatross.aws.errors import ConditionFailed, aws_errors
@@ -47,6 +47,12 @@ class GroupState:
         return self.model is not None or self.index is not None
 
 
+class SnapshotWrite(NamedTuple):
+    applied: bool
+    previous: Mapping[str, Any] | None
+    redelivered: bool = False
+
+
 class Store:
     """Typed operations on the table; the client comes from :mod:`albatross.aws.clients`."""
 
@@ -55,10 +61,9 @@ class Store:
 
     # --- snapshots ---------------------------------------------------------------------
 
-    def put_snapshot(
-        self, *, kind: str, key: str, rv: int, obj: Mapping[str, Any], deleted: bool
-    ) -> tuple[bool, Mapping[str, Any] | None]:
-        """Store if ``rv`` is newer than what is stored; returns (applied, previous body)."""
+    def put_snapshot(self, *, kind: str, key: str, rv: int, obj: Mapping[str, Any], deleted: bool) -> SnapshotWrite:
+        """Store if ``rv`` is newer than what is stored; returns (applied, previous body),
+        and whether this was a redelivery of a change whose enqueue had failed."""
         pk, sk = snapshot_key(kind, key, obj)
         item: dict[str, Any] = {
             "pk": {"S": pk},
@@ -84,13 +89,57 @@ class Store:
                     ConditionExpression=condition,
                     ExpressionAttributeValues={":rv": {"N": str(rv)}, ":d": {"BOOL": deleted}},
                     ReturnValues="ALL_OLD",
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
-        except ConditionFailed:
-            return False, None
+        except ConditionFailed as e:
+            stored = getattr(e.__cause__, "response", {}).get("Item") or {}
+            if stored.get("pending", {}).get("BOOL") and stored.get("rv", {}).get("N") == str(rv):
+                # this very change was stored, but what had to follow it failed (the
+                # enqueue): a redelivery finishes the job, with the previous body kept
+                prev = stored.get("prev", {}).get("S")
+                return SnapshotWrite(True, json.loads(prev) if prev else None, redelivered=True)
+            return SnapshotWrite(False, None)
         attrs = old.get("Attributes")
         if not attrs or attrs.get("deleted", {}).get("BOOL"):
-            return True, None
-        return True, json.loads(attrs["body"]["S"])
+            return SnapshotWrite(True, None)
+        return SnapshotWrite(True, json.loads(attrs["body"]["S"]))
+
+    def mark_pending(self, *, kind: str, key: str, rv: int, obj: Mapping[str, Any], previous: Any) -> None:
+        """The change at ``rv`` was stored but what follows it (the enqueue) failed: say
+        so on the snapshot, with the body it replaced, so a redelivery of the same change
+        is not dropped as a duplicate."""
+        pk, sk = snapshot_key(kind, key, obj)
+        values: dict[str, Any] = {":t": {"BOOL": True}, ":rv": {"N": str(rv)}}
+        update = "SET pending = :t"
+        if previous is not None:
+            update += ", prev = :p"
+            values[":p"] = {"S": json.dumps(previous, separators=(",", ":"), sort_keys=True)}
+        try:
+            with aws_errors():
+                clients.dynamodb().update_item(
+                    TableName=self.table,
+                    Key={"pk": {"S": pk}, "sk": {"S": sk}},
+                    UpdateExpression=update,
+                    ConditionExpression="rv = :rv",
+                    ExpressionAttributeValues=values,
+                )
+        except ConditionFailed:
+            pass  # a newer change is stored already: it carries the work forward
+
+    def settle(self, *, kind: str, key: str, rv: int, obj: Mapping[str, Any]) -> None:
+        """A redelivered change finished what its first delivery could not."""
+        pk, sk = snapshot_key(kind, key, obj)
+        try:
+            with aws_errors():
+                clients.dynamodb().update_item(
+                    TableName=self.table,
+                    Key={"pk": {"S": pk}, "sk": {"S": sk}},
+                    UpdateExpression="REMOVE pending, prev",
+                    ConditionExpression="rv = :rv",
+                    ExpressionAttributeValues={":rv": {"N": str(rv)}},
+                )
+        except ConditionFailed:
+            pass
 
     def get_objects(self, kind: str, keys: Iterable[str]) -> dict[str, Mapping[str, Any]]:
         """Live (not deleted) snapshots of ``kind`` by key."""
