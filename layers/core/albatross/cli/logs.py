@@ -3,13 +3,14 @@ state machines' execution histories, merged in time order.
 
 The functions log JSON through Powertools; a line belongs to a group when its ``group``
 is the group, or its ``groups`` list holds it (ingest's lines), or, having neither, its
-``correlation_id`` is the group. The server-side filter (FilterLogEvents) is a plain term pattern on the group
-name, which AWS and moto both understand; the exact test runs here. Provision and
-teardown executions whose input names the group add their start, failed tasks and end.
-Warnings and errors are marked (``!``) and coloured on a terminal; long values are
-shortened in the table (never errors), whole in ``--output json``. ``--follow`` polls for
-new lines until interrupted. Reads only; the log groups and state machines come from
-the stack's outputs.
+``correlation_id`` is the group. The server-side filter (FilterLogEvents) is a plain
+term pattern on the group name, which AWS and moto both understand; the exact test runs
+here. Provision and teardown executions whose input names the group add their start,
+failed tasks and end: those started in the window, and those still running however long
+ago they started. Warnings and errors are marked (``!``) and coloured on a terminal;
+long values are shortened in the table (never errors), whole in ``--output json``.
+``--follow`` polls for new lines until interrupted, reading a running execution until
+it ends. Reads only; the log groups and state machines come from the stack's outputs.
 """
 
 from __future__ import annotations
@@ -20,12 +21,15 @@ import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from albatross.aws import clients
 from albatross.aws.errors import aws_errors
 from albatross.cli.stack import CliError, require
 from albatross.store.table import Store
+
+if TYPE_CHECKING:
+    from mypy_boto3_stepfunctions import SFNClient
 
 # Powertools' own keys, shown as columns or not at all.
 _QUIET = {
@@ -167,31 +171,68 @@ def _cause(cause: str) -> str:
     return cause
 
 
-def execution_entries(outputs: Mapping[str, str], *, group: str, since: int) -> list[Entry]:
+def _listed(sfn: SFNClient, machine: str, since: int) -> list[str]:
+    """Executions started since ``since`` (the list is newest first: stop there), and
+    those still running however long ago they started."""
+    found: list[str] = []
+    for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=machine):
+        recent = [e for e in page["executions"] if e["startDate"].timestamp() * 1000 >= since]
+        found += [e["executionArn"] for e in recent]
+        if len(recent) < len(page["executions"]):
+            break
+    for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=machine, statusFilter="RUNNING"):
+        found += [e["executionArn"] for e in page["executions"]]
+    return found
+
+
+def execution_entries(
+    outputs: Mapping[str, str], *, group: str, since: int, seen: dict[str, list[Entry] | None] | None = None
+) -> list[Entry]:
+    """The entries of the group's executions that started since ``since`` or still run.
+
+    ``seen`` carries what one poll learnt to the next: a finished execution's entries (or
+    ``[]`` for another group's), which never change, and ``None`` for one still running,
+    read again until it ends even when it no longer lists (it started before ``since``).
+    """
     sfn = clients.sfn()
+    seen = {} if seen is None else seen
+    machines = {outputs[key]: source for key, source in _MACHINES.items() if key in outputs}
     out: list[Entry] = []
-    for key, source in _MACHINES.items():
-        if key not in outputs:
-            continue
-        with aws_errors():
-            for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=outputs[key]):
-                recent = [e for e in page["executions"] if e["startDate"].timestamp() * 1000 >= since]
-                for execution in recent:
-                    arn = execution["executionArn"]
-                    described = json.loads(sfn.describe_execution(executionArn=arn).get("input") or "{}")
-                    if described.get("group") != group:
-                        continue
-                    history = sfn.get_paginator("get_execution_history").paginate(executionArn=arn)
-                    out += [e for p in history for ev in p["events"] if (e := _execution_entry(ev, source, arn))]
-                if len(recent) < len(page["executions"]):
-                    break  # newest first: the rest started before ``since``
+    with aws_errors():
+        listed = [arn for machine in machines for arn in _listed(sfn, machine, since)]
+        for arn in dict.fromkeys([*listed, *(a for a, v in seen.items() if v is None)]):
+            known = seen.get(arn)
+            if known is not None:
+                out += known
+                continue
+            described = sfn.describe_execution(executionArn=arn)
+            if json.loads(described.get("input") or "{}").get("group") != group:
+                seen[arn] = []
+                continue
+            source = machines[described["stateMachineArn"]]
+            pages = sfn.get_paginator("get_execution_history").paginate(executionArn=arn)
+            found = [e for p in pages for ev in p["events"] if (e := _execution_entry(ev, source, arn))]
+            seen[arn] = None if described["status"] == "RUNNING" else found
+            out += found
     return out
 
 
-def history(outputs: Mapping[str, str], *, group: str, since: int, until: int | None = None) -> list[Entry]:
+def history(
+    outputs: Mapping[str, str],
+    *,
+    group: str,
+    since: int,
+    until: int | None = None,
+    seen: dict[str, list[Entry] | None] | None = None,
+    lines_since: int | None = None,
+) -> list[Entry]:
+    """Log lines since ``lines_since`` (default ``since``) and the executions started
+    since ``since`` or still running, in time order; ``seen`` as for :func:`execution_entries`."""
     require(outputs, "LogGroupNames")
-    found = log_entries(outputs["LogGroupNames"].split(","), group=group, since=since, until=until)
-    found += [e for e in execution_entries(outputs, group=group, since=since) if until is None or e.timestamp < until]
+    log_groups = outputs["LogGroupNames"].split(",")
+    found = log_entries(log_groups, group=group, since=since if lines_since is None else lines_since, until=until)
+    executions = execution_entries(outputs, group=group, since=since, seen=seen)
+    found += [e for e in executions if until is None or e.timestamp < until]
     return sorted(found, key=lambda e: (e.timestamp, e.source))
 
 
@@ -203,17 +244,23 @@ def follow(
     interval: float = 2.0,
     stop: Callable[[], bool] = lambda: False,
 ) -> Iterator[Entry]:
-    """Every entry since ``since``, then new ones as they come, until ``stop()``."""
-    seen: set[tuple[int, str, str, str]] = set()
+    """Every entry since ``since``, then new ones as they come, until ``stop()``.
+
+    Log lines are read again from a minute back only (they arrive late; older ones are
+    deduplicated). Executions keep ``since``: one that started long ago still ends, and
+    its failed tasks and end come then; finished ones are not read again."""
+    shown: set[tuple[int, str, str, str]] = set()
+    seen: dict[str, list[Entry] | None] = {}
+    lines_since = since
     while True:
-        for entry in history(outputs, group=group, since=since):
+        for entry in history(outputs, group=group, since=since, seen=seen, lines_since=lines_since):
             key = (entry.timestamp, entry.where, entry.message, json.dumps(entry.fields, sort_keys=True, default=str))
-            if key not in seen:
-                seen.add(key)
+            if key not in shown:
+                shown.add(key)
                 yield entry
         if stop():
             return
-        since = max(since, int(time.time() * 1000) - 60_000)  # lines arrive late; older ones are deduplicated
+        lines_since = max(since, int(time.time() * 1000) - 60_000)
         time.sleep(interval)
 
 

@@ -2,8 +2,9 @@
 
 Every command that reads AWS takes the same three options: ``--stack-name`` (default:
 ``samconfig.toml``'s), ``--outputs FILE`` (the outputs as JSON, which ``albatross local
-up`` writes; ``ALBATROSS_OUTPUTS`` in its env file) and ``--endpoint-url``. Failures
-leave as :class:`CliError`, one line that says what to do next.
+up`` writes; ``ALBATROSS_OUTPUTS`` in its env file, used only when neither option is
+given) and ``--endpoint-url``. Failures leave as :class:`CliError`, one line that says
+what to do next.
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--outputs",
         type=Path,
-        default=Path(os.environ[OUTPUTS_ENV]) if os.environ.get(OUTPUTS_ENV) else None,
-        help=f"the stack's outputs as JSON instead (albatross local up writes one; default ${OUTPUTS_ENV})",
+        help=f"the stack's outputs as JSON instead (albatross local up writes one; default ${OUTPUTS_ENV}"
+        " unless --stack-name is given)",
     )
     parser.add_argument("--endpoint-url", help="an AWS endpoint instead of AWS's (moto, say)")
 
@@ -65,17 +66,20 @@ def stack_outputs(stack_name: str) -> dict[str, str]:
 
 
 def outputs(args: argparse.Namespace) -> dict[str, str]:
-    """The stack's outputs, from ``--outputs`` or CloudFormation (``--stack-name``)."""
+    """The stack's outputs, from ``--outputs`` or CloudFormation (``--stack-name``); with
+    neither, from ``$ALBATROSS_OUTPUTS`` or samconfig.toml's stack. A stack named on the
+    command line wins over the environment (a sourced ``albatross local up`` env file)."""
     if args.endpoint_url:
         os.environ["AWS_ENDPOINT_URL"] = args.endpoint_url
         clients.reset()
-    if args.outputs:
+    path = args.outputs or (None if args.stack_name else os.environ.get(OUTPUTS_ENV) or None)
+    if path:
         try:
-            return {str(k): str(v) for k, v in json.loads(Path(args.outputs).read_text()).items()}
+            return {str(k): str(v) for k, v in json.loads(Path(path).read_text()).items()}
         except OSError as e:
-            raise CliError(f"cannot read {args.outputs}: {e.strerror}; is albatross local up running?") from e
+            raise CliError(f"cannot read {path}: {e.strerror}; is albatross local up running?") from e
         except ValueError as e:
-            raise CliError(f"{args.outputs} is not a JSON object of stack outputs: {e}") from e
+            raise CliError(f"{path} is not a JSON object of stack outputs: {e}") from e
     return stack_outputs(args.stack_name or default_stack_name(Path.cwd()))
 
 

@@ -9,16 +9,22 @@ API double, the dispatcher, the forwarder) and writes a state directory:
 * ``env``: ``export`` lines to ``source`` (``AWS_ENDPOINT_URL``, fake credentials and
   region, ``KUBECONFIG``, ``ALBATROSS_OUTPUTS``), after which the CLI and ``kubectl``
   need no options;
-* ``up.json``: the endpoints and the pid, written last (its presence means ready);
+* ``up.json``: the endpoints, the pid and when that process started, written last (its
+  presence means ready);
 * ``forwarder.log``, ``functions.log`` (what the handlers print), ``albatross.log``
   (warnings of the local runtime).
 
 It runs until SIGTERM or SIGINT; ``down`` sends SIGTERM to the pid in ``up.json`` and
-waits for the process to end.
+waits for the process to end. A pid alone is not enough: after a SIGKILL or a reboot
+``up.json`` stays behind and the pid may be another process's by now. So ``up.json``
+also holds the process's start (the boot and ``/proc/<pid>/stat``'s start time), and a
+file whose pid is gone or started at another time is stale: reported and removed, and
+nothing is signalled.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -49,6 +55,7 @@ class Running:
     kube: str
     cluster: str
     folder: Path
+    started: str | None = None  # see process_start(); None: not known (no /proc)
 
     @property
     def kubeconfig(self) -> Path:
@@ -69,15 +76,50 @@ def alive(pid: int) -> bool:
     return True
 
 
-def running(folder: Path) -> Running:
-    """The system ``up`` runs for ``folder``, or LocalError."""
+def process_start(pid: int) -> str | None:
+    """When ``pid`` started: the boot's id and the start time in clock ticks after boot
+    (``/proc/<pid>/stat`` field 22). With the pid it names one process, even across
+    reboots. None when the process is gone or there is no /proc (not Linux)."""
     try:
-        data: dict[str, Any] = json.loads((folder / READY).read_text())
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # field 2, the command in parentheses, may hold spaces and parentheses itself
+    return f"{boot} {stat.rsplit(')', 1)[1].split()[22 - 3]}"
+
+
+def _is_up(pid: int, start: str | None) -> bool:
+    """``pid`` is still the process that wrote ``up.json`` (not just any process by now)."""
+    return alive(pid) and (start is None or process_start(pid) == start)
+
+
+def running(folder: Path) -> Running:
+    """The system ``up`` runs for ``folder``, or LocalError; a stale ``up.json`` (the
+    process is gone, its pid maybe another's now) is removed."""
+    path = folder / READY
+    try:
+        text = path.read_text()
+        data: dict[str, Any] = json.loads(text)
     except (OSError, ValueError):
         raise LocalError(f"albatross local up is not running for {folder}: start it with albatross local up") from None
-    if not alive(int(data["pid"])):
-        raise LocalError(f"albatross local up for {folder} has stopped: start it again with albatross local up")
-    return Running(int(data["pid"]), str(data["endpoint"]), str(data["kube"]), str(data["cluster"]), folder)
+    found = Running(
+        pid=int(data["pid"]),
+        endpoint=str(data["endpoint"]),
+        kube=str(data["kube"]),
+        cluster=str(data["cluster"]),
+        folder=folder,
+        started=str(data["started"]) if data.get("started") else None,
+    )
+    if not _is_up(found.pid, found.started):
+        with contextlib.suppress(OSError):
+            if path.read_text() == text:  # not one a new up has written meanwhile
+                path.unlink()
+        raise LocalError(
+            f"albatross local up for {folder} has stopped (pid {found.pid} ended or is another process now; "
+            f"its stale {READY} is removed): start it again with albatross local up"
+        )
+    return found
 
 
 def _write(path: Path, text: str) -> None:
@@ -124,7 +166,13 @@ def up(root: Path, folder: Path, *, out: Callable[[str], None], stop: threading.
             endpoint = system.cloud.endpoint
             _write(folder / "outputs.json", json.dumps(system.cloud.deployment.outputs, indent=2) + "\n")
             _write(folder / "env", _env(endpoint, folder))
-            state = {"pid": os.getpid(), "endpoint": endpoint, "kube": system.kube.url, "cluster": system.cluster}
+            state = {
+                "pid": os.getpid(),
+                "started": process_start(os.getpid()),
+                "endpoint": endpoint,
+                "kube": system.kube.url,
+                "cluster": system.cluster,
+            }
             _write(folder / READY, json.dumps(state, indent=2) + "\n")
             out(_banner(folder, endpoint, system.kube.url, time.monotonic() - started))
             while not halt.wait(0.5):
@@ -159,11 +207,11 @@ def _banner(folder: Path, endpoint: str, kube: str, took: float) -> str:
 
 def down(folder: Path, *, timeout: float = 30.0) -> int:
     """Stop the system ``up`` runs for ``folder``; returns its pid."""
-    found = running(folder.resolve())
+    found = running(folder.resolve())  # checks the pid is still up's, not a reused one
     os.kill(found.pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     # up removes its ready file once everything is stopped, just before it exits
-    while alive(found.pid) and (found.folder / READY).exists():
+    while _is_up(found.pid, found.started) and (found.folder / READY).exists():
         if time.monotonic() > deadline:
             raise LocalError(f"pid {found.pid} did not stop in {timeout:.0f}s: kill {found.pid}")
         time.sleep(0.1)
