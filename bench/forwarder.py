@@ -25,22 +25,24 @@ Measured, in this order:
   until the last reached moto; RSS, peak RSS during the burst (``VmHWM`` reset first)
   and the CPU seconds it cost.
 
-The process starts like the image's: the Deployment's literal environment
-(``forwarder/deploy/deployment.yaml``, e.g. ``MALLOC_ARENA_MAX``), and without
-``kubernetes_validate``, a dev-only package the kubernetes client imports when present
-(with jsonschema it adds about 3 MiB that the image never carries). ``harness_cpu_s``
-is this process's CPU (the double and moto), to show when they, not the forwarder, set
-the pace.
-
-Two gaps of the double are patched here until ``kube.py`` has them: lists in pages
-(``PagedLists``) and bookmarks that never skip a change (``bookmarks_without_gaps``).
+The process starts like the image's in a pod: the Deployment's literal environment
+(``forwarder/deploy/deployment.yaml``, e.g. ``MALLOC_ARENA_MAX``); the API server's
+address in ``KUBERNETES_SERVICE_HOST``/``_PORT`` and a service account folder (token,
+CA) in place of the pod's, so the in-cluster configuration is what runs, over TLS (the
+double serves a certificate that CA signed); and without ``kubernetes_validate``, a
+dev-only package the kubernetes client imports when present. moto is plain HTTP: in AWS
+the two botocore clients' TLS contexts add about 2 MiB. ``harness_cpu_s`` is this
+process's CPU (the double and moto), to show when they, not the forwarder, set the
+pace.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime
 import hashlib
+import ipaddress
 import json
 import logging
 import math
@@ -48,28 +50,34 @@ import os
 import platform
 import resource
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from unittest import mock
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import urlsplit
 
 import boto3
 import kubernetes
 import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from moto.events.models import EventsBackend
 from moto.server import ThreadedMotoServer
 
 from albatross.contract import finalizer_for
 from albatross.local.cloud import FAKE_CREDENTIALS
-from albatross.local.kube import KINDS, Cluster, KubeDouble, _Handler, kube_double
+from albatross.local.kube import KINDS, Cluster, KubeDouble, kube_double
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results.json"
@@ -128,14 +136,18 @@ class Capture:
         with self._cond:
             return len(self.arrivals)
 
-    def wait(self, what: str, check: Callable[[list[Arrival]], Any], timeout: float) -> Any:
+    def wait(
+        self, what: str, check: Callable[[list[Arrival]], Any], timeout: float, proc: subprocess.Popen[bytes]
+    ) -> Any:
         deadline = time.monotonic() + timeout
         with self._cond:
             while not (found := check(self.arrivals)):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
-                self._cond.wait(left)
+                if proc.poll() is not None:
+                    raise RuntimeError(f"the forwarder exited ({proc.returncode}) before {what}")
+                self._cond.wait(min(left, 0.5))
             return found
 
     def wait_quiet(self, quiet: float, timeout: float = 120) -> None:
@@ -187,33 +199,74 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-# Runs the forwarder's entry point as the image does, where kubernetes_validate is absent.
+def service_account(folder: Path) -> tuple[Path, ssl.SSLContext]:
+    """What a pod is given to reach the API server: a service account folder (token,
+    namespace, the cluster CA) and, for the double, a server certificate for 127.0.0.1
+    signed by that CA. Returns the folder and the double's TLS context."""
+    now = datetime.datetime.now(datetime.UTC)
+    valid = (now - datetime.timedelta(minutes=5), now + datetime.timedelta(days=1))
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bench-ca")])
+
+    def certificate(
+        subject: str, key: ec.EllipticCurvePrivateKey, *, ca: bool, signer: ec.EllipticCurvePrivateKey
+    ) -> x509.Certificate:
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .issuer_name(ca_name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(valid[0])
+            .not_valid_after(valid[1])
+        )
+        if ca:
+            builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        else:
+            san = x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
+            builder = builder.add_extension(san, critical=False)
+        return builder.sign(signer, hashes.SHA256())
+
+    ca_key, server_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_cert = certificate("bench-ca", ca_key, ca=True, signer=ca_key)
+    server = certificate("127.0.0.1", server_key, ca=False, signer=ca_key)
+    account = folder / "serviceaccount"
+    account.mkdir()
+    (account / "ca.crt").write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    (account / "token").write_text("bench-token")  # the double does not check it
+    (account / "namespace").write_text("default")
+    (folder / "server.pem").write_bytes(
+        server.public_bytes(serialization.Encoding.PEM)
+        + server_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(folder / "server.pem")
+    return account, context
+
+
+# Runs the forwarder's entry point as the image does, where kubernetes_validate is absent,
+# with the service account folder of ``service_account`` in place of the pod's.
 _LAUNCH = (
-    "import runpy, sys; sys.modules['kubernetes_validate'] = None; "
+    "import pathlib, runpy, sys; sys.modules['kubernetes_validate'] = None; "
+    "import albatross_forwarder.kube as kube; kube.SERVICE_ACCOUNT = pathlib.Path(sys.argv.pop(1)); "
     "runpy.run_module('albatross_forwarder', run_name='__main__')"
 )
 
 
-def start_forwarder(*, kube: KubeDouble, endpoint: str, folder: Path, queue_url: str) -> subprocess.Popen[bytes]:
-    kubeconfig = folder / "kubeconfig"
-    kubeconfig.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [{"name": "bench", "cluster": {"server": kube.url}}],
-                "users": [{"name": "bench", "user": {}}],
-                "contexts": [{"name": "bench", "context": {"cluster": "bench", "user": "bench"}}],
-                "current-context": "bench",
-            }
-        )
-    )
+def start_forwarder(
+    *, kube: KubeDouble, account: Path, endpoint: str, folder: Path, queue_url: str
+) -> subprocess.Popen[bytes]:
+    """The forwarder configured as in a pod: the API server's address in
+    ``KUBERNETES_SERVICE_HOST``/``_PORT``, over TLS, with the service account's token."""
+    url = urlsplit(kube.url)
     env = {
         "PATH": os.environ.get("PATH", ""),
         **FAKE_CREDENTIALS,
         **deployment_env(),
         "AWS_ENDPOINT_URL": endpoint,
-        "KUBECONFIG": str(kubeconfig),
+        "KUBERNETES_SERVICE_HOST": str(url.hostname),
+        "KUBERNETES_SERVICE_PORT": str(url.port),
         "CLUSTER_NAME": CLUSTER,
         "EVENT_BUS_NAME": BUS,
         "WRITEBACK_QUEUE_URL": queue_url,
@@ -231,7 +284,7 @@ def start_forwarder(*, kube: KubeDouble, endpoint: str, folder: Path, queue_url:
     }
     with (folder / "forwarder.log").open("wb") as log:  # the child keeps its own descriptor
         return subprocess.Popen(  # noqa: S603  # this interpreter, our own module, fixed arguments
-            [sys.executable, "-c", _LAUNCH], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=folder
+            [sys.executable, "-c", _LAUNCH, str(account)], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=folder
         )
 
 
@@ -368,46 +421,6 @@ def node(k: int) -> dict[str, Any]:
     }
 
 
-class PagedLists(_Handler):
-    """Lists in pages of ``limit`` items with a ``continue`` token, as the API server
-    serves them; the double returns every item at once. The forwarder asks for 500 a
-    page, and the page it parses is most of its transient memory, so without pages the
-    peak RSS measured would be one a real cluster never causes."""
-
-    def _send(self, code: int, body: Any) -> None:
-        query = parse_qs(urlparse(self.path).query)
-        limit = int(query.get("limit", ["0"])[-1] or 0)
-        items = body.get("items") if isinstance(body, dict) else None
-        if code == 200 and limit > 0 and isinstance(items, list) and "continue" not in body["metadata"]:
-            start = int(query.get("continue", ["0"])[-1] or 0)
-            body = {**body, "items": items[start : start + limit]}
-            if start + limit < len(items):
-                body["metadata"] = {**body["metadata"], "continue": str(start + limit)}
-        super()._send(code, body)
-
-
-def bookmarks_without_gaps(cluster: Cluster) -> None:
-    """Work around a race in the double's watch stream: when a scan for new events finds
-    none, the BOOKMARK carries ``resource_version()`` read *after* the scan, so a change
-    made in between is skipped for good (the forwarder resumes past it). Here a stream's
-    bookmark gets the version as of just before its own last scan; the fix in
-    ``kube.py`` is the same (read the version, then scan)."""
-    seen = threading.local()
-    scan, current = cluster.events_since, cluster.resource_version
-
-    def events_since(plural: str, namespace: str | None, rv: int) -> list[tuple[int, str, dict[str, Any]]]:
-        seen.rv = current()
-        return scan(plural, namespace, rv)
-
-    def resource_version() -> int:
-        rv: int | None = getattr(seen, "rv", None)
-        seen.rv = None
-        return current() if rv is None else rv
-
-    cluster.events_since = events_since  # type: ignore[method-assign]  # see the docstring
-    cluster.resource_version = resource_version  # type: ignore[method-assign]  # see the docstring
-
-
 def populate(cluster: Cluster) -> dict[str, int]:
     """Load the 10,000 objects straight into the double (not over HTTP)."""
     # Services here have no Deployments behind them and get the EndpointSlices made
@@ -467,14 +480,16 @@ def arrived(kind: str, key: str, rv: str) -> Callable[[list[Arrival]], Arrival |
     return check
 
 
-def latencies(cluster: Cluster, capture: Capture, kind: str, samples: int, start: int) -> dict[str, float]:
+def latencies(
+    cluster: Cluster, capture: Capture, proc: subprocess.Popen[bytes], *, kind: str, samples: int, start: int
+) -> dict[str, float]:
     found = []
     for n in range(samples):
         i = (start + n * 37) % OURS
         time.sleep(0.05)
         t0 = time.monotonic()
         key, rv = change(cluster, kind, i, start + n)
-        found.append(capture.wait(f"{kind} {key}@{rv}", arrived(kind, key, rv), timeout=30).at - t0)
+        found.append(capture.wait(f"{kind} {key}@{rv}", arrived(kind, key, rv), 30, proc).at - t0)
     return {
         "median": round(statistics.median(found), 3),
         "p99": round(percentile(found, 0.99), 3),
@@ -495,6 +510,11 @@ def measure(samples: int, folder: Path) -> dict[str, Any]:
     server.start()
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
+    # moto keeps its state per process: start from none (``make bench`` ran the local
+    # system's scenarios in this process before)
+    reset = urllib.request.Request(f"{endpoint}/moto-api/reset", data=b"{}", method="POST")  # noqa: S310  # local
+    with urllib.request.urlopen(reset, timeout=10):  # noqa: S310  # moto on 127.0.0.1
+        pass
     with contextlib.ExitStack() as stack:
         stack.callback(server.stop)
         stack.enter_context(capture.installed())
@@ -506,16 +526,15 @@ def measure(samples: int, folder: Path) -> dict[str, Any]:
         session.client("events", endpoint_url=endpoint).create_event_bus(Name=BUS)
         queue_url = session.client("sqs", endpoint_url=endpoint).create_queue(QueueName="writeback")["QueueUrl"]
         session.client("s3", endpoint_url=endpoint).create_bucket(Bucket="albatross-bench-payloads")
-        kube = stack.enter_context(kube_double())
-        bookmarks_without_gaps(kube.cluster)
-        kube.server.RequestHandlerClass = PagedLists
+        account, tls = service_account(folder)
+        kube = stack.enter_context(kube_double(tls))
         counts = populate(kube.cluster)
 
         cpu0 = harness_cpu()
         t0 = time.monotonic()
-        proc = start_forwarder(kube=kube, endpoint=endpoint, folder=folder, queue_url=queue_url)
+        proc = start_forwarder(kube=kube, account=account, endpoint=endpoint, folder=folder, queue_url=queue_url)
         stack.callback(_stop, proc)
-        resync = capture.wait("the first Resync", lambda _: capture.resyncs[:1], 300)[0]
+        resync = capture.wait("the first Resync", lambda _: capture.resyncs[:1], 300, proc)[0]
         capture.wait_quiet(QUIET_S)
         sent = [a for a in capture.arrivals if a.at <= resync.at]
         sync_stats = proc_stats(proc.pid)
@@ -528,8 +547,10 @@ def measure(samples: int, folder: Path) -> dict[str, Any]:
         }
 
         latency = {
-            "Ingress": latencies(kube.cluster, capture, "Ingress", samples, start=1),
-            "EndpointSlice": latencies(kube.cluster, capture, "EndpointSlice", max(10, samples // 3), start=1),
+            "Ingress": latencies(kube.cluster, capture, proc, kind="Ingress", samples=samples, start=1),
+            "EndpointSlice": latencies(
+                kube.cluster, capture, proc, kind="EndpointSlice", samples=max(10, samples // 3), start=1
+            ),
         }
         capture.wait_quiet(QUIET_S)
 
@@ -540,7 +561,9 @@ def measure(samples: int, folder: Path) -> dict[str, Any]:
         for n in range(BURST):
             kind = "Ingress" if n % 2 == 0 else "EndpointSlice"
             wanted.append((kind, *change(kube.cluster, kind, (n * 7) % OURS, 10_000 + n)))
-        capture.wait("the burst", lambda a: set(wanted) <= {(x.kind, x.key, x.rv) for x in a[first:]}, timeout=300)
+        capture.wait(
+            "the burst", lambda a: set(wanted) <= {(x.kind, x.key, x.rv) for x in a[first:]}, timeout=300, proc=proc
+        )
         capture.wait_quiet(QUIET_S)
         after = proc_stats(proc.pid)
         done = max(a.at for a in capture.arrivals[first:])
@@ -611,19 +634,25 @@ def record(figures: dict[str, Any]) -> None:
     RESULTS.write_text(json.dumps(entries, indent=2) + "\n")
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.forwarder", description=__doc__)
-    p.add_argument("--samples", type=int, default=60, help="single Ingress changes timed (EndpointSlice: a third)")
-    p.add_argument("--no-record", action="store_true", help="print only; leave bench/results.json alone")
-    args = p.parse_args(argv)
+def run(samples: int = 60) -> dict[str, Any]:
+    """Measure in a scratch folder; on failure, the end of the forwarder's log goes to
+    stderr before the error."""
     with tempfile.TemporaryDirectory(prefix="albatross-bench-forwarder-") as folder:
         try:
-            figures = measure(args.samples, Path(folder))
+            return measure(samples, Path(folder))
         except Exception:
             log = Path(folder) / "forwarder.log"
             if log.exists():
                 sys.stderr.write(log.read_text()[-4000:])
             raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.forwarder", description=__doc__)
+    p.add_argument("--samples", type=int, default=60, help="single Ingress changes timed (EndpointSlice: a third)")
+    p.add_argument("--no-record", action="store_true", help="print only; leave bench/results.json alone")
+    args = p.parse_args(argv)
+    figures = run(args.samples)
     report(figures)
     if not args.no_record:
         record(figures)

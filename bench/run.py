@@ -1,6 +1,6 @@
 """AWS calls per scenario, counted at the botocore boundary of the offline system.
 
-    make bench            # prints the table, writes bench/results.json
+    make bench            # prints the tables, updates bench/results.json
 
 Scenarios, in order, each measured from the change in the cluster until the controller
 is idle again (nothing on the work queue, no Step Functions execution running):
@@ -29,7 +29,10 @@ is idle again (nothing on the work queue, no Step Functions execution running):
 * ``group-10-ingresses-95-rules``: create one IngressGroup of 10 Ingresses with 95 rules
   in total;
 * ``50-groups``: create 50 IngressGroups of one Ingress each;
-* ``delete``: delete the 2048 Ingress.
+* ``delete``: delete the 2048 Ingress;
+* ``forwarder``, once the local system is down: the forwarder's footprint and speed with
+  10,000 watched objects (:mod:`bench.forwarder`, which ``python -m bench.forwarder``
+  runs alone).
 
 Columns (``bench/results.json`` has one entry per scenario):
 
@@ -63,8 +66,9 @@ how each scenario fares; it does not fail on them.
     python -m bench.run targets-rolling-update targets-node-drain   # only these
 
 Named scenarios run alone on a fresh system, after the setup they need (2048 applied,
-not measured); only ``targets-*`` scenarios can be named. Their entries replace those of
-the same name in ``bench/results.json``, and the other entries stay.
+not measured); only ``targets-*`` scenarios can be named. Every run merges into
+``bench/results.json``: an entry replaces the one of the same scenario where it stands,
+and the other entries stay.
 """
 
 from __future__ import annotations
@@ -89,6 +93,7 @@ from albatross.controller import queues
 from albatross.local.demo import ingress_gone, ingress_hostname
 from albatross.local.system import LocalSystem, local_system
 from albatross.model.names import TAG_STACK
+from bench import forwarder as forwarder_bench
 from bench import snapshot
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -742,6 +747,11 @@ def main(argv: list[str] | None = None) -> int:
     for entry in public:
         if entry["scenario"] == "targets-scale-out-1000" and LATENCY:
             entry["endpoint_change_latency_s"] = dict(LATENCY)
+    if not names:  # the whole run: then the forwarder's footprint, once the local system is down
+        print()
+        figures = forwarder_bench.run()
+        forwarder_bench.report(figures)
+        public.append({"scenario": "forwarder", "forwarder": figures})
     record(public)
     return 0
 

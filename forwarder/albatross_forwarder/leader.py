@@ -16,7 +16,6 @@ take over. The only I/O is the Lease; clocks are injected.
 from __future__ import annotations
 
 import datetime
-import json
 import logging
 import random
 import threading
@@ -24,8 +23,9 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
+
+from albatross_forwarder.kube import LEASES, Kube
 
 log = logging.getLogger("albatross.forwarder.leader")
 
@@ -51,7 +51,7 @@ class LeaderElector:
     def __init__(
         self,
         *,
-        leases: k8s.CoordinationV1Api,
+        kube: Kube,
         namespace: str,
         name: str,
         identity: str,
@@ -61,7 +61,7 @@ class LeaderElector:
         now: Callable[[], datetime.datetime] = _wall,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.leases = leases
+        self.kube = kube
         self.namespace = namespace
         self.name = name
         self.identity = identity
@@ -87,21 +87,15 @@ class LeaderElector:
 
     def _read(self) -> dict[str, Any] | None:
         try:
-            resp: Any = self.leases.read_namespaced_lease(
-                self.name, self.namespace, _preload_content=False, _request_timeout=self._timeout
-            )
+            return self.kube.get(LEASES, self.namespace, self.name, timeout=self._timeout)
         except ApiException as e:
             if e.status == 404:
                 return None
             raise
-        lease: dict[str, Any] = json.loads(resp.data)
-        return lease
 
-    def _replace(self, lease: Any) -> None:
+    def _replace(self, lease: Mapping[str, Any]) -> None:
         """PUT with the resourceVersion read: 409 when someone wrote in between."""
-        self.leases.replace_namespaced_lease(
-            self.name, self.namespace, lease, _preload_content=False, _request_timeout=self._timeout
-        )
+        self.kube.replace(LEASES, self.namespace, self.name, lease, timeout=self._timeout)
 
     def _observe(self, lease: Mapping[str, Any]) -> None:
         version = str((lease.get("metadata") or {}).get("resourceVersion"))
@@ -133,15 +127,13 @@ class LeaderElector:
         try:
             lease = self._read()
             if lease is None:
-                body: Any = {  # the client sends a dict as it is
+                body = {
                     "apiVersion": "coordination.k8s.io/v1",
                     "kind": "Lease",
                     "metadata": {"name": self.name, "namespace": self.namespace},
                     "spec": self._spec({}, holder=self.identity, duration=self.duration),
                 }
-                self.leases.create_namespaced_lease(
-                    self.namespace, body, _preload_content=False, _request_timeout=self._timeout
-                )
+                self.kube.create(LEASES, self.namespace, body, timeout=self._timeout)
                 self.holder, self.last_contact = self.identity, self.monotonic()
                 return True
             self._observe(lease)

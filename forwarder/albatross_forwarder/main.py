@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import functools
 import logging
 import os
 import signal
@@ -23,12 +22,9 @@ import uuid
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import boto3
-from kubernetes import client as k8s
-from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
 from albatross.contract import (
@@ -43,6 +39,8 @@ from albatross.contract import (
     params_name,
     services_of,
 )
+from albatross_forwarder import heap
+from albatross_forwarder import kube as k8s
 from albatross_forwarder.coalesce import Coalescer
 from albatross_forwarder.health import HealthServer, Metric
 from albatross_forwarder.leader import LeaderElector
@@ -100,18 +98,17 @@ def is_managed(obj: Mapping[str, Any], ingress_class: str, classes: Mapping[str,
 
 class Forwarder:
     def __init__(
-        self, config: Config, *, api: k8s.ApiClient, events_client: Any, sqs_client: Any, s3_client: Any = None
+        self, config: Config, *, kube: k8s.Kube, events_client: Any, sqs_client: Any, s3_client: Any = None
     ) -> None:
         self.config = config
-        self.api = api
-        self.networking = k8s.NetworkingV1Api(api)
-        if s3_client is None and config.bucket:
-            s3_client = boto3.client("s3")
+        self.kube = kube
         self.sender = Sender(
-            events_client=events_client, bus_name=config.event_bus, s3_client=s3_client, bucket=config.bucket
+            events_client=events_client,
+            bus_name=config.event_bus,
+            s3_client=s3_client,
+            make_s3_client=lambda: boto3.client("s3"),
+            bucket=config.bucket,
         )
-        core, discovery = k8s.CoreV1Api(api), k8s.DiscoveryV1Api(api)
-        custom = k8s.CustomObjectsApi(api)
         self.classes: dict[str, ClassInfo] = {}
         self.class_params: dict[str, str] = {}  # IngressClass → its IngressClassParams
         self.params_groups: dict[str, str] = {}  # IngressClassParams → the group it sets
@@ -126,7 +123,7 @@ class Forwarder:
         self.watchers = [
             Watcher(
                 kind="Ingress",
-                list_fn=self.networking.list_ingress_for_all_namespaces,
+                source=kube.collection(k8s.INGRESSES),
                 wanted=lambda o: is_managed(o, config.ingress_class, self.classes),
                 on_object=self._on_ingress,
                 on_delete=self._forget_ingress,
@@ -134,36 +131,35 @@ class Forwarder:
             ),
             Watcher(
                 kind="IngressClass",
-                list_fn=self.networking.list_ingress_class,
+                source=kube.collection(k8s.INGRESS_CLASSES),
                 on_object=self._remember_class,
                 **common,  # type: ignore[arg-type]  # checked keys
             ),
             Watcher(
                 kind="IngressClassParams",
-                list_fn=functools.partial(
-                    custom.list_cluster_custom_object, "elbv2.k8s.aws", "v1beta1", "ingressclassparams"
-                ),
+                source=kube.collection(k8s.INGRESS_CLASS_PARAMS),
                 on_object=self._remember_params,
                 **common,  # type: ignore[arg-type]  # checked keys
             ),
             # only the Services a managed Ingress needs, and their slices
             Watcher(
                 kind="Service",
-                list_fn=core.list_service_for_all_namespaces,
+                source=kube.collection(k8s.SERVICES),
                 wanted=lambda o: object_key(o) in self.referenced,
                 **common,  # type: ignore[arg-type]  # checked keys
             ),
             Watcher(
                 kind="EndpointSlice",
-                list_fn=discovery.list_endpoint_slice_for_all_namespaces,
+                source=kube.collection(k8s.ENDPOINT_SLICES),
                 wanted=lambda o: _slice_service(o) in self.referenced,
                 **common,  # type: ignore[arg-type]  # checked keys
             ),
             # labels only matter (IngressClassParams namespace selectors); unchanged
             # namespaces are dropped by the content digest
-            Watcher(kind="Namespace", list_fn=core.list_namespace, **common),  # type: ignore[arg-type]  # checked keys
-            # instance-mode targets; trimmed to what makes a node serve (no heartbeats)
-            Watcher(kind="Node", list_fn=core.list_node, **common),  # type: ignore[arg-type]  # checked keys
+            Watcher(kind="Namespace", source=kube.collection(k8s.NAMESPACES), **common),  # type: ignore[arg-type]  # checked keys
+            # instance-mode targets; trimmed to what makes a node serve (no heartbeats). Small
+            # pages: a Node lists its images and conditions (10-20 KB, parsed five times that)
+            Watcher(kind="Node", source=kube.collection(k8s.NODES), page_size=50, **common),  # type: ignore[arg-type]  # checked keys
         ]
         # OIDC client credentials: a Secrets Manager copy of each Secret that a managed
         # Ingress (or a Service it needs) names; events carry only its ARN and version
@@ -176,7 +172,8 @@ class Forwarder:
         self.watchers.append(
             secret_watcher(
                 self.secrets,
-                list_fn=core.list_secret_for_all_namespaces,
+                # Helm release Secrets are big and never named
+                source=kube.collection(k8s.SECRETS, field_selector="type!=helm.sh/release.v1"),
                 after=("Ingress", "Service"),
                 watch_timeout=config.watch_timeout,
                 namespaces=config.namespaces,
@@ -185,7 +182,7 @@ class Forwarder:
         self.writeback = WriteBackConsumer(
             sqs_client=sqs_client,
             queue_url=config.writeback_queue_url,
-            api=api,
+            kube=kube,
             cluster=config.cluster,
             wait_seconds=config.writeback_wait,
         )
@@ -193,7 +190,7 @@ class Forwarder:
         self._stopping = threading.Event()
         self.coalescer = Coalescer(send=self._send, debounce=config.debounce, max_wait=config.max_wait)
         self.elector = LeaderElector(
-            leases=k8s.CoordinationV1Api(api),
+            kube=kube,
             namespace=config.lease_namespace,
             name=config.lease_name,
             identity=config.identity,
@@ -285,7 +282,7 @@ class Forwarder:
             ]
         )
         try:
-            self.networking.patch_namespaced_ingress(meta["name"], meta["namespace"], patch)
+            self.kube.patch(k8s.INGRESSES, meta["namespace"], meta["name"], patch)
         except ApiException as e:
             # Lost a race with another writer: the watch brings the newer version back.
             log.info("finalizer patch on %s/%s not applied (%s)", meta.get("namespace"), meta.get("name"), e.status)
@@ -352,9 +349,18 @@ class Forwarder:
         if not self._wait_synced(term, term.watchers, None):
             return
         self.resync(term)
+        self._trim_when_sent(term)
         interval = self.config.resync_interval
         while not term.stop.wait(interval if interval > 0 else None):  # lives as long as the term
             self.resync(term)
+            self._trim_when_sent(term)
+
+    def _trim_when_sent(self, term: _Term, timeout: float = 120) -> None:
+        """Once what the lists queued has gone out, hand the heap they used back."""
+        deadline = time.monotonic() + timeout
+        while self.sender.pending() and time.monotonic() < deadline and not term.stop.wait(0.2):
+            pass
+        heap.trim()
 
     @staticmethod
     def _wait_synced(term: _Term, watchers: Sequence[Watcher], timeout: float | None) -> bool:
@@ -414,8 +420,12 @@ class Forwarder:
     def healthz(self) -> tuple[bool, str]:
         """Alive: no thread that should run has died."""
         term = self._term
-        threads = [*self._threads, self.coalescer.thread, self.sender._thread, *(term.threads if term else [])]
-        dead = [t.name for t in threads if not t.is_alive()] if not self._stopping.is_set() else []
+        if self._stopping.is_set():
+            return True, "ok"
+        threads = [*self._threads, self.coalescer.thread, *(term.threads if term else [])]
+        dead = [t.name for t in threads if not t.is_alive()]
+        if not self.sender.alive():
+            dead.append("forwarder-sender")
         return (False, "dead threads: " + ", ".join(dead)) if dead else (True, "ok")
 
     def readyz(self) -> tuple[bool, str]:
@@ -480,15 +490,33 @@ class Forwarder:
                 "Malformed write-back messages, left for the dead-letter queue.",
                 self.writeback.rejected,
             ),
-            Metric.one(prefix + "sender_backlog", "gauge", "Entries waiting for PutEvents.", self.sender.pending()),
+            Metric.one(
+                prefix + "claim_checks_total",
+                "counter",
+                "Entries over 256 KB sent by claim check (the object in the payload bucket).",
+                self.sender.claimed,
+            ),
+            Metric(
+                prefix + "secret_copies_total",
+                "counter",
+                "Copies of OIDC Secrets to Secrets Manager, by result (a failed one is tried again).",
+                [({"result": "copied"}, self.secrets.copied), ({"result": "failed"}, self.secrets.failed)],
+            ),
+            Metric.one(
+                prefix + "sender_backlog",
+                "gauge",
+                "Entries not yet accepted by PutEvents (queued or being sent).",
+                self.sender.pending(),
+            ),
             Metric.one(
                 prefix + "coalescer_pending", "gauge", "Changes held by the coalescer.", self.coalescer.pending()
             ),
             Metric.one(
                 prefix + "queue_lag_seconds",
                 "gauge",
-                "Age of the oldest change held by the coalescer.",
-                self.coalescer.oldest_age(),
+                "Age of the oldest change not yet accepted by PutEvents: held by the coalescer, "
+                "or queued for the sender since the coalescer let it go.",
+                max(self.coalescer.oldest_age(), self.sender.oldest_age()),
             ),
             Metric.one(prefix + "is_leader", "gauge", "1 while this replica holds the Lease.", self.elector.leading),
             Metric.one(
@@ -564,21 +592,19 @@ def _own_namespace() -> str:
     """The pod's namespace: POD_NAMESPACE, else the service account's, else ``default``."""
     if env := os.environ.get("POD_NAMESPACE"):
         return env
-    account = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
     try:
-        return account.read_text().strip() or "default"
+        return (k8s.SERVICE_ACCOUNT / "namespace").read_text().strip() or "default"
     except OSError:
         return "default"
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     config = _parse(argv)
-    try:
-        k8s_config.load_incluster_config()  # type: ignore[no-untyped-call]  # untyped in the client
-    except k8s_config.ConfigException:
-        k8s_config.load_kube_config()  # type: ignore[no-untyped-call]  # untyped in the client
     forwarder = Forwarder(
-        config, api=k8s.ApiClient(), events_client=boto3.client("events"), sqs_client=boto3.client("sqs")
+        config,
+        kube=k8s.Kube(k8s.configuration()),
+        events_client=boto3.client("events"),
+        sqs_client=boto3.client("sqs"),
     )
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())

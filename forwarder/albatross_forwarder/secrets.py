@@ -23,7 +23,7 @@ from botocore.exceptions import ClientError
 
 from albatross.contract import CLUSTER_TAG, ObjectChange, object_key
 from albatross.contract.oidc import change_object, copy_name, credentials, oidc_secrets, version_token
-from albatross_forwarder.watch import Emit, Watcher
+from albatross_forwarder.watch import Emit, Source, Watcher
 
 log = logging.getLogger("albatross.forwarder.secrets")
 RECOVERY_DAYS = 7
@@ -195,36 +195,35 @@ def _replace(change: ObjectChange, obj: Mapping[str, Any]) -> ObjectChange:
 def secret_watcher(
     copier: SecretCopier,
     *,
-    list_fn: Callable[..., Any],
+    source: Source,
     after: Sequence[str],
     watch_timeout: int = 300,
     namespaces: Sequence[str] = (),
 ) -> Watcher:
     """The Secret watcher. Each list waits for the current watchers of the ``after``
     kinds (Ingress, Service) to have listed, so it, and hence a Resync, already knows
-    which Secrets are named; Helm release Secrets (big, never named) are skipped
-    server-side and pages are small."""
+    which Secrets are named; ``source`` should skip Helm release Secrets (big, never
+    named) server-side, and pages are small."""
     for kind in after:
         watcher = copier.current(kind)
         if watcher is not None:
             copier.follow(watcher)
 
-    def list_secrets(**kwargs: Any) -> Any:
-        if "watch" not in kwargs and "_continue" not in kwargs:  # the first page of a list
-            for kind in after:
-                watcher = copier.current(kind)
-                if watcher is not None:
-                    watcher.synced.wait(60)
-            copier.prune()
-        return list_fn(field_selector="type!=helm.sh/release.v1", **kwargs)
+    def before_list() -> None:
+        for kind in after:
+            watcher = copier.current(kind)
+            if watcher is not None:
+                watcher.synced.wait(60)
+        copier.prune()
 
     return Watcher(
         kind="Secret",
-        list_fn=list_secrets,
+        source=source,
         cluster=copier.cluster,
         emit=copier.on_change,
         wanted=copier.wanted,
         watch_timeout=watch_timeout,
         page_size=50,
         namespaces=namespaces,
+        before_list=before_list,
     )

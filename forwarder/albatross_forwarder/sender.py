@@ -3,7 +3,11 @@ only the entries that failed for a retryable reason.
 
 An entry over 256 KB goes by claim check (:mod:`albatross.contract.claim`): the full
 Detail is PUT to the payload bucket and the entry carries a reference to it. Without a
-bucket such an entry is logged and counted as dropped."""
+bucket such an entry is logged and counted as dropped. The S3 client is made at the
+first claim check: most clusters never need one, and it costs about 6 MiB.
+
+Entries go out in the order they came; each carries the time it was queued, so
+:meth:`Sender.oldest_age` is how long the oldest entry not yet accepted has waited."""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -22,6 +26,7 @@ from albatross.contract.claim import claim_check
 
 log = logging.getLogger("albatross.forwarder.sender")
 _RETRYABLE = {"ThrottlingException", "InternalFailure", "InternalException", "ServiceUnavailable"}
+Queued = tuple[float, dict[str, str]]  # (when queued, the PutEvents entry)
 
 
 def _size(entry: Mapping[str, str]) -> int:
@@ -36,22 +41,33 @@ class Sender:
         bus_name: str,
         max_attempts: int = 8,
         s3_client: Any = None,
+        make_s3_client: Callable[[], Any] | None = None,
         bucket: str = "",
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``s3_client``, or ``make_s3_client`` to make one at the first claim check."""
         self.client = events_client
         self.bus = bus_name
         self.max_attempts = max_attempts
-        self.s3 = s3_client
         self.bucket = bucket
+        self.clock = clock
         self.claimed = 0  # entries sent by claim check
-        self._queue: queue.Queue[dict[str, str]] = queue.Queue()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="forwarder-sender", daemon=True)
         self.sent = 0
         self.dropped = 0
+        self._s3, self._make_s3, self._s3_lock = s3_client, make_s3_client, threading.Lock()
+        self._queue: queue.Queue[Queued] = queue.Queue()
+        self._carry: Queued | None = None  # taken from the queue, did not fit the last batch
+        self._inflight: float | None = None  # when the oldest entry of the batch being sent was queued
+        self._inflight_count = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="forwarder-sender", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
+
+    def alive(self) -> bool:
+        """The sending thread runs (it ends only after :meth:`stop`)."""
+        return self._thread.is_alive()
 
     def stop(self) -> None:
         self._stop.set()
@@ -65,19 +81,27 @@ class Sender:
                 self.dropped += 1
                 return
             entry = claimed
-        self._queue.put(entry)
+        self._queue.put((self.clock(), entry))
+
+    def s3(self) -> Any:
+        """The S3 client (None without one): made on first use, once, whichever thread asks."""
+        with self._s3_lock:
+            if self._s3 is None and self._make_s3 is not None:
+                self._s3 = self._make_s3()
+            return self._s3
 
     def _claim(self, detail: Mapping[str, Any], size: int) -> dict[str, str] | None:
         """PUT the Detail to the payload bucket; the small entry that points at it, or
         None (no bucket, or S3 kept failing: never send an entry EventBridge rejects)."""
         key = detail.get("key")
-        if not self.bucket or self.s3 is None:
+        s3 = self.s3() if self.bucket else None
+        if s3 is None:
             log.error("entry too large and no payload bucket set, not sent", extra={"key": key, "bytes": size})
             return None
         claim, body = claim_check(detail, bucket=self.bucket)
         for attempt in range(self.max_attempts):
             try:
-                self.s3.put_object(Bucket=self.bucket, Key=claim.ref.key, Body=body, ContentType="application/json")
+                s3.put_object(Bucket=self.bucket, Key=claim.ref.key, Body=body, ContentType="application/json")
             except ClientError as e:
                 status = int(e.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
                 if status < 500 and status != 429:  # denied, no such bucket: retrying will not help
@@ -97,31 +121,48 @@ class Sender:
         return None
 
     def pending(self) -> int:
-        return self._queue.qsize()
+        """Entries not yet accepted or given up: queued, or in the batch being sent."""
+        return self._queue.qsize() + (self._carry is not None) + self._inflight_count
 
-    def _batch(self) -> list[dict[str, str]]:
-        try:
-            first = self._queue.get(timeout=0.2)
-        except queue.Empty:
-            return []
-        batch, size = [first], _size(first)
+    def oldest_age(self) -> float:
+        """Seconds the oldest entry not yet accepted (or given up) has waited; 0 if none."""
+        with self._queue.mutex:  # the queue's own lock: a consistent look at its head
+            head = self._queue.queue[0][0] if self._queue.queue else None
+        carry = self._carry
+        # in the order entries were queued: the batch in flight, the carried one, the queue
+        first = next((t for t in (self._inflight, carry[0] if carry else None, head) if t is not None), None)
+        return 0.0 if first is None else max(0.0, self.clock() - first)
+
+    def _batch(self) -> list[Queued]:
+        if self._carry is not None:
+            first, self._carry = self._carry, None
+        else:
+            try:
+                first = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                return []
+        batch, size = [first], _size(first[1])
         while len(batch) < 10:
             try:
-                entry = self._queue.get_nowait()
+                queued = self._queue.get_nowait()
             except queue.Empty:
                 break
-            if size + _size(entry) > MAX_ENTRY_BYTES:
-                self._queue.put(entry)
+            if size + _size(queued[1]) > MAX_ENTRY_BYTES:
+                self._carry = queued  # first in the next batch: the order stays
                 break
-            batch.append(entry)
-            size += _size(entry)
+            batch.append(queued)
+            size += _size(queued[1])
         return batch
 
     def _run(self) -> None:
-        while not self._stop.is_set() or not self._queue.empty():
+        while not self._stop.is_set() or not self._queue.empty() or self._carry is not None:
             batch = self._batch()
             if batch:
-                self._send(batch)
+                self._inflight, self._inflight_count = batch[0][0], len(batch)
+                try:
+                    self._send([entry for _, entry in batch])
+                finally:
+                    self._inflight, self._inflight_count = None, 0
 
     def _send(self, batch: list[dict[str, str]]) -> None:
         for attempt in range(self.max_attempts):

@@ -13,22 +13,19 @@ import logging
 import threading
 from typing import Any
 
-from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
 from albatross.contract import ContractError, WriteBack, parse_writeback
+from albatross_forwarder.kube import EVENTS, INGRESSES, Kube
 
 log = logging.getLogger("albatross.forwarder.writeback")
 
 
 class WriteBackConsumer:
-    def __init__(
-        self, *, sqs_client: Any, queue_url: str, api: k8s.ApiClient, cluster: str, wait_seconds: int = 20
-    ) -> None:
+    def __init__(self, *, sqs_client: Any, queue_url: str, kube: Kube, cluster: str, wait_seconds: int = 20) -> None:
         self.sqs = sqs_client
         self.queue_url = queue_url
-        self.networking = k8s.NetworkingV1Api(api)
-        self.core = k8s.CoreV1Api(api)
+        self.kube = kube
         self.cluster = cluster
         self.wait_seconds = wait_seconds
         self._stop = threading.Event()
@@ -72,7 +69,7 @@ class WriteBackConsumer:
         try:
             if wb.type == "status":
                 body = {"status": {"loadBalancer": {"ingress": [{"hostname": h} for h in wb.hostnames]}}}
-                self.networking.patch_namespaced_ingress_status(name, namespace, body)
+                self.kube.patch(INGRESSES, namespace, name, body, status=True)
             elif wb.type == "event":
                 self._event(namespace, name, wb)
             else:
@@ -90,38 +87,38 @@ class WriteBackConsumer:
         existing Event, as the cluster's own event recorder aggregates repeats."""
         uid: str | None = wb.uid
         if not uid:
-            meta = self.networking.read_namespaced_ingress(name, namespace).metadata
-            uid = meta.uid if meta else None
-        now = datetime.datetime.now(datetime.UTC)
+            uid = self.kube.get(INGRESSES, namespace, name).get("metadata", {}).get("uid")
+        now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         digest = hashlib.sha256(f"{uid}\n{wb.event_type}\n{wb.reason}\n{wb.message}".encode()).hexdigest()[:16]
         event_name = f"{name}.{digest}"
-        event = k8s.CoreV1Event(
-            metadata=k8s.V1ObjectMeta(name=event_name, namespace=namespace),
-            involved_object=k8s.V1ObjectReference(
-                kind="Ingress", api_version="networking.k8s.io/v1", namespace=namespace, name=name, uid=uid
-            ),
-            reason=wb.reason,
-            message=wb.message,
-            type=wb.event_type,
-            source=k8s.V1EventSource(component="albatross"),
-            reporting_component="albatross",
-            first_timestamp=now,
-            last_timestamp=now,
-            count=1,
-        )
+        involved = {"kind": "Ingress", "apiVersion": "networking.k8s.io/v1", "namespace": namespace, "name": name}
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": event_name, "namespace": namespace},
+            "involvedObject": involved | ({"uid": uid} if uid else {}),
+            "reason": wb.reason,
+            "message": wb.message,
+            "type": wb.event_type,
+            "source": {"component": "albatross"},
+            "reportingComponent": "albatross",
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
         try:
-            self.core.create_namespaced_event(namespace, event)
+            self.kube.create(EVENTS, namespace, event)
         except ApiException as e:
             if e.status != 409:
                 raise
-            existing = self.core.read_namespaced_event(event_name, namespace)
-            patch = {"count": int(existing.count or 1) + 1, "lastTimestamp": now.strftime("%Y-%m-%dT%H:%M:%SZ")}
-            self.core.patch_namespaced_event(event_name, namespace, patch)
+            existing = self.kube.get(EVENTS, namespace, event_name)
+            patch = {"count": int(existing.get("count") or 1) + 1, "lastTimestamp": now}
+            self.kube.patch(EVENTS, namespace, event_name, patch)
 
     def _remove_finalizer(self, namespace: str, name: str, finalizer: str) -> None:
         for _ in range(5):
-            meta = self.networking.read_namespaced_ingress(name, namespace).metadata
-            finalizers = list((meta.finalizers if meta else None) or [])
+            meta = self.kube.get(INGRESSES, namespace, name).get("metadata") or {}
+            finalizers = list(meta.get("finalizers") or [])
             if finalizer not in finalizers:
                 return
             index = finalizers.index(finalizer)
@@ -130,7 +127,7 @@ class WriteBackConsumer:
                 {"op": "remove", "path": f"/metadata/finalizers/{index}"},
             ]
             try:
-                self.networking.patch_namespaced_ingress(name, namespace, patch)
+                self.kube.patch(INGRESSES, namespace, name, patch)
                 return
             except ApiException as e:
                 if e.status not in (409, 422):

@@ -13,6 +13,7 @@ from kubernetes import client as k8s
 
 from albatross.aws import clients
 from albatross.local.kube import KubeDouble
+from albatross_forwarder.kube import Kube
 from albatross_forwarder.main import Config, Forwarder
 from tests.k8s_typing import body
 
@@ -82,17 +83,23 @@ class Forwarders:
         self.writeback_url = writeback_url
         self.made: list[Forwarder] = []
 
-    def api(self) -> k8s.ApiClient:
+    def configuration(self) -> k8s.Configuration:
         config = k8s.Configuration()
         config.host = self.kube.url
-        return k8s.ApiClient(config)
+        return config
+
+    def api(self) -> k8s.ApiClient:
+        """The official client, for what the tests do in the cluster."""
+        return k8s.ApiClient(self.configuration())
 
     def make(self, bus: Bus, *, start: bool = True, **settings: Any) -> Forwarder:
         defaults: dict[str, Any] = {"writeback_wait": 1, "lease_duration": 2, "watch_timeout": 30}
         config = Config(
             cluster="c", event_bus=bus.name, writeback_queue_url=self.writeback_url, **{**defaults, **settings}
         )
-        forwarder = Forwarder(config, api=self.api(), events_client=clients.events(), sqs_client=clients.sqs())
+        forwarder = Forwarder(
+            config, kube=Kube(self.configuration()), events_client=clients.events(), sqs_client=clients.sqs()
+        )
         self.made.append(forwarder)
         if start:
             forwarder.start()

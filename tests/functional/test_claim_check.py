@@ -114,7 +114,7 @@ def test_the_sender_claims_oversize_entries_and_drops_them_without_a_bucket(
     sender = Sender(events_client=clients.events(), bus_name="bus", s3_client=clients.s3(), bucket=BUCKET)
     sender.submit(big)
     sender.submit(big)  # sent again (a retry, a relist): the same object, the same reference
-    entries = [sender._queue.get_nowait() for _ in range(sender.pending())]
+    entries = [sender._queue.get_nowait()[1] for _ in range(sender.pending())]  # (when queued, entry)
     assert entries[0] == entries[1]
     assert sender.claimed == 2
     claim = parse_detail(json.loads(entries[0]["Detail"]))

@@ -18,6 +18,7 @@ from kubernetes import client as k8s
 
 from albatross.aws import clients
 from albatross.local.kube import KubeDouble
+from albatross_forwarder.kube import Kube
 from albatross_forwarder.leader import LeaderElector
 from tests.functional.forwarding import NS, Bus, Forwarders, create_ingress, wait_for
 from tests.k8s_typing import body
@@ -196,7 +197,7 @@ class Clocks:
 def elector(api: k8s.ApiClient, clocks: Clocks, identity: str, log: list[str] | None = None) -> LeaderElector:
     record = log if log is not None else []
     return LeaderElector(
-        leases=k8s.CoordinationV1Api(api),
+        kube=Kube(api.configuration),
         namespace=NS,
         name="rules",
         identity=identity,

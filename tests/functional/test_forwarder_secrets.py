@@ -7,6 +7,7 @@ watcher forwards."""
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -14,11 +15,22 @@ import pytest
 from albatross.aws import clients
 from albatross.contract import ObjectChange, parse_detail
 from albatross.local.faults import Fault, inject
+from albatross_forwarder.kube import Stream
 from albatross_forwarder.secrets import SecretCopier
 from albatross_forwarder.watch import Watcher
 
 KEY = "shop/oidc"
 NAME = f"albatross/c/{KEY}"
+
+
+class Unlisted:
+    """The source of watchers that are only driven by hand here."""
+
+    def list(self, *, limit: int, cont: str | None = None) -> Mapping[str, Any]:
+        raise AssertionError("not listed in these tests")
+
+    def watch(self, *, rv: str, timeout: int) -> Stream:
+        raise AssertionError("not watched in these tests")
 
 
 def secret(client_secret: str | None, rv: str = "1") -> dict[str, Any]:
@@ -78,7 +90,7 @@ def test_only_secrets_named_by_forwarded_ingresses_are_wanted(copier: tuple[Secr
     secrets, _ = copier
     ingresses = Watcher(
         kind="Ingress",
-        list_fn=lambda **_: None,
+        source=Unlisted(),
         cluster="c",
         emit=lambda _: None,
         wanted=lambda o: (o.get("spec") or {}).get("ingressClassName") == "alb",
@@ -102,7 +114,7 @@ def test_only_secrets_named_by_forwarded_ingresses_are_wanted(copier: tuple[Secr
 
 def test_a_new_leadership_term_forgets_what_the_old_one_learnt(moto_endpoint: str) -> None:
     def watcher(kind: str) -> Watcher:
-        return Watcher(kind=kind, list_fn=lambda **_: None, cluster="c", emit=lambda _: None)
+        return Watcher(kind=kind, source=Unlisted(), cluster="c", emit=lambda _: None)
 
     terms = [[watcher("Ingress"), watcher("Secret")]]
     secrets = SecretCopier(cluster="c", emit=lambda _: None, client=clients.secretsmanager, watchers=lambda: terms[-1])

@@ -11,6 +11,7 @@ from kubernetes import client as k8s
 
 from albatross.contract import ObjectChange
 from albatross.local.kube import KubeDouble
+from albatross_forwarder.kube import INGRESSES, Kube
 from albatross_forwarder.main import is_managed
 from albatross_forwarder.watch import Gone, Watcher
 from tests.k8s_typing import body
@@ -29,7 +30,7 @@ def sent() -> list[ObjectChange]:
 def watcher(api: k8s.ApiClient, sent: list[ObjectChange]) -> Watcher:
     return Watcher(
         kind="Ingress",
-        list_fn=k8s.NetworkingV1Api(api).list_ingress_for_all_namespaces,
+        source=Kube(api.configuration).collection(INGRESSES),
         cluster="c",
         emit=sent.append,
         wanted=lambda o: is_managed(o, "alb"),

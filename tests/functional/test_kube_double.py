@@ -10,7 +10,7 @@ import pytest
 from kubernetes import client as k8s
 from kubernetes import watch
 
-from albatross.local.kube import KubeDouble
+from albatross.local.kube import KINDS, KubeDouble
 from tests.k8s_typing import body, must
 
 INGRESS = {
@@ -139,3 +139,75 @@ def test_injected_faults_and_concurrent_watchers(api: k8s.ApiClient, kube: KubeD
     for t in threads:
         t.join(timeout=10)
     assert seen == ["web", "web", "web"]
+
+
+def named(name: str) -> dict[str, Any]:
+    return {**INGRESS, "metadata": {"name": name, "namespace": "default"}}
+
+
+def test_lists_come_in_pages_of_one_snapshot(api: k8s.ApiClient, kube: KubeDouble) -> None:
+    net = k8s.NetworkingV1Api(api)
+    for name in ("a", "b", "c", "d", "e"):
+        net.create_namespaced_ingress("default", body(named(name)))
+    first = net.list_namespaced_ingress("default", limit=2)
+    token, rv = must(first.metadata)._continue, must(first.metadata).resource_version
+    assert [must(i.metadata).name for i in first.items] == ["a", "b"]
+    assert token
+    # changes after the first page do not show in the later pages of the same list
+    net.delete_namespaced_ingress("d", "default")
+    net.create_namespaced_ingress("default", body(named("f")))
+    names, pages = [], 1
+    while token:
+        page = net.list_namespaced_ingress("default", limit=2, _continue=token)
+        assert must(page.metadata).resource_version == rv
+        names += [must(i.metadata).name for i in page.items]
+        token, pages = must(page.metadata)._continue, pages + 1
+    assert (names, pages) == (["c", "d", "e"], 3)
+    whole = net.list_namespaced_ingress("default")  # no limit: everything, as of now
+    assert [must(i.metadata).name for i in whole.items] == ["a", "b", "c", "e", "f"]
+    assert must(whole.metadata)._continue is None
+    # a snapshot older than the compaction horizon is gone; a garbled token is refused
+    token = must(net.list_namespaced_ingress("default", limit=2).metadata)._continue
+    kube.cluster.compacted = kube.cluster.resource_version() + 1
+    for bad, status in ((token, 410), ("not-a-token", 400)):
+        with pytest.raises(k8s.exceptions.ApiException) as refused:
+            net.list_namespaced_ingress("default", limit=2, _continue=bad)
+        assert refused.value.status == status
+
+
+def test_bookmarks_never_pass_a_change_made_while_the_stream_scans(
+    api: k8s.ApiClient, kube: KubeDouble, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A change made just after a stream's scan found nothing (here, on purpose, by the
+    scan itself, 50 times) is still sent: the bookmark that follows must not pass it."""
+    net = k8s.NetworkingV1Api(api)
+    ingresses = next(k for k in KINDS if k.kind == "Ingress")
+    net.create_namespaced_ingress("default", body(INGRESS))
+    cluster, scan = kube.cluster, kube.cluster.events_since
+    rv = cluster.resource_version()
+    made: list[str] = []
+
+    def events_since(plural: str, namespace: str | None, since: int) -> list[tuple[int, str, dict[str, Any]]]:
+        found = scan(plural, namespace, since)
+        if not found and plural == "ingresses" and len(made) < 50:
+            patch = {"metadata": {"labels": {"n": str(len(made))}}}
+            changed = cluster.patch(ingresses, "default", "web", "application/merge-patch+json", patch, status=False)
+            made.append(changed["metadata"]["resourceVersion"])
+        return found
+
+    monkeypatch.setattr(cluster, "events_since", events_since)
+    resp: Any = net.list_namespaced_ingress(
+        "default",
+        watch=True,
+        resource_version=str(rv),
+        allow_watch_bookmarks=True,
+        timeout_seconds=2,
+        _preload_content=False,
+    )
+    modified = [
+        event["object"]["metadata"]["resourceVersion"]
+        for event in map(json.loads, resp.data.splitlines())
+        if event["type"] == "MODIFIED"
+    ]
+    assert len(made) == 50
+    assert modified == made

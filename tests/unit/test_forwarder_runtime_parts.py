@@ -1,8 +1,10 @@
 """Pure parts of the forwarder's runtime: the coalescer's holding rules (with a fake
-clock), the Prometheus text format, and the flags with their environment variables."""
+clock), the sender's order, backlog and age (with a fake EventBridge client and clock),
+the Prometheus text format, and the flags with their environment variables."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -11,6 +13,7 @@ from albatross.contract import ObjectChange
 from albatross_forwarder.coalesce import Coalescer
 from albatross_forwarder.health import Metric, render
 from albatross_forwarder.main import _parse
+from albatross_forwarder.sender import Sender
 
 
 def change(kind: str, name: str, *, service: str = "web", action: str = "upsert", rv: int = 1) -> ObjectChange:
@@ -170,3 +173,56 @@ def test_flags_from_the_environment_and_the_command_line(monkeypatch: pytest.Mon
     flags = _parse(["--namespaces", "x", "--health-port", "0", "--lease-duration-seconds", "5", "--pod-name", "p"])
     assert (flags.namespaces, flags.health_port, flags.lease_duration) == (("x",), 0, 5)
     assert flags.identity.startswith("p_")
+
+
+class Bus:
+    """Records each PutEvents batch; while ``hold`` is clear, a call waits for it."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[str]] = []
+        self.called = threading.Event()
+        self.hold = threading.Event()
+        self.hold.set()
+
+    def put_events(self, Entries: list[dict[str, str]]) -> dict[str, Any]:  # noqa: N803  # boto3's name
+        self.called.set()
+        assert self.hold.wait(10)
+        self.batches.append([e["DetailType"] for e in Entries])
+        return {"Entries": [{"EventId": "e"} for _ in Entries]}
+
+
+def detail(name: str, size: int = 0) -> dict[str, Any]:
+    return {"kind": name, "key": name, "pad": "x" * size}
+
+
+def test_the_sender_keeps_the_order_when_an_entry_does_not_fit_the_batch(clock: Clock) -> None:
+    bus = Bus()
+    sender = Sender(events_client=bus, bus_name="b", clock=clock)
+    for name in ("a", "b", "c", "d"):
+        sender.submit(detail(name, 100_000))  # two fit in a batch (256 KB)
+    assert not sender.alive()
+    sender.start()
+    assert sender.alive()
+    sender.stop()  # sends everything queued first
+    assert not sender.alive()
+    assert bus.batches == [["a", "b"], ["c", "d"]]
+    assert (sender.sent, sender.pending(), sender.oldest_age()) == (4, 0, 0.0)
+
+
+def test_the_sender_reports_the_age_of_the_oldest_entry_not_yet_accepted(clock: Clock) -> None:
+    bus = Bus()
+    bus.hold.clear()  # EventBridge answers slowly
+    sender = Sender(events_client=bus, bus_name="b", clock=clock)
+    clock.now = 10.0
+    sender.submit(detail("first"))
+    clock.now = 12.0
+    assert sender.oldest_age() == 2.0
+    sender.start()
+    assert bus.called.wait(10)  # "first" is in flight now
+    clock.now = 13.0
+    sender.submit(detail("second"))
+    clock.now = 17.0
+    assert (sender.pending(), sender.oldest_age()) == (2, 7.0)  # in flight counts until accepted
+    bus.hold.set()
+    sender.stop()
+    assert (sender.sent, sender.pending(), sender.oldest_age()) == (2, 0, 0.0)

@@ -1,11 +1,14 @@
 """An HTTP double of the Kubernetes API on 127.0.0.1, for tests and ``albatross local``.
 
 It speaks the real REST protocol, so the official ``kubernetes`` client and ``kubectl
-get`` talk to it: list (with ``resourceVersion``), watch (newline-delimited JSON over a
-chunked response, bookmarks, 410 Gone for a version older than the compaction horizon),
-get/create/replace/delete, JSON patch and merge patch (strategic merge is treated as a
-merge patch, enough for metadata and status), the ``status`` subresource, 409 on a stale
-``resourceVersion``, finalizers with ``deletionTimestamp``, and discovery documents.
+get`` talk to it: list (with ``resourceVersion``; pages of ``limit`` items whose
+``continue`` token holds the first page's snapshot, 410 Gone once that is compacted),
+watch (newline-delimited JSON over a chunked response, bookmarks, 410 Gone for a version
+older than the compaction horizon), get/create/replace/delete, JSON patch and merge
+patch (strategic merge is treated as a merge patch, enough for metadata and status), the
+``status`` subresource, 409 on a stale ``resourceVersion``, finalizers with
+``deletionTimestamp``, and discovery documents; over TLS when given a server context
+(:func:`kube_double`).
 
 It also stands in for the workload and endpoints controllers: every Service with a
 selector gets one EndpointSlice listing the pods of the Deployments it selects
@@ -16,11 +19,18 @@ evicts a node's pods, and both move one step every ``step_seconds`` (or per
 
 from __future__ import annotations
 
+import base64
+import binascii
+import bisect
 import copy
 import datetime
 import json
+import socket
+import ssl
+import sys
 import threading
 import uuid
+from collections import deque
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -168,13 +178,47 @@ class Cluster:
             return self._rv
 
     def list_objects(self, kind: Kind, namespace: str | None) -> tuple[list[dict[str, Any]], int]:
+        items, rv, _ = self.list_page(kind, namespace)
+        return items, rv
+
+    def list_page(
+        self, kind: Kind, namespace: str | None, *, limit: int = 0, token: str | None = None
+    ) -> tuple[list[dict[str, Any]], int, str | None]:
+        """One page of a list: the items, the list's resourceVersion and the ``continue``
+        token for the next page (None after the last). Every page of a list shows the
+        cluster as it was at the first page, as the API server's snapshot does."""
         with self._cond:
-            items = [
-                copy.deepcopy(o)
-                for (plural, ns, _), o in sorted(self._objects.items())
-                if plural == kind.plural and (namespace is None or ns == namespace)
-            ]
-            return items, self._rv
+            at, after = (self._rv, None) if token is None else _read_token(token)
+            if at < self.compacted:
+                raise ApiError(
+                    410,
+                    "Expired",
+                    "The provided continue parameter is too old to display a consistent list result. "
+                    "You can start a new list without the continue parameter.",
+                )
+            state = self._state_at(kind.plural, at)
+            keys = sorted(k for k in state if namespace is None or k[0] == namespace)
+            if after is not None:
+                keys = keys[bisect.bisect_right(keys, after) :]
+            page = keys[:limit] if limit > 0 else keys
+            items = [copy.deepcopy(state[k]) for k in page]
+            more = len(page) < len(keys)
+            return items, at, _write_token(at, page[-1]) if more else None
+
+    def _state_at(self, plural: str, rv: int) -> dict[tuple[str, str], dict[str, Any]]:
+        """``(namespace, name) → object`` of a kind as of ``rv`` (not copied): the store
+        itself for the newest version, else replayed from the event log."""
+        if rv >= self._rv:
+            return {(ns, name): o for (p, ns, name), o in self._objects.items() if p == plural}
+        state: dict[tuple[str, str], dict[str, Any]] = {}
+        for _, p, ns, event, obj in self._log[: bisect.bisect_right(self._log, rv, key=lambda e: e[0])]:
+            if p == plural:
+                key = (ns, obj["metadata"]["name"])
+                if event == "DELETED":
+                    state.pop(key, None)
+                else:
+                    state[key] = obj
+        return state
 
     def get(self, kind: Kind, namespace: str, name: str) -> dict[str, Any]:
         with self._cond:
@@ -284,15 +328,20 @@ class Cluster:
         return out
 
     def events_since(self, plural: str, namespace: str | None, rv: int) -> list[tuple[int, str, dict[str, Any]]]:
-        return [
-            (r, event, copy.deepcopy(obj))
-            for r, p, ns, event, obj in self._log
-            if r > rv and p == plural and (namespace is None or ns == namespace)
-        ]
-
-    def wait(self, timeout: float) -> None:
         with self._cond:
-            self._cond.wait(timeout)
+            newer = self._log[bisect.bisect_right(self._log, rv, key=lambda e: e[0]) :]
+            return [
+                (r, event, copy.deepcopy(obj))
+                for r, p, ns, event, obj in newer
+                if p == plural and (namespace is None or ns == namespace)
+            ]
+
+    def wait(self, timeout: float, since: int | None = None) -> None:
+        """Wait for a change, at most ``timeout`` seconds; with ``since``, not at all when
+        the resourceVersion has moved past it already (a change made before the wait)."""
+        with self._cond:
+            if since is None or self._rv == since:
+                self._cond.wait(timeout)
 
     # --- the workload and endpoints controllers stand-in --------------------------------
 
@@ -389,6 +438,20 @@ class Cluster:
                 self._timer = None
 
 
+def _write_token(rv: int, last: tuple[str, str]) -> str:
+    """A ``continue`` token: the snapshot's resourceVersion and the last key sent."""
+    return base64.urlsafe_b64encode(json.dumps({"rv": rv, "after": list(last)}).encode()).decode()
+
+
+def _read_token(token: str) -> tuple[int, tuple[str, str]]:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token.encode()))
+        namespace, name = data["after"]
+        return int(data["rv"]), (str(namespace), str(name))
+    except (binascii.Error, ValueError, TypeError, KeyError) as e:
+        raise ApiError(400, "BadRequest", f"invalid continue token: {token!r}") from e
+
+
 def _has_rv(patch: Any) -> bool:
     return isinstance(patch, Mapping) and bool((patch.get("metadata") or {}).get("resourceVersion"))
 
@@ -451,6 +514,7 @@ class _Handler(BaseHTTPRequestHandler):
         cluster = self.server.cluster
         url = urlparse(self.path)
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        self.server.requests.append(Request(method, url.path, query, self.headers.get("Content-Type")))
         try:
             fault = self.server.faults.pop(0) if self.server.faults else None
             if fault is not None:
@@ -462,15 +526,11 @@ class _Handler(BaseHTTPRequestHandler):
                 if query.get("watch") in ("1", "true"):
                     self._watch(kind, namespace, query)
                     return
-                items, rv = cluster.list_objects(kind, namespace)
+                limit = int(query.get("limit") or 0)
+                items, rv, token = cluster.list_page(kind, namespace, limit=limit, token=query.get("continue") or None)
+                meta = {"resourceVersion": str(rv)} | ({"continue": token} if token else {})
                 self._send(
-                    200,
-                    {
-                        "kind": f"{kind.kind}List",
-                        "apiVersion": kind.api_version,
-                        "metadata": {"resourceVersion": str(rv)},
-                        "items": items,
-                    },
+                    200, {"kind": f"{kind.kind}List", "apiVersion": kind.api_version, "metadata": meta, "items": items}
                 )
             elif method == "GET":
                 self._send(200, cluster.get(kind, namespace or "", name or ""))
@@ -556,7 +616,7 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 self._stream(kind, namespace, rv, bookmarks, deadline)
             self.wfile.write(b"0\r\n\r\n")
-        except (BrokenPipeError, ConnectionResetError):
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError):  # the client went away
             return
         finally:
             timer.cancel()
@@ -564,20 +624,24 @@ class _Handler(BaseHTTPRequestHandler):
     def _stream(self, kind: Kind, namespace: str | None, rv: int, bookmarks: bool, deadline: threading.Event) -> None:
         cluster = self.server.cluster
         while not deadline.is_set() and not self.server.stopping.is_set():
+            # The version first, then the scan: every change up to ``current`` is in the
+            # log by then, so a scan that finds none of this kind may bookmark it. Read
+            # after the scan, it could pass a change made meanwhile, never to be sent.
+            current = cluster.resource_version()
             events = cluster.events_since(kind.plural, namespace, rv)
             for r, event, obj in events:
                 self._chunk({"type": event, "object": obj})
                 rv = r
             if not events:
                 if bookmarks:
-                    rv = max(rv, cluster.resource_version())
+                    rv = max(rv, current)
                     bookmark = {
                         "kind": kind.kind,
                         "apiVersion": kind.api_version,
                         "metadata": {"resourceVersion": str(rv)},
                     }
                     self._chunk({"type": "BOOKMARK", "object": bookmark})
-                cluster.wait(0.5)
+                cluster.wait(0.5, since=current)
 
     def _chunk(self, event: Mapping[str, Any]) -> None:
         data = json.dumps(event).encode() + b"\n"
@@ -600,14 +664,37 @@ class _Handler(BaseHTTPRequestHandler):
         self._route("DELETE")
 
 
+@dataclass(frozen=True)
+class Request:
+    """A request as the double received it."""
+
+    method: str
+    path: str
+    query: Mapping[str, str]
+    content_type: str | None
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, cluster: Cluster) -> None:
+    def __init__(self, cluster: Cluster, tls: ssl.SSLContext | None = None) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.cluster = cluster
+        self.tls = tls
         self.stopping = threading.Event()
         self.faults: list[int] = []
+        self.requests: deque[Request] = deque(maxlen=1000)  # the latest, for tests to look at
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], (ConnectionError, ssl.SSLError)):
+            return  # a client that went away mid-request (over TLS, without closing it first)
+        super().handle_error(request, client_address)
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        sock, address = super().get_request()
+        if self.tls is not None:  # the handshake happens on the first read, in the request's thread
+            sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, address
 
 
 @dataclass
@@ -620,15 +707,23 @@ class KubeDouble:
         """Fail the next requests with these HTTP status codes (5xx, 429)."""
         self.server.faults.extend(codes)
 
+    @property
+    def requests(self) -> list[Request]:
+        """The last thousand requests received, oldest first."""
+        return list(self.server.requests)
+
 
 @contextmanager
-def kube_double() -> Iterator[KubeDouble]:
+def kube_double(tls: ssl.SSLContext | None = None) -> Iterator[KubeDouble]:
+    """The double on a free port of 127.0.0.1; over HTTPS with ``tls``, a server context
+    holding the certificate (as an API server's, for clients configured as in a pod)."""
     cluster = Cluster()
-    server = _Server(cluster)
+    server = _Server(cluster, tls)
     thread = threading.Thread(target=server.serve_forever, name="kube-double", daemon=True)
     thread.start()
+    scheme = "https" if tls is not None else "http"
     try:
-        yield KubeDouble(cluster=cluster, url=f"http://127.0.0.1:{server.server_address[1]}", server=server)
+        yield KubeDouble(cluster=cluster, url=f"{scheme}://127.0.0.1:{server.server_address[1]}", server=server)
     finally:
         cluster.stop()
         server.stopping.set()
