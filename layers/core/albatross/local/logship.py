@@ -81,9 +81,15 @@ class _Collector(logging.Handler):
 def shipping(level: str) -> Iterator[None]:
     """Collect and ship invocations' log lines while active."""
     collector = _Collector()
-    parent = logging.getLogger(STAND_IN_PARENT)
-    saved = parent.level
-    parent.setLevel(level)
+    # Powertools child loggers take the level in the environment when their module is
+    # first imported: in one process that is the first system's. Give the parent and
+    # every child already made this system's level, and put theirs back afterwards.
+    family = [STAND_IN_PARENT] + [
+        name for name in list(logging.root.manager.loggerDict) if name.startswith(STAND_IN_PARENT + ".")
+    ]
+    saved = {name: logging.getLogger(name).level for name in family}
+    for name in family:
+        logging.getLogger(name).setLevel(level)
     logging.getLogger().addHandler(collector)
     _active.set()
     try:
@@ -91,7 +97,8 @@ def shipping(level: str) -> Iterator[None]:
     finally:
         _active.clear()
         logging.getLogger().removeHandler(collector)
-        parent.setLevel(saved)
+        for name, was in saved.items():
+            logging.getLogger(name).setLevel(was)
 
 
 @contextmanager
