@@ -53,8 +53,9 @@ template: $(STAMP)
 statemachines: $(STAMP)
 	$(BIN)/statelint statemachines/*.asl.json
 
+# the tests wait on queues and timers far more than they compute: three workers on two cores
 pytest: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n 3
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
