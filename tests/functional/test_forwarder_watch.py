@@ -83,3 +83,26 @@ def test_changes_and_deletions_missed_across_410_are_sent_once(
     deleted = next(c for c in sent if c.key == "default/gone")
     assert int(deleted.resource_version) > 0
     assert deleted.object["metadata"]["name"] == "gone"
+
+
+def test_changes_made_while_the_connection_was_down_are_sent_once_on_resume(
+    api: k8s.ApiClient, watcher: Watcher, sent: list[ObjectChange]
+) -> None:
+    """A watch that ends (server timeout, a dropped connection) resumes from the last
+    resourceVersion it saw: what changed meanwhile arrives once, nothing is re-sent."""
+    net = k8s.NetworkingV1Api(api)
+    net.create_namespaced_ingress("default", body(ingress("a")))
+    rv = watcher.relist()
+    rv = watcher.watch(rv)  # ends after the server's timeoutSeconds (1 s)
+    sent.clear()
+    # while no watch was open
+    net.create_namespaced_ingress("default", body(ingress("b")))
+    net.patch_namespaced_ingress("a", "default", {"metadata": {"labels": {"v": "2"}}})
+    net.delete_namespaced_ingress("b", "default")
+    rv = watcher.watch(rv)
+    watcher.watch(rv)  # and again: nothing new
+    assert [(c.key, c.action) for c in sent] == [
+        ("default/b", "upsert"),
+        ("default/a", "upsert"),
+        ("default/b", "delete"),
+    ]
