@@ -53,9 +53,9 @@ template: $(STAMP)
 statemachines: $(STAMP)
 	$(BIN)/statelint statemachines/*.asl.json
 
-# the tests wait on queues and timers far more than they compute: three workers on two cores
+# the tests wait on queues and timers far more than they compute: six workers on two cores (~4 min; serially ~10)
 pytest: $(STAMP)
-	$(BIN)/pytest -n 3
+	$(BIN)/pytest -n 6
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
