@@ -91,7 +91,7 @@ from kubernetes import utils
 from albatross.aws.calls import INFRA, CallCounter, is_mutating
 from albatross.controller import queues
 from albatross.local.demo import ingress_gone, ingress_hostname
-from albatross.local.system import LocalSystem, local_system
+from albatross.local.system import LocalSystem, local_system, make_node_security_group
 from albatross.model.names import TAG_STACK
 from bench import forwarder as forwarder_bench
 from bench import snapshot
@@ -377,15 +377,7 @@ def node_drain(system: LocalSystem) -> dict[str, Any]:
     instance-mode Ingress, all set up first; then one node is drained."""
     core, apps, net = k8s.CoreV1Api(system.api()), k8s.AppsV1Api(system.api()), k8s.NetworkingV1Api(system.api())
     ec2 = snapshot.ec2()
-    tagged: list[Any] = [
-        {
-            "ResourceType": "security-group",
-            "Tags": [{"Key": f"kubernetes.io/cluster/{system.cluster}", "Value": "owned"}],
-        }
-    ]
-    group = ec2.create_security_group(
-        GroupName="bench-nodes", Description="bench nodes", VpcId=system.vpc_id, TagSpecifications=tagged
-    )["GroupId"]
+    group = make_node_security_group(system.cluster, system.vpc_id, "bench-nodes")
     [subnet, *_] = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [system.vpc_id]}])["Subnets"]
     instances = [
         str(i["InstanceId"])

@@ -18,7 +18,7 @@ from albatross.aws.calls import CallCounter
 from albatross.controller import queues
 from albatross.local.demo import ingress_gone
 from albatross.local.pods import pod_ip
-from albatross.local.system import LocalSystem
+from albatross.local.system import LocalSystem, make_node_security_group
 from albatross.model.names import backend_rule_description
 from tests.e2e.test_slice import NAME, NS, STACK, executions, ready_2048, work_queue_idle
 from tests.e2e.test_targets import targets
@@ -42,15 +42,7 @@ def node_network(system: LocalSystem) -> tuple[str, str]:
     """The nodes' security group (tagged for the cluster), another one, and a node ENI in
     both that holds the pods' addresses (the VPC CNI's way)."""
     ec2 = clients.ec2()
-    tagged: list[Any] = [
-        {
-            "ResourceType": "security-group",
-            "Tags": [{"Key": f"kubernetes.io/cluster/{system.cluster}", "Value": "owned"}],
-        }
-    ]
-    nodes = ec2.create_security_group(
-        GroupName="nodes", Description="the nodes", VpcId=system.vpc_id, TagSpecifications=tagged
-    )["GroupId"]
+    nodes = make_node_security_group(system.cluster, system.vpc_id)
     other = ec2.create_security_group(GroupName="other", Description="another", VpcId=system.vpc_id)["GroupId"]
     [subnet, *_] = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [system.vpc_id]}])["Subnets"]
     eni = ec2.create_network_interface(SubnetId=subnet["SubnetId"], Groups=[nodes, other])["NetworkInterface"]

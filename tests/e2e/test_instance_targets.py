@@ -14,7 +14,7 @@ from kubernetes import utils
 from albatross.aws import clients
 from albatross.aws.calls import CallCounter
 from albatross.local.demo import ingress_hostname
-from albatross.local.system import LocalSystem
+from albatross.local.system import LocalSystem, make_node_security_group
 from albatross.model.names import backend_rule_description
 from tests.e2e.test_slice import NAME, NS, ROOT, work_queue_idle
 from tests.k8s_typing import body
@@ -84,16 +84,7 @@ def test_instance_targets_follow_the_nodes(system: LocalSystem) -> None:
 
 
 def test_a_drained_node_leaves_the_target_group(system: LocalSystem) -> None:
-    ec2 = clients.ec2()
-    tagged: list[Any] = [
-        {
-            "ResourceType": "security-group",
-            "Tags": [{"Key": f"kubernetes.io/cluster/{system.cluster}", "Value": "owned"}],
-        }
-    ]
-    nodes_sg = ec2.create_security_group(
-        GroupName="nodes", Description="the nodes", VpcId=system.vpc_id, TagSpecifications=tagged
-    )["GroupId"]
+    nodes_sg = make_node_security_group(system.cluster, system.vpc_id)
     first, second = instances(system, 2, [nodes_sg])
     core = k8s.CoreV1Api(system.api())
     core.create_node(node("node-a", first))

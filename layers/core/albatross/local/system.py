@@ -53,6 +53,18 @@ def make_vpc(cluster: str) -> str:
     return vpc
 
 
+def make_node_security_group(cluster: str, vpc_id: str, name: str = "nodes") -> str:
+    """A security group for nodes, tagged ``kubernetes.io/cluster/<cluster>`` as EKS
+    node groups' are (where backend rules go when an ENI has several groups)."""
+    tags: list[Any] = [
+        {"ResourceType": "security-group", "Tags": [{"Key": f"kubernetes.io/cluster/{cluster}", "Value": "owned"}]}
+    ]
+    made = clients.ec2().create_security_group(
+        GroupName=name, Description=f"{name} of {cluster}", VpcId=vpc_id, TagSpecifications=tags
+    )
+    return str(made["GroupId"])
+
+
 @dataclass
 class LocalSystem:
     root: Path
