@@ -12,6 +12,7 @@ from moto.server import ThreadedMotoServer
 
 from albatross.aws import clients
 from albatross.local.kube import KubeDouble, kube_double
+from tests.functional.forwarding import Forwarders
 
 
 @pytest.fixture
@@ -44,3 +45,13 @@ def api(kube: KubeDouble) -> k8s.ApiClient:
     config = k8s.Configuration()
     config.host = kube.url
     return k8s.ApiClient(config)
+
+
+@pytest.fixture
+def forwarders(moto_endpoint: str, kube: KubeDouble) -> Iterator[Forwarders]:
+    """Forwarders against the double and moto, each as its own pod would be; stopped at the end."""
+    made = Forwarders(kube, clients.sqs().create_queue(QueueName="writeback")["QueueUrl"])
+    try:
+        yield made
+    finally:
+        made.stop_all()

@@ -10,10 +10,8 @@ import datetime
 import json
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from kubernetes import client as k8s
 
 from albatross.aws import clients
@@ -24,15 +22,6 @@ from tests.functional.forwarding import NS, Bus, Forwarders, create_ingress, wai
 from tests.k8s_typing import body
 
 LEASE = "albatross-forwarder"
-
-
-@pytest.fixture
-def forwarders(moto_endpoint: str, kube: KubeDouble) -> Iterator[Forwarders]:
-    made = Forwarders(kube, clients.sqs().create_queue(QueueName="writeback")["QueueUrl"])
-    try:
-        yield made
-    finally:
-        made.stop_all()
 
 
 def lease_versions(kube: KubeDouble) -> list[dict[str, Any]]:

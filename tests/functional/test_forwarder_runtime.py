@@ -7,26 +7,13 @@ from __future__ import annotations
 
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from kubernetes import client as k8s
 
-from albatross.aws import clients
-from albatross.local.kube import KubeDouble
 from albatross_forwarder.main import Forwarder
 from tests.functional.forwarding import NS, Bus, Forwarders, create_ingress, wait_for
 from tests.k8s_typing import body
-
-
-@pytest.fixture
-def forwarders(moto_endpoint: str, kube: KubeDouble) -> Iterator[Forwarders]:
-    made = Forwarders(kube, clients.sqs().create_queue(QueueName="writeback")["QueueUrl"])
-    try:
-        yield made
-    finally:
-        made.stop_all()
 
 
 def endpoint_slice(addresses: int) -> dict[str, Any]:

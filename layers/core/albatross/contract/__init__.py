@@ -67,15 +67,7 @@ class ObjectChange:
     schema_version: str = SCHEMA_VERSION
 
     def to_detail(self) -> dict[str, Any]:
-        return {
-            "schemaVersion": self.schema_version,
-            "cluster": self.cluster,
-            "kind": self.kind,
-            "action": self.action,
-            "key": self.key,
-            "resourceVersion": self.resource_version,
-            "object": dict(self.object),
-        }
+        return {**_change_head(self), "object": dict(self.object)}
 
 
 @dataclass(frozen=True)
@@ -119,6 +111,18 @@ class Resync:
         return mark is not None and mark.isdigit() and rv <= int(mark)
 
 
+def _change_head(change: ObjectChange | ObjectClaim) -> dict[str, Any]:
+    """What a change's Detail says besides the object (inline or by reference)."""
+    return {
+        "schemaVersion": change.schema_version,
+        "cluster": change.cluster,
+        "kind": change.kind,
+        "action": change.action,
+        "key": change.key,
+        "resourceVersion": change.resource_version,
+    }
+
+
 @dataclass(frozen=True)
 class PayloadRef:
     """Where the full Detail of a claim-checked change is: an S3 object and the sha256
@@ -146,15 +150,7 @@ class ObjectClaim:
     schema_version: str = SCHEMA_VERSION
 
     def to_detail(self) -> dict[str, Any]:
-        return {
-            "schemaVersion": self.schema_version,
-            "cluster": self.cluster,
-            "kind": self.kind,
-            "action": self.action,
-            "key": self.key,
-            "resourceVersion": self.resource_version,
-            "objectRef": self.ref.to_json(),
-        }
+        return {**_change_head(self), "objectRef": self.ref.to_json()}
 
 
 @dataclass(frozen=True)
