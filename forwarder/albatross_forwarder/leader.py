@@ -34,15 +34,6 @@ def _micro(t: datetime.datetime) -> str:
     return t.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _parse(value: Any) -> datetime.datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.datetime.fromisoformat(str(value))
-    except ValueError:
-        return None
-
-
 def _wall() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 

@@ -177,10 +177,6 @@ class Cluster:
         with self._cond:
             return self._rv
 
-    def list_objects(self, kind: Kind, namespace: str | None) -> tuple[list[dict[str, Any]], int]:
-        items, rv, _ = self.list_page(kind, namespace)
-        return items, rv
-
     def list_page(
         self, kind: Kind, namespace: str | None, *, limit: int = 0, token: str | None = None
     ) -> tuple[list[dict[str, Any]], int, str | None]:
