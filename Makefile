@@ -11,7 +11,7 @@ $(STAMP):
 	rm -f $(VENV)/.installed-*
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -r requirements-dev.txt -e layers/core -e forwarder
+	$(BIN)/python -m pip install -q -r requirements-dev.txt -e 'layers/core[local]' -e forwarder
 	touch $@
 
 install: $(STAMP)
