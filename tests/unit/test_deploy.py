@@ -2,13 +2,15 @@
 renders, equals the committed ``deploy/forwarder.yaml``, and every document passes
 kubernetes-validate ``--strict``. RBAC grants exactly the calls the forwarder makes, the
 pod meets restricted Pod Security, and probes, port and NetworkPolicy agree on the
-health port.
+health port. The IRSA component annotates the ServiceAccount with an overlay's role, and
+refuses to render without one.
 
 Needs ``kubectl`` (it carries kustomize) on PATH; nothing is contacted.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import Iterator, Mapping
@@ -27,6 +29,9 @@ RENDERED = ROOT / "deploy" / "forwarder.yaml"
 # The oldest Kubernetes the manifests must apply to, and the newest schema shipped with
 # kubernetes-validate.
 KUBERNETES_VERSIONS = ("1.31", kubernetes_validate.latest_version())
+# IRSA's ServiceAccount annotation: EKS's pod identity webhook injects a web identity token
+# for the role it names, and the SDK tries that before Pod Identity's credentials.
+IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
 
 # (apiGroup, resource) → verbs, each for the calls named beside it; nothing else.
 CLUSTER_RULES: dict[tuple[str, str], set[str]] = {
@@ -165,7 +170,55 @@ def test_the_roles_are_bound_to_the_forwarders_service_account(docs: list[dict[s
         ]
     # the Lease Role lives where the pods are, and where LEASE_NAMESPACE points
     assert one(docs, "Role")["metadata"]["namespace"] == one(docs, "Deployment")["metadata"]["namespace"]
-    assert "eks.amazonaws.com/role-arn" in account["annotations"]
+    # EKS Pod Identity is the default: an IRSA annotation would take precedence over it
+    assert IRSA_ANNOTATION not in account.get("annotations", {})
+
+
+def _render_overlay(tmp_path: Path, kustomization: str, files: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    # kustomize refuses absolute paths to a base: the overlay names it relative to itself
+    base = os.path.relpath(BASE, tmp_path)
+    (tmp_path / "kustomization.yaml").write_text(kustomization.replace("BASE", base))
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    return subprocess.run(  # noqa: S603  # kubectl from PATH, a local overlay: nothing contacted
+        [_kubectl(), "kustomize", str(tmp_path)], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+IRSA_OVERLAY = """\
+resources:
+  - BASE
+  - forwarder-role.yaml
+components:
+  - BASE/components/irsa
+"""
+ROLE_ARN = "arn:aws:iam::111122223333:role/team-forwarder"
+FORWARDER_ROLE = f"""\
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: albatross-forwarder-role
+  annotations:
+    config.kubernetes.io/local-config: "true"
+data:
+  roleArn: {ROLE_ARN}
+"""
+
+
+def test_the_irsa_component_annotates_the_service_account_with_the_overlays_role(tmp_path: Path) -> None:
+    out = _render_overlay(tmp_path, IRSA_OVERLAY, {"forwarder-role.yaml": FORWARDER_ROLE})
+    assert out.returncode == 0, out.stderr
+    rendered = [d for d in yaml.safe_load_all(out.stdout) if d]
+    assert one(rendered, "ServiceAccount")["metadata"]["annotations"] == {IRSA_ANNOTATION: ROLE_ARN}
+    # the role's ConfigMap only feeds kustomize: it never reaches the cluster
+    assert one(rendered, "ConfigMap")["metadata"]["name"].startswith("albatross-forwarder-config")
+    assert "albatross-forwarder-role" not in out.stdout
+
+
+def test_the_irsa_component_refuses_to_render_without_a_role(tmp_path: Path) -> None:
+    out = _render_overlay(tmp_path, IRSA_OVERLAY.replace("  - forwarder-role.yaml\n", ""), {})
+    assert out.returncode != 0
+    assert "albatross-forwarder-role" in out.stderr
 
 
 def test_the_pod_meets_restricted_pod_security(docs: list[dict[str, Any]]) -> None:
