@@ -2,13 +2,14 @@
 
 EventBridge neither orders nor deduplicates. A change older than (or as old as) the
 stored snapshot is dropped; a ``Resync`` turns snapshots of objects that no longer exist
-into tombstones. Every group whose desired state may have changed is enqueued once. A
-claim-checked change is read from the payload bucket first and then handled exactly like
-an inline one.
+into tombstones, and is recorded (``albatross install`` waits for one). Every group
+whose desired state may have changed is enqueued once. A claim-checked change is read
+from the payload bucket first and then handled exactly like an inline one.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -192,5 +193,6 @@ def apply_resync(resync: Resync, *, settings: Settings, store: Store, event_id: 
                 groups |= _groups_affected(store, kind, obj, previous, deleted=True)
     if groups:
         queues.request(settings.work_queue_url, store, groups, cause=event_id)
+    store.record_resync(event_id=event_id, at=time.time())
     logger.info("resync applied", extra={"groups": sorted(groups)})
     return groups

@@ -17,4 +17,7 @@
   (``record``); ``sgrules#<security group id>`` / ``<stack>|<target group id>``: the
   rules that target group needs on that security group (``rules``). One query gives
   everything a security group must allow.
+* the forwarder's last Resync — ``forwarder#resync`` / ``#``: the EventBridge event id
+  (``event``) and when ingest applied it (``at``, epoch seconds); ``albatross install``
+  waits for a new one to know the forwarder it installed reaches ingest.
 """

@@ -17,6 +17,7 @@ _NET = "net#"  # items of a group's partition: net#<target group id> → its bac
 TOMBSTONE_SECONDS = 15 * 24 * 3600
 _SINGLE_SK = "#"
 _SINGLE_PARTITION = ("IngressClass", "IngressClassParams", "Node")
+RESYNC_PK = "forwarder#resync"
 
 
 def snapshot_key(kind: str, key: str, obj: Mapping[str, Any] | None = None) -> tuple[str, str]:
@@ -218,6 +219,24 @@ class Store:
                     ns = meta.get("namespace")
                     out[f"{ns}/{meta['name']}" if ns else meta["name"]] = (int(item["rv"]["N"]), body)
         return out
+
+    # --- the forwarder's Resync ----------------------------------------------------------
+
+    def record_resync(self, *, event_id: str, at: float) -> None:
+        """Ingest applied a Resync: the proof that a forwarder reaches it."""
+        self._put(RESYNC_PK, _SINGLE_SK, event={"S": event_id}, at={"N": f"{at:.3f}"})
+
+    def last_resync(self) -> tuple[str, float] | None:
+        """(event id, when ingest applied it) of the last Resync, if any."""
+        with aws_errors():
+            item = (
+                clients.dynamodb()
+                .get_item(
+                    TableName=self.table, Key={"pk": {"S": RESYNC_PK}, "sk": {"S": _SINGLE_SK}}, ConsistentRead=True
+                )
+                .get("Item")
+            )
+        return (item["event"]["S"], float(item["at"]["N"])) if item else None
 
     # --- groups ------------------------------------------------------------------------
 
