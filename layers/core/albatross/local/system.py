@@ -136,6 +136,7 @@ def local_system(
     time_scale: float = 0.05,
     work_dir: Path | None = None,
     log_level: str = "WARNING",
+    forwarder_python: str | None = None,  # the forwarder's interpreter (default: this one), e.g. .venv-forwarder's
 ) -> Iterator[LocalSystem]:
     with ExitStack() as stack:
         folder = work_dir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="albatross-local-")))
@@ -173,8 +174,11 @@ def local_system(
         }
 
         def start_forwarder() -> subprocess.Popen[bytes]:
-            return subprocess.Popen(  # our own module, fixed arguments
-                [sys.executable, "-m", "albatross_forwarder"], env=env, stdout=log_file, stderr=subprocess.STDOUT
+            return subprocess.Popen(  # noqa: S603  # our own module, fixed arguments; the caller picks the interpreter
+                [forwarder_python or sys.executable, "-m", "albatross_forwarder"],
+                env=env,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
             )
 
         system = LocalSystem(
