@@ -21,8 +21,9 @@ lock-forwarder: $(STAMP)
 	  --output-file $(FORWARDER_LOCK) forwarder/requirements.in
 
 # --- the image. Building the other architecture runs its RUN steps under QEMU: docker needs
-# binfmt_misc handlers registered (docker/setup-qemu-action in CI), podman and buildah
-# qemu-user-static. Without PUSH the image stays local: docker loads a single platform into
+# binfmt_misc handlers registered (docker/setup-qemu-action in CI) and a builder that builds
+# for several platforms (the containerd image store, or `docker buildx create --use` once),
+# podman and buildah qemu-user-static. Without PUSH the image stays local: docker loads a single platform into
 # its image store (several stay in the buildx cache: PUSH=1, or PLATFORMS=linux/amd64 to run
 # it), podman and buildah keep a manifest list named $(IMAGE):$(TAG).
 IMAGE     ?= albatross-forwarder
