@@ -20,8 +20,9 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/albatross local demo
 
-bench: $(STAMP)
+bench: $(STAMP) $(SMOKE_STAMP)
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.coldstart --build $(SMOKE_DIR)
 
 # deploy/forwarder.yaml, the forwarder's kustomize base rendered for `kubectl apply -f`;
 # tests/unit/test_deploy.py fails when the two differ.
@@ -55,7 +56,8 @@ statemachines: $(STAMP)
 	$(BIN)/statelint statemachines/*.asl.json
 
 # the tests wait on queues and timers far more than they compute: six workers on two cores (~4 min; serially ~10)
-pytest: $(STAMP)
+# and they run what we ship: the built artifact, the forwarder's locked venv, the workflows' linter
+pytest: $(STAMP) $(SMOKE_STAMP) $(FORWARDER_VENV_STAMP) $(ACTIONLINT_STAMP)
 	$(BIN)/pytest -n 6
 
 clean:

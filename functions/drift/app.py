@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -14,13 +14,11 @@ from albatross.controller.settings import Settings
 from albatross.store.table import Store
 
 logger = Logger(service="albatross-drift")
-tracer = Tracer(service="albatross-drift")
 metrics = Metrics(namespace="Albatross", service="albatross-drift")
 
 
 @metrics.log_metrics
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = Settings.from_env()
     run = str(event.get("id") or context.aws_request_id)

@@ -2,32 +2,27 @@
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from albatross.aws.calls import CallCounter
 from albatross.aws.errors import AlbatrossError
 from albatross.controller import targets
+from albatross.controller.events import PartialBatchResponse, QueueMessage, body_of, fifo_batch
 from albatross.controller.reconcile import reconcile
 from albatross.controller.settings import Settings
 from albatross.store.table import Store
 
 logger = Logger(service="albatross-reconcile")
-tracer = Tracer(service="albatross-reconcile")
 metrics = Metrics(namespace="Albatross", service="albatross-reconcile")
-processor = SqsFifoPartialProcessor()
 
 
-def record_handler(record: SQSRecord) -> None:
-    body = json.loads(record.body)
+def record_handler(record: QueueMessage) -> None:
+    body = body_of(record)
     group, fresh = body["group"], bool(body.get("fresh"))
     settings = Settings.from_env()
     logger.set_correlation_id(group)
@@ -41,7 +36,7 @@ def record_handler(record: SQSRecord) -> None:
         )
         metrics.add_metric(name="TargetsSynced", unit=MetricUnit.Count, value=max(changed, 0))
         return
-    sent = int(record.attributes.sent_timestamp or 0)
+    sent = record.sent_timestamp
     if sent:
         lag = max(0, int(time.time() * 1000) - sent)
         metrics.add_metric(name="QueueLag", unit=MetricUnit.Milliseconds, value=lag)
@@ -79,6 +74,5 @@ def record_handler(record: SQSRecord) -> None:
 
 @metrics.log_metrics
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialBatchResponse:
+    return fifo_batch(event, record_handler)

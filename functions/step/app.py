@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from albatross.controller import steps
@@ -13,11 +13,9 @@ from albatross.controller.settings import Settings
 from albatross.store.table import Store
 
 logger = Logger(service="albatross-step")
-tracer = Tracer(service="albatross-step")
 
 
 @logger.inject_lambda_context(correlation_id_path="group")
-@tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = Settings.from_env()
     return steps.run(event, settings=settings, store=Store(settings.table))

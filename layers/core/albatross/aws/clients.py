@@ -32,6 +32,26 @@ if TYPE_CHECKING:
     from mypy_boto3_waf_regional import WAFRegionalClient
     from mypy_boto3_wafv2 import WAFV2Client
 
+# The botocore service models the Lambda layer keeps (tools/package.py drops the rest):
+# every service a getter below names, except those only the CLI uses.
+LAYER_SERVICES = frozenset(
+    {
+        "acm",
+        "dynamodb",
+        "ec2",
+        "elbv2",
+        "events",
+        "logs",
+        "resourcegroupstaggingapi",
+        "s3",
+        "secretsmanager",
+        "shield",
+        "sqs",
+        "stepfunctions",
+        "waf-regional",
+        "wafv2",
+    }
+)
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
 _lock = threading.Lock()
 _session: boto3.session.Session | None = None

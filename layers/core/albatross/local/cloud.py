@@ -27,7 +27,7 @@ from typing import Any
 from moto.server import ThreadedMotoServer
 
 from albatross.aws import clients
-from albatross.local import insights, intrinsics, lambdas, logship
+from albatross.local import artifact, insights, intrinsics, lambdas, logship
 from albatross.local.template import translate
 
 REGION = "us-east-1"
@@ -101,12 +101,14 @@ class _Deployer:
         parameters: Mapping[str, str],
         code_dirs: Mapping[str, Path],
         time_scale: float,
+        runtime: artifact.Runtime | None = None,
     ) -> None:
         self.stack = stack
         self.template = translated
         self.parameters = dict(parameters)
         self.code_dirs = code_dirs
         self.time_scale = time_scale
+        self.runtime = runtime
         self.conditions: dict[str, bool] = {}
         self.out = Deployment()
 
@@ -295,7 +297,19 @@ class _Deployer:
             MemorySize=int(props.get("MemorySize", 128)),
             Environment={"Variables": env},
         )["FunctionArn"]
-        lambdas.register(name, lambdas.Code(folder=self.code_dirs[logical], handler=props["Handler"]))
+        folder = self.code_dirs[logical]
+        built = None
+        if self.runtime is not None:
+            function = artifact.Function(
+                name=name,
+                folder=folder,
+                handler=props["Handler"],
+                environment=env,
+                timeout=int(props.get("Timeout", 3)),
+                memory=int(props.get("MemorySize", 128)),
+            )
+            built = (self.runtime, function)
+        lambdas.register(name, lambdas.Code(folder=folder, handler=props["Handler"], built=built))
         for key, value in env.items():
             if self.out.environment.setdefault(key, value) != value:
                 # Differs per function (e.g. POWERTOOLS_SERVICE_NAME); handlers set it themselves.
@@ -422,11 +436,14 @@ def local_cloud(
     time_scale: float = 0.05,
     stack: str = "albatross",
     log_level: str = "WARNING",
+    build: Path | None = None,
 ) -> Iterator[LocalCloud]:
     """Start moto on 127.0.0.1, deploy the template into it, route Lambda in-process.
 
     ``parameters`` may be a callable, called once moto is up (to create, say, the VPC the
-    ``VpcId`` parameter names)."""
+    ``VpcId`` parameter names). With ``build`` (a ``make package`` folder) the functions
+    run from that artifact in processes of their own (:mod:`albatross.local.artifact`),
+    deployed from the build's template."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
@@ -451,13 +468,18 @@ def local_cloud(
         stack_.enter_context(logship.shipping(log_level))
         stack_.enter_context(insights.served())
         values = parameters() if callable(parameters) else parameters
-        translated = translate(root / "template.yaml", values)
+        runtime = None
+        if build is not None:
+            runtime = artifact.Runtime(artifact.Build.read(build))
+            stack_.callback(runtime.close)
+        translated = translate((build or root) / "template.yaml", values)
         deployment = _Deployer(
             stack=stack,
             translated=translated.template,
             parameters=values,
             code_dirs=translated.code_dirs,
             time_scale=time_scale,
+            runtime=runtime,
         ).deploy()
         function_env = {k: v for k, v in deployment.environment.items() if v and k not in env}
         stack_.enter_context(_environment(function_env))

@@ -18,14 +18,14 @@ import traceback
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from moto.awslambda.models import LambdaFunction
 
-from albatross.local import logship
+from albatross.local import artifact, logship
 
 Handler = Callable[[Any, Any], Any]
 
@@ -34,6 +34,8 @@ Handler = Callable[[Any, Any], Any]
 class Code:
     folder: Path
     handler: str  # "module.function"
+    # Set when the function runs from the built artifact (:mod:`albatross.local.artifact`).
+    built: tuple[artifact.Runtime, artifact.Function] | None = None
 
 
 @dataclass
@@ -85,6 +87,14 @@ def invoke(function_name: str, arn: str, event: Any) -> tuple[str, bool]:
     context = _Context(function_name=function_name, invoked_function_arn=arn, aws_request_id=str(uuid.uuid4()))
     with logship.invocation(function_name, context.aws_request_id) as run:
         context.log_group_name, context.log_stream_name = f"/aws/lambda/{function_name}", logship.stream_name(run)
+        with _lock:
+            built = _registry[function_name].built
+        if built is not None:
+            runtime, function = built
+            result = runtime.invoke(function, event, asdict(context))
+            for line in result.log_lines:
+                run.add(line)
+            return json.dumps(result.payload), result.errored
         try:
             handler = _handler(function_name)
             run.formatter = _formatters.get(function_name)

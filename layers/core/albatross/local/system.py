@@ -136,8 +136,11 @@ def local_system(
     time_scale: float = 0.05,
     work_dir: Path | None = None,
     log_level: str = "WARNING",
+    build: Path | None = None,
     forwarder_python: str | None = None,  # the forwarder's interpreter (default: this one), e.g. .venv-forwarder's
 ) -> Iterator[LocalSystem]:
+    """Everything, offline. ``build``: run the functions from that ``make package`` folder
+    (:mod:`albatross.local.artifact`) instead of the source tree."""
     with ExitStack() as stack:
         folder = work_dir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="albatross-local-")))
         folder.mkdir(parents=True, exist_ok=True)
@@ -148,7 +151,7 @@ def local_system(
             return {"ClusterName": cluster, "VpcId": vpc[0]}
 
         cloud = stack.enter_context(
-            local_cloud(root=root, parameters=parameters, time_scale=time_scale, log_level=log_level)
+            local_cloud(root=root, parameters=parameters, time_scale=time_scale, log_level=log_level, build=build)
         )
         stack.enter_context(gaps.fill())
         kube = stack.enter_context(kube_double())

@@ -1,0 +1,158 @@
+"""The artifact we ship, run the way Lambda runs it.
+
+Every function of the built template is invoked through the Lambda API of the local AWS
+(moto on 127.0.0.1), which starts an execution environment per function: the template's
+Python with ``sys.path`` holding only the function's build folder and the built layer
+(:mod:`albatross.local.artifact`). Each gets every sample event meant for it (``events/``):
+the forwarder's bus events go to ingest, ``events/lambda/`` holds the others'. A missing
+dependency, an import of dev-only code or a parameter the layer's botocore refuses fails
+here; so does a layer that carries what Lambda never imports.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from albatross.aws import clients
+from albatross.aws.clients import LAYER_SERVICES
+from albatross.contract.claim import claim_check
+from albatross.local.cloud import LocalCloud, local_cloud
+from albatross.local.system import make_vpc
+from tests.artifact import built, manifest
+from tests.helpers import EVENTS, ROOT
+
+CLUSTER = "my-cluster"  # the sample events' cluster
+
+
+@pytest.fixture
+def cloud() -> Iterator[LocalCloud]:
+    build = built()
+
+    def parameters() -> dict[str, str]:
+        return {"ClusterName": CLUSTER, "VpcId": make_vpc(CLUSTER)}
+
+    with local_cloud(root=ROOT, parameters=parameters, build=build, log_level="INFO") as running:
+        yield running
+
+
+def function_name(logical: str) -> str:
+    found = [f["FunctionName"] for f in clients.client("lambda").list_functions()["Functions"]]
+    [name] = [n for n in found if n.endswith(f"-{logical}")]
+    return str(name)
+
+
+def invoke(logical: str, event: Any) -> tuple[str | None, Any]:
+    resp = clients.client("lambda").invoke(FunctionName=function_name(logical), Payload=json.dumps(event).encode())
+    return resp.get("FunctionError"), json.loads(resp["Payload"].read() or b"null")
+
+
+def bus_events() -> list[str]:
+    """The forwarder's events (the write-back messages go the other way, to the forwarder)."""
+    return sorted(
+        f"{p.parent.name}/{p.stem}"
+        for version in ("v1", "v2")
+        for p in (EVENTS / version).glob("*.json")
+        if not p.stem.startswith("writeback-")
+    )
+
+
+def load(name: str) -> Any:
+    return json.loads((EVENTS / f"{name}.json").read_text())
+
+
+def put_claimed_payload(cloud: LocalCloud, event: dict[str, Any]) -> None:
+    """A claim-checked sample names its payload by hash: store the body that hashes to it
+    (the inline sample of the same change, claim-checked as the forwarder would) in this
+    stack's payload bucket, and point the sample there."""
+    ref = event["detail"]["objectRef"]
+    ref["bucket"] = str(cloud.deployment.outputs["PayloadBucketName"])
+    inline = load("v2/" + event["detail-type"].lower() if event["detail-type"] == "Resync" else "v2/ingress-upsert")
+    _, body = claim_check(inline["detail"], bucket=ref["bucket"])
+    clients.s3().put_object(Bucket=ref["bucket"], Key=ref["key"], Body=body)
+
+
+def test_the_layer_holds_only_what_lambda_imports() -> None:
+    site = built() / "CoreLayer" / "python"
+    assert (site / "albatross" / "aws").is_dir()
+    for absent in ("albatross/cli", "albatross/local", "yaml", "moto", "kubernetes", "samtranslator", "pydantic"):
+        assert not (site / absent).exists(), f"{absent} is in the layer"
+    # boto3 and botocore are the layer's own, not the runtime's
+    assert (site / "boto3").is_dir()
+    assert {d.name for d in (site / "botocore" / "data").iterdir() if d.is_dir()} == set(LAYER_SERVICES)
+    # bytecode for the runtime's Python next to every module
+    tag = "cpython-" + manifest()["python"].replace(".", "")
+    modules = [p for p in site.rglob("*.py") if "dist-info" not in str(p)]
+    missing = [p for p in modules if not (p.parent / "__pycache__" / f"{p.stem}.{tag}.pyc").exists()]
+    assert modules
+    assert missing == []
+
+
+def test_the_build_is_for_the_templates_python() -> None:
+    """The smoke test means something only on the runtime's Python (make package refuses
+    another unless told)."""
+    template = (built() / "template.yaml").read_text()
+    assert f"Runtime: python{manifest()['python']}" in template
+
+
+def test_ingest_takes_every_bus_event(cloud: LocalCloud) -> None:
+    outcomes: dict[str, Any] = {}
+    for name in bus_events():
+        event = load(name)
+        if name.endswith("-claim"):
+            put_claimed_payload(cloud, event)
+        outcomes[name] = invoke("IngestFunction", event)
+    assert {name: payload for name, (error, payload) in outcomes.items() if error} == {}
+
+
+SAMPLES = [
+    ("ReconcileFunction", "lambda/reconcile-work"),
+    ("ReconcileFunction", "lambda/reconcile-targets"),
+    ("StepFunction", "lambda/step-wait-gone"),
+    ("DriftFunction", "lambda/drift-schedule"),
+]
+
+
+def test_every_other_function_runs_its_samples(cloud: LocalCloud) -> None:
+    # the group the samples name exists: its Ingress was ingested
+    assert invoke("IngestFunction", load("v1/ingress-upsert")) == (None, {"groups": ["game-2048/game-2048"]})
+    outcomes = {name: invoke(logical, load(name)) for logical, name in SAMPLES}
+    assert {name: payload for name, (error, payload) in outcomes.items() if error} == {}
+    # the reconcile reports its batch (no item failed); drift found no group yet
+    assert outcomes["lambda/reconcile-work"][1] == {"batchItemFailures": []}
+
+
+def test_every_function_of_the_template_has_a_sample() -> None:
+    template = (built() / "template.yaml").read_text()
+    functions = {line.split(":")[1].strip() for line in template.splitlines() if line.strip().startswith("CodeUri:")}
+    sampled = {"IngestFunction"} | {logical for logical, _ in SAMPLES}
+    assert functions == sampled
+
+
+def test_a_handler_that_cannot_import_fails_as_lambda_says(tmp_path: Path, cloud: LocalCloud) -> None:
+    """The runtime stand-in reports an import failure as Lambda does (so the checks above
+    would see one): a layer without its dependencies cannot run ingest."""
+    from albatross.local import artifact
+
+    build = artifact.Build.read(built())
+    hollow = tmp_path / "build"
+    (hollow / "CoreLayer" / "python").mkdir(parents=True)
+    runtime = artifact.Runtime(artifact.Build(root=hollow, python=build.python))
+    try:
+        function = artifact.Function(
+            name="hollow", folder=built() / "IngestFunction", handler="app.lambda_handler", environment={}
+        )
+        result = runtime.invoke(
+            function,
+            load("v1/ingress-upsert"),
+            {"function_name": "hollow", "invoked_function_arn": "arn", "aws_request_id": "1"},
+        )
+    finally:
+        runtime.close()
+    assert result.errored
+    assert result.payload["errorType"] == "Runtime.ImportModuleError"
+    assert "No module named" in result.payload["errorMessage"]
