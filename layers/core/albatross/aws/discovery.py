@@ -51,6 +51,17 @@ def stacks(*, cluster: str) -> set[str]:
     return out
 
 
+def load_balancers(*, cluster: str) -> dict[str, dict[str, str]]:
+    """ARN → tags of every load balancer tagged for this cluster (current or legacy
+    cluster tag), whoever made it: Albatross, or LBC before it."""
+    out: dict[str, dict[str, str]] = {}
+    for key in (TAG_CLUSTER, LEGACY_TAG_CLUSTER):
+        for arn, tags in _tagged_with(key, cluster):
+            if ":loadbalancer/" in arn:
+                out[arn] = tags
+    return out
+
+
 def _tagged_with(key: str, value: str) -> Iterator[tuple[str, dict[str, str]]]:
     """(ARN, tags) of every load balancer, target group and security group tagged
     ``key=value`` (one paginated Resource Groups Tagging API query)."""

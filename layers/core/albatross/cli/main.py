@@ -1,8 +1,10 @@
-"""``albatross``: ``plan`` (offline or live), ``status``, ``logs``, ``redrive``,
-``replay`` against a deployed stack (or ``albatross local up``), and ``local``
-(``demo``, ``up``, ``down``, ``apply``, ``scale``) to run the whole system offline.
+"""``albatross``: ``install`` and ``uninstall`` (the stack and the forwarder, in order),
+``plan`` (offline or live), ``status``, ``logs``, ``redrive``, ``replay`` against a
+deployed stack (or ``albatross local up``), and ``local`` (``demo``, ``up``, ``down``,
+``apply``, ``scale``) to run the whole system offline.
 
-Every failure is one line on stderr that says what to do next, and exit status 2."""
+Every failure is one line on stderr that says what to do next, and exit status 2 (1 for
+``install`` and ``uninstall``, whose usage errors alone exit 2)."""
 
 from __future__ import annotations
 
@@ -146,8 +148,20 @@ def _plan(args: argparse.Namespace) -> int:
     return code
 
 
+def _install(args: argparse.Namespace) -> int:
+    from albatross.cli import install
+
+    return install.install(args, root=_root(Path.cwd()))
+
+
+def _uninstall(args: argparse.Namespace) -> int:
+    from albatross.cli import install
+
+    return install.uninstall(args, root=_root(Path.cwd()))
+
+
 def _parser() -> argparse.ArgumentParser:
-    from albatross.cli import stack
+    from albatross.cli import install, stack
 
     parser = argparse.ArgumentParser(prog="albatross", description="Serverless ALB Ingress controller")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -193,6 +207,7 @@ def _parser() -> argparse.ArgumentParser:
     replay_cmd.add_argument("--to", dest="end", default="now", help="end: 1h (ago), an ISO time or now (default)")
     for command in (redrive_cmd, status_cmd, logs_cmd, replay_cmd):
         stack.add_options(command)
+    install.add_parsers(sub)
     return parser
 
 
@@ -202,6 +217,8 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "logs": _logs,
     "replay": _replay,
     "plan": _plan,
+    "install": _install,
+    "uninstall": _uninstall,
 }
 
 
@@ -215,7 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run(args)
     except stack.ERRORS as e:
         _err(f"{name}: {stack.explain(e)}")
-        return 2
+        return 1 if args.command in ("install", "uninstall") else 2
 
 
 if __name__ == "__main__":
