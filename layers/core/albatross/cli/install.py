@@ -177,6 +177,8 @@ class _Run:
         overlay: Path = Path.cwd() / args.overlay if args.overlay else root / "deploy" / "overlays" / self.cluster
         self.overlay = Path(os.path.relpath(overlay, root)) if overlay.is_relative_to(root) else overlay
         self.step = 0
+        if self.dry:
+            return  # no AWS client is made
         if args.endpoint_url:
             os.environ["AWS_ENDPOINT_URL"] = args.endpoint_url
             clients.reset()
