@@ -167,8 +167,8 @@ def _quote(argv: Sequence[str]) -> str:
 class _Run:
     """What both commands share: the repository, the options, how commands run or are shown."""
 
-    def __init__(self, args: argparse.Namespace, *, root: Path, out: Callable[[str], None]) -> None:
-        self.args, self.root, self.out = args, root, out
+    def __init__(self, args: argparse.Namespace, *, root: Path, out: Callable[[str], None], eks: Eks | None) -> None:
+        self.args, self.root, self.out, self._eks = args, root, out, eks
         self.dry = bool(args.dry_run)
         self.cluster: str = args.cluster
         self.region: str | None = args.region
@@ -186,6 +186,12 @@ class _Run:
             os.environ["AWS_DEFAULT_REGION"] = self.region
             os.environ.pop("AWS_REGION", None)  # it would win over AWS_DEFAULT_REGION in the SDK
             clients.reset()
+
+    @property
+    def eks(self) -> Eks:
+        if self._eks is None:
+            self._eks = clients.client("eks")
+        return self._eks
 
     def header(self, text: str) -> None:
         self.step += 1
@@ -278,16 +284,6 @@ class _Run:
 
 
 class _Install(_Run):
-    def __init__(self, args: argparse.Namespace, *, root: Path, out: Callable[[str], None], eks: Eks | None) -> None:
-        super().__init__(args, root=root, out=out)
-        self._eks = eks
-
-    @property
-    def eks(self) -> Eks:
-        if self._eks is None:
-            self._eks = clients.client("eks")
-        return self._eks
-
     def run(self) -> int:
         if self.dry:
             self.out(
@@ -512,16 +508,6 @@ def _when(at: float) -> str:
 
 
 class _Uninstall(_Run):
-    def __init__(self, args: argparse.Namespace, *, root: Path, out: Callable[[str], None], eks: Eks | None) -> None:
-        super().__init__(args, root=root, out=out)
-        self._eks = eks
-
-    @property
-    def eks(self) -> Eks:
-        if self._eks is None:
-            self._eks = clients.client("eks")
-        return self._eks
-
     def run(self) -> int:
         if self.dry:
             self.out(
