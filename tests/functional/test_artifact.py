@@ -12,6 +12,7 @@ here; so does a layer that carries what Lambda never imports.
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,33 @@ def test_the_layer_holds_only_what_lambda_imports() -> None:
     missing = [p for p in modules if not (p.parent / "__pycache__" / f"{p.stem}.{tag}.pyc").exists()]
     assert modules
     assert missing == []
+
+
+IMPORT_ALL = """
+import importlib, json, pkgutil, sys
+sys.path[:0] = [sys.argv[1]]
+seen, failed = [], {}
+for top in ("albatross", "aws_lambda_powertools"):
+    for info in pkgutil.walk_packages(importlib.import_module(top).__path__, top + "."):
+        seen.append(info.name)
+        try:
+            importlib.import_module(info.name)
+        except Exception as e:
+            failed[info.name] = f"{type(e).__name__}: {e}"
+print(json.dumps({"seen": seen, "failed": failed}))
+"""
+
+
+def test_every_module_the_layer_keeps_imports_from_the_layer_alone() -> None:
+    """What the layer keeps of the core and of Powertools needs nothing it dropped."""
+    site = built() / "CoreLayer" / "python"
+    ran = subprocess.run(  # noqa: S603  # the build's interpreter, our script
+        [manifest()["interpreter"], "-I", "-S", "-c", IMPORT_ALL, str(site)], capture_output=True, text=True, check=True
+    )
+    result = json.loads(ran.stdout)
+    assert "albatross.controller.reconcile" in result["seen"]
+    assert "aws_lambda_powertools.utilities.batch" in result["seen"]
+    assert result["failed"] == {}
 
 
 def test_the_build_is_for_the_templates_python() -> None:
