@@ -29,8 +29,9 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from bench import results
+
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results.json"
 PROBE = """
 import sys, time
 sys.path[:0] = {path!r}
@@ -115,14 +116,6 @@ def report(r: dict[str, Any]) -> None:
     print(f"layer: {r['layer_bytes'] / 1e6:.1f} MB unzipped, {r['layer_zipped_bytes'] / 1e6:.2f} MB zipped")
 
 
-def record(r: dict[str, Any]) -> None:
-    """Set the ``coldstart`` entry of bench/results.json, keeping every other entry."""
-    entries: list[dict[str, Any]] = json.loads(RESULTS.read_text()) if RESULTS.exists() else []
-    entries = [e for e in entries if e.get("scenario") != "coldstart"]
-    entries.append({"scenario": "coldstart", "coldstart": r})
-    RESULTS.write_text(json.dumps(entries, indent=2) + "\n")
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--build", type=Path, default=ROOT / ".aws-sam/build", help="a make package folder")
@@ -133,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     figures = run(args.build, runs=args.runs, extra_path=args.extra_path)
     report(figures)
     if not args.no_record:
-        record(figures)
+        results.set_entry("coldstart", figures)
     return 0
 
 

@@ -78,9 +78,9 @@ from moto.server import ThreadedMotoServer
 from albatross.contract import finalizer_for
 from albatross.local.cloud import FAKE_CREDENTIALS
 from albatross.local.kube import KINDS, Cluster, KubeDouble, kube_double
+from bench import results
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results.json"
 CLUSTER = "bench"
 BUS = "albatross-bench"
 TARGET_RSS_MIB = 64
@@ -628,10 +628,7 @@ def report(r: dict[str, Any]) -> None:
 
 def record(figures: dict[str, Any]) -> None:
     """Set the ``forwarder`` entry of bench/results.json, keeping every other entry."""
-    entries = json.loads(RESULTS.read_text()) if RESULTS.exists() else []
-    entries = [e for e in entries if e.get("scenario") != "forwarder"]
-    entries.append({"scenario": "forwarder", "forwarder": figures})
-    RESULTS.write_text(json.dumps(entries, indent=2) + "\n")
+    results.set_entry("forwarder", figures)
 
 
 def run(samples: int = 60) -> dict[str, Any]:
