@@ -389,6 +389,7 @@ class Forwarder:
             w.stop()
             self._retired["relists", w.kind] += w.relists
             self._retired["restarts", w.kind] += w.restarts
+            self._retired["skipped", w.kind] += w.skipped
         return term
 
     def _spawn(self, target: Any, name: str, term: _Term | None = None) -> None:
@@ -447,6 +448,7 @@ class Forwarder:
         for w in live:
             totals["relists", w.kind] += w.relists
             totals["restarts", w.kind] += w.restarts
+            totals["skipped", w.kind] += w.skipped
         kinds = sorted({w.kind for w in self.watchers})
 
         def per_kind(what: str) -> list[tuple[dict[str, str], float]]:
@@ -470,6 +472,12 @@ class Forwarder:
             Metric(prefix + "watch_restarts_total", "counter", "Watches resumed after an error.", per_kind("restarts")),
             Metric(
                 prefix + "relists_total", "counter", "Full lists (start, 410 Gone, scope changes).", per_kind("relists")
+            ),
+            Metric(
+                prefix + "objects_skipped_total",
+                "counter",
+                "Objects whose handling raised: logged and left out, the watch went on.",
+                per_kind("skipped"),
             ),
             Metric(
                 prefix + "watched_objects",

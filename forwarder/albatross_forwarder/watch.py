@@ -5,17 +5,26 @@ retry; this loop keeps only ``key → (content hash, resourceVersion, delete stu
 ``bytes`` per object (:class:`Seen`), lists page by page, resumes a dropped watch from
 the last resourceVersion with jittered backoff, and on 410 Gone lists again and
 compares, so changes *and deletions* missed meanwhile are sent once.
+
+No single object can stop a watch: an error raised while handling one object (its data,
+or a bug its data reaches, e.g. JSON nested past the parser's depth) is logged, counted
+in ``skipped`` and the object left out, and the list or watch goes on. Only errors of
+talking to the API server end a watch, which resumes and so handles the object again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import random
 import threading
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from typing import Any, Protocol
+
+from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError
 
 from albatross.contract import ObjectChange, object_key, trim
 from albatross_forwarder.kube import Stream
@@ -35,6 +44,12 @@ class Source(Protocol):
 
 class Gone(Exception):
     """The watch's resourceVersion is too old: list again."""
+
+
+# Not an object's fault: the API server or the network failed a call made while handling
+# it (a finalizer patch). These end the watch, which resumes from where it was, so the
+# object is handled again; anything else raised on one object skips that object only.
+TRANSIENT: tuple[type[Exception], ...] = (ApiException, HTTPError, OSError)
 
 
 DIGEST_BYTES = 16
@@ -120,6 +135,7 @@ class Watcher:
         self.position = "0"
         self.relists = 0
         self.restarts = 0
+        self.skipped = 0  # objects whose handling raised: logged and left out
         self._stop = threading.Event()
         self._relist = threading.Event()
         self._stream: Stream | None = None
@@ -207,10 +223,11 @@ class Watcher:
             del page
             while items:
                 item = items.pop()
-                item.setdefault("kind", self.kind)
-                if self._in_scope(item):
-                    live.add(object_key(item))
-                    self._upsert(item)
+                with self._one_object(item, "listed"):
+                    item.setdefault("kind", self.kind)
+                    if self._in_scope(item):
+                        live.add(object_key(item))  # live even if handling it fails: no delete
+                        self._upsert(item)
                 del item
             if not token:
                 break
@@ -236,18 +253,44 @@ class Watcher:
                     if obj.get("code") == 410:
                         raise Gone(obj.get("message", "410 Gone"))
                     raise RuntimeError(f"watch error: {obj.get('message')}")
-                rv = str((obj.get("metadata") or {}).get("resourceVersion") or rv)
+                meta = obj.get("metadata") if isinstance(obj, Mapping) else None
+                rv = str((meta.get("resourceVersion") if isinstance(meta, Mapping) else None) or rv)
                 if kind != "BOOKMARK":
-                    obj.setdefault("kind", self.kind)
-                    if kind == "DELETED":
-                        self._delete(object_key(obj), obj, rv)
-                    else:
-                        self._upsert(obj)
+                    with self._one_object(obj, str(kind)):
+                        obj.setdefault("kind", self.kind)
+                        if kind == "DELETED":
+                            self._delete(object_key(obj), obj, rv)
+                        else:
+                            self._upsert(obj)
                 self.position = rv
         finally:
             stream.release()
             self._stream = None
         return rv
+
+    @contextlib.contextmanager
+    def _one_object(self, obj: Any, how: str) -> Iterator[None]:
+        """Handle one object: what it raises (but a failed API call) skips it alone."""
+        try:
+            yield
+        except TRANSIENT:
+            raise
+        except Exception as e:  # noqa: BLE001  # whatever one object's data causes must not end the watch
+            self.skipped += 1
+            meta = obj.get("metadata") if isinstance(obj, Mapping) else None
+            name = (
+                "/".join(str(meta.get(k)) for k in ("namespace", "name") if meta.get(k))
+                if isinstance(meta, Mapping)
+                else ""
+            )
+            log.error(
+                "%s %s (%s) skipped: handling it raised %s: %s",
+                self.kind,
+                name or "(unnamed)",
+                how,
+                type(e).__name__,
+                str(e)[:200],
+            )
 
     def relist_soon(self) -> None:
         """List again now (what is wanted changed, e.g. an IngressClass arrived)."""

@@ -21,6 +21,16 @@ T = TypeVar("T")
 NS = "default"
 
 
+def metric(forwarder: Forwarder, name: str, **labels: str) -> float:
+    """The value of ``albatross_forwarder_<name>`` with exactly these labels (0 if absent)."""
+    for m in forwarder.metrics():
+        if m.name == f"albatross_forwarder_{name}":
+            for found, value in m.samples:
+                if dict(found) == labels:
+                    return value
+    return 0
+
+
 def wait_for(what: str, check: Callable[[], T], timeout: float = 15.0, interval: float = 0.05) -> T:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

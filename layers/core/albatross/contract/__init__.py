@@ -175,11 +175,13 @@ Claim = ObjectClaim | ResyncClaim
 
 def object_key(obj: Mapping[str, Any]) -> str:
     """``namespace/name`` for namespaced objects, ``name`` for cluster-scoped ones."""
-    meta = obj.get("metadata") or {}
+    meta = mapping(obj.get("metadata"))
     name = meta.get("name")
     if not isinstance(name, str) or not name:
         raise ContractError("object has no metadata.name")
     namespace = meta.get("namespace")
+    if namespace is not None and not isinstance(namespace, str):
+        raise ContractError("object's metadata.namespace is not a string")
     return f"{namespace}/{name}" if namespace else name
 
 
@@ -190,9 +192,9 @@ def trim(obj: Mapping[str, Any], kind: str | None = None) -> dict[str, Any]:
     if kind == "Node":
         return _trim_node(obj)
     out = dict(obj)
-    meta = dict(out.get("metadata") or {})
+    meta = dict(mapping(out.get("metadata")))
     meta.pop("managedFields", None)
-    annotations = dict(meta.get("annotations") or {})
+    annotations = dict(mapping(meta.get("annotations")))
     if LAST_APPLIED in annotations:
         del annotations[LAST_APPLIED]
         meta["annotations"] = annotations
@@ -201,9 +203,7 @@ def trim(obj: Mapping[str, Any], kind: str | None = None) -> dict[str, Any]:
 
 
 def _trim_node(obj: Mapping[str, Any]) -> dict[str, Any]:
-    meta = obj.get("metadata") or {}
-    spec = obj.get("spec") or {}
-    status = obj.get("status") or {}
+    meta, spec, status = (mapping(obj.get(part)) for part in ("metadata", "spec", "status"))
     return {
         "apiVersion": obj.get("apiVersion", "v1"),
         "kind": "Node",
@@ -212,7 +212,7 @@ def _trim_node(obj: Mapping[str, Any]) -> dict[str, Any]:
         "status": {
             "conditions": [
                 {"type": c.get("type"), "status": c.get("status")}
-                for c in status.get("conditions") or []
+                for c in listed(status.get("conditions"))
                 if isinstance(c, Mapping) and c.get("type") == "Ready"
             ]
         },
@@ -354,6 +354,35 @@ def put_events_entry(*, bus_name: str, detail: Mapping[str, Any]) -> dict[str, s
     }
 
 
+# --- reading what a user wrote: never raise on a shape the API server lets through ------
+
+# Annotation values are strings of at most 256 KiB (the API server's limit for all of an
+# object's annotations together); a longer one cannot come from a cluster.
+MAX_ANNOTATION_BYTES = 256 * 1024
+
+
+def mapping(value: Any) -> Mapping[str, Any]:
+    """``value`` if it is a JSON object, else an empty one."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def listed(value: Any) -> list[Any]:
+    """``value`` if it is a JSON array, else an empty one."""
+    return value if isinstance(value, list) else []
+
+
+def annotation_json(value: Any) -> Any:
+    """The JSON an annotation holds, or None when it holds none a reader could use: not a
+    string, longer than any annotation can be, not JSON, or nested deeper than the
+    parser goes (RecursionError, which is not a ValueError). Callers check the shape."""
+    if not isinstance(value, str) or len(value) > MAX_ANNOTATION_BYTES:
+        return None
+    try:
+        return json.loads(value)
+    except (ValueError, RecursionError):
+        return None
+
+
 # The ownership tag (LBC's): the model tags ALB resources with it, the forwarder its
 # Secrets Manager copies (albatross.model.names has the whole tag spec).
 CLUSTER_TAG = "elbv2.k8s.aws/cluster"
@@ -371,7 +400,7 @@ GROUP_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$")
 
 def explicit_group(obj: Mapping[str, Any]) -> str | None:
     """The valid explicit group name of an Ingress, or None (implicit group)."""
-    group = ((obj.get("metadata") or {}).get("annotations") or {}).get(GROUP_NAME_ANNOTATION)
+    group = mapping(mapping(obj.get("metadata")).get("annotations")).get(GROUP_NAME_ANNOTATION)
     if isinstance(group, str) and GROUP_NAME.match(group.strip()):
         return group.strip()
     return None
@@ -382,7 +411,7 @@ PARAMS_API_GROUP = "elbv2.k8s.aws"
 
 def params_name(ingress_class: Mapping[str, Any]) -> str | None:
     """The IngressClassParams an IngressClass points at (``spec.parameters``), if any."""
-    ref = (ingress_class.get("spec") or {}).get("parameters")
+    ref = mapping(ingress_class.get("spec")).get("parameters")
     if not isinstance(ref, Mapping) or ref.get("kind") != "IngressClassParams" or not ref.get("name"):
         return None
     return str(ref["name"]) if str(ref.get("apiGroup") or PARAMS_API_GROUP) == PARAMS_API_GROUP else None
@@ -390,29 +419,26 @@ def params_name(ingress_class: Mapping[str, Any]) -> str | None:
 
 def params_group(params: Mapping[str, Any]) -> str | None:
     """The valid group name an IngressClassParams sets (``spec.group.name``), if any."""
-    group = ((params.get("spec") or {}).get("group") or {}) if isinstance(params.get("spec"), Mapping) else {}
-    name = group.get("name") if isinstance(group, Mapping) else None
+    name = mapping(mapping(params.get("spec")).get("group")).get("name")
     return name.strip() if isinstance(name, str) and GROUP_NAME.match(name.strip()) else None
 
 
 def class_groups(ingress_classes: Iterable[Mapping[str, Any]], params: Iterable[Mapping[str, Any]]) -> dict[str, str]:
     """IngressClass name → the group its IngressClassParams name (ADR 0004)."""
-    by_params = {str((p.get("metadata") or {}).get("name")): g for p in params if (g := params_group(p)) is not None}
+    by_params = {str(mapping(p.get("metadata")).get("name")): g for p in params if (g := params_group(p)) is not None}
     out: dict[str, str] = {}
     for ingress_class in ingress_classes:
         ref = params_name(ingress_class)
         if ref in by_params:
-            out[str((ingress_class.get("metadata") or {}).get("name"))] = by_params[ref]
+            out[str(mapping(ingress_class.get("metadata")).get("name"))] = by_params[ref]
     return out
 
 
 def group_name_of(obj: Mapping[str, Any], class_groups: Mapping[str, str] | None = None) -> str | None:
     """The explicit group of an Ingress: its class's IngressClassParams group (which
     overrides the annotation, as in LBC), else its valid ``group.name``; None: implicit."""
-    meta = obj.get("metadata") or {}
-    spec = obj.get("spec") if isinstance(obj.get("spec"), Mapping) else {}
-    name = spec.get("ingressClassName") if isinstance(spec, Mapping) else None
-    legacy = (meta.get("annotations") or {}).get(LEGACY_CLASS_ANNOTATION)
+    name = mapping(obj.get("spec")).get("ingressClassName")
+    legacy = mapping(mapping(obj.get("metadata")).get("annotations")).get(LEGACY_CLASS_ANNOTATION)
     if class_groups and isinstance(name, str) and not legacy and name in class_groups:
         return class_groups[name]
     return explicit_group(obj)
@@ -432,36 +458,35 @@ ACTIONS_PREFIX = "alb.ingress.kubernetes.io/actions."
 def services_of(obj: Mapping[str, Any]) -> set[str]:
     """``namespace/name`` of every Service an Ingress may send traffic to: path and
     default backends, and the ``serviceName`` of forward targets in its
-    ``actions.<name>`` annotations (a superset is harmless: it is only what is sent)."""
-    meta = obj.get("metadata") or {}
-    namespace = str(meta.get("namespace", ""))
-    spec = obj.get("spec") if isinstance(obj.get("spec"), Mapping) else {}
+    ``actions.<name>`` annotations (a superset is harmless: it is only what is sent).
+    Never raises: a field or annotation of an unexpected shape names nothing (the model
+    reports it on the Ingress)."""
+    meta = mapping(obj.get("metadata"))
+    namespace = meta.get("namespace")
+    if not isinstance(namespace, str) or not namespace:
+        return set()
+    spec = mapping(obj.get("spec"))
     names: set[str] = set()
 
     def backend(value: Any) -> None:
-        service = value.get("service") if isinstance(value, Mapping) else None
-        if isinstance(service, Mapping) and isinstance(service.get("name"), str):
+        service = mapping(mapping(value).get("service"))
+        if isinstance(service.get("name"), str):
             names.add(service["name"])
 
-    backend((spec or {}).get("defaultBackend"))
-    for rule in (spec or {}).get("rules") or []:
-        http = rule.get("http") if isinstance(rule, Mapping) else None
-        for path in (http.get("paths") or []) if isinstance(http, Mapping) else []:
-            backend(path.get("backend") if isinstance(path, Mapping) else None)
-    for key, value in ((meta.get("annotations") or {}) if isinstance(meta, Mapping) else {}).items():
-        if not str(key).startswith(ACTIONS_PREFIX):
+    backend(spec.get("defaultBackend"))
+    for rule in listed(spec.get("rules")):
+        for path in listed(mapping(mapping(rule).get("http")).get("paths")):
+            backend(mapping(path).get("backend"))
+    for key, value in mapping(meta.get("annotations")).items():
+        if not isinstance(key, str) or not key.startswith(ACTIONS_PREFIX):
             continue
-        try:
-            action = json.loads(str(value))
-        except ValueError:
-            continue
-        config = action.get("forwardConfig") or action.get("ForwardConfig") if isinstance(action, Mapping) else None
-        groups = (config.get("targetGroups") or config.get("TargetGroups")) if isinstance(config, Mapping) else None
-        for group in groups if isinstance(groups, list) else []:
-            name = (group.get("serviceName") or group.get("ServiceName")) if isinstance(group, Mapping) else None
-            if isinstance(name, str):
+        action = mapping(annotation_json(value))
+        config = mapping(action.get("forwardConfig") or action.get("ForwardConfig"))
+        for group in listed(config.get("targetGroups") or config.get("TargetGroups")):
+            name = mapping(group).get("serviceName") or mapping(group).get("ServiceName")
+            if isinstance(name, str) and name:
                 names.add(name)
-    return {f"{namespace}/{n}" for n in names}
+    return {f"{namespace}/{n}" for n in names if n}
 
 
 # --- class selection: which Ingresses are ours (the forwarder filters, the cloud side checks)
@@ -477,9 +502,9 @@ class ClassInfo:
 
 
 def class_info(ingress_class: Mapping[str, Any]) -> ClassInfo:
-    meta = ingress_class.get("metadata") or {}
-    default = str((meta.get("annotations") or {}).get(DEFAULT_CLASS_ANNOTATION, "")).lower() == "true"
-    return ClassInfo(controller=str((ingress_class.get("spec") or {}).get("controller", "")), is_default=default)
+    annotations = mapping(mapping(ingress_class.get("metadata")).get("annotations"))
+    default = str(annotations.get(DEFAULT_CLASS_ANNOTATION, "")).lower() == "true"
+    return ClassInfo(controller=str(mapping(ingress_class.get("spec")).get("controller", "")), is_default=default)
 
 
 def ingress_is_ours(obj: Mapping[str, Any], *, classes: Mapping[str, ClassInfo], configured: str) -> bool:
@@ -491,11 +516,11 @@ def ingress_is_ours(obj: Mapping[str, Any], *, classes: Mapping[str, ClassInfo],
     ``--manage-ingresses-without-ingress-class`` (off by default), and the API server
     already writes the default class into ``spec.ingressClassName`` of new Ingresses.
     (``classes`` is keyed by IngressClass name; ``ClassInfo.is_default`` is not consulted.)"""
-    legacy = ((obj.get("metadata") or {}).get("annotations") or {}).get(LEGACY_CLASS_ANNOTATION)
+    legacy = mapping(mapping(obj.get("metadata")).get("annotations")).get(LEGACY_CLASS_ANNOTATION)
     if legacy:
         return bool(legacy == configured)
-    name = (obj.get("spec") or {}).get("ingressClassName")
-    if name:
+    name = mapping(obj.get("spec")).get("ingressClassName")
+    if isinstance(name, str) and name:
         known = classes.get(name)
         return known.controller == CONTROLLER if known is not None else name == configured
     return False

@@ -15,12 +15,11 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from albatross.contract import SECRET_KEYS
+from albatross.contract import SECRET_KEYS, annotation_json, mapping
 
 AUTH_IDP_OIDC = "alb.ingress.kubernetes.io/auth-idp-oidc"
 COPY_PREFIX = "albatross/"
@@ -29,16 +28,13 @@ COPY_PREFIX = "albatross/"
 def oidc_secrets(obj: Mapping[str, Any]) -> set[str]:
     """``namespace/name`` of the Secret an Ingress's or Service's ``auth-idp-oidc``
     annotation names (empty when there is none or it does not parse: the model reports
-    that)."""
-    meta = obj.get("metadata") or {}
-    raw = (meta.get("annotations") or {}).get(AUTH_IDP_OIDC) if isinstance(meta, Mapping) else None
-    try:
-        data = json.loads(raw) if isinstance(raw, str) else None
-    except ValueError:
-        return set()
-    name = data.get("secretName") if isinstance(data, Mapping) else None
-    namespace = meta.get("namespace")
-    return {f"{namespace}/{name}"} if isinstance(name, str) and name and namespace else set()
+    that). Never raises, whatever the annotation holds."""
+    meta = mapping(obj.get("metadata"))
+    data = mapping(annotation_json(mapping(meta.get("annotations")).get(AUTH_IDP_OIDC)))
+    name, namespace = data.get("secretName"), meta.get("namespace")
+    if isinstance(name, str) and name and isinstance(namespace, str) and namespace:
+        return {f"{namespace}/{name}"}
+    return set()
 
 
 def copy_name(*, cluster: str, key: str) -> str:
