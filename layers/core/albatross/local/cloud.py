@@ -244,7 +244,7 @@ class _Deployer:
                 name=props["Name"], queryString=props["QueryString"], logGroupNames=props.get("LogGroupNames", [])
             )["queryDefinitionId"]
             attrs = {"Ref": found, "QueryDefinitionId": found}
-        elif kind == "AWS::Events::EventBusPolicy":
+        elif kind in ("AWS::Events::EventBusPolicy", "AWS::SQS::QueuePolicy"):
             self.out.recorded[logical] = props  # not enforced locally: recorded
             attrs = {"Ref": logical}
         elif kind == "AWS::S3::Bucket":
