@@ -7,7 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from albatross.contract import ClassInfo, class_info
+from albatross.contract import LEGACY_CLASS_ANNOTATION, ClassInfo, class_info
+from albatross.k8s.errors import ObjectError, as_mapping, as_strings, text
+from albatross.k8s.ingress import routing_view
 
 PARAMS_API_GROUP = "elbv2.k8s.aws"
 
@@ -20,18 +22,31 @@ class IngressClass:
 
 
 def parse_ingress_class(obj: Mapping[str, Any]) -> IngressClass:
-    meta = obj.get("metadata") or {}
-    ref = (obj.get("spec") or {}).get("parameters") or {}
+    """Build the view; raise ObjectError on a malformed object."""
+    if not isinstance(obj, Mapping):
+        raise ObjectError("an IngressClass must be an object")
+    meta = as_mapping(obj.get("metadata"), "IngressClass metadata")
+    name = text(meta.get("name"), "IngressClass metadata.name")
+    if not name:
+        raise ObjectError("IngressClass needs metadata.name")
+    where = f"IngressClass {name}"
+    annotations = as_strings(meta.get("annotations"), f"{where}: metadata.annotations")
+    spec = as_mapping(obj.get("spec"), f"{where}: spec")
+    controller = text(spec.get("controller"), f"{where}: spec.controller")
+    ref = as_mapping(spec.get("parameters"), f"{where}: spec.parameters")
     is_params = ref.get("apiGroup") == PARAMS_API_GROUP and ref.get("kind") == "IngressClassParams"
-    params = ref.get("name") if is_params else None
-    return IngressClass(name=str(meta.get("name", "")), info=class_info(obj), params=str(params) if params else None)
+    params = text(ref.get("name"), f"{where}: spec.parameters.name") if is_params else None
+    # class_info reads only what was checked above, in the types checked
+    info = class_info({"metadata": {"name": name, "annotations": annotations}, "spec": {"controller": controller}})
+    return IngressClass(name=name, info=info, params=params or None)
 
 
 def class_params_of(obj: Mapping[str, Any], classes: Mapping[str, IngressClass]) -> str | None:
     """The IngressClassParams name that applies to an Ingress: its ``spec.ingressClassName``
     class's (none under the legacy annotation, or without a class, as in LBC)."""
-    if ((obj.get("metadata") or {}).get("annotations") or {}).get("kubernetes.io/ingress.class"):
+    view = routing_view(obj)
+    if view["metadata"]["annotations"].get(LEGACY_CLASS_ANNOTATION):
         return None
-    name = (obj.get("spec") or {}).get("ingressClassName")
+    name = view["spec"].get("ingressClassName")
     known = classes.get(name) if name else None
     return known.params if known is not None else None

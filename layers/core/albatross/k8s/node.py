@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from albatross.k8s.errors import ObjectError
+from albatross.k8s.errors import ObjectError, as_list, as_mapping
 
 EXCLUDE_LABEL = "node.kubernetes.io/exclude-from-external-load-balancers"
 # Cluster Autoscaler's taint on a node it is about to remove.
@@ -35,19 +35,21 @@ class Node:
 
 
 def parse_node(obj: Mapping[str, Any]) -> Node:
-    meta = obj.get("metadata") or {}
-    spec = obj.get("spec") or {}
-    status = obj.get("status") or {}
-    if not isinstance(meta, Mapping) or not isinstance(spec, Mapping) or not isinstance(status, Mapping):
-        raise ObjectError("malformed Node")
-    provider = str(spec.get("providerID") or "")
+    """Build the view; raise ObjectError on a malformed object."""
+    if not isinstance(obj, Mapping):
+        raise ObjectError("malformed Node: not an object")
+    meta = as_mapping(obj.get("metadata"), "Node metadata")
+    spec = as_mapping(obj.get("spec"), "Node spec")
+    status = as_mapping(obj.get("status"), "Node status")
+    provider = spec.get("providerID")
+    provider = provider if isinstance(provider, str) else ""
     instance = provider.rsplit("/", 1)[-1] if provider.startswith("aws://") else ""
-    conditions = status.get("conditions") or []
+    conditions = as_list(status.get("conditions"), "Node status.conditions")
     ready = any(isinstance(c, Mapping) and c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
-    taints = tuple(str(t.get("key")) for t in spec.get("taints") or [] if isinstance(t, Mapping))
+    taints = tuple(str(t.get("key")) for t in as_list(spec.get("taints"), "Node spec.taints") if isinstance(t, Mapping))
     return Node(
         name=str(meta.get("name", "")),
-        labels={str(k): str(v) for k, v in (meta.get("labels") or {}).items()},
+        labels={k: v for k, v in as_mapping(meta.get("labels"), "Node metadata.labels").items() if isinstance(v, str)},
         instance_id=instance if instance.startswith("i-") else None,
         ready=ready,
         unschedulable=bool(spec.get("unschedulable")),

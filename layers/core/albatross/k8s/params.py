@@ -8,7 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from albatross.k8s.errors import ObjectError
+from albatross.k8s.annotations import digits
+from albatross.k8s.errors import ObjectError, as_list, as_mapping, integer, text
 
 MAX_GROUP_NAME = 63
 _GROUP_NAME_CHARACTERS = re.compile(r"([a-z0-9][-a-z0-9.]*)?[a-z0-9]")
@@ -84,13 +85,28 @@ def _strings(spec: Mapping[str, Any], key: str, where: str) -> tuple[str, ...] |
     return tuple(value)
 
 
+def _scalar(value: Any) -> str | None:
+    """A {key, value} value as text: strings as they are, numbers and booleans as a
+    hand-written YAML file may hold them (Go's spelling); None for anything else."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return None
+
+
 def _pairs(spec: Mapping[str, Any], key: str, where: str) -> dict[str, str] | None:
     value = spec.get(key)
     if value is None:
         return None
-    if not isinstance(value, list) or not all(isinstance(v, Mapping) and "key" in v for v in value):
+    if not isinstance(value, list) or not all(
+        isinstance(v, Mapping) and isinstance(v.get("key"), str) and _scalar(v.get("value", "")) is not None
+        for v in value
+    ):
         raise ObjectError(f"IngressClassParams {where}: spec.{key} must be a list of {{key, value}}")
-    return {str(v["key"]): str(v.get("value", "")) for v in value}
+    return {str(v["key"]): str(_scalar(v.get("value", ""))) for v in value}
 
 
 def _selector(raw: Any, where: str) -> LabelSelector | None:
@@ -99,33 +115,58 @@ def _selector(raw: Any, where: str) -> LabelSelector | None:
     if not isinstance(raw, Mapping):
         raise ObjectError(f"IngressClassParams {where}: spec.namespaceSelector must be an object")
     expressions = []
-    for expr in raw.get("matchExpressions") or []:
-        op = expr.get("operator")
+    for expr in as_list(raw.get("matchExpressions"), f"IngressClassParams {where}: matchExpressions"):
+        op = expr.get("operator") if isinstance(expr, Mapping) else None
         if op not in ("In", "NotIn", "Exists", "DoesNotExist"):
-            raise ObjectError(f"IngressClassParams {where}: unknown selector operator {op}")
-        expressions.append((str(expr.get("key")), str(op), tuple(str(v) for v in expr.get("values") or ())))
-    return LabelSelector(match_labels=dict(raw.get("matchLabels") or {}), expressions=tuple(expressions))
+            raise ObjectError(f"IngressClassParams {where}: unknown selector operator {op!s:.80}")
+        values = as_list(expr.get("values"), f"IngressClassParams {where}: matchExpressions[].values")
+        key = expr.get("key")
+        if not isinstance(key, str) or not all(isinstance(v, str) for v in values):
+            raise ObjectError(f"IngressClassParams {where}: a selector expression needs a key and string values")
+        expressions.append((key, str(op), tuple(values)))
+    labels = as_mapping(raw.get("matchLabels"), f"IngressClassParams {where}: matchLabels")
+    if not all(isinstance(v, str) for v in labels.values()):
+        raise ObjectError(f"IngressClassParams {where}: matchLabels must map labels to strings")
+    return LabelSelector(match_labels=dict(labels), expressions=tuple(expressions))
+
+
+def _subnet_tags(subnets: Mapping[str, Any], where: str) -> dict[str, tuple[str, ...]] | None:
+    tags = as_mapping(subnets.get("tags"), f"IngressClassParams {where}: spec.subnets.tags")
+    if not all(isinstance(v, list) and all(isinstance(x, str) for x in v) for v in tags.values()):
+        raise ObjectError(f"IngressClassParams {where}: spec.subnets.tags must map tag keys to lists of values")
+    return {str(k): tuple(v) for k, v in tags.items()} or None
+
+
+def _redirect_port(raw: Any) -> int | None:
+    """LBC reads ``sslRedirectPort`` (a string) with ``strconv``: one that does not
+    parse disables the redirect."""
+    if integer(raw):
+        return int(raw)
+    return digits(raw) if isinstance(raw, str) else None
 
 
 def parse_params(obj: Mapping[str, Any]) -> IngressClassParams:
-    name = str((obj.get("metadata") or {}).get("name", ""))
-    spec = obj.get("spec") or {}
-    redirect = spec.get("sslRedirectPort")
-    subnets = spec.get("subnets") or {}
+    """Build the view; raise ObjectError on a malformed object."""
+    if not isinstance(obj, Mapping):
+        raise ObjectError("an IngressClassParams must be an object")
+    name = text(as_mapping(obj.get("metadata"), "IngressClassParams metadata").get("name"), "metadata.name")
+    if not name:
+        raise ObjectError("IngressClassParams needs metadata.name")
+    spec = as_mapping(obj.get("spec"), f"IngressClassParams {name}: spec")
+    subnets = as_mapping(spec.get("subnets"), f"IngressClassParams {name}: spec.subnets")
     attributes = _pairs(spec, "loadBalancerAttributes", name)
     certificates = _strings(spec, "certificateArn", name)
     return IngressClassParams(
         name=name,
         namespace_selector=_selector(spec.get("namespaceSelector"), name),
-        scheme=spec.get("scheme"),
-        ip_address_type=spec.get("ipAddressType"),
+        scheme=_text(spec, "scheme", name, keep_empty=True),
+        ip_address_type=_text(spec, "ipAddressType", name),
         inbound_cidrs=_strings(spec, "inboundCIDRs", name),
         certificate_arns=certificates or None,
-        ssl_policy=spec.get("sslPolicy"),
-        # LBC: an sslRedirectPort that does not parse disables the redirect.
-        ssl_redirect_port=int(redirect) if isinstance(redirect, (int, str)) and str(redirect).isdigit() else None,
+        ssl_policy=_text(spec, "sslPolicy", name),
+        ssl_redirect_port=_redirect_port(spec.get("sslRedirectPort")),
         subnet_ids=_strings(subnets, "ids", name),
-        subnet_tags={str(k): tuple(str(x) for x in v) for k, v in (subnets.get("tags") or {}).items()} or None,
+        subnet_tags=_subnet_tags(subnets, name),
         tags=_pairs(spec, "tags", name) or {},
         lb_attributes=tuple(sorted(attributes.items())) if attributes is not None else None,
         minimum_capacity=_capacity(spec.get("minimumLoadBalancerCapacity"), name),
@@ -140,9 +181,9 @@ def parse_params(obj: Mapping[str, Any]) -> IngressClassParams:
     )
 
 
-def _text(spec: Mapping[str, Any], key: str, where: str) -> str | None:
+def _text(spec: Mapping[str, Any], key: str, where: str, *, keep_empty: bool = False) -> str | None:
     value = spec.get(key)
-    if value is None or value == "":
+    if value is None or (value == "" and not keep_empty):
         return None
     if not isinstance(value, str):
         raise ObjectError(f"IngressClassParams {where}: {key} must be a string")
@@ -155,8 +196,7 @@ def _ipam_pool(raw: Any, where: str) -> str | None:
         return None
     if not isinstance(raw, Mapping):
         raise ObjectError(f"IngressClassParams {where}: spec.ipamConfiguration must be an object")
-    pool = raw.get("ipv4IPAMPoolId")
-    return str(pool) if pool else None
+    return _text(raw, "ipv4IPAMPoolId", where)
 
 
 def _group(raw: Any, where: str) -> dict[str, str | None]:
@@ -174,24 +214,26 @@ def _capacity(raw: Any, where: str) -> int | None:
     if raw is None:
         return None
     units = raw.get("capacityUnits") if isinstance(raw, Mapping) else None
-    if not isinstance(units, int) or isinstance(units, bool):
+    if not integer(units):
         raise ObjectError(
             f"IngressClassParams {where}: spec.minimumLoadBalancerCapacity.capacityUnits must be a number"
         )
-    return units
+    return int(units)
 
 
 def _listeners(raw: Any, where: str) -> dict[tuple[str, int], tuple[tuple[str, str], ...]]:
     out: dict[tuple[str, int], tuple[tuple[str, str], ...]] = {}
-    for item in raw or []:
+    for item in as_list(raw, f"IngressClassParams {where}: spec.listeners"):
+        port = item.get("port") if isinstance(item, Mapping) else None
         if (
             not isinstance(item, Mapping)
             or item.get("protocol") not in ("HTTP", "HTTPS")
-            or not isinstance(item.get("port"), int)
+            or not integer(port)
+            or not 1 <= port <= 65535
         ):
             raise ObjectError(
                 f"IngressClassParams {where}: each spec.listeners item needs protocol HTTP|HTTPS and a port"
             )
         pairs = _pairs(item, "listenerAttributes", where) or {}
-        out[(str(item["protocol"]), int(item["port"]))] = tuple(sorted(pairs.items()))
+        out[(str(item["protocol"]), int(port))] = tuple(sorted(pairs.items()))
     return out

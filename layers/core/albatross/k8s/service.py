@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from albatross.k8s.annotations import Annotations
-from albatross.k8s.errors import ObjectError
+from albatross.k8s.errors import ObjectError, as_list, as_mapping, as_strings, integer, text
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 
@@ -42,32 +42,48 @@ class Service:
         return None
 
 
+def _meta(obj: Any, kind: str) -> tuple[Mapping[str, Any], str]:
+    """An object's metadata and how messages name it."""
+    if not isinstance(obj, Mapping):
+        raise ObjectError(f"a {kind} must be an object")
+    meta = as_mapping(obj.get("metadata"), f"{kind} metadata")
+    namespace, name = meta.get("namespace"), meta.get("name")
+    if not isinstance(name, str) or not name or not isinstance(namespace, (str, type(None))):
+        raise ObjectError(f"{kind} needs metadata.name (and a string metadata.namespace)")
+    return meta, f"{kind} {namespace or ''}/{name}"
+
+
 def parse_service(obj: Mapping[str, Any]) -> Service:
-    meta = obj.get("metadata") or {}
-    spec = obj.get("spec") or {}
+    """Build the view; raise ObjectError on a malformed object."""
+    meta, where = _meta(obj, "Service")
+    spec = as_mapping(obj.get("spec"), f"{where}: spec")
     ports: list[ServicePort] = []
-    for i, raw in enumerate(spec.get("ports") or []):
+    for i, raw in enumerate(as_list(spec.get("ports"), f"{where}: spec.ports")):
         port = raw.get("port") if isinstance(raw, Mapping) else None
-        if not isinstance(port, int):
-            raise ObjectError(f"Service {meta.get('namespace')}/{meta.get('name')}: spec.ports[{i}].port missing")
+        if not integer(port):
+            raise ObjectError(f"{where}: spec.ports[{i}].port missing")
         target = raw.get("targetPort", port)
+        if not integer(target) and not isinstance(target, str):
+            raise ObjectError(f"{where}: spec.ports[{i}].targetPort must be a number or a name")
+        node_port = raw.get("nodePort")
         ports.append(
             ServicePort(
-                name=str(raw.get("name", "")),
+                name=text(raw.get("name"), f"{where}: spec.ports[{i}].name"),
                 port=port,
-                target_port=target if isinstance(target, int) else str(target),
-                node_port=raw.get("nodePort") if isinstance(raw.get("nodePort"), int) else None,
-                protocol=str(raw.get("protocol", "TCP")),
+                target_port=target,
+                node_port=node_port if integer(node_port) else None,
+                protocol=text(raw.get("protocol"), f"{where}: spec.ports[{i}].protocol", "TCP"),
             )
         )
+    families = as_list(spec.get("ipFamilies"), f"{where}: spec.ipFamilies")
     return Service(
-        namespace=str(meta.get("namespace", "")),
-        name=str(meta.get("name", "")),
+        namespace=text(meta.get("namespace"), f"{where}: metadata.namespace"),
+        name=str(meta["name"]),
         uid=str(meta.get("uid", "")),
-        type=str(spec.get("type", "ClusterIP")),
+        type=text(spec.get("type"), f"{where}: spec.type", "ClusterIP"),
         ports=tuple(ports),
-        annotations=Annotations(meta.get("annotations")),
-        ip_families=tuple(str(f) for f in spec.get("ipFamilies") or ("IPv4",)),
+        annotations=Annotations(as_strings(meta.get("annotations"), f"{where}: metadata.annotations")),
+        ip_families=tuple(str(f) for f in families) or ("IPv4",),
     )
 
 
@@ -95,32 +111,35 @@ def _flag(conditions: Mapping[str, Any], name: str, default: bool) -> bool:
 
 
 def parse_endpoint_slice(obj: Mapping[str, Any]) -> EndpointSlice:
-    meta = obj.get("metadata") or {}
-    service = (meta.get("labels") or {}).get(SERVICE_NAME_LABEL)
+    """Build the view; raise ObjectError on a malformed object."""
+    meta, where = _meta(obj, "EndpointSlice")
+    service = as_mapping(meta.get("labels"), f"{where}: metadata.labels").get(SERVICE_NAME_LABEL)
     if not isinstance(service, str) or not service:
-        raise ObjectError(f"EndpointSlice {meta.get('name')} has no {SERVICE_NAME_LABEL} label")
+        raise ObjectError(f"{where} has no {SERVICE_NAME_LABEL} label")
     ports = {
-        str(p.get("name", "")): int(p["port"])
-        for p in obj.get("ports") or []
-        if isinstance(p, Mapping) and isinstance(p.get("port"), int)
+        str(p.get("name") or ""): int(p["port"])
+        for p in as_list(obj.get("ports"), f"{where}: ports")
+        if isinstance(p, Mapping) and integer(p.get("port"))
     }
     endpoints = []
-    for raw in obj.get("endpoints") or []:
-        conditions = raw.get("conditions") or {}
+    for i, raw in enumerate(as_list(obj.get("endpoints"), f"{where}: endpoints")):
+        if not isinstance(raw, Mapping):
+            raise ObjectError(f"{where}: endpoints[{i}] must be an object")
+        conditions = as_mapping(raw.get("conditions"), f"{where}: endpoints[{i}].conditions")
         ready = _flag(conditions, "ready", True)
         endpoints.append(
             Endpoint(
-                addresses=tuple(str(a) for a in raw.get("addresses") or ()),
+                addresses=tuple(str(a) for a in as_list(raw.get("addresses"), f"{where}: endpoints[{i}].addresses")),
                 ready=ready,
                 serving=_flag(conditions, "serving", ready),
                 terminating=_flag(conditions, "terminating", False),
             )
         )
     return EndpointSlice(
-        namespace=str(meta.get("namespace", "")),
-        name=str(meta.get("name", "")),
+        namespace=str(meta.get("namespace") or ""),
+        name=str(meta["name"]),
         service=service,
-        address_type=str(obj.get("addressType", "IPv4")),
+        address_type=text(obj.get("addressType"), f"{where}: addressType", "IPv4"),
         ports=ports,
         endpoints=tuple(endpoints),
     )

@@ -4,6 +4,12 @@ Members are taken in LBC's order (``group.order``, then namespace/name). A membe
 annotations or spec are invalid is reported in ``errors`` and left out; a conflict
 between members on a group-level setting is reported on every member and yields no
 stack. What that means for AWS is the caller's decision (ADR 0002).
+
+Whatever one Ingress holds, building never raises: an exception other than an
+ObjectError while reading one member (a defect of ours that its values reach) is that
+member's error, named with the exception's type; one while putting the group together is
+every member's error. Either way the caller gets a result to report and the group's
+other work is not held up by a message that fails on every delivery.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from albatross.k8s.errors import ObjectError
+from albatross.k8s.errors import ObjectError, unexpected
 from albatross.k8s.ingress import GroupID, Ingress, Path
 from albatross.k8s.params import IngressClassParams
 from albatross.k8s.service import Service
@@ -70,12 +76,14 @@ class _Context:
         config: ControllerConfig,
         group: GroupID,
         services: Mapping[str, Service],
+        unreadable: Mapping[str, str],
         dualstack: bool,
         traffic_from: Any,
     ) -> None:
         self.config = config
         self.group = group
         self.services = services
+        self.unreadable = unreadable
         self.dualstack = dualstack
         self.traffic_from = traffic_from
         self.service_refs: set[str] = set()
@@ -88,6 +96,8 @@ class _Context:
             key = f"{ing.namespace}/{service}"
             self.service_refs.add(key)
             svc = self.services.get(key)
+            if svc is None and key in self.unreadable:
+                raise ObjectError(f"service {key} cannot be read: {self.unreadable[key]}")
             if svc is None:
                 if self.config.tolerate_missing_service:
                     raise rules.MissingService(f"service {key} does not exist")
@@ -139,17 +149,51 @@ def build(
     discovery: Discovery,
     params: Mapping[str, IngressClassParams] | None = None,
     namespaces: Mapping[str, Mapping[str, str]] | None = None,
+    unreadable: Mapping[str, str] | None = None,
 ) -> BuildResult:
     """The desired stack for the live members of one group, plus per-member errors.
     ``params`` are the IngressClassParams by name; ``namespaces`` the labels of each
-    namespace, when known (for IngressClassParams namespace selectors)."""
+    namespace, when known (for IngressClassParams namespace selectors); ``unreadable``
+    says why a Service (``namespace/name``) or an IngressClassParams (name) that exists
+    cannot be read, so a member naming it says so rather than that it is missing."""
+    try:
+        return _build(
+            config=config,
+            group=group,
+            ingresses=ingresses,
+            services=services,
+            discovery=discovery,
+            params=params or {},
+            namespaces=namespaces,
+            unreadable=unreadable or {},
+        )
+    except Exception as e:  # noqa: BLE001  # the last line of defence: a result, never a raise (module docstring)
+        return BuildResult(stack=None, errors=tuple(MemberError(i.key, unexpected(e)) for i in ingresses))
+
+
+def _build(
+    *,
+    config: ControllerConfig,
+    group: GroupID,
+    ingresses: Sequence[Ingress],
+    services: Mapping[str, Service],
+    discovery: Discovery,
+    params: Mapping[str, IngressClassParams],
+    namespaces: Mapping[str, Mapping[str, str]] | None,
+    unreadable: Mapping[str, str],
+) -> BuildResult:
     errors: list[MemberError] = []
     settings: list[MemberSettings] = []
     for ing in ingresses:
         try:
             found = None
             if ing.class_params is not None:
-                found = (params or {}).get(ing.class_params)
+                found = params.get(ing.class_params)
+                if found is None and ing.class_params in unreadable:
+                    raise ObjectError(
+                        f"invalid ingress class: ingressclassparams.elbv2.k8s.aws {ing.class_params} cannot be read: "
+                        f"{unreadable[ing.class_params]}"
+                    )
                 if found is None:
                     raise ObjectError(
                         f'invalid ingress class: ingressclassparams.elbv2.k8s.aws "{ing.class_params}" not found'
@@ -162,6 +206,8 @@ def build(
             settings.append(certificates.discover(member, discovery))
         except ObjectError as e:
             errors.append(MemberError(ing.key, str(e)))
+        except Exception as e:  # noqa: BLE001  # one member's defect is that member's error (module docstring)
+            errors.append(MemberError(ing.key, unexpected(e)))
     settings.sort(key=lambda m: (m.order, m.ingress.namespace, m.ingress.name))
 
     def fail_all(reason: str, keys: Sequence[str]) -> BuildResult:
@@ -198,7 +244,12 @@ def build(
     except ObjectError as e:
         return fail_all(str(e), [m.key for m in settings])
     context = _Context(
-        config=config, group=group, services=services, dualstack=ip_type != "ipv4", traffic_from=traffic_from
+        config=config,
+        group=group,
+        services=services,
+        unreadable=unreadable,
+        dualstack=ip_type != "ipv4",
+        traffic_from=traffic_from,
     )
     members: list[_Member] = []
     for m in settings:
@@ -206,6 +257,8 @@ def build(
             members.append(context.member(m))
         except ObjectError as e:
             errors.append(MemberError(m.key, str(e)))
+        except Exception as e:  # noqa: BLE001  # one member's defect is that member's error (module docstring)
+            errors.append(MemberError(m.key, unexpected(e)))
     built = [m.settings.key for m in members]
     if not members:
         return BuildResult(stack=None, errors=tuple(errors), service_refs=tuple(sorted(context.service_refs)))

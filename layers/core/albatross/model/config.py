@@ -53,13 +53,17 @@ def from_yaml_dict(data: Mapping[str, Any]) -> ControllerConfig:
     """Build the configuration from the keys ``albatross plan --config`` documents."""
     values: dict[str, Any] = {}
     for key, value in data.items():
+        if not isinstance(key, str):
+            raise ConfigError(f"unknown configuration key {key!r}")
         if key in _KEYS:
             attr, kind = _KEYS[key]
             if not isinstance(value, kind):
                 raise ConfigError(f"{key} must be a {kind.__name__}, got {value!r}")
             values[attr] = value
         elif key == "defaultTags":
-            if not isinstance(value, Mapping) or not all(isinstance(v, str) for v in value.values()):
+            if not isinstance(value, Mapping) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+            ):
                 raise ConfigError("defaultTags must map tag keys to string values")
             values["default_tags"] = {str(k): v for k, v in value.items()}
         elif key == "externalManagedTags":
@@ -67,10 +71,14 @@ def from_yaml_dict(data: Mapping[str, Any]) -> ControllerConfig:
                 raise ConfigError("externalManagedTags must be a list of tag keys")
             values["external_managed_tags"] = tuple(value)
         elif key == "backendSecurityGroup":
-            if not isinstance(value, Mapping):
+            if (
+                not isinstance(value, Mapping)
+                or not isinstance(value.get("enabled", True), bool)
+                or not isinstance(value.get("id"), (str, type(None)))
+            ):
                 raise ConfigError("backendSecurityGroup must be {enabled: bool, id: string or null}")
-            values["backend_sg_enabled"] = bool(value.get("enabled", True))
-            values["backend_sg_id"] = value.get("id")
+            values["backend_sg_enabled"] = value.get("enabled", True)
+            values["backend_sg_id"] = value.get("id") or None
         else:
             raise ConfigError(f"unknown configuration key {key!r}")
     values.setdefault("cluster", OFFLINE_CLUSTER)

@@ -1,7 +1,11 @@
 """Who is in an IngressGroup right now: live members, members leaving it (deleting, no
 longer ours, moved to another group) and members that cannot be read. Pure; used by
 reconcile (objects from the state store) and by ``albatross plan --offline`` (objects
-from files)."""
+from files).
+
+Whether a member is leaving is read from its metadata, class and group alone, before its
+spec: an Ingress whose spec cannot be read (a ``resource`` backend, say) can still be
+deleted, or move away, and its finalizer go once its part of the load balancer has."""
 
 from __future__ import annotations
 
@@ -9,9 +13,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from albatross.contract import ClassInfo, ingress_is_ours, object_key
-from albatross.k8s.errors import ObjectError
-from albatross.k8s.ingress import GroupID, Ingress, group_key_of, parse_ingress
+from albatross.contract import ClassInfo, ingress_is_ours
+from albatross.k8s.errors import ObjectError, unexpected
+from albatross.k8s.ingress import GroupID, Ingress, group_key_of, lifecycle, parse_ingress, routing_view
 from albatross.k8s.ingress_class import IngressClass, class_params_of
 from albatross.model import names
 
@@ -41,19 +45,24 @@ def members_of(
         if obj is None:
             out.leaving.append({"ingress": key, "finalizer": ""})
             continue
+        view = routing_view(obj)
+        ours = (
+            ingress_is_ours(view, classes=_infos(classes), configured=ingress_class)
+            and group_key_of(view, class_groups) == group
+        )
+        deleting, finalizers = lifecycle(obj)
+        if deleting or not ours:
+            out.leaving.append({"ingress": key, "finalizer": finalizer if finalizer in finalizers else ""})
+            continue
         try:
             ing = parse_ingress(obj)
         except ObjectError as e:
             out.errors[key] = str(e)
             continue
-        ours = (
-            ingress_is_ours(obj, classes=_infos(classes), configured=ingress_class)
-            and group_key_of(obj, class_groups) == group
-        )
-        if ing.deleting or not ours:
-            out.leaving.append({"ingress": key, "finalizer": finalizer if finalizer in ing.finalizers else ""})
-        else:
-            out.live.append(replace(ing, class_params=class_params_of(obj, classes)))
+        except Exception as e:  # noqa: BLE001  # one object's defect is its own error (module docstring)
+            out.errors[key] = unexpected(e)
+            continue
+        out.live.append(replace(ing, class_params=class_params_of(obj, classes)))
     return out
 
 
@@ -64,11 +73,14 @@ def groups_of(
     ingress_class: str,
     class_groups: Mapping[str, str] | None = None,
 ) -> dict[str, list[str]]:
-    """Group key → keys of the Ingresses of ours that belong to it (deleting ones too)."""
+    """Group key → keys of the Ingresses of ours that belong to it (deleting ones too);
+    an object without a namespace and a name has no key, and no group."""
     out: dict[str, list[str]] = {}
     for obj in objects:
-        if ingress_is_ours(obj, classes=_infos(classes), configured=ingress_class):
-            out.setdefault(group_key_of(obj, class_groups), []).append(object_key(obj))
+        view = routing_view(obj)
+        namespace, name = view["metadata"].get("namespace"), view["metadata"].get("name")
+        if namespace and name and ingress_is_ours(view, classes=_infos(classes), configured=ingress_class):
+            out.setdefault(group_key_of(view, class_groups), []).append(f"{namespace}/{name}")
     return out
 
 
@@ -88,7 +100,7 @@ def with_last_good(
         good = last_good.get(key)
         try:
             replacement = parse_ingress(good) if good is not None else None
-        except ObjectError:
+        except Exception:  # noqa: BLE001  # an unreadable last good version is as good as none
             replacement = None
         if replacement is not None and not replacement.deleting:
             members.append(replacement)

@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from albatross.k8s.annotations import PREFIX, Annotations
-from albatross.k8s.errors import AnnotationError, ObjectError
+from albatross.k8s.annotations import PREFIX, Annotations, decimal
+from albatross.k8s.errors import AnnotationError, ObjectError, integer
 from albatross.k8s.ingress import Ingress, Path
 
 USE_ANNOTATION = "use-annotation"
@@ -76,12 +76,29 @@ def path_values(path: Path) -> list[str]:
     return [path.path] if path.path else []
 
 
-def _key(obj: Mapping[str, Any], name: str) -> Any:
-    """A JSON field, matched without regard to case as LBC's decoder does."""
+def _key(obj: Any, name: str) -> Any:
+    """A JSON field, matched without regard to case as LBC's decoder does (None when
+    ``obj`` is not a JSON object)."""
+    if not isinstance(obj, Mapping):
+        return None
     for k, v in obj.items():
-        if k.lower() == name.lower():
+        if isinstance(k, str) and k.lower() == name.lower():
             return v
     return None
+
+
+# ALB's limits for a forward action (CreateRule): a target group's weight, and how long
+# stickiness may last. Checked here so that a value out of range is its own Ingress's
+# error, not AWS refusing the whole group's change.
+MAX_WEIGHT = 999
+MAX_STICKINESS_SECONDS = 604800
+
+
+def _optional_string(annotation: str, raw: str, value: Any, where: str) -> str | None:
+    """A field LBC decodes into a ``*string``: absent, or a string."""
+    if value is not None and not isinstance(value, str):
+        raise AnnotationError(annotation, raw, f"invalid {where}: must be a string")
+    return value
 
 
 def _strings(value: Any, where: str, annotation: str, raw: str) -> list[str]:
@@ -96,9 +113,9 @@ def parse_conditions(annotation: str, raw: str, data: Any) -> list[dict[str, Any
         raise AnnotationError(annotation, raw, "must be a JSON list of conditions")
     out: list[dict[str, Any]] = []
     for item in data:
-        field = _key(item, "field") if isinstance(item, Mapping) else None
-        if field not in _CONDITION_CONFIGS:
-            raise AnnotationError(annotation, raw, f"unknown condition field: {field}")
+        field = _key(item, "field")
+        if not isinstance(field, str) or field not in _CONDITION_CONFIGS:
+            raise AnnotationError(annotation, raw, f"unknown condition field: {field!s:.80}")
         config_name = _CONDITION_CONFIGS[field]
         config = _key(item, config_name)
         if not isinstance(config, Mapping):
@@ -113,7 +130,7 @@ def parse_conditions(annotation: str, raw: str, data: Any) -> list[dict[str, Any
                 value = _key(pair, "value") if isinstance(pair, Mapping) else None
                 if not isinstance(value, str) or not value:
                     raise AnnotationError(annotation, raw, f"invalid {where}: value cannot be empty")
-                key = _key(pair, "key")
+                key = _optional_string(annotation, raw, _key(pair, "key"), f"{where}: key")
                 pairs.append({"Key": key, "Value": value} if key else {"Value": value})
             out.append({"Field": field, config_name: {"Values": pairs}})
         elif field == "http-header":
@@ -163,17 +180,44 @@ def conditions(ing: Ingress, path: Path) -> list[dict[str, Any]]:
     return out
 
 
+def _service_port(annotation: str, raw: str, port: Any) -> tuple[int | None, str | None]:
+    """LBC's servicePort (an IntOrString, read as ``intstr.Parse`` reads it for the old
+    controller's sake): a JSON integer is a port number, a string of decimal digits too,
+    any other string a port name."""
+    if integer(port):
+        return port, None
+    if isinstance(port, str):
+        number = decimal(port)
+        return (number, None) if number is not None else (None, port)
+    raise AnnotationError(
+        annotation, raw, "invalid ForwardConfig: invalid TargetGroupTuple: servicePort must be a number or a name"
+    )
+
+
+def _bounded(annotation: str, raw: str, value: Any, *, what: str, low: int, high: int) -> int:
+    """A JSON integer field within [low, high] (LBC decodes these into an int64)."""
+    if not integer(value):
+        raise AnnotationError(annotation, raw, f"invalid ForwardConfig: {what} must be an integer")
+    if not low <= value <= high:
+        raise AnnotationError(annotation, raw, f"invalid ForwardConfig: {what} must be within [{low}, {high}]")
+    return value
+
+
 def _forward_action(annotation: str, raw: str, data: Mapping[str, Any], forward: Forward) -> dict[str, Any]:
     arn = _key(data, "targetGroupARN")
     config = _key(data, "forwardConfig")
     if (arn is None) == (config is None):
         raise AnnotationError(annotation, raw, "precisely one of TargetGroupArn and ForwardConfig can be specified")
+    if config is not None and not isinstance(config, Mapping):
+        raise AnnotationError(annotation, raw, "invalid ForwardConfig: must be a JSON object")
     tuples = [{"targetGroupARN": arn}] if arn is not None else _key(config, "targetGroups")
     if not isinstance(tuples, list) or not tuples:
         raise AnnotationError(annotation, raw, "invalid ForwardConfig: targetGroups cannot be empty")
     groups: list[dict[str, Any]] = []
     missing: list[str] = []
     for item in tuples:
+        if not isinstance(item, Mapping):
+            raise AnnotationError(annotation, raw, "invalid ForwardConfig: each of targetGroups must be a JSON object")
         tg_arn, service = _key(item, "targetGroupARN"), _key(item, "serviceName")
         if (tg_arn is None) == (service is None):
             raise AnnotationError(
@@ -183,22 +227,34 @@ def _forward_action(annotation: str, raw: str, data: Mapping[str, Any], forward:
                 "precisely one of targetGroupARN and serviceName can be specified",
             )
         if service is not None:
+            if not isinstance(service, str) or not service:
+                raise AnnotationError(
+                    annotation, raw, "invalid ForwardConfig: invalid TargetGroupTuple: serviceName must be a string"
+                )
             port = _key(item, "servicePort")
             if port is None:
                 raise AnnotationError(
                     annotation, raw, "invalid ForwardConfig: invalid TargetGroupTuple: missing servicePort"
                 )
-            text = str(port)
+            number, name = _service_port(annotation, raw, port)
             try:
-                target = forward(str(service), int(text) if text.isdigit() else None, None if text.isdigit() else text)
+                target = forward(service, number, name)
             except MissingService as e:
                 missing.append(str(e))
                 continue
+            except AnnotationError:
+                raise  # names its own annotation (a Service's target-type, say)
+            except ObjectError as e:  # a port the Service lacks, ...: this annotation asked for it
+                raise AnnotationError(annotation, raw, f"invalid ForwardConfig: {e}") from None
         else:
-            target = {"TargetGroupArn": str(tg_arn)}
+            if not isinstance(tg_arn, str) or not tg_arn:
+                raise AnnotationError(
+                    annotation, raw, "invalid ForwardConfig: invalid TargetGroupTuple: targetGroupARN must be a string"
+                )
+            target = {"TargetGroupArn": tg_arn}
         weight = _key(item, "weight")
         if weight is not None:
-            target = {**target, "Weight": int(weight)}
+            target = {**target, "Weight": _bounded(annotation, raw, weight, what="weight", low=0, high=MAX_WEIGHT)}
         groups.append(target)
     if missing and len(tuples) == 1:
         return MISSING_BACKEND_503
@@ -209,21 +265,33 @@ def _forward_action(annotation: str, raw: str, data: Mapping[str, Any], forward:
             annotation, raw, "invalid ForwardConfig: weight must be set when route to multiple target groups"
         )
     forward_config: dict[str, Any] = {"TargetGroups": groups}
-    stickiness = _key(config, "targetGroupStickinessConfig") if isinstance(config, Mapping) else None
+    stickiness = _key(config, "targetGroupStickinessConfig")
+    if stickiness is not None and not isinstance(stickiness, Mapping):
+        raise AnnotationError(
+            annotation, raw, "invalid ForwardConfig: targetGroupStickinessConfig must be a JSON object"
+        )
     if isinstance(stickiness, Mapping):
-        sticky: dict[str, Any] = {"Enabled": bool(_key(stickiness, "enabled"))}
-        if _key(stickiness, "durationSeconds") is not None:
-            sticky["DurationSeconds"] = int(_key(stickiness, "durationSeconds"))
+        enabled = _key(stickiness, "enabled")
+        if enabled is not None and not isinstance(enabled, bool):
+            raise AnnotationError(annotation, raw, "invalid ForwardConfig: stickiness enabled must be true or false")
+        sticky: dict[str, Any] = {"Enabled": bool(enabled)}
+        duration = _key(stickiness, "durationSeconds")
+        if duration is not None:
+            sticky["DurationSeconds"] = _bounded(
+                annotation, raw, duration, what="durationSeconds", low=1, high=MAX_STICKINESS_SECONDS
+            )
         forward_config["TargetGroupStickinessConfig"] = sticky
     return {"Type": "forward", "ForwardConfig": forward_config}
 
 
 def _copy_config(annotation: str, raw: str, config: Any, name: str, fields: tuple[str, ...]) -> dict[str, Any]:
+    """A redirect or fixed-response config: LBC's fields are all strings."""
     if not isinstance(config, Mapping):
         raise AnnotationError(annotation, raw, f"missing {name}")
     if not _key(config, "statusCode"):
         raise AnnotationError(annotation, raw, f"invalid {name}: statusCode is required")
-    return {f: str(_key(config, f)) for f in fields if _key(config, f) is not None}
+    out = {f: _optional_string(annotation, raw, _key(config, f), f"{name}: {f[0].lower()}{f[1:]}") for f in fields}
+    return {f: v for f, v in out.items() if v is not None}
 
 
 def parse_action(annotation: str, raw: str, data: Any, forward: Forward) -> dict[str, Any]:
@@ -277,18 +345,19 @@ def transforms(ing: Ingress, path: Path) -> list[dict[str, Any]] | None:
         raise AnnotationError(annotation, raw, "must be a non-empty JSON list of transforms")
     out = []
     for item in data:
-        kind = _key(item, "type") if isinstance(item, Mapping) else None
-        if kind not in _TRANSFORMS:
-            raise AnnotationError(annotation, raw, f"unknown transform type: {kind}")
+        kind = _key(item, "type")
+        if not isinstance(kind, str) or kind not in _TRANSFORMS:
+            raise AnnotationError(annotation, raw, f"unknown transform type: {kind!s:.80}")
         config = _key(item, _TRANSFORMS[kind]) or {}
-        rewrites = _key(config, "rewrites") if isinstance(config, Mapping) else None
+        rewrites = _key(config, "rewrites")
         if not isinstance(rewrites, list) or not rewrites:
             raise AnnotationError(annotation, raw, f"{kind}: rewrites cannot be empty")
-        pairs = [
-            {"Regex": str(_key(r, "regex")), "Replace": str(_key(r, "replace"))}
-            for r in rewrites
-            if isinstance(r, Mapping)
-        ]
+        pairs = []
+        for r in rewrites:
+            regex, replace = _key(r, "regex"), _key(r, "replace")
+            if not isinstance(regex, str) or not isinstance(replace, str):
+                raise AnnotationError(annotation, raw, f"{kind}: each rewrite needs a regex and a replace string")
+            pairs.append({"Regex": regex, "Replace": replace})
         out.append({"Type": kind, _TRANSFORMS[kind]: {"Rewrites": pairs}})
     return out
 

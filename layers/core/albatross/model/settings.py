@@ -7,13 +7,12 @@ listen-ports, certificates) combine, and a key with two values is a conflict."""
 from __future__ import annotations
 
 import ipaddress
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
-from albatross.k8s.annotations import PREFIX, Annotations
-from albatross.k8s.errors import AnnotationError, ObjectError, show
+from albatross.k8s.annotations import PREFIX, Annotations, JSONError, digits, load_json
+from albatross.k8s.errors import AnnotationError, ObjectError, clip, integer, show
 from albatross.k8s.ingress import Ingress
 from albatross.k8s.params import IngressClassParams, group_name_error
 from albatross.model.config import ControllerConfig
@@ -72,17 +71,19 @@ def _listen_ports(value: str | None, prefer_tls: bool) -> tuple[tuple[str, int],
     if value is None:
         return (("HTTPS", 443),) if prefer_tls else (("HTTP", 80),)
     try:
-        raw = json.loads(value)
-    except ValueError as e:
-        raise AnnotationError(name, value, f"failed to parse listen-ports configuration: `{value}`: {e}") from None
+        raw = load_json(value)
+    except JSONError as e:
+        raise AnnotationError(
+            name, value, f"failed to parse listen-ports configuration: `{clip(value)}`: {e}"
+        ) from None
     if raw is None or raw == []:
-        raise AnnotationError(name, value, f"empty listen-ports configuration: `{value}`")
+        raise AnnotationError(name, value, f"empty listen-ports configuration: `{clip(value)}`")
     if (
         not isinstance(raw, list)
         or not all(isinstance(item, dict) for item in raw)
-        or not all(isinstance(p, int) and not isinstance(p, bool) for item in raw for p in item.values())
+        or not all(integer(p) for item in raw for p in item.values())
     ):
-        raise AnnotationError(name, value, f"failed to parse listen-ports configuration: `{value}`")
+        raise AnnotationError(name, value, f"failed to parse listen-ports configuration: `{clip(value)}`")
     ports: dict[int, str] = {}
     for item in raw:
         for protocol, port in item.items():
@@ -192,26 +193,29 @@ def _capacity(a: Annotations) -> int | None:
     value = a.string_map("minimum-load-balancer-capacity")
     if value is None:
         return None
-    units = value.get("CapacityUnits", "")
-    if not units.isdigit():
+    units = digits(value.get("CapacityUnits", ""))
+    if units is None:
         raise AnnotationError(
             PREFIX + "minimum-load-balancer-capacity",
             str(a.raw("minimum-load-balancer-capacity")),
             "needs CapacityUnits=<number>",
         )
-    return int(units)
+    return units
 
 
 def _listener_attributes(a: Annotations) -> dict[tuple[str, int], tuple[tuple[str, str], ...]]:
     out: dict[tuple[str, int], tuple[tuple[str, str], ...]] = {}
     for suffix in a.prefixed("listener-attributes."):
-        protocol, _, port = suffix.partition("-")
-        if protocol not in LISTEN_PROTOCOLS or not port.isdigit():
+        protocol, _, text = suffix.partition("-")
+        port = digits(text)
+        if protocol not in LISTEN_PROTOCOLS or port is None or not 1 <= port <= 65535:
             raise AnnotationError(
-                PREFIX + "listener-attributes." + suffix, "", "the name must be listener-attributes.<HTTP|HTTPS>-<port>"
+                PREFIX + "listener-attributes." + suffix,
+                "",
+                "the name must be listener-attributes.<HTTP|HTTPS>-<port in 1..65535>",
             )
         values = a.string_map("listener-attributes." + suffix) or {}
-        out[(protocol, int(port))] = tuple(sorted(values.items()))
+        out[(protocol, port)] = tuple(sorted(values.items()))
     return out
 
 
@@ -226,23 +230,29 @@ def _mutual_auth(a: Annotations) -> dict[int, Mapping[str, Any]]:
         return {}
     name = PREFIX + "mutual-authentication"
     try:
-        raw = json.loads(value)
-    except ValueError:
+        raw = load_json(value)
+    except JSONError:
         raw = False
     if raw is None or raw == []:
         raise AnnotationError(
-            name, value, f"empty mutualAuthentication configuration from ingress annotation: `{value}`"
+            name, value, f"empty mutualAuthentication configuration from ingress annotation: `{clip(value)}`"
         )
     if not isinstance(raw, list) or not all(isinstance(item, dict) for item in raw):
         raise AnnotationError(
-            name, value, f"failed to parse mutualAuthentication configuration from ingress annotation: `{value}`"
+            name, value, f"failed to parse mutualAuthentication configuration from ingress annotation: `{clip(value)}`"
         )
     out: dict[int, Mapping[str, Any]] = {}
     for item in raw:
         port, mode = item.get("port"), item.get("mode") or ""
         trust_store, ignore = item.get("trustStore") or "", item.get("ignoreClientCertificateExpiry")
-        if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
-            raise AnnotationError(name, value, f"listen port must be within [1, 65535]: {show(port)}")
+        if not integer(port) or not 1 <= port <= 65535:
+            raise AnnotationError(name, value, f"listen port must be within [1, 65535]: {show(port):.80}")
+        if not isinstance(mode, str) or not isinstance(trust_store, str):
+            raise AnnotationError(
+                name, value, f"mutualAuthentication mode and trustStore must be strings for port {port}"
+            )
+        if ignore is not None and not isinstance(ignore, bool):
+            raise AnnotationError(name, value, f"ignoreClientCertificateExpiry must be true or false for port {port}")
         if not mode:
             raise AnnotationError(name, value, f"mutualAuthentication mode cannot be empty for port {port}")
         if mode not in MTLS_MODES:

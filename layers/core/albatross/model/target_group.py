@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from albatross.k8s.annotations import PREFIX, Annotations
+from albatross.k8s.annotations import PREFIX, Annotations, digits
 from albatross.k8s.errors import AnnotationError, ObjectError
 from albatross.k8s.ingress import GroupID, Ingress
 from albatross.k8s.service import Service, ServicePort
@@ -38,10 +38,11 @@ def _health_port(a: Annotations, svc: Service, target_type: str) -> str:
     raw = a.raw("healthcheck-port")
     if raw is None or raw == "traffic-port":
         return "traffic-port"
-    if raw.isdigit():
-        if not 1 <= int(raw) <= 65535:
+    number = digits(raw)
+    if number is not None:
+        if not 1 <= number <= 65535:
             raise AnnotationError(PREFIX + "healthcheck-port", raw, "must be traffic-port or a port in 1..65535")
-        return raw
+        return str(number)
     port = svc.port(number=None, name=raw)
     if port is None:
         raise AnnotationError(
