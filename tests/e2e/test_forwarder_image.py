@@ -40,7 +40,7 @@ def _version(pyproject: Path) -> str:
 def python() -> Path:
     path = VENV / "bin" / "python"
     if not path.exists():
-        pytest.skip(f"{VENV.name} is missing: `make venv-forwarder` builds it from the lock (`make test` does)")
+        pytest.fail(f"{VENV.name} is missing: `make venv-forwarder` builds it from the lock (`make test` does)")
     return path
 
 

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -116,7 +118,7 @@ def test_every_module_the_layer_keeps_imports_from_the_layer_alone() -> None:
     )
     result = json.loads(ran.stdout)
     assert "albatross.controller.reconcile" in result["seen"]
-    assert "aws_lambda_powertools.utilities.batch" in result["seen"]
+    assert "aws_lambda_powertools.logging.logger" in result["seen"]
     assert result["failed"] == {}
 
 
@@ -184,3 +186,50 @@ def test_a_handler_that_cannot_import_fails_as_lambda_says(tmp_path: Path, cloud
     assert result.errored
     assert result.payload["errorType"] == "Runtime.ImportModuleError"
     assert "No module named" in result.payload["errorMessage"]
+
+
+def _runtime_with(tmp_path: Path, source: str) -> tuple[Any, Any]:
+    """A runtime on the build's layer, and a function whose handler is ``source``."""
+    from albatross.local import artifact
+
+    folder = tmp_path / "fn"
+    folder.mkdir()
+    (folder / "app.py").write_text(source)
+    runtime = artifact.Runtime(artifact.Build.read(built()))
+    function = artifact.Function(name="probe", folder=folder, handler="app.handler", environment={}, timeout=1)
+    return runtime, function
+
+
+CONTEXT = {"function_name": "probe", "invoked_function_arn": "arn", "aws_request_id": "1"}
+
+
+def test_a_handler_past_its_timeout_is_stopped_as_lambda_stops_it(tmp_path: Path) -> None:
+    runtime, function = _runtime_with(tmp_path, "import threading\ndef handler(e, c):\n    threading.Event().wait()\n")
+    try:
+        result = runtime.invoke(function, {}, CONTEXT)
+        again = runtime.invoke(function, {}, CONTEXT)  # a new environment, timed out as well
+    finally:
+        runtime.close()
+    assert result.errored
+    assert result.payload == {"errorType": "Sandbox.Timedout", "errorMessage": "Task timed out after 1.00 seconds"}
+    assert again.payload["errorType"] == "Sandbox.Timedout"
+    assert not runtime.scratch.exists()
+
+
+def test_concurrent_invocations_get_environments_and_logs_of_their_own(tmp_path: Path) -> None:
+    source = "import os\ndef handler(e, c):\n    print('event', e['n'], os.getpid())\n    return os.getpid()\n"
+    runtime, function = _runtime_with(tmp_path, source)
+    barrier = threading.Barrier(4)
+
+    def one(n: int) -> Any:
+        barrier.wait()
+        return runtime.invoke(function, {"n": n}, CONTEXT)
+
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            results = list(pool.map(one, range(4)))
+    finally:
+        runtime.close()
+    for n, result in enumerate(results):
+        assert not result.errored, result.payload
+        assert [line for line in result.log_lines if line.startswith("event")] == [f"event {n} {result.payload}"]

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 import os
+import selectors
+import shutil
 import subprocess
 import tempfile
 import threading
@@ -47,11 +49,12 @@ class Build:
 
     root: Path
     python: str  # the interpreter it was built for
+    version: str = "3.12"  # its X.Y, the runtime's
 
     @classmethod
     def read(cls, root: Path) -> Build:
         manifest = json.loads((root / "albatross-build.json").read_text())
-        return cls(root=root.resolve(), python=str(manifest["interpreter"]))
+        return cls(root=root.resolve(), python=str(manifest["interpreter"]), version=str(manifest["python"]))
 
     @property
     def opt(self) -> Path:
@@ -103,13 +106,13 @@ class Runtime:
     scratch: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="albatross-runtime-")))
     _idle: dict[str, list[_Environment]] = field(default_factory=dict)
     _all: list[_Environment] = field(default_factory=list)
+    _made: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def _start(self, function: Function) -> _Environment:
-        read_fd, write_fd = os.pipe()
+    def _environment(self, function: Function, runtime_fd: int) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k in PASSED or k.startswith(PASSED_PREFIXES)}
         region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
-        env |= {
+        return env | {
             "PATH": "/usr/local/bin:/usr/bin:/bin",
             "LANG": "en_US.UTF-8",
             "TZ": ":UTC",
@@ -118,26 +121,36 @@ class Runtime:
             "AWS_LAMBDA_FUNCTION_NAME": function.name,
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory),
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-            "AWS_EXECUTION_ENV": "AWS_Lambda_python" + self.build.python.rsplit("python", 1)[-1],
+            "AWS_EXECUTION_ENV": "AWS_Lambda_python" + self.build.version,
             "LAMBDA_TASK_ROOT": str(function.folder),
             "_HANDLER": function.handler,
             "ALBATROSS_OPT": str(self.build.opt),
-            "ALBATROSS_RUNTIME_FD": str(write_fd),
+            "ALBATROSS_RUNTIME_FD": str(runtime_fd),
             "ALBATROSS_TIMEOUT_MS": str(function.timeout * 1000),
             **function.environment,
         }
-        log_path = self.scratch / f"{function.name}-{len(self._all)}.log"
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(  # noqa: S603  # the build's interpreter, our bootstrap script
-                [self.build.python, "-I", "-S", str(BOOTSTRAP)],
-                stdin=subprocess.PIPE,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-                cwd=function.folder,
-                pass_fds=(write_fd,),
-            )
-        os.close(write_fd)
+
+    def _start(self, function: Function) -> _Environment:
+        with self._lock:
+            self._made += 1
+            log_path = self.scratch / f"{function.name}-{self._made}.log"
+        read_fd, write_fd = os.pipe()
+        try:
+            with log_path.open("wb") as log:
+                process = subprocess.Popen(  # noqa: S603  # the build's interpreter, our bootstrap script
+                    [self.build.python, "-I", "-S", str(BOOTSTRAP)],
+                    stdin=subprocess.PIPE,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=self._environment(function, write_fd),
+                    cwd=function.folder,
+                    pass_fds=(write_fd,),
+                )
+        except BaseException:
+            os.close(read_fd)
+            raise
+        finally:
+            os.close(write_fd)
         made = _Environment(process=process, responses=os.fdopen(read_fd, encoding="utf-8"), log_path=log_path)
         with self._lock:
             self._all.append(made)
@@ -150,9 +163,24 @@ class Runtime:
         if environment is None or not environment.alive():
             environment = self._start(function)
         assert environment.process.stdin is not None
+        line = ""
         try:
             environment.process.stdin.write(json.dumps({"event": event, "context": context}).encode() + b"\n")
             environment.process.stdin.flush()
+            with selectors.DefaultSelector() as waiting:
+                waiting.register(environment.responses, selectors.EVENT_READ)
+                if not waiting.select(timeout=function.timeout):  # Lambda stops the invocation, and the environment
+                    environment.process.kill()
+                    environment.process.wait()
+                    return Result(
+                        payload={
+                            "errorType": "Sandbox.Timedout",
+                            "errorMessage": f"Task timed out after {function.timeout:.2f} seconds",
+                        },
+                        errored=True,
+                        log_lines=environment.new_log_lines(),
+                        init_ms=0.0,
+                    )
             line = environment.responses.readline()
         except (BrokenPipeError, OSError):
             line = ""
@@ -180,7 +208,12 @@ class Runtime:
         )
 
     def close(self) -> None:
+        """Stop every environment (each, whatever the others do) and remove the logs."""
         with self._lock:
             environments, self._all, self._idle = self._all, [], {}
         for environment in environments:
-            environment.stop()
+            try:
+                environment.stop()
+            except Exception:  # noqa: BLE001  # one that will not stop must not keep the others running
+                environment.process.kill()
+        shutil.rmtree(self.scratch, ignore_errors=True)
