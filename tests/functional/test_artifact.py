@@ -152,8 +152,11 @@ def test_every_other_function_runs_its_samples(cloud: LocalCloud) -> None:
     assert invoke("IngestFunction", load("v1/ingress-upsert")) == (None, {"groups": ["game-2048/game-2048"]})
     outcomes = {name: invoke(logical, load(name)) for logical, name in SAMPLES}
     assert {name: payload for name, (error, payload) in outcomes.items() if error} == {}
-    # the reconcile reports its batch (no item failed); drift found no group yet
+    # the reconcile reports its batch: no item failed
     assert outcomes["lambda/reconcile-work"][1] == {"batchItemFailures": []}
+    assert outcomes["lambda/reconcile-targets"][1] == {"batchItemFailures": []}
+    # the sweep found the one group, and no stack without a group
+    assert outcomes["lambda/drift-schedule"][1] == {"groups": 1, "orphans": [], "unknown": []}
 
 
 def test_every_function_of_the_template_has_a_sample() -> None:
