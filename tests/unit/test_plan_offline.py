@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -108,3 +109,145 @@ def test_table_output(inputs: tuple[Path, Path], capsys: pytest.CaptureFixture[s
     out = capsys.readouterr().out
     assert "stack game-2048/game-2048" in out
     assert "LoadBalancer" in out
+
+
+# Issue 14 item 11: one bad object is one line naming it; the others are planned. Before
+# the fix, the Ingress without a name stopped the whole batch with a ContractError
+# traceback, and the weight "x" one with "invalid literal for int()" naming nothing.
+BAD_OBJECTS = """\
+---
+just a string
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  namespace: game-2048
+spec: {ingressClassName: alb}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: no-namespace}
+spec: {ingressClassName: alb}
+---
+apiVersion: v1
+kind: List
+items: [7]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: broken, namespace: game-2048}
+spec: {ports: [{name: http}]}
+---
+apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata: {name: weird}
+spec: [controller]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: weighted
+  namespace: game-2048
+  annotations:
+    alb.ingress.kubernetes.io/target-type: ip
+    alb.ingress.kubernetes.io/actions.split: >-
+      {"type": "forward", "forwardConfig": {"targetGroups":
+      [{"serviceName": "game-2048", "servicePort": 80, "weight": "x"}]}}
+spec:
+  ingressClassName: alb
+  rules:
+    - http:
+        paths:
+          - {path: /, pathType: Prefix, backend: {service: {name: split, port: {name: use-annotation}}}}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: to-broken, namespace: game-2048}
+spec:
+  ingressClassName: alb
+  defaultBackend: {service: {name: broken, port: {number: 80}}}
+"""
+
+
+def test_each_bad_object_is_one_entry_and_the_rest_are_planned(tmp_path: Path, inputs: tuple[Path, Path]) -> None:
+    config, discovery = inputs
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(BAD_OBJECTS)
+    status, text = run(files=[EXAMPLE, bad], config_path=config, discovery_path=discovery, output="json")
+    assert status == 0, text
+    result = json.loads(text)
+    assert [s["stack"] for s in result["stacks"]] == ["game-2048/game-2048"]
+    assert result["invalid"] == [
+        {"object": "bad.yaml, document 1", "reason": "not a Kubernetes object (no kind)"},
+        {"object": "bad.yaml, document 4, item 0", "reason": "not a Kubernetes object (no kind)"},
+        {"object": "Ingress (bad.yaml, document 2)", "reason": "has no metadata.name"},
+        {
+            "object": "Ingress no-namespace",
+            "reason": "has no metadata.namespace (plan needs it: Albatross names resources after it)",
+        },
+        {"object": "IngressClass weird", "reason": "IngressClass weird: spec must be an object"},
+        {"object": "Service game-2048/broken", "reason": "Service game-2048/broken: spec.ports[0].port missing"},
+    ]
+    errors = {e["ingress"]: e["reason"] for e in result["errors"]}
+    assert set(errors) == {"game-2048/weighted", "game-2048/to-broken"}
+    assert "weight must be an integer" in errors["game-2048/weighted"]
+    assert "(annotation alb.ingress.kubernetes.io/actions.split" in errors["game-2048/weighted"]
+    assert errors["game-2048/to-broken"] == (
+        "service game-2048/broken cannot be read: Service game-2048/broken: spec.ports[0].port missing"
+    )
+
+
+def test_table_output_names_every_bad_object_on_one_line(
+    tmp_path: Path, inputs: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    config, discovery = inputs
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(BAD_OBJECTS)
+    files = ["-f", str(EXAMPLE), "-f", str(bad)]
+    assert main(["plan", "--offline", *files, "--config", str(config), "--discovery", str(discovery)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "stack game-2048/game-2048" in out
+    assert sum(line.startswith("invalid ") for line in out) == 6
+    assert sum(line.startswith("error ") for line in out) == 2
+    assert not any("Traceback" in line for line in out)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "reason"),
+    [
+        ("deep.yaml", "[" * 20000 + "]" * 20000, "nested too deeply to read"),
+        ("binary.yaml", b"\xff\xfe\x00", ""),
+    ],
+)
+def test_unreadable_files_exit_2_with_one_line(
+    tmp_path: Path, name: str, content: str | bytes, reason: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+    assert main(["plan", "--offline", "-f", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(str(path))
+    assert reason in err
+    assert "\n" not in err
+
+
+@pytest.mark.parametrize(
+    ("discovery", "reason"),
+    [
+        ({"subnets": [{"AvailabilityZone": "us-east-1a"}]}, "subnets[0]: needs SubnetId (a string)"),
+        ({"subnets": [{"SubnetId": "subnet-a", "Tags": [{"Value": "x"}]}]}, "subnets[0]: Tags must be a list"),
+        ({"certificates": [{"CertificateArn": "arn:x", "SubjectAlternativeNames": [1]}]}, "certificates[0]"),
+        ({"backendSecurityGroupId": ["sg-1"]}, "backendSecurityGroupId must be a string"),
+        ([1, 2], "must be a mapping"),
+    ],
+)
+def test_a_malformed_discovery_file_exits_2_with_one_line(tmp_path: Path, discovery: Any, reason: str) -> None:
+    path = tmp_path / "discovery.json"
+    path.write_text(json.dumps(discovery))
+    status, text = run(files=[EXAMPLE], config_path=None, discovery_path=path, output="json")
+    assert status == 2
+    assert reason in text
+    assert "\n" not in text

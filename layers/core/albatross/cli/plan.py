@@ -2,13 +2,18 @@
 without AWS or a cluster. Users run it in CI to review Ingress changes.
 
 Exit status: 0 when it produced a result (member errors included, in ``errors``), 2 on
-unusable input, with a one-line reason on stderr.
+unusable input (a file that is not YAML, a bad ``--config`` or ``--discovery``), with a
+one-line reason on stderr. One bad object never costs the others their plan: an object
+that cannot be read at all (not a Kubernetes object, no ``metadata.name``, a malformed
+Service, ...) is one entry of ``invalid`` naming it; an Ingress of ours that cannot be
+built is one entry of ``errors``; everything else is planned.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +21,9 @@ import yaml
 
 from albatross.aws import discovery as aws
 from albatross.aws.errors import AlbatrossError
-from albatross.contract import class_groups, object_key
-from albatross.k8s.errors import readable
-from albatross.k8s.ingress import GroupID
+from albatross.contract import class_groups
+from albatross.k8s.errors import ObjectError, partition, unexpected
+from albatross.k8s.ingress import GroupID, routing_view
 from albatross.k8s.ingress_class import parse_ingress_class
 from albatross.k8s.params import parse_params
 from albatross.k8s.service import parse_service
@@ -34,22 +39,58 @@ class InputError(Exception):
     """Input that cannot be used at all (exit 2)."""
 
 
-def load_objects(paths: Iterable[Path]) -> list[dict[str, Any]]:
-    """Every object in the files (multi-document YAML or JSON; ``List`` kinds flattened)."""
-    out: list[dict[str, Any]] = []
+@dataclass
+class Manifests:
+    """The objects of the ``-f`` files, where each one came from (for messages), and the
+    documents that are not Kubernetes objects."""
+
+    objects: list[dict[str, Any]] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+    invalid: list[dict[str, str]] = field(default_factory=list)
+
+
+def read_manifests(paths: Iterable[Path]) -> Manifests:
+    """Every object in the files (multi-document YAML or JSON; ``List`` kinds flattened).
+    A file that cannot be read or parsed is an InputError; a document or ``List`` item
+    that is not a Kubernetes object is an ``invalid`` entry."""
+    out = Manifests()
     for path in paths:
         try:
             documents = list(yaml.safe_load_all(path.read_text()))
-        except (OSError, yaml.YAMLError) as e:
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
             raise InputError(f"{path}: {e}".splitlines()[0]) from e
-        for doc in documents:
+        except RecursionError:
+            raise InputError(f"{path}: nested too deeply to read") from None
+        for number, doc in enumerate(documents, start=1):
+            where = f"{path.name}, document {number}"
             if doc is None:
                 continue
-            if not isinstance(doc, dict) or "kind" not in doc:
-                raise InputError(f"{path}: a document is not a Kubernetes object")
-            items = doc.get("items") if str(doc["kind"]).endswith("List") else [doc]
-            out.extend(i for i in items or [] if isinstance(i, dict))
+            if not isinstance(doc, dict) or not isinstance(doc.get("kind"), str) or not doc["kind"]:
+                out.invalid.append({"object": where, "reason": "not a Kubernetes object (no kind)"})
+                continue
+            if not doc["kind"].endswith("List"):
+                out.objects.append(doc)
+                out.sources.append(where)
+                continue
+            items = doc.get("items")
+            if not isinstance(items, list):
+                if items is not None:
+                    out.invalid.append({"object": f"{doc['kind']} ({where})", "reason": "items must be a list"})
+                continue
+            for index, item in enumerate(items):
+                inner = f"{where}, item {index}"
+                if isinstance(item, dict) and isinstance(item.get("kind"), str) and item["kind"]:
+                    out.objects.append(item)
+                    out.sources.append(inner)
+                else:
+                    out.invalid.append({"object": inner, "reason": "not a Kubernetes object (no kind)"})
     return out
+
+
+def load_objects(paths: Iterable[Path]) -> list[dict[str, Any]]:
+    """Every object in the files (see :func:`read_manifests`), without the documents
+    that are not objects."""
+    return read_manifests(paths).objects
 
 
 def _read_mapping(path: Path | None, what: str, *, as_json: bool) -> Mapping[str, Any]:
@@ -60,6 +101,8 @@ def _read_mapping(path: Path | None, what: str, *, as_json: bool) -> Mapping[str
         data = json.loads(text) if as_json else yaml.safe_load(text)
     except (OSError, ValueError, yaml.YAMLError) as e:
         raise InputError(f"{what} {path}: {e}".splitlines()[0]) from e
+    except RecursionError:
+        raise InputError(f"{what} {path}: nested too deeply to read") from None
     if not isinstance(data, Mapping):
         raise InputError(f"{what} {path}: must be a mapping")
     return data
@@ -67,41 +110,109 @@ def _read_mapping(path: Path | None, what: str, *, as_json: bool) -> Mapping[str
 
 DiscoveryFor = Callable[[str, list[Any]], Discovery]
 
+# The kinds plan reads; other objects in the files (Deployments, ...) are not its business.
+_READ = ("Ingress", "Service", "IngressClass", "IngressClassParams", "Namespace")
+
+
+def _label(kind: str, obj: Mapping[str, Any], source: str) -> str:
+    """How a message names an object: ``Kind namespace/name`` when it has a name, else
+    where it is in the files."""
+    meta = routing_view(obj)["metadata"]
+    name, namespace = meta.get("name"), meta.get("namespace")
+    if name:
+        return f"{kind} {namespace}/{name}" if namespace else f"{kind} {name}"
+    return f"{kind} ({source})" if source else kind
+
+
+def _identity_problem(kind: str, obj: Mapping[str, Any]) -> str | None:
+    """Why an object cannot even be keyed: no metadata.name (an Ingress or Service
+    needs its namespace too: it is part of names and group identity)."""
+    meta = obj.get("metadata")
+    if not isinstance(meta, Mapping):
+        return "has no metadata"
+    if not isinstance(meta.get("name"), str) or not meta["name"]:
+        return "has no metadata.name"
+    if kind in ("Ingress", "Service") and (not isinstance(meta.get("namespace"), str) or not meta["namespace"]):
+        return "has no metadata.namespace (plan needs it: Albatross names resources after it)"
+    return None
+
+
+def _namespace_labels(obj: Mapping[str, Any]) -> dict[str, str]:
+    labels = (obj.get("metadata") or {}).get("labels")
+    if labels is None:
+        return {}
+    if not isinstance(labels, Mapping) or not all(isinstance(v, str) for v in labels.values()):
+        raise ObjectError("metadata.labels must map labels to strings")
+    return {str(k): v for k, v in labels.items()}
+
 
 def plan_offline(
     objects: Sequence[Mapping[str, Any]],
     config: ControllerConfig,
     discovery: Discovery,
     discovery_for: DiscoveryFor | None = None,
+    *,
+    sources: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The desired stacks of the objects. ``discovery_for(group, ingresses)``, when given,
-    supplies each group's AWS facts (live plan) instead of the fixed ``discovery``."""
+    supplies each group's AWS facts (live plan) instead of the fixed ``discovery``;
+    ``sources`` says where each object came from (for messages about objects without a
+    name)."""
+    invalid: list[dict[str, str]] = []
     by_kind: dict[str, list[Mapping[str, Any]]] = {}
-    for obj in objects:
-        by_kind.setdefault(str(obj.get("kind")), []).append(obj)
-    classes = {c.name: c for c in (parse_ingress_class(o) for o in by_kind.get("IngressClass", []))}
-    ingresses = {object_key(o): o for o in by_kind.get("Ingress", []) if (o.get("metadata") or {}).get("namespace")}
-    # A Service or IngressClassParams that cannot be read counts as missing for whatever
-    # refers to it, which reports it.
-    services = {s.key: s for s in readable(by_kind.get("Service", []), parse_service)}
-    params = {p.name: p for p in readable(by_kind.get("IngressClassParams", []), parse_params)}
-    namespaces = {
-        str((o.get("metadata") or {}).get("name")): dict((o.get("metadata") or {}).get("labels") or {})
-        for o in by_kind.get("Namespace", [])
-    }
+    for number, obj in enumerate(objects):
+        kind = obj.get("kind") if isinstance(obj, Mapping) else None
+        source = sources[number] if number < len(sources) else f"object {number + 1}"
+        if not isinstance(kind, str) or not isinstance(obj, Mapping):
+            invalid.append({"object": source, "reason": "not a Kubernetes object (no kind)"})
+            continue
+        if kind not in _READ:
+            continue
+        problem = _identity_problem(kind, obj)
+        if problem:
+            invalid.append({"object": _label(kind, obj, source), "reason": problem})
+            continue
+        by_kind.setdefault(kind, []).append(obj)
+
+    def readable_of(kind: str, parse: Callable[[Mapping[str, Any]], Any]) -> list[Any]:
+        parsed, bad = partition(by_kind.get(kind, []), parse)
+        invalid.extend({"object": _label(kind, o, ""), "reason": reason} for o, reason in bad)
+        unreadable.update((_key(kind, o), reason) for o, reason in bad)
+        return parsed
+
+    unreadable: dict[str, str] = {}  # Service "ns/name" or IngressClassParams name → why it cannot be read
+    class_objects = by_kind.get("IngressClass", [])
+    classes = {c.name: c for c in readable_of("IngressClass", parse_ingress_class)}
+    # A Service or IngressClassParams that cannot be read is named by whatever refers to it.
+    services = {s.key: s for s in readable_of("Service", parse_service)}
+    params = {p.name: p for p in readable_of("IngressClassParams", parse_params)}
+    namespaces: dict[str, dict[str, str]] = {}
+    for obj in by_kind.get("Namespace", []):
+        try:
+            namespaces[str(obj["metadata"]["name"])] = _namespace_labels(obj)
+        except ObjectError as e:
+            invalid.append({"object": _label("Namespace", obj, ""), "reason": str(e)})
+    ingresses = {_key("Ingress", o): o for o in by_kind.get("Ingress", [])}
     stacks: list[dict[str, Any]] = []
     errors: list[dict[str, str]] = []
-    grouped = class_groups(by_kind.get("IngressClass", []), by_kind.get("IngressClassParams", []))
+    grouped = class_groups(
+        [o for o in class_objects if _shaped(o)], [o for o in by_kind.get("IngressClassParams", []) if _shaped(o)]
+    )
     groups = groups_of(ingresses.values(), classes=classes, ingress_class=config.ingress_class, class_groups=grouped)
     for group, keys in sorted(groups.items()):
-        members = members_of(
-            group=group,
-            keys=keys,
-            objects=ingresses,
-            classes=classes,
-            ingress_class=config.ingress_class,
-            class_groups=grouped,
-        )
+        try:
+            members = members_of(
+                group=group,
+                keys=keys,
+                objects=ingresses,
+                classes=classes,
+                ingress_class=config.ingress_class,
+                class_groups=grouped,
+            )
+        except Exception as e:  # noqa: BLE001  # one group's defect must not cost the others their plan
+            errors.extend({"stack": group, "ingress": k, "reason": unexpected(e)} for k in sorted(set(keys)))
+            continue
+        # a live plan's AWS reads raise (run_live reports them); the builder never does
         built = builder.build(
             config=config,
             group=GroupID.parse(group),
@@ -110,12 +221,26 @@ def plan_offline(
             discovery=discovery_for(group, members.live) if discovery_for else discovery,
             params=params,
             namespaces=namespaces or None,
+            unreadable=unreadable,
         )
         found = dict(members.errors) | {e.ingress: e.reason for e in built.errors}
         errors.extend({"stack": group, "ingress": k, "reason": v} for k, v in sorted(found.items()))
         if built.stack is not None:
             stacks.append(built.stack.to_json())
-    return {"stacks": stacks, "errors": errors}
+    return {"stacks": stacks, "errors": errors, "invalid": invalid}
+
+
+def _key(kind: str, obj: Mapping[str, Any]) -> str:
+    """``namespace/name`` (Services, Ingresses) or ``name`` (cluster-scoped kinds)."""
+    meta = routing_view(obj)["metadata"]
+    if kind in ("Ingress", "Service"):
+        return f"{meta.get('namespace', '')}/{meta.get('name', '')}"
+    return str(meta.get("name", ""))
+
+
+def _shaped(obj: Mapping[str, Any]) -> bool:
+    """Whether the contract's class helpers can read an object (metadata and spec objects)."""
+    return isinstance(obj.get("metadata") or {}, Mapping) and isinstance(obj.get("spec") or {}, Mapping)
 
 
 def table(result: Mapping[str, Any]) -> str:
@@ -129,6 +254,8 @@ def table(result: Mapping[str, Any]) -> str:
             lines.append(f"  {kind:<14} {rid:<48} {detail}")
     for error in result["errors"]:
         lines.append(f"error {error['ingress']} (stack {error['stack']}): {error['reason']}")
+    for item in result.get("invalid", []):
+        lines.append(f"invalid {item['object']}: {item['reason']}")
     return "\n".join(lines) if lines else "no Ingress of this class"
 
 
@@ -139,7 +266,9 @@ def run(
     try:
         config = from_yaml_dict(_read_mapping(config_path, "config", as_json=False))
         discovery = Discovery.from_json(_read_mapping(discovery_path, "discovery", as_json=True))
-        result = plan_offline(load_objects(files), config, discovery)
+        manifests = read_manifests(files)
+        result = plan_offline(manifests.objects, config, discovery, sources=manifests.sources)
+        result["invalid"] = manifests.invalid + result["invalid"]
     except (InputError, ConfigError, DiscoveryError) as e:
         return 2, str(e)
     if output == "json":
@@ -152,14 +281,14 @@ def run_live(*, files: Sequence[Path], config_path: Path | None, output: str) ->
     that would make AWS match the manifests. Reads only; changes nothing."""
     try:
         config = from_yaml_dict(_read_mapping(config_path, "config", as_json=False))
-        objects = load_objects(files)
+        manifests = read_manifests(files)
         actuals: dict[str, Any] = {}
 
         def facts(group: str, ingresses: list[Any]) -> Discovery:
             actuals[group] = aws.find_stack(cluster=config.cluster, stack_id=group)
             return aws.discover(vpc_id=config.vpc_id, existing=aws.existing_load_balancers(actuals[group], group))
 
-        result = plan_offline(objects, config, Discovery(), discovery_for=facts)
+        result = plan_offline(manifests.objects, config, Discovery(), discovery_for=facts, sources=manifests.sources)
         steps = []
         for stack in result["stacks"]:
             desired = Stack.from_json(stack)
@@ -171,8 +300,10 @@ def run_live(*, files: Sequence[Path], config_path: Path | None, output: str) ->
         return 2, str(e)
     except AlbatrossError as e:
         return 1, f"AWS refused a read: {e}"
+    invalid = manifests.invalid + result["invalid"]
     if output == "json":
-        return 0, json.dumps({"steps": steps, "errors": result["errors"]}, indent=2, sort_keys=True)
+        return 0, json.dumps({"steps": steps, "errors": result["errors"], "invalid": invalid}, indent=2, sort_keys=True)
     lines = [f"{s['stack']:<32} {s['op']:<8} {s['type'].rsplit('::', 1)[-1]:<14} {s['id']}" for s in steps]
     lines += [f"error {e['ingress']} (stack {e['stack']}): {e['reason']}" for e in result["errors"]]
+    lines += [f"invalid {i['object']}: {i['reason']}" for i in invalid]
     return 0, "\n".join(lines) if lines else "no changes"
