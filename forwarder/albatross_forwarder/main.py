@@ -184,6 +184,8 @@ class Forwarder:
             queue_url=config.writeback_queue_url,
             kube=kube,
             cluster=config.cluster,
+            manages=self.manages,
+            finalizer_of=lambda o: finalizer_for(o, self.class_groups()),
             wait_seconds=config.writeback_wait,
         )
         self._threads: list[threading.Thread] = []
@@ -232,6 +234,13 @@ class Forwarder:
             else:
                 self.params_groups.pop(name, None)
             self.watchers[0].relist_soon()  # finalizers follow the group (ADR 0004)
+
+    def manages(self, obj: Mapping[str, Any]) -> bool:
+        """Whether this forwarder manages an Ingress: ours by class, in a namespace watched."""
+        namespace = (obj.get("metadata") or {}).get("namespace")
+        if self.config.namespaces and namespace not in self.config.namespaces:
+            return False
+        return is_managed(obj, self.config.ingress_class, self.classes)
 
     def class_groups(self) -> dict[str, str]:
         return {c: self.params_groups[p] for c, p in self.class_params.items() if p in self.params_groups}
@@ -344,6 +353,9 @@ class Forwarder:
         for w in term.watchers:
             if w.kind in later - {"Ingress"}:
                 self._spawn(w.run, f"watch-{w.kind}", term)
+        # Write-backs are judged by the Ingress's class and group (writeback.py): start once
+        # the classes and their IngressClassParams are known (or a minute went by).
+        self._wait_synced(term, [w for w in term.watchers if w.kind in ("IngressClass", "IngressClassParams")], 60)
         self._spawn(lambda: self.writeback.run(until=term.stop), "writeback", term)
         # a Resync once every kind has listed, then periodically
         if not self._wait_synced(term, term.watchers, None):
@@ -497,6 +509,13 @@ class Forwarder:
                 "counter",
                 "Malformed write-back messages, left for the dead-letter queue.",
                 self.writeback.rejected,
+            ),
+            Metric(
+                prefix + "writebacks_refused_total",
+                "counter",
+                "Write-backs Albatross could not have asked for (another cluster, another object, an Ingress "
+                "not managed, a foreign finalizer or Event reason, a finalizer still needed): dropped.",
+                [({"reason": r}, n) for r, n in sorted(self.writeback.refused.items())],
             ),
             Metric.one(
                 prefix + "claim_checks_total",

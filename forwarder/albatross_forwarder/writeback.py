@@ -3,6 +3,22 @@
 A message is deleted from the queue only after the cluster accepted it (or the Ingress
 is gone, so there is nothing left to tell); conflicts are retried with a fresh read; a
 malformed message is logged and left for the queue's dead-letter redrive.
+
+Only what Albatross itself could have asked is done. Each message is checked against the
+Ingress as it is now (read first), and refused (deleted, logged with the reason and
+counted per reason) when:
+
+* it names another cluster (``other-cluster``);
+* it carries a uid and the Ingress of that name is another object (``uid-mismatch``);
+* a status is for an Ingress Albatross does not manage: another class, or a namespace
+  not watched (``not-managed``); an Event too, unless the Ingress still carries one of
+  our finalizers (a member that left the class, whose teardown is reported);
+* an Event's reason is not one Albatross records (``foreign-reason``,
+  :data:`albatross.contract.EVENT_REASONS`);
+* a finalizer is not ours (``foreign-finalizer``: only ``ingress.k8s.aws/resources`` and
+  ``group.ingress.k8s.aws/<group>``), or is the one the Ingress still needs: a live
+  member of the group, not deleting (``finalizer-still-needed``). A member that is
+  deleting, left the class or moved to another group loses its old group's finalizer.
 """
 
 from __future__ import annotations
@@ -11,26 +27,61 @@ import datetime
 import hashlib
 import logging
 import threading
+from collections import Counter
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
-from albatross.contract import ContractError, WriteBack, parse_writeback
+from albatross.contract import (
+    EVENT_REASONS,
+    ContractError,
+    WriteBack,
+    is_our_finalizer,
+    mapping,
+    parse_writeback,
+)
 from albatross_forwarder.kube import EVENTS, INGRESSES, Kube
 
 log = logging.getLogger("albatross.forwarder.writeback")
 
 
+REFUSALS = (
+    "other-cluster",
+    "uid-mismatch",
+    "not-managed",
+    "foreign-reason",
+    "foreign-finalizer",
+    "finalizer-still-needed",
+)
+Ingress = Mapping[str, Any]
+
+
 class WriteBackConsumer:
-    def __init__(self, *, sqs_client: Any, queue_url: str, kube: Kube, cluster: str, wait_seconds: int = 20) -> None:
+    def __init__(
+        self,
+        *,
+        sqs_client: Any,
+        queue_url: str,
+        kube: Kube,
+        cluster: str,
+        manages: Callable[[Ingress], bool],
+        finalizer_of: Callable[[Ingress], str],
+        wait_seconds: int = 20,
+    ) -> None:
+        """``manages``: whether Albatross manages an Ingress (its class, the namespaces
+        watched); ``finalizer_of``: the finalizer a managed Ingress's group gives it."""
         self.sqs = sqs_client
         self.queue_url = queue_url
         self.kube = kube
         self.cluster = cluster
+        self.manages = manages
+        self.finalizer_of = finalizer_of
         self.wait_seconds = wait_seconds
         self._stop = threading.Event()
         self.applied = 0
         self.rejected = 0
+        self.refused: Counter[str] = Counter(dict.fromkeys(REFUSALS, 0))
 
     def stop(self) -> None:
         self._stop.set()
@@ -56,24 +107,34 @@ class WriteBackConsumer:
                 self.rejected += 1
                 log.error("malformed write-back message, left for the dead-letter queue: %s", e)
                 continue
-            if wb.cluster != self.cluster:
-                log.warning("write-back for cluster %s ignored", wb.cluster)
-            elif not self.apply(wb):
+            try:
+                if wb.cluster != self.cluster:
+                    self._refuse(wb, "other-cluster", f"this is cluster {self.cluster}")
+                elif not self.apply(wb):
+                    continue
+            except Exception:  # one message's failure holds up none of the others
+                log.exception("write-back %s for %s failed, will retry", wb.type, wb.ingress)
                 continue
             self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
             done += 1
         return done
 
     def apply(self, wb: WriteBack) -> bool:
+        """Apply one write-back, or refuse it; False: try again later."""
         namespace, name = wb.ingress.split("/", 1)
         try:
+            live = self.kube.get(INGRESSES, namespace, name)
+            refusal = self.refusal(wb, live)
+            if refusal is not None:
+                self._refuse(wb, *refusal)
+                return True
             if wb.type == "status":
                 body = {"status": {"loadBalancer": {"ingress": [{"hostname": h} for h in wb.hostnames]}}}
                 self.kube.patch(INGRESSES, namespace, name, body, status=True)
             elif wb.type == "event":
-                self._event(namespace, name, wb)
-            else:
-                self._remove_finalizer(namespace, name, wb.finalizer)
+                self._event(namespace, name, wb, str(mapping(live.get("metadata")).get("uid") or ""))
+            elif not self._remove_finalizer(namespace, name, wb, live):
+                return True  # refused on a later read (counted there)
         except ApiException as e:
             if e.status == 404:
                 return True  # the Ingress is gone: nothing left to tell it
@@ -82,12 +143,36 @@ class WriteBackConsumer:
         self.applied += 1
         return True
 
-    def _event(self, namespace: str, name: str, wb: WriteBack) -> None:
-        """Record an Event; the same (type, reason, message) again bumps ``count`` on the
-        existing Event, as the cluster's own event recorder aggregates repeats."""
-        uid: str | None = wb.uid
-        if not uid:
-            uid = self.kube.get(INGRESSES, namespace, name).get("metadata", {}).get("uid")
+    def refusal(self, wb: WriteBack, live: Ingress) -> tuple[str, str] | None:
+        """Why ``wb`` must not be applied to ``live`` (the Ingress it names, as it is now):
+        (reason, detail), or None."""
+        meta = mapping(live.get("metadata"))
+        uid = meta.get("uid")
+        if wb.uid and wb.uid != uid:
+            return "uid-mismatch", f"the message is for uid {wb.uid}, the Ingress is {uid}"
+        finalizers = [f for f in meta.get("finalizers") or [] if isinstance(f, str)]
+        if wb.type == "status":
+            return None if self.manages(live) else ("not-managed", "not an Ingress Albatross manages")
+        if wb.type == "event":
+            if wb.reason not in EVENT_REASONS:
+                return "foreign-reason", f"reason {wb.reason!r} is not one Albatross records"
+            if self.manages(live) or any(is_our_finalizer(f) for f in finalizers):
+                return None
+            return "not-managed", "not an Ingress Albatross manages, and it carries none of its finalizers"
+        if not is_our_finalizer(wb.finalizer):
+            return "foreign-finalizer", f"finalizer {wb.finalizer!r} is not one Albatross adds"
+        if not meta.get("deletionTimestamp") and self.manages(live) and self.finalizer_of(live) == wb.finalizer:
+            return "finalizer-still-needed", f"the Ingress is a live member of the group {wb.finalizer} stands for"
+        return None
+
+    def _refuse(self, wb: WriteBack, reason: str, detail: str) -> None:
+        self.refused[reason] += 1
+        log.warning("write-back %s for %s refused and dropped (%s): %s", wb.type, wb.ingress, reason, detail)
+
+    def _event(self, namespace: str, name: str, wb: WriteBack, uid: str) -> None:
+        """Record an Event about the Ingress of ``uid``; the same (type, reason, message)
+        again bumps ``count`` on the existing Event, as the cluster's own event recorder
+        aggregates repeats."""
         now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         digest = hashlib.sha256(f"{uid}\n{wb.event_type}\n{wb.reason}\n{wb.message}".encode()).hexdigest()[:16]
         event_name = f"{name}.{digest}"
@@ -115,20 +200,30 @@ class WriteBackConsumer:
             patch = {"count": int(existing.get("count") or 1) + 1, "lastTimestamp": now}
             self.kube.patch(EVENTS, namespace, event_name, patch)
 
-    def _remove_finalizer(self, namespace: str, name: str, finalizer: str) -> None:
-        for _ in range(5):
-            meta = self.kube.get(INGRESSES, namespace, name).get("metadata") or {}
+    def _remove_finalizer(self, namespace: str, name: str, wb: WriteBack, live: Ingress) -> bool:
+        """Drop ``wb.finalizer`` from ``live``, reading again on a conflict (and judging
+        the message again); False when it was refused on such a read."""
+        finalizer = wb.finalizer
+        for attempt in range(5):
+            if attempt:
+                live = self.kube.get(INGRESSES, namespace, name)
+                if (refusal := self.refusal(wb, live)) is not None:
+                    self._refuse(wb, *refusal)
+                    return False
+            meta = mapping(live.get("metadata"))
             finalizers = list(meta.get("finalizers") or [])
             if finalizer not in finalizers:
-                return
+                return True
             index = finalizers.index(finalizer)
-            patch = [
+            # the uid too: the object judged is the object patched, not one recreated since
+            patch: list[dict[str, Any]] = [
+                {"op": "test", "path": "/metadata/uid", "value": meta.get("uid")},
                 {"op": "test", "path": f"/metadata/finalizers/{index}", "value": finalizer},
                 {"op": "remove", "path": f"/metadata/finalizers/{index}"},
             ]
             try:
                 self.kube.patch(INGRESSES, namespace, name, patch)
-                return
+                return True
             except ApiException as e:
                 if e.status not in (409, 422):
                     raise

@@ -12,9 +12,10 @@ import pytest
 from kubernetes import client as k8s
 
 from albatross.aws import clients
-from albatross.contract import WriteBack
+from albatross.contract import WriteBack, finalizer_for
 from albatross.local.kube import KubeDouble
 from albatross_forwarder.kube import Kube
+from albatross_forwarder.main import is_managed
 from albatross_forwarder.sender import Sender
 from albatross_forwarder.writeback import WriteBackConsumer
 from tests.k8s_typing import body
@@ -73,6 +74,7 @@ def test_a_write_back_the_cluster_refuses_stays_queued_until_it_applies(moto_end
         "spec": {"ingressClassName": "alb"},
     }
     net.create_namespaced_ingress("shop", body(ingress))
+    net.delete_namespaced_ingress("web", "shop")  # deleting: its resources gone, the finalizer may go
     sqs = clients.sqs()
     url = sqs.create_queue(QueueName="writeback", Attributes={"VisibilityTimeout": "0"})["QueueUrl"]
     for wb in (
@@ -80,7 +82,15 @@ def test_a_write_back_the_cluster_refuses_stays_queued_until_it_applies(moto_end
         WriteBack(type="removeFinalizer", cluster="c1", ingress="shop/web", finalizer="ingress.k8s.aws/resources"),
     ):
         sqs.send_message(QueueUrl=url, MessageBody=wb.to_body())
-    consumer = WriteBackConsumer(sqs_client=sqs, queue_url=url, kube=Kube(config), cluster="c1", wait_seconds=0)
+    consumer = WriteBackConsumer(
+        sqs_client=sqs,
+        queue_url=url,
+        kube=Kube(config),
+        cluster="c1",
+        manages=lambda o: is_managed(o, "alb"),
+        finalizer_of=finalizer_for,
+        wait_seconds=0,
+    )
 
     kube.inject(409, 409, 500)  # conflicts and a server error: nothing applied, nothing deleted
     assert consumer.poll_once() == 0

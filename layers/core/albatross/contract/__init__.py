@@ -450,6 +450,16 @@ def finalizer_for(obj: Mapping[str, Any], class_groups: Mapping[str, str] | None
     return EXPLICIT_FINALIZER_PREFIX + group if group else IMPLICIT_FINALIZER
 
 
+def is_our_finalizer(name: str) -> bool:
+    """Whether ``name`` is a finalizer Albatross adds (and LBC would): the implicit one, or
+    the explicit-group prefix followed by a valid group name. The forwarder removes no
+    other, whatever a write-back asks."""
+    if name == IMPLICIT_FINALIZER:
+        return True
+    group = name.removeprefix(EXPLICIT_FINALIZER_PREFIX)
+    return group != name and GROUP_NAME.match(group) is not None
+
+
 # --- which Services an Ingress needs: the forwarder sends only those (and their slices)
 
 ACTIONS_PREFIX = "alb.ingress.kubernetes.io/actions."
@@ -529,6 +539,22 @@ def ingress_is_ours(obj: Mapping[str, Any], *, classes: Mapping[str, ClassInfo],
 # --- write-back: cloud side → forwarder -------------------------------------------------
 
 WRITEBACK_TYPES = ("status", "event", "removeFinalizer")
+# The reasons of the Events Albatross records on Ingresses: LBC's Ingress event reasons
+# (pkg/k8s/events.go), so alerts written for LBC keep working. The forwarder records no
+# Event with another reason, whatever a write-back asks (tests/unit/test_writeback_rules.py
+# holds every reason the cloud side writes to this list).
+EVENT_REASONS = frozenset(
+    {
+        "ConflictingIngressClass",
+        "FailedLoadGroupID",
+        "FailedAddFinalizer",
+        "FailedRemoveFinalizer",
+        "FailedUpdateStatus",
+        "FailedBuildModel",
+        "FailedDeployModel",
+        "SuccessfullyReconciled",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -544,6 +570,9 @@ class WriteBack:
     type: str
     cluster: str
     ingress: str
+    # the Ingress's metadata.uid when the message was made: the forwarder applies it only
+    # to that object, not to another of the same name (empty: not checked, as in older
+    # messages)
     uid: str = ""
     hostnames: tuple[str, ...] = ()
     event_type: str = ""

@@ -154,6 +154,7 @@ def reconcile(*, settings: Settings, store: Store, group: str, request_id: str, 
                     [key],
                     reason="FailedBuildModel",
                     message=f"Failed build model due to {reason}; {fate[key]}",
+                    objects=objects,
                 )
             ],
         )
@@ -175,7 +176,8 @@ def reconcile(*, settings: Settings, store: Store, group: str, request_id: str, 
         live = [i.key for i in members.live]
         message = f"Failed build model due to {e}; the load balancer is left as it is"
         queues.send_writebacks(
-            settings.writeback_queue_url, report.warnings(settings, live, reason="FailedBuildModel", message=message)
+            settings.writeback_queue_url,
+            report.warnings(settings, live, reason="FailedBuildModel", message=message, objects=objects),
         )
         logger.warning("group left as it is: OIDC Secret", extra={"group": group, "error": str(e)})
         return Outcome(group=group, result="invalid", errors=[str(e)])

@@ -5,11 +5,15 @@ the member shows), a Normal ``SuccessfullyReconciled`` Event, and finalizer remo
 the members that left; then the group's run is over and, if changes arrived meanwhile,
 it is enqueued once more. On failure: a Warning ``FailedDeployModel`` Event on every
 live member.
+
+Every message names the Ingress's uid as stored: the forwarder applies it to that
+object only, never to another one created since under the same name.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from albatross.aws import discovery
 from albatross.contract import WriteBack
@@ -22,10 +26,33 @@ from albatross.plan.actual import Actual
 from albatross.store.table import Store
 
 
-def warnings(settings: Settings, ingresses: Iterable[str], *, reason: str, message: str) -> list[WriteBack]:
+def uid_of(obj: Mapping[str, Any] | None) -> str:
+    """The stored Ingress's ``metadata.uid`` ("" when unknown: the message is then
+    applied to whatever Ingress has that name)."""
+    meta = (obj or {}).get("metadata")
+    uid = meta.get("uid") if isinstance(meta, Mapping) else None
+    return uid if isinstance(uid, str) else ""
+
+
+def warnings(
+    settings: Settings,
+    ingresses: Iterable[str],
+    *,
+    reason: str,
+    message: str,
+    objects: Mapping[str, Mapping[str, Any]] | None = None,
+) -> list[WriteBack]:
+    """A Warning Event for each Ingress; ``objects``: the stored Ingresses by key, for
+    their uids."""
     return [
         WriteBack(
-            type="event", cluster=settings.cluster, ingress=k, event_type="Warning", reason=reason, message=message
+            type="event",
+            cluster=settings.cluster,
+            ingress=k,
+            uid=uid_of((objects or {}).get(k)),
+            event_type="Warning",
+            reason=reason,
+            message=message,
         )
         for k in ingresses
     ]
@@ -65,22 +92,25 @@ def finish(
                     type="event",
                     cluster=settings.cluster,
                     ingress=key,
+                    uid=ing.uid,
                     event_type="Normal",
                     reason="SuccessfullyReconciled",
                     message="Successfully reconciled",
                 )
             )
     leaving = list(leaving)
-    for item in leaving:
-        if item.get("finalizer"):
-            messages.append(
-                WriteBack(
-                    type="removeFinalizer",
-                    cluster=settings.cluster,
-                    ingress=item["ingress"],
-                    finalizer=item["finalizer"],
-                )
+    releasing = [item for item in leaving if item.get("finalizer")]
+    stored = store.get_objects("Ingress", [item["ingress"] for item in releasing]) if releasing else {}
+    for item in releasing:
+        messages.append(
+            WriteBack(
+                type="removeFinalizer",
+                cluster=settings.cluster,
+                ingress=item["ingress"],
+                uid=uid_of(stored.get(item["ingress"])),
+                finalizer=item["finalizer"],
             )
+        )
     queues.send_writebacks(settings.writeback_queue_url, messages)
     for item in leaving:
         store.remove_member(group, item["ingress"])
@@ -100,7 +130,13 @@ def failed(*, settings: Settings, store: Store, group: str, members: Iterable[st
     live = store.get_objects("Ingress", members)
     queues.send_writebacks(
         settings.writeback_queue_url,
-        warnings(settings, sorted(live), reason="FailedDeployModel", message=f"Failed deploy model due to {error}"),
+        warnings(
+            settings,
+            sorted(live),
+            reason="FailedDeployModel",
+            message=f"Failed deploy model due to {error}",
+            objects=live,
+        ),
     )
 
 
