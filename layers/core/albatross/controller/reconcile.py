@@ -3,9 +3,12 @@ state machine) → report.
 
 * Members come from the store. A member that is deleting, left the class or moved to
   another group is *leaving*: its rules are pruned and its finalizer removed after.
-* A member error (bad annotation, malformed spec) is reported as a Warning on that
-  member, and the group is built with the member's last good version, or without it if
-  it never built; the other members proceed (ADR 0002).
+* A member error (bad annotation, malformed spec, or a defect of ours that one
+  Ingress's values reach) is reported as a Warning on that member, and the group is
+  built with the member's last good version, or without it if it never built; the other
+  members proceed (ADR 0002). Only a member that never built in a group whose load
+  balancer Albatross has never modelled (adopted from LBC, or a lost state table) holds
+  the group as it is: that member may own part of it.
 * Creating or deleting a load balancer needs waiting, so it runs in the provision or
   teardown state machine; everything else is applied here directly.
 * AWS refusing a change for good (a quota such as TooManyRules, a missing certificate)
@@ -31,7 +34,7 @@ from albatross.contract import class_groups, object_key, params_name
 from albatross.controller import phases, queues, report
 from albatross.controller.settings import Settings
 from albatross.controller.targets import ALL_SERVICES
-from albatross.k8s.errors import readable
+from albatross.k8s.errors import partition, readable
 from albatross.k8s.ingress import GroupID, Ingress
 from albatross.k8s.ingress_class import parse_ingress_class
 from albatross.k8s.params import parse_params
@@ -56,12 +59,26 @@ class Outcome:
     execution: str | None = None
 
 
+def _shaped(obj: Any) -> bool:
+    """Whether the contract's class helpers can read an object: they assume the object
+    shapes the API server guarantees (metadata and spec objects)."""
+    return (
+        isinstance(obj, Mapping)
+        and isinstance(obj.get("metadata") or {}, Mapping)
+        and isinstance(obj.get("spec") or {}, Mapping)
+    )
+
+
 def _classify(
     settings: Settings, store: Store, group: str, objects: Mapping[str, Mapping[str, Any]], keys: list[str]
 ) -> Members:
-    stored = store.ingress_classes()
-    classes = {c.name: c for c in (parse_ingress_class(o) for o in stored)}
-    grouped = class_groups(stored, store.class_params()) if any(params_name(c) for c in stored) else {}
+    stored = [o for o in store.ingress_classes() if _shaped(o)]
+    classes = {c.name: c for c in readable(stored, parse_ingress_class)}
+    grouped = (
+        class_groups(stored, [p for p in store.class_params() if _shaped(p)])
+        if any(params_name(c) for c in stored)
+        else {}
+    )
     return members_of(
         group=group,
         keys=keys,
@@ -72,9 +89,17 @@ def _classify(
     )
 
 
-def _services(store: Store, ingresses: list[Ingress]) -> dict[str, Service]:
+def _services(store: Store, ingresses: list[Ingress]) -> tuple[dict[str, Service], dict[str, str]]:
+    """The Services the members name, and why each one that cannot be read cannot."""
     keys = set().union(*(rules.referenced_services(i) for i in ingresses))
-    return {s.key: s for s in readable(store.get_objects("Service", keys).values(), parse_service)}
+    found = store.get_objects("Service", keys)
+    unreadable: dict[str, str] = {}
+    services: dict[str, Service] = {}
+    for key, obj in found.items():
+        parsed, bad = partition([obj], parse_service)
+        services.update((s.key, s) for s in parsed)
+        unreadable.update((key, reason) for _, reason in bad)
+    return services, unreadable
 
 
 def _remember_good(store: Store, group: str, current: Mapping[str, Any], recorded: Mapping[str, Any] | None) -> None:
@@ -104,7 +129,9 @@ def _build(
     else:
         facts = Discovery()
     with_params = [i for i in ingresses if i.class_params]
-    params = {p.name: p for p in readable(store.class_params(), parse_params)} if with_params else {}
+    parsed, bad = partition(store.class_params(), parse_params) if with_params else ([], [])
+    params = {p.name: p for p in parsed}
+    unreadable = {_name(obj): reason for obj, reason in bad}
     # Namespace labels, for the params' namespace selectors (absent namespace: no labels)
     namespaces = (
         {
@@ -114,15 +141,24 @@ def _build(
         if any(p.namespace_selector for p in params.values())
         else None
     )
+    services, unreadable_services = _services(store, ingresses)
     return builder.build(
         config=settings.controller,
         group=GroupID.parse(group),
         ingresses=ingresses,
-        services=_services(store, ingresses),
+        services=services,
         discovery=facts,
         params=params,
         namespaces=namespaces,
+        unreadable=unreadable | unreadable_services,
     )
+
+
+def _name(obj: Any) -> str:
+    """metadata.name of a stored object, whatever its shape ("" when it has none)."""
+    meta = obj.get("metadata") if isinstance(obj, Mapping) else None
+    name = meta.get("name") if isinstance(meta, Mapping) else None
+    return name if isinstance(name, str) else ""
 
 
 def reconcile(*, settings: Settings, store: Store, group: str, request_id: str, fresh: bool = False) -> Outcome:
@@ -144,11 +180,26 @@ def reconcile(*, settings: Settings, store: Store, group: str, request_id: str, 
         # Better than LBC: the others proceed, with each failed member's last good version.
         ingresses, fate = with_last_good(members.live, failed, records)
         built = _build(settings, store, group, ingresses, actual)
+        still = {e.ingress: e.reason for e in built.errors}
+        unknown = [k for k in failed if records.get(k) is None]
+        held = "the load balancer is left as it is until it is fixed"
+        if unknown and actual.resources and not state.managed:
+            # A member that never built may own part of a load balancer Albatross has
+            # never modelled (one LBC made, or a lost state table): leaving it out could
+            # delete its rules. Change nothing instead (ADR 0002). In a group Albatross
+            # has modelled, such a member owns nothing yet: it simply does not join.
+            still |= dict.fromkeys(unknown, "its part of the existing load balancer is unknown")
+        if still:
+            fate = dict.fromkeys(failed | still, held) | {
+                k: f"{held}, as its part of the existing load balancer (not modelled by Albatross) is unknown"
+                for k in unknown
+                if k in still
+            }
         queues.send_writebacks(
             settings.writeback_queue_url,
             [
                 msg
-                for key, reason in sorted(failed.items())
+                for key, reason in sorted((still | failed).items())
                 for msg in report.warnings(
                     settings,
                     [key],
@@ -158,12 +209,6 @@ def reconcile(*, settings: Settings, store: Store, group: str, request_id: str, 
                 )
             ],
         )
-        still = {e.ingress: e.reason for e in built.errors}
-        unknown = [k for k in failed if records.get(k) is None]
-        if unknown and actual.resources:
-            # A member we never built may own part of a stack that exists (one LBC made,
-            # say): leaving it out could delete its rules. Change nothing instead.
-            still |= dict.fromkeys(unknown, "its part of the existing load balancer is unknown")
         if still:
             logger.warning("group left as it is: member errors", extra={"group": group, "errors": failed | still})
             return Outcome(
