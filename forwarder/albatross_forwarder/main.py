@@ -44,7 +44,7 @@ from albatross_forwarder import kube as k8s
 from albatross_forwarder.coalesce import Coalescer
 from albatross_forwarder.health import HealthServer, Metric
 from albatross_forwarder.leader import LeaderElector
-from albatross_forwarder.secrets import SecretCopier, secret_watcher
+from albatross_forwarder.secrets import SecretCopier
 from albatross_forwarder.sender import Sender
 from albatross_forwarder.watch import Watcher
 from albatross_forwarder.writeback import WriteBackConsumer
@@ -162,23 +162,17 @@ class Forwarder:
             Watcher(kind="Node", source=kube.collection(k8s.NODES), page_size=50, **common),  # type: ignore[arg-type]  # checked keys
         ]
         # OIDC client credentials: a Secrets Manager copy of each Secret that a managed
-        # Ingress (or a Service it needs) names; events carry only its ARN and version
+        # Ingress (or a Service it needs) names, read by name (no list or watch of
+        # Secrets); events carry only the copy's ARN and version
         self.secrets = SecretCopier(
             cluster=config.cluster,
             emit=self._emit,
             client=lambda: boto3.client("secretsmanager"),
-            watchers=lambda: self.watchers,
+            fetch=self._read_secret,
         )
-        self.watchers.append(
-            secret_watcher(
-                self.secrets,
-                # Helm release Secrets are big and never named
-                source=kube.collection(k8s.SECRETS, field_selector="type!=helm.sh/release.v1"),
-                after=("Ingress", "Service"),
-                watch_timeout=config.watch_timeout,
-                namespaces=config.namespaces,
-            )
-        )
+        for watcher in self.watchers:
+            if watcher.kind in ("Ingress", "Service"):
+                self.secrets.follow(watcher)
         self.writeback = WriteBackConsumer(
             sqs_client=sqs_client,
             queue_url=config.writeback_queue_url,
@@ -205,6 +199,14 @@ class Forwarder:
         self._term: _Term | None = None
         self._term_lock = threading.Lock()
         self._retired: Counter[tuple[str, str]] = Counter()  # counters of ended terms' watchers
+
+    def _read_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return self.kube.get(k8s.SECRETS, namespace, name)
+        except ApiException as e:
+            if e.status == 404:
+                return None
+            raise
 
     def _emit(self, change: ObjectChange) -> None:
         self.coalescer.submit(change)
@@ -301,9 +303,11 @@ class Forwarder:
         *before* the keys: an object seen after that is newer than the mark, so ingest
         never tombstones it for missing from a list read a moment earlier, nor when this
         Resync arrives late (or is redriven days later)."""
+        self.secrets.refresh()  # a rotated Secret is copied and sent before the Resync
         self.coalescer.flush()  # held changes first: the Resync is the newest word
         as_of = {w.kind: w.position for w in term.watchers}
         keys = {w.kind: sorted(w.seen) for w in term.watchers}
+        keys["Secret"], as_of["Secret"] = self.secrets.resync_part()
         if term.stop.is_set():  # the term ended meanwhile: its watchers speak for no one
             return
         namespaces = self.config.namespaces or None
@@ -337,6 +341,7 @@ class Forwarder:
             self.classes, self.class_params, self.params_groups = {}, {}, {}
             self.references, self.referenced = {}, frozenset()
             term = self._term = _Term(watchers=self.watchers)
+            self.secrets.begin_term(term.stop)
         self._spawn(lambda: self._run_term(term), "term", term)
 
     def _run_term(self, term: _Term) -> None:
@@ -347,6 +352,7 @@ class Forwarder:
         for w in term.watchers:
             if w.kind not in later:
                 self._spawn(w.run, f"watch-{w.kind}", term)
+        self._spawn(lambda: self.secrets.run(until=term.stop), "secrets", term)
         self._wait_synced(term, [w for w in term.watchers if w.kind == "IngressClass"], 10)
         self._spawn(term.watchers[0].run, f"watch-{term.watchers[0].kind}", term)
         self._wait_synced(term, term.watchers[:1], 60)
@@ -495,7 +501,7 @@ class Forwarder:
                 prefix + "watched_objects",
                 "gauge",
                 "Objects remembered (sent and live) per kind.",
-                [({"kind": w.kind}, len(w.seen)) for w in live],
+                [({"kind": w.kind}, len(w.seen)) for w in live] + [({"kind": "Secret"}, len(self.secrets.sent))],
             ),
             Metric.one(prefix + "resyncs_total", "counter", "Resync events sent.", self.resyncs),
             Metric.one(
@@ -526,8 +532,16 @@ class Forwarder:
             Metric(
                 prefix + "secret_copies_total",
                 "counter",
-                "Copies of OIDC Secrets to Secrets Manager, by result (a failed one is tried again).",
+                "Copies of OIDC Secrets to Secrets Manager, by result (failed: the read or the copy; "
+                "tried again 30 s later).",
                 [({"result": "copied"}, self.secrets.copied), ({"result": "failed"}, self.secrets.failed)],
+            ),
+            Metric.one(
+                prefix + "secret_reads_total",
+                "counter",
+                "Secrets read by name (each named Secret on a change naming it, on every Resync, "
+                "and while missing); Secrets are never listed or watched.",
+                self.secrets.reads,
             ),
             Metric.one(
                 prefix + "sender_backlog",

@@ -1,14 +1,18 @@
-"""OIDC client credentials (ADR 0005): copy the Secrets that managed Ingresses name into
-Secrets Manager and send only the copy's ARN and version.
+"""OIDC client credentials (ADR 0005): read the Secrets that managed Ingresses name,
+copy them into Secrets Manager and send only the copy's ARN and version.
 
 Only Secrets named in the ``auth-idp-oidc`` annotation of a managed Ingress, or of a
-Service one forwards to, are copied: ``clientID`` and ``clientSecret`` go into
+Service one forwards to, are read, each by name: the forwarder never lists or watches
+Secrets, so its RBAC is ``get`` on Secrets and nothing more (Secrets it is not told
+about it never reads). A Secret is read when an Ingress or Service naming it changes
+(or is listed), again on every Resync (a rotated Secret is noticed within
+``RESYNC_SECONDS``), and every ``RETRY_SECONDS`` while it is missing or its copy failed
+(a Secret created after the Ingress naming it). ``clientID`` and ``clientSecret`` go into
 ``albatross/<cluster>/<namespace>/<name>`` (created with the cluster tag, or given a new
 version only when the Secret changed: the version token is derived from its uid and
-resourceVersion, never from the values). A Secret
-that is deleted or no longer named has its copy scheduled for deletion. The events say
-``Secret`` and carry names and the reference; a Secret's data never leaves this process
-except towards Secrets Manager.
+resourceVersion, never from the values). A Secret that is deleted or no longer named
+has its copy scheduled for deletion. The events say ``Secret`` and carry names and the
+reference; a Secret's data never leaves this process except towards Secrets Manager.
 """
 
 from __future__ import annotations
@@ -16,18 +20,22 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from albatross.contract import CLUSTER_TAG, ObjectChange, object_key
 from albatross.contract.oidc import change_object, copy_name, credentials, oidc_secrets, version_token
-from albatross_forwarder.watch import Emit, Source, Watcher
+from albatross_forwarder.watch import Emit, Watcher
 
 log = logging.getLogger("albatross.forwarder.secrets")
 RECOVERY_DAYS = 7
-RETRY_SECONDS = 30  # a copy that failed is tried again by a list this much later
+RETRY_SECONDS = 30  # a Secret missing, unreadable or not copied is read again this much later
+
+# (namespace, name) → the Secret as the API server returns it, or None when there is none
+Fetch = Callable[[str, str], Mapping[str, Any] | None]
 
 
 def _code(error: ClientError) -> str:
@@ -35,121 +43,194 @@ def _code(error: ClientError) -> str:
 
 
 class SecretCopier:
-    """Follows which Secrets the forwarded Ingresses and Services name, and turns the
-    Secret watcher's changes into copies plus reference-only events."""
+    """Follows which Secrets the forwarded Ingresses and Services name, reads each by
+    name, and sends a reference-only change for each copy it makes.
+
+    Per leadership term (:meth:`begin_term`): what is named, what was sent, and a worker
+    (:meth:`run`) that reads what is due. :meth:`refresh` reads everything named, for
+    the Resync, and :meth:`resync_part` is the Resync's view of the kind ``Secret``."""
 
     def __init__(
-        self, *, cluster: str, emit: Emit, client: Callable[[], Any], watchers: Callable[[], Sequence[Watcher]]
+        self, *, cluster: str, emit: Emit, client: Callable[[], Any], fetch: Fetch, retry_seconds: float = RETRY_SECONDS
     ) -> None:
-        """``watchers``: the forwarder's current watchers (each leadership term has new
-        ones), among them the Secret watcher and those :meth:`follow` was given."""
         self.cluster = cluster
         self.emit = emit
+        self.fetch = fetch
+        self.retry_seconds = retry_seconds
         self._make_client = client
         self._client: Any = None
-        self._watchers = watchers
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # references, what is due
+        self._sync = threading.Lock()  # one read-copy-send at a time; what was sent
+        self._wake = threading.Event()
         self.references: dict[tuple[str, str], set[str]] = {}  # (kind, key) → Secrets it names
-        self._terms: dict[tuple[str, str], Watcher | None] = {}  # the Secret watcher current when set
         self.referenced: frozenset[str] = frozenset()
+        self._due: dict[str, float] = {}  # Secret → when to read it (monotonic)
+        self.sent: dict[str, str] = {}  # Secret → the resourceVersion sent this term
+        self.position = "0"  # the highest resourceVersion read this term
+        self._stopped: threading.Event = threading.Event()  # the current term's end
         self.copied = 0
         self.failed = 0
+        self.reads = 0
 
-    def current(self, kind: str) -> Watcher | None:
-        return next((w for w in self._watchers() if w.kind == kind), None)
-
-    # --- which Secrets are needed -----------------------------------------------------
+    # --- which Secrets are named --------------------------------------------------------
 
     def follow(self, watcher: Watcher) -> None:
         """Learn the Secrets named by what ``watcher`` forwards (an object it does not
-        want names none), keeping the watcher's own hooks."""
+        want names none), keeping the watcher's own hooks. Each change of an object
+        that names a Secret reads that Secret again."""
         before_object, before_delete = watcher.on_object, watcher.on_delete
+        kind, wanted = watcher.kind, watcher.wanted
 
         def on_object(obj: Mapping[str, Any]) -> None:
             if before_object is not None:
                 before_object(obj)
-            named = oidc_secrets(obj) if watcher.wanted(obj) else set()
-            self._set((watcher.kind, object_key(obj)), named)
+            self._set((kind, object_key(obj)), oidc_secrets(obj) if wanted(obj) else set())
 
         def on_delete(key: str) -> None:
             if before_delete is not None:
                 before_delete(key)
-            self._set((watcher.kind, key), set())
+            self._set((kind, key), set())
 
         watcher.on_object, watcher.on_delete = on_object, on_delete
 
-    def wanted(self, secret: Mapping[str, Any]) -> bool:
-        return object_key(secret) in self.referenced
-
     def _set(self, source: tuple[str, str], named: set[str]) -> None:
-        secrets = self.current("Secret")
         with self._lock:
+            before = self.referenced
             if named:
-                self.references[source], self._terms[source] = named, secrets
+                self.references[source] = named
             else:
                 self.references.pop(source, None)
-                self._terms.pop(source, None)
-            changed = self._update()
-        if changed and secrets is not None:
-            secrets.relist_soon()  # send a newly named Secret now, let go of an unnamed one
+            self.referenced = frozenset().union(*self.references.values())
+            # read what is named (again: it may have changed), let go of what no longer is
+            due = named | (before - self.referenced)
+            now = time.monotonic()
+            for key in due:
+                self._due[key] = now
+        if due:
+            self._wake.set()
 
-    def _update(self) -> bool:
-        now = frozenset().union(*self.references.values())
-        changed, self.referenced = now != self.referenced, now
-        return changed
+    def begin_term(self, stopped: threading.Event) -> None:
+        """A new leadership term: its watchers list everything again, so nothing learnt
+        or sent before counts; ``stopped`` is set when the term ends."""
+        with self._sync, self._lock:
+            self.references, self.referenced, self._due = {}, frozenset(), {}
+            self.sent, self.position, self._stopped = {}, "0", stopped
 
-    def prune(self) -> None:
-        """Forget what was learnt in earlier leadership terms (each term has a new Secret
-        watcher). Called once the current term's Ingresses and Services have listed:
-        every object still naming a Secret has said so again by then, and an object
-        deleted between terms sent no delete here."""
-        current = self.current("Secret")
+    # --- reading and copying --------------------------------------------------------------
+
+    def run(self, until: threading.Event) -> None:
+        """The term's worker: read each Secret when it is due."""
+        while not until.is_set():
+            self._wake.wait(0.5)
+            self._wake.clear()
+            with self._lock:
+                now = time.monotonic()
+                ready = sorted(k for k, at in self._due.items() if at <= now)
+                for key in ready:
+                    del self._due[key]
+            for key in ready:
+                if until.is_set():
+                    return
+                self.sync(key)
+
+    def refresh(self) -> None:
+        """Read every Secret named now (and let go of those sent but no longer named),
+        before a Resync: a rotated Secret is copied and sent by then."""
         with self._lock:
-            for source, term in list(self._terms.items()):
-                if term is not current:
-                    del self.references[source], self._terms[source]
-            self._update()
+            keys = sorted(self.referenced | set(self.sent))
+        for key in keys:
+            self.sync(key)
 
-    # --- copies -------------------------------------------------------------------------
+    def resync_part(self) -> tuple[list[str], str]:
+        """The Resync's keys of kind ``Secret`` (each sent this term and still named) and
+        its asOf mark (the highest resourceVersion read: a stored Secret newer than that
+        is not judged)."""
+        with self._sync:
+            return sorted(self.sent), self.position
+
+    def sync(self, key: str) -> None:
+        """Bring what was sent of Secret ``key`` up to date: read it if it is named,
+        copy and send it if it changed, send its delete if it is gone or no longer named.
+        Never raises: a failure is logged, counted and tried again later."""
+        with self._sync:
+            if self._stopped.is_set():
+                return  # a term that ended sends nothing more
+            try:
+                self._sync_one(key)
+            except Exception as e:  # noqa: BLE001  # any failure: this Secret waits, the others go on
+                self.failed += 1
+                log.error("reading Secret %s failed (%s); retrying in %ds", key, _why(e), self.retry_seconds)
+                self._later(key)
+
+    def _sync_one(self, key: str) -> None:
+        if key not in self.referenced:
+            self._gone(key)
+            return
+        namespace, name = key.split("/", 1)
+        self.reads += 1
+        secret = self.fetch(namespace, name)
+        if secret is None:
+            if key not in self.sent:
+                log.info("Secret %s is named but not found; looking again in %ds", key, self.retry_seconds)
+            self._gone(key)
+            self._later(key)
+            return
+        rv = str((secret.get("metadata") or {}).get("resourceVersion") or "0")
+        if rv.isdigit() and int(rv) > int(self.position):
+            self.position = rv
+        if self.sent.get(key) != rv:
+            self._copy(key, rv, secret)
+
+    def _later(self, key: str) -> None:
+        with self._lock:
+            if key in self.referenced:
+                self._due.setdefault(key, time.monotonic() + self.retry_seconds)
+
+    def _gone(self, key: str) -> None:
+        """The Secret is deleted or no longer named: drop its copy, send the delete."""
+        rv = self.sent.pop(key, None)
+        if rv is None:
+            return
+        self._drop(copy_name(cluster=self.cluster, key=key))
+        namespace, name = key.split("/", 1)
+        stub = {"metadata": {"name": name, "namespace": namespace, "resourceVersion": rv}}
+        self.emit(self._change(key, rv, change_object(stub), action="delete"))
+
+    def _copy(self, key: str, rv: str, secret: Mapping[str, Any]) -> None:
+        values, missing = credentials(secret)
+        if missing:
+            log.warning("Secret %s lacks %s: not copied", key, " and ".join(missing))
+            self.sent[key] = rv
+            self.emit(self._change(key, rv, change_object(secret, missing=missing)))
+            return
+        name = copy_name(cluster=self.cluster, key=key)
+        try:
+            arn, version = self._store(name, values, version_token(secret, values))
+        except Exception as e:  # noqa: BLE001  # any failure: this Secret waits, the others go on
+            self.failed += 1
+            log.error(
+                "copying Secret %s to Secrets Manager failed (%s); retrying in %ds", key, _why(e), self.retry_seconds
+            )
+            self._later(key)
+            return
+        self.copied += 1
+        self.sent[key] = rv
+        self.emit(self._change(key, rv, change_object(secret, arn=arn, version=version)))
+
+    def _change(self, key: str, rv: str, obj: Mapping[str, Any], action: str = "upsert") -> ObjectChange:
+        return ObjectChange(
+            cluster=self.cluster,
+            kind="Secret",
+            action="delete" if action == "delete" else "upsert",
+            key=key,
+            resource_version=rv,
+            object=obj,
+        )
 
     def client(self) -> Any:
         if self._client is None:
             self._client = self._make_client()
         return self._client
-
-    def on_change(self, change: ObjectChange) -> None:
-        """The Secret watcher's emit: copy (or drop the copy), then send the reference."""
-        name = copy_name(cluster=self.cluster, key=change.key)
-        if change.action == "delete":
-            self._drop(name)
-            self.emit(_replace(change, change_object(change.object)))
-            return
-        values, missing = credentials(change.object)
-        if missing:
-            log.warning("Secret %s lacks %s: not copied", change.key, " and ".join(missing))
-            self.emit(_replace(change, change_object(change.object, missing=missing)))
-            return
-        try:
-            arn, version = self._store(name, values, version_token(change.object, values))
-        except Exception as e:  # noqa: BLE001  # any failure: this Secret waits, the others go on
-            # Raising would end the watcher's list midway: later Secrets never copied, the
-            # kind never synced, so no Resync at all. Forget this one and list again later.
-            self.failed += 1
-            secrets = self.current("Secret")
-            if secrets is not None:
-                secrets.seen.pop(change.key, None)
-                timer = threading.Timer(RETRY_SECONDS, secrets.relist_soon)
-                timer.daemon = True
-                timer.start()
-            log.error(
-                "copying Secret %s to Secrets Manager failed (%s); retrying in %ds",
-                change.key,
-                _code(e) if isinstance(e, ClientError) else type(e).__name__,
-                RETRY_SECONDS,
-            )
-            return
-        self.copied += 1
-        self.emit(_replace(change, change_object(change.object, arn=arn, version=version)))
 
     def _store(self, name: str, values: Mapping[str, str], token: str) -> tuple[str, str]:
         """Create the copy, or add a version; a write of the same Secret version (same token)
@@ -181,49 +262,9 @@ class SecretCopier:
                 log.warning("scheduling the deletion of %s failed (%s); it stays", name, _code(e))
 
 
-def _replace(change: ObjectChange, obj: Mapping[str, Any]) -> ObjectChange:
-    return ObjectChange(
-        cluster=change.cluster,
-        kind=change.kind,
-        action=change.action,
-        key=change.key,
-        resource_version=change.resource_version,
-        object=obj,
-    )
-
-
-def secret_watcher(
-    copier: SecretCopier,
-    *,
-    source: Source,
-    after: Sequence[str],
-    watch_timeout: int = 300,
-    namespaces: Sequence[str] = (),
-) -> Watcher:
-    """The Secret watcher. Each list waits for the current watchers of the ``after``
-    kinds (Ingress, Service) to have listed, so it, and hence a Resync, already knows
-    which Secrets are named; ``source`` should skip Helm release Secrets (big, never
-    named) server-side, and pages are small."""
-    for kind in after:
-        watcher = copier.current(kind)
-        if watcher is not None:
-            copier.follow(watcher)
-
-    def before_list() -> None:
-        for kind in after:
-            watcher = copier.current(kind)
-            if watcher is not None:
-                watcher.synced.wait(60)
-        copier.prune()
-
-    return Watcher(
-        kind="Secret",
-        source=source,
-        cluster=copier.cluster,
-        emit=copier.on_change,
-        wanted=copier.wanted,
-        watch_timeout=watch_timeout,
-        page_size=50,
-        namespaces=namespaces,
-        before_list=before_list,
-    )
+def _why(error: Exception) -> str:
+    """What failed, never what was read: an AWS error code, an HTTP status, or the type."""
+    if isinstance(error, ClientError):
+        return _code(error)
+    status = getattr(error, "status", None)
+    return f"HTTP {status}" if status else type(error).__name__

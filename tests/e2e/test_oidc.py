@@ -2,21 +2,26 @@
 names into Secrets Manager and sends only the copy's ARN and version; the rule's
 authenticate-oidc action gets the Secret's clientID and clientSecret, a rotated secret
 updates the rule, a missing Secret is a Warning, and no event, snapshot or log line
-carries the Secret's data."""
+carries the Secret's data. The forwarder reads Secrets by name only (no watch): a
+Secret created after the Ingress, and a rotation, are taken at a Resync, here every
+two seconds."""
 
 from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from kubernetes import client as k8s
 from kubernetes import utils
 
 from albatross.aws import clients
 from albatross.local.demo import ingress_hostname
-from albatross.local.system import LocalSystem
+from albatross.local.system import LocalSystem, local_system
 from albatross.model.names import TAG_OIDC_CREDENTIALS_VERSION
 from tests.e2e.test_slice import NAME, NS, ROOT, events_for, tags
 from tests.k8s_typing import body
@@ -67,6 +72,15 @@ def secret_data(client_secret: str) -> dict[str, str]:
         "clientID": base64.b64encode(CLIENT_ID.encode()).decode(),
         "clientSecret": base64.b64encode(client_secret.encode()).decode(),
     }
+
+
+@pytest.fixture
+def system(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalSystem]:
+    """The offline system, its forwarder sending a Resync (hence reading the Secrets
+    Ingresses name) every two seconds instead of ten minutes."""
+    monkeypatch.setenv("RESYNC_SECONDS", "2")
+    with local_system(ROOT, work_dir=tmp_path) as running:
+        yield running
 
 
 def test_oidc_credentials_reach_the_rule_through_secrets_manager_only(system: LocalSystem) -> None:

@@ -36,7 +36,7 @@ IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
 # (apiGroup, resource) → verbs, each for the calls named beside it; nothing else.
 CLUSTER_RULES: dict[tuple[str, str], set[str]] = {
     # Watcher list/watch; finalizer add (main) and removal (write-back) are JSON patches;
-    # get: write-back re-reads before removing a finalizer and for an Event's uid
+    # get: write-back reads the Ingress a message names, to judge the message
     ("networking.k8s.io", "ingresses"): {"get", "list", "watch", "patch"},
     # write-back: patch_namespaced_ingress_status
     ("networking.k8s.io", "ingresses/status"): {"patch"},
@@ -49,9 +49,9 @@ CLUSTER_RULES: dict[tuple[str, str], set[str]] = {
     ("", "namespaces"): {"list", "watch"},
     ("", "nodes"): {"list", "watch"},
     ("discovery.k8s.io", "endpointslices"): {"list", "watch"},
-    # the Secret watcher (OIDC client secrets copied to Secrets Manager): list/watch,
-    # get for a Secret an Ingress starts naming
-    ("", "secrets"): {"get", "list", "watch"},
+    # OIDC client secrets copied to Secrets Manager: each Secret a managed Ingress names,
+    # read by name (SecretCopier.fetch); never listed or watched
+    ("", "secrets"): {"get"},
     # write-back Events: create; on 409 read the existing one and patch its count
     ("", "events"): {"create", "get", "patch"},
 }
