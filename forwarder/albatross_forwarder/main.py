@@ -303,7 +303,7 @@ class Forwarder:
         *before* the keys: an object seen after that is newer than the mark, so ingest
         never tombstones it for missing from a list read a moment earlier, nor when this
         Resync arrives late (or is redriven days later)."""
-        self.secrets.refresh()  # a rotated Secret is copied and sent before the Resync
+        self.secrets.refresh(term.stop)  # a rotated Secret is copied and sent before the Resync
         self.coalescer.flush()  # held changes first: the Resync is the newest word
         as_of = {w.kind: w.position for w in term.watchers}
         keys = {w.kind: sorted(w.seen) for w in term.watchers}

@@ -129,17 +129,15 @@ class SecretCopier:
                 for key in ready:
                     del self._due[key]
             for key in ready:
-                if until.is_set():
-                    return
-                self.sync(key)
+                self.sync(key, until)
 
-    def refresh(self) -> None:
+    def refresh(self, term: threading.Event) -> None:
         """Read every Secret named now (and let go of those sent but no longer named),
-        before a Resync: a rotated Secret is copied and sent by then."""
+        before a Resync of ``term``: a rotated Secret is copied and sent by then."""
         with self._lock:
             keys = sorted(self.referenced | set(self.sent))
         for key in keys:
-            self.sync(key)
+            self.sync(key, term)
 
     def resync_part(self) -> tuple[list[str], str]:
         """The Resync's keys of kind ``Secret`` (each sent this term and still named) and
@@ -148,13 +146,14 @@ class SecretCopier:
         with self._sync:
             return sorted(self.sent), self.position
 
-    def sync(self, key: str) -> None:
-        """Bring what was sent of Secret ``key`` up to date: read it if it is named,
-        copy and send it if it changed, send its delete if it is gone or no longer named.
-        Never raises: a failure is logged, counted and tried again later."""
+    def sync(self, key: str, term: threading.Event) -> None:
+        """For ``term`` (its end signal), bring what was sent of Secret ``key`` up to
+        date: read it if it is named, copy and send it if it changed, send its delete if
+        it is gone or no longer named. Never raises: a failure is logged, counted and
+        tried again later."""
         with self._sync:
-            if self._stopped.is_set():
-                return  # a term that ended sends nothing more
+            if term is not self._stopped or term.is_set():
+                return  # a term that ended (or another's) sends nothing more
             try:
                 self._sync_one(key)
             except Exception as e:  # noqa: BLE001  # any failure: this Secret waits, the others go on

@@ -70,12 +70,24 @@ def naming(*names: str, cls: str = "alb", ingress: str = "web") -> dict[str, Any
     }
 
 
+class Copier(SecretCopier):
+    """The copier, with the end signal of the term it is in (tests drive its terms)."""
+
+    def begin(self) -> threading.Event:
+        self.term = threading.Event()
+        self.begin_term(self.term)
+        return self.term
+
+    def read_all(self) -> None:
+        self.refresh(self.term)
+
+
 @pytest.fixture
-def copier(moto_endpoint: str) -> tuple[SecretCopier, Secrets, list[ObjectChange], Watcher]:
+def copier(moto_endpoint: str) -> tuple[Copier, Secrets, list[ObjectChange], Watcher]:
     """A copier following an Ingress watcher (driven by hand), in a term of its own."""
     sent: list[ObjectChange] = []
     cluster = Secrets()
-    secrets = SecretCopier(cluster="c", emit=sent.append, client=clients.secretsmanager, fetch=cluster.fetch)
+    secrets = Copier(cluster="c", emit=sent.append, client=clients.secretsmanager, fetch=cluster.fetch)
     ingresses = Watcher(
         kind="Ingress",
         source=Unlisted(),
@@ -84,7 +96,7 @@ def copier(moto_endpoint: str) -> tuple[SecretCopier, Secrets, list[ObjectChange
         wanted=lambda o: (o.get("spec") or {}).get("ingressClassName") == "alb",
     )
     secrets.follow(ingresses)
-    secrets.begin_term(threading.Event())
+    secrets.begin()
     return secrets, cluster, sent, ingresses
 
 
@@ -94,39 +106,39 @@ def changed(watcher: Watcher, obj: Mapping[str, Any]) -> None:
 
 
 def test_copies_follow_the_secret_and_only_references_are_sent(
-    copier: tuple[SecretCopier, Secrets, list[ObjectChange], Watcher],
+    copier: tuple[Copier, Secrets, list[ObjectChange], Watcher],
 ) -> None:
     secrets, cluster, sent, ingresses = copier
     sm = clients.secretsmanager()
     cluster.stored[KEY] = secret("one")
     changed(ingresses, naming("oidc"))
-    secrets.refresh()
-    secrets.begin_term(threading.Event())  # a restarted forwarder: the same Secret version again
+    secrets.read_all()
+    secrets.begin()  # a restarted forwarder: the same Secret version again
     changed(ingresses, naming("oidc"))
-    secrets.refresh()
+    secrets.read_all()
     first = sm.describe_secret(SecretId=NAME)
     assert {"Key": "elbv2.k8s.aws/cluster", "Value": "c"} in first["Tags"]
     assert len(first["VersionIdsToStages"]) == 1
     assert sent[0].object["secretsManager"] == sent[1].object["secretsManager"]
-    secrets.refresh()
+    secrets.read_all()
     assert len(sent) == 2  # unchanged: read again, nothing sent
     cluster.stored[KEY] = secret("two", rv="3")  # rotated
-    secrets.refresh()
+    secrets.read_all()
     assert len(sm.describe_secret(SecretId=NAME)["VersionIdsToStages"]) == 2
     version = sent[2].object["secretsManager"]["versionId"]
     assert sm.get_secret_value(SecretId=NAME, VersionId=version)["SecretString"] == (
         '{"clientID": "client", "clientSecret": "two"}'
     )
     cluster.stored[KEY] = secret(None, rv="4")
-    secrets.refresh()
+    secrets.read_all()
     assert sent[3].object["missingKeys"] == ["clientSecret"]
     del cluster.stored[KEY]  # deleted
-    secrets.refresh()
+    secrets.read_all()
     assert (sent[4].action, sent[4].key, sent[4].resource_version) == ("delete", KEY, "4")
     assert "DeletedDate" in sm.describe_secret(SecretId=NAME)
     assert secrets.resync_part() == ([], "4")
     cluster.stored[KEY] = secret("three", rv="6")  # back again: restored, a new version
-    secrets.refresh()
+    secrets.read_all()
     assert "DeletedDate" not in sm.describe_secret(SecretId=NAME)
     assert secrets.resync_part() == ([KEY], "6")
     for item in sent:
@@ -137,44 +149,49 @@ def test_copies_follow_the_secret_and_only_references_are_sent(
 
 
 def test_only_secrets_named_by_forwarded_ingresses_are_read(
-    copier: tuple[SecretCopier, Secrets, list[ObjectChange], Watcher],
+    copier: tuple[Copier, Secrets, list[ObjectChange], Watcher],
 ) -> None:
     secrets, cluster, sent, ingresses = copier
     cluster.stored[KEY] = secret("one")
     cluster.stored["shop/other"] = secret("x", name="other", uid="u-2")
     changed(ingresses, naming("other", cls="nginx", ingress="theirs"))  # not forwarded: names nothing
-    secrets.refresh()
+    secrets.read_all()
     assert cluster.reads == []
     changed(ingresses, naming("oidc"))
-    secrets.refresh()
+    secrets.read_all()
     assert cluster.reads == [KEY]
     assert [(c.action, c.key) for c in sent] == [("upsert", KEY)]
     assert ingresses.on_delete is not None
     ingresses.on_delete("shop/web")  # no longer named: its copy goes, and the cloud side hears so
-    secrets.refresh()
+    secrets.read_all()
     assert cluster.reads == [KEY]  # let go of without reading it
     assert [(c.action, c.key) for c in sent] == [("upsert", KEY), ("delete", KEY)]
     assert "DeletedDate" in clients.secretsmanager().describe_secret(SecretId=NAME)
 
 
 def test_a_new_leadership_term_forgets_what_the_old_one_learnt(
-    copier: tuple[SecretCopier, Secrets, list[ObjectChange], Watcher],
+    copier: tuple[Copier, Secrets, list[ObjectChange], Watcher],
 ) -> None:
     secrets, cluster, sent, ingresses = copier
     cluster.stored[KEY] = secret("one")
     changed(ingresses, naming("oidc"))
-    secrets.refresh()
-    ended = threading.Event()
-    secrets.begin_term(ended)
+    secrets.read_all()
+    ended = secrets.begin()
     assert (secrets.referenced, secrets.resync_part()) == (frozenset(), ([], "0"))
     changed(ingresses, naming("oidc"))  # the new term's list names it again
     ended.set()  # ...and the term ends before it is read: a term that ended sends nothing
-    secrets.refresh()
+    secrets.read_all()
     assert len(sent) == 1
+    secrets.begin()
+    changed(ingresses, naming("oidc"))
+    secrets.sync(KEY, ended)  # an earlier term's worker, late: reads nothing for this one
+    assert (len(cluster.reads), len(sent)) == (1, 1)
+    secrets.read_all()
+    assert (len(cluster.reads), len(sent)) == (2, 2)
 
 
 def test_a_copy_that_fails_holds_up_no_other_secret_and_is_tried_again(
-    copier: tuple[SecretCopier, Secrets, list[ObjectChange], Watcher],
+    copier: tuple[Copier, Secrets, list[ObjectChange], Watcher],
 ) -> None:
     """A refused copy is counted and read again later; the other Secrets go on."""
     secrets, cluster, sent, ingresses = copier
@@ -184,16 +201,16 @@ def test_a_copy_that_fails_holds_up_no_other_secret_and_is_tried_again(
     with inject(Fault(service="secretsmanager", operation="CreateSecret", code="AccessDeniedException")) as [fault]:
         changed(ingresses, naming("oidc"))
         changed(ingresses, naming("other", ingress="second"))
-        secrets.refresh()
+        secrets.read_all()
     assert fault.raised == 1
     assert (secrets.failed, secrets.copied) == (1, 1)
     assert [c.key for c in sent] == ["shop/other"]  # the refused one sent nothing, not even a reference
-    worker = threading.Thread(target=secrets.run, args=(done := threading.Event(),), daemon=True)
+    worker = threading.Thread(target=secrets.run, args=(secrets.term,), daemon=True)
     worker.start()
     try:
         wait_for("the refused copy tried again", lambda: secrets.copied == 2)
     finally:
-        done.set()
+        secrets.term.set()
         worker.join(timeout=5)
     assert sorted(c.key for c in sent) == ["shop/oidc", "shop/other"]
 
