@@ -51,5 +51,5 @@ def lambda_handler(raw: dict[str, Any], context: LambdaContext) -> dict[str, Any
         logger.info("ignoring a replayed resync", extra={"replay": event.replay_name})
         groups = set()
     else:
-        groups = ingest.apply_resync(change, settings=settings, store=store, event_id=event.id)
+        groups = ingest.apply_resync(change, settings=settings, store=store, event_id=event.id, sent=event.time)
     return {"groups": sorted(groups)}

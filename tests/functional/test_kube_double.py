@@ -211,3 +211,27 @@ def test_bookmarks_never_pass_a_change_made_while_the_stream_scans(
     ]
     assert len(made) == 50
     assert modified == made
+
+
+def test_an_etcd_restore_takes_objects_and_versions_back(api: k8s.ApiClient, kube: KubeDouble) -> None:
+    """Restored from a backup: the objects as they were, the counter back at the backup's
+    version (the next change reuses versions clients saw), and a watch from a version
+    the restored cluster never reached ends with 410 Gone, so its client lists again."""
+    net = k8s.NetworkingV1Api(api)
+    net.create_namespaced_ingress("default", body(INGRESS))
+    backup = kube.cluster.resource_version()
+    net.patch_namespaced_ingress("web", "default", {"metadata": {"labels": {"after": "backup"}}})
+    net.create_namespaced_ingress("default", body({**INGRESS, "metadata": {"name": "later", "namespace": "default"}}))
+    seen = kube.cluster.resource_version()
+
+    kube.cluster.restore(backup)
+    listed = net.list_namespaced_ingress("default")
+    assert [(must(i.metadata).name, must(i.metadata).labels) for i in listed.items] == [("web", None)]
+    assert must(listed.metadata).resource_version == str(backup)
+    changed = net.patch_namespaced_ingress("web", "default", {"metadata": {"labels": {"after": "restore"}}})
+    assert int(must(must(changed.metadata).resource_version)) == backup + 1 <= seen
+    resp: Any = net.list_ingress_for_all_namespaces(
+        watch=True, resource_version=str(seen), timeout_seconds=1, _preload_content=False
+    )
+    first = json.loads(resp.data.splitlines()[0])
+    assert (first["type"], first["object"]["code"]) == ("ERROR", 410)

@@ -32,6 +32,15 @@ def test_a_bus_event_is_read_as_sent() -> None:
     assert BusEvent.of({**load_event("resync"), "replay-name": "r1"}).replay_name == "r1"
 
 
+def test_a_bus_event_says_when_it_was_sent() -> None:
+    """The bus's ``time`` (ISO 8601, UTC): ingest orders Resyncs by it."""
+    resync = load_event("resync", "v2")
+    assert resync["time"] == "2026-11-23T12:00:00Z"
+    assert BusEvent.of(resync).time == 1795435200.0  # 2026-11-23T12:00:00Z in epoch seconds
+    assert BusEvent.of({**resync, "time": "yesterday"}).time is None
+    assert BusEvent.of({k: v for k, v in resync.items() if k != "time"}).time is None
+
+
 @pytest.mark.parametrize(
     "event",
     [None, [], "x", {}, {"id": "1", "detail-type": "Ingress"}, {"id": 1, "detail-type": "Ingress", "detail": {}}],

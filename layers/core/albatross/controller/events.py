@@ -3,12 +3,13 @@ answered with a partial-batch response.
 
 Plain reads of the documented shapes, no models: Powertools' parser needs pydantic, and its
 data classes and batch processor import every event class and asyncio, together a third
-of a handler's cold start (docs/adr/0008-lean-handlers.md). What is read is checked:
+of a handler's cold start (docs/adr/0008-lean-handlers-and-a-built-layer.md). What is read is checked:
 an event that lacks a field it needs raises :class:`MalformedEvent`.
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ class BusEvent:
     detail_type: str
     detail: Mapping[str, Any]
     replay_name: str | None
+    time: float | None = None  # when it was sent (epoch seconds; the bus's ``time``), None if unreadable
 
     @classmethod
     def of(cls, event: Any) -> BusEvent:
@@ -43,8 +45,23 @@ class BusEvent:
             raise MalformedEvent("an EventBridge event needs an id, a detail-type and a detail object")
         replay = event.get("replay-name")
         return cls(
-            id=ident, detail_type=detail_type, detail=detail, replay_name=replay if isinstance(replay, str) else None
+            id=ident,
+            detail_type=detail_type,
+            detail=detail,
+            replay_name=replay if isinstance(replay, str) else None,
+            time=_epoch(event.get("time")),
         )
+
+
+def _epoch(stamp: Any) -> float | None:
+    """An event's ``time`` (ISO 8601, e.g. ``2026-11-23T12:00:00Z``) in epoch seconds."""
+    if not isinstance(stamp, str):
+        return None
+    try:
+        when = datetime.datetime.fromisoformat(stamp)
+    except ValueError:
+        return None
+    return (when if when.tzinfo is not None else when.replace(tzinfo=datetime.UTC)).timestamp()
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,18 @@
 """Ingest: keep the newest snapshot of each object and ask for the reconciles it affects.
 
 EventBridge neither orders nor deduplicates. A change older than (or as old as) the
-stored snapshot is dropped; a ``Resync`` turns snapshots of objects that no longer exist
-into tombstones, and is recorded (``albatross install`` waits for one). Every group
-whose desired state may have changed is enqueued once. A claim-checked change is read
-from the payload bucket first and then handled exactly like an inline one.
+stored snapshot is dropped, unless it is of another object made later under the same
+key (another uid, a later creationTimestamp: a cluster made again under the same name);
+a ``Resync`` turns snapshots of objects that no longer exist into tombstones, and is
+recorded (``albatross install`` waits for one); a Resync whose ``asOf`` is below the
+mark an earlier-sent Resync left re-baselines the kind (the cluster's resourceVersions
+went back: an etcd restore). Every group whose desired state may have changed is
+enqueued once. A claim-checked change is read from the payload bucket first and then
+handled exactly like an inline one.
+
+resourceVersions are opaque strings to Kubernetes; the contract admits decimal ones only
+and ingest compares them as integers (etcd's revisions, which is what the API server
+gives them), as it always has.
 """
 
 from __future__ import annotations
@@ -178,14 +186,46 @@ def _follow_change(
     return groups
 
 
-def apply_resync(resync: Resync, *, settings: Settings, store: Store, event_id: str) -> set[str]:
-    """Tombstone every stored object of a listed kind that the cluster no longer has."""
+def apply_resync(
+    resync: Resync, *, settings: Settings, store: Store, event_id: str, sent: float | None = None
+) -> set[str]:
+    """Tombstone every stored object of a listed kind that the cluster no longer has.
+    ``sent``: when the forwarder sent the Resync (the event's ``time``; now, if unknown).
+
+    A Resync sent after the one that set a kind's mark, whose ``asOf`` is below that
+    mark, says the cluster's resourceVersions went back (an etcd restore, a cluster made
+    again under the same name): every version stored above its ``asOf`` belongs to a
+    sequence that no longer counts, and would blind ingest to the changes to come. That
+    kind is re-baselined: the Resync's view wins over what was stored before it was sent
+    (what it does not list goes, whatever its version) and what it lists, or a tombstone
+    of it, is stored again at version 0, so the next change of it is taken whatever its
+    version. A Resync sent before the mark's (late, or redriven from the dead-letter
+    queue) only tombstones what its watch had seen."""
     if resync.cluster != settings.cluster:
         return set()
+    sent_at = time.time() if sent is None else sent
     groups: set[str] = set()
     for kind, live in resync.keys.items():
         wanted = set(live)
-        for key, (rv, obj) in store.live_snapshots(kind).items():
+        stored = store.live_snapshots(kind)
+        mark = _as_of(resync, kind)
+        if mark is not None:
+            newest, prior = store.claim_mark(
+                kind,
+                rv=mark,
+                sent=sent_at,
+                event_id=event_id,
+                bootstrap=max((rv for rv, _ in stored.values()), default=0),
+            )
+            if newest and prior is not None and mark < prior:
+                groups |= _rebaseline(resync, kind, wanted=wanted, stored=stored, mark=mark, sent=sent_at, store=store)
+                logger.warning(
+                    "the cluster's resourceVersions went back (an etcd restore, or a cluster made again under "
+                    "this name): re-baselined",
+                    extra={"kind": kind, "asOf": mark, "mark": prior},
+                )
+                continue
+        for key, (rv, obj) in stored.items():
             if key in wanted or not resync.judges(kind, key, rv):
                 continue
             applied, previous, _ = store.put_snapshot(kind=kind, key=key, rv=rv, obj=obj, deleted=True)
@@ -195,4 +235,42 @@ def apply_resync(resync: Resync, *, settings: Settings, store: Store, event_id: 
         queues.request(settings.work_queue_url, store, groups, cause=event_id)
     store.record_resync(event_id=event_id, at=time.time())
     logger.info("resync applied", extra={"groups": sorted(groups)})
+    return groups
+
+
+def _as_of(resync: Resync, kind: str) -> int | None:
+    """Where the Resync's watch of ``kind`` stood; None when it does not say, or says
+    "0" (the kind was not listed: not served, or not ours to read)."""
+    value = (resync.as_of or {}).get(kind)
+    return int(value) if value is not None and value.isdigit() and int(value) > 0 else None
+
+
+def _rebaseline(
+    resync: Resync,
+    kind: str,
+    *,
+    wanted: set[str],
+    stored: Mapping[str, tuple[int, Mapping[str, Any]]],
+    mark: int,
+    sent: float,
+    store: Store,
+) -> set[str]:
+    """The Resync's view of ``kind`` wins over what was stored before it was sent; what
+    it lists or deletes above its ``asOf`` is stored again at version 0 (see
+    :func:`apply_resync`). What was stored after it was sent is the newer word (a change
+    that overtook it, or one stored since, when this is a retried delivery). Returns the
+    groups whose objects went."""
+    groups: set[str] = set()
+    for key, (rv, obj) in stored.items():
+        if rv <= mark and key not in wanted and resync.judges(kind, key, rv):
+            applied, previous, _ = store.put_snapshot(kind=kind, key=key, rv=rv, obj=obj, deleted=True)
+            if applied:
+                groups |= _groups_affected(store, kind, obj, previous, deleted=True)
+    for key, snap in store.snapshots_above(kind, mark).items():
+        if snap.at >= sent or not resync.judges(kind, key, 0):
+            continue
+        if key in wanted:
+            store.rebase(kind=kind, key=key, obj=snap.obj, seen=snap.rv, deleted=snap.deleted)
+        elif not snap.deleted and store.rebase(kind=kind, key=key, obj=snap.obj, seen=snap.rv, deleted=True):
+            groups |= _groups_affected(store, kind, snap.obj, snap.obj, deleted=True)
     return groups

@@ -4,8 +4,9 @@ It speaks the real REST protocol, so the official ``kubernetes`` client and ``ku
 get`` talk to it: list (with ``resourceVersion``; pages of ``limit`` items whose
 ``continue`` token holds the first page's snapshot, 410 Gone once that is compacted),
 watch (newline-delimited JSON over a chunked response, bookmarks, 410 Gone for a version
-older than the compaction horizon), get/create/replace/delete, JSON patch and merge
-patch (strategic merge is treated as a merge patch, enough for metadata and status), the
+older than the compaction horizon, or newer than the cluster after an etcd restore,
+:meth:`Cluster.restore`), get/create/replace/delete, JSON patch and merge patch
+(strategic merge is treated as a merge patch, enough for metadata and status), the
 ``status`` subresource, 409 on a stale ``resourceVersion``, finalizers with
 ``deletionTimestamp``, and discovery documents; over TLS when given a server context
 (:func:`kube_double`).
@@ -176,6 +177,25 @@ class Cluster:
     def resource_version(self) -> int:
         with self._cond:
             return self._rv
+
+    def restore(self, rv: int) -> None:
+        """An etcd restore from a backup taken at ``rv``: every object as it was then, the
+        event log cut there and the resourceVersion counter back at ``rv``, so the next
+        changes get versions clients have seen already. A watch from a later version
+        than the counter ends with 410 Gone (its client lists again), as a restored API
+        server cannot serve it."""
+        with self._cond:
+            if not 0 < rv <= self._rv:
+                raise ValueError(f"a backup at {rv} is not in this cluster's history (now {self._rv})")
+            plurals = {k.plural for k in KINDS}
+            self._objects = {
+                (plural, ns, name): copy.deepcopy(obj)
+                for plural in plurals
+                for (ns, name), obj in self._state_at(plural, rv).items()
+            }
+            self._log = self._log[: bisect.bisect_right(self._log, rv, key=lambda e: e[0])]
+            self._rv = rv
+            self._cond.notify_all()
 
     def list_page(
         self, kind: Kind, namespace: str | None, *, limit: int = 0, token: str | None = None
@@ -624,6 +644,10 @@ class _Handler(BaseHTTPRequestHandler):
             # log by then, so a scan that finds none of this kind may bookmark it. Read
             # after the scan, it could pass a change made meanwhile, never to be sent.
             current = cluster.resource_version()
+            if rv > current:  # the cluster was restored to an earlier version (Cluster.restore)
+                gone = ApiError(410, "Expired", f"resource version {rv} is not in this cluster's history ({current})")
+                self._chunk({"type": "ERROR", "object": gone.status()})
+                return
             events = cluster.events_since(kind.plural, namespace, rv)
             for r, event, obj in events:
                 self._chunk({"type": event, "object": obj})

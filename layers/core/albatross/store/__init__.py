@@ -3,8 +3,10 @@
 * object snapshots — ``obj#<Kind>#<key>`` / ``#`` (EndpointSlices: ``obj#EndpointSlice#<ns>/<service>``
   / ``<slice name>``, so one query returns a Service's slices; IngressClasses and
   IngressClassParams: ``obj#<Kind>`` / ``<name>``), with ``rv`` (the newest
-  resourceVersion seen), ``deleted`` and ``body`` (the trimmed object as JSON); a deleted
-  object's tombstone carries ``expires`` (15 days on; the table's TTL attribute);
+  resourceVersion seen; 0 once re-baselined, see below), ``deleted`` and ``body`` (the
+  trimmed object as JSON), and the object's ``uid`` and ``created`` (its
+  creationTimestamp) when it has both; a deleted object's tombstone carries ``expires``
+  (15 days on; the table's TTL attribute);
 * group membership — ``grp#<stack>`` / ``ing#<ns>/<name>``, with the member's last version
   that built without error (``good``);
 * group state — ``grp#<stack>`` / ``#state``: the desired model being applied, the
@@ -20,4 +22,9 @@
 * the forwarder's last Resync — ``forwarder#resync`` / ``#``: the EventBridge event id
   (``event``) and when ingest applied it (``at``, epoch seconds); ``albatross install``
   waits for a new one to know the forwarder it installed reaches ingest.
+* Resync marks — ``forwarder#mark`` / ``<Kind>``: where the watch of that kind stood
+  (``rv``, the ``asOf``) in the last-sent Resync applied, when it was sent (``sent``,
+  epoch seconds), its event id (``event``) and the mark before it (``prior``). A Resync
+  sent later whose ``asOf`` is below the mark says the cluster's resourceVersions went
+  back; the kind's snapshots are re-baselined (:func:`albatross.controller.ingest.apply_resync`).
 """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import time
 from collections.abc import Iterable, Mapping
@@ -18,6 +19,7 @@ TOMBSTONE_SECONDS = 15 * 24 * 3600
 _SINGLE_SK = "#"
 _SINGLE_PARTITION = ("IngressClass", "IngressClassParams", "Node")
 RESYNC_PK = "forwarder#resync"
+MARK_PK = "forwarder#mark"  # sk: the kind
 
 
 def snapshot_key(kind: str, key: str, obj: Mapping[str, Any] | None = None) -> tuple[str, str]:
@@ -29,6 +31,47 @@ def snapshot_key(kind: str, key: str, obj: Mapping[str, Any] | None = None) -> t
         service = labels.get("kubernetes.io/service-name", "")
         return f"obj#EndpointSlice#{namespace}/{service}", name
     return f"obj#{kind}#{key}", _SINGLE_SK
+
+
+def _uid(obj: Mapping[str, Any]) -> str | None:
+    meta = obj.get("metadata")
+    uid = meta.get("uid") if isinstance(meta, Mapping) else None
+    return uid if isinstance(uid, str) and uid else None
+
+
+def _created(obj: Mapping[str, Any]) -> datetime.datetime | None:
+    meta = obj.get("metadata")
+    stamp = meta.get("creationTimestamp") if isinstance(meta, Mapping) else None
+    if not isinstance(stamp, str):
+        return None
+    try:
+        made = datetime.datetime.fromisoformat(stamp)
+    except ValueError:
+        return None
+    return made if made.tzinfo is not None else made.replace(tzinfo=datetime.UTC)
+
+
+def _identity(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """The object's uid and creation time as item attributes (the time in one fixed form,
+    so the table compares it as a string), when it has both."""
+    uid, made = _uid(obj), _created(obj)
+    if uid is None or made is None:
+        return {}
+    return {"uid": {"S": uid}, "created": {"S": made.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}}
+
+
+def replaces(new: Mapping[str, Any], stored: Mapping[str, Any]) -> bool:
+    """Whether ``new`` is another object than ``stored`` under the same key, made after
+    it: the uids differ and its creationTimestamp is later. A uid alone cannot say which
+    of two is newer (an object deleted and made again under its name: a late event of the
+    deleted one must still lose); the API server's creation times can. Objects without a
+    uid or a creation time (Secret references, trimmed Nodes) are judged by
+    resourceVersion alone."""
+    new_uid, stored_uid = _uid(new), _uid(stored)
+    if new_uid is None or stored_uid is None or new_uid == stored_uid:
+        return False
+    made, was = _created(new), _created(stored)
+    return made is not None and was is not None and made > was
 
 
 @dataclass(frozen=True)
@@ -48,6 +91,19 @@ class GroupState:
         return self.model is not None or self.index is not None
 
 
+class StoredSnapshot(NamedTuple):
+    rv: int
+    deleted: bool
+    obj: Mapping[str, Any]
+    at: float  # when it was stored (0: before this was recorded)
+
+
+def _key_of(body: Mapping[str, Any]) -> str:
+    meta = body.get("metadata") or {}
+    ns = meta.get("namespace")
+    return f"{ns}/{meta['name']}" if ns else str(meta["name"])
+
+
 class SnapshotWrite(NamedTuple):
     applied: bool
     previous: Mapping[str, Any] | None
@@ -63,8 +119,9 @@ class Store:
     # --- snapshots ---------------------------------------------------------------------
 
     def put_snapshot(self, *, kind: str, key: str, rv: int, obj: Mapping[str, Any], deleted: bool) -> SnapshotWrite:
-        """Store if ``rv`` is newer than what is stored; returns (applied, previous body),
-        and whether this was a redelivery of a change whose enqueue had failed."""
+        """Store if ``rv`` is newer than what is stored, or if ``obj`` is another, later
+        made object under the same key (:func:`replaces`); returns (applied, previous
+        body), and whether this was a redelivery of a change whose enqueue had failed."""
         pk, sk = snapshot_key(kind, key, obj)
         item: dict[str, Any] = {
             "pk": {"S": pk},
@@ -72,6 +129,8 @@ class Store:
             "rv": {"N": str(rv)},
             "deleted": {"BOOL": deleted},
             "body": {"S": json.dumps(obj, separators=(",", ":"), sort_keys=True)},
+            "at": {"N": f"{time.time():.3f}"},  # when stored (a re-baseline judges only what came before it)
+            **_identity(obj),
         }
         if deleted:
             # A tombstone outlives anything that could still bring an older version back
@@ -81,29 +140,50 @@ class Store:
         # version (a Resync, or the forwarder no longer needing the object, deletes at the
         # version it last saw) and the live version wins back over such a tombstone (the
         # object is needed again, unchanged).
-        condition = "attribute_not_exists(pk) OR rv < :rv OR (rv = :rv AND deleted <> :d)"
-        try:
-            with aws_errors():
-                old = clients.dynamodb().put_item(
-                    TableName=self.table,
-                    Item=item,
-                    ConditionExpression=condition,
-                    ExpressionAttributeValues={":rv": {"N": str(rv)}, ":d": {"BOOL": deleted}},
-                    ReturnValues="ALL_OLD",
-                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                )
-        except ConditionFailed as e:
-            stored = getattr(e.__cause__, "response", {}).get("Item") or {}
-            if stored.get("pending", {}).get("BOOL") and stored.get("rv", {}).get("N") == str(rv):
-                # this very change was stored, but what had to follow it failed (the
-                # enqueue): a redelivery finishes the job, with the previous body kept
-                prev = stored.get("prev", {}).get("S")
-                return SnapshotWrite(True, json.loads(prev) if prev else None, redelivered=True)
-            return SnapshotWrite(False, None)
-        attrs = old.get("Attributes")
-        if not attrs or attrs.get("deleted", {}).get("BOOL"):
-            return SnapshotWrite(True, None)
-        return SnapshotWrite(True, json.loads(attrs["body"]["S"]))
+        newer = "(attribute_not_exists(pk) OR rv < :rv OR (rv = :rv AND deleted <> :d))"
+        newer_values: dict[str, Any] = {":rv": {"N": str(rv)}, ":d": {"BOOL": deleted}}
+        if "created" in item:
+            # ... but never a change of an object made before the stored one (another
+            # uid), whatever its version: a late event of the old cluster, after one made
+            # again under the same name.
+            newer += " AND NOT (attribute_exists(created) AND uid <> :uid AND created > :made)"
+            newer_values |= {":uid": item["uid"], ":made": item["created"]}
+        condition, values = newer, newer_values
+        for _ in range(3):  # a write that races ours is judged again, a bounded number of times
+            try:
+                with aws_errors():
+                    old = clients.dynamodb().put_item(
+                        TableName=self.table,
+                        Item=item,
+                        ConditionExpression=condition,
+                        ExpressionAttributeValues=values,
+                        ReturnValues="ALL_OLD",
+                        ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                    )
+            except ConditionFailed as e:
+                stored = getattr(e.__cause__, "response", {}).get("Item") or {}
+                if stored.get("pending", {}).get("BOOL") and stored.get("rv", {}).get("N") == str(rv):
+                    # this very change was stored, but what had to follow it failed (the
+                    # enqueue): a redelivery finishes the job, with the previous body kept
+                    prev = stored.get("prev", {}).get("S")
+                    return SnapshotWrite(True, json.loads(prev) if prev else None, redelivered=True)
+                if condition == newer and "body" in stored and replaces(obj, json.loads(stored["body"]["S"])):
+                    # Another object under this key, made after the stored one: its
+                    # resourceVersion is of a sequence that went back (a cluster made
+                    # again under the same name, an etcd restore): it wins whatever its
+                    # version, if what is stored is still what was judged.
+                    condition = "rv = :seen AND deleted = :was"
+                    values = {":seen": stored["rv"], ":was": stored["deleted"]}
+                    continue
+                if condition == newer:
+                    return SnapshotWrite(False, None)
+                condition, values = newer, newer_values  # what was judged changed meanwhile: judge again
+                continue
+            attrs = old.get("Attributes")
+            if not attrs or attrs.get("deleted", {}).get("BOOL"):
+                return SnapshotWrite(True, None)
+            return SnapshotWrite(True, json.loads(attrs["body"]["S"]))
+        return SnapshotWrite(False, None)
 
     def mark_pending(self, *, kind: str, key: str, rv: int, obj: Mapping[str, Any], previous: Any) -> None:
         """The change at ``rv`` was stored but what follows it (the enqueue) failed: say
@@ -141,6 +221,111 @@ class Store:
                 )
         except ConditionFailed:
             pass
+
+    # --- re-baselining: when the cluster's resourceVersions went back ------------------------
+
+    def snapshots_above(self, kind: str, rv: int) -> dict[str, StoredSnapshot]:
+        """Every snapshot of a kind stored at a resourceVersion above ``rv``, tombstones
+        too, by key."""
+        values = {":rv": {"N": str(rv)}}
+        if kind in _SINGLE_PARTITION:
+            kwargs: dict[str, Any] = {
+                "TableName": self.table,
+                "KeyConditionExpression": "pk = :pk",
+                "FilterExpression": "rv > :rv",
+                "ExpressionAttributeValues": {":pk": {"S": f"obj#{kind}"}, **values},
+                "ConsistentRead": True,
+            }
+        else:
+            kwargs = {
+                "TableName": self.table,
+                "FilterExpression": "begins_with(pk, :p) AND rv > :rv",
+                "ExpressionAttributeValues": {":p": {"S": f"obj#{kind}#"}, **values},
+                "ConsistentRead": True,
+            }
+        out: dict[str, StoredSnapshot] = {}
+        db = clients.dynamodb()
+        with aws_errors():
+            pages = (
+                db.get_paginator("query").paginate(**kwargs)
+                if kind in _SINGLE_PARTITION
+                else db.get_paginator("scan").paginate(**kwargs)
+            )
+            for page in pages:
+                for item in page.get("Items", []):
+                    body = json.loads(item["body"]["S"])
+                    key = item["sk"]["S"] if kind in _SINGLE_PARTITION else _key_of(body)
+                    out[key] = StoredSnapshot(
+                        rv=int(item["rv"]["N"]),
+                        deleted=bool(item.get("deleted", {}).get("BOOL")),
+                        obj=body,
+                        at=float(item["at"]["N"]) if "at" in item else 0.0,
+                    )
+        return out
+
+    def rebase(self, *, kind: str, key: str, obj: Mapping[str, Any], seen: int, deleted: bool) -> bool:
+        """Store a snapshot again at resourceVersion 0, live or as a tombstone: whatever
+        version of the cluster's new sequence comes next is newer. Only if it is still at
+        ``seen`` (a change stored meanwhile is the newer word); returns whether it was."""
+        pk, sk = snapshot_key(kind, key, obj)
+        item: dict[str, Any] = {
+            "pk": {"S": pk},
+            "sk": {"S": sk},
+            "rv": {"N": "0"},
+            "deleted": {"BOOL": deleted},
+            "body": {"S": json.dumps(obj, separators=(",", ":"), sort_keys=True)},
+            "at": {"N": f"{time.time():.3f}"},  # when stored (a re-baseline judges only what came before it)
+            **_identity(obj),
+        }
+        if deleted:
+            item["expires"] = {"N": str(int(time.time()) + TOMBSTONE_SECONDS)}
+        try:
+            with aws_errors():
+                clients.dynamodb().put_item(
+                    TableName=self.table,
+                    Item=item,
+                    ConditionExpression="rv = :seen",
+                    ExpressionAttributeValues={":seen": {"N": str(seen)}},
+                )
+        except ConditionFailed:
+            return False
+        return True
+
+    def claim_mark(
+        self, kind: str, *, rv: int, sent: float, event_id: str, bootstrap: int = 0
+    ) -> tuple[bool, int | None]:
+        """Record where a Resync says the watch of ``kind`` stood (``rv``, its ``asOf``),
+        if it was sent after the Resync that set the mark; returns (whether it was, the
+        mark it is to be judged against). The first mark of a kind is ``rv`` raised to
+        ``bootstrap`` (the newest version stored) and judges nothing yet. The delivery of a
+        Resync that set the mark already (a retry) gets the mark it was judged against."""
+        key = {"pk": {"S": MARK_PK}, "sk": {"S": kind}}
+        with aws_errors():
+            found = clients.dynamodb().get_item(TableName=self.table, Key=key, ConsistentRead=True).get("Item")
+        if found is not None and found["event"]["S"] == event_id:
+            return True, int(found["prior"]["N"]) if "prior" in found else None
+        if found is not None and float(found["sent"]["N"]) >= sent:
+            return False, int(found["rv"]["N"])  # sent before the mark's Resync: a late one
+        prior = int(found["rv"]["N"]) if found is not None else None
+        item: dict[str, Any] = {
+            **key,
+            "rv": {"N": str(rv if prior is not None else max(rv, bootstrap))},
+            "sent": {"N": repr(sent)},
+            "event": {"S": event_id},
+        }
+        if prior is not None:
+            item["prior"] = {"N": str(prior)}
+        try:
+            with aws_errors():
+                clients.dynamodb().put_item(
+                    TableName=self.table,
+                    Item=item,
+                    ConditionExpression="attribute_not_exists(pk) OR sent < :t",
+                    ExpressionAttributeValues={":t": {"N": repr(sent)}},
+                )
+        except ConditionFailed:
+            return False, prior  # a Resync sent later set it meanwhile
+        return True, prior
 
     def get_objects(self, kind: str, keys: Iterable[str]) -> dict[str, Mapping[str, Any]]:
         """Live (not deleted) snapshots of ``kind`` by key."""
