@@ -16,8 +16,9 @@ Then every command block of the page, in order:
   stand-in ``kubectl`` and ``helm`` that record them (what is checked is that they are
   the page's lines, verbatim, and well-formed for the tools);
 * the install (in this process, with the stand-in ``sam`` and ``kubectl``, the EKS
-  double, and a rollout that starts the local forwarder): LBC's load balancer is
-  adopted, same ARN, same address, and the shared backend security group detached;
+  double giving the cluster the local API double's endpoint, which is kubectl's context,
+  and a rollout that starts the local forwarder): LBC's load balancer is adopted, same
+  ARN, same address, and the shared backend security group detached;
 * the check: ``albatross status`` shows LBC's load balancer, the plan prints ``no
   changes``, the Ingress keeps its address;
 * the rollback's ``albatross uninstall --force`` leaves the load balancer and the
@@ -33,6 +34,7 @@ import json
 import os
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -196,7 +198,11 @@ def test_the_migration_page_runs_as_written(
     for key, value in ours.env(path).items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("ALBATROSS_OUTPUTS", str(outputs))
+    monkeypatch.setenv("STANDIN_OUTPUTS", str(outputs))  # the stack sam deploy keeps in moto
     monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    # the local forwarder keeps its Lease in default (no pod namespace); its pod is this host
+    monkeypatch.setenv("STANDIN_LEASE_NAMESPACE", "default")
+    monkeypatch.setenv("STANDIN_PODS", json.dumps({socket.gethostname(): None}))
     monkeypatch.setenv("CLUSTER", CLUSTER)
     monkeypatch.setenv("VPC_ID", system.vpc_id)
 
@@ -234,6 +240,7 @@ def test_the_migration_page_runs_as_written(
     # 4. install: LBC's load balancer adopted, detached from the shared group
     with eks_double() as eks, Rollout(system, ours) as rollout:
         eks.clusters[CLUSTER] = system.vpc_id
+        eks.endpoints[CLUSTER] = system.kube.url  # kubectl's context is the cluster
         [line] = install[0].strip().splitlines()
         assert "reached ingest" in albatross(line)
         assert rollout.restarts == 1
@@ -275,7 +282,8 @@ def test_the_migration_page_runs_as_written(
     ingress = k8s.NetworkingV1Api(system.api()).read_namespaced_ingress(NAME, NS)
     assert ingress.metadata is not None
     assert ingress.metadata.finalizers == ["ingress.k8s.aws/resources"]
-    assert [r["argv"][0] for r in ours.runs()] == ["deploy", "apply", "delete", "delete"]  # sam, kubectl, kubectl, sam
+    changed = [(r["tool"], r["argv"][0]) for r in ours.runs() if r["argv"][0] in ("deploy", "apply", "delete")]
+    assert changed == [("sam", "deploy"), ("kubectl", "apply"), ("kubectl", "delete"), ("sam", "delete")]
 
     # remove LBC for good: the chart's class and params kept, the release uninstalled
     shell(for_good[0], helm_only)

@@ -1,23 +1,26 @@
 """What ``albatross install`` and ``uninstall`` talk to besides AWS's moto, for tests.
 
-* **Stand-in ``sam``, ``kubectl`` (and ``helm``)**: executables put first on PATH. Each records its
-  argv and working directory (one JSON line per run) and changes nothing. ``kubectl
-  apply -k DIR`` / ``delete -k DIR`` render DIR with the real ``kubectl kustomize`` (so a
-  broken overlay fails as it would in a cluster) and print one line per object as kubectl
-  does (``deployment.apps/albatross-forwarder created``; ``unchanged`` when
-  ``STANDIN_UNCHANGED`` is set). They are external tools, not our code: what is tested is
-  what Albatross asks of them.
-* **An EKS double**: moto 5.2 serves no Pod Identity associations (and keeps no VPC id in
-  DescribeCluster), so DescribeCluster and the four Pod Identity association calls are
-  answered in memory at the botocore boundary (``before-call`` on the shared clients),
-  with the response shapes and errors of the EKS API reference, after botocore has
-  validated the request against the real service model.
+* **Stand-in tools** (``sam``, ``kubectl``, ``docker``, ``aws``, ``gh``, ``helm``):
+  executables put first on PATH that record their argv and working directory (one JSON
+  line per run) and answer what the deploy tests need as the real tool would;
+  tests/functional/standin.py says what each does (``sam deploy`` keeps a stack in the
+  local cloud's CloudFormation, ``kubectl apply -k`` renders with the real kustomize,
+  ``kubectl config`` is the real one, reading the test's kubeconfig). They are external
+  tools, not our code: what is tested is what Albatross asks of them.
+* **An EKS double**: moto 5.2 serves no Pod Identity associations (and keeps no VPC id or
+  endpoint in DescribeCluster), so DescribeCluster and the four Pod Identity association
+  calls are answered in memory at the botocore boundary (``before-call`` on the shared
+  clients), with the response shapes and errors of the EKS API reference, after botocore
+  has validated the request against the real service model. :func:`kubeconfig` writes
+  the kubeconfig whose context names that endpoint, as ``aws eks update-kubeconfig`` does.
 * **A rollout**: with the whole local system, each ``kubectl apply -k`` the stand-in
-  records restarts the local forwarder, as a Deployment rollout would.
+  records restarts the local forwarder, as a Deployment rollout would, and the stand-in's
+  ``kubectl rollout status`` waits for that restart.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import sys
@@ -38,24 +41,13 @@ ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "123456789012"
 
 _STANDIN = """#!{python}
-# A stand-in {tool} for tests (tests/functional/deploy_tools.py): records, changes nothing.
-import json, os, subprocess, sys
+# A stand-in {tool} for tests: tests/functional/standin.py says what it does.
+import sys
 
-argv = sys.argv[1:]
-with open(os.environ["STANDIN_LOG"], "a") as log:
-    log.write(json.dumps({{"tool": "{tool}", "argv": argv, "cwd": os.getcwd()}}) + "\\n")
-if "{tool}" == "kubectl" and len(argv) >= 3 and argv[0] in ("apply", "delete") and argv[1] == "-k":
-    done = subprocess.run([os.environ["REAL_KUBECTL"], "kustomize", argv[2]], capture_output=True, text=True)
-    if done.returncode:
-        sys.stderr.write(done.stderr)
-        sys.exit(done.returncode)
-    import yaml
+sys.path.insert(0, {root!r})
+from tests.functional.standin import main
 
-    verb = "deleted" if argv[0] == "delete" else "unchanged" if os.environ.get("STANDIN_UNCHANGED") else "created"
-    for doc in yaml.safe_load_all(done.stdout):
-        group = doc["apiVersion"].rpartition("/")[0]
-        kind = doc["kind"].lower() + ("." + group if group else "")
-        print(kind + "/" + doc["metadata"]["name"] + " " + verb)
+sys.exit(main({tool!r}, sys.argv[1:]))
 """
 
 
@@ -66,10 +58,20 @@ class Tools:
     bin: Path
     log: Path
 
+    @property
+    def rolled(self) -> Path:
+        """Where a :class:`Rollout` counts its rollouts (``kubectl rollout status`` waits on it)."""
+        return self.bin / "rolled"
+
     def env(self, path: str) -> dict[str, str]:
         real = shutil.which("kubectl")
         assert real is not None, "kubectl (it carries kustomize) must be on PATH for these tests"
-        return {"PATH": f"{self.bin}:{path}", "STANDIN_LOG": str(self.log), "REAL_KUBECTL": real}
+        return {
+            "PATH": f"{self.bin}:{path}",
+            "STANDIN_LOG": str(self.log),
+            "REAL_KUBECTL": real,
+            "STANDIN_ROLLED": str(self.rolled),
+        }
 
     def runs(self, tool: str | None = None) -> list[dict[str, Any]]:
         if not self.log.exists():
@@ -82,9 +84,32 @@ def standins(folder: Path, tools: tuple[str, ...] = ("sam", "kubectl")) -> Tools
     folder.mkdir(parents=True, exist_ok=True)
     for tool in tools:
         path = folder / tool
-        path.write_text(_STANDIN.format(python=sys.executable, tool=tool))
+        path.write_text(_STANDIN.format(python=sys.executable, tool=tool, root=str(ROOT)))
         path.chmod(0o755)
     return Tools(bin=folder, log=folder / "runs.jsonl")
+
+
+def endpoint_of(cluster: str) -> str:
+    """The API server endpoint the EKS double gives a cluster, in EKS's form."""
+    return f"https://{hashlib.sha256(cluster.encode()).hexdigest()[:32].upper()}.gr7.us-east-1.eks.amazonaws.com"
+
+
+def kubeconfig(path: Path, servers: dict[str, str], *, current: str) -> Path:
+    """A kubeconfig with one context (and cluster) per name → server, as ``aws eks
+    update-kubeconfig`` writes them; kubectl only reads it (nothing is contacted)."""
+    path.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": n, "cluster": {"server": s}} for n, s in servers.items()],
+                "users": [{"name": "user", "user": {}}],
+                "contexts": [{"name": n, "context": {"cluster": n, "user": "user"}} for n in servers],
+                "current-context": current,
+            }
+        )
+    )
+    return path
 
 
 def checkout(folder: Path) -> Path:
@@ -125,6 +150,7 @@ class EksDouble:
 
     def __init__(self) -> None:
         self.clusters: dict[str, str] = {}  # name → VPC id
+        self.endpoints: dict[str, str] = {}  # name → API server endpoint (default: endpoint_of(name))
         self.associations: dict[str, Association] = {}
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self._lock = threading.Lock()
@@ -138,8 +164,14 @@ class EksDouble:
         if operation == "DescribeCluster":
             if p["name"] not in self.clusters:
                 return _error(404, "ResourceNotFoundException", f"No cluster found for name: {p['name']}.")
-            vpc = self.clusters[p["name"]]
-            return 200, {"cluster": {"name": p["name"], "status": "ACTIVE", "resourcesVpcConfig": {"vpcId": vpc}}}
+            name = p["name"]
+            described = {
+                "name": name,
+                "status": "ACTIVE",
+                "endpoint": self.endpoints.get(name, endpoint_of(name)),
+                "resourcesVpcConfig": {"vpcId": self.clusters[name]},
+            }
+            return 200, {"cluster": described}
         cluster = p["clusterName"]
         if cluster not in self.clusters:
             return _error(404, "ResourceNotFoundException", f"No cluster found for name: {cluster}.")
@@ -214,13 +246,15 @@ class Rollout:
     def _watch(self) -> None:
         seen = 0
         while not self.done.wait(0.1):
-            applied = [r for r in self.tools.runs("kubectl") if r["argv"][:2] == ["apply", "-k"]]
+            applied = [r for r in self.tools.runs("kubectl") if r["argv"][-3:-1] == ["apply", "-k"]]
             if len(applied) > seen:
                 seen = len(applied)
                 self.system.restart_forwarder()
                 self.restarts += 1
+                self.tools.rolled.write_text(str(self.restarts))
 
     def __enter__(self) -> Rollout:
+        self.tools.rolled.write_text("0")
         self.thread.start()
         return self
 

@@ -3,20 +3,20 @@
 resources, the Kubernetes API double, the forwarder as its own process) for cluster
 ``my-cluster``, from a checkout whose ``.aws-sam/build`` stands for ``make package``'s.
 
-``albatross`` lines run in this process (``albatross.cli.main``), with the local
-system's env file in the environment as ``albatross local up`` writes it
-(``ALBATROSS_OUTPUTS``, ``AWS_ENDPOINT_URL``), so install reads the stack's outputs from
-the deployment (moto's CloudFormation does not hold the stack). The EKS double answers
-DescribeCluster and the Pod Identity association calls. ``sam`` and ``kubectl`` are
-stand-ins first on PATH (tests/functional/deploy_tools.py): ``kubectl apply -k``
-renders the overlay with the real kustomize, and the test then restarts the local
-forwarder, as a rollout would, so install's wait sees a new Resync reach ingest.
+``albatross`` lines run in this process (``albatross.cli.main``) against the local
+cloud, whose endpoint is in the environment, with kubectl's context the local API
+double (its kubeconfig, and the EKS double gives the cluster that endpoint). The other
+lines run in bash, with stand-ins first on PATH (tests/functional/standin.py) for
+``sam`` and ``kubectl``: ``sam deploy`` keeps the stack in
+the local cloud's CloudFormation, with the deployment's outputs, so install, ``albatross
+status`` and uninstall read it as they would AWS's; ``kubectl apply -k`` renders the
+overlay with the real kustomize, and each apply restarts the local forwarder, as a
+rollout would, which ``kubectl rollout status`` waits for; the Lease is the local
+forwarder's own, in the API double.
 
 What this cannot run: ``make package`` and ``make image ... PUSH=1`` (they download
-wheels and push to a registry; the artifact and image tests cover them), ``sam deploy``
-and ``sam delete`` (no CloudFormation here: the stand-in records the arguments),
-``kubectl get pods`` and ``kubectl logs`` (the API double serves no pods: the stand-in
-records them). Those lines must be exactly the ones listed in NOT_RUN.
+wheels and push to a registry; the artifact and image tests cover them). Those lines
+must be exactly the ones listed in NOT_RUN.
 """
 
 from __future__ import annotations
@@ -25,24 +25,26 @@ import json
 import os
 import re
 import shlex
+import shutil
+import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from kubernetes import client as k8s
 
 from albatross.cli.main import main
 from albatross.local.system import LocalSystem, local_system
 from albatross.store.table import Store
-from tests.functional.deploy_tools import Rollout, checkout, eks_double, standins
+from tests.functional.deploy_tools import Rollout, Tools, checkout, eks_double, standins
 
 ROOT = Path(__file__).resolve().parents[2]
 CLUSTER = "my-cluster"  # the README's
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/albatross-forwarder"
-NOT_RUN = {
-    "make package",
-    f"make image IMAGE={IMAGE} PUSH=1",
-}
+NOT_RUN = {"make package", f"make image IMAGE={IMAGE} PUSH=1"}
+BASH = shutil.which("bash") or "/bin/bash"
 
 
 def deploy_lines() -> list[str]:
@@ -61,25 +63,49 @@ def system(tmp_path: Path) -> Iterator[LocalSystem]:
         yield running
 
 
+def _lease(system: LocalSystem) -> Any:
+    """The local forwarder's Lease (it runs outside a pod: in ``default``)."""
+    return k8s.CoordinationV1Api(system.api()).read_namespaced_lease("albatross-forwarder", "default").spec
+
+
+def _steps(tools: Tools) -> list[tuple[str, ...]]:
+    """What the stand-ins ran, without install's polls and make's probe of docker."""
+    out = []
+    for run in tools.runs():
+        argv = run["argv"]
+        if argv[:2] in (["get", "lease"], ["get", "pod"], ["buildx", "version"]):
+            continue
+        out.append((run["tool"], *argv[:2]))
+    return out
+
+
 def test_the_readme_deploy_sequence_runs(
     system: LocalSystem, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     lines = deploy_lines()
     assert set(lines) >= NOT_RUN, "the README's deploy section changed: update NOT_RUN"
-    outputs = tmp_path / "outputs.json"
-    outputs.write_text(json.dumps(system.cloud.deployment.outputs))
-    monkeypatch.setenv("ALBATROSS_OUTPUTS", str(outputs))  # as `source .albatross-local/env` sets it
     tools = standins(tmp_path / "bin")
     for key, value in tools.env(os.environ["PATH"]).items():
         monkeypatch.setenv(key, value)
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps(system.cloud.deployment.outputs))
+    monkeypatch.setenv("STANDIN_OUTPUTS", str(outputs))  # what sam deploy's stack outputs
+    monkeypatch.delenv("ALBATROSS_OUTPUTS", raising=False)  # status reads the deployed stack
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "local" / "kubeconfig"))
+    monkeypatch.setenv("STANDIN_LEASE_NAMESPACE", "default")
+    # the local forwarder's pod name is this host's name (its Lease holder identity says so)
+    monkeypatch.setenv("STANDIN_PODS", f'{{"{socket.gethostname()}": null}}')
     repo = checkout(tmp_path / "repo")
     monkeypatch.chdir(repo)
     store = Store(system.output("StateTableName"))
     first = system.wait_for("the first forwarder's Resync", store.last_resync, timeout=60)
+    holders = [_lease(system).holder_identity]
 
     printed: dict[str, str] = {}
+    reported: list[tuple[str, Any]] = []
     with eks_double() as eks, Rollout(system, tools) as rollout:
         eks.clusters[CLUSTER] = system.vpc_id
+        eks.endpoints[CLUSTER] = system.kube.url  # kubectl's current context is the local API double
         for line in lines:
             if line in NOT_RUN:
                 continue
@@ -89,32 +115,59 @@ def test_the_readme_deploy_sequence_runs(
                 found = capsys.readouterr()
                 assert code == 0, f"{line}\n{found.out}{found.err}"
                 printed[line] = printed.get(line, "") + found.out
-            else:
-                done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)  # noqa: S603  # the README's line, stand-ins first on PATH
-                assert done.returncode == 0, f"{line}\n{done.stderr}"
+                if argv[1] == "install" and "--dry-run" not in argv:
+                    reported.append((line, store.last_resync()))
+                    holders.append(_lease(system).holder_identity)
+                continue
+            done = subprocess.run(  # noqa: S603  # the README's line, stand-ins first on PATH
+                [BASH, "-euo", "pipefail", "-c", line],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+                cwd=ROOT if argv[0] == "make" else repo,  # the Makefile is the repository's
+            )
+            assert done.returncode == 0, f"{line}\n{done.stdout}{done.stderr}"
         associations_after = dict(eks.associations)
         made = [params for name, params in eks.calls if name == "CreatePodIdentityAssociation"]
 
     installs = [line for line in lines if line.startswith("albatross install") and "--dry-run" not in line]
     assert installs == [f"albatross install --cluster {CLUSTER} --image {IMAGE}:0.1.0"]
-    out = printed[installs[0]]
-    assert "the forwarder's first Resync reached ingest" in out, out
     assert rollout.restarts == 1
-    last = store.last_resync()
-    assert last is not None
-    assert last != first  # the new forwarder's, not the one before install
-    # what ran, in order: the stack, the forwarder (its overlay rendered by the real
-    # kustomize), the checks, and at the end the forwarder and the stack removed
-    assert [(r["tool"], r["argv"][:2]) for r in tools.runs()] == [
-        ("sam", ["deploy", "--template-file"]),
-        ("kubectl", ["apply", "-k"]),
-        ("kubectl", ["-n", "albatross"]),
-        ("kubectl", ["-n", "albatross"]),
-        ("kubectl", ["delete", "-k"]),
-        ("sam", ["delete", "--stack-name"]),
+    # each install reported the Resync of the forwarder its rollout started: a new Lease
+    # holder each time, and the Resync install named is the last ingest recorded
+    assert len(set(holders)) == 2, holders
+    seen = [first]
+    for line, last in reported:
+        assert last is not None
+        assert last not in seen
+        seen.append(last)
+        assert f"sent a Resync (event {last[0]}) that reached ingest" in printed[line], printed[line]
+
+    # what ran, in order: the stack and the forwarder (checked, deployed, applied, rolled
+    # out), the checks, and at the end the forwarder and the stack removed
+    install = [
+        ("kubectl", "config", "view"),
+        ("sam", "deploy", "--template-file"),
+        ("kubectl", "apply", "-k"),
+        ("kubectl", "rollout", "status"),
     ]
-    sam = tools.runs("sam")[0]["argv"]
-    assert sam[sam.index("--parameter-overrides") + 1 :][:2] == [f"ClusterName={CLUSTER}", f"VpcId={system.vpc_id}"]
+    assert _steps(tools) == [
+        *install,
+        ("kubectl", "-n", "albatross"),
+        ("kubectl", "-n", "albatross"),
+        ("kubectl", "config", "view"),
+        ("kubectl", "kustomize", f"deploy/overlays/{CLUSTER}"),
+        ("kubectl", "delete", "-k"),
+        ("sam", "delete", "--stack-name"),
+    ]
+    deploys = [r["argv"] for r in tools.runs("sam") if r["argv"][0] == "deploy"]
+    assert deploys[0][deploys[0].index("--parameter-overrides") + 1 :] == [
+        f"ClusterName={CLUSTER}",
+        f"VpcId={system.vpc_id}",
+        "IngressClass=alb",
+        'ForwarderRoleArn=""',
+    ]
     # the association was made, for the stack's role, and uninstall removed it
     assert made == [
         {
