@@ -7,16 +7,17 @@ resources, the Kubernetes API double, the forwarder as its own process) for clus
 cloud, whose endpoint is in the environment, with kubectl's context the local API
 double (its kubeconfig, and the EKS double gives the cluster that endpoint). The other
 lines run in bash, with stand-ins first on PATH (tests/functional/standin.py) for
-``sam`` and ``kubectl``: ``sam deploy`` keeps the stack in
+``sam``, ``kubectl``, ``docker``, ``aws`` and ``gh``: ``sam deploy`` keeps the stack in
 the local cloud's CloudFormation, with the deployment's outputs, so install, ``albatross
 status`` and uninstall read it as they would AWS's; ``kubectl apply -k`` renders the
 overlay with the real kustomize, and each apply restarts the local forwarder, as a
 rollout would, which ``kubectl rollout status`` waits for; the Lease is the local
-forwarder's own, in the API double.
+forwarder's own, in the API double. ``make image`` runs the repository's Makefile with
+the stand-in docker, so what it asks of docker (a two-platform build, pushed) is checked
+after the ECR login the section shows.
 
-What this cannot run: ``make package`` and ``make image ... PUSH=1`` (they download
-wheels and push to a registry; the artifact and image tests cover them). Those lines
-must be exactly the ones listed in NOT_RUN.
+What this cannot run: ``make package`` (it downloads wheels; the artifact tests build
+the same way). Those lines must be exactly the ones listed in NOT_RUN.
 """
 
 from __future__ import annotations
@@ -39,11 +40,13 @@ from albatross.cli.main import main
 from albatross.local.system import LocalSystem, local_system
 from albatross.store.table import Store
 from tests.functional.deploy_tools import Rollout, Tools, checkout, eks_double, standins
+from tests.functional.standin import ECR_PASSWORD
 
 ROOT = Path(__file__).resolve().parents[2]
 CLUSTER = "my-cluster"  # the README's
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/albatross-forwarder"
-NOT_RUN = {"make package", f"make image IMAGE={IMAGE} PUSH=1"}
+RELEASE = "albatross-0.1.0.packaged.yaml"
+NOT_RUN = {"make package"}
 BASH = shutil.which("bash") or "/bin/bash"
 
 
@@ -84,7 +87,7 @@ def test_the_readme_deploy_sequence_runs(
 ) -> None:
     lines = deploy_lines()
     assert set(lines) >= NOT_RUN, "the README's deploy section changed: update NOT_RUN"
-    tools = standins(tmp_path / "bin")
+    tools = standins(tmp_path / "bin", ("sam", "kubectl", "docker", "aws", "gh"))
     for key, value in tools.env(os.environ["PATH"]).items():
         monkeypatch.setenv(key, value)
     outputs = tmp_path / "outputs.json"
@@ -95,6 +98,10 @@ def test_the_readme_deploy_sequence_runs(
     monkeypatch.setenv("STANDIN_LEASE_NAMESPACE", "default")
     # the local forwarder's pod name is this host's name (its Lease holder identity says so)
     monkeypatch.setenv("STANDIN_PODS", f'{{"{socket.gethostname()}": null}}')
+    release = tmp_path / "release"
+    release.mkdir()
+    shutil.copy(ROOT / "template.yaml", release / RELEASE)  # stands for the packaged template
+    monkeypatch.setenv("STANDIN_RELEASE", str(release))
     repo = checkout(tmp_path / "repo")
     monkeypatch.chdir(repo)
     store = Store(system.output("StateTableName"))
@@ -132,11 +139,15 @@ def test_the_readme_deploy_sequence_runs(
         made = [params for name, params in eks.calls if name == "CreatePodIdentityAssociation"]
 
     installs = [line for line in lines if line.startswith("albatross install") and "--dry-run" not in line]
-    assert installs == [f"albatross install --cluster {CLUSTER} --image {IMAGE}:0.1.0"]
-    assert rollout.restarts == 1
+    assert installs == [
+        f"albatross install --cluster {CLUSTER} --image {IMAGE}:0.1.0",
+        f"albatross install --cluster {CLUSTER} --region us-east-1 --template {RELEASE} --image "
+        "ghcr.io/example/albatross-forwarder:0.1.0",
+    ]
+    assert rollout.restarts == 2
     # each install reported the Resync of the forwarder its rollout started: a new Lease
     # holder each time, and the Resync install named is the last ingest recorded
-    assert len(set(holders)) == 2, holders
+    assert len(set(holders)) == 3, holders
     seen = [first]
     for line, last in reported:
         assert last is not None
@@ -144,8 +155,8 @@ def test_the_readme_deploy_sequence_runs(
         seen.append(last)
         assert f"sent a Resync (event {last[0]}) that reached ingest" in printed[line], printed[line]
 
-    # what ran, in order: the stack and the forwarder (checked, deployed, applied, rolled
-    # out), the checks, and at the end the forwarder and the stack removed
+    # what ran, in order: the image, the stack and the forwarder twice (checked, deployed,
+    # applied, rolled out), the checks, and at the end the forwarder and the stack removed
     install = [
         ("kubectl", "config", "view"),
         ("sam", "deploy", "--template-file"),
@@ -153,6 +164,13 @@ def test_the_readme_deploy_sequence_runs(
         ("kubectl", "rollout", "status"),
     ]
     assert _steps(tools) == [
+        ("aws", "ecr", "create-repository"),
+        ("aws", "ecr", "get-login-password"),
+        ("docker", "login", "--username"),
+        ("docker", "buildx", "create"),
+        ("docker", "buildx", "build"),
+        *install,
+        ("gh", "release", "download"),
         *install,
         ("kubectl", "-n", "albatross"),
         ("kubectl", "-n", "albatross"),
@@ -161,14 +179,24 @@ def test_the_readme_deploy_sequence_runs(
         ("kubectl", "delete", "-k"),
         ("sam", "delete", "--stack-name"),
     ]
+    # the login took the password aws printed, for the registry make image pushes to
+    [login] = [r for r in tools.runs("docker") if r["argv"][0] == "login"]
+    assert login["argv"][-1] == IMAGE.split("/")[0]
+    assert login["stdin"] == ECR_PASSWORD + "\n"
+    [build] = [r["argv"] for r in tools.runs("docker") if r["argv"][:2] == ["buildx", "build"]]
+    assert build[build.index("--platform") + 1] == "linux/amd64,linux/arm64"
+    assert build[build.index("--tag") + 1] == f"{IMAGE}:0.1.0"
+    assert "--push" in build
+    # the stack: the built template, then the release's
     deploys = [r["argv"] for r in tools.runs("sam") if r["argv"][0] == "deploy"]
+    assert [d[d.index("--template-file") + 1] for d in deploys] == [".aws-sam/build/template.yaml", RELEASE]
     assert deploys[0][deploys[0].index("--parameter-overrides") + 1 :] == [
         f"ClusterName={CLUSTER}",
         f"VpcId={system.vpc_id}",
         "IngressClass=alb",
         'ForwarderRoleArn=""',
     ]
-    # the association was made, for the stack's role, and uninstall removed it
+    # the association was made once, for the stack's role, and uninstall removed it
     assert made == [
         {
             "clusterName": CLUSTER,
