@@ -218,12 +218,16 @@ def apply_resync(
                 bootstrap=max((rv for rv, _ in stored.values()), default=0),
             )
             if newest and prior is not None and mark < prior:
-                groups |= _rebaseline(resync, kind, wanted=wanted, stored=stored, mark=mark, sent=sent_at, store=store)
-                logger.warning(
-                    "the cluster's resourceVersions went back (an etcd restore, or a cluster made again under "
-                    "this name): re-baselined",
-                    extra={"kind": kind, "asOf": mark, "mark": prior},
+                gone, rebased = _rebaseline(
+                    resync, kind, wanted=wanted, stored=stored, mark=mark, sent=sent_at, store=store
                 )
+                groups |= gone
+                if rebased:
+                    logger.warning(
+                        "the cluster's resourceVersions went back (an etcd restore, or a cluster made again under "
+                        "this name): re-baselined",
+                        extra={"kind": kind, "asOf": mark, "mark": prior, "snapshots": rebased},
+                    )
                 continue
         for key, (rv, obj) in stored.items():
             if key in wanted or not resync.judges(kind, key, rv):
@@ -254,13 +258,14 @@ def _rebaseline(
     mark: int,
     sent: float,
     store: Store,
-) -> set[str]:
+) -> tuple[set[str], int]:
     """The Resync's view of ``kind`` wins over what was stored before it was sent; what
     it lists or deletes above its ``asOf`` is stored again at version 0 (see
     :func:`apply_resync`). What was stored after it was sent is the newer word (a change
     that overtook it, or one stored since, when this is a retried delivery). Returns the
-    groups whose objects went."""
+    groups whose objects went and how many snapshots were stored again at version 0."""
     groups: set[str] = set()
+    rebased = 0
     for key, (rv, obj) in stored.items():
         if rv <= mark and key not in wanted and resync.judges(kind, key, rv):
             applied, previous, _ = store.put_snapshot(kind=kind, key=key, rv=rv, obj=obj, deleted=True)
@@ -270,7 +275,8 @@ def _rebaseline(
         if snap.at >= sent or not resync.judges(kind, key, 0):
             continue
         if key in wanted:
-            store.rebase(kind=kind, key=key, obj=snap.obj, seen=snap.rv, deleted=snap.deleted)
+            rebased += store.rebase(kind=kind, key=key, obj=snap.obj, seen=snap.rv, deleted=snap.deleted)
         elif not snap.deleted and store.rebase(kind=kind, key=key, obj=snap.obj, seen=snap.rv, deleted=True):
+            rebased += 1
             groups |= _groups_affected(store, kind, snap.obj, snap.obj, deleted=True)
-    return groups
+    return groups, rebased
