@@ -29,6 +29,7 @@ from albatross.contract import (
     object_key,
     params_group,
     params_name,
+    parse_writeback,
     services_of,
     trim,
 )
@@ -155,3 +156,9 @@ def test_no_object_makes_a_reader_raise(metadata: Any, spec: Any, status: Any) -
     trim(obj, "Node")
     with contextlib.suppress(ContractError):  # the one reader that refuses: no name, no key
         object_key(obj)
+
+
+@pytest.mark.parametrize("body", [DEEP_ARRAY, '{"type": ' + DEEP_OBJECT + "}", "{", "1" * 5000, "[]"])
+def test_a_write_back_body_of_any_shape_is_a_contract_error(body: str) -> None:
+    with pytest.raises(ContractError):
+        parse_writeback(body)

@@ -603,8 +603,8 @@ def parse_writeback(body: str) -> WriteBack:
     """Parse and validate a write-back message body, or raise ContractError."""
     try:
         data = json.loads(body)
-    except json.JSONDecodeError as e:
-        raise ContractError(f"write-back body is not JSON: {e}") from e
+    except (ValueError, RecursionError) as e:  # not JSON, or nested past the parser's depth
+        raise ContractError(f"write-back body is not JSON: {str(e)[:200]}") from e
     if not isinstance(data, dict):
         raise ContractError("write-back body must be a JSON object")
     if data.get("schemaVersion") != WRITEBACK_SCHEMA_VERSION:
