@@ -91,7 +91,12 @@ def _classify(
 
 def _services(store: Store, ingresses: list[Ingress]) -> tuple[dict[str, Service], dict[str, str]]:
     """The Services the members name, and why each one that cannot be read cannot."""
-    keys = set().union(*(rules.referenced_services(i) for i in ingresses))
+    keys: set[str] = set()
+    for ing in ingresses:
+        try:
+            keys |= rules.referenced_services(ing)
+        except Exception:  # its build meets the same defect and reports it as its own error
+            logger.exception("reading the Services an Ingress names", extra={"ingress": ing.key})
     found = store.get_objects("Service", keys)
     unreadable: dict[str, str] = {}
     services: dict[str, Service] = {}
