@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from albatross.model.stack import Stack
 from albatross.plan import rules as rule_plan
 from albatross.plan.actual import Actual, ActualResource
-from albatross.plan.planner import plan, resolve
+from albatross.plan.planner import plan, recorded_first, resolve, set_aside
 
 GOLDEN = Path(__file__).parent / "golden" / "2048.json"
 SG, TG, LB, L, R = "sg-1", "arn:tg/1", "arn:lb/1", "arn:listener/1", "arn:rule/1"
@@ -111,6 +111,72 @@ def test_a_replaced_load_balancer_gets_new_listeners_and_rules() -> None:
     )
     halfway = Actual(resources=(*old.resources, new_lb, new_listener))
     assert kinds(plan(replacing, halfway)) == ["create ListenerRule 80:1", "delete LoadBalancer LoadBalancer"]
+
+
+def _look_alike(built: Actual) -> Actual:
+    """``built`` plus someone else's load balancer tagged for the same stack (another
+    name), with a listener on the same port and a rule forwarding to its own target group."""
+    by_id = {r.id: r for r in built.resources}
+    lb = ActualResource(
+        id="LoadBalancer",
+        type=by_id["LoadBalancer"].type,
+        physical_id="arn:lb/foreign",
+        properties={**by_id["LoadBalancer"].properties, "Name": "team-b-dashboard", "SecurityGroups": ["sg-b"]},
+    )
+    listener = ActualResource(
+        id="80",
+        type=by_id["80"].type,
+        physical_id="arn:listener/foreign",
+        properties={**by_id["80"].properties, "LoadBalancerArn": "arn:lb/foreign"},
+    )
+    rule = ActualResource(
+        id="80:1",
+        type=by_id["80:1"].type,
+        physical_id="arn:rule/foreign",
+        properties={
+            **by_id["80:1"].properties,
+            "ListenerArn": "arn:listener/foreign",
+            "Actions": [{"Type": "forward", "TargetGroupArn": "arn:tg/foreign"}],
+        },
+    )
+    return Actual(resources=(*built.resources, lb, listener, rule))
+
+
+def test_a_load_balancer_only_tagged_like_ours_is_set_aside_with_what_hangs_under_it() -> None:
+    actual = _look_alike(as_built(desired()))
+    assert "delete LoadBalancer LoadBalancer" in kinds(plan(desired(), actual))  # what tags alone used to cause
+    kept, aside = set_aside(desired(), actual, recorded={LB})
+    assert [r.physical_id for r in aside] == ["arn:lb/foreign"]
+    assert kept == as_built(desired())
+    assert plan(desired(), kept) == []
+
+
+def test_a_recorded_duplicate_is_still_deleted() -> None:
+    """One Albatross made (the stack index held it, or a provision recorded it)."""
+    actual = _look_alike(as_built(desired()))
+    kept, aside = set_aside(desired(), actual, recorded={LB, "arn:lb/foreign"})
+    assert (kept, aside) == (actual, ())
+    assert kinds(plan(desired(), kept)) == ["delete LoadBalancer LoadBalancer"]
+
+
+def test_an_unrecorded_load_balancer_keeps_what_it_uses_when_the_group_goes() -> None:
+    """The group is deleted and its load balancer was never recorded: it stays, and so do
+    the security group it uses and the target group its rule forwards to (AWS would
+    refuse to delete them anyway); a recorded one goes with them."""
+    kept, aside = set_aside(None, as_built(desired()), recorded=set())
+    assert [r.physical_id for r in aside] == [LB]
+    assert plan(None, kept) == []
+    kept, aside = set_aside(None, as_built(desired()), recorded={LB})
+    assert aside == ()
+    assert len(plan(None, kept)) == 3
+
+
+def test_recorded_load_balancers_come_first() -> None:
+    """The model takes a live load balancer's subnets from the first one of its scheme."""
+    actual = _look_alike(as_built(desired()))
+    lb_type = actual.resources[-3].type
+    ordered = recorded_first(Actual(resources=tuple(reversed(actual.resources))), {LB})
+    assert [r.physical_id for r in ordered.of_type(lb_type)] == [LB, "arn:lb/foreign"]
 
 
 def test_a_health_check_change_is_one_update() -> None:

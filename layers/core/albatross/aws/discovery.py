@@ -3,7 +3,10 @@ the model needs.
 
 A stack is found with one Resource Groups Tagging API query on the cluster and stack
 tags; listeners and rules are read under the stack's load balancer. Resources without
-our tags are never returned, so they are never modified or deleted.
+our tags are never returned, so they are never modified or deleted. Tags are not proof
+of ownership, though: anyone can copy them onto a load balancer. Every load balancer
+tagged for the stack is returned, and one the group has no record of making or adopting
+is set aside before planning (:func:`albatross.plan.planner.set_aside`).
 
 After a successful apply the group keeps a :class:`~albatross.plan.actual.StackIndex`:
 :func:`find_indexed` reads the load balancer and target groups by ARN (no tag search),

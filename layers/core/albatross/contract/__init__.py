@@ -540,9 +540,11 @@ def ingress_is_ours(obj: Mapping[str, Any], *, classes: Mapping[str, ClassInfo],
 
 WRITEBACK_TYPES = ("status", "event", "removeFinalizer")
 # The reasons of the Events Albatross records on Ingresses: LBC's Ingress event reasons
-# (pkg/k8s/events.go), so alerts written for LBC keep working. The forwarder records no
-# Event with another reason, whatever a write-back asks (tests/unit/test_writeback_rules.py
-# holds every reason the cloud side writes to this list).
+# (pkg/k8s/events.go), so alerts written for LBC keep working, and Albatross's own
+# DuplicateLoadBalancer (a load balancer tagged for the group's stack that Albatross did
+# not make: left alone, for a human). The forwarder records no Event with another
+# reason, whatever a write-back asks (tests/unit/test_writeback_rules.py holds every
+# reason the cloud side writes to this list).
 EVENT_REASONS = frozenset(
     {
         "ConflictingIngressClass",
@@ -553,6 +555,7 @@ EVENT_REASONS = frozenset(
         "FailedBuildModel",
         "FailedDeployModel",
         "SuccessfullyReconciled",
+        "DuplicateLoadBalancer",
     }
 )
 

@@ -32,7 +32,7 @@ from albatross.model import networking as net
 from albatross.model.stack import LOAD_BALANCER, SECURITY_GROUP, TARGET_GROUP, Stack
 from albatross.model.targets import digest, instance_targets, ip_targets
 from albatross.plan.actual import Actual
-from albatross.plan.planner import CREATE_ORDER, Step, pair, plan
+from albatross.plan.planner import CREATE_ORDER, Step, pair, plan, set_aside
 from albatross.store.table import Store
 
 logger = Logger(child=True)
@@ -181,8 +181,12 @@ def apply_all(
 
 
 def run_phase(*, settings: Settings, store: Store, group: str, phase: str) -> dict[str, Any]:
-    desired = saved_model(store, group)
-    actual = discovery.read_stack(cluster=settings.cluster, stack_id=group, desired=desired)
+    state = store.group_state(group)
+    desired = Stack.from_json(state.model) if state.model else None
+    # a load balancer the group has no record of is not ours to change or delete
+    actual, _ = set_aside(
+        desired, discovery.read_stack(cluster=settings.cluster, stack_id=group, desired=desired), state.owned
+    )
     physical = physical_ids(desired, actual)
     if phase == "targets":
         return {
@@ -198,13 +202,18 @@ def run_phase(*, settings: Settings, store: Store, group: str, phase: str) -> di
     for step in steps:
         logger.info("applying", extra={"group": group, "step": step.describe()})
         applier.apply(step, physical)
+        if step.op == "create" and step.type == LOAD_BALANCER:
+            store.own_load_balancers(group, [physical[step.id]])  # made (or adopted by name): the group's
     return {"phase": phase, "changes": len(steps) + released}
 
 
 def check_load_balancer(*, settings: Settings, group: str, want: str) -> dict[str, Any]:
     """Raise LoadBalancerNotReady until the group's load balancer is active (``want``
-    = ``active``) or gone (``want`` = ``gone``); the state machine retries with a bound."""
-    actual = discovery.find_stack(cluster=settings.cluster, stack_id=group)
+    = ``active``) or gone (``want`` = ``gone``); the state machine retries with a bound.
+    One merely tagged like it, that the group has no record of, is not waited for."""
+    state = Store(settings.table).group_state(group)
+    desired = Stack.from_json(state.model) if state.model else None
+    actual, _ = set_aside(desired, discovery.find_stack(cluster=settings.cluster, stack_id=group), state.owned)
     states = [r.properties.get("State") for r in actual.of_type(LOAD_BALANCER) if r.id == names.LOAD_BALANCER_ID]
     if want == "gone":
         if states:

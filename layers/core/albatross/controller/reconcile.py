@@ -44,7 +44,7 @@ from albatross.model.discovery import Discovery
 from albatross.model.group import Members, members_of, with_last_good
 from albatross.model.stack import LOAD_BALANCER, Stack
 from albatross.plan.actual import Actual, StackIndex
-from albatross.plan.planner import plan
+from albatross.plan.planner import plan, recorded_first, set_aside
 from albatross.store.table import Store
 
 logger = Logger(child=True)
@@ -178,7 +178,8 @@ def reconcile(*, settings: Settings, store: Store, group: str, request_id: str, 
     index = StackIndex.from_json(state.index) if state.index and not fresh else None
     actual = discovery.find_indexed(index) if index else None
     if actual is None:
-        index, actual = None, discovery.find_stack(cluster=settings.cluster, stack_id=group)
+        found = discovery.find_stack(cluster=settings.cluster, stack_id=group)
+        index, actual = None, recorded_first(found, state.owned)  # facts from our load balancer, not a look-alike
     built = _build(settings, store, group, members.live, actual)
     failed = dict(members.errors) | {e.ingress: e.reason for e in built.errors}
     if failed:
@@ -235,6 +236,17 @@ def reconcile(*, settings: Settings, store: Store, group: str, request_id: str, 
         if ing.key not in failed:
             _remember_good(store, group, objects[ing.key], records.get(ing.key))
     store.set_refs(group, built.service_refs)
+    actual, unrecorded = set_aside(desired, actual, state.owned)  # tags alone make no load balancer ours
+    if unrecorded:
+        everyone = [i.key for i in members.live] + [m["ingress"] for m in members.leaving]
+        queues.send_writebacks(
+            settings.writeback_queue_url,
+            report.unrecorded(settings, everyone, unrecorded, group=group, objects=objects),
+        )
+        logger.warning(
+            "load balancers tagged for the group but not made by Albatross: left alone",
+            extra={"group": group, "loadBalancers": [r.physical_id for r in unrecorded]},
+        )
     actual = discovery.complete(actual, desired, index.applied if index else None)
     steps = plan(desired, actual, previous=Stack.from_json(state.model) if state.model else None)
     model: Mapping[str, Any] | None = desired.to_json() if desired else None

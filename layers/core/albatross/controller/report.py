@@ -4,7 +4,8 @@ On success: each live member's ``status.loadBalancer`` (only when it differs fro
 the member shows), a Normal ``SuccessfullyReconciled`` Event, and finalizer removal for
 the members that left; then the group's run is over and, if changes arrived meanwhile,
 it is enqueued once more. On failure: a Warning ``FailedDeployModel`` Event on every
-live member.
+live member. A load balancer tagged for the group's stack that Albatross did not make or
+adopt: a Warning ``DuplicateLoadBalancer`` naming it on every member.
 
 Every message names the Ingress's uid as stored: the forwarder applies it to that
 object only, never to another one created since under the same name.
@@ -22,7 +23,7 @@ from albatross.controller.settings import Settings
 from albatross.k8s.ingress import GroupID, parse_ingress
 from albatross.model import names
 from albatross.model.stack import LOAD_BALANCER
-from albatross.plan.actual import Actual
+from albatross.plan.actual import Actual, ActualResource
 from albatross.store.table import Store
 
 
@@ -142,3 +143,31 @@ def failed(*, settings: Settings, store: Store, group: str, members: Iterable[st
 
 def finalizer_of(group: str) -> str:
     return names.finalizer(GroupID.parse(group))
+
+
+def unrecorded(
+    settings: Settings,
+    ingresses: Iterable[str],
+    load_balancers: Iterable[ActualResource],
+    *,
+    group: str,
+    objects: Mapping[str, Mapping[str, Any]] | None = None,
+) -> list[WriteBack]:
+    """A Warning on each Ingress naming each load balancer tagged for the group's stack
+    that Albatross did not make or adopt (see :func:`albatross.plan.planner.set_aside`)."""
+    keys = list(ingresses)
+    return [
+        msg
+        for lb in load_balancers
+        for msg in warnings(
+            settings,
+            keys,
+            reason="DuplicateLoadBalancer",
+            message=(
+                f"load balancer {lb.properties.get('Name')} ({lb.physical_id}) carries the tags of this group's stack "
+                f"({names.TAG_STACK}={group}) but Albatross has no record of making or adopting it: it is left alone, "
+                "neither changed nor deleted; delete it, or remove its tags, if it is not in use"
+            ),
+            objects=objects,
+        )
+    ]

@@ -22,6 +22,8 @@ from albatross.aws import discovery
 from albatross.aws.errors import UserError
 from albatross.controller import phases, report
 from albatross.controller.settings import Settings
+from albatross.model.stack import Stack
+from albatross.plan.planner import set_aside
 from albatross.store.table import Store
 
 logger = Logger(child=True)
@@ -59,11 +61,13 @@ def run(event: Mapping[str, Any], *, settings: Settings, store: Store) -> dict[s
         return phases.check_load_balancer(settings=settings, group=group, want=str(event.get("want")))
     if task == "finish":
         members, leaving = _members(store, group)
-        actual = discovery.find_stack(cluster=settings.cluster, stack_id=group)
+        state = store.group_state(group)
+        desired = Stack.from_json(state.model) if state.model else None
+        # the status shows our load balancer's address, never one merely tagged like it
+        actual, _ = set_aside(desired, discovery.find_stack(cluster=settings.cluster, stack_id=group), state.owned)
         sent = report.finish(
             settings=settings, store=store, group=group, members=members, leaving=leaving, changed=True, actual=actual
         )
-        desired = phases.saved_model(store, group)
         index = discovery.index_of(desired, phases.physical_ids(desired, actual))
         store.save_index(group, index.to_json() if index else None)
         again = report.end_run(settings=settings, store=store, group=group)

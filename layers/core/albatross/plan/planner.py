@@ -10,7 +10,7 @@ updated to the replacement.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -89,6 +89,59 @@ def pair(desired: Stack | None, actual: Actual) -> tuple[dict[str, ActualResourc
     return paired, orphans
 
 
+def set_aside(
+    desired: Stack | None, actual: Actual, recorded: Collection[str]
+) -> tuple[Actual, tuple[ActualResource, ...]]:
+    """Take out of ``actual`` every load balancer the plan would delete (tagged for the
+    stack, not the one the desired load balancer pairs with) that is not ``recorded`` as
+    made or adopted by Albatross, with its listeners and rules and the target groups
+    and security groups of the stack it uses: tags alone never make Albatross delete or
+    change a load balancer. Returns what is left to plan with, and the load balancers
+    set aside, for a Warning that names each."""
+    _, orphans = pair(desired, actual)
+    aside = tuple(r for r in orphans if r.type == LOAD_BALANCER and r.physical_id not in recorded)
+    if not aside:
+        return actual, ()
+    gone = {r.physical_id for r in aside}
+    for type_, parent in ((LISTENER, "LoadBalancerArn"), (LISTENER_RULE, "ListenerArn")):
+        gone |= {r.physical_id for r in actual.of_type(type_) if r.properties.get(parent) in gone}
+    under = [r for r in actual.resources if r.physical_id in gone]
+    # what a kept load balancer uses cannot go (AWS would refuse), and is not ours to take from it
+    named = _strings_in([r.properties for r in under])
+    used = {sg for r in aside for sg in r.properties.get("SecurityGroups") or ()} | {
+        r.physical_id for r in actual.of_type(TARGET_GROUP) if r.physical_id in named
+    }
+    unpaired = {r.physical_id for r in orphans}
+    kept = tuple(
+        r
+        for r in actual.resources
+        if r.physical_id not in gone and not (r.physical_id in unpaired and r.physical_id in used)
+    )
+    return Actual(resources=kept), aside
+
+
+def recorded_first(actual: Actual, recorded: Collection[str]) -> Actual:
+    """``actual`` with the recorded load balancers before the others: where the model
+    takes facts from the stack's live load balancer (its subnets), it takes them from
+    one Albatross made or adopted, not from one merely tagged like it."""
+    return Actual(
+        resources=tuple(
+            sorted(actual.resources, key=lambda r: r.type == LOAD_BALANCER and r.physical_id not in recorded)
+        )
+    )
+
+
+def _strings_in(value: Any) -> set[str]:
+    """Every string in a JSON-like value (the ARNs an action names, among others)."""
+    if isinstance(value, str):
+        return {value}
+    if isinstance(value, Mapping):
+        value = list(value.values())
+    if isinstance(value, list | tuple):
+        return set().union(*(_strings_in(v) for v in value))
+    return set()
+
+
 def _parents(resource: Resource) -> list[str]:
     if resource.type == LISTENER:
         return [t for t in (ref_target(resource.properties.get("LoadBalancerArn")),) if t]
@@ -142,7 +195,9 @@ def plan(desired: Stack | None, actual: Actual, previous: Stack | None = None) -
                     )
     changes = rules.match(
         {rid: r for rid, r in wanted.items() if r.type == LISTENER_RULE},
-        [r for r in actual.of_type(LISTENER_RULE) if r.id in paired],  # the others go with their listener
+        # the others go with their listener; a rule of another load balancer's listener
+        # with the same id (a duplicate's) is not this one
+        [r for r in actual.of_type(LISTENER_RULE) if paired.get(r.id) is r],
         lambda props: resolve(props, physical),
     )
     early: list[ActualResource] = []

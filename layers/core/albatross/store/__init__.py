@@ -10,9 +10,11 @@
 * group membership — ``grp#<stack>`` / ``ing#<ns>/<name>``, with the member's last version
   that built without error (``good``);
 * group state — ``grp#<stack>`` / ``#state``: the desired model being applied, the
-  Ingresses leaving the group, the running execution, the dirty mark and the stack
+  Ingresses leaving the group, the running execution, the dirty mark, the stack
   index (``stackIndex``: physical ids and applied digests, see
-  :class:`albatross.plan.actual.StackIndex`);
+  :class:`albatross.plan.actual.StackIndex`) and the load balancers Albatross made or
+  adopted for the group (``ownedLoadBalancers``, a string set of ARNs that outlives a
+  forgotten index: the only load balancers Albatross deletes);
 * references — ``ref#<ns>/<service>`` / ``grp#<stack>``: which groups use a Service.
 * backend rules — ``grp#<stack>`` / ``net#<target group id>``: the security group that
   guards each of the target group's targets and the rules it needs on each

@@ -15,6 +15,7 @@ from albatross.aws.errors import ConditionFailed, aws_errors
 STATE_SK = "#state"
 _TARGETS = "targets:"  # state item attributes: targets:<target group id> → digest
 _NET = "net#"  # items of a group's partition: net#<target group id> → its backend rule record
+_OWNED = "ownedLoadBalancers"  # state item attribute: the ARNs of the load balancers the group made or adopted
 TOMBSTONE_SECONDS = 15 * 24 * 3600
 _SINGLE_SK = "#"
 _SINGLE_PARTITION = ("IngressClass", "IngressClassParams", "Node")
@@ -51,6 +52,19 @@ def _created(obj: Mapping[str, Any]) -> datetime.datetime | None:
     return made if made.tzinfo is not None else made.replace(tzinfo=datetime.UTC)
 
 
+def _index_load_balancers(index: Mapping[str, Any]) -> set[str]:
+    """The load balancer ARNs a stack index (JSON form) holds."""
+    ids = index.get("ids") if isinstance(index, Mapping) else None
+    return {str(p) for p in (ids or {}).values() if ":loadbalancer/" in str(p)} if isinstance(ids, Mapping) else set()
+
+
+def _load_balancers_of(item: Mapping[str, Any]) -> frozenset[str]:
+    """The load balancers of a state item's stack index, if it has one."""
+    return (
+        frozenset(_index_load_balancers(json.loads(item["stackIndex"]["S"]))) if "stackIndex" in item else frozenset()
+    )
+
+
 def _identity(obj: Mapping[str, Any]) -> dict[str, Any]:
     """The object's uid and creation time as item attributes (the time in one fixed form,
     so the table compares it as a string), when it has both."""
@@ -84,6 +98,10 @@ class GroupState:
     targets: Mapping[str, str] = field(default_factory=dict)  # target group id → digest of its registered targets
     last: Mapping[str, Any] | None = None  # the last reconcile: at, result, duration_ms, steps, errors
     requested: bool = False  # a reconcile is requested and not started
+    # The load balancers (ARNs) Albatross made or adopted for this group: the only ones
+    # it may delete (see albatross.plan.planner.set_aside). Every one the stack index has
+    # held, and every one a provision made, even when the index was forgotten since.
+    owned: frozenset[str] = frozenset()
 
     @property
     def managed(self) -> bool:
@@ -510,6 +528,7 @@ class Store:
             targets={k[len(_TARGETS) :]: v["S"] for k, v in item.items() if k.startswith(_TARGETS)},
             last=json.loads(item["lastReconcile"]["S"]) if "lastReconcile" in item else None,
             requested="requested" in item,
+            owned=frozenset(item.get(_OWNED, {}).get("SS", ())) | _load_balancers_of(item),
         )
 
     def record_outcome(self, group: str, outcome: Mapping[str, Any]) -> None:
@@ -541,18 +560,36 @@ class Store:
 
     def save_index(self, group: str, index: Mapping[str, Any] | None) -> None:
         """Record the stack index after a successful apply (None: forget it, so the next
-        reconcile searches by tags)."""
+        reconcile searches by tags). Its load balancers stay recorded as the group's when
+        it is forgotten (:attr:`GroupState.owned`)."""
         key = {"pk": {"S": f"grp#{group}"}, "sk": {"S": STATE_SK}}
         with aws_errors():
             if index is None:
                 clients.dynamodb().update_item(TableName=self.table, Key=key, UpdateExpression="REMOVE stackIndex")
-            else:
-                clients.dynamodb().update_item(
-                    TableName=self.table,
-                    Key=key,
-                    UpdateExpression="SET stackIndex = :i",
-                    ExpressionAttributeValues={":i": {"S": json.dumps(index, sort_keys=True)}},
-                )
+                return
+            values: dict[str, Any] = {":i": {"S": json.dumps(index, sort_keys=True)}}
+            update = "SET stackIndex = :i"
+            arns = _index_load_balancers(index)
+            if arns:
+                update += f" ADD {_OWNED} :o"
+                values[":o"] = {"SS": sorted(arns)}
+            clients.dynamodb().update_item(
+                TableName=self.table, Key=key, UpdateExpression=update, ExpressionAttributeValues=values
+            )
+
+    def own_load_balancers(self, group: str, arns: Iterable[str]) -> None:
+        """Record load balancers Albatross made (or adopted by name) for the group, the
+        moment it has their ARNs: only recorded ones are ever deleted."""
+        wanted = sorted(set(arns))
+        if not wanted:
+            return
+        with aws_errors():
+            clients.dynamodb().update_item(
+                TableName=self.table,
+                Key={"pk": {"S": f"grp#{group}"}, "sk": {"S": STATE_SK}},
+                UpdateExpression=f"ADD {_OWNED} :o",
+                ExpressionAttributeValues={":o": {"SS": wanted}},
+            )
 
     def save_model(self, group: str, *, model: Mapping[str, Any] | None, leaving: Iterable[Mapping[str, str]]) -> None:
         values: dict[str, Any] = {
