@@ -8,13 +8,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from albatross.aws import clients
+from albatross.aws import applier, clients
 from albatross.controller import phases
 from albatross.controller.settings import Settings
 from albatross.k8s.ingress import GroupID
 from albatross.local.system import make_vpc
 from albatross.model import names
 from albatross.model.stack import Stack
+from albatross.plan.actual import Actual
+from albatross.plan.planner import plan
 from albatross.store.table import Store
 from tests.functional.test_ownership import CLUSTER, STACK, desired, tags
 from tests.functional.test_store import table
@@ -95,3 +97,19 @@ def test_the_phases_delete_only_the_load_balancers_the_group_made(moto_endpoint:
     provision(store, None, PRUNE)
     assert phases.check_load_balancer(settings=SETTINGS, group=STACK, want="gone") == {"loadBalancer": "gone"}
     assert list(load_balancers().values()) == [look_alike]
+
+
+def test_a_load_balancer_made_by_a_try_that_died_is_recorded_by_the_next(moto_endpoint: str) -> None:
+    """The create returned, then the function died before recording it: the phase's
+    retry finds it paired with the desired one (no second create) and records it."""
+    store = table()
+    stack = desired(make_vpc(CLUSTER))
+    physical: dict[str, str] = {}
+    steps = plan(stack, Actual())
+    assert [s.describe() for s in steps[:3]][-1] == "create LoadBalancer LoadBalancer"
+    for step in steps[:3]:
+        applier.apply(step, physical)
+    assert store.group_state(STACK).owned == frozenset()
+    provision(store, stack, ["apply:LoadBalancer"])
+    assert store.group_state(STACK).owned == {physical["LoadBalancer"]}
+    assert list(load_balancers().values()) == [physical["LoadBalancer"]]

@@ -202,8 +202,10 @@ def run_phase(*, settings: Settings, store: Store, group: str, phase: str) -> di
     for step in steps:
         logger.info("applying", extra={"group": group, "step": step.describe()})
         applier.apply(step, physical)
-        if step.op == "create" and step.type == LOAD_BALANCER:
-            store.own_load_balancers(group, [physical[step.id]])  # made (or adopted by name): the group's
+    if phase == "apply:LoadBalancer" and names.LOAD_BALANCER_ID in physical:
+        # made now, adopted by name, or made by an earlier try that died before this
+        # line: the desired load balancer is the group's from here on, index or not
+        store.own_load_balancers(group, [physical[names.LOAD_BALANCER_ID]])
     return {"phase": phase, "changes": len(steps) + released}
 
 
