@@ -78,7 +78,10 @@ def finish(
         for r in actual.of_type(LOAD_BALANCER)
         if r.id == names.LOAD_BALANCER_ID and r.properties.get("DNSName")
     ]
-    live = store.get_objects("Ingress", members)
+    # Only members the load balancer serves: each has a version that built (ADR 0002); a
+    # member that never built has none, gets no address and no "reconciled" Event.
+    served = {key for key, good in store.member_records(group).items() if good is not None}
+    live = store.get_objects("Ingress", [key for key in members if key in served])
     messages: list[WriteBack] = []
     for key, obj in sorted(live.items()):
         ing = parse_ingress(obj)
