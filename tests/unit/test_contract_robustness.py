@@ -29,11 +29,13 @@ from albatross.contract import (
     object_key,
     params_group,
     params_name,
+    parse_detail,
     parse_writeback,
     services_of,
     trim,
 )
 from albatross.contract.oidc import AUTH_IDP_OIDC, oidc_secrets
+from tests.helpers import load_event
 
 A = "alb.ingress.kubernetes.io/"
 DEEP_ARRAY = "[" * 3000 + "]" * 3000
@@ -162,3 +164,27 @@ def test_no_object_makes_a_reader_raise(metadata: Any, spec: Any, status: Any) -
 def test_a_write_back_body_of_any_shape_is_a_contract_error(body: str) -> None:
     with pytest.raises(ContractError):
         parse_writeback(body)
+
+
+@pytest.mark.parametrize(
+    ("where", "value"),
+    [
+        ("labels", ["a"]),
+        ("labels", {"a": 1}),
+        ("annotations", "x"),
+        ("annotations", {"a": {"b": "c"}}),
+    ],
+)
+def test_an_object_whose_metadata_no_api_server_would_give_is_refused_whole(where: str, value: Any) -> None:
+    event = load_event("endpointslice-upsert")
+    event["detail"]["object"]["metadata"][where] = value
+    with pytest.raises(ContractError, match=f"metadata.{where}"):
+        parse_detail(event["detail"])
+
+
+@pytest.mark.parametrize("part", ["spec", "status"])
+def test_an_object_whose_spec_or_status_is_not_an_object_is_refused(part: str) -> None:
+    event = load_event("ingress-upsert")
+    event["detail"]["object"][part] = [1]
+    with pytest.raises(ContractError, match=f"object.{part}"):
+        parse_detail(event["detail"])

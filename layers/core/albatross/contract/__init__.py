@@ -293,6 +293,7 @@ def parse_detail(detail: Mapping[str, Any]) -> ObjectChange | Resync | Claim:
         raise ContractError("detail.object must be a JSON object")
     if object_key(obj) != key:
         raise ContractError(f"detail.key {key!r} does not name detail.object ({object_key(obj)!r})")
+    _check_object_shape(obj)
     if kind == "Secret":
         _check_secret_object(obj)
     return ObjectChange(
@@ -307,6 +308,23 @@ def parse_detail(detail: Mapping[str, Any]) -> ObjectChange | Resync | Claim:
 
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _check_object_shape(obj: Mapping[str, Any]) -> None:
+    """What every API object has, in the shapes an API server gives them: readers on the
+    cloud side may then take them as such (a crafted event is refused here, whole)."""
+    meta = obj.get("metadata")
+    if not isinstance(meta, Mapping):
+        raise ContractError("detail.object.metadata must be a JSON object")
+    for field in ("labels", "annotations"):
+        value = meta.get(field)
+        if value is not None and not (
+            isinstance(value, Mapping) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+        ):
+            raise ContractError(f"detail.object.metadata.{field} must map strings to strings")
+    for part in ("spec", "status"):
+        if obj.get(part) is not None and not isinstance(obj.get(part), Mapping):
+            raise ContractError(f"detail.object.{part} must be a JSON object")
 
 
 def _payload_ref(value: Any) -> PayloadRef:
