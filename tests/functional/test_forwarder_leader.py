@@ -147,15 +147,27 @@ def test_a_leader_that_loses_the_lease_stops_and_relists_when_it_wins_it_back(
     api = forwarders.api()
     create_ingress(api, "web")
     bus = Bus("a")
-    a = forwarders.make(bus)
+    # a lease long enough that the intruder's cannot lapse between the checks below on a
+    # loaded machine (the default 2 s of these tests could)
+    a = forwarders.make(bus, lease_duration=6)
     wait_for("a's Resync", bus.resyncs)
     # another holder writes the Lease (a replica whose clock runs ahead, say)
     leases = k8s.CoordinationV1Api(api)
-    lease = read_lease(api, LEASE)
-    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    lease["spec"].update(holderIdentity="intruder", renewTime=now)
-    leases.replace_namespaced_lease(LEASE, NS, body(lease))
-    wait_for("a to step down", lambda: not a.elector.leading, timeout=5)
+
+    def intrude() -> bool:
+        lease = read_lease(api, LEASE)
+        now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        lease["spec"].update(holderIdentity="intruder", renewTime=now)
+        try:
+            leases.replace_namespaced_lease(LEASE, NS, body(lease))
+        except k8s.ApiException as e:
+            if e.status == 409:  # a renewed in between: read it again
+                return False
+            raise
+        return True
+
+    wait_for("the intruder's write", intrude)
+    wait_for("a to step down", lambda: not a.elector.leading, timeout=20)
     sent_before = upserted(bus).count("default/web")
     assert not a.readyz()[1].startswith("leader")
     create_ingress(api, "late")
@@ -163,7 +175,7 @@ def test_a_leader_that_loses_the_lease_stops_and_relists_when_it_wins_it_back(
     assert not a.elector.leading  # the intruder's Lease has not expired yet
     assert "default/late" not in upserted(bus)  # a replica that does not lead sends nothing
     # the intruder never renews: a takes the Lease back and lists everything again
-    wait_for("a to lead again", lambda: a.elector.leading, timeout=10)
+    wait_for("a to lead again", lambda: a.elector.leading, timeout=30)
     wait_for("the late Ingress", lambda: "default/late" in upserted(bus))
     wait_for("a second Resync", lambda: len(bus.resyncs()) == 2)
     assert a.elector.acquired == 2
