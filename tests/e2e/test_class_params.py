@@ -100,7 +100,12 @@ def test_the_group_the_class_parameters_name_gathers_its_ingresses_and_can_move(
             {
                 "metadata": {
                     "name": "second",
-                    "annotations": {"alb.ingress.kubernetes.io/group.name": "ignored-by-params"},
+                    "annotations": {
+                        "alb.ingress.kubernetes.io/group.name": "ignored-by-params",
+                        # the Service is a ClusterIP one: instance targets (the default) would
+                        # make this member fail to build, and a member that never built gets no address
+                        "alb.ingress.kubernetes.io/target-type": "ip",
+                    },
                 },
                 "spec": {
                     "ingressClassName": "alb-shared",

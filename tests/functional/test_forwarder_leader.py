@@ -43,17 +43,18 @@ def test_only_the_leader_sends(forwarders: Forwarders, kube: KubeDouble) -> None
     api = forwarders.api()
     create_ingress(api, "web")
     bus_a, bus_b = Bus("a"), Bus("b")
-    a, b = forwarders.make(bus_a), forwarders.make(bus_b)
+    # a 6 s lease: a 2 s one can lapse on a loaded machine and hand leadership over mid-test
+    a, b = forwarders.make(bus_a, lease_duration=6), forwarders.make(bus_b, lease_duration=6)
     wait_for("a leader", lambda: a.elector.leading or b.elector.leading)
-    # several renewals (every 2/3 s): never two leaders at once
-    until = time.monotonic() + 2.5
+    # a few renewals (every 2 s): never two leaders at once
+    until = time.monotonic() + 4.5
     while time.monotonic() < until:
         assert not (a.elector.leading and b.elector.leading)
         time.sleep(0.02)
     (leader, leader_bus), (standby, standby_bus) = sorted(
         [(a, bus_a), (b, bus_b)], key=lambda pair: not pair[0].elector.leading
     )
-    wait_for("the leader's Resync", leader_bus.resyncs)
+    wait_for("the leader's Resync", leader_bus.resyncs, timeout=30)
     create_ingress(api, "later")
     wait_for("the later Ingress", lambda: "default/later" in upserted(leader_bus))
     assert standby_bus.drain() == []

@@ -157,6 +157,10 @@ class StoredIngresses:
     def remove_member(self, group: str, key: str) -> None:
         self.removed.append(key)
 
+    def member_records(self, group: str) -> dict[str, dict[str, Any] | None]:
+        """Every stored Ingress has a version that built (the served members)."""
+        return dict(self.objects)
+
 
 def test_every_write_back_the_cloud_side_makes_names_the_ingress_uid(monkeypatch: pytest.MonkeyPatch) -> None:
     sent: list[WriteBack] = []
