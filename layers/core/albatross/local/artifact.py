@@ -98,6 +98,16 @@ class _Environment:
         self.responses.close()
 
 
+def _failed(environment: _Environment, error_type: str, message: str) -> Result:
+    """An invocation the runtime, not the handler, ended (as Lambda reports it)."""
+    return Result(
+        payload={"errorType": error_type, "errorMessage": message},
+        errored=True,
+        log_lines=environment.new_log_lines(),
+        init_ms=0.0,
+    )
+
+
 @dataclass
 class Runtime:
     """Execution environments per function, made on demand, reused while idle."""
@@ -172,30 +182,15 @@ class Runtime:
                 if not waiting.select(timeout=function.timeout):  # Lambda stops the invocation, and the environment
                     environment.process.kill()
                     environment.process.wait()
-                    return Result(
-                        payload={
-                            "errorType": "Sandbox.Timedout",
-                            "errorMessage": f"Task timed out after {function.timeout:.2f} seconds",
-                        },
-                        errored=True,
-                        log_lines=environment.new_log_lines(),
-                        init_ms=0.0,
+                    return _failed(
+                        environment, "Sandbox.Timedout", f"Task timed out after {function.timeout:.2f} seconds"
                     )
             line = environment.responses.readline()
         except (BrokenPipeError, OSError):
             line = ""
         if not line:  # the process died: Lambda reports it and starts a new environment next time
-            environment.process.wait()
-            code = environment.process.returncode
-            return Result(
-                payload={
-                    "errorType": "Runtime.ExitError",
-                    "errorMessage": f"Runtime exited with error: exit status {code}",
-                },
-                errored=True,
-                log_lines=environment.new_log_lines(),
-                init_ms=0.0,
-            )
+            code = environment.process.wait()
+            return _failed(environment, "Runtime.ExitError", f"Runtime exited with error: exit status {code}")
         response = json.loads(line)
         with self._lock:
             self._idle[function.name].append(environment)
