@@ -90,7 +90,7 @@ def test_an_object_whose_handling_raises_is_skipped_and_counted(
     create_ingress(api, "listed-poison")
     create_ingress(api, "listed-good")
     bus = Bus("a")
-    forwarder = forwarders.make(bus, start=False)
+    forwarder = forwarders.make(bus, start=False, lease_duration=15)  # one term, on a loaded machine too
     poisoned(forwarder, "listed-poison")
     poisoned(forwarder, "watched-poison")
     forwarder.start()

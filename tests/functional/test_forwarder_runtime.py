@@ -143,8 +143,8 @@ def test_only_the_namespaces_to_watch_are_forwarded(forwarders: Forwarders) -> N
     for namespace in ("team-a", "team-b"):
         create_ingress(api, "web", namespace=namespace)
     bus = Bus("a")
-    forwarders.make(bus, namespaces=("team-a",))
-    [resync] = wait_for("the Resync", bus.resyncs)
+    forwarders.make(bus, namespaces=("team-a",), lease_duration=15)  # one term: a 2 s lease can lapse under load
+    resync = wait_for("the Resync", bus.resyncs)[0]
     assert resync["keys"]["Ingress"] == ["team-a/web"]
     create_ingress(api, "later", namespace="team-b")
     create_ingress(api, "later", namespace="team-a")

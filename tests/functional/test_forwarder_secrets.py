@@ -223,7 +223,7 @@ def test_a_running_forwarder_reads_only_the_named_secrets_by_name(forwarders: Fo
     core.create_namespaced_secret("shop", body({"metadata": {"name": "unrelated"}, "data": data}))
     net.create_namespaced_ingress("shop", body(naming("oidc")))  # names a Secret that does not exist yet
     bus = Bus("a")
-    forwarder = forwarders.make(bus, resync_interval=0.5)
+    forwarder = forwarders.make(bus, resync_interval=0.5, lease_duration=15)  # one term, on a loaded machine too
     wait_for("the first Resync", bus.resyncs)
     assert bus.changes("Secret") == []
 
@@ -244,7 +244,7 @@ def test_a_running_forwarder_reads_only_the_named_secrets_by_name(forwarders: Fo
 
     # no longer named: the copy goes and the cloud side hears so
     net.patch_namespaced_ingress("web", "shop", body({"metadata": {"annotations": {OIDC: None}}}))
-    wait_for("the Secret let go of", lambda: bus.changes("Secret")[-1]["action"] == "delete")
+    wait_for("the Secret let go of", lambda: bus.changes("Secret")[-1]["action"] == "delete", timeout=60)
     assert "DeletedDate" in clients.secretsmanager().describe_secret(SecretId=f"albatross/c/{KEY}")
     wait_for("a Resync without it", lambda: bus.resyncs()[-1]["keys"]["Secret"] == [])
 
