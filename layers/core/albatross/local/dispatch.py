@@ -28,6 +28,10 @@ class Dispatcher:
         self._busy = 0
         self._lock = threading.Lock()
         self.invocations: dict[str, int] = {}
+        # What becomes of each event a rule delivers: the events to deliver now, in order
+        # (none: dropped or held back; twice: duplicated). None: each is delivered once.
+        # Tests and the chaos benchmark set it (albatross.local.chaos.BusChaos).
+        self.deliveries: Callable[[dict[str, Any]], list[dict[str, Any]]] | None = None
 
     def start(self) -> None:
         loops: list[tuple[str, Callable[[], None]]] = []
@@ -83,7 +87,12 @@ class Dispatcher:
         while not self._stop.is_set():
             try:
                 for message in self._receive(route.queue_url, 10):
-                    ok, _ = self._invoke(route.function, _envelope(json.loads(message["Body"])))
+                    event = _envelope(json.loads(message["Body"]))
+                    deliveries = self.deliveries
+                    results = [
+                        self._invoke(route.function, e)[0] for e in (deliveries(event) if deliveries else [event])
+                    ]
+                    ok = all(results)  # every delivery invoked, even after one failed
                     if ok:
                         clients.sqs().delete_message(QueueUrl=route.queue_url, ReceiptHandle=message["ReceiptHandle"])
             except Exception:  # keep delivering; the next receive retries

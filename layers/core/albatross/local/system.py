@@ -9,7 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,6 +138,7 @@ def local_system(
     log_level: str = "WARNING",
     build: Path | None = None,
     forwarder_python: str | None = None,  # the forwarder's interpreter (default: this one), e.g. .venv-forwarder's
+    forwarder_env: Mapping[str, str] | None = None,  # its settings beyond the defaults, e.g. RESYNC_SECONDS
 ) -> Iterator[LocalSystem]:
     """Everything, offline. ``build``: run the functions from that ``make package`` folder
     (:mod:`albatross.local.artifact`) instead of the source tree."""
@@ -174,6 +175,7 @@ def local_system(
             "HEALTH_ADDRESS": "127.0.0.1",
             "HEALTH_PORT": "0",
             "LOG_LEVEL": "INFO",
+            **(forwarder_env or {}),
         }
 
         def start_forwarder() -> subprocess.Popen[bytes]:
