@@ -3,7 +3,13 @@ the model needs.
 
 A stack is found with one Resource Groups Tagging API query on the cluster and stack
 tags; listeners and rules are read under the stack's load balancer. Resources without
-our tags are never returned, so they are never modified or deleted. Tags are not proof
+our tags are never returned, so they are never modified or deleted. That API is
+eventually consistent: a resource made seconds ago may not be listed yet (and one just
+deleted may still be). So the caller also names what Albatross made for the stack
+(``recorded``: physical id → resource id, kept in the state store from the moment each
+create call answered) and :func:`find_stack` reads those by id when the search does not
+list them; whatever is gone is left out, never an error. When the search lists
+everything recorded, this costs no call. Tags are not proof
 of ownership, though: anyone can copy them onto a load balancer. Every load balancer
 tagged for the stack is returned, and one the group has no record of making or adopting
 is set aside before planning (:func:`albatross.plan.planner.set_aside`).
@@ -20,6 +26,7 @@ index names that is gone sends the caller back to the tag search.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, overload
 
 from albatross.aws import clients, protection
@@ -141,24 +148,25 @@ def _listener(listener: Mapping[str, Any]) -> list[ActualResource]:
     with aws_errors():
         pages = clients.elbv2().get_paginator("describe_rules").paginate(ListenerArn=listener["ListenerArn"])
         for page in pages:
-            for rule in page["Rules"]:
-                if rule.get("IsDefault"):
-                    continue
-                priority = int(rule["Priority"])
-                out.append(
-                    ActualResource(
-                        id=f"{port}:{priority}",
-                        type=LISTENER_RULE,
-                        physical_id=rule["RuleArn"],
-                        properties={
-                            "ListenerArn": listener["ListenerArn"],
-                            "Priority": priority,
-                            "Conditions": rule.get("Conditions", []),
-                            "Actions": rule.get("Actions", []),
-                        },
-                    )
-                )
+            out.extend(
+                _rule(listener["ListenerArn"], port, rule) for rule in page["Rules"] if not rule.get("IsDefault")
+            )
     return out
+
+
+def _rule(listener_arn: str, port: int, rule: Mapping[str, Any]) -> ActualResource:
+    priority = int(rule["Priority"])
+    return ActualResource(
+        id=f"{port}:{priority}",
+        type=LISTENER_RULE,
+        physical_id=rule["RuleArn"],
+        properties={
+            "ListenerArn": listener_arn,
+            "Priority": priority,
+            "Conditions": rule.get("Conditions", []),
+            "Actions": rule.get("Actions", []),
+        },
+    )
 
 
 def _target_groups(arns: Mapping[str, str]) -> list[ActualResource]:
@@ -362,29 +370,134 @@ def existing_load_balancers(actual: Actual, stack_id: str) -> tuple[dict[str, An
     )
 
 
-def find_stack(*, cluster: str, stack_id: str) -> Actual:
-    """The stack's resources by tags (:func:`complete` adds what the plan compares
-    beyond this read)."""
+def _each(read: Callable[[dict[str, str]], list[ActualResource]], ids: Mapping[str, str]) -> list[ActualResource]:
+    """``read`` of all of ``ids`` in one call; when one of them is gone (the call fails
+    whole), one call each, leaving out the gone ones."""
+    if not ids:
+        return []
+    try:
+        return read(dict(ids))
+    except NotFound:
+        if len(ids) == 1:
+            return []
+    out: list[ActualResource] = []
+    for one, rid in ids.items():
+        try:
+            out += read({one: rid})
+        except NotFound:
+            continue
+    return out
+
+
+def parent_of(arn: str) -> str:
+    """The load balancer of a listener ARN, the listener of a rule ARN ("" otherwise):
+    their ARNs extend their parent's by one path segment."""
+    for child, parent in ((":listener-rule/", ":listener/"), (":listener/", ":loadbalancer/")):
+        if child in arn:
+            return arn.rsplit("/", 1)[0].replace(child, parent, 1)
+    return ""
+
+
+def _listeners_by_arn(arns: Sequence[str]) -> list[ActualResource]:
+    """Listeners (with their rules) by ARN, one call each; the gone ones left out."""
+    out: list[ActualResource] = []
+    for arn in arns:
+        try:
+            with aws_errors():
+                found = clients.elbv2().describe_listeners(ListenerArns=[arn])["Listeners"]
+        except NotFound:
+            continue
+        for listener in found:
+            out.extend(_listener(listener))
+    return out
+
+
+def _rules_by_arn(arns: Sequence[str], listeners: Mapping[str, ActualResource]) -> list[ActualResource]:
+    """Rules by ARN under listeners already read, one call each; the gone ones left out."""
+    out: list[ActualResource] = []
+    for arn in arns:
+        listener = listeners[parent_of(arn)]
+        try:
+            with aws_errors():
+                found = clients.elbv2().describe_rules(RuleArns=[arn])["Rules"]
+        except NotFound:
+            continue
+        out.extend(_rule(listener.physical_id, int(listener.properties["Port"]), rule) for rule in found)
+    return out
+
+
+@dataclass(frozen=True)
+class Found:
+    """A stack as found: its resources, and which of them were found only because they
+    were recorded (read by id: the tag search, or their load balancer's listing, did not
+    show them)."""
+
+    actual: Actual
+    by_id: frozenset[str]
+
+
+def locate(*, cluster: str, stack_id: str, recorded: Mapping[str, str] | None = None) -> Found:
+    """The stack's resources by tags, and those in ``recorded`` (physical id → resource
+    id: what Albatross made for it) that the search does not list yet, read by id; a
+    recorded one that is gone is left out."""
     tagged = _tagged(cluster=cluster, stack_id=stack_id)
     arns = {arn: rid for arn, (rid, _) in tagged.items()}
-    resources = _load_balancers({a: r for a, r in arns.items() if ":loadbalancer/" in a})
-    resources.extend(_target_groups({a: r for a, r in arns.items() if ":targetgroup/" in a}))
     groups = {a.rsplit("/", 1)[-1]: r for a, r in arns.items() if ":security-group/" in a}
-    resources.extend(_security_groups(groups))
-    tags = {arn.rsplit("/", 1)[-1] if ":security-group/" in arn else arn: t for arn, (_, t) in tagged.items()}
-    return Actual(
-        resources=tuple(_with(r, Tags=tags[r.physical_id]) if r.physical_id in tags else r for r in resources)
+    unlisted = {p: r for p, r in (recorded or {}).items() if p not in arns and p not in groups}
+
+    def of(ids: Mapping[str, str], kind: str) -> dict[str, str]:
+        return {i: r for i, r in ids.items() if (i.startswith("sg-") if kind == "sg" else f":{kind}/" in i)}
+
+    # What the search listed is read in one call per type, what it did not in another
+    # (made seconds ago: a call only while the search lags), so one recorded resource
+    # gone since costs no extra call per listed one.
+    resources = _each(_load_balancers, of(arns, "loadbalancer"))
+    resources += _each(_target_groups, of(arns, "targetgroup"))
+    resources += _each(_security_groups, groups)
+    with_listings = _each(_load_balancers, of(unlisted, "loadbalancer"))
+    direct = [r for r in with_listings if r.type == LOAD_BALANCER]  # its listeners and rules are listed with it
+    direct += _each(_target_groups, of(unlisted, "targetgroup"))
+    direct += _each(_security_groups, of(unlisted, "sg"))
+    resources += with_listings + [r for r in direct if r.type != LOAD_BALANCER]
+    # A recorded listener or rule that its parent's listing did not show is asked for by
+    # ARN, only when the parent was found (gone with it otherwise).
+    seen = {r.physical_id for r in resources}
+    parents = {r.physical_id for r in resources if r.type == LOAD_BALANCER}
+    more = _listeners_by_arn(sorted(p for p in of(unlisted, "listener") if p not in seen and parent_of(p) in parents))
+    resources += more
+    direct += [r for r in more if r.type == LISTENER]  # its rules are listed with it
+    seen = {r.physical_id for r in resources}
+    listeners = {r.physical_id: r for r in resources if r.type == LISTENER}
+    more = _rules_by_arn(
+        sorted(p for p in of(unlisted, "listener-rule") if p not in seen and parent_of(p) in listeners), listeners
     )
+    resources += more
+    direct += more
+    tags = {arn.rsplit("/", 1)[-1] if ":security-group/" in arn else arn: t for arn, (_, t) in tagged.items()}
+    return Found(
+        actual=Actual(
+            resources=tuple(_with(r, Tags=tags[r.physical_id]) if r.physical_id in tags else r for r in resources)
+        ),
+        by_id=frozenset(r.physical_id for r in direct if r.physical_id in unlisted),
+    )
+
+
+def find_stack(*, cluster: str, stack_id: str, recorded: Mapping[str, str] | None = None) -> Actual:
+    """The stack's resources (:func:`locate`); :func:`complete` adds what the plan
+    compares beyond this read."""
+    return locate(cluster=cluster, stack_id=stack_id, recorded=recorded).actual
 
 
 def _with(res: ActualResource, **props: Any) -> ActualResource:
     return ActualResource(id=res.id, type=res.type, physical_id=res.physical_id, properties={**res.properties, **props})
 
 
-def read_stack(*, cluster: str, stack_id: str, desired: Stack | None) -> Actual:
+def read_stack(
+    *, cluster: str, stack_id: str, desired: Stack | None, recorded: Mapping[str, str] | None = None
+) -> Actual:
     """Everything the plan compares, read afresh (no index): what the state machines'
     phases, ``albatross plan`` and the drift sweep use."""
-    return complete(find_stack(cluster=cluster, stack_id=stack_id), desired)
+    return complete(find_stack(cluster=cluster, stack_id=stack_id, recorded=recorded), desired)
 
 
 def certificates() -> list[Mapping[str, Any]]:

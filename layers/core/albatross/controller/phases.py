@@ -3,7 +3,13 @@ function and the reconcile function's in-place path.
 
 Each phase re-reads what it needs (the saved model, the actual stack by tags) and
 applies only its part of the plan, so any phase can run twice, or after a crash, and
-converge. Phase names:
+converge. The tag search lags behind creates (the Resource Groups Tagging API is
+eventually consistent): each phase records in the state store what it made, the moment
+the create call answers, and the next phases read those by id
+(:func:`albatross.aws.discovery.locate`), so they see the load balancer, target groups
+and security group made a phase earlier, and never plan them again. A record goes when
+Albatross deletes the resource, when the tag search (or its load balancer's listing)
+shows it, or when it has been gone for :data:`GONE_AFTER` seconds. Phase names:
 
 * ``apply:<Type>``: creates and updates of one resource type, in dependency order;
 * ``targets``: target registrations (and backend security group rules) of every desired
@@ -14,7 +20,8 @@ converge. Phase names:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,12 +40,55 @@ from albatross.model.stack import LOAD_BALANCER, SECURITY_GROUP, TARGET_GROUP, S
 from albatross.model.targets import digest, instance_targets, ip_targets
 from albatross.plan.actual import Actual
 from albatross.plan.planner import CREATE_ORDER, Step, pair, plan, set_aside
-from albatross.store.table import Store
+from albatross.store.table import GroupState, Store
 
 logger = Logger(child=True)
 
 TYPE_NAMES = {t.rsplit("::", 1)[-1]: t for t in CREATE_ORDER}
 PHASES = frozenset({"targets"} | {f"{action}:{name}" for action in ("apply", "prune") for name in TYPE_NAMES})
+# A recorded resource that a read by id does not find is forgotten only after this long:
+# a describe right after the create may not find it yet either (EC2's API is eventually
+# consistent too).
+GONE_AFTER = 600.0
+
+
+def recorded(state: GroupState) -> dict[str, str]:
+    """What Albatross made for the group and has not seen deleted: physical id →
+    resource id, for :func:`albatross.aws.discovery.locate`."""
+    return {physical: made.rid for physical, made in state.made.items()}
+
+
+def current_stack(*, settings: Settings, store: Store, group: str, state: GroupState) -> Actual:
+    """The group's stack as the tag search and the records of what Albatross made show
+    it; records the search now lists, and those gone for :data:`GONE_AFTER`, are
+    forgotten."""
+    found = discovery.locate(cluster=settings.cluster, stack_id=group, recorded=recorded(state))
+    present = {r.physical_id for r in found.actual.resources}
+    now = time.time()
+    done = [
+        physical
+        for physical, made in state.made.items()
+        if physical not in found.by_id and (physical in present or now - made.at > GONE_AFTER)
+    ]
+    store.forget_made(group, done)
+    return found.actual
+
+
+def _record(store: Store, group: str, steps: Iterable[Step], physical: Mapping[str, str], actual: Actual) -> None:
+    """Record what the applied ``steps`` made, forget what they deleted (with the
+    listeners and rules that went with a load balancer or listener)."""
+    steps = list(steps)
+    made = {physical[s.id]: s.id for s in steps if s.op == "create" and s.id in physical}
+    store.record_made(group, made, at=time.time())
+    deleted = {s.actual.physical_id for s in steps if s.op == "delete" and s.actual is not None}
+    if deleted:
+        under = {
+            r.physical_id
+            for r in actual.resources
+            if discovery.parent_of(r.physical_id) in deleted
+            or discovery.parent_of(discovery.parent_of(r.physical_id)) in deleted
+        }
+        store.forget_made(group, deleted | under)
 
 
 def saved_model(store: Store, group: str) -> Stack | None:
@@ -183,10 +233,9 @@ def apply_all(
 def run_phase(*, settings: Settings, store: Store, group: str, phase: str) -> dict[str, Any]:
     state = store.group_state(group)
     desired = Stack.from_json(state.model) if state.model else None
+    found = discovery.complete(current_stack(settings=settings, store=store, group=group, state=state), desired)
     # a load balancer the group has no record of is not ours to change or delete
-    actual, _ = set_aside(
-        desired, discovery.read_stack(cluster=settings.cluster, stack_id=group, desired=desired), state.owned
-    )
+    actual, _ = set_aside(desired, found, state.owned)
     physical = physical_ids(desired, actual)
     if phase == "targets":
         return {
@@ -199,9 +248,15 @@ def run_phase(*, settings: Settings, store: Store, group: str, phase: str) -> di
         else 0
     )
     steps = _select(plan(desired, actual), phase)
-    for step in steps:
-        logger.info("applying", extra={"group": group, "step": step.describe()})
-        applier.apply(step, physical)
+    applied: list[Step] = []
+    try:
+        for step in steps:
+            logger.info("applying", extra={"group": group, "step": step.describe()})
+            applier.apply(step, physical)
+            applied.append(step)
+    finally:
+        # also when a later step fails: what was made is on record before the error leaves
+        _record(store, group, applied, physical, actual)
     if phase == "apply:LoadBalancer" and names.LOAD_BALANCER_ID in physical:
         # made now, adopted by name, or made by an earlier try that died before this
         # line: the desired load balancer is the group's from here on, index or not
@@ -213,9 +268,10 @@ def check_load_balancer(*, settings: Settings, group: str, want: str) -> dict[st
     """Raise LoadBalancerNotReady until the group's load balancer is active (``want``
     = ``active``) or gone (``want`` = ``gone``); the state machine retries with a bound.
     One merely tagged like it, that the group has no record of, is not waited for."""
-    state = Store(settings.table).group_state(group)
+    store = Store(settings.table)
+    state = store.group_state(group)
     desired = Stack.from_json(state.model) if state.model else None
-    actual, _ = set_aside(desired, discovery.find_stack(cluster=settings.cluster, stack_id=group), state.owned)
+    actual, _ = set_aside(desired, current_stack(settings=settings, store=store, group=group, state=state), state.owned)
     states = [r.properties.get("State") for r in actual.of_type(LOAD_BALANCER) if r.id == names.LOAD_BALANCER_ID]
     if want == "gone":
         if states:

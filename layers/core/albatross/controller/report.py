@@ -4,8 +4,10 @@ On success: each live member's ``status.loadBalancer`` (only when it differs fro
 the member shows), a Normal ``SuccessfullyReconciled`` Event, and finalizer removal for
 the members that left; then the group's run is over and, if changes arrived meanwhile,
 it is enqueued once more. On failure: a Warning ``FailedDeployModel`` Event on every
-live member. A load balancer tagged for the group's stack that Albatross did not make or
-adopt: a Warning ``DuplicateLoadBalancer`` naming it on every member.
+member, the leaving ones included (a deleting Ingress keeps its finalizer until its part
+of the load balancer is gone: the Event says so, and what happens next). A load balancer
+tagged for the group's stack that Albatross did not make or adopt: a Warning
+``DuplicateLoadBalancer`` naming it on every member.
 
 Every message names the Ingress's uid as stored: the forwarder applies it to that
 object only, never to another one created since under the same name.
@@ -13,6 +15,7 @@ object only, never to another one created since under the same name.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -121,27 +124,60 @@ def finish(
     return messages
 
 
-def end_run(*, settings: Settings, store: Store, group: str) -> bool:
+def end_run(*, settings: Settings, store: Store, group: str, succeeded: bool = False, retry: bool = False) -> bool:
     """Release the group after an execution; re-enqueue it when it was marked dirty (read
-    and cleared in the same write as the release, so a mark set meanwhile is not lost)."""
-    execution, dirty = store.release(group)
-    if dirty:
-        queues.enqueue(settings.work_queue_url, [group], cause=f"dirty:{execution}")
-    return dirty
+    and cleared in the same write as the release, so a mark set meanwhile is not lost),
+    or when ``retry`` (a failed execution to try again). ``succeeded``: the execution
+    did its work (a streak of failed ones is over). Returns whether it was enqueued."""
+    execution, dirty = store.release(group, succeeded=succeeded)
+    if dirty or retry:
+        # the execution's name keeps the request apart from any other (FIFO deduplication)
+        run = execution or f"{time.time():.3f}"
+        queues.enqueue(settings.work_queue_url, [group], cause=f"dirty:{run}" if dirty else f"retry:{run}")
+    return dirty or retry
 
 
-def failed(*, settings: Settings, store: Store, group: str, members: Iterable[str], error: str) -> None:
-    live = store.get_objects("Ingress", members)
-    queues.send_writebacks(
-        settings.writeback_queue_url,
-        warnings(
+def failed(
+    *,
+    settings: Settings,
+    store: Store,
+    group: str,
+    members: Iterable[str],
+    error: str,
+    leaving: Iterable[Mapping[str, str]] = (),
+    then: str = "",
+) -> list[WriteBack]:
+    """A Warning ``FailedDeployModel`` on every member and every leaving one (with the
+    finalizer it keeps meanwhile); ``then``: what happens next. Returns what was sent."""
+    leaving = list(leaving)
+    live = store.get_objects("Ingress", [*members, *(item["ingress"] for item in leaving)])
+    held = {item["ingress"]: item.get("finalizer") for item in leaving if item["ingress"] in live}
+    base = f"Failed deploy model due to {error}"
+    messages = [
+        msg
+        for key in sorted(live)
+        for msg in warnings(
             settings,
-            sorted(live),
+            [key],
             reason="FailedDeployModel",
-            message=f"Failed deploy model due to {error}",
+            message="; ".join(
+                part
+                for part in (
+                    base,
+                    (
+                        f"the Ingress keeps its finalizer {held[key]} until its part of the load balancer is deleted"
+                        if held.get(key)
+                        else ""
+                    ),
+                    then,
+                )
+                if part
+            ),
             objects=live,
-        ),
-    )
+        )
+    ]
+    queues.send_writebacks(settings.writeback_queue_url, messages)
+    return messages
 
 
 def finalizer_of(group: str) -> str:

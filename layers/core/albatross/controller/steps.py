@@ -6,7 +6,14 @@ Input is ``{"group": ..., "task": ..., ...}``:
 * ``wait`` with ``want`` (``active`` / ``gone``): raises ``LoadBalancerNotReady`` until
   the load balancer is there; the state machine retries with a bound;
 * ``finish``: report success and release the group;
-* ``fail`` with ``error``: report the failure (Warning Events) and release the group.
+* ``fail`` with ``error``: report the failure and release the group. The one entry point
+  for an execution that failed, whether its ``ReportFailure`` state runs it or something
+  that saw the execution end does. Every member is warned, the leaving ones too (in a
+  teardown every member is leaving: its finalizer stays until the group's resources are
+  deleted), and a reconcile is requested at once, up to :data:`RETRIES` failed
+  executions in a row within :data:`STREAK_SECONDS`; then the drift sweep, or a change,
+  tries again. AWS refusing a live group's change for good (a ``UserError``, a quota
+  say) is not retried at once: only a change, or the drift sweep, can make it pass.
 """
 
 from __future__ import annotations
@@ -27,6 +34,10 @@ from albatross.plan.planner import set_aside
 from albatross.store.table import Store
 
 logger = Logger(child=True)
+
+RETRIES = 3  # failed executions in a row that each request another reconcile at once
+STREAK_SECONDS = 3600.0  # failures further apart than this are not "in a row"
+_REFUSALS = frozenset({"UserError", "Duplicate"})  # the Catch's Error: AWS refused for good
 
 
 def _members(store: Store, group: str) -> tuple[list[str], list[Mapping[str, str]]]:
@@ -64,24 +75,41 @@ def run(event: Mapping[str, Any], *, settings: Settings, store: Store) -> dict[s
         state = store.group_state(group)
         desired = Stack.from_json(state.model) if state.model else None
         # the status shows our load balancer's address, never one merely tagged like it
-        actual, _ = set_aside(desired, discovery.find_stack(cluster=settings.cluster, stack_id=group), state.owned)
+        found = phases.current_stack(settings=settings, store=store, group=group, state=state)
+        actual, _ = set_aside(desired, found, state.owned)
         sent = report.finish(
             settings=settings, store=store, group=group, members=members, leaving=leaving, changed=True, actual=actual
         )
         index = discovery.index_of(desired, phases.physical_ids(desired, actual))
         store.save_index(group, index.to_json() if index else None)
-        again = report.end_run(settings=settings, store=store, group=group)
+        again = report.end_run(settings=settings, store=store, group=group, succeeded=True)
         result = "applied by execution" if desired else "deleted by execution"
         store.record_outcome(group, _outcome(result))
         logger.info("execution finished", extra={"group": group, "result": result, "requeued": again})
         return {"group": group, "writeBacks": len(sent), "requeued": again}
     if task == "fail":
-        members, _ = _members(store, group)
-        reason = _error_text(event.get("error"))
-        report.failed(settings=settings, store=store, group=group, members=members, error=reason)
+        members, leaving = _members(store, group)
+        error = event.get("error")
+        reason = _error_text(error)
+        failures = store.count_failure(group, now=time.time(), window=STREAK_SECONDS)
+        refused = isinstance(error, Mapping) and error.get("Error") in _REFUSALS
+        # a teardown (or any member's leaving) holds finalizers: it is never left to a
+        # change that may not come
+        retry = (bool(leaving) or not refused) and failures <= RETRIES
+        if retry:
+            then = "Albatross tries again now"
+        elif refused and not leaving:
+            then = "the next change to the group's Ingresses, or the drift sweep, tries again"
+        else:
+            then = f"{failures} executions failed in a row: the drift sweep, or the next change, tries again"
+        report.failed(
+            settings=settings, store=store, group=group, members=members, leaving=leaving, error=reason, then=then
+        )
         store.save_index(group, None)  # what the execution left is unknown: search by tags next time
-        report.end_run(settings=settings, store=store, group=group)
+        requeued = report.end_run(settings=settings, store=store, group=group, retry=retry)
         store.record_outcome(group, _outcome("execution failed", errors=[reason]))
-        logger.error("execution failed", extra={"group": group, "error": reason})
-        return {"group": group, "failed": reason}
+        logger.error(
+            "execution failed", extra={"group": group, "error": reason, "failures": failures, "requeued": requeued}
+        )
+        return {"group": group, "failed": reason, "requeued": requeued}
     raise UserError(f"unknown step task {task!r}")

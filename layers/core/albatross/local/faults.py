@@ -9,12 +9,18 @@ A rule with ``wire=True`` answers at the HTTP level instead (a ``before-send`` h
 returns AWS's error response, in the service's protocol): botocore parses it and its
 retry handler sees it, so throttling and 5xx are retried by botocore's ``standard``
 mode exactly as they would be against AWS; ``calls`` then counts attempts.
+
+:func:`tagging_lag` is the other thing moto does not model: the Resource Groups Tagging
+API is eventually consistent in AWS, and a load balancer, target group or security
+group made a moment ago may be missing from GetResources. Opt-in, it leaves each of
+them out of every GetResources answer for a given time after its create call answered.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -132,3 +138,59 @@ def inject(*faults: Fault) -> Iterator[list[Fault]]:
     finally:
         for unique_id in ids:
             clients.remove_hook(unique_id)
+
+
+@dataclass
+class TaggingLag:
+    """What :func:`tagging_lag` hides: each resource made while it is on, from its create
+    call's answer until ``seconds`` later (``time.monotonic`` clock)."""
+
+    seconds: float
+    made: dict[str, float] = field(default_factory=dict)  # ARN (security groups: id) → made at
+    hidden: set[str] = field(default_factory=set)  # left out of at least one answer
+
+    def visible(self, arn: str, now: float) -> bool:
+        key = arn.rsplit("/", 1)[-1] if ":security-group/" in arn else arn
+        made = self.made.get(key)
+        if made is None or now - made >= self.seconds:
+            return True
+        self.hidden.add(key)
+        return False
+
+
+def _made_ids(operation: str, parsed: Any) -> list[str]:
+    """The ids a create call's answer names (none for other calls, or an error answer)."""
+    if operation == "CreateLoadBalancer":
+        return [str(lb["LoadBalancerArn"]) for lb in parsed.get("LoadBalancers", [])]
+    if operation == "CreateTargetGroup":
+        return [str(tg["TargetGroupArn"]) for tg in parsed.get("TargetGroups", [])]
+    if operation == "CreateSecurityGroup" and "GroupId" in parsed:
+        return [str(parsed["GroupId"])]
+    return []
+
+
+@contextmanager
+def tagging_lag(seconds: float) -> Iterator[TaggingLag]:
+    """Leave every load balancer, target group and security group made through the
+    shared clients out of GetResources for ``seconds`` after its create call answered
+    (scale it as the offline system scales time): the tagging API's lag. Only calls of
+    this process see it, as with :func:`inject`."""
+    lag = TaggingLag(seconds=seconds)
+    lock = threading.Lock()
+
+    def after(model: Any, parsed: Any, **_: Any) -> None:
+        prefix, operation = model.service_model.endpoint_prefix, model.name
+        with lock:
+            now = time.monotonic()
+            if prefix in ("elasticloadbalancing", "ec2"):
+                for made in _made_ids(operation, parsed):
+                    lag.made[made] = now
+            elif prefix == "tagging" and operation == "GetResources":
+                found = parsed.get("ResourceTagMappingList", [])
+                parsed["ResourceTagMappingList"] = [i for i in found if lag.visible(str(i["ResourceARN"]), now)]
+
+    clients.add_hook("after-call.*.*", after, unique_id="albatross-tagging-lag")
+    try:
+        yield lag
+    finally:
+        clients.remove_hook("albatross-tagging-lag")

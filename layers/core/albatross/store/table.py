@@ -16,6 +16,8 @@ STATE_SK = "#state"
 _TARGETS = "targets:"  # state item attributes: targets:<target group id> → digest
 _NET = "net#"  # items of a group's partition: net#<target group id> → its backend rule record
 _OWNED = "ownedLoadBalancers"  # state item attribute: the ARNs of the load balancers the group made or adopted
+_MADE = "made:"  # state item attributes: made:<physical id> → {"id": resource id, "at": when recorded}
+_FAILED = "failedRuns"  # state item attribute: failed executions in a row, and when the last one failed
 TOMBSTONE_SECONDS = 15 * 24 * 3600
 _SINGLE_SK = "#"
 _SINGLE_PARTITION = ("IngressClass", "IngressClassParams", "Node")
@@ -65,6 +67,11 @@ def _load_balancers_of(item: Mapping[str, Any]) -> frozenset[str]:
     )
 
 
+def _made(value: Mapping[str, Any]) -> Made:
+    fields = value.get("M") or {}
+    return Made(rid=str(fields.get("id", {}).get("S", "")), at=float(fields.get("at", {}).get("N", "0")))
+
+
 def _identity(obj: Mapping[str, Any]) -> dict[str, Any]:
     """The object's uid and creation time as item attributes (the time in one fixed form,
     so the table compares it as a string), when it has both."""
@@ -88,6 +95,22 @@ def replaces(new: Mapping[str, Any], stored: Mapping[str, Any]) -> bool:
     return made is not None and was is not None and made > was
 
 
+class Made(NamedTuple):
+    """A resource Albatross made for a group: its resource id in the model, and when it
+    was recorded (epoch seconds)."""
+
+    rid: str
+    at: float
+
+
+class FailedRuns(NamedTuple):
+    """The group's executions that failed in a row (0: the last one succeeded), and when
+    the last of them failed (epoch seconds)."""
+
+    runs: int = 0
+    last: float = 0.0
+
+
 @dataclass(frozen=True)
 class GroupState:
     model: Mapping[str, Any] | None = None
@@ -102,6 +125,11 @@ class GroupState:
     # it may delete (see albatross.plan.planner.set_aside). Every one the stack index has
     # held, and every one a provision made, even when the index was forgotten since.
     owned: frozenset[str] = frozenset()
+    # Physical id → what Albatross made under it (load balancers, target groups, security
+    # groups, listeners, rules), from the moment the create call answered until it deleted
+    # it: discovery reads these by id, as the tag search may not list them yet.
+    made: Mapping[str, Made] = field(default_factory=dict)
+    failed: FailedRuns = field(default_factory=FailedRuns)
 
     @property
     def managed(self) -> bool:
@@ -529,6 +557,10 @@ class Store:
             last=json.loads(item["lastReconcile"]["S"]) if "lastReconcile" in item else None,
             requested="requested" in item,
             owned=frozenset(item.get(_OWNED, {}).get("SS", ())) | _load_balancers_of(item),
+            made={k[len(_MADE) :]: _made(v) for k, v in item.items() if k.startswith(_MADE)},
+            failed=FailedRuns(int(item[_FAILED]["M"]["runs"]["N"]), float(item[_FAILED]["M"]["last"]["N"]))
+            if _FAILED in item
+            else FailedRuns(),
         )
 
     def record_outcome(self, group: str, outcome: Mapping[str, Any]) -> None:
@@ -591,6 +623,61 @@ class Store:
                 ExpressionAttributeValues={":o": {"SS": wanted}},
             )
 
+    def record_made(self, group: str, made: Mapping[str, str], *, at: float) -> None:
+        """Record resources Albatross just made for the group (physical id → resource id),
+        the moment their ids are known: discovery reads them by id from then on, whether
+        or not the tag search lists them yet. Load balancers among them are the group's
+        (:meth:`own_load_balancers`), in the same write."""
+        if not made:
+            return
+        ordered = sorted(made)
+        names = {f"#m{i}": _MADE + physical for i, physical in enumerate(ordered)}
+        values: dict[str, Any] = {
+            f":m{i}": {"M": {"id": {"S": made[physical]}, "at": {"N": f"{at:.3f}"}}}
+            for i, physical in enumerate(ordered)
+        }
+        update = "SET " + ", ".join(f"#m{i} = :m{i}" for i in range(len(ordered)))
+        load_balancers = sorted(p for p in ordered if ":loadbalancer/" in p)
+        if load_balancers:
+            update += f" ADD {_OWNED} :o"
+            values[":o"] = {"SS": load_balancers}
+        with aws_errors():
+            clients.dynamodb().update_item(
+                TableName=self.table,
+                Key={"pk": {"S": f"grp#{group}"}, "sk": {"S": STATE_SK}},
+                UpdateExpression=update,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+
+    def forget_made(self, group: str, physical_ids: Iterable[str]) -> None:
+        """Albatross deleted these (or they are gone): nothing to read by id any more."""
+        ordered = sorted(set(physical_ids))
+        if not ordered:
+            return
+        with aws_errors():
+            clients.dynamodb().update_item(
+                TableName=self.table,
+                Key={"pk": {"S": f"grp#{group}"}, "sk": {"S": STATE_SK}},
+                UpdateExpression="REMOVE " + ", ".join(f"#m{i}" for i in range(len(ordered))),
+                ExpressionAttributeNames={f"#m{i}": _MADE + physical for i, physical in enumerate(ordered)},
+            )
+
+    def count_failure(self, group: str, *, now: float, window: float) -> int:
+        """One more execution of the group failed; returns how many failed in a row, this
+        one included. A streak whose last failure is more than ``window`` seconds old is
+        over: this failure starts a new one. :meth:`release` with ``succeeded`` ends it."""
+        before = self.group_state(group).failed
+        runs = before.runs + 1 if before.runs and now - before.last <= window else 1
+        with aws_errors():
+            clients.dynamodb().update_item(
+                TableName=self.table,
+                Key={"pk": {"S": f"grp#{group}"}, "sk": {"S": STATE_SK}},
+                UpdateExpression=f"SET {_FAILED} = :f",
+                ExpressionAttributeValues={":f": {"M": {"runs": {"N": str(runs)}, "last": {"N": f"{now:.3f}"}}}},
+            )
+        return runs
+
     def save_model(self, group: str, *, model: Mapping[str, Any] | None, leaving: Iterable[Mapping[str, str]]) -> None:
         values: dict[str, Any] = {
             ":m": {"S": json.dumps(model, sort_keys=True)},
@@ -642,16 +729,17 @@ class Store:
                 UpdateExpression="REMOVE requested",
             )
 
-    def release(self, group: str) -> tuple[str | None, bool]:
+    def release(self, group: str, *, succeeded: bool = False) -> tuple[str | None, bool]:
         """End the group's execution and take its dirty mark, in one write; returns (the
-        execution that ran, whether the group was marked dirty meanwhile)."""
+        execution that ran, whether the group was marked dirty meanwhile). ``succeeded``:
+        the execution finished its work, which ends a streak of failed ones."""
         with aws_errors():
             old = (
                 clients.dynamodb()
                 .update_item(
                     TableName=self.table,
                     Key={"pk": {"S": f"grp#{group}"}, "sk": {"S": STATE_SK}},
-                    UpdateExpression="REMOVE execution SET dirty = :f",
+                    UpdateExpression="REMOVE execution" + (f", {_FAILED}" if succeeded else "") + " SET dirty = :f",
                     ExpressionAttributeValues={":f": {"BOOL": False}},
                     ReturnValues="UPDATED_OLD",
                 )
