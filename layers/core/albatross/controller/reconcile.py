@@ -178,7 +178,8 @@ def reconcile(*, settings: Settings, store: Store, group: str, request_id: str, 
     index = StackIndex.from_json(state.index) if state.index and not fresh else None
     actual = discovery.find_indexed(index) if index else None
     if actual is None:
-        found = discovery.find_stack(cluster=settings.cluster, stack_id=group)
+        # what executions made is read by id too: the tag search may not list it yet
+        found = discovery.find_stack(cluster=settings.cluster, stack_id=group, recorded=phases.recorded(state))
         index, actual = None, recorded_first(found, state.owned)  # facts from our load balancer, not a look-alike
     built = _build(settings, store, group, members.live, actual)
     failed = dict(members.errors) | {e.ingress: e.reason for e in built.errors}
@@ -280,7 +281,15 @@ def reconcile(*, settings: Settings, store: Store, group: str, request_id: str, 
             raise  # throttling, 5xx, dependencies: the work queue delivers the group again
         # AWS refused for a reason retrying will not change (a quota, a missing
         # certificate): say so on the Ingresses; the next change reconciles again.
-        report.failed(settings=settings, store=store, group=group, members=[i.key for i in members.live], error=str(e))
+        report.failed(
+            settings=settings,
+            store=store,
+            group=group,
+            members=[i.key for i in members.live],
+            leaving=members.leaving,
+            error=str(e),
+            then="the next change to the group's Ingresses, or the drift sweep, tries again",
+        )
         logger.warning("apply refused", extra={"group": group, "error": str(e)})
         return Outcome(group=group, result="failed", steps=described, errors=[str(e)])
     report.finish(
