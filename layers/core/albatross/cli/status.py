@@ -34,8 +34,9 @@ def _condition(cond: Mapping[str, Any]) -> str:
     key = condition_key(cond)
     if key[0] == "query-string":
         return "query-string " + ",".join(f"{k}={v}" if k else v for k, v in key[1])
-    field, header, values = key
-    return f"{field} " + (f"{header}=" if header else "") + ",".join(values)
+    field, header, values, regex = key
+    shown = [*values, *(f"regex:{r}" for r in regex)]
+    return f"{field} " + (f"{header}=" if header else "") + ",".join(shown)
 
 
 def _forwards(actions: list[Mapping[str, Any]], tg_names: Mapping[str, str]) -> list[str]:

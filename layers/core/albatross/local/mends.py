@@ -7,6 +7,10 @@ group rules depend on (moto runs in this process, see :mod:`albatross.local.clou
 * ``ipv6-addresses.ipv6-address`` is served (moto has no such filter).
 * A security group rule that names a source group reports its description in
   DescribeSecurityGroupRules (moto reports CIDR rules' descriptions only).
+* ELBv2 rule conditions may hold ``RegexValues`` instead of ``Values`` (host-header,
+  http-header, path-pattern), as ELBv2's ``RuleCondition`` allows: moto's checks read
+  ``Values`` only (a KeyError); they now check the regular expressions in their place.
+  moto already stores and returns them.
 
 Entered by :func:`albatross.local.gaps.fill`; everything is put back on exit.
 """
@@ -19,6 +23,14 @@ from typing import Any
 
 from moto.ec2.models.elastic_network_interfaces import NetworkInterface
 from moto.ec2.models.security_groups import SecurityGroupRule
+from moto.elbv2.models import ELBv2Backend
+
+# moto's check of a rule condition → the condition's config key (RegexValues allowed)
+_REGEX_CHECKS = {
+    "_validate_host_header_condition": "HostHeaderConfig",
+    "_validate_http_header_condition": "HttpHeaderConfig",
+    "_validate_path_pattern_condition": "PathPatternConfig",
+}
 
 
 @contextmanager
@@ -35,9 +47,21 @@ def mend_moto() -> Iterator[None]:
     def description(self: Any) -> Any:
         return self.ip_range.get("Description") or self.source_group.get("Description")
 
+    def regex_check(name: str, config_key: str) -> Any:
+        check = ELBv2Backend.__dict__[name]
+
+        def mended(self: Any, condition: dict[str, Any]) -> Any:
+            config = condition.get(config_key)
+            if isinstance(config, dict) and "RegexValues" in config and "Values" not in config:
+                condition = {**condition, config_key: {**config, "Values": config["RegexValues"]}}
+            return check(self, condition)
+
+        return mended
+
     mends: list[tuple[type, str, Any]] = [
         (NetworkInterface, "get_filter_value", filter_value),
         (SecurityGroupRule, "description", property(description)),
+        *((ELBv2Backend, name, regex_check(name, key)) for name, key in _REGEX_CHECKS.items()),
     ]
     saved = [(owner, name, owner.__dict__[name]) for owner, name, _ in mends]
     for owner, name, value in mends:

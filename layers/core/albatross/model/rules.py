@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from albatross.k8s.annotations import PREFIX, Annotations, decimal
-from albatross.k8s.errors import AnnotationError, ObjectError, integer
+from albatross.k8s.errors import AnnotationError, ObjectError, integer, show
 from albatross.k8s.ingress import Ingress, Path
 
 USE_ANNOTATION = "use-annotation"
@@ -107,6 +107,26 @@ def _strings(value: Any, where: str, annotation: str, raw: str) -> list[str]:
     return list(value)
 
 
+def _values_or_regex(annotation: str, raw: str, config: Any, where: str) -> dict[str, list[str]]:
+    """``values`` or ``regexValues`` of a host-header, http-header or path-pattern
+    condition (ELBv2's ``Values`` / ``RegexValues``), exactly one of them, as LBC checks:
+    an empty list counts as absent."""
+    found: dict[str, list[str]] = {}
+    for field, key in (("values", "Values"), ("regexValues", "RegexValues")):
+        value = _key(config, field)
+        if value is not None and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            raise AnnotationError(annotation, raw, f"invalid {where}: {field} must be a list of strings")
+        if value:
+            found[key] = list(value)
+    if not found:
+        raise AnnotationError(annotation, raw, f"invalid {where}: values or regexValues must be specified")
+    if len(found) > 1:
+        raise AnnotationError(
+            annotation, raw, f"invalid {where}: precisely one of values and regexValues can be specified"
+        )
+    return found
+
+
 def parse_conditions(annotation: str, raw: str, data: Any) -> list[dict[str, Any]]:
     """``conditions.<name>``: a JSON list of LBC rule conditions → ELBv2 shapes."""
     if not isinstance(data, list):
@@ -122,7 +142,9 @@ def parse_conditions(annotation: str, raw: str, data: Any) -> list[dict[str, Any
             raise AnnotationError(annotation, raw, f"missing {config_name[0].lower()}{config_name[1:]}")
         where = config_name[0].lower() + config_name[1:]
         values = _key(config, "values")
-        if field == "query-string":
+        if field in ("host-header", "path-pattern"):
+            out.append({"Field": field, config_name: _values_or_regex(annotation, raw, config, where)})
+        elif field == "query-string":
             if not isinstance(values, list) or not values:
                 raise AnnotationError(annotation, raw, f"invalid {where}: Values cannot be empty")
             pairs = []
@@ -140,7 +162,7 @@ def parse_conditions(annotation: str, raw: str, data: Any) -> list[dict[str, Any
             out.append(
                 {
                     "Field": field,
-                    config_name: {"HttpHeaderName": header, "Values": _strings(values, where, annotation, raw)},
+                    config_name: {"HttpHeaderName": header, **_values_or_regex(annotation, raw, config, where)},
                 }
             )
         else:
@@ -149,10 +171,12 @@ def parse_conditions(annotation: str, raw: str, data: Any) -> list[dict[str, Any
 
 
 def conditions(ing: Ingress, path: Path) -> list[dict[str, Any]]:
-    """The rule's conditions: annotation ones first (except host and path), then one
-    host-header and one path-pattern combining the rule's own values with the
+    """The rule's conditions: annotation ones first (except host and path), then the
+    host-header and path-pattern conditions combining the rule's own values with the
     annotation's (and, with ``use-regex-path-match``, an ImplementationSpecific path as a
-    regular expression); ``/*`` when nothing else applies."""
+    regular expression); ``/*`` when nothing else applies. As LBC: one condition holds
+    either plain values or regular expressions, so mixing them for the host or the path
+    (a spec host with a ``regexValues`` host condition, say) is an error."""
     name = path.backend.service
     raw = ing.annotations.raw(f"conditions.{name}")
     extra = (
@@ -161,20 +185,33 @@ def conditions(ing: Ingress, path: Path) -> list[dict[str, Any]]:
     hosts = [path.host] if path.host else []
     regex = path.path_type == "ImplementationSpecific" and ing.annotations.boolean("use-regex-path-match", False)
     paths = [] if regex else path_values(path)
+    # LBC drops the leading "/" Kubernetes requires of a path: a regular expression need not have it
+    host_regex: list[str] = []
+    path_regex = [path.path[1:]] if regex and path.path else []
     out: list[dict[str, Any]] = []
     for cond in extra:
         if cond["Field"] == "host-header":
-            hosts += cond["HostHeaderConfig"]["Values"]
+            hosts += cond["HostHeaderConfig"].get("Values", [])
+            host_regex += cond["HostHeaderConfig"].get("RegexValues", [])
         elif cond["Field"] == "path-pattern":
-            paths += cond["PathPatternConfig"]["Values"]
+            paths += cond["PathPatternConfig"].get("Values", [])
+            path_regex += cond["PathPatternConfig"].get("RegexValues", [])
         else:
             out.append(cond)
+    for what, values, regexes in (("host", hosts, host_regex), ("path", paths, path_regex)):
+        if values and regexes:
+            raise ObjectError(
+                f"{what} condition must specify exactly one of Values and RegexValues, "
+                f"got both Values {show(values)} and RegexValues {show(regexes)}"
+            )
     if hosts:
         out.append({"Field": "host-header", "HostHeaderConfig": {"Values": hosts}})
+    if host_regex:
+        out.append({"Field": "host-header", "HostHeaderConfig": {"RegexValues": host_regex}})
     if paths:
         out.append({"Field": "path-pattern", "PathPatternConfig": {"Values": paths}})
-    if regex and path.path:
-        out.append({"Field": "path-pattern", "PathPatternConfig": {"RegexValues": [path.path[1:]]}})
+    if path_regex:
+        out.append({"Field": "path-pattern", "PathPatternConfig": {"RegexValues": path_regex}})
     if not out:
         out.append({"Field": "path-pattern", "PathPatternConfig": {"Values": ["/*"]}})
     return out

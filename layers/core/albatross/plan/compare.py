@@ -43,7 +43,7 @@ HEALTH_FIELDS = (
 
 def condition_key(cond: Props) -> tuple[Any, ...]:
     """A condition in comparable form, from either shape AWS returns (``Values`` or the
-    field's ``...Config``)."""
+    field's ``...Config``), plain values and regular expressions (``RegexValues``) apart."""
     field = str(cond["Field"])
     config = cond.get(_CONDITION_CONFIG.get(field, ""))
     values = config.get("Values") if isinstance(config, Mapping) else cond.get("Values")
@@ -51,7 +51,8 @@ def condition_key(cond: Props) -> tuple[Any, ...]:
         pairs = tuple(sorted((str(v.get("Key") or ""), str(v.get("Value"))) for v in values or ()))
         return field, pairs
     header = str(config.get("HttpHeaderName", "")) if isinstance(config, Mapping) and field == "http-header" else ""
-    return field, header, tuple(sorted(str(v) for v in values or ()))
+    regex = config.get("RegexValues") if isinstance(config, Mapping) else None
+    return field, header, tuple(sorted(str(v) for v in values or ())), tuple(sorted(str(v) for v in regex or ()))
 
 
 def action_key(action: Props) -> tuple[Any, ...]:

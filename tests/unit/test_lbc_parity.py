@@ -1,0 +1,148 @@
+"""LBC behaviours the model builder matches (issue 15), one test per behaviour. Expected
+values come from LBC's documentation and code (``pkg/ingress/config_types.go``,
+``model_build_listener_rules.go``, ``pkg/annotations/parser.go``) and from the ELBv2 API
+reference, not from Albatross's own output."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from albatross.model.builder import BuildResult
+from tests.unit.test_model_features import ing, resources, run
+
+A = "alb.ingress.kubernetes.io/"
+
+
+def only_path(obj: dict[str, Any], path: dict[str, Any]) -> dict[str, Any]:
+    """``obj`` with one path, to the backend ``path`` names."""
+    obj["spec"]["rules"] = [{"http": {"paths": [path]}}]
+    return obj
+
+
+def annotated(service: str, **annotations: str) -> dict[str, Any]:
+    """An Ingress whose one path (no host, no path of its own) goes to ``service``."""
+    backend = {"service": {"name": service, "port": {"number": 80}}}
+    return only_path(ing(annotations=annotations), {"pathType": "ImplementationSpecific", "backend": backend})
+
+
+def error(result: BuildResult) -> str:
+    assert result.stack is None
+    [found] = result.errors
+    return found.reason
+
+
+# -- 1. conditions with regexValues (ELBv2 RuleCondition: HostHeaderConfig, HttpHeaderConfig and
+#       PathPatternConfig each take Values or RegexValues) ---------------------------------------
+
+
+def test_regex_values_of_host_header_http_header_and_path_pattern_conditions() -> None:
+    conditions = [
+        {"field": "host-header", "hostHeaderConfig": {"regexValues": ["^(.+)\\.example\\.com$"]}},
+        {"field": "http-header", "httpHeaderConfig": {"httpHeaderName": "User-Agent", "regexValues": [".+Chrome.+"]}},
+        {"field": "path-pattern", "pathPatternConfig": {"regexValues": ["^/api/v[0-9]+/.*$"]}},
+    ]
+    obj = annotated("game-2048", **{"conditions.game-2048": json.dumps(conditions)})
+    rule = resources(run(obj))["80:1"]["properties"]
+    # LBC: the annotation's other conditions first, then host, then path
+    assert rule["Conditions"] == [
+        {"Field": "http-header", "HttpHeaderConfig": {"HttpHeaderName": "User-Agent", "RegexValues": [".+Chrome.+"]}},
+        {"Field": "host-header", "HostHeaderConfig": {"RegexValues": ["^(.+)\\.example\\.com$"]}},
+        {"Field": "path-pattern", "PathPatternConfig": {"RegexValues": ["^/api/v[0-9]+/.*$"]}},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("condition", "reason"),
+    [
+        (
+            {"field": "host-header", "hostHeaderConfig": {"values": ["a.example.com"], "regexValues": ["^b$"]}},
+            "invalid hostHeaderConfig: precisely one of values and regexValues can be specified",
+        ),
+        (
+            {"field": "path-pattern", "pathPatternConfig": {"values": ["/a"], "regexValues": ["^/b$"]}},
+            "invalid pathPatternConfig: precisely one of values and regexValues can be specified",
+        ),
+        (
+            {
+                "field": "http-header",
+                "httpHeaderConfig": {"httpHeaderName": "X", "values": ["a"], "regexValues": ["b"]},
+            },
+            "invalid httpHeaderConfig: precisely one of values and regexValues can be specified",
+        ),
+        (
+            {"field": "http-header", "httpHeaderConfig": {"httpHeaderName": "X", "regexValues": []}},
+            "invalid httpHeaderConfig: values or regexValues must be specified",
+        ),
+        (
+            {"field": "host-header", "hostHeaderConfig": {}},
+            "invalid hostHeaderConfig: values or regexValues must be specified",
+        ),
+    ],
+)
+def test_one_condition_takes_values_or_regex_values_not_both(condition: dict[str, Any], reason: str) -> None:
+    obj = annotated("game-2048", **{"conditions.game-2048": json.dumps([condition])})
+    assert error(run(obj)).startswith(reason)
+
+
+def test_a_spec_host_with_a_regex_host_condition_is_an_error() -> None:
+    # LBC's own case (model_build_listener_rules_test.go): the rule's host and the
+    # annotation's regular expressions would make one condition with both
+    condition = {
+        "field": "host-header",
+        "hostHeaderConfig": {"regexValues": ["^another-example.com$", "^yet-another-example.com$"]},
+    }
+    obj = annotated("game-2048", **{"conditions.game-2048": json.dumps([condition])})
+    obj["spec"]["rules"][0]["host"] = "example.com"
+    assert error(run(obj)) == (
+        "host condition must specify exactly one of Values and RegexValues, got both Values [example.com] "
+        "and RegexValues [^another-example.com$ ^yet-another-example.com$]"
+    )
+
+
+def test_a_regex_path_with_a_plain_path_condition_is_an_error() -> None:
+    condition = {"field": "path-pattern", "pathPatternConfig": {"values": ["/v2/*"]}}
+    obj = ing(annotations={"use-regex-path-match": "true", "conditions.game-2048": json.dumps([condition])})
+    obj["spec"]["rules"][0]["http"]["paths"][0].update(path="/^/v1/.*$", pathType="ImplementationSpecific")
+    assert error(run(obj)) == (
+        "path condition must specify exactly one of Values and RegexValues, got both Values [/v2/*] "
+        "and RegexValues [^/v1/.*$]"
+    )
+
+
+def _redirect_then(*later: dict[str, Any]) -> dict[str, Any]:
+    """An Ingress whose first path redirects requests matching ``^/old/.*$`` to HTTPS,
+    then ``later`` paths to the Service."""
+    redirect = {"type": "redirect", "redirectConfig": {"protocol": "HTTPS", "port": "443", "statusCode": "HTTP_301"}}
+    obj = ing(annotations={"use-regex-path-match": "true", "actions.to-https": json.dumps(redirect)})
+    app = {"service": {"name": "game-2048", "port": {"number": 80}}}
+    first = {
+        "path": "/^/old/.*$",
+        "pathType": "ImplementationSpecific",
+        "backend": {"service": {"name": "to-https", "port": {"name": "use-annotation"}}},
+    }
+    # spec.rules keep their order (within one, LBC puts Prefix paths first)
+    obj["spec"]["rules"] = [{"http": {"paths": [first]}}] + [
+        {"http": {"paths": [{**p, "backend": app}]}} for p in later
+    ]
+    return obj
+
+
+def test_a_redirect_on_a_regular_expression_catches_only_that_expression() -> None:
+    # ALB matches a regex path condition against the request's path: a redirect rule on
+    # ^/old/.*$ catches no request of /app nor of ^/new/.*$, and those rules stay; a
+    # later rule on the very same expression is caught, and LBC's optimizer drops it.
+    obj = _redirect_then(
+        {"path": "/app", "pathType": "Prefix"},
+        {"path": "/^/new/.*$", "pathType": "ImplementationSpecific"},
+        {"path": "/^/old/.*$", "pathType": "ImplementationSpecific"},
+    )
+    res = resources(run(obj))
+    conditions = [res[rid]["properties"]["Conditions"] for rid in sorted(r for r in res if r.startswith("80:"))]
+    assert conditions == [
+        [{"Field": "path-pattern", "PathPatternConfig": {"RegexValues": ["^/old/.*$"]}}],
+        [{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/app", "/app/*"]}}],
+        [{"Field": "path-pattern", "PathPatternConfig": {"RegexValues": ["^/new/.*$"]}}],
+    ]
