@@ -1,7 +1,8 @@
 """A teardown that fails for good (a target group or security group AWS keeps refusing
 to delete past the state machine's retries) is told on the deleting Ingress: a Warning
 naming the failure, the finalizer kept; and once the cause is gone the reconcile it
-requested releases the Ingress, with no drift sweep and nothing done by hand."""
+requested releases the Ingress, with no drift sweep and nothing done by hand. A member
+leaving a live group whose rules AWS refuses to delete in place is warned the same way."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from albatross.aws import clients
 from albatross.local.demo import ingress_gone, tagged_resources
 from albatross.local.faults import Fault, inject
 from albatross.local.system import LocalSystem
+from tests.e2e.test_last_good import paths, warnings
+from tests.e2e.test_member_failures import start_group
 from tests.e2e.test_slice import NAME, NS, events_for, executions, ready_2048
 from tests.k8s_typing import must
 
@@ -57,3 +60,31 @@ def test_a_failed_teardown_warns_the_deleting_ingress_and_is_tried_again(
     system.wait_for("the Ingress released", lambda: ingress_gone(system, NS, NAME), timeout=120)
     assert tagged_resources(system.cluster) == []
     assert clients.elbv2().describe_target_groups()["TargetGroups"] == []
+
+
+def test_a_leaving_member_whose_rules_aws_refuses_to_delete_in_place_is_warned(system: LocalSystem) -> None:
+    net = start_group(system)
+    refused = Fault(
+        service="elasticloadbalancing",
+        operation="DeleteRule",
+        code="OperationNotPermitted",  # a refusal retrying does not change: no automatic retry
+        message="not now",
+        times=10_000,
+    )
+    with inject(refused):
+        net.delete_namespaced_ingress("api", NS)
+        [message] = system.wait_for("the Warning on the deleting member", lambda: warnings(system, "api"))
+        meta = must(net.read_namespaced_ingress("api", NS).metadata)
+        assert meta.deletion_timestamp
+        assert meta.finalizers == ["group.ingress.k8s.aws/shop"]
+    assert "OperationNotPermitted: not now" in message
+    assert "keeps its finalizer group.ingress.k8s.aws/shop" in message
+    assert message.endswith("the next change to the group's Ingresses, or the drift sweep, tries again")
+    assert warnings(system, "web") == [  # the live member: no finalizer held
+        "Failed deploy model due to OperationNotPermitted: not now; "
+        "the next change to the group's Ingresses, or the drift sweep, tries again"
+    ]
+
+    system.dispatcher.fire("DriftFunctionDrift")  # as the message says
+    system.wait_for("the member released", lambda: ingress_gone(system, NS, "api"))
+    assert paths(system) == [["/web", "/web/*"]]
