@@ -14,7 +14,10 @@
   index (``stackIndex``: physical ids and applied digests, see
   :class:`albatross.plan.actual.StackIndex`) and the load balancers Albatross made or
   adopted for the group (``ownedLoadBalancers``, a string set of ARNs that outlives a
-  forgotten index: the only load balancers Albatross deletes);
+  forgotten index: the only load balancers Albatross deletes), what the state machines'
+  phases made and the tag search may not list yet (``made:<physical id>``: the resource
+  id and when, one attribute each, until Albatross deletes it or the search lists it)
+  and the failed executions in a row (``failedRuns``: how many, and when the last was);
 * references — ``ref#<ns>/<service>`` / ``grp#<stack>``: which groups use a Service.
 * backend rules — ``grp#<stack>`` / ``net#<target group id>``: the security group that
   guards each of the target group's targets and the rules it needs on each
