@@ -106,3 +106,20 @@ def test_regex_conditions_reach_elbv2_and_converge(local_aws: str) -> None:
     assert changed is not None
     actual = discovery.read_stack(cluster=CLUSTER, stack_id="shop/web", desired=changed)
     assert [s.describe() for s in plan(changed, actual)] == ["update ListenerRule 80:1"]
+
+
+def test_authentication_extra_params_reach_elbv2_and_converge(local_aws: str) -> None:
+    certificate = clients.client("acm").request_certificate(DomainName="shop.example.com")["CertificateArn"]
+    cognito = {
+        "userPoolARN": "arn:aws:cognito-idp:us-east-1:123456789012:userpool/us-east-1_abc",
+        "userPoolClientID": "client",
+        "userPoolDomain": "auth.example.com",
+        "authenticationRequestExtraParams": {"prompt": "login", "display": "page"},
+    }
+    annotations = {"certificate-arn": certificate, "auth-type": "cognito", "auth-idp-cognito": json.dumps(cognito)}
+    converge(local_aws, ingress(annotations, [to("web", "/", "Prefix")]))
+    [rule] = rules_on_aws()
+    assert rule["Actions"][0]["AuthenticateCognitoConfig"]["AuthenticationRequestExtraParams"] == {
+        "prompt": "login",
+        "display": "page",
+    }

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from albatross.model.builder import BuildResult
+from albatross.plan.compare import action_key
 from tests.unit.test_model_features import ing, resources, run
 
 A = "alb.ingress.kubernetes.io/"
@@ -146,3 +147,88 @@ def test_a_redirect_on_a_regular_expression_catches_only_that_expression() -> No
         [{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/app", "/app/*"]}}],
         [{"Field": "path-pattern", "PathPatternConfig": {"RegexValues": ["^/new/.*$"]}}],
     ]
+
+
+# -- 2. authenticationRequestExtraParams (LBC's AuthIDPConfigCognito / AuthIDPConfigOIDC; ELBv2's
+#       AuthenticateCognitoConfig / AuthenticateOidcConfig AuthenticationRequestExtraParams) --------
+
+CERT = "arn:aws:acm:us-east-1:123456789012:certificate/one"
+EXTRA = {"display": "page", "prompt": "login"}  # LBC's documented example
+
+
+def test_cognito_extra_params_reach_the_authenticate_action() -> None:
+    cognito = {
+        "userPoolARN": "arn:aws:cognito-idp:us-west-2:123456789012:userpool/us-west-2_abc",
+        "userPoolClientID": "my-client-id",
+        "userPoolDomain": "my-domain",
+        "authenticationRequestExtraParams": EXTRA,
+    }
+    obj = ing(annotations={"certificate-arn": CERT, "auth-type": "cognito", "auth-idp-cognito": json.dumps(cognito)})
+    [auth, _] = resources(run(obj))["443:1"]["properties"]["Actions"]
+    assert auth["Type"] == "authenticate-cognito"
+    assert auth["AuthenticateCognitoConfig"]["AuthenticationRequestExtraParams"] == EXTRA
+
+
+def test_oidc_extra_params_reach_the_authenticate_action() -> None:
+    oidc = {
+        "issuer": "https://example.com",
+        "authorizationEndpoint": "https://authorization.example.com",
+        "tokenEndpoint": "https://token.example.com",
+        "userInfoEndpoint": "https://userinfo.example.com",
+        "secretName": "my-k8s-secret",
+        "authenticationRequestExtraParams": EXTRA,
+    }
+    obj = ing(annotations={"certificate-arn": CERT, "auth-type": "oidc", "auth-idp-oidc": json.dumps(oidc)})
+    [auth, _] = resources(run(obj))["443:1"]["properties"]["Actions"]
+    assert auth["AuthenticateOidcConfig"]["AuthenticationRequestExtraParams"] == EXTRA
+    # without them, no key (AWS's default: none)
+    del oidc["authenticationRequestExtraParams"]
+    obj = ing(annotations={"certificate-arn": CERT, "auth-type": "oidc", "auth-idp-oidc": json.dumps(oidc)})
+    [auth, _] = resources(run(obj))["443:1"]["properties"]["Actions"]
+    assert "AuthenticationRequestExtraParams" not in auth["AuthenticateOidcConfig"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "reason"),
+    [
+        ({"prompt": 1}, "authenticationRequestExtraParams must map strings to strings"),
+        (["prompt=login"], "authenticationRequestExtraParams must map strings to strings"),
+        # ELBv2: up to 10 query parameters
+        ({f"p{i}": "v" for i in range(11)}, "authenticationRequestExtraParams takes up to 10 query parameters"),
+    ],
+)
+def test_extra_params_must_be_up_to_ten_strings(extra: Any, reason: str) -> None:
+    cognito = {"userPoolARN": "arn:pool", "userPoolClientID": "c", "userPoolDomain": "d"}
+    annotation = json.dumps({**cognito, "authenticationRequestExtraParams": extra})
+    obj = ing(annotations={"certificate-arn": CERT, "auth-type": "cognito", "auth-idp-cognito": annotation})
+    assert error(run(obj)).startswith(reason)
+
+
+def test_an_authenticate_action_compares_whatever_order_aws_returns_its_fields_in() -> None:
+    cognito = {
+        "userPoolARN": "arn:pool",
+        "userPoolClientID": "c",
+        "userPoolDomain": "d",
+        "authenticationRequestExtraParams": EXTRA,
+    }
+    obj = ing(annotations={"certificate-arn": CERT, "auth-type": "cognito", "auth-idp-cognito": json.dumps(cognito)})
+    [desired, _] = resources(run(obj))["443:1"]["properties"]["Actions"]
+    # DescribeRules answers in the order of the ELBv2 API reference's members (and a map's
+    # keys in an order of its own)
+    reported = {
+        "Type": "authenticate-cognito",
+        "AuthenticateCognitoConfig": {
+            "UserPoolArn": "arn:pool",
+            "UserPoolClientId": "c",
+            "UserPoolDomain": "d",
+            "SessionCookieName": "AWSELBAuthSessionCookie",
+            "Scope": "openid",
+            "SessionTimeout": 604800,
+            "AuthenticationRequestExtraParams": {"prompt": "login", "display": "page"},
+            "OnUnauthenticatedRequest": "authenticate",
+        },
+        "Order": 1,
+    }
+    assert action_key(desired) == action_key(reported)
+    changed = {**reported, "AuthenticateCognitoConfig": {**reported["AuthenticateCognitoConfig"], "Scope": "email"}}
+    assert action_key(desired) != action_key(changed)

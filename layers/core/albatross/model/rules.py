@@ -439,6 +439,10 @@ def authentication(ing: Ingress, path: Path, service_annotations: Annotations | 
             raise AnnotationError(PREFIX + name, raw or "", f"{field} is required")
         return value
 
+    extra = _extra_params(PREFIX + name, raw or "", _key(data, "authenticationRequestExtraParams"))
+    if extra:
+        common["AuthenticationRequestExtraParams"] = extra
+
     if kind == "cognito":
         cognito = {
             "UserPoolArn": need("userPoolARN"),
@@ -456,6 +460,26 @@ def authentication(ing: Ingress, path: Path, service_annotations: Annotations | 
     oidc["ClientId"] = {"$secret": secret, "key": "clientID"}
     oidc["ClientSecret"] = {"$secret": secret, "key": "clientSecret"}
     return {"Type": "authenticate-oidc", "AuthenticateOidcConfig": {**oidc, **common}}
+
+
+# ELBv2's AuthenticateCognitoConfig / AuthenticateOidcConfig: "the query parameters (up to
+# 10) to include in the redirect request to the authorization endpoint". Checked here so
+# that one more is its own Ingress's error, not AWS refusing the group's change.
+MAX_EXTRA_PARAMS = 10
+
+
+def _extra_params(annotation: str, raw: str, value: Any) -> dict[str, str]:
+    """``authenticationRequestExtraParams`` of ``auth-idp-cognito`` / ``auth-idp-oidc``: a
+    JSON object of strings (LBC decodes it into a ``map[string]string``)."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping) or not all(isinstance(v, str) for v in value.values()):
+        raise AnnotationError(annotation, raw, "authenticationRequestExtraParams must map strings to strings")
+    if len(value) > MAX_EXTRA_PARAMS:
+        raise AnnotationError(
+            annotation, raw, f"authenticationRequestExtraParams takes up to {MAX_EXTRA_PARAMS} query parameters"
+        )
+    return {str(k): str(v) for k, v in value.items()}
 
 
 def _jwt_validation(a: Annotations) -> dict[str, Any] | None:

@@ -4,6 +4,7 @@ two shapes AWS returns for rule conditions and actions compare equal."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -76,8 +77,14 @@ def action_key(action: Props) -> tuple[Any, ...]:
         # of the rule (see oidc_version), not here.
         config = action.get("AuthenticateOidcConfig") or {}
         kept = {k: v for k, v in config.items() if k not in _OIDC_CREDENTIALS}
-        return kind, repr(sorted({**action, "AuthenticateOidcConfig": kept}.items()))
-    return kind, repr(sorted(action.items()))
+        return kind, _canonical({**action, "AuthenticateOidcConfig": kept})
+    return kind, _canonical(action)
+
+
+def _canonical(value: Any) -> str:
+    """A JSON value as text, object keys sorted at every depth: AWS returns an action's
+    config (and its AuthenticationRequestExtraParams) in an order of its own."""
+    return json.dumps(value, sort_keys=True, default=str)
 
 
 _OIDC_CREDENTIALS = ("ClientId", "ClientSecret", "UseExistingClientSecret")
