@@ -215,7 +215,7 @@ def test_an_authenticate_action_compares_whatever_order_aws_returns_its_fields_i
     [desired, _] = resources(run(obj))["443:1"]["properties"]["Actions"]
     # DescribeRules answers in the order of the ELBv2 API reference's members (and a map's
     # keys in an order of its own)
-    reported = {
+    reported: dict[str, Any] = {
         "Type": "authenticate-cognito",
         "AuthenticateCognitoConfig": {
             "UserPoolArn": "arn:pool",
