@@ -1,4 +1,9 @@
-"""Reconcile: SQS FIFO batch of group keys → one reconcile per group, partial failures."""
+"""Reconcile: SQS FIFO batch of group keys → one reconcile per group, partial failures.
+
+A record that fails comes back after a backoff; one that fails for a reason that passes
+by itself is never dead-lettered, and one that reaches the dead-letter queue first
+writes a Warning on every member of its group (albatross.controller.retries, ADR 0009).
+"""
 
 from __future__ import annotations
 
@@ -11,8 +16,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from albatross.aws.calls import CallCounter
 from albatross.aws.errors import AlbatrossError
-from albatross.controller import targets
-from albatross.controller.events import PartialBatchResponse, QueueMessage, body_of, fifo_batch
+from albatross.controller import queues, report, retries, targets
+from albatross.controller.events import PartialBatchResponse, QueueMessage, Unhandled, body_of, fifo_batch
 from albatross.controller.reconcile import reconcile
 from albatross.controller.settings import Settings
 from albatross.store.table import Store
@@ -72,7 +77,57 @@ def record_handler(record: QueueMessage) -> None:
     logger.info("reconcile done", extra={"group": group, "result": outcome.result, "steps": outcome.steps})
 
 
+_WHAT = {"work": "the reconcile", "targets": "the target sync"}
+_ERROR_CHARS = 1000  # of the error in the Warning: an Event's message is for a human, not a log
+
+
+def dead_letter_warning(message: QueueMessage, error: BaseException, queue: retries.Queue) -> None:
+    """A Warning on every member of the record's group: its request failed on every
+    receive and is going to the dead-letter queue, and how to send it back."""
+    settings = Settings.from_env()
+    group = str(body_of(message)["group"])
+    store = Store(settings.table)
+    records = store.member_records(group)
+    objects = store.get_objects("Ingress", records)
+    cause = f"{type(error).__name__}: {error}"[:_ERROR_CHARS]
+    text = (
+        f"Failed deploy model due to {cause}; {_WHAT.get(queue.name, 'the request')} of group {group} failed "
+        f"{retries.receives(message)} times and is now in the {queue.name} dead-letter queue; once the cause is "
+        f"fixed, send it back with: albatross redrive --queue {queue.name}"
+    )
+    queues.send_writebacks(
+        settings.writeback_queue_url,
+        report.warnings(settings, sorted(records), reason="FailedDeployModel", message=text, objects=objects),
+    )
+
+
+def settle(unhandled: list[Unhandled]) -> list[str]:
+    settings = Settings.from_env()
+    settled = retries.settle(
+        unhandled,
+        policy=_policy(settings),
+        queues_by_name={"work": settings.work_queue_url, "targets": settings.targets_queue_url},
+        dead_letter=dead_letter_warning,
+    )
+    for name, ids in (
+        ("RetriedLater", settled.postponed),
+        ("RetriedAsCopy", settled.copied),
+        ("DeadLettered", settled.dead_lettered),
+    ):
+        if ids:
+            metrics.add_metric(name=name, unit=MetricUnit.Count, value=len(ids))
+    return settled.failed
+
+
+def _policy(settings: Settings) -> retries.Policy:
+    return retries.Policy(
+        max_receives=settings.max_receive_count,
+        first_seconds=settings.retry_backoff_seconds,
+        cap_seconds=settings.retry_backoff_max_seconds,
+    )
+
+
 @metrics.log_metrics
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialBatchResponse:
-    return fifo_batch(event, record_handler)
+    return fifo_batch(event, retries.when_due(record_handler, _policy(Settings.from_env())), settle=settle)

@@ -14,6 +14,10 @@ Class names are a contract: the state machines match them in ``Retry``/``Catch``
 * :class:`Duplicate`: the security group rule exists already. A :class:`UserError` to
   whoever did not expect it; the backend rules count it as made (a concurrent settle
   made it).
+
+:func:`transient` says which failures pass by themselves (throttling, 5xx, a lost
+connection, a load balancer not yet active): a queue retries those without limit, and
+counts every other failure toward its dead-letter queue (docs/adr/0009-transient-failures-never-dead-letter.md).
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
 
 class AlbatrossError(Exception):
@@ -64,7 +69,23 @@ class ConditionFailed(AlbatrossError):
     """A conditional write lost: someone else wrote first (state store only)."""
 
 
-_THROTTLING = {"Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"}
+# botocore's own list of throttling codes (retries/standard.py) but LimitExceededException,
+# which is a quota in several services (ACM, Shield): a quota does not pass by itself.
+_THROTTLING = {
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",  # the tagging API
+    "RequestThrottledException",
+    "RequestThrottled",  # SQS
+    "KmsThrottled",  # SQS, when KMS throttles it
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",  # DynamoDB
+    "TransactionInProgressException",  # DynamoDB
+    "RequestLimitExceeded",  # EC2
+    "EC2ThrottledException",
+    "BandwidthLimitExceeded",
+    "SlowDown",  # S3
+}
 _DEPENDENCY = {"ResourceInUse", "DependencyViolation"}
 _NOT_FOUND = {
     "LoadBalancerNotFound",
@@ -77,14 +98,22 @@ _NOT_FOUND = {
     "InvalidSecurityGroupRuleId.NotFound",  # revoked meanwhile
     "ResourceNotFoundException",  # Shield: no protection for the resource
 }
-_RETRYABLE = {"InternalFailure", "InternalError", "ServiceUnavailable", "Unavailable"}
+_RETRYABLE = {
+    "InternalFailure",
+    "InternalError",
+    "ServiceUnavailable",
+    "Unavailable",
+    "RequestTimeout",
+    "RequestTimeoutException",
+    "PriorRequestNotComplete",
+}
 
 
 def classify(error: ClientError) -> AlbatrossError:
     code = str(error.response.get("Error", {}).get("Code", ""))
     status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
     message = f"{code}: {error.response.get('Error', {}).get('Message', '')}"
-    if code in _THROTTLING:
+    if code in _THROTTLING or status == 429:  # 429 Too Many Requests, whatever the code
         return Throttled(message)
     if code in _DEPENDENCY:
         return DependencyPending(message)
@@ -108,3 +137,19 @@ def aws_errors() -> Iterator[None]:
         yield
     except ClientError as e:
         raise classify(e) from e
+
+
+# Passes by itself: a later attempt of the same request may succeed with nothing changed.
+_TRANSIENT = (Throttled, Retryable, LoadBalancerNotReady)
+# No answer at all: the connection failed, closed or timed out (botocore retried already).
+_NO_ANSWER = (BotocoreConnectionError, HTTPClientError, ConnectionError, TimeoutError)
+
+
+def transient(error: BaseException) -> bool:
+    """Whether ``error`` passes by itself (throttling, 5xx, no answer, a load balancer not
+    yet active), as opposed to one our code meets again on the same input: a defect, a
+    refusal, a dependency that something outside holds. An AWS error that was not
+    classified yet (raised outside :func:`aws_errors`) is classified here."""
+    if isinstance(error, ClientError):
+        error = classify(error)
+    return isinstance(error, _TRANSIENT + _NO_ANSWER)

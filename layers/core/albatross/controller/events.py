@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
@@ -71,6 +71,10 @@ class QueueMessage:
     message_id: str
     body: str
     sent_timestamp: int  # ms since the epoch; 0 when absent
+    receipt_handle: str = ""
+    receive_count: int = 0  # ApproximateReceiveCount: this receive is the n-th; 0 when absent
+    group_id: str = ""  # MessageGroupId (FIFO); "" when absent
+    source_arn: str = ""  # eventSourceARN: the queue it came from
 
 
 class ItemFailure(TypedDict):
@@ -79,6 +83,28 @@ class ItemFailure(TypedDict):
 
 class PartialBatchResponse(TypedDict):
     batchItemFailures: list[ItemFailure]
+
+
+class NotDue(Exception):
+    """The record is not to be handled yet (a retry received before its backoff ended):
+    it is left on the queue unattempted, for ``seconds`` more."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"due in {seconds:.1f}s")
+        self.seconds = seconds
+
+
+# A record left on the queue, with the failure it met; None: not attempted, as an earlier
+# record of its message group was left.
+Unhandled = tuple[QueueMessage, BaseException | None]
+# Decides what becomes of the records left (see albatross.controller.retries); returns the
+# message ids to report as failed, which stay on the queue.
+Settle = Callable[[list[Unhandled]], Collection[str]]
+
+
+def _number(value: Any) -> int:
+    text = str(value or "0")
+    return int(text) if text.isdecimal() else 0
 
 
 def _messages(event: Any) -> list[QueueMessage]:
@@ -91,29 +117,62 @@ def _messages(event: Any) -> list[QueueMessage]:
         if not isinstance(ident, str):
             raise MalformedEvent("an SQS record needs a messageId")
         attributes = record.get("attributes") or {}
-        sent = str(attributes.get("SentTimestamp") or "0") if isinstance(attributes, Mapping) else "0"
+        if not isinstance(attributes, Mapping):
+            attributes = {}
         out.append(
             QueueMessage(
                 message_id=ident,
                 body=str(record.get("body") or ""),
-                sent_timestamp=int(sent) if sent.isdecimal() else 0,
+                sent_timestamp=_number(attributes.get("SentTimestamp")),
+                receipt_handle=str(record.get("receiptHandle") or ""),
+                receive_count=_number(attributes.get("ApproximateReceiveCount")),
+                group_id=str(attributes.get("MessageGroupId") or ""),
+                source_arn=str(record.get("eventSourceARN") or ""),
             )
         )
     return out
 
 
-def fifo_batch(event: Any, handle: Callable[[QueueMessage], None]) -> PartialBatchResponse:
-    """Handle the records in order; at the first failure, report it and every record after
-    it as failed, unhandled: a FIFO queue keeps a message group in order only if nothing
-    after a failed message is processed before it is retried."""
+def fifo_batch(
+    event: Any, handle: Callable[[QueueMessage], None], *, settle: Settle | None = None
+) -> PartialBatchResponse:
+    """Handle the records in order. A record that fails is left on the queue, and so is
+    every later record of its message group, unattempted: a FIFO queue keeps a group in
+    order only if nothing after a failed message is processed before it is retried.
+    Records of other groups go on (Powertools' ``skip_group_on_error``): groups are
+    independent, and a record held back for another group's failure would spend its
+    receives toward the dead-letter queue without ever failing.
+
+    ``settle`` decides what becomes of the records left (backoff, a fresh copy, the
+    dead-letter queue) and which of them to report as failed; without it, or if it fails,
+    every one left is reported."""
     messages = _messages(event)
-    for index, message in enumerate(messages):
+    stopped: set[str] = set()  # message groups with a record left in this batch
+    unhandled: list[Unhandled] = []
+    for message in messages:
+        if message.group_id in stopped:
+            unhandled.append((message, None))
+            continue
         try:
             handle(message)
-        except Exception:  # any failure goes back to the queue, and is logged
+            continue
+        except NotDue as e:
+            logger.info("record not due yet", extra={"messageId": message.message_id, "seconds": round(e.seconds, 1)})
+            error: BaseException = e
+        except Exception as e:  # any failure goes back to the queue, and is logged
             logger.exception("record failed", extra={"messageId": message.message_id})
-            return {"batchItemFailures": [{"itemIdentifier": m.message_id} for m in messages[index:]]}
-    return {"batchItemFailures": []}
+            error = e
+        stopped.add(message.group_id)
+        unhandled.append((message, error))
+    left = [m.message_id for m, _ in unhandled]
+    if settle is not None and unhandled:
+        try:
+            reported = set(settle(unhandled))
+        except Exception:  # reporting every record left is always safe: each comes back
+            logger.exception("settling the records left failed; all are reported failed")
+        else:
+            left = [i for i in left if i in reported]
+    return {"batchItemFailures": [{"itemIdentifier": i} for i in left]}
 
 
 def body_of(message: QueueMessage) -> dict[str, Any]:

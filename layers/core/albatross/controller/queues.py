@@ -1,12 +1,14 @@
-"""The two queues the controller writes: work (FIFO, one message group per IngressGroup)
-and write-back (read by the forwarder only)."""
+"""The queues the controller writes: work and targets (FIFO, one message group per
+IngressGroup) and write-back (read by the forwarder only); and what the reconcile
+function does to the records it leaves on its queues: postpone them (backoff) or send a
+fresh copy (docs/adr/0009-transient-failures-never-dead-letter.md)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from albatross.aws import clients
 from albatross.aws.errors import Retryable, aws_errors
@@ -69,6 +71,27 @@ def request(queue_url: str, store: Store, groups: Iterable[str], *, cause: str, 
 def send_writebacks(queue_url: str, messages: Iterable[WriteBack]) -> None:
     entries = [{"Id": str(i), "MessageBody": m.to_body()} for i, m in enumerate(messages)]
     _send(queue_url, entries)
+
+
+def postpone(queue_url: str, delays: Sequence[tuple[str, int]]) -> None:
+    """Make each received message (by receipt handle) visible again only after its
+    seconds: SQS FIFO has no per-message delay, a visibility timeout is the backoff."""
+    sqs = clients.sqs()
+    for i in range(0, len(delays), 10):
+        entries = [
+            {"Id": str(i + n), "ReceiptHandle": receipt, "VisibilityTimeout": seconds}
+            for n, (receipt, seconds) in enumerate(delays[i : i + 10])
+        ]
+        with aws_errors():
+            resp = sqs.change_message_visibility_batch(QueueUrl=queue_url, Entries=entries)  # type: ignore[arg-type]  # entry dicts
+        if resp.get("Failed"):
+            raise Retryable(f"SQS kept {len(resp['Failed'])} visibility timeout(s): {resp['Failed'][0].get('Message')}")
+
+
+def resend(queue_url: str, *, body: str, group_id: str, deduplication_id: str) -> None:
+    """Send a copy of a FIFO message to the end of its message group."""
+    entry = {"Id": "0", "MessageBody": body, "MessageGroupId": group_id, "MessageDeduplicationId": deduplication_id}
+    _send(queue_url, [entry])
 
 
 def _send(queue_url: str, entries: list[dict[str, str]]) -> None:

@@ -21,6 +21,11 @@ class Settings:
     ingress_class: str = "alb"
     targets_queue_url: str = ""  # the targets fast path (empty: EndpointSlice changes reconcile in full)
     payload_bucket: str = ""  # where claim-checked changes are (empty: any bucket the role may read)
+    # The work and targets queues' maxReceiveCount (0: unknown, no receive is taken for the
+    # last) and the backoff of a record left on them (ADR 0009)
+    max_receive_count: int = 0
+    retry_backoff_seconds: float = 5.0
+    retry_backoff_max_seconds: float = 300.0
 
     @property
     def controller(self) -> ControllerConfig:
@@ -43,4 +48,7 @@ class Settings:
             ingress_class=env.get("INGRESS_CLASS", "alb"),
             targets_queue_url=env.get("TARGETS_QUEUE_URL", ""),
             payload_bucket=env.get("PAYLOAD_BUCKET", ""),
+            max_receive_count=int(env.get("MAX_RECEIVE_COUNT") or 0),
+            retry_backoff_seconds=float(env.get("RETRY_BACKOFF_SECONDS") or 5.0),
+            retry_backoff_max_seconds=float(env.get("RETRY_BACKOFF_MAX_SECONDS") or 300.0),
         )

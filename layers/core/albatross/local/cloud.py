@@ -2,8 +2,9 @@
 
 Resources are created through the service APIs from the translated template (moto's
 CloudFormation ignores the SAM transform), so the template stays the single source of
-names and wiring. Step Functions ``Retry`` intervals and ``Wait`` seconds are scaled by
-``time_scale`` when the definitions are created here, never in the template. Handlers'
+names and wiring. Step Functions ``Retry`` intervals and ``Wait`` seconds, queues'
+visibility timeouts and functions' ``*_SECONDS`` environment variables are scaled by
+``time_scale`` when they are created here, never in the template. Handlers'
 log lines go to their functions' log groups (:mod:`albatross.local.logship`); saved
 Logs Insights queries and the queries themselves are answered by
 :mod:`albatross.local.insights`, which fills what moto lacks.
@@ -287,6 +288,9 @@ class _Deployer:
     def function(self, logical: str, props: Mapping[str, Any]) -> dict[str, Any]:
         name = self.name(logical)
         env = {k: str(v) for k, v in ((props.get("Environment") or {}).get("Variables") or {}).items()}
+        for key, value in env.items():
+            if key.endswith("_SECONDS"):  # a duration (a retry's backoff): as short as the queues' waits
+                env[key] = f"{float(value) * self.time_scale:g}"
         arn = self.client("lambda").create_function(
             FunctionName=name,
             Runtime=props["Runtime"],
