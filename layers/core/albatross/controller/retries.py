@@ -152,12 +152,17 @@ def settle(
     postpone: dict[str, list[tuple[str, int]]] = {}
     for message, error in unhandled:
         group = message.group_id
+        passes = error is None or isinstance(error, NotDue) or transient(error)
         if group not in delays:
-            wait = error.seconds if isinstance(error, NotDue) else None
-            delays[group] = math.ceil(wait) if wait is not None else policy.delay(receives(message), rng)
+            if isinstance(error, NotDue):
+                delays[group] = math.ceil(error.seconds)
+            elif not passes and policy.last(message):
+                # Poison leaving for the DLQ: nothing to wait for, what follows it never failed.
+                delays[group] = 0
+            else:
+                delays[group] = policy.delay(receives(message), rng)
         delay = delays[group]
         queue = queue_of(message.source_arn, queues_by_name)
-        passes = error is None or isinstance(error, NotDue) or transient(error)
         facts: dict[str, Any] = {
             "messageId": message.message_id,
             "group": group,
