@@ -123,3 +123,15 @@ def test_authentication_extra_params_reach_elbv2_and_converge(local_aws: str) ->
         "prompt": "login",
         "display": "page",
     }
+
+
+def test_a_target_group_named_in_an_action_is_found_by_name_and_converges(local_aws: str) -> None:
+    # a target group made outside Kubernetes (Terraform, say)
+    legacy = clients.elbv2().create_target_group(Name="legacy-tg", Protocol="HTTP", Port=80, VpcId=local_aws)
+    arn = legacy["TargetGroups"][0]["TargetGroupArn"]
+    found = discovery.TargetGroupArns()
+    assert (found.get("legacy-tg"), found.get("no-such-tg")) == (arn, None)
+    action = {"type": "forward", "targetGroupName": "legacy-tg"}
+    converge(local_aws, ingress({"actions.legacy": json.dumps(action)}, [to("legacy", "/", "Prefix")]))
+    [rule] = rules_on_aws()
+    assert rule["Actions"][0]["ForwardConfig"]["TargetGroups"][0]["TargetGroupArn"] == arn

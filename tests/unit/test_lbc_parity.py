@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 
 from albatross.model.builder import BuildResult
+from albatross.model.discovery import Discovery, DiscoveryError
 from albatross.plan.compare import action_key
+from tests.unit.test_model_builder import DISCOVERY
 from tests.unit.test_model_features import ing, resources, run
 
 A = "alb.ingress.kubernetes.io/"
@@ -232,3 +234,77 @@ def test_an_authenticate_action_compares_whatever_order_aws_returns_its_fields_i
     assert action_key(desired) == action_key(reported)
     changed = {**reported, "AuthenticateCognitoConfig": {**reported["AuthenticateCognitoConfig"], "Scope": "email"}}
     assert action_key(desired) != action_key(changed)
+
+
+# -- 3. actions.* naming a target group by targetGroupName (LBC resolves the name to the ARN with
+#       DescribeTargetGroups by name) -------------------------------------------------------------
+
+LEGACY = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/legacy-tg/73e2d6bc24d8a067"
+NAMED = Discovery(subnets=DISCOVERY.subnets, target_group_arns={"legacy-tg": LEGACY})
+
+
+def forward_to(action: dict[str, Any], discovery: Discovery = NAMED) -> BuildResult:
+    backend = {"service": {"name": "legacy", "port": {"name": "use-annotation"}}}
+    obj = only_path(
+        ing(annotations={"actions.legacy": json.dumps(action)}), {"path": "/", "pathType": "Prefix", "backend": backend}
+    )
+    return run(obj, discovery=discovery)
+
+
+def test_a_target_group_named_in_a_forward_action_is_resolved_to_its_arn() -> None:
+    simple = forward_to({"type": "forward", "targetGroupName": "legacy-tg"})
+    [action] = resources(simple)["80:1"]["properties"]["Actions"]
+    assert action == {"Type": "forward", "ForwardConfig": {"TargetGroups": [{"TargetGroupArn": LEGACY}]}}
+    weighted = forward_to(
+        {
+            "type": "forward",
+            "forwardConfig": {
+                "targetGroups": [
+                    {"serviceName": "game-2048", "servicePort": 80, "weight": 80},
+                    {"targetGroupName": "legacy-tg", "weight": 20},
+                ]
+            },
+        }
+    )
+    [action] = resources(weighted)["80:1"]["properties"]["Actions"]
+    assert action["ForwardConfig"]["TargetGroups"][1] == {"TargetGroupArn": LEGACY, "Weight": 20}
+
+
+def test_a_target_group_name_that_resolves_to_nothing_is_an_error() -> None:
+    result = forward_to({"type": "forward", "targetGroupName": "legacy-tg"}, discovery=DISCOVERY)
+    assert error(result).startswith("invalid ForwardConfig: couldn't find targetGroup with name: legacy-tg")
+
+
+@pytest.mark.parametrize(
+    ("action", "reason"),
+    [
+        ({"type": "forward"}, "missing ForwardConfig or TargetGroupARN/TargetGroupName"),
+        (
+            {"type": "forward", "targetGroupName": "legacy-tg", "forwardConfig": {"targetGroups": []}},
+            "either ForwardConfig or TargetGroupARN/TargetGroupName can be specified",
+        ),
+        (
+            {"type": "forward", "forwardConfig": {"targetGroups": [{"weight": 1}]}},
+            "invalid ForwardConfig: invalid TargetGroupTuple: missing serviceName or targetGroupARN/targetGroupName",
+        ),
+        (
+            {
+                "type": "forward",
+                "forwardConfig": {
+                    "targetGroups": [{"targetGroupName": "legacy-tg", "serviceName": "game-2048", "servicePort": 80}]
+                },
+            },
+            "invalid ForwardConfig: invalid TargetGroupTuple: "
+            "either serviceName or targetGroupARN/targetGroupName can be specified",
+        ),
+    ],
+)
+def test_forward_action_validation_follows_lbc(action: dict[str, Any], reason: str) -> None:
+    assert error(forward_to(action)).startswith(reason)
+
+
+def test_a_discovery_file_lists_target_groups_by_name() -> None:
+    found = Discovery.from_json({"targetGroups": [{"TargetGroupName": "legacy-tg", "TargetGroupArn": LEGACY}]})
+    assert dict(found.target_group_arns) == {"legacy-tg": LEGACY}
+    with pytest.raises(DiscoveryError, match=r"targetGroups\[0\]: needs TargetGroupArn"):
+        Discovery.from_json({"targetGroups": [{"TargetGroupName": "legacy-tg"}]})

@@ -356,6 +356,38 @@ class OnDemand(Sequence[Mapping[str, Any]]):
         return iter(self._get())
 
 
+class TargetGroupArns(Mapping[str, str]):
+    """Target group ARNs by name, each asked for (DescribeTargetGroups by name, as LBC
+    resolves an ``actions.*`` targetGroupName) the first time the builder looks it up;
+    a name no target group has is absent. Only the names asked for are known: iterating
+    gives those found so far."""
+
+    def __init__(self) -> None:
+        self._found: dict[str, str | None] = {}
+
+    def _lookup(self, name: str) -> str | None:
+        if name not in self._found:
+            try:
+                with aws_errors():
+                    groups = clients.elbv2().describe_target_groups(Names=[name])["TargetGroups"]
+            except NotFound:  # TargetGroupNotFound
+                groups = []
+            self._found[name] = str(groups[0]["TargetGroupArn"]) if groups else None
+        return self._found[name]
+
+    def __getitem__(self, name: str) -> str:
+        found = self._lookup(name)
+        if found is None:
+            raise KeyError(name)
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([name for name, arn in self._found.items() if arn is not None])
+
+    def __len__(self) -> int:
+        return sum(1 for arn in self._found.values() if arn is not None)
+
+
 def existing_load_balancers(actual: Actual, stack_id: str) -> tuple[dict[str, Any], ...]:
     """The stack's load balancer in the shape the model's discovery facts use."""
     return tuple(
@@ -539,7 +571,8 @@ def web_acls() -> list[Mapping[str, Any]]:
 def discover(*, vpc_id: str, existing: tuple[dict[str, Any], ...] = ()) -> Discovery:
     """The facts the builder may need, each read the first time it looks: the subnets of
     the cluster's VPC (as DescribeSubnets returns them), the issued ACM certificates (for
-    discovery by host) and the regional WAFv2 web ACLs (for names). A live load balancer
+    discovery by host), the regional WAFv2 web ACLs (for names) and target groups by name
+    (for ``actions.*``). A live load balancer
     keeps its subnets and most Ingresses name their certificates, so most reconciles
     read none of them."""
 
@@ -560,4 +593,5 @@ def discover(*, vpc_id: str, existing: tuple[dict[str, Any], ...] = ()) -> Disco
         certificates=OnDemand(certificates),
         existing_load_balancers=existing,
         web_acls=OnDemand(web_acls),
+        target_group_arns=TargetGroupArns(),
     )

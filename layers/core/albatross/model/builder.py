@@ -79,8 +79,10 @@ class _Context:
         unreadable: Mapping[str, str],
         dualstack: bool,
         traffic_from: Any,
+        discovery: Discovery,
     ) -> None:
         self.config = config
+        self.discovery = discovery
         self.group = group
         self.services = services
         self.unreadable = unreadable
@@ -117,6 +119,7 @@ class _Context:
             return {"TargetGroupArn": ref(rid)}
 
         tolerate = self.config.tolerate_missing_action
+        by_name = self.discovery.target_group_arns.get
         for path in rules.ordered_paths(ing):
             backend = self.services.get(f"{ing.namespace}/{path.backend.service}")
             own = (
@@ -125,14 +128,14 @@ class _Context:
             out.rules.append(
                 (
                     rules.conditions(ing, path),
-                    [rules.action(ing, path, forward, tolerate_missing_action=tolerate)],
+                    [rules.action(ing, path, forward, tolerate_missing_action=tolerate, by_name=by_name)],
                     rules.authentication(ing, path, own),
                     rules.transforms(ing, path),
                 )
             )
         if ing.default_backend is not None:
             default = Path(host=None, path="", path_type="ImplementationSpecific", backend=ing.default_backend)
-            out.default_action = rules.action(ing, default, forward, tolerate_missing_action=tolerate)
+            out.default_action = rules.action(ing, default, forward, tolerate_missing_action=tolerate, by_name=by_name)
         return out
 
 
@@ -250,6 +253,7 @@ def _build(
         unreadable=unreadable,
         dualstack=ip_type != "ipv4",
         traffic_from=traffic_from,
+        discovery=discovery,
     )
     members: list[_Member] = []
     for m in settings:

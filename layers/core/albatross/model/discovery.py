@@ -23,6 +23,9 @@ class Discovery:
     backend_security_group_id: str | None = None
     existing_load_balancers: Sequence[Mapping[str, Any]] = field(default_factory=tuple)
     web_acls: Sequence[Mapping[str, Any]] = field(default_factory=tuple)  # WAFv2 ListWebACLs items
+    # target group name → ARN, for ``actions.*`` naming a target group by targetGroupName
+    # (a name it lacks: no such target group)
+    target_group_arns: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Discovery:
@@ -41,6 +44,8 @@ class Discovery:
                     if problem:
                         raise DiscoveryError(f"{key}[{i}]: {problem}")
                 values[attr] = tuple(value)
+            elif key == "targetGroups":
+                values["target_group_arns"] = _target_groups(value)
             elif key == "backendSecurityGroupId":
                 if value is not None and not isinstance(value, str):
                     raise DiscoveryError("backendSecurityGroupId must be a string")
@@ -70,6 +75,17 @@ def _fields(item: Mapping[str, Any], required: tuple[str, ...], optional: Mappin
     ):
         return "Tags must be a list of {Key, Value} strings"
     return ""
+
+
+def _target_groups(value: Any) -> dict[str, str]:
+    """``targetGroups``: DescribeTargetGroups ``TargetGroups`` items, by name."""
+    if not isinstance(value, list) or not all(isinstance(v, Mapping) for v in value):
+        raise DiscoveryError("targetGroups must be a list of objects")
+    for i, item in enumerate(value):
+        problem = _fields(item, ("TargetGroupName", "TargetGroupArn"), {})
+        if problem:
+            raise DiscoveryError(f"targetGroups[{i}]: {problem}")
+    return {str(item["TargetGroupName"]): str(item["TargetGroupArn"]) for item in value}
 
 
 def _subnet(item: Mapping[str, Any]) -> str:

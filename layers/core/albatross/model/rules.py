@@ -5,6 +5,7 @@ fixed-response)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -240,14 +241,53 @@ def _bounded(annotation: str, raw: str, value: Any, *, what: str, low: int, high
     return value
 
 
-def _forward_action(annotation: str, raw: str, data: Mapping[str, Any], forward: Forward) -> dict[str, Any]:
-    arn = _key(data, "targetGroupARN")
+# ELBv2's target group name: 1-32 alphanumerics and hyphens, no hyphen at either end.
+_TARGET_GROUP_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,30}[A-Za-z0-9])?")
+
+# A target group's ARN by its name (None when there is none): ``actions.*`` may name a
+# target group made outside Kubernetes by ``targetGroupName``, as LBC resolves it.
+ByName = Callable[[str], str | None]
+
+
+def _no_names(name: str) -> str | None:
+    """No target group has a name (the default where no discovery is given)."""
+    return None
+
+
+def _external(annotation: str, raw: str, *, arn: Any, name: Any, by_name: ByName) -> dict[str, Any]:
+    """A tuple's target group given by ``targetGroupARN`` or ``targetGroupName`` (the ARN
+    wins when both are there)."""
+    for value, field in ((arn, "targetGroupARN"), (name, "targetGroupName")):
+        if value is not None and (not isinstance(value, str) or not value):
+            raise AnnotationError(
+                annotation, raw, f"invalid ForwardConfig: invalid TargetGroupTuple: {field} must be a string"
+            )
+    if arn is not None:
+        return {"TargetGroupArn": arn}
+    if not _TARGET_GROUP_NAME.fullmatch(name):
+        raise AnnotationError(
+            annotation, raw, f"invalid ForwardConfig: invalid TargetGroupTuple: invalid targetGroupName {name!r:.80}"
+        )
+    found = by_name(name)
+    if found is None:
+        raise AnnotationError(annotation, raw, f"invalid ForwardConfig: couldn't find targetGroup with name: {name}")
+    return {"TargetGroupArn": found}
+
+
+def _forward_action(
+    annotation: str, raw: str, data: Mapping[str, Any], forward: Forward, *, by_name: ByName
+) -> dict[str, Any]:
+    arn, tg_name = _key(data, "targetGroupARN"), _key(data, "targetGroupName")
     config = _key(data, "forwardConfig")
-    if (arn is None) == (config is None):
-        raise AnnotationError(annotation, raw, "precisely one of TargetGroupArn and ForwardConfig can be specified")
+    if arn is None and tg_name is None and config is None:
+        raise AnnotationError(annotation, raw, "missing ForwardConfig or TargetGroupARN/TargetGroupName")
+    if (arn is not None or tg_name is not None) and config is not None:
+        raise AnnotationError(
+            annotation, raw, "either ForwardConfig or TargetGroupARN/TargetGroupName can be specified"
+        )
     if config is not None and not isinstance(config, Mapping):
         raise AnnotationError(annotation, raw, "invalid ForwardConfig: must be a JSON object")
-    tuples = [{"targetGroupARN": arn}] if arn is not None else _key(config, "targetGroups")
+    tuples = [{"targetGroupARN": arn, "targetGroupName": tg_name}] if config is None else _key(config, "targetGroups")
     if not isinstance(tuples, list) or not tuples:
         raise AnnotationError(annotation, raw, "invalid ForwardConfig: targetGroups cannot be empty")
     groups: list[dict[str, Any]] = []
@@ -255,13 +295,25 @@ def _forward_action(annotation: str, raw: str, data: Mapping[str, Any], forward:
     for item in tuples:
         if not isinstance(item, Mapping):
             raise AnnotationError(annotation, raw, "invalid ForwardConfig: each of targetGroups must be a JSON object")
-        tg_arn, service = _key(item, "targetGroupARN"), _key(item, "serviceName")
-        if (tg_arn is None) == (service is None):
+        tg_arn, tg_name, service = (
+            _key(item, "targetGroupARN"),
+            _key(item, "targetGroupName"),
+            _key(item, "serviceName"),
+        )
+        external = tg_arn is not None or tg_name is not None
+        if not external and service is None:
             raise AnnotationError(
                 annotation,
                 raw,
                 "invalid ForwardConfig: invalid TargetGroupTuple: "
-                "precisely one of targetGroupARN and serviceName can be specified",
+                "missing serviceName or targetGroupARN/targetGroupName",
+            )
+        if external and service is not None:
+            raise AnnotationError(
+                annotation,
+                raw,
+                "invalid ForwardConfig: invalid TargetGroupTuple: "
+                "either serviceName or targetGroupARN/targetGroupName can be specified",
             )
         if service is not None:
             if not isinstance(service, str) or not service:
@@ -284,11 +336,7 @@ def _forward_action(annotation: str, raw: str, data: Mapping[str, Any], forward:
             except ObjectError as e:  # a port the Service lacks, ...: this annotation asked for it
                 raise AnnotationError(annotation, raw, f"invalid ForwardConfig: {e}") from None
         else:
-            if not isinstance(tg_arn, str) or not tg_arn:
-                raise AnnotationError(
-                    annotation, raw, "invalid ForwardConfig: invalid TargetGroupTuple: targetGroupARN must be a string"
-                )
-            target = {"TargetGroupArn": tg_arn}
+            target = _external(annotation, raw, arn=tg_arn, name=tg_name, by_name=by_name)
         weight = _key(item, "weight")
         if weight is not None:
             target = {**target, "Weight": _bounded(annotation, raw, weight, what="weight", low=0, high=MAX_WEIGHT)}
@@ -331,13 +379,15 @@ def _copy_config(annotation: str, raw: str, config: Any, name: str, fields: tupl
     return {f: v for f, v in out.items() if v is not None}
 
 
-def parse_action(annotation: str, raw: str, data: Any, forward: Forward) -> dict[str, Any]:
+def parse_action(
+    annotation: str, raw: str, data: Any, forward: Forward, *, by_name: ByName = _no_names
+) -> dict[str, Any]:
     """``actions.<name>``: one LBC action → its ELBv2 shape."""
     if not isinstance(data, Mapping):
         raise AnnotationError(annotation, raw, "must be a JSON object")
     kind = _key(data, "type")
     if kind == "forward":
-        return _forward_action(annotation, raw, data, forward)
+        return _forward_action(annotation, raw, data, forward, by_name=by_name)
     if kind == "redirect":
         fields: tuple[str, ...] = ("Host", "Path", "Port", "Protocol", "Query", "StatusCode")
         return {
@@ -351,7 +401,9 @@ def parse_action(annotation: str, raw: str, data: Any, forward: Forward) -> dict
     raise AnnotationError(annotation, raw, f"unknown action type: {kind}")
 
 
-def action(ing: Ingress, path: Path, forward: Forward, *, tolerate_missing_action: bool) -> dict[str, Any]:
+def action(
+    ing: Ingress, path: Path, forward: Forward, *, tolerate_missing_action: bool, by_name: ByName = _no_names
+) -> dict[str, Any]:
     backend = path.backend
     if backend.port_name != USE_ANNOTATION:
         try:
@@ -365,7 +417,7 @@ def action(ing: Ingress, path: Path, forward: Forward, *, tolerate_missing_actio
         if tolerate_missing_action:
             return MISSING_ACTION_503
         raise ObjectError(f"missing {name} configuration")
-    return parse_action(PREFIX + name, raw, ing.annotations.json(name), forward)
+    return parse_action(PREFIX + name, raw, ing.annotations.json(name), forward, by_name=by_name)
 
 
 _TRANSFORMS = {"url-rewrite": "UrlRewriteConfig", "host-header-rewrite": "HostHeaderRewriteConfig"}
