@@ -6,15 +6,19 @@ reference, not from Albatross's own output."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from albatross.model.builder import BuildResult
+from albatross.k8s.ingress import GroupID, parse_ingress
+from albatross.k8s.params import parse_params
+from albatross.k8s.service import parse_service
+from albatross.model.builder import BuildResult, build
 from albatross.model.discovery import Discovery, DiscoveryError
 from albatross.plan.compare import action_key
 from tests.unit.test_model_builder import DISCOVERY
-from tests.unit.test_model_features import ing, resources, run
+from tests.unit.test_model_features import CONFIG, ing, resources, run, svc
 
 A = "alb.ingress.kubernetes.io/"
 
@@ -308,3 +312,47 @@ def test_a_discovery_file_lists_target_groups_by_name() -> None:
     assert dict(found.target_group_arns) == {"legacy-tg": LEGACY}
     with pytest.raises(DiscoveryError, match=r"targetGroups\[0\]: needs TargetGroupArn"):
         Discovery.from_json({"targetGroups": [{"TargetGroupName": "legacy-tg"}]})
+
+
+# -- 4. IngressClassParams spec.loadBalancerName: the name of the load balancer of every Ingress
+#       of the class, over the load-balancer-name annotation (which LBC then does not read) --------
+
+
+def with_params(spec: dict[str, Any], *objs: dict[str, Any], group: str = "shop") -> BuildResult:
+    """A build of ``objs`` in the explicit group ``group``, the first of the class whose
+    IngressClassParams has ``spec``."""
+    params = parse_params({"metadata": {"name": "p"}, "spec": spec})
+    ingresses = [parse_ingress(o) for o in objs]
+    return build(
+        config=CONFIG,
+        group=GroupID(namespace="", name=group),
+        ingresses=[replace(ingresses[0], class_params="p"), *ingresses[1:]],
+        services={"game-2048/game-2048": parse_service(svc())},
+        discovery=DISCOVERY,
+        params={"p": params},
+    )
+
+
+def test_ingress_class_params_name_the_load_balancer_over_the_annotation() -> None:
+    obj = ing(annotations={"load-balancer-name": "from-annotation"}, group="shop")
+    lb = resources(with_params({"loadBalancerName": "from-params"}, obj))["LoadBalancer"]["properties"]
+    assert lb["Name"] == "from-params"
+    # the annotation is not read then: one too long for AWS is no error
+    obj = ing(annotations={"load-balancer-name": "x" * 40}, group="shop")
+    lb = resources(with_params({"loadBalancerName": "from-params"}, obj))["LoadBalancer"]["properties"]
+    assert lb["Name"] == "from-params"
+
+
+def test_a_params_name_and_another_members_annotation_conflict() -> None:
+    classed = ing("a-classed", group="shop")
+    other = ing("b-other", annotations={"load-balancer-name": "from-annotation"}, group="shop")
+    result = with_params({"loadBalancerName": "from-params"}, classed, other)
+    assert result.stack is None
+    assert {e.reason for e in result.errors} == {
+        "conflicting load balancer name: game-2048/a-classed: from-params | game-2048/b-other: from-annotation"
+    }
+
+
+def test_a_params_name_longer_than_32_characters_is_an_error() -> None:
+    result = with_params({"loadBalancerName": "x" * 33}, ing(group="shop"))
+    assert error(result).startswith("load balancer name cannot be longer than 32 characters (IngressClassParams p")

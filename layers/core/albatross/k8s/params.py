@@ -69,6 +69,7 @@ class IngressClassParams:
     target_type: str | None = None
     web_acl_arn: str | None = None
     web_acl_name: str | None = None
+    load_balancer_name: str | None = None
     # spec.group.name when valid; group_error says why it is not (reported on each Ingress
     # of the class, as LBC reports an invalid group). Group membership itself is derived
     # in the contract (ADR 0004), not here.
@@ -177,6 +178,7 @@ def parse_params(obj: Mapping[str, Any]) -> IngressClassParams:
         target_type=_text(spec, "targetType", name),
         web_acl_arn=_text(spec, "wafv2AclArn", name),
         web_acl_name=_text(spec, "wafv2AclName", name),
+        load_balancer_name=_text(spec, "loadBalancerName", name),
         **_group(spec.get("group"), name),
     )
 

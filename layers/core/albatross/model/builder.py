@@ -201,8 +201,13 @@ def _build(
                     raise ObjectError(
                         f'invalid ingress class: ingressclassparams.elbv2.k8s.aws "{ing.class_params}" not found'
                     )
-            # An IngressClassParams group replaces the annotation's, which LBC then ignores.
-            member = read_member(ing, config, check_group=found is None or found.group is None)
+            # An IngressClassParams group or name replaces the annotation's, which LBC then ignores.
+            member = read_member(
+                ing,
+                config,
+                check_group=found is None or found.group is None,
+                check_name=found is None or found.load_balancer_name is None,
+            )
             if found is not None:
                 labels = (namespaces or {}).get(ing.namespace) if namespaces is not None else None
                 member = apply_params(member, found, labels)

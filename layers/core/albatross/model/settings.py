@@ -18,6 +18,7 @@ from albatross.k8s.params import IngressClassParams, group_name_error
 from albatross.model.config import ControllerConfig
 
 SCHEMES = ("internal", "internet-facing")
+MAX_LOAD_BALANCER_NAME = 32  # LBC: "load balancer name cannot be longer than 32 characters"
 IP_ADDRESS_TYPES = ("ipv4", "dualstack", "dualstack-without-public-ipv4")
 LISTEN_PROTOCOLS = ("HTTP", "HTTPS")
 
@@ -130,9 +131,13 @@ def _order(a: Annotations, ingress: str) -> int:
     return order
 
 
-def read_member(ing: Ingress, config: ControllerConfig, *, check_group: bool = True) -> MemberSettings:
+def read_member(
+    ing: Ingress, config: ControllerConfig, *, check_group: bool = True, check_name: bool = True
+) -> MemberSettings:
     """Every group-level setting of one Ingress; raises AnnotationError on a bad value.
-    ``check_group=False`` when an IngressClassParams group replaces the annotation's."""
+    ``check_group=False`` when an IngressClassParams group replaces the annotation's,
+    ``check_name=False`` when its loadBalancerName replaces ``load-balancer-name`` (LBC
+    does not read the annotation then)."""
     a = ing.annotations
     group = a.raw("group.name")
     error = group_name_error(group) if group is not None and check_group else None
@@ -144,8 +149,8 @@ def read_member(ing: Ingress, config: ControllerConfig, *, check_group: bool = T
     ip_type = a.raw("ip-address-type")
     if ip_type is not None and ip_type not in IP_ADDRESS_TYPES:
         raise AnnotationError(PREFIX + "ip-address-type", ip_type, f"unknown IPAddressType: {ip_type}")
-    name = a.string("load-balancer-name")
-    if name is not None and len(name) > 32:
+    name = a.string("load-balancer-name") if check_name else None
+    if name is not None and len(name) > MAX_LOAD_BALANCER_NAME:
         raise AnnotationError(
             PREFIX + "load-balancer-name", name, "load balancer name cannot be longer than 32 characters"
         )
@@ -287,7 +292,8 @@ def _mutual_auth(a: Annotations) -> dict[int, Mapping[str, Any]]:
 def apply_params(
     member: MemberSettings, params: IngressClassParams | None, namespace_labels: Mapping[str, str] | None
 ) -> MemberSettings:
-    """LBC: each IngressClassParams field that is set replaces the annotation; tags,
+    """LBC: each IngressClassParams field that is set replaces the annotation (scheme,
+    loadBalancerName, ...); tags,
     load balancer attributes and listener attributes go over the annotation's key by key.
     A namespaceSelector the namespace does not match is an error (when the namespace's
     labels are known), and so is an invalid ``spec.group.name``."""
@@ -302,6 +308,11 @@ def apply_params(
         raise ObjectError(f"unknown scheme: {params.scheme} (IngressClassParams {params.name})")
     if params.ip_address_type is not None and params.ip_address_type not in IP_ADDRESS_TYPES:
         raise ObjectError(f"unknown IPAddressType: {params.ip_address_type} (IngressClassParams {params.name})")
+    if params.load_balancer_name is not None and len(params.load_balancer_name) > MAX_LOAD_BALANCER_NAME:
+        raise ObjectError(
+            f"load balancer name cannot be longer than {MAX_LOAD_BALANCER_NAME} characters "
+            f"(IngressClassParams {params.name}: {params.load_balancer_name})"
+        )
     for cidr in params.inbound_cidrs or ():
         error = cidr_error(cidr)
         if error:
@@ -321,6 +332,7 @@ def apply_params(
     return replace(
         member,
         scheme=params.scheme if params.scheme is not None else member.scheme,
+        load_balancer_name=params.load_balancer_name or member.load_balancer_name,
         ip_address_type=params.ip_address_type or member.ip_address_type,
         inbound_cidrs=params.inbound_cidrs if params.inbound_cidrs is not None else member.inbound_cidrs,
         certificates=tuple(certificates),
