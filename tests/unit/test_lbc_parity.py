@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from albatross.k8s.annotations import Annotations
 from albatross.k8s.ingress import GroupID, parse_ingress
 from albatross.k8s.params import parse_params
 from albatross.k8s.service import parse_service
@@ -356,3 +357,33 @@ def test_a_params_name_and_another_members_annotation_conflict() -> None:
 def test_a_params_name_longer_than_32_characters_is_an_error() -> None:
     result = with_params({"loadBalancerName": "x" * 33}, ing(group="shop"))
     assert error(result).startswith("load balancer name cannot be longer than 32 characters (IngressClassParams p")
+
+
+# -- 5. Escaped commas: LBC's parser takes "\," as a comma within a stringMap value (its own
+#       example: a CORS header value in listener-attributes) ----------------------------------------
+
+
+def test_an_escaped_comma_stays_within_a_string_map_value() -> None:
+    obj = ing(
+        annotations={
+            "certificate-arn": CERT,
+            "listener-attributes.HTTPS-443": (
+                "routing.http.response.access_control_allow_headers.header_value=testHeader\\,anotherNewValue"
+            ),
+            "tags": "team=web,allowed=GET\\,POST, owner=platform",
+        }
+    )
+    res = resources(run(obj))
+    assert res["443"]["properties"]["Attributes"] == [
+        {
+            "Key": "routing.http.response.access_control_allow_headers.header_value",
+            "Value": "testHeader,anotherNewValue",
+        }
+    ]
+    tags = {t["Key"]: t["Value"] for t in res["LoadBalancer"]["properties"]["Tags"]}
+    assert (tags["team"], tags["allowed"], tags["owner"]) == ("web", "GET,POST", "platform")
+
+
+def test_an_escaped_comma_stays_within_a_string_list_item() -> None:
+    annotations = Annotations({A + "inbound-cidrs": "10.0.0.0/8, a\\,b ,,c"})
+    assert annotations.string_list("inbound-cidrs") == ["10.0.0.0/8", "a,b", "c"]

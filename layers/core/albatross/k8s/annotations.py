@@ -47,6 +47,17 @@ def digits(text: str) -> int | None:
     return int(text, 10)
 
 
+_UNESCAPED_COMMA = re.compile(r"(?<!\\),")
+
+
+def split_commas(value: str) -> list[str]:
+    """The items of a string list or map annotation, as LBC's parser splits them: at each
+    comma not escaped as ``\\,`` (which stands for a comma within an item, a header value's
+    ``GET\\,POST`` say), each trimmed, blank ones dropped."""
+    items = (item.replace("\\,", ",").strip() for item in _UNESCAPED_COMMA.split(value))
+    return [item for item in items if item]
+
+
 class JSONError(ValueError):
     """A text is not JSON Albatross reads; the message says why."""
 
@@ -151,24 +162,22 @@ class Annotations:
         return value.lower() == "true"
 
     def string_list(self, name: str) -> list[str] | None:
-        """``s1,s2,s3`` (blank items dropped); None when absent."""
+        """``s1,s2,s3`` (blank items dropped, ``\\,`` a comma within an item); None when absent."""
         value = self.raw(name)
         if value is None:
             return None
-        items = [item.strip() for item in value.split(",") if item.strip()]
+        items = split_commas(value)
         if not items:
             raise AnnotationError(PREFIX + name, value, "must list at least one value")
         return items
 
     def string_map(self, name: str) -> dict[str, str] | None:
-        """``k1=v1,k2=v2``; None when absent."""
+        """``k1=v1,k2=v2`` (``\\,`` a comma within a value); None when absent."""
         value = self.raw(name)
         if value is None:
             return None
         out: dict[str, str] = {}
-        for item in (i.strip() for i in value.split(",")):
-            if not item:
-                continue
+        for item in split_commas(value):
             key, sep, val = item.partition("=")
             if not sep or not key.strip():
                 raise AnnotationError(PREFIX + name, value, f"`{item}` is not key=value")
