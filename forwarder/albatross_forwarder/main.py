@@ -6,6 +6,10 @@ environment).
 Only the leader works. Each stretch of leadership (a term) starts with fresh watchers,
 so a new leader lists everything and sends a Resync; losing the Lease stops the term's
 watchers and write-back consumer at once. What was queued for EventBridge is still sent.
+
+The Resync lists, per kind, every live key and the resourceVersion last sent of each;
+ingest answers with ``resend`` write-backs naming what it holds older (a delivery was
+lost), and the term's consumer has that term's watchers read and send them again.
 """
 
 from __future__ import annotations
@@ -28,9 +32,11 @@ import boto3
 from kubernetes.client.exceptions import ApiException
 
 from albatross.contract import (
+    KINDS,
     ClassInfo,
     ObjectChange,
     Resync,
+    WriteBack,
     class_info,
     finalizer_for,
     ingress_is_ours,
@@ -46,8 +52,8 @@ from albatross_forwarder.health import HealthServer, Metric
 from albatross_forwarder.leader import LeaderElector
 from albatross_forwarder.secrets import SecretCopier
 from albatross_forwarder.sender import Sender
-from albatross_forwarder.watch import Watcher
-from albatross_forwarder.writeback import WriteBackConsumer
+from albatross_forwarder.watch import Fetch, Watcher
+from albatross_forwarder.writeback import RESEND_RESULTS, WriteBackConsumer
 
 log = logging.getLogger("albatross.forwarder")
 
@@ -85,6 +91,18 @@ class _Term:
     watchers: list[Watcher]
     stop: threading.Event = field(default_factory=threading.Event)
     threads: list[threading.Thread] = field(default_factory=list)
+
+
+# Where each watched kind is read by name, for a resend.
+RESOURCES = {
+    "Ingress": k8s.INGRESSES,
+    "IngressClass": k8s.INGRESS_CLASSES,
+    "IngressClassParams": k8s.INGRESS_CLASS_PARAMS,
+    "Service": k8s.SERVICES,
+    "EndpointSlice": k8s.ENDPOINT_SLICES,
+    "Namespace": k8s.NAMESPACES,
+    "Node": k8s.NODES,
+}
 
 
 def _slice_service(obj: Mapping[str, Any]) -> str:
@@ -196,6 +214,9 @@ class Forwarder:
         )
         self.health: HealthServer | None = None
         self.resyncs = 0
+        # objects a resend asked for, by what became of them (RESEND_RESULTS)
+        self.resent: Counter[str] = Counter(dict.fromkeys(RESEND_RESULTS, 0))
+        self._resent_lock = threading.Lock()
         self._term: _Term | None = None
         self._term_lock = threading.Lock()
         self._retired: Counter[tuple[str, str]] = Counter()  # counters of ended terms' watchers
@@ -207,6 +228,20 @@ class Forwarder:
             if e.status == 404:
                 return None
             raise
+
+    def _reader(self, kind: str) -> Fetch:
+        """Reads one object of ``kind`` by name: the object, or None when there is none."""
+        resource = RESOURCES[kind]
+
+        def fetch(namespace: str | None, name: str) -> dict[str, Any] | None:
+            try:
+                return self.kube.get(resource, namespace, name)
+            except ApiException as e:
+                if e.status == 404:
+                    return None
+                raise
+
+        return fetch
 
     def _emit(self, change: ObjectChange) -> None:
         self.coalescer.submit(change)
@@ -306,12 +341,13 @@ class Forwarder:
         self.secrets.refresh(term.stop)  # a rotated Secret is copied and sent before the Resync
         self.coalescer.flush()  # held changes first: the Resync is the newest word
         as_of = {w.kind: w.position for w in term.watchers}
-        keys = {w.kind: sorted(w.seen) for w in term.watchers}
-        keys["Secret"], as_of["Secret"] = self.secrets.resync_part()
+        versions = {w.kind: w.sent_versions() for w in term.watchers}
+        versions["Secret"], as_of["Secret"] = self.secrets.resync_versions()
+        keys = {kind: sorted(sent) for kind, sent in versions.items()}
         if term.stop.is_set():  # the term ended meanwhile: its watchers speak for no one
             return
         namespaces = self.config.namespaces or None
-        resync = Resync(cluster=self.config.cluster, keys=keys, as_of=as_of, namespaces=namespaces)
+        resync = Resync(cluster=self.config.cluster, keys=keys, as_of=as_of, namespaces=namespaces, versions=versions)
         self.sender.submit(resync.to_detail())
         self.resyncs += 1
 
@@ -362,7 +398,9 @@ class Forwarder:
         # Write-backs are judged by the Ingress's class and group (writeback.py): start once
         # the classes and their IngressClassParams are known (or a minute went by).
         self._wait_synced(term, [w for w in term.watchers if w.kind in ("IngressClass", "IngressClassParams")], 60)
-        self._spawn(lambda: self.writeback.run(until=term.stop), "writeback", term)
+        self._spawn(
+            lambda: self.writeback.run(until=term.stop, resend=lambda wb: self.resend(term, wb)), "writeback", term
+        )
         # a Resync once every kind has listed, then periodically
         if not self._wait_synced(term, term.watchers, None):
             return
@@ -372,6 +410,36 @@ class Forwarder:
         while not term.stop.wait(interval if interval > 0 else None):  # lives as long as the term
             self.resync(term)
             self._trim_when_sent(term)
+
+    def resend(self, term: _Term, wb: WriteBack) -> bool:
+        """Ingest's answer to a Resync: read each object ``wb`` names and send it again,
+        or its delete when it is gone; only what this term forwards (the watchers' and the
+        Secret copier's own judgement: what they sent and remember), never more than
+        ``wb`` names (the contract caps it). A kind not forwarded is dropped and counted.
+        False: the term ended, leave the message to the next leader; an API error is
+        raised (the message comes back)."""
+        if term.stop.is_set():
+            return False
+        watchers = {w.kind: w for w in term.watchers}
+        outcome: Counter[str] = Counter()
+        for kind, keys in wb.objects.items():
+            if kind == "Secret":
+                outcome.update(self.secrets.resend(key, term.stop) for key in keys)
+            elif kind in watchers and kind in RESOURCES:
+                fetch = self._reader(kind)
+                outcome.update(watchers[kind].resend(key, fetch) for key in keys)
+            else:
+                outcome["unknown-kind"] += len(keys)
+                log.warning(
+                    "resend of %d %s dropped: not a kind this forwarder sends (%s)",
+                    len(keys),
+                    kind[:63],
+                    ", ".join(KINDS),
+                )
+        with self._resent_lock:
+            self.resent.update(outcome)
+        log.info("resend: %s", ", ".join(f"{n} {r}" for r, n in sorted(outcome.items())))
+        return True
 
     def _trim_when_sent(self, term: _Term, timeout: float = 120) -> None:
         """Once what the lists queued has gone out, hand the heap they used back."""
@@ -504,6 +572,14 @@ class Forwarder:
                 [({"kind": w.kind}, len(w.seen)) for w in live] + [({"kind": "Secret"}, len(self.secrets.sent))],
             ),
             Metric.one(prefix + "resyncs_total", "counter", "Resync events sent.", self.resyncs),
+            Metric(
+                prefix + "resends_total",
+                "counter",
+                "Objects ingest asked for again after a Resync (a change of each was lost), by result: sent, "
+                "deleted (gone), unchanged (a newer version was sent meanwhile), not-forwarded, unknown-kind, "
+                "failed (a Secret's read or copy: tried again 30 s later).",
+                [({"result": r}, n) for r, n in sorted(self.resent.items())],
+            ),
             Metric.one(
                 prefix + "writeback_applied_total",
                 "counter",

@@ -143,8 +143,34 @@ class SecretCopier:
         """The Resync's keys of kind ``Secret`` (each sent this term and still named) and
         its asOf mark (the highest resourceVersion read: a stored Secret newer than that
         is not judged)."""
+        versions, position = self.resync_versions()
+        return sorted(versions), position
+
+    def resync_versions(self) -> tuple[dict[str, str], str]:
+        """:meth:`resync_part` with the resourceVersion sent of each key."""
         with self._sync:
-            return sorted(self.sent), self.position
+            return dict(self.sent), self.position
+
+    def resend(self, key: str, term: threading.Event) -> str:
+        """Ingest lost the change of Secret ``key`` sent this term (``term``: its end
+        signal): read it and send it again (copying it again writes the same version),
+        or its delete when it is gone or no longer named. Only a Secret sent this term;
+        anything else is ``not-forwarded`` and read by no one. Returns ``sent``,
+        ``deleted``, ``not-forwarded`` or ``failed`` (the read or the copy: logged,
+        counted, and the Secret read again later, as any)."""
+        with self._sync:
+            if term is not self._stopped or term.is_set() or key not in self.sent:
+                return "not-forwarded"
+            failed = self.failed
+            try:
+                self._sync_one(key, again=True)
+            except Exception as e:  # noqa: BLE001  # any failure: this Secret waits, the others go on
+                self.failed += 1
+                log.error("reading Secret %s failed (%s); retrying in %ds", key, _why(e), self.retry_seconds)
+                self._later(key)
+            if self.failed > failed:
+                return "failed"
+            return "sent" if key in self.sent else "deleted"
 
     def sync(self, key: str, term: threading.Event) -> None:
         """For ``term`` (its end signal), bring what was sent of Secret ``key`` up to
@@ -161,7 +187,8 @@ class SecretCopier:
                 log.error("reading Secret %s failed (%s); retrying in %ds", key, _why(e), self.retry_seconds)
                 self._later(key)
 
-    def _sync_one(self, key: str) -> None:
+    def _sync_one(self, key: str, *, again: bool = False) -> None:
+        """``again``: copy and send it even if the version read is the one sent."""
         if key not in self.referenced:
             self._gone(key)
             return
@@ -177,7 +204,7 @@ class SecretCopier:
         rv = str((secret.get("metadata") or {}).get("resourceVersion") or "0")
         if rv.isdigit() and int(rv) > int(self.position):
             self.position = rv
-        if self.sent.get(key) != rv:
+        if again or self.sent.get(key) != rv:
             self._copy(key, rv, secret)
 
     def _later(self, key: str) -> None:

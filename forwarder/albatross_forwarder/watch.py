@@ -10,6 +10,11 @@ No single object can stop a watch: an error raised while handling one object (it
 or a bug its data reaches, e.g. JSON nested past the parser's depth) is logged, counted
 in ``skipped`` and the object left out, and the list or watch goes on. Only errors of
 talking to the API server end a watch, which resumes and so handles the object again.
+
+The resourceVersion remembered is that of the content last *sent* (an update that
+changed nothing sent leaves it): the Resync lists it, and ingest asks for an object
+again (:meth:`Watcher.resend`) when what it holds is older, so a change whose delivery
+was lost is sent once more, read afresh, whether or not it changed since.
 """
 
 from __future__ import annotations
@@ -57,7 +62,7 @@ DIGEST_BYTES = 16
 
 class Seen(bytes):
     """What a watcher remembers of an object it sent, packed in one ``bytes``: the
-    content digest (16 bytes), the resourceVersion, a NUL, and as compact JSON the stub
+    content digest (16 bytes), the resourceVersion sent, a NUL, and as compact JSON the stub
     a delete event carries when the object vanished unseen (a list no longer has it).
     About 460 bytes an object with its key, half of what a dataclass holding the stub's
     dicts took."""
@@ -80,16 +85,23 @@ class Seen(bytes):
         stub: dict[str, Any] = json.loads(self[self.index(0, DIGEST_BYTES) + 1 :])
         return stub
 
-    def at(self, rv: str) -> Seen:
-        """The same content, seen again at ``rv``."""
-        return Seen(self[:DIGEST_BYTES] + rv.encode() + self[self.index(0, DIGEST_BYTES) :])
-
 
 def _digest(obj: Mapping[str, Any]) -> bytes:
     body = {k: v for k, v in obj.items() if k != "metadata"}
     meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k not in ("resourceVersion", "generation")}
     text = json.dumps([body, meta], sort_keys=True, separators=(",", ":")).encode()
     return hashlib.blake2b(text, digest_size=DIGEST_BYTES).digest()
+
+
+def _older(rv: str, than: str) -> bool:
+    """Whether resourceVersion ``rv`` is older than ``than`` (decimal ones only: others
+    are opaque, and not judged)."""
+    return rv.isascii() and rv.isdigit() and than.isascii() and than.isdigit() and int(rv) < int(than)
+
+
+# (namespace or None, name) → the object as the API server has it now, None when it has
+# none (404); an API or transport error is raised
+Fetch = Callable[[str | None, str], Mapping[str, Any] | None]
 
 
 def _stub(obj: Mapping[str, Any]) -> dict[str, Any]:
@@ -129,6 +141,9 @@ class Watcher:
         self.namespaces = frozenset(namespaces)  # empty: every namespace
         self.before_list = before_list
         self.seen: dict[str, Seen] = {}
+        # What is sent and remembered changes under this lock: the watch and a resend
+        # (the write-back consumer's thread) may handle the same object at once.
+        self._lock = threading.RLock()
         self.synced = threading.Event()
         # the resourceVersion up to which every change has been taken into ``seen``
         # (a Resync's ``asOf``: newer objects are not judged by it)
@@ -164,45 +179,85 @@ class Watcher:
 
     # --- sending --------------------------------------------------------------------
 
-    def _upsert(self, obj: Mapping[str, Any]) -> None:
+    def _upsert(self, obj: Mapping[str, Any], *, again: bool = False) -> str:
+        """Send ``obj`` if it changed (``again``: even if not, unless the watch has sent
+        a newer version already); returns what became of it: ``sent``, ``unchanged``,
+        ``deleted`` (no longer wanted) or ``not-forwarded``."""
         if self._stop.is_set() or not self._in_scope(obj):
-            return  # a stopped watcher (a replica no longer leading) sends nothing more
-        if self.on_object is not None:
-            self.on_object(obj)
+            return "not-forwarded"  # a stopped watcher (a replica no longer leading) sends nothing more
+        if self.on_object is not None and not again:
+            self.on_object(obj)  # a resend reads what the watch handled already: no side effects again
         key = object_key(obj)
-        if not self.wanted(obj):
-            if key in self.seen:  # it was ours and no longer is: the cloud side must know
-                self._delete(key, obj)
-            return
-        trimmed = trim(obj, self.kind)
-        rv = str(trimmed["metadata"].get("resourceVersion", "0"))
-        digest = _digest(trimmed)
-        known = self.seen.get(key)
-        if known is not None and known.digest == digest:
-            self.seen[key] = known.at(rv)
-            return
-        self.seen[key] = Seen.of(digest, rv, _stub(trimmed))
-        self.emit(
-            ObjectChange(
-                cluster=self.cluster, kind=self.kind, action="upsert", key=key, resource_version=rv, object=trimmed
+        with self._lock:
+            if not self.wanted(obj):
+                if key in self.seen:  # it was ours and no longer is: the cloud side must know
+                    self._delete(key, obj)
+                    return "deleted"
+                return "not-forwarded"
+            trimmed = trim(obj, self.kind)
+            rv = str(trimmed["metadata"].get("resourceVersion", "0"))
+            digest = _digest(trimmed)
+            known = self.seen.get(key)
+            if known is not None and (_older(rv, known.rv) if again else known.digest == digest):
+                return "unchanged"
+            self.seen[key] = Seen.of(digest, rv, _stub(trimmed))
+            self.emit(
+                ObjectChange(
+                    cluster=self.cluster, kind=self.kind, action="upsert", key=key, resource_version=rv, object=trimmed
+                )
             )
-        )
+            return "sent"
 
     def _delete(self, key: str, obj: Mapping[str, Any] | None, rv: str | None = None) -> None:
         if self._stop.is_set() or (obj is not None and not self._in_scope(obj)):
             return
         if self.on_delete is not None:
             self.on_delete(key)
-        known = self.seen.pop(key, None)
-        if known is None:
-            return
-        body = trim(obj, self.kind) if obj is not None else known.stub()
-        version = rv or str((body.get("metadata") or {}).get("resourceVersion") or known.rv)
-        self.emit(
-            ObjectChange(
-                cluster=self.cluster, kind=self.kind, action="delete", key=key, resource_version=version, object=body
+        with self._lock:
+            known = self.seen.pop(key, None)
+            if known is None:
+                return
+            body = trim(obj, self.kind) if obj is not None else known.stub()
+            # without a version of its own: the one last sent (at the same version a
+            # deletion wins over the live snapshot in ingest)
+            version = rv or str((body.get("metadata") or {}).get("resourceVersion") or known.rv)
+            self.emit(
+                ObjectChange(
+                    cluster=self.cluster,
+                    kind=self.kind,
+                    action="delete",
+                    key=key,
+                    resource_version=version,
+                    object=body,
+                )
             )
-        )
+
+    def sent_versions(self) -> dict[str, str]:
+        """key → the resourceVersion last sent, of every object remembered (a Resync's
+        keys and versions)."""
+        with self._lock:
+            return {key: seen.rv for key, seen in self.seen.items()}
+
+    def resend(self, key: str, fetch: Fetch) -> str:
+        """Read object ``key`` afresh and send it again, changed or not (its delete, when
+        it is gone): ingest holds an older version than this watcher sent, a delivery
+        was lost. Only an object this watcher forwards (it sent it and remembers it) is
+        read; anything else is ``not-forwarded`` and costs no call. Returns ``sent``,
+        ``deleted``, ``unchanged`` (the watch has sent a newer version meanwhile) or
+        ``not-forwarded``; an API or transport error is raised."""
+        if self._stop.is_set() or key not in self.seen:
+            return "not-forwarded"
+        namespace, _, name = key.rpartition("/")
+        found = fetch(namespace or None, name)
+        if found is None:
+            with self._lock:
+                if key not in self.seen:
+                    return "not-forwarded"  # the watch saw it go meanwhile, and sent its delete
+                self._delete(key, None)
+            return "deleted"
+        obj = dict(found)
+        obj.setdefault("kind", self.kind)
+        return self._upsert(obj, again=True)
 
     # --- list and watch -----------------------------------------------------------
 

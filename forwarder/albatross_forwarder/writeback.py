@@ -19,6 +19,12 @@ counted per reason) when:
   ``group.ingress.k8s.aws/<group>``), or is the one the Ingress still needs: a live
   member of the group, not deleting (``finalizer-still-needed``). A member that is
   deleting, left the class or moved to another group loses its old group's finalizer.
+
+A ``resend`` (ingest's answer to a Resync: objects whose change was lost on its way) is
+handed to the leadership term that runs this consumer, which reads and sends again only
+what it forwards (``Forwarder.resend``): at most what the forwarder would send anyway,
+and at most :data:`albatross.contract.RESEND_MAX_KEYS` reads a message. Without a term
+to hand it to, it is left on the queue for the leader.
 """
 
 from __future__ import annotations
@@ -54,7 +60,12 @@ REFUSALS = (
     "foreign-finalizer",
     "finalizer-still-needed",
 )
+# What became of each object a resend names (albatross_forwarder_resends_total{result})
+# (failed: a Secret's read or copy failed, and is tried again as any)
+RESEND_RESULTS = ("sent", "deleted", "unchanged", "not-forwarded", "unknown-kind", "failed")
 Ingress = Mapping[str, Any]
+# Hands a resend to the term that consumes: False when it cannot act (the term ended)
+Resend = Callable[[WriteBack], bool]
 
 
 class WriteBackConsumer:
@@ -86,16 +97,17 @@ class WriteBackConsumer:
     def stop(self) -> None:
         self._stop.set()
 
-    def run(self, until: threading.Event | None = None) -> None:
-        """Consume until stopped, or until ``until`` is set (the end of a leadership term)."""
+    def run(self, until: threading.Event | None = None, resend: Resend | None = None) -> None:
+        """Consume until stopped, or until ``until`` is set (the end of a leadership term);
+        ``resend``: what that term does with a resend."""
         while not self._stop.is_set() and not (until is not None and until.is_set()):
             try:
-                self.poll_once()
+                self.poll_once(resend)
             except Exception:  # keep consuming; messages come back after their visibility timeout
                 log.exception("write-back poll failed")
                 self._stop.wait(1)
 
-    def poll_once(self) -> int:
+    def poll_once(self, resend: Resend | None = None) -> int:
         resp = self.sqs.receive_message(
             QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=self.wait_seconds
         )
@@ -110,6 +122,9 @@ class WriteBackConsumer:
             try:
                 if wb.cluster != self.cluster:
                     self._refuse(wb, "other-cluster", f"this is cluster {self.cluster}")
+                elif wb.type == "resend":
+                    if resend is None or not resend(wb):
+                        continue  # no term to act: the leader's consumer takes it
                 elif not self.apply(wb):
                     continue
             except Exception:  # one message's failure holds up none of the others

@@ -568,7 +568,8 @@ def stack() -> Deployed:
 
 def test_only_the_roles_that_write_back_may_send_to_the_writeback_queue(stack: Deployed) -> None:
     """Issue 14, item 6: the forwarder obeys the write-back queue, so the queue's own
-    policy refuses every sender but the function roles whose policies send to it."""
+    policy refuses every sender but the function roles whose policies send to it (ingest's
+    too: it asks the forwarder to send again what a Resync shows lost, item 8)."""
     queue_url, queue_arn = stack.value("WritebackQueue", None), stack.value("WritebackQueue", "Arn")
     [policy] = [p for p in stack.of_type("AWS::SQS::QueuePolicy").values() if p["Queues"] == [queue_url]]
     [deny] = _listed(policy["PolicyDocument"]["Statement"])
@@ -583,7 +584,14 @@ def test_only_the_roles_that_write_back_may_send_to_the_writeback_queue(stack: D
     writers = {
         stack.value(role, "Arn") for role in roles if allows(stack.role_statements(role), "sqs:SendMessage", queue_arn)
     }
-    assert writers == admitted == {stack.value("ReconcileFunctionRole", "Arn"), stack.value("StepFunctionRole", "Arn")}
+    assert (
+        writers
+        == admitted
+        == {
+            stack.value(f"{function}Role", "Arn")
+            for function in ("ReconcileFunction", "StepFunction", "IngestFunction")
+        }
+    )
 
 
 def test_functions_consume_only_the_queues_their_event_sources_poll(stack: Deployed) -> None:

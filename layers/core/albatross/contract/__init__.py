@@ -3,25 +3,30 @@
 This is the only module the forwarder shares with the core. It defines:
 
 * object-change events (forwarder → EventBridge → ingest), one per Kubernetes object
-  change, and the ``Resync`` event listing every live key. A change too big for one
-  EventBridge entry travels as a claim check: the full Detail in S3, the entry carrying
-  an ``objectRef`` (:mod:`albatross.contract.claim`). A ``Secret`` change carries only a
-  reference to the forwarder's Secrets Manager copy, never the Secret's data
-  (:mod:`albatross.contract.oidc`, ADR 0005);
+  change, and the ``Resync`` event listing every live key (and the resourceVersion the
+  forwarder last sent of each, so ingest can ask again for what it lost). A change too
+  big for one EventBridge entry travels as a claim check: the full Detail in S3, the
+  entry carrying an ``objectRef`` (:mod:`albatross.contract.claim`). A ``Secret``
+  change carries only a reference to the forwarder's Secrets Manager copy, never the
+  Secret's data (:mod:`albatross.contract.oidc`, ADR 0005);
 * write-back messages (cloud side → SQS → forwarder): Ingress status, Events, finalizer
-  removal.
+  removal, and ``resend`` (ingest's answer to a Resync: the objects whose stored
+  snapshot is stale, to be read and sent again).
 
 Everything here is plain Python (no boto3, no Kubernetes client) so both sides can
 import it. JSON schemas of both live in ``events/schema/``; a contract test runs every
 stored event in ``events/`` through these parsers and those schemas.
 
 Versions: object-change and ``Resync`` details are ``schemaVersion`` 2 (1 plus claim
-checks and the ``Secret`` kind); this build still reads 1, so archived and dead-lettered
-events stay readable. Write-back messages are version 1.
+checks and the ``Secret`` kind; a ``Resync``'s ``versions`` are optional, so older
+forwarders' Resyncs still parse); this build still reads 1, so archived and dead-lettered
+events stay readable. Write-back messages are version 1; ``resend`` is a type added to
+it, sent only to a forwarder whose Resyncs carry versions (an older one is never asked).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -41,6 +46,15 @@ LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 LEGACY_CLASS_ANNOTATION = "kubernetes.io/ingress.class"
 # EventBridge rejects entries above 256 KB (the whole entry, not only Detail).
 MAX_ENTRY_BYTES = 256 * 1024
+# A resourceVersion the cloud side may compare: ASCII digits (str.isdigit() also takes
+# "²", which int() refuses), at most 38 of them (DynamoDB's number precision).
+_DECIMAL = re.compile(r"[0-9]{1,38}")
+
+
+def is_decimal(value: object) -> bool:
+    """Whether ``value`` is a resourceVersion ingest can compare and store."""
+    return isinstance(value, str) and _DECIMAL.fullmatch(value) is not None
+
 
 Action = Literal["upsert", "delete"]
 
@@ -84,6 +98,11 @@ class Resync:
     # The namespaces the forwarder watches (WATCH_NAMESPACES); absent = all. Snapshots
     # of namespaced objects outside them are not the forwarder's to judge.
     namespaces: tuple[str, ...] | None = None
+    # Per kind, key → the resourceVersion of what the forwarder last sent of it: a stored
+    # snapshot older than that, a tombstone or none at all lost a change on its way, and
+    # ingest asks for it again (a ``resend`` write-back). Absent (older forwarders): none.
+    # On the wire, a list per kind in the order of its keys (half the bytes of a map).
+    versions: Mapping[str, Mapping[str, str]] | None = None
 
     def to_detail(self) -> dict[str, Any]:
         detail: dict[str, Any] = {
@@ -96,6 +115,8 @@ class Resync:
             detail["asOf"] = dict(self.as_of)
         if self.namespaces is not None:
             detail["namespaces"] = list(self.namespaces)
+        if self.versions is not None:
+            detail["versions"] = {k: [self.versions[k][key] for key in self.keys[k]] for k in self.versions}
         return detail
 
     def judges(self, kind: str, key: str, rv: int) -> bool:
@@ -239,8 +260,8 @@ def parse_detail(detail: Mapping[str, Any]) -> ObjectChange | Resync | Claim:
     cluster = _require_str(detail, "cluster")
     kind = _require_str(detail, "kind")
     if kind == RESYNC and "objectRef" in detail and version != "1":
-        if "keys" in detail:
-            raise ContractError("detail carries both keys and objectRef")
+        if "keys" in detail or "versions" in detail:
+            raise ContractError("detail carries both keys (or versions) and objectRef")
         return ResyncClaim(cluster=cluster, ref=_payload_ref(detail.get("objectRef")), schema_version=version)
     if kind == RESYNC:
         keys = detail.get("keys")
@@ -250,8 +271,7 @@ def parse_detail(detail: Mapping[str, Any]) -> ObjectChange | Resync | Claim:
             raise ContractError("detail.keys must map each kind to a list of keys")
         as_of = detail.get("asOf")
         if as_of is not None and not (
-            isinstance(as_of, Mapping)
-            and all(k in kinds and isinstance(v, str) and v.isdigit() for k, v in as_of.items())
+            isinstance(as_of, Mapping) and all(k in kinds and is_decimal(v) for k, v in as_of.items())
         ):
             raise ContractError("detail.asOf must map kinds to decimal resourceVersions")
         namespaces = detail.get("namespaces")
@@ -265,6 +285,7 @@ def parse_detail(detail: Mapping[str, Any]) -> ObjectChange | Resync | Claim:
             schema_version=version,
             as_of=dict(as_of) if as_of is not None else None,
             namespaces=tuple(namespaces) if namespaces is not None else None,
+            versions=_resync_versions(detail.get("versions"), keys) if "versions" in detail else None,
         )
     if kind not in kinds:
         raise ContractError(f"detail.kind {kind!r} is not one of {', '.join(kinds)}")
@@ -273,8 +294,8 @@ def parse_detail(detail: Mapping[str, Any]) -> ObjectChange | Resync | Claim:
         raise ContractError(f"detail.action {action!r} is not upsert or delete")
     key = _require_str(detail, "key")
     rv = _require_str(detail, "resourceVersion")
-    if not rv.isdigit():
-        raise ContractError(f"detail.resourceVersion {rv!r} is not a decimal revision")
+    if not is_decimal(rv):
+        raise ContractError(f"detail.resourceVersion {rv[:50]!r} is not a decimal revision")
     typed: Action = "upsert" if action == "upsert" else "delete"
     if "objectRef" in detail and version != "1":
         if "object" in detail:
@@ -305,6 +326,23 @@ def parse_detail(detail: Mapping[str, Any]) -> ObjectChange | Resync | Claim:
         object=obj,
         schema_version=version,
     )
+
+
+def _resync_versions(value: Any, keys: Mapping[str, list[str]]) -> dict[str, dict[str, str]]:
+    """A Resync's ``versions``: per kind it lists, one decimal resourceVersion for each
+    of its keys, in their order."""
+    if not isinstance(value, Mapping):
+        raise ContractError("detail.versions must map kinds to lists of resourceVersions")
+    out: dict[str, dict[str, str]] = {}
+    for kind, listed_versions in value.items():
+        if kind not in keys:
+            raise ContractError(f"detail.versions names {str(kind)[:50]!r}, a kind detail.keys does not list")
+        if not isinstance(listed_versions, list) or len(listed_versions) != len(keys[kind]):
+            raise ContractError(f"detail.versions.{kind} must list one resourceVersion for each of its keys")
+        if not all(is_decimal(v) for v in listed_versions):
+            raise ContractError(f"detail.versions.{kind} must hold decimal resourceVersions")
+        out[kind] = dict(zip(keys[kind], listed_versions, strict=True))
+    return out
 
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -556,7 +594,13 @@ def ingress_is_ours(obj: Mapping[str, Any], *, classes: Mapping[str, ClassInfo],
 
 # --- write-back: cloud side → forwarder -------------------------------------------------
 
-WRITEBACK_TYPES = ("status", "event", "removeFinalizer")
+WRITEBACK_TYPES = ("status", "event", "removeFinalizer", "resend")
+# A resend names at most this many objects (ingest splits longer lists): what one
+# message can make the forwarder read from the API server is bounded.
+RESEND_MAX_KEYS = 100
+# A key as the forwarder makes them (``name``, or ``namespace/name``), no longer than an
+# API server's names can make one.
+_RESEND_KEY = re.compile(r"[^/]{1,253}(/[^/]{1,253})?")
 # The reasons of the Events Albatross records on Ingresses: LBC's Ingress event reasons
 # (pkg/k8s/events.go), so alerts written for LBC keep working, and Albatross's own
 # DuplicateLoadBalancer (a load balancer tagged for the group's stack that Albatross did
@@ -580,12 +624,17 @@ EVENT_REASONS = frozenset(
 
 @dataclass(frozen=True)
 class WriteBack:
-    """One instruction for the forwarder about one Ingress.
+    """One instruction for the forwarder about one Ingress, or (``resend``) about objects
+    it forwards.
 
     * ``status``: set ``status.loadBalancer.ingress`` to ``hostnames``;
     * ``event``: record a Kubernetes Event (``event_type`` Normal/Warning, ``reason``,
       ``message``);
-    * ``removeFinalizer``: drop ``finalizer`` from the Ingress (its resources are gone).
+    * ``removeFinalizer``: drop ``finalizer`` from the Ingress (its resources are gone);
+    * ``resend``: read each object of ``objects`` (kind → keys, at most
+      :data:`RESEND_MAX_KEYS` in all; ``ingress`` is empty) and send it again, changed or
+      not, or its delete when it is gone: ingest's answer to a Resync whose versions say
+      a change was lost on its way.
     """
 
     type: str
@@ -600,24 +649,39 @@ class WriteBack:
     reason: str = ""
     message: str = ""
     finalizer: str = ""
+    objects: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
     schema_version: str = WRITEBACK_SCHEMA_VERSION
 
     def to_body(self) -> str:
-        body: dict[str, Any] = {
-            "schemaVersion": self.schema_version,
-            "type": self.type,
-            "cluster": self.cluster,
-            "ingress": self.ingress,
-        }
+        body: dict[str, Any] = {"schemaVersion": self.schema_version, "type": self.type, "cluster": self.cluster}
+        if self.type != "resend":
+            body["ingress"] = self.ingress
         if self.uid:
             body["uid"] = self.uid
         if self.type == "status":
             body["hostnames"] = list(self.hostnames)
         elif self.type == "event":
             body.update(eventType=self.event_type, reason=self.reason, message=self.message)
+        elif self.type == "resend":
+            body["objects"] = {kind: list(keys) for kind, keys in self.objects.items()}
         else:
             body["finalizer"] = self.finalizer
         return json.dumps(body, separators=(",", ":"), sort_keys=True)
+
+
+def resend_messages(cluster: str, stale: Mapping[str, Iterable[str]]) -> list[WriteBack]:
+    """``resend`` write-backs asking for every key of ``stale`` (kind → keys), each
+    message naming at most :data:`RESEND_MAX_KEYS`."""
+    flat = [(kind, key) for kind in sorted(stale) for key in sorted(set(stale[kind]))]
+    out: list[WriteBack] = []
+    for i in range(0, len(flat), RESEND_MAX_KEYS):
+        objects: dict[str, list[str]] = {}
+        for kind, key in flat[i : i + RESEND_MAX_KEYS]:
+            objects.setdefault(kind, []).append(key)
+        out.append(
+            WriteBack(type="resend", cluster=cluster, ingress="", objects={k: tuple(v) for k, v in objects.items()})
+        )
+    return out
 
 
 def parse_writeback(body: str) -> WriteBack:
@@ -632,7 +696,11 @@ def parse_writeback(body: str) -> WriteBack:
         raise ContractError(f"unsupported write-back schemaVersion {data.get('schemaVersion')!r}")
     kind = _require_str(data, "type")
     if kind not in WRITEBACK_TYPES:
-        raise ContractError(f"write-back type {kind!r} is not one of {', '.join(WRITEBACK_TYPES)}")
+        raise ContractError(f"write-back type {kind[:50]!r} is not one of {', '.join(WRITEBACK_TYPES)}")
+    if kind == "resend":
+        return WriteBack(
+            type=kind, cluster=_require_str(data, "cluster"), ingress="", objects=_resend_objects(data.get("objects"))
+        )
     ingress = _require_str(data, "ingress")
     if ingress.count("/") != 1:
         raise ContractError(f"write-back ingress {ingress!r} is not namespace/name")
@@ -656,3 +724,25 @@ def parse_writeback(body: str) -> WriteBack:
             uid=uid,
         )
     return WriteBack(type=kind, cluster=cluster, ingress=ingress, uid=uid, finalizer=_require_str(data, "finalizer"))
+
+
+def _resend_objects(value: Any) -> dict[str, tuple[str, ...]]:
+    """A resend's ``objects``: kind → keys, at most :data:`RESEND_MAX_KEYS` keys in all.
+    A kind this build does not know is kept (the forwarder drops and counts it: a newer
+    ingest may ask for a kind an older forwarder does not forward)."""
+    if not isinstance(value, Mapping) or not value:
+        raise ContractError("write-back objects must map kinds to lists of keys")
+    out: dict[str, tuple[str, ...]] = {}
+    count = 0
+    for kind, keys in value.items():
+        if not isinstance(kind, str) or not 0 < len(kind) <= 63:
+            raise ContractError("write-back objects must be keyed by kind names")
+        if not isinstance(keys, list):
+            raise ContractError(f"write-back objects.{kind} must be a list of keys")
+        count += len(keys)
+        if count > RESEND_MAX_KEYS:
+            raise ContractError(f"write-back objects name more than {RESEND_MAX_KEYS} keys")
+        if not all(isinstance(k, str) and _RESEND_KEY.fullmatch(k) for k in keys):
+            raise ContractError(f"write-back objects.{kind} must hold keys: name or namespace/name")
+        out[kind] = tuple(keys)
+    return out

@@ -6,8 +6,12 @@ key (another uid, a later creationTimestamp: a cluster made again under the same
 a ``Resync`` turns snapshots of objects that no longer exist into tombstones, and is
 recorded (``albatross install`` waits for one); a Resync whose ``asOf`` is below the
 mark an earlier-sent Resync left re-baselines the kind (the cluster's resourceVersions
-went back: an etcd restore). Every group whose desired state may have changed is
-enqueued once. A claim-checked change is read from the payload bucket first and then
+went back: an etcd restore). A Resync that carries ``versions`` (what the forwarder
+last sent of each live key) is also checked the other way: a listed object stored at
+an older version, as a tombstone or not at all lost a change on its way (a bus delivery
+dropped), and the forwarder is asked to read and send it again (``resend`` write-backs,
+:data:`albatross.contract.RESEND_MAX_KEYS` keys each). Every group whose desired state
+may have changed is enqueued once. A claim-checked change is read from the payload bucket first and then
 handled exactly like an inline one.
 
 resourceVersions are opaque strings to Kubernetes; the contract admits decimal ones only
@@ -24,7 +28,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from albatross.aws import payloads
-from albatross.contract import Claim, ClaimError, ObjectChange, Resync, class_groups
+from albatross.contract import Claim, ClaimError, ObjectChange, Resync, class_groups, resend_messages
 from albatross.contract.claim import open_claim
 from albatross.contract.oidc import reference_of
 from albatross.controller import queues
@@ -200,15 +204,25 @@ def apply_resync(
     (what it does not list goes, whatever its version) and what it lists, or a tombstone
     of it, is stored again at version 0, so the next change of it is taken whatever its
     version. A Resync sent before the mark's (late, or redriven from the dead-letter
-    queue) only tombstones what its watch had seen."""
+    queue) only tombstones what its watch had seen.
+
+    With ``versions``, the listed objects stored older than the forwarder last sent them
+    (or as tombstones, or not at all) are asked for again (:func:`stale_keys`, a
+    ``resend`` write-back): a delivery of their change was lost. Not by a late Resync
+    (the newer one asked already); in a re-baselined kind, what was stored again at
+    version 0 is asked for too (its content is of the old sequence)."""
     if resync.cluster != settings.cluster:
         return set()
     sent_at = time.time() if sent is None else sent
     groups: set[str] = set()
+    stale: dict[str, list[str]] = {}
     for kind, live in resync.keys.items():
         wanted = set(live)
         stored = store.live_snapshots(kind)
         mark = _as_of(resync, kind)
+        # A Resync sent before the one that set the mark (late, or redriven) asks for
+        # nothing again: the newer one judged the same objects at newer versions.
+        newest = True
         if mark is not None:
             newest, prior = store.claim_mark(
                 kind,
@@ -228,6 +242,8 @@ def apply_resync(
                         "this name): re-baselined",
                         extra={"kind": kind, "asOf": mark, "mark": prior, "snapshots": rebased},
                     )
+                # what is stored again at version 0 holds the old sequence's content: asked for anew
+                stale[kind] = stale_keys(resync, kind, store.live_snapshots(kind))
                 continue
         for key, (rv, obj) in stored.items():
             if key in wanted or not resync.judges(kind, key, rv):
@@ -235,11 +251,66 @@ def apply_resync(
             applied, previous, _ = store.put_snapshot(kind=kind, key=key, rv=rv, obj=obj, deleted=True)
             if applied:
                 groups |= _groups_affected(store, kind, obj, previous, deleted=True)
+        if newest:
+            stale[kind] = stale_keys(resync, kind, stored)
     if groups:
         queues.request(settings.work_queue_url, store, groups, cause=event_id)
     store.record_resync(event_id=event_id, at=time.time())
     logger.info("resync applied", extra={"groups": sorted(groups)})
+    _ask_again({k: v for k, v in stale.items() if v}, settings=settings, event_id=event_id)
     return groups
+
+
+# At most this many objects are asked for again per Resync (50 messages); the rest, if
+# ever so many, wait for the next Resync.
+RESEND_MAX_PER_RESYNC = 5000
+
+
+def stale_keys(resync: Resync, kind: str, stored: Mapping[str, tuple[int, Mapping[str, Any]]]) -> list[str]:
+    """The keys of ``kind`` the Resync lists at a version newer than the live snapshot
+    stored (``stored``: key → (resourceVersion, object)), or that have none: a tombstone,
+    or nothing at all. A key outside the forwarder's namespaces is not its to send."""
+    versions = (resync.versions or {}).get(kind) or {}
+    scope = resync.namespaces
+    return sorted(
+        key
+        for key, rv in versions.items()
+        if (scope is None or "/" not in key or key.split("/", 1)[0] in scope)
+        and (key not in stored or stored[key][0] < int(rv))
+    )
+
+
+def _ask_again(stale: Mapping[str, list[str]], *, settings: Settings, event_id: str) -> None:
+    """Ask the forwarder to send the ``stale`` objects again (kind → keys)."""
+    if not stale:
+        return
+    counts = {kind: len(keys) for kind, keys in sorted(stale.items())}
+    total = sum(counts.values())
+    if not settings.writeback_queue_url:
+        logger.warning("stale snapshots, and no write-back queue to ask for them", extra={"stale": counts})
+        return
+    asked: dict[str, list[str]] = {}
+    budget = RESEND_MAX_PER_RESYNC
+    for kind, keys in sorted(stale.items()):
+        if budget <= 0:
+            break
+        asked[kind] = keys[:budget]
+        budget -= len(asked[kind])
+    messages = resend_messages(settings.cluster, asked)
+    queues.send_writebacks(settings.writeback_queue_url, messages)
+    # Info, not a warning: a change sent just before the Resync may still be on its way
+    # (EventBridge keeps no order), and is then asked for once more, harmlessly.
+    logger.info(
+        "stale snapshots (a change lost, or still on its way): asked the forwarder to send them again",
+        extra={
+            "stale": counts,
+            "asked": sum(len(k) for k in asked.values()),
+            "left": total - sum(len(k) for k in asked.values()),
+            "messages": len(messages),
+            "resync": event_id,
+            "keys": {kind: keys[:20] for kind, keys in asked.items()},
+        },
+    )
 
 
 def _as_of(resync: Resync, kind: str) -> int | None:
