@@ -387,3 +387,33 @@ def test_an_escaped_comma_stays_within_a_string_map_value() -> None:
 def test_an_escaped_comma_stays_within_a_string_list_item() -> None:
     annotations = Annotations({A + "inbound-cidrs": "10.0.0.0/8, a\\,b ,,c"})
     assert annotations.string_list("inbound-cidrs") == ["10.0.0.0/8", "a,b", "c"]
+
+
+# -- 6. Booleans as LBC reads them: Go's strconv.ParseBool ---------------------------------------
+
+GO_TRUE = ("1", "t", "T", "TRUE", "true", "True")
+GO_FALSE = ("0", "f", "F", "FALSE", "false", "False")
+
+
+@pytest.mark.parametrize("value", GO_TRUE + GO_FALSE)
+def test_every_spelling_strconv_parse_bool_accepts(value: str) -> None:
+    lb = resources(run(ing(annotations={"shield-advanced-protection": value})))["LoadBalancer"]["properties"]
+    assert lb["ShieldProtection"] is (value in GO_TRUE)
+
+
+@pytest.mark.parametrize("value", ["FaLsE", "yes", "no", "on", "tRUE", " true", "true ", ""])
+def test_any_other_boolean_is_an_error_naming_the_annotation(value: str) -> None:
+    reason = error(run(ing(annotations={"shield-advanced-protection": value})))
+    assert reason.startswith(
+        f"failed to parse bool annotation, {A}shield-advanced-protection: {value}: "
+        f'strconv.ParseBool: parsing "{value}": invalid syntax'
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("use-regex-path-match", "yes"), ("manage-backend-security-group-rules", "Y")]
+)
+def test_every_boolean_annotation_reads_as_strconv_parse_bool(name: str, value: str) -> None:
+    obj = ing(annotations={name: value, "security-groups": "sg-0123"})
+    obj["spec"]["rules"][0]["http"]["paths"][0].update(path="/^/a$", pathType="ImplementationSpecific")
+    assert f"failed to parse bool annotation, {A}{name}: {value}" in error(run(obj))

@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from albatross.k8s.errors import AnnotationError
+from albatross.k8s.errors import AnnotationError, clip
 
 PREFIX = "alb.ingress.kubernetes.io/"
 
@@ -45,6 +45,20 @@ def digits(text: str) -> int | None:
     if len(text) > _MAX_DECIMAL_TEXT or not _DIGITS.fullmatch(text):
         return None
     return int(text, 10)
+
+
+# Go's strconv.ParseBool: these spellings and no others (not "yes", not "FaLsE", no spaces).
+_TRUE = ("1", "t", "T", "TRUE", "true", "True")
+_FALSE = ("0", "f", "F", "FALSE", "false", "False")
+
+
+def parse_bool(text: str) -> bool | None:
+    """The boolean Go's ``strconv.ParseBool`` reads from ``text``, or None."""
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    return None
 
 
 _UNESCAPED_COMMA = re.compile(r"(?<!\\),")
@@ -154,12 +168,20 @@ class Annotations:
         return number
 
     def boolean(self, name: str, default: bool) -> bool:
-        value = self.raw(name)
+        """Read as LBC reads it (Go's ``strconv.ParseBool``, the value as written)."""
+        value = self._raw.get(PREFIX + name)
         if value is None:
             return default
-        if value.lower() not in ("true", "false"):
-            raise AnnotationError(PREFIX + name, value, "must be true or false")
-        return value.lower() == "true"
+        parsed = parse_bool(value)
+        if parsed is None:
+            shown = clip(value)
+            raise AnnotationError(
+                PREFIX + name,
+                value,
+                f"failed to parse bool annotation, {PREFIX + name}: {shown}: "
+                f'strconv.ParseBool: parsing "{shown}": invalid syntax',
+            )
+        return parsed
 
     def string_list(self, name: str) -> list[str] | None:
         """``s1,s2,s3`` (blank items dropped, ``\\,`` a comma within an item); None when absent."""
