@@ -81,7 +81,7 @@ _WHAT = {"work": "the reconcile", "targets": "the target sync"}
 _ERROR_CHARS = 1000  # of the error in the Warning: an Event's message is for a human, not a log
 
 
-def dead_letter_warning(message: QueueMessage, error: BaseException, queue: retries.Queue) -> None:
+def dead_letter_warning(message: QueueMessage, *, error: BaseException, queue: retries.Queue) -> None:
     """A Warning on every member of the record's group: its request failed on every
     receive and is going to the dead-letter queue, and how to send it back."""
     settings = Settings.from_env()

@@ -37,7 +37,7 @@ class Queues:
     dlq: str
     dead_letters: list[tuple[str, str, str]] = field(default_factory=list)  # (message id, error, queue name)
 
-    def send(self, group: str, body: dict[str, Any], dedup: str) -> str:
+    def send(self, group: str, body: dict[str, Any], *, dedup: str) -> str:
         sent = clients.sqs().send_message(
             QueueUrl=self.url, MessageBody=json.dumps(body), MessageGroupId=group, MessageDeduplicationId=dedup
         )
@@ -67,7 +67,7 @@ class Queues:
             )
 
     def settle(self, unhandled: list[Unhandled]) -> list[str]:
-        def dead_letter(message: QueueMessage, error: BaseException, queue: retries.Queue) -> None:
+        def dead_letter(message: QueueMessage, *, error: BaseException, queue: retries.Queue) -> None:
             self.dead_letters.append((message.message_id, repr(error), queue.name))
 
         return retries.settle(
@@ -132,7 +132,7 @@ def defect(message: QueueMessage) -> None:
 
 
 def test_a_transient_failure_comes_back_after_its_backoff_and_is_never_dead_lettered(queues: Queues) -> None:
-    original = queues.send("shop", {"group": "shop"}, "d1")
+    original = queues.send("shop", {"group": "shop"}, dedup="d1")
     for receive in range(1, MAX_RECEIVES + 1):
         [message] = queues.receive()
         assert (message["MessageId"], message["Attributes"]["ApproximateReceiveCount"]) == (original, str(receive))
@@ -168,7 +168,7 @@ def test_a_transient_failure_comes_back_after_its_backoff_and_is_never_dead_lett
 
 
 def test_poison_reaches_the_dead_letter_queue_after_max_receives_with_one_notice(queues: Queues) -> None:
-    original = queues.send("shop", {"group": "shop"}, "d1")
+    original = queues.send("shop", {"group": "shop"}, dedup="d1")
     for receive in range(1, MAX_RECEIVES + 1):
         [message] = queues.receive()
         assert message["Attributes"]["ApproximateReceiveCount"] == str(receive)
@@ -186,9 +186,9 @@ def test_poison_reaches_the_dead_letter_queue_after_max_receives_with_one_notice
 def test_a_record_held_back_behind_its_groups_failure_is_never_dead_lettered(queues: Queues) -> None:
     """Only the failing record is poison: the later one of its group was never attempted
     (copied on its last receive), and the other group went on at its first receive."""
-    first = queues.send("a", {"group": "a", "n": 1}, "a1")
-    second = queues.send("a", {"group": "a", "n": 2}, "a2")
-    other = queues.send("b", {"group": "b"}, "b1")
+    first = queues.send("a", {"group": "a", "n": 1}, dedup="a1")
+    second = queues.send("a", {"group": "a", "n": 2}, dedup="a2")
+    other = queues.send("b", {"group": "b"}, dedup="b1")
     attempted: list[str] = []
 
     def handle(message: QueueMessage) -> None:
@@ -214,7 +214,7 @@ def test_a_record_held_back_behind_its_groups_failure_is_never_dead_lettered(que
 def test_a_copy_is_sent_once_per_receive(queues: Queues) -> None:
     """The deduplication id comes from the message id and the receives so far: a handler
     that runs twice for the same receive sends one copy (FIFO deduplication)."""
-    queues.send("shop", {"group": "shop"}, "d1")
+    queues.send("shop", {"group": "shop"}, dedup="d1")
     for _ in range(MAX_RECEIVES - 1):
         [message] = queues.receive()
         queues.deliver([message], throttled)
@@ -230,7 +230,7 @@ def test_a_copy_is_sent_once_per_receive(queues: Queues) -> None:
 def test_a_copy_that_cannot_be_sent_leaves_the_original_for_the_dead_letter_queue_with_its_notice(
     queues: Queues,
 ) -> None:
-    queues.send("shop", {"group": "shop"}, "d1")
+    queues.send("shop", {"group": "shop"}, dedup="d1")
     for _ in range(MAX_RECEIVES - 1):
         [message] = queues.receive()
         queues.deliver([message], throttled)

@@ -25,7 +25,7 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from aws_lambda_powertools import Logger
 
@@ -132,7 +132,10 @@ class Settled:
     dead_lettered: list[str] = field(default_factory=list)  # left for the dead-letter queue
 
 
-DeadLetter = Callable[[QueueMessage, BaseException, Queue], None]
+class DeadLetter(Protocol):
+    """Told of a record left for the dead-letter queue, with the failure it met."""
+
+    def __call__(self, message: QueueMessage, *, error: BaseException, queue: Queue) -> None: ...
 
 
 def settle(
@@ -201,7 +204,7 @@ def settle(
         postpone.setdefault(queue.url, []).append((message.receipt_handle, delay))
         logger.error("record left for the dead-letter queue", extra={**facts, "queue": queue.name})
         try:
-            dead_letter(message, error, queue)
+            dead_letter(message, error=error, queue=queue)
         except Exception:  # best effort: the record's fate stays the same
             logger.exception("could not tell the cluster of a dead letter", extra=facts)
     for url, delays_of in postpone.items():
