@@ -3,16 +3,17 @@ the model needs.
 
 A stack is found with one Resource Groups Tagging API query on the cluster and stack
 tags; listeners and rules are read under the stack's load balancer. Resources without
-our tags are never returned, so they are never modified or deleted. That API is
-eventually consistent: a resource made seconds ago may not be listed yet (and one just
-deleted may still be). So the caller also names what Albatross made for the stack
-(``recorded``: physical id → resource id, kept in the state store from the moment each
-create call answered) and :func:`find_stack` reads those by id when the search does not
-list them; whatever is gone is left out, never an error. When the search lists
-everything recorded, this costs no call. Tags are not proof
+our tags are never returned, so they are never modified or deleted. Tags are not proof
 of ownership, though: anyone can copy them onto a load balancer. Every load balancer
 tagged for the stack is returned, and one the group has no record of making or adopting
 is set aside before planning (:func:`albatross.plan.planner.set_aside`).
+
+That API is eventually consistent: a resource made seconds ago may not be listed yet,
+and one just deleted may still be. So the caller also names what Albatross made for the
+stack (``recorded``: physical id → resource id, kept in the state store from the moment
+each create call answered), and :func:`locate` reads those the search does not list by
+id. Whatever is gone, listed or recorded, is left out, never an error. When the search
+lists everything recorded, the records cost no call.
 
 After a successful apply the group keeps a :class:`~albatross.plan.actual.StackIndex`:
 :func:`find_indexed` reads the load balancer and target groups by ARN (no tag search),
