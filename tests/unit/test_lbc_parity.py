@@ -417,3 +417,26 @@ def test_every_boolean_annotation_reads_as_strconv_parse_bool(name: str, value: 
     obj = ing(annotations={name: value, "security-groups": "sg-0123"})
     obj["spec"]["rules"][0]["http"]["paths"][0].update(path="/^/a$", pathType="ImplementationSpecific")
     assert f"failed to parse bool annotation, {A}{name}: {value}" in error(run(obj))
+
+
+# -- 7. IngressClassParams subnet ids: LBC asks EC2 for them, and EC2 refuses an id it does not
+#       know (InvalidSubnetID.NotFound); an id that is not one of the VPC's is that error -----------
+
+
+def test_ingress_class_params_subnet_ids_that_do_not_exist_are_an_error() -> None:
+    # subnet-a and subnet-c are the VPC's (DISCOVERY); subnet-0gone is not
+    result = with_params({"subnets": {"ids": ["subnet-a", "subnet-0gone"]}}, ing(group="shop"))
+    assert error(result) == (
+        "invalid ingress class: IngressClassParams p names subnet subnet-0gone, which is not a subnet of VPC vpc-0abc"
+    )
+    lb = resources(with_params({"subnets": {"ids": ["subnet-a", "subnet-c"]}}, ing(group="shop")))["LoadBalancer"]
+    assert lb["properties"]["Subnets"] == ["subnet-a", "subnet-c"]
+
+
+def test_a_params_subnet_error_is_that_class_members_own() -> None:
+    # ADR 0002: the member of the class is left out; the group's other member builds
+    classed = ing("a-classed", group="shop")
+    other = ing("b-other", group="shop")
+    result = with_params({"subnets": {"ids": ["subnet-a", "subnet-0gone"]}}, classed, other)
+    assert [e.ingress for e in result.errors] == ["game-2048/a-classed"]
+    assert result.members == ("game-2048/b-other",)

@@ -211,6 +211,7 @@ def _build(
             if found is not None:
                 labels = (namespaces or {}).get(ing.namespace) if namespaces is not None else None
                 member = apply_params(member, found, labels)
+                lb.check_params_subnets(found, discovery, config)
             settings.append(certificates.discover(member, discovery))
         except ObjectError as e:
             errors.append(MemberError(ing.key, str(e)))

@@ -10,6 +10,7 @@ from typing import Any
 
 from albatross.k8s.errors import ObjectError, show
 from albatross.k8s.ingress import GroupID
+from albatross.k8s.params import IngressClassParams
 from albatross.model import names
 from albatross.model.config import ControllerConfig
 from albatross.model.discovery import Discovery
@@ -123,6 +124,22 @@ def _resolve_subnets(wanted: Sequence[str], discovery: Discovery, config: Contro
     if len(ids) < MIN_SUBNETS:
         raise ObjectError(f"subnets count less than minimal required count: {len(ids)} < {MIN_SUBNETS}")
     return ids
+
+
+def check_params_subnets(params: IngressClassParams, discovery: Discovery, config: ControllerConfig) -> None:
+    """Each subnet id an IngressClassParams lists must be a subnet of the cluster's VPC
+    (LBC asks EC2 for them, which refuses an id it does not know): raises ObjectError
+    naming the params and the first id that is not. Only when discovery lists the VPC's
+    subnets (an offline plan without them takes the ids as given)."""
+    known = {str(s["SubnetId"]) for s in discovery.subnets if _in_vpc(s, config)}
+    if not known:
+        return
+    for sid in params.subnet_ids or ():
+        if sid.startswith("subnet-") and sid not in known:
+            raise ObjectError(
+                f"invalid ingress class: IngressClassParams {params.name} names subnet {sid}, "
+                f"which is not a subnet of VPC {config.vpc_id}"
+            )
 
 
 def existing_subnets(discovery: Discovery, *, stack: str, scheme: str) -> list[str]:
