@@ -144,6 +144,8 @@ SAMPLES = [
     ("ReconcileFunction", "lambda/reconcile-targets"),
     ("StepFunction", "lambda/step-wait-gone"),
     ("DriftFunction", "lambda/drift-schedule"),
+    ("AwsEventsFunction", "lambda/aws-events-execution-aborted"),
+    ("AwsEventsFunction", "lambda/aws-events-deregister-targets"),
 ]
 
 
@@ -157,6 +159,9 @@ def test_every_other_function_runs_its_samples(cloud: LocalCloud) -> None:
     assert outcomes["lambda/reconcile-targets"][1] == {"batchItemFailures": []}
     # the sweep found the one group, and no stack without a group
     assert outcomes["lambda/drift-schedule"][1] == {"groups": 1, "orphans": [], "unknown": []}
+    # the execution was never started here (DescribeExecution finds none); the target group is no group's
+    assert outcomes["lambda/aws-events-execution-aborted"][1]["action"] == "ignored"
+    assert outcomes["lambda/aws-events-deregister-targets"][1]["action"] == "unknown"
 
 
 def test_every_function_of_the_template_has_a_sample() -> None:

@@ -7,7 +7,9 @@ visibility timeouts and functions' ``*_SECONDS`` environment variables are scale
 ``time_scale`` when they are created here, never in the template. Handlers'
 log lines go to their functions' log groups (:mod:`albatross.local.logship`); saved
 Logs Insights queries and the queries themselves are answered by
-:mod:`albatross.local.insights`, which fills what moto lacks.
+:mod:`albatross.local.insights`, which fills what moto lacks. What AWS itself puts on
+the default bus (executions' status changes, CloudTrail's records of API calls) comes
+from :mod:`albatross.local.awsevents`.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import Any
 from moto.server import ThreadedMotoServer
 
 from albatross.aws import clients
-from albatross.local import artifact, insights, intrinsics, lambdas, logship
+from albatross.local import artifact, awsevents, insights, intrinsics, lambdas, logship
 from albatross.local.template import translate
 
 REGION = "us-east-1"
@@ -70,6 +72,7 @@ class Deployment:
     queue_routes: list[QueueRoute] = field(default_factory=list)
     state_machines: list[str] = field(default_factory=list)
     schedules: dict[str, str] = field(default_factory=dict)  # EventBridge Scheduler schedule → function
+    roles: dict[str, str] = field(default_factory=dict)  # function name → its role's ARN (who its calls are)
     recorded: dict[str, Any] = field(default_factory=dict)  # resources kept as their properties only
 
 
@@ -314,6 +317,7 @@ class _Deployer:
             )
             built = (self.runtime, function)
         lambdas.register(name, lambdas.Code(folder=folder, handler=props["Handler"], built=built))
+        self.out.roles[name] = str(props["Role"])
         for key, value in env.items():
             if self.out.environment.setdefault(key, value) != value:
                 # Differs per function (e.g. POWERTOOLS_SERVICE_NAME); handlers set it themselves.
@@ -430,6 +434,7 @@ def _environment(values: Mapping[str, str]) -> Iterator[None]:
 class LocalCloud:
     endpoint: str
     deployment: Deployment
+    aws_events: awsevents.AwsEvents  # what AWS itself puts on the default bus; its trail can be switched off
 
 
 @contextmanager
@@ -488,7 +493,10 @@ def local_cloud(
         function_env = {k: v for k, v in deployment.environment.items() if v and k not in env}
         stack_.enter_context(_environment(function_env))
         stack_.callback(_stop_executions, deployment)
-        yield LocalCloud(endpoint=endpoint, deployment=deployment)
+        # after the executions' stop above is registered: gone before it, so the stop at the
+        # end puts nothing on the bus
+        events = stack_.enter_context(awsevents.emitting(deployment.roles, account=ACCOUNT, region=REGION))
+        yield LocalCloud(endpoint=endpoint, deployment=deployment, aws_events=events)
 
 
 def _moto_api(endpoint: str, action: str, body: Mapping[str, Any] | None = None) -> None:

@@ -18,6 +18,7 @@ import traceback
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,10 @@ class _Context:
         return 60_000
 
 
+# The function whose handler runs in this thread (None: none does): the identity its AWS
+# calls are made under (albatross.local.awsevents records them as its role's).
+running: ContextVar[str | None] = ContextVar("albatross_local_running", default=None)
+
 _registry: dict[str, Code] = {}
 _loaded: dict[str, Handler] = {}
 _formatters: dict[str, logging.Formatter] = {}  # function → its module's Powertools formatter
@@ -85,6 +90,14 @@ def _handler(function_name: str) -> Handler:
 def invoke(function_name: str, arn: str, event: Any) -> tuple[str, bool]:
     """Call the handler; returns (payload JSON, errored)."""
     context = _Context(function_name=function_name, invoked_function_arn=arn, aws_request_id=str(uuid.uuid4()))
+    token = running.set(function_name)
+    try:
+        return _run(function_name, context, event)
+    finally:
+        running.reset(token)
+
+
+def _run(function_name: str, context: _Context, event: Any) -> tuple[str, bool]:
     with logship.invocation(function_name, context.aws_request_id) as run:
         context.log_group_name, context.log_stream_name = f"/aws/lambda/{function_name}", logship.stream_name(run)
         with _lock:

@@ -19,6 +19,10 @@
   id and when, one attribute each, until Albatross deletes it or the search lists it)
   and the failed executions in a row (``failedRuns``: how many, and when the last was);
 * references — ``ref#<ns>/<service>`` / ``grp#<stack>``: which groups use a Service.
+* holders — ``held#<physical id>`` / ``grp#<stack>``: the group's stack index holds that
+  load balancer, target group or security group (written when the index is saved, kept
+  when it is forgotten), so an AWS event about one finds its group with one query
+  (:mod:`albatross.controller.aws_events`).
 * backend rules — ``grp#<stack>`` / ``net#<target group id>``: the security group that
   guards each of the target group's targets and the rules it needs on each
   (``record``); ``sgrules#<security group id>`` / ``<stack>|<target group id>``: the

@@ -10,12 +10,13 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from albatross.aws import clients
-from albatross.aws.errors import ConditionFailed, aws_errors
+from albatross.aws.errors import ConditionFailed, Retryable, aws_errors
 
 STATE_SK = "#state"
 _TARGETS = "targets:"  # state item attributes: targets:<target group id> → digest
 _NET = "net#"  # items of a group's partition: net#<target group id> → its backend rule record
 _OWNED = "ownedLoadBalancers"  # state item attribute: the ARNs of the load balancers the group made or adopted
+_HELD = "held#"  # held#<physical id> / grp#<group>: the group's stack index holds that resource
 _MADE = "made:"  # state item attributes: made:<physical id> → {"id": resource id, "at": when recorded}
 _FAILED = "failedRuns"  # state item attribute: failed executions in a row, and when the last one failed
 TOMBSTONE_SECONDS = 15 * 24 * 3600
@@ -58,6 +59,13 @@ def _index_load_balancers(index: Mapping[str, Any]) -> set[str]:
     """The load balancer ARNs a stack index (JSON form) holds."""
     ids = index.get("ids") if isinstance(index, Mapping) else None
     return {str(p) for p in (ids or {}).values() if ":loadbalancer/" in str(p)} if isinstance(ids, Mapping) else set()
+
+
+def _index_ids(index: Mapping[str, Any]) -> set[str]:
+    """Every physical id a stack index (JSON form) holds: load balancers, target groups,
+    security groups."""
+    ids = index.get("ids") if isinstance(index, Mapping) else None
+    return {str(p) for p in ids.values() if p} if isinstance(ids, Mapping) else set()
 
 
 def _load_balancers_of(item: Mapping[str, Any]) -> frozenset[str]:
@@ -593,7 +601,8 @@ class Store:
     def save_index(self, group: str, index: Mapping[str, Any] | None) -> None:
         """Record the stack index after a successful apply (None: forget it, so the next
         reconcile searches by tags). Its load balancers stay recorded as the group's when
-        it is forgotten (:attr:`GroupState.owned`)."""
+        it is forgotten (:attr:`GroupState.owned`), and so does which group holds each
+        resource it names (:meth:`groups_holding`)."""
         key = {"pk": {"S": f"grp#{group}"}, "sk": {"S": STATE_SK}}
         with aws_errors():
             if index is None:
@@ -605,9 +614,15 @@ class Store:
             if arns:
                 update += f" ADD {_OWNED} :o"
                 values[":o"] = {"SS": sorted(arns)}
-            clients.dynamodb().update_item(
-                TableName=self.table, Key=key, UpdateExpression=update, ExpressionAttributeValues=values
+            old = clients.dynamodb().update_item(
+                TableName=self.table,
+                Key=key,
+                UpdateExpression=update,
+                ExpressionAttributeValues=values,
+                ReturnValues="UPDATED_OLD",
             )
+        before = old.get("Attributes", {}).get("stackIndex", {}).get("S")
+        self._hold(group, _index_ids(index), _index_ids(json.loads(before)) if before else set())
 
     def own_load_balancers(self, group: str, arns: Iterable[str]) -> None:
         """Record load balancers Albatross made (or adopted by name) for the group, the
@@ -756,6 +771,41 @@ class Store:
                 UpdateExpression="SET dirty = :d",
                 ExpressionAttributeValues={":d": {"BOOL": dirty}},
             )
+
+    # --- which groups hold a resource (AWS's events about changes made by others) ------------
+
+    def _hold(self, group: str, held: set[str], before: set[str]) -> None:
+        """Record that the group's stack index holds each of ``held`` (one item each, so
+        an event naming one finds its group with one query); forget those of ``before``
+        it no longer holds."""
+        requests: list[dict[str, Any]] = [
+            {"PutRequest": {"Item": {"pk": {"S": _HELD + p}, "sk": {"S": f"grp#{group}"}}}} for p in sorted(held)
+        ]
+        requests += [
+            {"DeleteRequest": {"Key": {"pk": {"S": _HELD + p}, "sk": {"S": f"grp#{group}"}}}}
+            for p in sorted(before - held)
+        ]
+        db = clients.dynamodb()
+        for i in range(0, len(requests), 25):  # BatchWriteItem's limit
+            pending: dict[str, Any] = {self.table: requests[i : i + 25]}
+            for attempt in range(5):
+                with aws_errors():
+                    pending = dict(db.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {})
+                if not pending:
+                    break
+                time.sleep(0.05 * 2**attempt)  # what DynamoDB could not take now (throughput): again, later
+            if pending:
+                raise Retryable(f"DynamoDB left {len(pending.get(self.table, []))} holder item(s) unwritten")
+
+    def groups_holding(self, physical_id: str) -> set[str]:
+        """The groups whose stack index holds a resource (a load balancer or target group
+        ARN, a security group id), as recorded when each index was saved."""
+        return {i["sk"]["S"][4:] for i in self._query(_HELD + physical_id, "grp#")}
+
+    def groups_needing_rules_on(self, security_group: str) -> set[str]:
+        """The groups whose target groups need backend rules on a security group (the
+        owners of its ``sgrules#`` items, ``<group>|<target group id>``)."""
+        return {i["sk"]["S"].partition("|")[0] for i in self._query(f"sgrules#{security_group}")}
 
     # --- backend security group rules ---------------------------------------------------
 
