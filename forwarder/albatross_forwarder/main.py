@@ -105,6 +105,25 @@ RESOURCES = {
 }
 
 
+def reader(kube: k8s.Kube, resource: k8s.Resource) -> Fetch:
+    """Reads one object of ``resource`` by name: the object, or None when there is none.
+
+    A list selecting the name, not a get: the forwarder may list and watch these kinds
+    but get only Ingresses (and Secrets), and every kind takes the ``metadata.name``
+    field selector. A list without a resourceVersion reads the latest, as a get does; the
+    items are matched by name again (a server ignoring the selector answers with more)."""
+
+    def fetch(namespace: str | None, name: str) -> dict[str, Any] | None:
+        page = kube.call("GET", resource.path(namespace), query={"fieldSelector": f"metadata.name={name}"})
+        for item in page.get("items") or []:
+            meta = item.get("metadata") if isinstance(item, dict) else None
+            if isinstance(meta, dict) and meta.get("name") == name and meta.get("namespace") == namespace:
+                return dict(item)
+        return None
+
+    return fetch
+
+
 def _slice_service(obj: Mapping[str, Any]) -> str:
     meta = obj.get("metadata") or {}
     return f"{meta.get('namespace')}/{(meta.get('labels') or {}).get('kubernetes.io/service-name', '')}"
@@ -228,20 +247,6 @@ class Forwarder:
             if e.status == 404:
                 return None
             raise
-
-    def _reader(self, kind: str) -> Fetch:
-        """Reads one object of ``kind`` by name: the object, or None when there is none."""
-        resource = RESOURCES[kind]
-
-        def fetch(namespace: str | None, name: str) -> dict[str, Any] | None:
-            try:
-                return self.kube.get(resource, namespace, name)
-            except ApiException as e:
-                if e.status == 404:
-                    return None
-                raise
-
-        return fetch
 
     def _emit(self, change: ObjectChange) -> None:
         self.coalescer.submit(change)
@@ -426,7 +431,7 @@ class Forwarder:
             if kind == "Secret":
                 outcome.update(self.secrets.resend(key, term.stop) for key in keys)
             elif kind in watchers and kind in RESOURCES:
-                fetch = self._reader(kind)
+                fetch = reader(self.kube, RESOURCES[kind])
                 outcome.update(watchers[kind].resend(key, fetch) for key in keys)
             else:
                 outcome["unknown-kind"] += len(keys)

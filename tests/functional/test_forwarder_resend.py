@@ -15,8 +15,9 @@ from kubernetes import client as k8s
 
 from albatross.aws import clients
 from albatross.contract import IMPLICIT_FINALIZER, ObjectChange, WriteBack, finalizer_for
-from albatross_forwarder.kube import INGRESSES, NODES, SERVICES, Kube
-from albatross_forwarder.main import is_managed
+from albatross.local.kube import KubeDouble
+from albatross_forwarder.kube import INGRESSES, NODES, Kube
+from albatross_forwarder.main import is_managed, reader
 from albatross_forwarder.watch import Watcher
 from albatross_forwarder.writeback import WriteBackConsumer
 from tests.functional.forwarding import NS, Bus, Forwarders, ingress, metric, wait_for
@@ -44,21 +45,23 @@ class Reads:
     """Reads Ingresses by name as the forwarder does for a resend, and counts them."""
 
     def __init__(self, api: k8s.ApiClient) -> None:
-        self.kube = Kube(api.configuration)
+        self.fetch = reader(Kube(api.configuration), INGRESSES)
         self.names: list[tuple[str | None, str]] = []
 
     def __call__(self, namespace: str | None, name: str) -> Mapping[str, Any] | None:
         self.names.append((namespace, name))
-        try:
-            return self.kube.get(INGRESSES, namespace, name)
-        except k8s.exceptions.ApiException as e:
-            if e.status == 404:
-                return None
-            raise
+        return self.fetch(namespace, name)
 
 
-def rv_of(api: k8s.ApiClient, name: str) -> str:
-    return str(must(k8s.NetworkingV1Api(api).read_namespaced_ingress(name, NS).metadata).resource_version)
+def rv_of(api: k8s.ApiClient, name: str, kind: str = "Ingress") -> str:
+    """The resourceVersion of an Ingress (or Service) now, read by a list as the
+    forwarder reads (so a read by name in the double's log is the forwarder's)."""
+    if kind == "Service":
+        items: list[Any] = k8s.CoreV1Api(api).list_namespaced_service(NS).items
+    else:
+        items = k8s.NetworkingV1Api(api).list_namespaced_ingress(NS).items
+    [found] = [must(i.metadata) for i in items if must(i.metadata).name == name]
+    return str(found.resource_version)
 
 
 def test_a_resend_sends_the_object_as_it_is_now_changed_or_not(
@@ -145,7 +148,9 @@ def resend(objects: dict[str, tuple[str, ...]]) -> WriteBack:
     return WriteBack(type="resend", cluster="c", ingress="", objects=objects)
 
 
-def test_a_change_whose_delivery_was_lost_is_sent_again_after_the_resync_answer(forwarders: Forwarders) -> None:
+def test_a_change_whose_delivery_was_lost_is_sent_again_after_the_resync_answer(
+    forwarders: Forwarders, kube: KubeDouble
+) -> None:
     api = forwarders.api()
     net, core = k8s.NetworkingV1Api(api), k8s.CoreV1Api(api)
     web = ingress("web")
@@ -156,12 +161,12 @@ def test_a_change_whose_delivery_was_lost_is_sent_again_after_the_resync_answer(
     bus = Bus("resend")
     forwarder = forwarders.make(bus, lease_duration=15)  # one term, on a loaded machine too
     resync = wait_for("the first Resync", bus.resyncs)[0]
-    service = Kube(forwarders.configuration()).get(SERVICES, NS, "web")
+    service = rv_of(api, "web", "Service")
     # the Resync lists each key at the version of what was sent of it
     sent = {(d["kind"], d["key"]): d["resourceVersion"] for d in bus.drain() if d["kind"] in ("Ingress", "Service")}
     assert sent == {
         ("Ingress", f"{NS}/web"): rv_of(api, "web"),
-        ("Service", f"{NS}/web"): service["metadata"]["resourceVersion"],
+        ("Service", f"{NS}/web"): service,
     }
     listed = {
         (kind, key): version
@@ -198,9 +203,12 @@ def test_a_change_whose_delivery_was_lost_is_sent_again_after_the_resync_answer(
 
     assert wait_for("both on the bus", lambda: len(again()) == 2 and again(), 60) == [
         ("Ingress", f"{NS}/web", "upsert", changed),
-        ("Service", f"{NS}/web", "upsert", service["metadata"]["resourceVersion"]),
+        ("Service", f"{NS}/web", "upsert", service),
     ]
     wait_for("the message deleted", lambda: queue_empty(forwarders.writeback_url), 60)
+    # read by a list selecting the name: the forwarder's RBAC lists Services, it does not get them
+    assert [r for r in kube.requests if r.method == "GET" and r.path.endswith("/web")] == []
+    assert any(r.query.get("fieldSelector") == "metadata.name=web" for r in kube.requests)
     assert resync["versions"].keys() == resync["keys"].keys()  # every kind, Secret included
 
 
