@@ -368,20 +368,20 @@ def test_an_escaped_comma_stays_within_a_string_map_value() -> None:
         annotations={
             "certificate-arn": CERT,
             "listener-attributes.HTTPS-443": (
-                "routing.http.response.access_control_allow_headers.header_value=testHeader\\,anotherNewValue"
+                "routing.http.response.access_control_allow_headers.header_value=testHeader\\,anotherNewValue, "
+                "routing.http.response.server.enabled=false"
             ),
-            "tags": "team=web,allowed=GET\\,POST, owner=platform",
         }
     )
-    res = resources(run(obj))
-    assert res["443"]["properties"]["Attributes"] == [
+    assert resources(run(obj))["443"]["properties"]["Attributes"] == [
         {
             "Key": "routing.http.response.access_control_allow_headers.header_value",
             "Value": "testHeader,anotherNewValue",
-        }
+        },
+        {"Key": "routing.http.response.server.enabled", "Value": "false"},
     ]
-    tags = {t["Key"]: t["Value"] for t in res["LoadBalancer"]["properties"]["Tags"]}
-    assert (tags["team"], tags["allowed"], tags["owner"]) == ("web", "GET,POST", "platform")
+    annotations = Annotations({A + "tags": "team=web,allowed=GET\\,POST, owner=platform"})
+    assert annotations.string_map("tags") == {"team": "web", "allowed": "GET,POST", "owner": "platform"}
 
 
 def test_an_escaped_comma_stays_within_a_string_list_item() -> None:
