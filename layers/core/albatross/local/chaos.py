@@ -8,7 +8,9 @@
   service sends (``Throttling`` / ``RequestLimitExceeded``), at the wire, so botocore's
   retry mode sees them as it would from AWS; and mutating calls whose response is lost
   *after AWS acted*: the request reaches the local AWS, then the client sees a read
-  timeout and botocore sends the same call again, as it does after a lost response.
+  timeout and botocore sends the same call again, as it does after a lost response. Now
+  and then a storm throttles a run of calls longer than botocore's retries: the caller
+  itself sees ``Throttled``.
 
 Every decision comes from one :class:`random.Random` per stream, seeded, under a lock: a
 seed gives the same sequence of decisions (which call or event each lands on depends on
@@ -65,6 +67,7 @@ class Tally:
     reordered: int = 0
     replayed: int = 0
     throttled: int = 0
+    storms: int = 0
     lost: int = 0
 
     def row(self) -> dict[str, int]:
@@ -78,9 +81,9 @@ class BusChaos:
     twice, and possibly events held back earlier or an old one replayed."""
 
     seed: int
-    drop: float = 0.1
+    drop: float = 0.2
     duplicate: float = 0.1
-    reorder: float = 0.1
+    reorder: float = 0.15
     replay: float = 0.05
     tally: Tally = field(default_factory=Tally)
     enabled: bool = True
@@ -135,15 +138,26 @@ class AwsChaos:
     seed: int
     throttle: float = 0.1
     lose: float = 0.05
+    storm: float = 0.01  # a burst: this call and the next ``storm_calls`` all throttled
+    storm_calls: int = 12  # more than botocore's 5 attempts: the caller sees Throttled
     tally: Tally = field(default_factory=Tally)
     _rng: random.Random = field(init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+    _storming: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
         self._rng = random.Random(f"aws-{self.seed}")  # noqa: S311  # a test's chaos, not cryptography
 
     def _roll(self) -> float:
+        """A draw in [0, 1); 0 while a storm lasts (every call throttled)."""
         with self._lock:
+            if self._storming > 0:
+                self._storming -= 1
+                return 0.0
+            if self._rng.random() < self.storm:
+                self._storming = self.storm_calls
+                self.tally.storms += 1
+                return 0.0
             return self._rng.random()
 
     def _hook(self, service: str, protocol: str) -> Any:
