@@ -173,7 +173,7 @@ def _described(arn: str, machines: Iterable[str]) -> tuple[str, Mapping[str, Any
         return f"the execution is {described.get('status')}"
     try:
         group = json.loads(str(described.get("input") or "")).get("group")
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):  # not the {"group": ...} reconcile starts it with
         group = None
     if not isinstance(group, str) or not group:
         return "the execution's input names no group"
