@@ -175,15 +175,17 @@ def _protect() -> str:
     return str(lb["LoadBalancerArn"])
 
 
-def test_deletion_protection_is_lifted_only_when_the_group_is_deleted(moto_endpoint: str) -> None:
-    import json
-
+def test_the_applier_never_lifts_deletion_protection(moto_endpoint: str) -> None:
+    """The last guard (the reconcile refuses such plans before they run,
+    albatross.plan.protection): a delete of a protected load balancer fails, whether a
+    live group replaces it or the whole group is deleted; once protection is off (as
+    the user asks), the delete goes through."""
     from albatross.aws.errors import UserError
 
     stack = desired(make_vpc(CLUSTER))
     converge(stack)
     arn = _protect()
-    # a live group replacing its load balancer (a new name, as a scheme change gives) is refused
+    # a live group replacing its load balancer (a new name, as a scheme change gives)
     data = json.loads(json.dumps(stack.to_json()))
     data["resources"]["LoadBalancer"]["properties"]["Name"] = "k8s-game2048-game2048-replaced00"
     replace = [
@@ -191,9 +193,17 @@ def test_deletion_protection_is_lifted_only_when_the_group_is_deleted(moto_endpo
         for s in plan(Stack.from_json(data), discovery.find_stack(cluster=CLUSTER, stack_id=STACK))
         if s.op == "delete"
     ]
-    with pytest.raises(UserError, match="deletion protection enabled"):
+    with pytest.raises(UserError, match="deletion protection enabled .a new load balancer replaces it"):
         applier.apply(next(s for s in replace if s.type.endswith("LoadBalancer")), {})
+    # the whole group deleted
+    [teardown] = [
+        s for s in plan(None, discovery.find_stack(cluster=CLUSTER, stack_id=STACK)) if s.id == "LoadBalancer"
+    ]
+    with pytest.raises(UserError, match="deletion protection enabled .the group is deleted"):
+        applier.apply(teardown, {})
     assert [lb["LoadBalancerArn"] for lb in clients.elbv2().describe_load_balancers()["LoadBalancers"]] == [arn]
-    # deleting the whole group lifts it
+    assert applier.deletion_protected(arn)
+    applier.lift_deletion_protection(arn)
+    assert not applier.deletion_protected(arn)
     assert converge(None) == 2
     assert +inventory() == Counter()

@@ -252,20 +252,33 @@ def _sync_tags(step: Step, arn: str, props: Mapping[str, Any]) -> None:
 _PROTECTION = "deletion_protection.enabled"
 
 
-def _respect_deletion_protection(step: Step, arn: str) -> None:
-    """Deletion protection someone set out of band: lifted when the whole group is being
-    deleted, honoured (the step fails with a UserError) when a live group would replace
-    its load balancer."""
-    elbv2 = clients.elbv2()
-    attributes = elbv2.describe_load_balancer_attributes(LoadBalancerArn=arn)["Attributes"]
-    if not any(a.get("Key") == _PROTECTION and a.get("Value") == "true" for a in attributes):
-        return
-    if not step.group_deleted:
-        raise UserError(
-            f"load balancer {arn.rsplit('/', 2)[-2]} has deletion protection enabled; it is lifted only when "
-            "every Ingress of the group is deleted"
+def deletion_protected(arn: str) -> bool:
+    """Whether the load balancer has deletion protection on in AWS (one read)."""
+    with aws_errors():
+        attributes = clients.elbv2().describe_load_balancer_attributes(LoadBalancerArn=arn)["Attributes"]
+    return any(a.get("Key") == _PROTECTION and a.get("Value") == "true" for a in attributes)
+
+
+def lift_deletion_protection(arn: str) -> None:
+    """Turn deletion protection off: only when the user asked for it (the reconcile's
+    decision, :mod:`albatross.plan.protection`), never as part of a delete."""
+    with aws_errors():
+        clients.elbv2().modify_load_balancer_attributes(
+            LoadBalancerArn=arn, Attributes=[{"Key": _PROTECTION, "Value": "false"}]
         )
-    elbv2.modify_load_balancer_attributes(LoadBalancerArn=arn, Attributes=[{"Key": _PROTECTION, "Value": "false"}])
+
+
+def _refuse_if_protected(step: Step, arn: str) -> None:
+    """The last guard: the reconcile refuses a plan that would delete a protected load
+    balancer before anything runs, but protection may have been turned on since (by hand,
+    between two phases of an execution). Never lifted here: the step fails instead."""
+    if not deletion_protected(arn):
+        return
+    what = "the group is deleted" if step.group_deleted else "a new load balancer replaces it"
+    raise UserError(
+        f"load balancer {arn.rsplit('/', 2)[-2]} has deletion protection enabled ({what}); Albatross never turns it "
+        f"off by itself: set {_PROTECTION}=false in the load-balancer-attributes annotation, or turn it off in AWS"
+    )
 
 
 def _delete(step: Step) -> None:
@@ -277,7 +290,7 @@ def _delete(step: Step) -> None:
     elif step.type == TARGET_GROUP:
         elbv2.delete_target_group(TargetGroupArn=arn)
     elif step.type == LOAD_BALANCER:
-        _respect_deletion_protection(step, arn)
+        _refuse_if_protected(step, arn)
         elbv2.delete_load_balancer(LoadBalancerArn=arn)
     elif step.type == LISTENER:
         elbv2.delete_listener(ListenerArn=arn)

@@ -11,6 +11,10 @@ state machine) → report.
   the group as it is: that member may own part of it.
 * Creating or deleting a load balancer needs waiting, so it runs in the provision or
   teardown state machine; everything else is applied here directly.
+* A plan that deletes a load balancer with deletion protection (stated by a deleting
+  Ingress, or on in AWS) is refused before anything runs: a Warning on every member, the
+  finalizers kept. Protection is turned off only when the user asks for it
+  (``deletion_protection.enabled=false``), then the plan runs (:mod:`albatross.plan.protection`).
 * AWS refusing a change for good (a quota such as TooManyRules, a missing certificate)
   is a Warning ``FailedDeployModel`` on the members; throttling, 5xx and pending
   dependencies raise, and the work queue delivers the group again.
@@ -28,21 +32,22 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from albatross.aws import clients, discovery
+from albatross.aws import applier, clients, discovery
 from albatross.aws.errors import UserError, aws_errors
 from albatross.contract import class_groups, object_key, params_name
 from albatross.controller import phases, queues, report
 from albatross.controller.settings import Settings
 from albatross.controller.targets import ALL_SERVICES
 from albatross.k8s.errors import partition, readable
-from albatross.k8s.ingress import GroupID, Ingress
-from albatross.k8s.ingress_class import parse_ingress_class
+from albatross.k8s.ingress import GroupID, Ingress, lifecycle
+from albatross.k8s.ingress_class import class_params_of, parse_ingress_class
 from albatross.k8s.params import parse_params
 from albatross.k8s.service import Service, parse_service
 from albatross.model import builder, oidc, rules
 from albatross.model.discovery import Discovery
 from albatross.model.group import Members, members_of, with_last_good
 from albatross.model.stack import LOAD_BALANCER, Stack
+from albatross.plan import protection
 from albatross.plan.actual import Actual, StackIndex
 from albatross.plan.planner import plan, recorded_first, set_aside
 from albatross.store.table import Store
@@ -159,6 +164,19 @@ def _build(
     )
 
 
+def _statements(store: Store, members: Members, objects: Mapping[str, Mapping[str, Any]]) -> list[protection.Statement]:
+    """What each Ingress leaving by deletion says about deletion protection, from its
+    last version and its class's IngressClassParams (read only for a teardown)."""
+    deleting = [objects[m["ingress"]] for m in members.leaving if m["ingress"] in objects]
+    deleting = [obj for obj in deleting if lifecycle(obj)[0]]
+    if not deleting:
+        return []
+    classes = {c.name: c for c in readable([o for o in store.ingress_classes() if _shaped(o)], parse_ingress_class)}
+    names = {class_params_of(obj, classes) for obj in deleting} - {None}
+    params = {p.name: p for p in readable(store.class_params(), parse_params)} if names else {}
+    return [protection.statement(obj, params.get(class_params_of(obj, classes) or "")) for obj in deleting]
+
+
 def _name(obj: Any) -> str:
     """metadata.name of a stored object, whatever its shape ("" when it has none)."""
     meta = obj.get("metadata") if isinstance(obj, Mapping) else None
@@ -236,7 +254,6 @@ def reconcile(*, settings: Settings, store: Store, group: str, request_id: str, 
     for ing in members.live:
         if ing.key not in failed:
             _remember_good(store, group, objects[ing.key], records.get(ing.key))
-    store.set_refs(group, built.service_refs)
     actual, unrecorded = set_aside(desired, actual, state.owned)  # tags alone make no load balancer ours
     if unrecorded:
         everyone = [i.key for i in members.live] + [m["ingress"] for m in members.leaving]
@@ -250,6 +267,32 @@ def reconcile(*, settings: Settings, store: Store, group: str, request_id: str, 
         )
     actual = discovery.complete(actual, desired, index.applied if index else None)
     steps = plan(desired, actual, previous=Stack.from_json(state.model) if state.model else None)
+    verdict = protection.decide(
+        steps=steps,
+        desired=desired,
+        statements=_statements(store, members, objects) if desired is None and protection.doomed(steps) else (),
+        protected=lambda lb: applier.deletion_protected(lb.physical_id),
+    )
+    if verdict.refused:
+        # Nothing runs and nothing is saved: the model, the stack index and the Services
+        # the group needs stay as applied, so the protected load balancer keeps serving
+        # (and its targets keep syncing) until the user releases it.
+        report.protected(
+            settings=settings,
+            store=store,
+            members=[i.key for i in members.live],
+            leaving=members.leaving,
+            refusals=verdict.refusals,
+        )
+        logger.warning(
+            "deletion protection: the plan is refused",
+            extra={"group": group, "loadBalancers": [r.name for r in verdict.refusals], "steps": len(steps)},
+        )
+        return Outcome(group=group, result="refused", errors=[f"{r.reason}: {r.cause}" for r in verdict.refusals])
+    store.set_refs(group, built.service_refs)
+    for lb in verdict.lift:
+        applier.lift_deletion_protection(lb.physical_id)  # the user asked for it off: first, then the deletes
+        logger.info("deletion protection turned off, as asked", extra={"group": group, "loadBalancer": lb.physical_id})
     model: Mapping[str, Any] | None = desired.to_json() if desired else None
     if model != state.model or members.leaving != list(state.leaving):
         store.save_model(group, model=model, leaving=members.leaving)

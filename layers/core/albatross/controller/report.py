@@ -7,7 +7,9 @@ it is enqueued once more. On failure: a Warning ``FailedDeployModel`` Event on e
 member, the leaving ones included (a deleting Ingress keeps its finalizer until its part
 of the load balancer is gone: the Event says so, and what happens next). A load balancer
 tagged for the group's stack that Albatross did not make or adopt: a Warning
-``DuplicateLoadBalancer`` naming it on every member.
+``DuplicateLoadBalancer`` naming it on every member. A plan refused for deletion
+protection: a Warning on every member, the leaving ones included, naming the load
+balancer and how to release it.
 
 Every message names the Ingress's uid as stored: the forwarder applies it to that
 object only, never to another one created since under the same name.
@@ -27,6 +29,7 @@ from albatross.k8s.ingress import GroupID, parse_ingress
 from albatross.model import names
 from albatross.model.stack import LOAD_BALANCER
 from albatross.plan.actual import Actual, ActualResource
+from albatross.plan.protection import BUILD, Refusal
 from albatross.store.table import Store
 
 
@@ -176,6 +179,37 @@ def failed(
             objects=live,
         )
     ]
+    queues.send_writebacks(settings.writeback_queue_url, messages)
+    return messages
+
+
+def protected(
+    *,
+    settings: Settings,
+    store: Store,
+    members: Iterable[str],
+    leaving: Iterable[Mapping[str, str]],
+    refusals: Iterable[Refusal],
+) -> list[WriteBack]:
+    """A Warning on every member and every leaving one for each load balancer the plan
+    may not delete (deletion protection, :mod:`albatross.plan.protection`): why, that
+    nothing of it is deleted, the finalizer each keeps, and how to release it."""
+    leaving = list(leaving)
+    live = store.get_objects("Ingress", [*members, *(item["ingress"] for item in leaving)])
+    held = {item["ingress"]: item.get("finalizer") for item in leaving if item["ingress"] in live}
+    messages: list[WriteBack] = []
+    for refusal in refusals:
+        lead = "Failed build model" if refusal.reason == BUILD else "Failed deploy model"
+        for key in sorted(live):
+            parts = (
+                f"{lead} due to {refusal.cause}",
+                f"load balancer {refusal.name} and its listeners, rules and target groups are left as they are",
+                f"the Ingress keeps its finalizer {held[key]}" if held.get(key) else "",
+                f"to delete it, {refusal.release}",
+            )
+            messages += warnings(
+                settings, [key], reason=refusal.reason, message="; ".join(p for p in parts if p), objects=live
+            )
     queues.send_writebacks(settings.writeback_queue_url, messages)
     return messages
 

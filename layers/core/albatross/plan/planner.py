@@ -42,8 +42,8 @@ class Step:
     id: str
     desired: Resource | None = None
     actual: ActualResource | None = None
-    # A delete because the whole group is gone: deletion protection set out of band is
-    # lifted then (as LBC does), and honoured otherwise.
+    # A delete because the whole group is gone (not a replacement): what the applier's
+    # deletion protection guard says when it refuses (albatross.plan.protection decides).
     group_deleted: bool = False
     previous: Resource | None = None  # what the previous model wanted (for tags to remove)
 
