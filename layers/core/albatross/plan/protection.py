@@ -4,8 +4,9 @@ LBC (``pkg/ingress/model_builder.go``): when an Ingress that is being deleted ca
 ``alb.ingress.kubernetes.io/load-balancer-attributes`` with ``deletion_protection.enabled``
 true (read with Go's ``strconv.ParseBool``), the group's model build fails with
 "deletion_protection is enabled, cannot delete the ingress: <name>": nothing is deployed,
-the finalizer stays. Protection set in AWS by hand is met only by AWS itself, which
-refuses DeleteLoadBalancer after LBC has already deleted the rules and listeners.
+the finalizer stays. Protection set in AWS by hand does not stop LBC: when AWS refuses
+DeleteLoadBalancer for it, LBC's load balancer synthesizer turns it off and deletes
+(``pkg/deploy/elbv2/load_balancer_synthesizer.go``), on a teardown or a replacement alike.
 
 Albatross never turns protection off by itself. A plan that deletes a load balancer (the
 group's teardown, or a live group replacing it) is refused before anything is deleted when
@@ -18,7 +19,8 @@ group's teardown, or a live group replacing it) is refused before anything is de
   desired model stating it. Then protection is turned off first (the one exception: the
   user's own statement), and the plan goes ahead.
 
-Better than LBC where it is safe: an Ingress stating protection that leaves a group whose
+Better than LBC where it is safe: protection on in AWS is honoured as well (a
+``FailedDeployModel`` Warning); an Ingress stating protection that leaves a group whose
 load balancer stays does not block the group (its rules go, its finalizer too); and the
 refusal names the load balancer and how to release it, as a Warning on every member,
 the leaving ones included (LBC's Event goes only to live members, so a deleted group's
