@@ -7,7 +7,10 @@ Secrets, so its RBAC is ``get`` on Secrets and nothing more (Secrets it is not t
 about it never reads). A Secret is read when an Ingress or Service naming it changes
 (or is listed), again on every Resync (a rotated Secret is noticed within
 ``RESYNC_SECONDS``), and every ``RETRY_SECONDS`` while it is missing or its copy failed
-(a Secret created after the Ingress naming it). ``clientID`` and ``clientSecret`` go into
+(a Secret created after the Ingress naming it). Which Secrets an object names is
+:func:`albatross.contract.needs.oidc_secrets`, the model's reading of the annotation.
+The client id and secret, read as LBC reads them (the legacy ``clientId`` key too,
+trailing newlines trimmed: :func:`albatross.contract.oidc.credentials`), go into
 ``albatross/<cluster>/<namespace>/<name>`` (created with the cluster tag, or given a new
 version only when the Secret changed: the version token is derived from its uid and
 resourceVersion, never from the values). A Secret that is deleted or no longer named
@@ -27,7 +30,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from albatross.contract import CLUSTER_TAG, ObjectChange, object_key
-from albatross.contract.oidc import change_object, copy_name, credentials, oidc_secrets, version_token
+from albatross.contract.needs import oidc_secrets
+from albatross.contract.oidc import change_object, copy_name, credentials, version_token
 from albatross_forwarder.watch import Emit, Watcher
 
 log = logging.getLogger("albatross.forwarder.secrets")

@@ -3,7 +3,9 @@
 The applier calls :func:`materialize` on a rule's properties right before CreateRule or
 ModifyRule: each ``{"$secret", "key", "secretArn", "versionId"}`` becomes the value of
 that key in that version of the copy. The values live only in that call's arguments:
-never logged, never stored.
+never logged, never stored. Each is trimmed as LBC trims it
+(:func:`albatross.contract.oidc.trimmed`): a forwarder of this version has done so
+already, an older one had not.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 from albatross.aws import clients
 from albatross.aws.errors import NotFound, UserError, aws_errors
+from albatross.contract.oidc import trimmed
 from albatross.model.oidc import REFERENCE
 
 
@@ -47,7 +50,7 @@ def materialize(value: Any, cache: dict[tuple[str, str], dict[str, str]] | None 
         key = str(value.get("key"))
         if key not in cache[where]:
             raise UserError(f"the Secrets Manager copy of Secret {value[REFERENCE]} has no {key}")
-        return cache[where][key]
+        return trimmed(key, cache[where][key])
     if isinstance(value, Mapping):
         return {k: materialize(v, cache) for k, v in value.items()}
     if isinstance(value, list):

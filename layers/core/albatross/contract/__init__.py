@@ -1,6 +1,6 @@
 """The event contract between the in-cluster forwarder and the cloud side.
 
-This is the only module the forwarder shares with the core. It defines:
+This package is all the forwarder shares with the core. Here, the wire format:
 
 * object-change events (forwarder → EventBridge → ingest), one per Kubernetes object
   change, and the ``Resync`` event listing every live key (and the resourceVersion the
@@ -13,9 +13,13 @@ This is the only module the forwarder shares with the core. It defines:
   removal, and ``resend`` (ingest's answer to a Resync: the objects whose stored
   snapshot is stale, to be read and sent again).
 
-Everything here is plain Python (no boto3, no Kubernetes client) so both sides can
-import it. JSON schemas of both live in ``events/schema/``; a contract test runs every
-stored event in ``events/`` through these parsers and those schemas.
+Besides it, what both sides must decide alike: which objects an Ingress needs (the
+Services it forwards to, the Secrets it names: :mod:`albatross.contract.needs`, whose
+``services_of`` is re-exported here) and how a user's annotations are read
+(:mod:`albatross.contract.reading`). Everything here is plain Python (no boto3, no
+Kubernetes client) so both sides can import it. JSON schemas of the wire format live in
+``events/schema/``; a contract test runs every stored event in ``events/`` through these
+parsers and those schemas.
 
 Versions: object-change and ``Resync`` details are ``schemaVersion`` 2 (1 plus claim
 checks and the ``Secret`` kind; a ``Resync``'s ``versions`` are optional, so older
@@ -32,6 +36,13 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
+
+# Re-exported: what the forwarder imports from here (it reads with these too).
+from albatross.contract.needs import services_of as services_of
+from albatross.contract.reading import MAX_ANNOTATION_BYTES as MAX_ANNOTATION_BYTES
+from albatross.contract.reading import annotation_json as annotation_json
+from albatross.contract.reading import listed as listed
+from albatross.contract.reading import mapping as mapping
 
 SCHEMA_VERSION = "2"
 # Details of version 1 carry no claim checks and no Secret kind; still read.
@@ -410,35 +421,6 @@ def put_events_entry(*, bus_name: str, detail: Mapping[str, Any]) -> dict[str, s
     }
 
 
-# --- reading what a user wrote: never raise on a shape the API server lets through ------
-
-# Annotation values are strings of at most 256 KiB (the API server's limit for all of an
-# object's annotations together); a longer one cannot come from a cluster.
-MAX_ANNOTATION_BYTES = 256 * 1024
-
-
-def mapping(value: Any) -> Mapping[str, Any]:
-    """``value`` if it is a JSON object, else an empty one."""
-    return value if isinstance(value, Mapping) else {}
-
-
-def listed(value: Any) -> list[Any]:
-    """``value`` if it is a JSON array, else an empty one."""
-    return value if isinstance(value, list) else []
-
-
-def annotation_json(value: Any) -> Any:
-    """The JSON an annotation holds, or None when it holds none a reader could use: not a
-    string, longer than any annotation can be, not JSON, or nested deeper than the
-    parser goes (RecursionError, which is not a ValueError). Callers check the shape."""
-    if not isinstance(value, str) or len(value) > MAX_ANNOTATION_BYTES:
-        return None
-    try:
-        return json.loads(value)
-    except (ValueError, RecursionError):
-        return None
-
-
 # The ownership tag (LBC's): the model tags ALB resources with it, the forwarder its
 # Secrets Manager copies (albatross.model.names has the whole tag spec).
 CLUSTER_TAG = "elbv2.k8s.aws/cluster"
@@ -514,45 +496,6 @@ def is_our_finalizer(name: str) -> bool:
         return True
     group = name.removeprefix(EXPLICIT_FINALIZER_PREFIX)
     return group != name and GROUP_NAME.match(group) is not None
-
-
-# --- which Services an Ingress needs: the forwarder sends only those (and their slices)
-
-ACTIONS_PREFIX = "alb.ingress.kubernetes.io/actions."
-
-
-def services_of(obj: Mapping[str, Any]) -> set[str]:
-    """``namespace/name`` of every Service an Ingress may send traffic to: path and
-    default backends, and the ``serviceName`` of forward targets in its
-    ``actions.<name>`` annotations (a superset is harmless: it is only what is sent).
-    Never raises: a field or annotation of an unexpected shape names nothing (the model
-    reports it on the Ingress)."""
-    meta = mapping(obj.get("metadata"))
-    namespace = meta.get("namespace")
-    if not isinstance(namespace, str) or not namespace:
-        return set()
-    spec = mapping(obj.get("spec"))
-    names: set[str] = set()
-
-    def backend(value: Any) -> None:
-        service = mapping(mapping(value).get("service"))
-        if isinstance(service.get("name"), str):
-            names.add(service["name"])
-
-    backend(spec.get("defaultBackend"))
-    for rule in listed(spec.get("rules")):
-        for path in listed(mapping(mapping(rule).get("http")).get("paths")):
-            backend(mapping(path).get("backend"))
-    for key, value in mapping(meta.get("annotations")).items():
-        if not isinstance(key, str) or not key.startswith(ACTIONS_PREFIX):
-            continue
-        action = mapping(annotation_json(value))
-        config = mapping(action.get("forwardConfig") or action.get("ForwardConfig"))
-        for group in listed(config.get("targetGroups") or config.get("TargetGroups")):
-            name = mapping(group).get("serviceName") or mapping(group).get("ServiceName")
-            if isinstance(name, str) and name:
-                names.add(name)
-    return {f"{namespace}/{n}" for n in names if n}
 
 
 # --- class selection: which Ingresses are ours (the forwarder filters, the cloud side checks)

@@ -19,6 +19,8 @@ from albatross.model.names import TAG_OIDC_CREDENTIALS_VERSION
 from albatross.model.stack import LISTENER_RULE, Resource, Stack
 
 REFERENCE = "$secret"  # how the model names a Secret key (never its value)
+# How a lacking key is named to the user: the id may also come from LBC's legacy key.
+_KEY_NAMES = {"clientID": "clientID (or legacy clientId)"}
 
 
 class SecretError(ObjectError):
@@ -50,7 +52,8 @@ def _reference(key: str, secrets: Mapping[str, Mapping[str, Any]]) -> tuple[str,
         raise SecretError(f"OIDC client Secret {key} not found (auth-idp-oidc secretName)")
     missing = obj.get("missingKeys")
     if missing:
-        raise SecretError(f"OIDC client Secret {key} has no {' and no '.join(missing)} key")
+        keys = " and no ".join(_KEY_NAMES.get(str(k), str(k)) for k in missing)
+        raise SecretError(f"OIDC client Secret {key} has no {keys} key (an empty value counts as none)")
     found = reference_of(obj)
     if found is None:
         raise SecretError(f"OIDC client Secret {key} has no Secrets Manager copy yet")

@@ -9,6 +9,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from albatross.contract import reading
+from albatross.contract.needs import action_services
 from albatross.k8s.annotations import PREFIX, Annotations, decimal
 from albatross.k8s.errors import AnnotationError, ObjectError, integer, show
 from albatross.k8s.ingress import Ingress, Path
@@ -78,14 +80,10 @@ def path_values(path: Path) -> list[str]:
 
 
 def _key(obj: Any, name: str) -> Any:
-    """A JSON field, matched without regard to case as LBC's decoder does (None when
-    ``obj`` is not a JSON object)."""
-    if not isinstance(obj, Mapping):
-        return None
-    for k, v in obj.items():
-        if isinstance(k, str) and k.lower() == name.lower():
-            return v
-    return None
+    """A JSON field, as LBC's decoder finds it (keys in any case; None when ``obj`` is
+    not a JSON object): the reading the forwarder shares (:mod:`albatross.contract.reading`),
+    so that it sends what the rules built here need."""
+    return reading.field(obj, name)
 
 
 # ALB's limits for a forward action (CreateRule): a target group's weight, and how long
@@ -574,7 +572,9 @@ def _jwt_validation(a: Annotations) -> dict[str, Any] | None:
 
 def referenced_services(ing: Ingress) -> set[str]:
     """``namespace/name`` of every Service the Ingress may forward to: path and default
-    backends, and ``serviceName`` tuples in its ``actions.<name>`` annotations."""
+    backends, and the forward targets of the ``actions.<name>`` annotations its paths
+    use, found as the forwarder finds them (:func:`albatross.contract.needs.action_services`:
+    it sends no other Service)."""
     backends = [p.backend for p in ing.paths] + ([ing.default_backend] if ing.default_backend else [])
     names = {b.service for b in backends if b.port_name != USE_ANNOTATION}
     for backend in backends:
@@ -584,10 +584,5 @@ def referenced_services(ing: Ingress) -> set[str]:
             data = ing.annotations.json(f"actions.{backend.service}")
         except AnnotationError:
             continue  # reported when the rule is built
-        config = _key(data, "forwardConfig") if isinstance(data, Mapping) else None
-        tuples = _key(config, "targetGroups") if isinstance(config, Mapping) else None
-        for item in tuples if isinstance(tuples, list) else []:
-            service = _key(item, "serviceName") if isinstance(item, Mapping) else None
-            if isinstance(service, str):
-                names.add(service)
+        names |= action_services(data)
     return {f"{ing.namespace}/{n}" for n in names}
