@@ -89,6 +89,17 @@ def test_release_takes_the_dirty_mark_with_the_execution(moto_endpoint: str) -> 
     assert store.release("shop/web") == (None, False)
 
 
+def test_a_release_for_one_execution_leaves_a_newer_run_alone(moto_endpoint: str) -> None:
+    store = table()
+    store.set_execution("shop/web", "arn:execution:new")  # a reconcile started it after the old one ended
+    store.mark_dirty("shop/web")
+    assert store.release("shop/web", expected="arn:execution:old") == (None, False)
+    state = store.group_state("shop/web")
+    assert state.execution == "arn:execution:new"  # neither the run nor its dirty mark was taken
+    assert store.release("shop/web", expected="arn:execution:new") == ("arn:execution:new", True)
+    assert store.group_state("shop/web").execution is None
+
+
 def test_a_resync_judges_only_what_its_watch_had_seen(moto_endpoint: str) -> None:
     """A Resync lists keys as of where each watch stood (``asOf``): an object stored after
     that (its upsert overtook the Resync, or the Resync was redriven days later) stays;

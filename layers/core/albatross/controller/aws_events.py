@@ -199,7 +199,9 @@ def report_execution(arn: str, *, settings: Settings, store: Store, machines: It
     # Imported here: the state machines' tasks are the heavy part, and only this path needs them.
     from albatross.controller import steps
 
-    done = steps.run({"group": group, "task": "fail", "error": error}, settings=settings, store=store)
+    # the execution named: the release is conditional on it, so a run a reconcile started
+    # since (it found this one ended) keeps the group
+    done = steps.run({"group": group, "task": "fail", "error": error, "execution": arn}, settings=settings, store=store)
     logger.warning(
         "execution ended without reporting: reported",
         extra={"group": group, "execution": arn, "status": status, "event": event_id, "result": done},

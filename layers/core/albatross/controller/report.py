@@ -127,12 +127,25 @@ def finish(
     return messages
 
 
-def end_run(*, settings: Settings, store: Store, group: str, succeeded: bool = False, retry: bool = False) -> bool:
+def end_run(
+    *,
+    settings: Settings,
+    store: Store,
+    group: str,
+    succeeded: bool = False,
+    retry: bool = False,
+    execution: str | None = None,
+) -> bool:
     """Release the group after an execution; re-enqueue it when it was marked dirty (read
     and cleared in the same write as the release, so a mark set meanwhile is not lost),
     or when ``retry`` (a failed execution to try again). ``succeeded``: the execution
-    did its work (a streak of failed ones is over). Returns whether it was enqueued."""
-    execution, dirty = store.release(group, succeeded=succeeded)
+    did its work (a streak of failed ones is over). ``execution``: release only while
+    that one is the group's (reported from outside it: a newer run may hold the group by
+    now, and is left alone). Returns whether it was enqueued."""
+    released, dirty = store.release(group, succeeded=succeeded, expected=execution)
+    if execution is not None and released is None:
+        return False
+    execution = released
     if dirty or retry:
         # the execution's name keeps the request apart from any other (FIFO deduplication)
         run = execution or f"{time.time():.3f}"

@@ -106,7 +106,14 @@ def run(event: Mapping[str, Any], *, settings: Settings, store: Store) -> dict[s
             settings=settings, store=store, group=group, members=members, leaving=leaving, error=reason, then=then
         )
         store.save_index(group, None)  # what the execution left is unknown: search by tags next time
-        requeued = report.end_run(settings=settings, store=store, group=group, retry=retry)
+        ended = event.get("execution")  # reported from outside the execution: release only that one
+        requeued = report.end_run(
+            settings=settings,
+            store=store,
+            group=group,
+            retry=retry,
+            execution=ended if isinstance(ended, str) else None,
+        )
         store.record_outcome(group, _outcome("execution failed", errors=[reason]))
         logger.error(
             "execution failed", extra={"group": group, "error": reason, "failures": failures, "requeued": requeued}

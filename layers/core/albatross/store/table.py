@@ -744,22 +744,33 @@ class Store:
                 UpdateExpression="REMOVE requested",
             )
 
-    def release(self, group: str, *, succeeded: bool = False) -> tuple[str | None, bool]:
+    def release(self, group: str, *, succeeded: bool = False, expected: str | None = None) -> tuple[str | None, bool]:
         """End the group's execution and take its dirty mark, in one write; returns (the
         execution that ran, whether the group was marked dirty meanwhile). ``succeeded``:
-        the execution finished its work, which ends a streak of failed ones."""
-        with aws_errors():
-            old = (
-                clients.dynamodb()
-                .update_item(
-                    TableName=self.table,
-                    Key={"pk": {"S": f"grp#{group}"}, "sk": {"S": STATE_SK}},
-                    UpdateExpression="REMOVE execution" + (f", {_FAILED}" if succeeded else "") + " SET dirty = :f",
-                    ExpressionAttributeValues={":f": {"BOOL": False}},
-                    ReturnValues="UPDATED_OLD",
+        the execution finished its work, which ends a streak of failed ones. ``expected``:
+        release only while that execution is the group's (another run may hold it by
+        now); returns (None, False) when it is not."""
+        values: dict[str, Any] = {":f": {"BOOL": False}}
+        condition: dict[str, Any] = {}
+        if expected is not None:
+            condition = {"ConditionExpression": "execution = :x"}
+            values[":x"] = {"S": expected}
+        try:
+            with aws_errors():
+                old = (
+                    clients.dynamodb()
+                    .update_item(
+                        TableName=self.table,
+                        Key={"pk": {"S": f"grp#{group}"}, "sk": {"S": STATE_SK}},
+                        UpdateExpression="REMOVE execution" + (f", {_FAILED}" if succeeded else "") + " SET dirty = :f",
+                        ExpressionAttributeValues=values,
+                        ReturnValues="UPDATED_OLD",
+                        **condition,
+                    )
+                    .get("Attributes", {})
                 )
-                .get("Attributes", {})
-            )
+        except ConditionFailed:
+            return None, False
         execution = old.get("execution", {}).get("S")
         return execution, bool(old.get("dirty", {}).get("BOOL"))
 
