@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import ClientError
 from kubernetes import client as k8s
 
 from albatross.aws import clients
@@ -319,19 +320,31 @@ def run(system: LocalSystem, seed: int, *, timeout: float = 240.0, pause_s: floa
         started = time.monotonic()
 
         def settled() -> bool:
-            live = _ours(system.cluster)
-            return (
-                len(live) == 2 and not _stuck(system) and not _mismatches(system, wants) and not _orphans(system, live)
-            )
+            try:
+                live = _ours(system.cluster)
+                return (
+                    len(live) == 2
+                    and not _stuck(system)
+                    and not _mismatches(system, wants)
+                    and not _orphans(system, live)
+                )
+            except ClientError:  # read while a resource went away: not settled yet
+                return False
 
         with suppress(TimeoutError):  # what is still wrong is reported below
             system.wait_for("convergence", settled, timeout=timeout, interval=2.0)
         outcome.converged_s = time.monotonic() - started
-    live = _ours(system.cluster)
-    outcome.load_balancers = len(live)
-    outcome.orphans = _orphans(system, live)
-    outcome.stuck = _stuck(system)
-    outcome.wrong = _mismatches(system, wants)
+    for attempt in range(5):  # a final look that does not race a resource going away
+        try:
+            live = _ours(system.cluster)
+            outcome.load_balancers = len(live)
+            outcome.orphans = _orphans(system, live)
+            outcome.stuck = _stuck(system)
+            outcome.wrong = _mismatches(system, wants)
+            break
+        except ClientError as e:
+            outcome.wrong = [f"unreadable: {e}"]
+            time.sleep(attempt + 1)
     outcome.dead_letters = _dead_letters(system)
     outcome.chaos = {f"bus_{k}": v for k, v in bus.tally.row().items() if v} | {
         f"aws_{k}": v for k, v in aws.tally.row().items() if v
