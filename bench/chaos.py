@@ -210,7 +210,11 @@ def _arns_of(lb_arn: str) -> set[str]:
     for listener in elbv2.describe_listeners(LoadBalancerArn=lb_arn)["Listeners"]:
         found.add(listener["ListenerArn"])
         found |= {r["RuleArn"] for r in elbv2.describe_rules(ListenerArn=listener["ListenerArn"])["Rules"]}
-    found |= {tg["TargetGroupArn"] for tg in elbv2.describe_target_groups(LoadBalancerArn=lb_arn)["TargetGroups"]}
+    try:  # every target group, not only those forwarded to: one left behind is an orphan
+        groups = elbv2.describe_target_groups(LoadBalancerArn=lb_arn)["TargetGroups"]
+    except elbv2.exceptions.TargetGroupNotFoundException:  # moto's answer for none (AWS: an empty list)
+        groups = []
+    found |= {tg["TargetGroupArn"] for tg in groups}
     [lb] = elbv2.describe_load_balancers(LoadBalancerArns=[lb_arn])["LoadBalancers"]
     found |= {f"security-group/{sg}" for sg in lb.get("SecurityGroups", [])}
     return found
