@@ -162,9 +162,11 @@ def stack_of(arn: str) -> dict[str, int]:
     }
 
 
-def warning(system: LocalSystem, reason: str, name: str = NAME) -> str | None:
-    found = [m for t, r, m in events_for(system, NS, name) if t == "Warning" and r == reason]
-    return found[-1] if found else None
+def warning(system: LocalSystem, reason: str, saying: str = "") -> str | None:
+    """The Warning of that reason on the Ingress whose message holds ``saying``, if any
+    (events are listed in no particular order)."""
+    found = [m for t, r, m in events_for(system, NS, NAME) if t == "Warning" and r == reason and saying in m]
+    return found[0] if found else None
 
 
 def held(system: LocalSystem, name: str = NAME) -> list[str]:
@@ -398,7 +400,7 @@ def test_protection_set_by_hand_holds_a_replacement_and_a_teardown_until_the_swe
     api.patch_namespaced_ingress(
         NAME, NS, {"metadata": {"annotations": {"alb.ingress.kubernetes.io/scheme": "internal"}}}
     )
-    message = system.wait_for("the Warning", lambda: warning(system, "FailedDeployModel"))
+    message = system.wait_for("the Warning", lambda: warning(system, "FailedDeployModel", "cannot replace it"))
     assert f"load balancer {NAME_LB} has deletion protection enabled in AWS, cannot replace it" in message
     system.wait_for("the queues to settle", lambda: work_queue_idle(system))
     assert [lb["LoadBalancerArn"] for lb in clients.elbv2().describe_load_balancers()["LoadBalancers"]] == [arn]
@@ -412,9 +414,7 @@ def test_protection_set_by_hand_holds_a_replacement_and_a_teardown_until_the_swe
     # the teardown, refused; then released by hand and seen by the next sweep
     mark = calls.mark()
     api.delete_namespaced_ingress(NAME, NS)
-    system.wait_for(
-        "the Warning", lambda: "cannot delete the load balancer" in str(warning(system, "FailedDeployModel"))
-    )
+    system.wait_for("the Warning", lambda: warning(system, "FailedDeployModel", "cannot delete the load balancer"))
     refused_intact(system, calls, mark=mark, arn=arn, before=before, teardowns=[])
     clients.elbv2().modify_load_balancer_attributes(LoadBalancerArn=arn, Attributes=[{"Key": KEY, "Value": "false"}])
     system.wait_for("the queues to settle", lambda: work_queue_idle(system))
