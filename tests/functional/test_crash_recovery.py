@@ -193,13 +193,13 @@ def test_the_applier_never_lifts_deletion_protection(moto_endpoint: str) -> None
         for s in plan(Stack.from_json(data), discovery.find_stack(cluster=CLUSTER, stack_id=STACK))
         if s.op == "delete"
     ]
-    with pytest.raises(UserError, match="deletion protection enabled .a new load balancer replaces it"):
+    with pytest.raises(UserError, match=r"deletion protection enabled \(a new load balancer replaces it\)"):
         applier.apply(next(s for s in replace if s.type.endswith("LoadBalancer")), {})
     # the whole group deleted
     [teardown] = [
         s for s in plan(None, discovery.find_stack(cluster=CLUSTER, stack_id=STACK)) if s.id == "LoadBalancer"
     ]
-    with pytest.raises(UserError, match="deletion protection enabled .the group is deleted"):
+    with pytest.raises(UserError, match=r"deletion protection enabled \(the group is deleted\)"):
         applier.apply(teardown, {})
     assert [lb["LoadBalancerArn"] for lb in clients.elbv2().describe_load_balancers()["LoadBalancers"]] == [arn]
     assert applier.deletion_protected(arn)
