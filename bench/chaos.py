@@ -205,19 +205,35 @@ def workload(system: LocalSystem, rng: random.Random, pause: Callable[[], None])
 
 
 def _arns_of(lb_arn: str) -> set[str]:
+    """What a load balancer's stack holds: itself, its listeners and rules, the target
+    groups they forward to, its security groups (``security-group/<id>``). Read from the
+    rules, not from a target group's ``LoadBalancerArns`` (moto's bookkeeping of it can
+    lose a load balancer whose rule was replaced)."""
     elbv2 = clients.elbv2()
     found = {lb_arn}
     for listener in elbv2.describe_listeners(LoadBalancerArn=lb_arn)["Listeners"]:
         found.add(listener["ListenerArn"])
-        found |= {r["RuleArn"] for r in elbv2.describe_rules(ListenerArn=listener["ListenerArn"])["Rules"]}
-    try:  # every target group, not only those forwarded to: one left behind is an orphan
-        groups = elbv2.describe_target_groups(LoadBalancerArn=lb_arn)["TargetGroups"]
-    except elbv2.exceptions.TargetGroupNotFoundException:  # moto's answer for none (AWS: an empty list)
-        groups = []
-    found |= {tg["TargetGroupArn"] for tg in groups}
+        found |= _forwards_to({"Actions": listener.get("DefaultActions", [])})
+        for rule in elbv2.describe_rules(ListenerArn=listener["ListenerArn"])["Rules"]:
+            found.add(rule["RuleArn"])
+            found |= _forwards_to(rule)
     [lb] = elbv2.describe_load_balancers(LoadBalancerArns=[lb_arn])["LoadBalancers"]
     found |= {f"security-group/{sg}" for sg in lb.get("SecurityGroups", [])}
     return found
+
+
+def _paths_to(arn: str, live: list[str]) -> list[str]:
+    """The path patterns of the rules of the live load balancers that forward to ``arn``."""
+    elbv2 = clients.elbv2()
+    return [
+        v
+        for lb in live
+        for listener in elbv2.describe_listeners(LoadBalancerArn=lb)["Listeners"]
+        for rule in elbv2.describe_rules(ListenerArn=listener["ListenerArn"])["Rules"]
+        if arn in _forwards_to(rule)
+        for c in rule["Conditions"]
+        for v in c.get("PathPatternConfig", {}).get("Values", c.get("Values", []))
+    ]
 
 
 def _mismatches(system: LocalSystem, wants: Mapping[str, Want]) -> list[str]:
@@ -249,15 +265,7 @@ def _mismatches(system: LocalSystem, wants: Mapping[str, Want]) -> list[str]:
         targets = elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
         if len(targets) != want.replicas:
             wrong.append(f"{key}: {len(targets)} targets, not {want.replicas}")
-        paths = [
-            v
-            for lb in groups[0]["LoadBalancerArns"]
-            for listener in elbv2.describe_listeners(LoadBalancerArn=lb)["Listeners"]
-            for rule in elbv2.describe_rules(ListenerArn=listener["ListenerArn"])["Rules"]
-            for c in rule["Conditions"]
-            if arn in _forwards_to(rule)
-            for v in c.get("PathPatternConfig", {}).get("Values", c.get("Values", []))
-        ]
+        paths = _paths_to(arn, _ours(system.cluster))
         if not any(p.startswith(want.path) for p in paths):
             wrong.append(f"{key}: no rule for {want.path} ({paths})")
     return wrong
