@@ -99,3 +99,22 @@ def test_shield_waf_classic_and_capacity(filled: gaps.Gaps) -> None:
     assert clients.shield().list_protections().get("Protections", []) == []
     assert filled.web_acls == {}
     assert filled.capacity == {arn: 200}
+
+
+def test_the_local_aws_refuses_to_delete_a_protected_load_balancer(filled: gaps.Gaps) -> None:
+    # ELBv2 API reference, DeleteLoadBalancer: "You can't delete a load balancer if
+    # deletion protection is enabled" (OperationNotPermitted, HTTP 400)
+    converge(desired(make_vpc(CLUSTER)))
+    elbv2, arn = clients.elbv2(), lb_arn()
+    elbv2.modify_load_balancer_attributes(
+        LoadBalancerArn=arn, Attributes=[{"Key": "deletion_protection.enabled", "Value": "true"}]
+    )
+    with pytest.raises(elbv2.exceptions.OperationNotPermittedException) as refused:
+        elbv2.delete_load_balancer(LoadBalancerArn=arn)
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert lb_arn() == arn
+    elbv2.modify_load_balancer_attributes(
+        LoadBalancerArn=arn, Attributes=[{"Key": "deletion_protection.enabled", "Value": "false"}]
+    )
+    elbv2.delete_load_balancer(LoadBalancerArn=arn)
+    assert elbv2.describe_load_balancers()["LoadBalancers"] == []

@@ -11,6 +11,9 @@ group rules depend on (moto runs in this process, see :mod:`albatross.local.clou
   http-header, path-pattern), as ELBv2's ``RuleCondition`` allows: moto's checks read
   ``Values`` only (a KeyError); they now check the regular expressions in their place.
   moto already stores and returns them.
+* DeleteLoadBalancer refuses a load balancer whose ``deletion_protection.enabled`` is
+  ``true`` with ``OperationNotPermitted`` (HTTP 400), as the ELBv2 API reference says
+  ("You can't delete a load balancer if deletion protection is enabled"); moto deletes it.
 
 Entered by :func:`albatross.local.gaps.fill`; everything is put back on exit.
 """
@@ -23,6 +26,7 @@ from typing import Any
 
 from moto.ec2.models.elastic_network_interfaces import NetworkInterface
 from moto.ec2.models.security_groups import SecurityGroupRule
+from moto.elbv2.exceptions import ELBClientError
 from moto.elbv2.models import ELBv2Backend
 
 # moto's check of a rule condition → the condition's config key (RegexValues allowed)
@@ -58,7 +62,19 @@ def mend_moto() -> Iterator[None]:
 
         return mended
 
+    delete_load_balancer = ELBv2Backend.__dict__["delete_load_balancer"]
+
+    def protected_delete(self: Any, arn: str) -> Any:
+        found = self.load_balancers.get(arn)
+        if found is not None and str(found.attrs.get("deletion_protection.enabled")).lower() == "true":
+            raise ELBClientError(
+                "OperationNotPermitted",
+                f"Load balancer '{arn}' cannot be deleted because deletion protection is enabled",
+            )
+        return delete_load_balancer(self, arn)
+
     mends: list[tuple[type, str, Any]] = [
+        (ELBv2Backend, "delete_load_balancer", protected_delete),
         (NetworkInterface, "get_filter_value", filter_value),
         (SecurityGroupRule, "description", property(description)),
         *((ELBv2Backend, name, regex_check(name, key)) for name, key in _REGEX_CHECKS.items()),
