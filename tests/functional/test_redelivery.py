@@ -23,6 +23,7 @@ from albatross.aws import clients
 from albatross.aws.errors import Throttled
 from albatross.controller import retries
 from albatross.controller.events import PartialBatchResponse, QueueMessage, Unhandled, fifo_batch
+from albatross.local.dispatch import sqs_record
 from albatross.local.faults import Fault, inject
 
 MAX_RECEIVES = 3
@@ -82,7 +83,7 @@ class Queues:
         now: Callable[[], float] = time.time,
     ) -> list[str]:
         """One invocation, as the event source mapping makes it; returns the ids reported failed."""
-        event = {"Records": [_record(m, self.arn) for m in messages]}
+        event = {"Records": [sqs_record(m, self.arn) for m in messages]}
         response: PartialBatchResponse = fifo_batch(
             event, retries.when_due(handle, POLICY, now=now), settle=self.settle
         )
@@ -91,21 +92,6 @@ class Queues:
             if m["MessageId"] not in failed:
                 clients.sqs().delete_message(QueueUrl=self.url, ReceiptHandle=m["ReceiptHandle"])
         return failed
-
-
-def _record(message: dict[str, Any], arn: str) -> dict[str, Any]:
-    """An SQS record as Lambda passes it: system attributes under ``attributes``."""
-    return {
-        "messageId": message["MessageId"],
-        "receiptHandle": message["ReceiptHandle"],
-        "body": message["Body"],
-        "attributes": message.get("Attributes", {}),
-        "messageAttributes": {},
-        "md5OfBody": message["MD5OfBody"],
-        "eventSource": "aws:sqs",
-        "eventSourceARN": arn,
-        "awsRegion": "us-east-1",
-    }
 
 
 @pytest.fixture
@@ -220,7 +206,7 @@ def test_a_copy_is_sent_once_per_receive(queues: Queues) -> None:
         queues.deliver([message], throttled)
         queues.elapse([message])
     [message] = queues.receive()
-    event = {"Records": [_record(message, queues.arn)]}
+    event = {"Records": [sqs_record(message, queues.arn)]}
     for _ in range(2):
         fifo_batch(event, throttled, settle=queues.settle)
     clients.sqs().delete_message(QueueUrl=queues.url, ReceiptHandle=message["ReceiptHandle"])

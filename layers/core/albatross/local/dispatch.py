@@ -106,7 +106,7 @@ class Dispatcher:
                 messages = self._receive(route.queue_url, route.batch_size)
                 if not messages:
                     continue
-                event = {"Records": [_record(m, route) for m in messages]}
+                event = {"Records": [sqs_record(m, route.queue_arn) for m in messages]}
                 ok, payload = self._invoke(route.function, event)
                 if not ok:
                     continue
@@ -131,7 +131,9 @@ def _envelope(event: dict[str, Any]) -> dict[str, Any]:
     return {"version": "0", "account": ACCOUNT, "region": REGION, "resources": [], **event}
 
 
-def _record(message: dict[str, Any], route: QueueRoute) -> dict[str, Any]:
+def sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
+    """A received SQS message as an event source mapping hands it to Lambda (system
+    attributes under ``attributes``)."""
     return {
         "messageId": message["MessageId"],
         "receiptHandle": message["ReceiptHandle"],
@@ -140,6 +142,6 @@ def _record(message: dict[str, Any], route: QueueRoute) -> dict[str, Any]:
         "messageAttributes": {},
         "md5OfBody": message.get("MD5OfBody", ""),
         "eventSource": "aws:sqs",
-        "eventSourceARN": route.queue_arn,
+        "eventSourceARN": queue_arn,
         "awsRegion": REGION,
     }
