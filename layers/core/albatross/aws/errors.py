@@ -18,6 +18,8 @@ Class names are a contract: the state machines match them in ``Retry``/``Catch``
 :func:`transient` says which failures pass by themselves (throttling, 5xx, a lost
 connection, a load balancer not yet active): a queue retries those without limit, and
 counts every other failure toward its dead-letter queue (docs/adr/0009-transient-failures-never-dead-letter.md).
+The transient classes are :class:`albatross.k8s.errors.Temporary`, :class:`UserError`
+is a :class:`albatross.k8s.errors.PermanentUser` (the three kinds of ADR 0010).
 """
 
 from __future__ import annotations
@@ -28,16 +30,18 @@ from contextlib import contextmanager
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
+from albatross.k8s.errors import PermanentUser, Temporary
+
 
 class AlbatrossError(Exception):
     """Base of every error Albatross raises on purpose."""
 
 
-class Throttled(AlbatrossError):
+class Throttled(AlbatrossError, Temporary):
     pass
 
 
-class Retryable(AlbatrossError):
+class Retryable(AlbatrossError, Temporary):
     pass
 
 
@@ -45,11 +49,11 @@ class DependencyPending(AlbatrossError):
     pass
 
 
-class LoadBalancerNotReady(AlbatrossError):
+class LoadBalancerNotReady(AlbatrossError, Temporary):
     pass
 
 
-class UserError(AlbatrossError):
+class UserError(AlbatrossError, PermanentUser):
     pass
 
 
@@ -140,7 +144,7 @@ def aws_errors() -> Iterator[None]:
 
 
 # Passes by itself: a later attempt of the same request may succeed with nothing changed.
-_TRANSIENT = (Throttled, Retryable, LoadBalancerNotReady)
+_TRANSIENT = (Temporary,)  # Throttled, Retryable, LoadBalancerNotReady
 # No answer at all: the connection failed, closed or timed out (botocore retried already).
 _NO_ANSWER = (BotocoreConnectionError, HTTPClientError, ConnectionError, TimeoutError)
 

@@ -22,15 +22,15 @@ import yaml
 from albatross.aws import discovery as aws
 from albatross.aws.errors import AlbatrossError
 from albatross.contract import class_groups
-from albatross.k8s.errors import ObjectError, partition, unexpected
-from albatross.k8s.ingress import GroupID, routing_view
+from albatross.k8s.errors import ObjectError, partition, readable, unexpected
+from albatross.k8s.ingress import Ingress, routing_view
 from albatross.k8s.ingress_class import parse_ingress_class
 from albatross.k8s.params import parse_params
 from albatross.k8s.service import parse_service
-from albatross.model import builder
+from albatross.model import assemble
 from albatross.model.config import ConfigError, ControllerConfig, from_yaml_dict
 from albatross.model.discovery import Discovery, DiscoveryError
-from albatross.model.group import groups_of, members_of
+from albatross.model.group import groups_of
 from albatross.model.stack import Stack
 from albatross.plan.planner import plan
 
@@ -174,60 +174,83 @@ def plan_offline(
             continue
         by_kind.setdefault(kind, []).append(obj)
 
-    def readable_of(kind: str, parse: Callable[[Mapping[str, Any]], Any]) -> list[Any]:
-        parsed, bad = partition(by_kind.get(kind, []), parse)
+    # Parsed here for the ``invalid`` entries only: the assembly reads the objects itself,
+    # as the reconcile does (one path for both, which the golden tests pin).
+    for kind, parse in (
+        ("IngressClass", parse_ingress_class),
+        ("Service", parse_service),
+        ("IngressClassParams", parse_params),
+    ):
+        bad = partition(by_kind.get(kind, []), parse)[1]
         invalid.extend({"object": _label(kind, o, ""), "reason": reason} for o, reason in bad)
-        unreadable.update((_key(kind, o), reason) for o, reason in bad)
-        return parsed
-
-    unreadable: dict[str, str] = {}  # Service "ns/name" or IngressClassParams name → why it cannot be read
-    class_objects = by_kind.get("IngressClass", [])
-    classes = {c.name: c for c in readable_of("IngressClass", parse_ingress_class)}
-    # A Service or IngressClassParams that cannot be read is named by whatever refers to it.
-    services = {s.key: s for s in readable_of("Service", parse_service)}
-    params = {p.name: p for p in readable_of("IngressClassParams", parse_params)}
-    namespaces: dict[str, dict[str, str]] = {}
+    namespaces: dict[str, Mapping[str, Any]] = {}
     for obj in by_kind.get("Namespace", []):
         try:
-            namespaces[str(obj["metadata"]["name"])] = _namespace_labels(obj)
+            _namespace_labels(obj)
+            namespaces[str(obj["metadata"]["name"])] = obj
         except ObjectError as e:
             invalid.append({"object": _label("Namespace", obj, ""), "reason": str(e)})
     ingresses = {_key("Ingress", o): o for o in by_kind.get("Ingress", [])}
+    stored = {"Service": {_key("Service", o): o for o in by_kind.get("Service", [])}, "Namespace": namespaces}
     stacks: list[dict[str, Any]] = []
     errors: list[dict[str, str]] = []
+    files = _Files(
+        classes=by_kind.get("IngressClass", []),
+        params=by_kind.get("IngressClassParams", []),
+        stored=stored,
+        facts=lambda group, live: discovery_for(group, live) if discovery_for else discovery,
+    )
+    classes = {c.name: c for c in readable(files.ingress_classes(), parse_ingress_class)}
     grouped = class_groups(
-        [o for o in class_objects if _shaped(o)], [o for o in by_kind.get("IngressClassParams", []) if _shaped(o)]
+        [o for o in files.ingress_classes() if assemble.shaped(o)],
+        [o for o in files.class_params() if assemble.shaped(o)],
     )
     groups = groups_of(ingresses.values(), classes=classes, ingress_class=config.ingress_class, class_groups=grouped)
     for group, keys in sorted(groups.items()):
+        files.group = group
         try:
-            members = members_of(
-                group=group,
-                keys=keys,
-                objects=ingresses,
-                classes=classes,
-                ingress_class=config.ingress_class,
-                class_groups=grouped,
+            members = assemble.classify(
+                source=files, group=group, keys=keys, objects=ingresses, ingress_class=config.ingress_class
             )
         except Exception as e:  # noqa: BLE001  # one group's defect must not cost the others their plan
             errors.extend({"stack": group, "ingress": k, "reason": unexpected(e)} for k in sorted(set(keys)))
             continue
-        # a live plan's AWS reads raise (run_live reports them); the builder never does
-        built = builder.build(
-            config=config,
-            group=GroupID.parse(group),
-            ingresses=members.live,
-            services=services,
-            discovery=discovery_for(group, members.live) if discovery_for else discovery,
-            params=params,
-            namespaces=namespaces or None,
-            unreadable=unreadable,
-        )
-        found = dict(members.errors) | {e.ingress: e.reason for e in built.errors}
-        errors.extend({"stack": group, "ingress": k, "reason": v} for k, v in sorted(found.items()))
-        if built.stack is not None:
-            stacks.append(built.stack.to_json())
+        # a live plan's AWS reads raise (run_live reports them); the assembly never does.
+        # No member has a last good version: a failed one is left out, as the reconcile
+        # leaves out a member that never built.
+        assembly = assemble.assemble(source=files, config=config, group=group, members=members, last_good={})
+        errors.extend({"stack": group, "ingress": k, "reason": v} for k, v in sorted(assembly.errors.items()))
+        if assembly.built.stack is not None:
+            stacks.append(assembly.built.stack.to_json())
     return {"stacks": stacks, "errors": errors, "invalid": invalid}
+
+
+class _Files:
+    """The assembly's objects, from the manifest files, and its AWS facts."""
+
+    def __init__(
+        self,
+        *,
+        classes: Sequence[Mapping[str, Any]],
+        params: Sequence[Mapping[str, Any]],
+        stored: Mapping[str, Mapping[str, Mapping[str, Any]]],
+        facts: DiscoveryFor,
+    ) -> None:
+        self._classes, self._params, self._stored, self._facts = classes, params, stored, facts
+        self.group = ""
+
+    def ingress_classes(self) -> Sequence[Mapping[str, Any]]:
+        return self._classes
+
+    def class_params(self) -> Sequence[Mapping[str, Any]]:
+        return self._params
+
+    def objects(self, kind: str, keys: set[str]) -> Mapping[str, Mapping[str, Any]]:
+        found = self._stored.get(kind, {})
+        return {k: found[k] for k in keys if k in found}
+
+    def discovery(self, ingresses: Sequence[Ingress]) -> Discovery:
+        return self._facts(self.group, list(ingresses))
 
 
 def _key(kind: str, obj: Mapping[str, Any]) -> str:
@@ -286,7 +309,9 @@ def run_live(*, files: Sequence[Path], config_path: Path | None, output: str) ->
 
         def facts(group: str, ingresses: list[Any]) -> Discovery:
             actuals[group] = aws.find_stack(cluster=config.cluster, stack_id=group)
-            return aws.discover(vpc_id=config.vpc_id, existing=aws.existing_load_balancers(actuals[group], group))
+            existing = aws.existing_load_balancers(actuals[group], group)
+            shared = config.backend_sg_enabled and not config.backend_sg_id  # the cluster's shared backend group, found
+            return aws.discover(vpc_id=config.vpc_id, existing=existing, cluster=config.cluster if shared else None)
 
         result = plan_offline(manifests.objects, config, Discovery(), discovery_for=facts, sources=manifests.sources)
         steps = []

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,18 +34,17 @@ from aws_lambda_powertools import Logger
 
 from albatross.aws import applier, clients, discovery
 from albatross.aws.errors import UserError, aws_errors
-from albatross.contract import class_groups, object_key, params_name
+from albatross.contract import object_key
 from albatross.controller import phases, queues, report
 from albatross.controller.settings import Settings
 from albatross.controller.targets import ALL_SERVICES
-from albatross.k8s.errors import partition, readable
-from albatross.k8s.ingress import GroupID, Ingress, lifecycle
+from albatross.k8s.errors import readable
+from albatross.k8s.ingress import Ingress, lifecycle
 from albatross.k8s.ingress_class import class_params_of, parse_ingress_class
 from albatross.k8s.params import parse_params
-from albatross.k8s.service import Service, parse_service
-from albatross.model import builder, oidc, rules
+from albatross.model import assemble, oidc
 from albatross.model.discovery import Discovery
-from albatross.model.group import Members, members_of, with_last_good
+from albatross.model.group import Members
 from albatross.model.stack import LOAD_BALANCER, Stack
 from albatross.plan import protection
 from albatross.plan.actual import Actual, StackIndex
@@ -64,52 +63,42 @@ class Outcome:
     execution: str | None = None
 
 
-def _shaped(obj: Any) -> bool:
-    """Whether the contract's class helpers can read an object: they assume the object
-    shapes the API server guarantees (metadata and spec objects)."""
-    return (
-        isinstance(obj, Mapping)
-        and isinstance(obj.get("metadata") or {}, Mapping)
-        and isinstance(obj.get("spec") or {}, Mapping)
-    )
+class _Stored:
+    """The assembly's objects (:mod:`albatross.model.assemble`), read from the state
+    store, and its AWS facts, read from AWS with the group's load balancer as found."""
+
+    def __init__(self, *, settings: Settings, store: Store, group: str) -> None:
+        self.settings, self.store, self.group = settings, store, group
+        self.actual: Actual | None = None
+
+    def ingress_classes(self) -> list[Mapping[str, Any]]:
+        return self.store.ingress_classes()
+
+    def class_params(self) -> list[Mapping[str, Any]]:
+        return self.store.class_params()
+
+    def objects(self, kind: str, keys: set[str]) -> Mapping[str, Mapping[str, Any]]:
+        return self.store.get_objects(kind, keys)
+
+    def discovery(self, ingresses: Sequence[Ingress]) -> Discovery:
+        if self.actual is None:  # the reconcile finds the load balancer before it builds
+            raise RuntimeError("the group's load balancer is looked for before its build")
+        existing = discovery.existing_load_balancers(self.actual, self.group)
+        return discovery.discover(
+            vpc_id=self.settings.vpc_id, existing=existing, cluster=self.settings.cluster, create_backend=True
+        )
 
 
-def _classify(
-    settings: Settings, store: Store, group: str, objects: Mapping[str, Mapping[str, Any]], keys: list[str]
-) -> Members:
-    stored = [o for o in store.ingress_classes() if _shaped(o)]
-    classes = {c.name: c for c in readable(stored, parse_ingress_class)}
-    grouped = (
-        class_groups(stored, [p for p in store.class_params() if _shaped(p)])
-        if any(params_name(c) for c in stored)
-        else {}
-    )
-    return members_of(
-        group=group,
-        keys=keys,
-        objects=objects,
-        classes=classes,
-        ingress_class=settings.ingress_class,
-        class_groups=grouped,
-    )
-
-
-def _services(store: Store, ingresses: list[Ingress]) -> tuple[dict[str, Service], dict[str, str]]:
-    """The Services the members name, and why each one that cannot be read cannot."""
-    keys: set[str] = set()
-    for ing in ingresses:
-        try:
-            keys |= rules.referenced_services(ing)
-        except Exception:  # its build meets the same defect and reports it as its own error
-            logger.exception("reading the Services an Ingress names", extra={"ingress": ing.key})
-    found = store.get_objects("Service", keys)
-    unreadable: dict[str, str] = {}
-    services: dict[str, Service] = {}
-    for key, obj in found.items():
-        parsed, bad = partition([obj], parse_service)
-        services.update((s.key, s) for s in parsed)
-        unreadable.update((key, reason) for _, reason in bad)
-    return services, unreadable
+def _warning(key: str, assembly: assemble.Assembly) -> str:
+    """A failed member's Warning: the user's error in LBC's words; a defect of ours as
+    Albatross's fault, not the Ingress's (ADR 0010)."""
+    fate = assembly.fate[key]
+    if key in assembly.internal:
+        return (
+            f"Albatross failed to build the model due to an internal error ({assembly.internal[key]}), "
+            f"not an error in this Ingress; please report it; {fate}"
+        )
+    return f"Failed build model due to {assembly.errors[key]}; {fate}"
 
 
 def _remember_good(store: Store, group: str, current: Mapping[str, Any], recorded: Mapping[str, Any] | None) -> None:
@@ -131,39 +120,6 @@ def _busy(store: Store, group: str, execution: str | None) -> bool:
     return False
 
 
-def _build(
-    settings: Settings, store: Store, group: str, ingresses: list[Ingress], actual: Actual
-) -> builder.BuildResult:
-    if ingresses:
-        facts = discovery.discover(vpc_id=settings.vpc_id, existing=discovery.existing_load_balancers(actual, group))
-    else:
-        facts = Discovery()
-    with_params = [i for i in ingresses if i.class_params]
-    parsed, bad = partition(store.class_params(), parse_params) if with_params else ([], [])
-    params = {p.name: p for p in parsed}
-    unreadable = {_name(obj): reason for obj, reason in bad}
-    # Namespace labels, for the params' namespace selectors (absent namespace: no labels)
-    namespaces = (
-        {
-            name: dict((obj.get("metadata") or {}).get("labels") or {})
-            for name, obj in store.get_objects("Namespace", {i.namespace for i in with_params}).items()
-        }
-        if any(p.namespace_selector for p in params.values())
-        else None
-    )
-    services, unreadable_services = _services(store, ingresses)
-    return builder.build(
-        config=settings.controller,
-        group=GroupID.parse(group),
-        ingresses=ingresses,
-        services=services,
-        discovery=facts,
-        params=params,
-        namespaces=namespaces,
-        unreadable=unreadable | unreadable_services,
-    )
-
-
 def _statements(store: Store, members: Members, objects: Mapping[str, Mapping[str, Any]]) -> list[protection.Statement]:
     """What each Ingress leaving by deletion says about deletion protection, from its
     last version and its class's IngressClassParams (read only for a teardown)."""
@@ -171,17 +127,12 @@ def _statements(store: Store, members: Members, objects: Mapping[str, Mapping[st
     deleting = [obj for obj in deleting if lifecycle(obj)[0]]
     if not deleting:
         return []
-    classes = {c.name: c for c in readable([o for o in store.ingress_classes() if _shaped(o)], parse_ingress_class)}
+    classes = {
+        c.name: c for c in readable([o for o in store.ingress_classes() if assemble.shaped(o)], parse_ingress_class)
+    }
     names = {class_params_of(obj, classes) for obj in deleting} - {None}
     params = {p.name: p for p in readable(store.class_params(), parse_params)} if names else {}
     return [protection.statement(obj, params.get(class_params_of(obj, classes) or "")) for obj in deleting]
-
-
-def _name(obj: Any) -> str:
-    """metadata.name of a stored object, whatever its shape ("" when it has none)."""
-    meta = obj.get("metadata") if isinstance(obj, Mapping) else None
-    name = meta.get("name") if isinstance(meta, Mapping) else None
-    return name if isinstance(name, str) else ""
 
 
 def reconcile(*, settings: Settings, store: Store, group: str, request_id: str, fresh: bool = False) -> Outcome:
@@ -189,7 +140,10 @@ def reconcile(*, settings: Settings, store: Store, group: str, request_id: str, 
     store.take_request(group)  # first: a change stored after this point asks again
     records = store.member_records(group)
     objects = store.get_objects("Ingress", records)
-    members = _classify(settings, store, group, objects, list(records))
+    source = _Stored(settings=settings, store=store, group=group)
+    members = assemble.classify(
+        source=source, group=group, keys=list(records), objects=objects, ingress_class=settings.ingress_class
+    )
     state = store.group_state(group)
     if _busy(store, group, state.execution):  # first: what an execution changes must not be read half-done
         return Outcome(group=group, result="busy")
@@ -199,45 +153,31 @@ def reconcile(*, settings: Settings, store: Store, group: str, request_id: str, 
         # what executions made is read by id too: the tag search may not list it yet
         found = discovery.find_stack(cluster=settings.cluster, stack_id=group, recorded=phases.recorded(state))
         index, actual = None, recorded_first(found, state.owned)  # facts from our load balancer, not a look-alike
-    built = _build(settings, store, group, members.live, actual)
-    failed = dict(members.errors) | {e.ingress: e.reason for e in built.errors}
+    source.actual = actual
+    assembly = assemble.assemble(
+        source=source,
+        config=settings.controller,
+        group=group,
+        members=members,
+        last_good=records,
+        unmodelled=bool(actual.resources) and not state.managed,
+    )
+    built, failed = assembly.built, assembly.failed
     if failed:
-        # Better than LBC: the others proceed, with each failed member's last good version.
-        ingresses, fate = with_last_good(members.live, failed, records)
-        built = _build(settings, store, group, ingresses, actual)
-        still = {e.ingress: e.reason for e in built.errors}
-        unknown = [k for k in failed if records.get(k) is None]
-        held = "the load balancer is left as it is until it is fixed"
-        if unknown and actual.resources and not state.managed:
-            # A member that never built may own part of a load balancer Albatross has
-            # never modelled (one LBC made, or a lost state table): leaving it out could
-            # delete its rules. Change nothing instead (ADR 0002). In a group Albatross
-            # has modelled, such a member owns nothing yet: it simply does not join.
-            still |= dict.fromkeys(unknown, "its part of the existing load balancer is unknown")
-        if still:
-            fate = dict.fromkeys(failed | still, held) | {
-                k: f"{held}, as its part of the existing load balancer (not modelled by Albatross) is unknown"
-                for k in unknown
-                if k in still
-            }
         queues.send_writebacks(
             settings.writeback_queue_url,
             [
                 msg
-                for key, reason in sorted((still | failed).items())
+                for key in sorted(assembly.errors)
                 for msg in report.warnings(
-                    settings,
-                    [key],
-                    reason="FailedBuildModel",
-                    message=f"Failed build model due to {reason}; {fate[key]}",
-                    objects=objects,
+                    settings, [key], reason="FailedBuildModel", message=_warning(key, assembly), objects=objects
                 )
             ],
         )
-        if still:
-            logger.warning("group left as it is: member errors", extra={"group": group, "errors": failed | still})
+        if assembly.held:
+            logger.warning("group left as it is: member errors", extra={"group": group, "errors": assembly.errors})
             return Outcome(
-                group=group, result="invalid", errors=[f"{k}: {v}" for k, v in sorted((failed | still).items())]
+                group=group, result="invalid", errors=[f"{k}: {v}" for k, v in sorted(assembly.errors.items())]
             )
         logger.warning("members left at their last good version", extra={"group": group, "errors": failed})
     try:  # OIDC client credentials: the Secrets Manager copies' ARNs and versions (ADR 0005)

@@ -1,4 +1,16 @@
 """Errors raised while reading Kubernetes objects; their text goes into Warning Events.
+Also the bottom of Albatross's error hierarchy: every failure is one of three kinds
+(docs/adr/0010-an-internal-error-never-blames-an-ingress.md):
+
+* :class:`Temporary`: passes by itself (throttling, 5xx, a load balancer not yet
+  active); retried, never reported on an object.
+* :class:`PermanentUser`: the user's input cannot work (a bad annotation, a malformed
+  spec, a quota); a Warning Event on the object, in LBC's words where LBC has them.
+* :class:`Internal`: a defect of Albatross's that some input reached; a Warning that
+  says it is Albatross's fault, never the object's (:func:`internal`).
+
+AWS's errors (:mod:`albatross.aws.errors`) derive from the first two; a reading or
+building boundary turns any other exception into an internal failure.
 
 The views are total: whatever shape an object has, reading it either succeeds or raises
 :class:`ObjectError` (the helpers here check each field's JSON type on the way), so that
@@ -23,7 +35,32 @@ def clip(text: str, limit: int = MAX_SHOWN) -> str:
     return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
 
 
-class ObjectError(ValueError):
+class Temporary(Exception):
+    """A failure that passes by itself: a later attempt of the same work may succeed."""
+
+
+class PermanentUser(Exception):
+    """The user's input cannot work as it is; it is reported on the objects it concerns
+    and never retried until they change."""
+
+
+class Internal(Exception):
+    """A defect of Albatross's that some input reached: reported as Albatross's fault,
+    never as the input's. ``detail`` is ``Type: message`` of the original exception."""
+
+    def __init__(self, cause: BaseException) -> None:
+        self.cause = cause
+        self.detail = internal(cause)
+        super().__init__(self.detail)
+
+
+def internal(e: BaseException) -> str:
+    """``Type: message`` of an exception that is a defect of ours (cut to a readable
+    length): what an internal failure's Warning shows of it."""
+    return clip(f"{type(e).__name__}: {e}", MAX_SHOWN)
+
+
+class ObjectError(PermanentUser, ValueError):
     """A Kubernetes object is malformed or refers to something that does not fit."""
 
 

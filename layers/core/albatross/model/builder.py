@@ -7,8 +7,9 @@ stack. What that means for AWS is the caller's decision (ADR 0002).
 
 Whatever one Ingress holds, building never raises: an exception other than an
 ObjectError while reading one member (a defect of ours that its values reach) is that
-member's error, named with the exception's type; one while putting the group together is
-every member's error. Either way the caller gets a result to report and the group's
+member's error, marked internal (``MemberError.internal``, ADR 0010: its Warning says
+the fault is Albatross's, not the Ingress's); one while putting the group together is
+every member's internal error. Either way the caller gets a result to report and the group's
 other work is not held up by a message that fails on every delivery.
 """
 
@@ -18,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from albatross.k8s.errors import ObjectError, unexpected
+from albatross.k8s.errors import ObjectError, internal, unexpected
 from albatross.k8s.ingress import GroupID, Ingress, Path
 from albatross.k8s.params import IngressClassParams
 from albatross.k8s.service import Service
@@ -44,8 +45,20 @@ path_values = rules.path_values
 
 @dataclass(frozen=True)
 class MemberError:
+    """Why one member was left out. ``internal`` is empty for the user's error (the
+    reason is LBC's wording) and ``Type: message`` for a defect of ours (ADR 0010)."""
+
     ingress: str
     reason: str
+    internal: str = ""
+
+    @staticmethod
+    def of(ingress: str, e: Exception) -> MemberError:
+        """The error an exception makes: a user's ObjectError as its message, anything
+        else as an internal failure (the classifying boundary)."""
+        if isinstance(e, ObjectError):
+            return MemberError(ingress, str(e))
+        return MemberError(ingress, unexpected(e), internal=internal(e))
 
 
 @dataclass(frozen=True)
@@ -171,7 +184,7 @@ def build(
             unreadable=unreadable or {},
         )
     except Exception as e:  # noqa: BLE001  # the last line of defence: a result, never a raise (module docstring)
-        return BuildResult(stack=None, errors=tuple(MemberError(i.key, unexpected(e)) for i in ingresses))
+        return BuildResult(stack=None, errors=tuple(MemberError.of(i.key, e) for i in ingresses))
 
 
 def _build(
@@ -213,10 +226,8 @@ def _build(
                 member = apply_params(member, found, labels)
                 lb.check_params_subnets(found, discovery, config)
             settings.append(certificates.discover(member, discovery))
-        except ObjectError as e:
-            errors.append(MemberError(ing.key, str(e)))
         except Exception as e:  # noqa: BLE001  # one member's defect is that member's error (module docstring)
-            errors.append(MemberError(ing.key, unexpected(e)))
+            errors.append(MemberError.of(ing.key, e))
     settings.sort(key=lambda m: (m.order, m.ingress.namespace, m.ingress.name))
 
     def fail_all(reason: str, keys: Sequence[str]) -> BuildResult:
@@ -265,10 +276,8 @@ def _build(
     for m in settings:
         try:
             members.append(context.member(m))
-        except ObjectError as e:
-            errors.append(MemberError(m.key, str(e)))
         except Exception as e:  # noqa: BLE001  # one member's defect is that member's error (module docstring)
-            errors.append(MemberError(m.key, unexpected(e)))
+            errors.append(MemberError.of(m.key, e))
     built = [m.settings.key for m in members]
     if not members:
         return BuildResult(stack=None, errors=tuple(errors), service_refs=tuple(sorted(context.service_refs)))

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from albatross.contract import ClassInfo, ingress_is_ours
-from albatross.k8s.errors import ObjectError, unexpected
+from albatross.k8s.errors import ObjectError, internal, unexpected
 from albatross.k8s.ingress import GroupID, Ingress, group_key_of, lifecycle, parse_ingress, routing_view
 from albatross.k8s.ingress_class import IngressClass, class_params_of
 from albatross.model import names
@@ -25,6 +25,8 @@ class Members:
     live: list[Ingress] = field(default_factory=list)
     leaving: list[dict[str, str]] = field(default_factory=list)  # {"ingress", "finalizer" ("" if none)}
     errors: dict[str, str] = field(default_factory=dict)
+    # the members of ``errors`` that met a defect of ours: ``Type: message`` (ADR 0010)
+    internal: dict[str, str] = field(default_factory=dict)
 
 
 def members_of(
@@ -61,6 +63,7 @@ def members_of(
             continue
         except Exception as e:  # noqa: BLE001  # one object's defect is its own error (module docstring)
             out.errors[key] = unexpected(e)
+            out.internal[key] = internal(e)
             continue
         out.live.append(replace(ing, class_params=class_params_of(obj, classes)))
     return out
