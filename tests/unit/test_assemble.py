@@ -199,3 +199,13 @@ def test_three_kinds_of_failure() -> None:
     wrapped = Internal(KeyError("x"))
     assert wrapped.detail == "KeyError: 'x'"
     assert not isinstance(wrapped, (Temporary, PermanentUser))
+
+
+def test_an_internal_error_raised_on_purpose_names_its_cause(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(ing: Ingress, path: Path) -> Any:
+        raise Internal(KeyError("a defect"))
+
+    monkeypatch.setattr(rules, "transforms", broken)
+    found = assembled(member("api", "/api"))
+    assert found.internal == {f"{NS}/api": "KeyError: 'a defect'"}
+    assert found.failed[f"{NS}/api"].startswith("unexpected KeyError")

@@ -48,7 +48,7 @@ class Internal(Exception):
     """A defect of Albatross's that some input reached: reported as Albatross's fault,
     never as the input's. ``detail`` is ``Type: message`` of the original exception."""
 
-    def __init__(self, cause: BaseException) -> None:
+    def __init__(self, cause: Exception) -> None:
         self.cause = cause
         self.detail = internal(cause)
         super().__init__(self.detail)

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from albatross.k8s.errors import ObjectError, internal, unexpected
+from albatross.k8s.errors import Internal, ObjectError, PermanentUser, internal, unexpected
 from albatross.k8s.ingress import GroupID, Ingress, Path
 from albatross.k8s.params import IngressClassParams
 from albatross.k8s.service import Service
@@ -54,11 +54,12 @@ class MemberError:
 
     @staticmethod
     def of(ingress: str, e: Exception) -> MemberError:
-        """The error an exception makes: a user's ObjectError as its message, anything
-        else as an internal failure (the classifying boundary)."""
-        if isinstance(e, ObjectError):
+        """The error an exception makes: the user's (an ObjectError, say) as its message,
+        anything else as an internal failure (the classifying boundary, ADR 0010)."""
+        if isinstance(e, PermanentUser):
             return MemberError(ingress, str(e))
-        return MemberError(ingress, unexpected(e), internal=internal(e))
+        cause = e.cause if isinstance(e, Internal) else e
+        return MemberError(ingress, unexpected(cause), internal=internal(cause))
 
 
 @dataclass(frozen=True)
