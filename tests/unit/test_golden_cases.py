@@ -11,7 +11,9 @@ reads, single Ingresses and groups, results and errors, each as a small patch to
   (:func:`diff_output` says how the difference is written).
 
 Outputs are what ``albatross plan --offline --output json`` prints, through the function
-behind the command (:func:`albatross.cli.plan.run`). After an intended change, regenerate
+behind the command (:func:`albatross.cli.plan.run`). The command assembles each group's
+build with the reconcile's own function (:mod:`albatross.model.assemble`, failed members'
+fallback included), so these cases pin production's path. After an intended change, regenerate
 and review the diff of the JSON files::
 
     ALBATROSS_UPDATE_GOLDEN=1 .venv/bin/pytest tests/unit/test_golden_cases.py
