@@ -1,11 +1,12 @@
 """Backend security group rules (LBC's target group binding networking) in ip mode: the
 pods' addresses are secondary addresses of a node ENI with two security groups. The one
-tagged for the cluster gets an inbound rule from the load balancer's security group on
-the pods' port. A no-op reconcile neither reads nor changes it. An equivalent rule of
+tagged for the cluster gets an inbound rule from the cluster's shared backend security
+group (LBC's ``k8s-traffic-<cluster>-<hash>``, attached to the load balancer next to its
+managed group) on the pods' port. A no-op reconcile neither reads nor changes it. An equivalent rule of
 LBC's (a migration) stands for ours: the drift sweep neither revokes it nor makes ours
 too, and makes ours once LBC's is gone. The sweep also puts back a target deregistered by
-hand. When the Ingress goes, the rule goes before the load balancer's security group, and
-a rule made by hand stays."""
+hand. When the Ingress goes, the rule goes before the load balancer's security group, the
+shared group goes once no load balancer uses it, and a rule made by hand stays."""
 
 from __future__ import annotations
 
@@ -67,8 +68,13 @@ def test_the_load_balancer_may_reach_the_pods_while_the_ingress_lives(system: Lo
     ready_2048(system)
     elbv2 = clients.elbv2()
     [lb] = elbv2.describe_load_balancers()["LoadBalancers"]
-    [lb_sg] = lb["SecurityGroups"]
-    ours = ("tcp", 80, lb_sg, backend_rule_description(system.cluster))  # the pods' port, from the named targetPort
+    [backend] = [
+        g["GroupId"]
+        for g in clients.ec2().describe_security_groups(GroupIds=lb["SecurityGroups"])["SecurityGroups"]
+        if g["Description"] == "[k8s] Shared Backend SecurityGroup for LoadBalancer"
+    ]
+    [lb_sg] = set(lb["SecurityGroups"]) - {backend}  # the managed (frontend) group
+    ours = ("tcp", 80, backend, backend_rule_description(system.cluster))  # the pods' port, from the named targetPort
     assert inbound(nodes) == {ours, hand_made}
     assert inbound(other) == set()
 
@@ -97,7 +103,7 @@ def test_the_load_balancer_may_reach_the_pods_while_the_ingress_lives(system: Lo
     ]
     ec2.revoke_security_group_ingress(GroupId=nodes, SecurityGroupRuleIds=[rule])
     lbc: list[Any] = [
-        {**ssh[0], "FromPort": 80, "ToPort": 80, "UserIdGroupPairs": [{"GroupId": lb_sg, "Description": LBC}]}
+        {**ssh[0], "FromPort": 80, "ToPort": 80, "UserIdGroupPairs": [{"GroupId": backend, "Description": LBC}]}
     ]
     ec2.authorize_security_group_ingress(GroupId=nodes, IpPermissions=lbc)
     [tg] = elbv2.describe_target_groups()["TargetGroups"]
@@ -112,7 +118,7 @@ def test_the_load_balancer_may_reach_the_pods_while_the_ingress_lives(system: Lo
         calls = counter.snapshot()
     finally:
         counter.close()
-    assert inbound(nodes) == {("tcp", 80, lb_sg, LBC), hand_made}  # neither revoked nor made twice
+    assert inbound(nodes) == {("tcp", 80, backend, LBC), hand_made}  # neither revoked nor made twice
     assert not {op for _, op in calls} & RULE_CALLS, calls
 
     # LBC removes its rule: the next sweep makes ours
@@ -138,5 +144,6 @@ def test_the_load_balancer_may_reach_the_pods_while_the_ingress_lives(system: Lo
     # AWS refuses to delete a security group another group's rule names
     assert order.index("RevokeSecurityGroupIngress") < order.index("DeleteSecurityGroup"), order
     assert inbound(nodes) == {hand_made}
-    left = clients.ec2().describe_security_groups(Filters=[{"Name": "group-id", "Values": [lb_sg]}])["SecurityGroups"]
-    assert left == []
+    for group in (lb_sg, backend):  # no load balancer uses the shared group any more
+        left = clients.ec2().describe_security_groups(Filters=[{"Name": "group-id", "Values": [group]}])
+        assert left["SecurityGroups"] == [], group

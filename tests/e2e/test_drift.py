@@ -39,7 +39,11 @@ def test_the_drift_sweep_restores_what_was_changed_by_hand(system: LocalSystem) 
     [lb] = elbv2.describe_load_balancers()["LoadBalancers"]
     [listener] = elbv2.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]
     [rule] = [r for r in elbv2.describe_rules(ListenerArn=listener["ListenerArn"])["Rules"] if not r["IsDefault"]]
-    [sg] = lb["SecurityGroups"]
+    [sg] = [  # the managed group, not the cluster's shared backend group (issue 15)
+        g["GroupId"]
+        for g in ec2.describe_security_groups(GroupIds=lb["SecurityGroups"])["SecurityGroups"]
+        if g["Description"] != "[k8s] Shared Backend SecurityGroup for LoadBalancer"
+    ]
     permissions = inbound(sg)
     elbv2.delete_rule(RuleArn=rule["RuleArn"])
     ec2.revoke_security_group_ingress(GroupId=sg, IpPermissions=permissions)  # type: ignore[arg-type]  # as described

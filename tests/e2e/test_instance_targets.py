@@ -93,7 +93,11 @@ def test_a_drained_node_leaves_the_target_group(system: LocalSystem) -> None:
     system.wait_for("both nodes", lambda: targets() == {(first, NODE_PORT), (second, NODE_PORT)})
     # the load balancer may reach the NodePort on the nodes' security group
     [lb] = clients.elbv2().describe_load_balancers()["LoadBalancers"]
-    [lb_sg] = lb["SecurityGroups"]
+    [lb_sg] = [  # the source: the cluster's shared backend group on the load balancer (issue 15)
+        g["GroupId"]
+        for g in clients.ec2().describe_security_groups(GroupIds=lb["SecurityGroups"])["SecurityGroups"]
+        if g["Description"] == "[k8s] Shared Backend SecurityGroup for LoadBalancer"
+    ]
     assert backend_rules(nodes_sg, system.cluster) == {("tcp", NODE_PORT, lb_sg)}
     cluster = system.kube.cluster
     cluster.step_seconds = None

@@ -148,7 +148,9 @@ def test_one_ingress_becomes_one_alb_and_goes_away(system: LocalSystem) -> None:
     assert (tg["TargetType"], tg["Protocol"], tg["Port"]) == ("ip", "HTTP", 1)  # LBC uses 1 for a named targetPort
     health = elbv2.describe_target_health(TargetGroupArn=tg["TargetGroupArn"])["TargetHealthDescriptions"]
     assert {(t["Target"]["Id"], t["Target"]["Port"]) for t in health} == {(ip, 80) for ip in pods}
-    [sg] = clients.ec2().describe_security_groups(GroupIds=lb["SecurityGroups"])["SecurityGroups"]
+    found = clients.ec2().describe_security_groups(GroupIds=lb["SecurityGroups"])["SecurityGroups"]
+    # the managed group and the cluster's shared backend group (LBC's, issue 15)
+    [sg] = [g for g in found if g["Description"] != "[k8s] Shared Backend SecurityGroup for LoadBalancer"]
     assert [(p["FromPort"], p["IpRanges"][0]["CidrIp"]) for p in sg["IpPermissions"]] == [(80, "0.0.0.0/0")]
     assert ("Normal", "SuccessfullyReconciled", "Successfully reconciled") in events_for(system, NS, NAME)
 

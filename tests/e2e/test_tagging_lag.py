@@ -72,7 +72,8 @@ def test_provisioning_with_a_lagging_tag_search_makes_one_of_each_and_converges(
     assert {kind: len(items) for kind, items in found.items()} == dict.fromkeys(found, 1)
     [lb], [tg], [sg] = found["LoadBalancer"], found["TargetGroup"], found["SecurityGroup"]
     assert hostname == lb["DNSName"]
-    assert lb["SecurityGroups"] == [sg["GroupId"]]
+    assert lb["SecurityGroups"][0] == sg["GroupId"]  # then the cluster's shared backend group (issue 15)
+    assert len(lb["SecurityGroups"]) == 2
     assert executions(system, "ProvisionStateMachineArn") == ["SUCCEEDED"]
     assert not [e for e in events_for(system, NS, NAME) if e[0] == "Warning"]
     health = clients.elbv2().describe_target_health(TargetGroupArn=tg["TargetGroupArn"])["TargetHealthDescriptions"]

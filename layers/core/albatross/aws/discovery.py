@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, overload
 
-from albatross.aws import clients, protection
+from albatross.aws import clients, networking, protection
 from albatross.aws.errors import NotFound, aws_errors
 from albatross.model.discovery import Discovery
 from albatross.model.names import LEGACY_TAG_CLUSTER, TAG_CLUSTER, TAG_RESOURCE, TAG_STACK, owned_by
@@ -569,13 +569,17 @@ def web_acls() -> list[Mapping[str, Any]]:
                 return out
 
 
-def discover(*, vpc_id: str, existing: tuple[dict[str, Any], ...] = ()) -> Discovery:
+def discover(
+    *, vpc_id: str, existing: tuple[dict[str, Any], ...] = (), cluster: str | None = None, create_backend: bool = False
+) -> Discovery:
     """The facts the builder may need, each read the first time it looks: the subnets of
     the cluster's VPC (as DescribeSubnets returns them), the issued ACM certificates (for
     discovery by host), the regional WAFv2 web ACLs (for names) and target groups by name
     (for ``actions.*``). A live load balancer
     keeps its subnets and most Ingresses name their certificates, so most reconciles
-    read none of them."""
+    read none of them. With ``cluster``: the cluster's shared backend security group
+    (:func:`albatross.aws.networking.backend_group`; made when absent with
+    ``create_backend``), which a warm function knows without a call."""
 
     def subnets() -> list[Mapping[str, Any]]:
         out: list[Mapping[str, Any]] = []
@@ -589,7 +593,11 @@ def discover(*, vpc_id: str, existing: tuple[dict[str, Any], ...] = ()) -> Disco
                 out.extend(dict(s) for s in page["Subnets"])
         return out
 
+    backend = (
+        networking.backend_group(cluster=cluster, vpc_id=vpc_id, create=create_backend) if cluster is not None else None
+    )
     return Discovery(
+        backend_security_group_id=backend,
         subnets=OnDemand(subnets),
         certificates=OnDemand(certificates),
         existing_load_balancers=existing,

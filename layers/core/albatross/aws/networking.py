@@ -7,21 +7,39 @@ an instance target it is the instance's primary ENI. When that ENI has several g
 the one tagged ``kubernetes.io/cluster/<cluster>`` is used. A target whose group cannot
 be told ("" in the result) gets no rule.
 
-Our rules carry this cluster's description (:func:`albatross.model.names.backend_rule_description`).
-A race with a concurrent settle is no error: a rule made meanwhile counts as made, one
-revoked meanwhile as revoked.
+Our rules carry this cluster's description (:func:`albatross.model.names.backend_rule_description`);
+LBC's rules sourced from the cluster's shared backend group are ours too. A race with a
+concurrent settle is no error: a rule made meanwhile counts as made, one revoked
+meanwhile as revoked.
+
+The shared backend security group (:mod:`albatross.model.networking`) is found as LBC
+finds it (its two tags, in the cluster's VPC), made when absent (LBC's name, description
+and tags; a concurrent reconcile that made it first wins), and deleted once no load
+balancer in the VPC uses it. Its id is remembered per process, so a warm function finds
+it with no call; a cold one pays one DescribeSecurityGroups.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from albatross.aws import clients
-from albatross.aws.errors import Duplicate, NotFound, aws_errors
+from albatross.aws.errors import DependencyPending, Duplicate, NotFound, aws_errors
 from albatross.model.load_balancer import CLUSTER_TAG_PREFIX
-from albatross.model.names import backend_rule_description
-from albatross.model.networking import Rule
+from albatross.model.names import TAG_CLUSTER, backend_rule_description
+from albatross.model.networking import (
+    BACKEND_GROUP_DESCRIPTION,
+    BACKEND_RESOURCE,
+    LBC_RULE_DESCRIPTION,
+    TAG_BACKEND_RESOURCE,
+    Rule,
+    backend_group_name,
+    backend_group_tags,
+)
 from albatross.plan.networking import ActualRule
 
 _CHUNK = 200  # filter values per call
@@ -97,14 +115,31 @@ def placement(*, targets: Iterable[str], target_type: str, ipv6: bool, vpc_id: s
     return out
 
 
+def _backend_groups(ids: set[str], *, cluster: str) -> set[str]:
+    """Which of ``ids`` are the cluster's shared backend group (LBC's two tags)."""
+    if not ids:
+        return set()
+    with aws_errors():
+        found = clients.ec2().describe_security_groups(Filters=[{"Name": "group-id", "Values": sorted(ids)}])
+    want = backend_group_tags(cluster).items()
+    return {
+        str(g["GroupId"])
+        for g in found["SecurityGroups"]
+        if want <= {t["Key"]: t["Value"] for t in g.get("Tags") or []}.items()
+    }
+
+
 def inbound(groups: Sequence[str], *, cluster: str) -> dict[str, list[ActualRule]]:
-    """The single-port inbound rules from a security group on each of ``groups`` (one
-    DescribeSecurityGroupRules for all of them); ours are those with this cluster's
-    description."""
+    """The inbound rules from a security group on each of ``groups`` (one
+    DescribeSecurityGroupRules for all of them; port ranges too, as LBC makes them).
+    Ours: those with this cluster's description, and LBC's whose source is the cluster's
+    shared backend group (one DescribeSecurityGroups for their sources, only when there
+    are such rules)."""
     out: dict[str, list[ActualRule]] = {g: [] for g in groups}
     if not groups:
         return out
     ours = backend_rule_description(cluster)
+    found: list[tuple[str, ActualRule, str | None]] = []
     with aws_errors():
         pages = (
             clients.ec2()
@@ -114,15 +149,21 @@ def inbound(groups: Sequence[str], *, cluster: str) -> dict[str, list[ActualRule
         for page in pages:
             for rule in page["SecurityGroupRules"]:
                 source = (rule.get("ReferencedGroupInfo") or {}).get("GroupId")
-                if rule.get("IsEgress") or not source or rule.get("FromPort") != rule.get("ToPort"):
+                first, last = rule.get("FromPort"), rule.get("ToPort")
+                if rule.get("IsEgress") or not source or not isinstance(first, int) or not isinstance(last, int):
                     continue
-                out.setdefault(str(rule["GroupId"]), []).append(
-                    ActualRule(
-                        rule=(str(rule["IpProtocol"]), int(rule["FromPort"]), str(source)),
-                        rule_id=str(rule["SecurityGroupRuleId"]),
-                        owned=rule.get("Description") == ours,
-                    )
+                actual = ActualRule(
+                    rule=(str(rule["IpProtocol"]), first, str(source)),
+                    rule_id=str(rule["SecurityGroupRuleId"]),
+                    owned=rule.get("Description") == ours,
+                    to_port=last if last != first else None,
                 )
+                found.append((str(rule["GroupId"]), actual, rule.get("Description")))
+    shared = _backend_groups({a.rule[2] for _, a, d in found if d == LBC_RULE_DESCRIPTION}, cluster=cluster)
+    for group, actual, description in found:
+        if description == LBC_RULE_DESCRIPTION and actual.rule[2] in shared:
+            actual = replace(actual, owned=True)
+        out.setdefault(group, []).append(actual)
     return out
 
 
@@ -192,3 +233,84 @@ def exists(group: str) -> bool:
     with aws_errors():
         found = clients.ec2().describe_security_groups(Filters=[{"Name": "group-id", "Values": [group]}])
     return bool(found["SecurityGroups"])
+
+
+# (cluster, VPC) → its shared backend group's id, as this process last found or made it
+_backend: dict[tuple[str, str], str] = {}
+
+
+def _find_backend_group(*, cluster: str, vpc_id: str) -> str | None:
+    """LBC's lookup: its two tags in the VPC; the group with LBC's name when its tags were
+    lost (EC2 refuses a second group of that name). Several: the lowest id, so that every
+    reconcile picks the same one."""
+    ec2 = clients.ec2()
+    vpc = {"Name": "vpc-id", "Values": [vpc_id]}
+    tagged: list[Any] = [
+        vpc,
+        {"Name": f"tag:{TAG_CLUSTER}", "Values": [cluster]},
+        {"Name": f"tag:{TAG_BACKEND_RESOURCE}", "Values": [BACKEND_RESOURCE]},
+    ]
+    named: list[Any] = [vpc, {"Name": "group-name", "Values": [backend_group_name(cluster)]}]
+    with aws_errors():
+        for filters in (tagged, named):
+            found = sorted(str(g["GroupId"]) for g in ec2.describe_security_groups(Filters=filters)["SecurityGroups"])
+            if found:
+                return found[0]
+    return None
+
+
+def backend_group(*, cluster: str, vpc_id: str, create: bool) -> str | None:
+    """The cluster's shared backend group: remembered, found, or (``create``) made with
+    LBC's name, description and tags. None when absent and not ``create``."""
+    if (cluster, vpc_id) in _backend:
+        return _backend[cluster, vpc_id]
+    found = _find_backend_group(cluster=cluster, vpc_id=vpc_id)
+    if found is None and create:
+        tags = [{"Key": k, "Value": v} for k, v in backend_group_tags(cluster).items()]
+        specification: list[Any] = [{"ResourceType": "security-group", "Tags": tags}]
+        try:
+            found = str(
+                clients.ec2().create_security_group(
+                    GroupName=backend_group_name(cluster),
+                    Description=BACKEND_GROUP_DESCRIPTION,
+                    VpcId=vpc_id,
+                    TagSpecifications=specification,
+                )["GroupId"]
+            )
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") != "InvalidGroup.Duplicate":
+                with aws_errors():
+                    raise
+            found = _find_backend_group(cluster=cluster, vpc_id=vpc_id)  # a concurrent reconcile made it
+    if found:
+        _backend[cluster, vpc_id] = found
+    return found
+
+
+def forget_backend_group(*, cluster: str, vpc_id: str) -> None:
+    """Drop the remembered id (the group was deleted, or found gone)."""
+    _backend.pop((cluster, vpc_id), None)
+
+
+def release_backend_group(*, cluster: str, vpc_id: str) -> bool:
+    """Delete the cluster's shared backend group (the one LBC's tags name) when no load
+    balancer in ``vpc_id`` has it attached; returns whether it was deleted. A rule that
+    still names it (another group's target group, a node group LBC left), or a load
+    balancer attached meanwhile, makes EC2 refuse (DependencyViolation): it stays, and
+    the next teardown tries again."""
+    found = _find_backend_group(cluster=cluster, vpc_id=vpc_id)
+    if found is None:
+        forget_backend_group(cluster=cluster, vpc_id=vpc_id)
+        return False
+    with aws_errors():
+        pages = clients.elbv2().get_paginator("describe_load_balancers").paginate()
+        for page in pages:
+            if any(found in (lb.get("SecurityGroups") or ()) for lb in page["LoadBalancers"]):
+                return False
+    forget_backend_group(cluster=cluster, vpc_id=vpc_id)
+    try:
+        with aws_errors():
+            clients.ec2().delete_security_group(GroupId=found)
+    except (DependencyPending, NotFound):
+        return False
+    return True

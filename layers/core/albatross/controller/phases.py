@@ -28,6 +28,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from albatross.aws import applier, discovery, targets
+from albatross.aws import networking as ec2_rules
 from albatross.aws.errors import LoadBalancerNotReady, UserError
 from albatross.controller import networking
 from albatross.controller.settings import Settings
@@ -184,6 +185,13 @@ class Applied:
     targets: Mapping[str, str]  # target group id → digest of its registered targets
 
 
+def _attaching(step: Step) -> bool:
+    """A load balancer's update, applied before the targets sync: it may attach the shared
+    backend security group, and the sync then revokes the rules sourced from the group it
+    replaces (a migrating cluster: the new source attached before the old rules go)."""
+    return step.op == "update" and step.type == LOAD_BALANCER
+
+
 def _releasing(step: Step) -> bool:
     """A delete that must come after the backend rules naming what it deletes are gone."""
     return step.op == "delete" and step.type in (TARGET_GROUP, SECURITY_GROUP)
@@ -211,7 +219,7 @@ def apply_all(
     rules nobody needs before target groups and security groups are deleted."""
     physical = physical_ids(desired, actual)
     before_targets = {CREATE_ORDER[0], CREATE_ORDER[1]}
-    first = [s for s in steps if s.op != "delete" and s.type in before_targets]
+    first = [s for s in steps if (s.op != "delete" and s.type in before_targets) or _attaching(s)]
     rest = [s for s in steps if s not in first]
     for step in first:
         logger.info("applying", extra={"group": group, "step": step.describe()})
@@ -238,6 +246,9 @@ def run_phase(*, settings: Settings, store: Store, group: str, phase: str) -> di
     actual, _ = set_aside(desired, found, state.owned)
     physical = physical_ids(desired, actual)
     if phase == "targets":
+        for step in [s for s in plan(desired, actual) if _attaching(s)]:  # as in apply_all
+            logger.info("applying", extra={"group": group, "step": step.describe()})
+            applier.apply(step, physical)
         return {
             "phase": phase,
             "changes": sync_targets(desired, physical, store, group=group, cluster=settings.cluster)[0],
@@ -257,6 +268,10 @@ def run_phase(*, settings: Settings, store: Store, group: str, phase: str) -> di
     finally:
         # also when a later step fails: what was made is on record before the error leaves
         _record(store, group, applied, physical, actual)
+    if phase == "prune:SecurityGroup" and desired is None:
+        # the group is gone: the cluster's shared backend group with it once no load
+        # balancer uses it (:func:`albatross.aws.networking.release_backend_group`)
+        released += ec2_rules.release_backend_group(cluster=settings.cluster, vpc_id=settings.vpc_id)
     if phase == "apply:LoadBalancer" and names.LOAD_BALANCER_ID in physical:
         # made now, adopted by name, or made by an earlier try that died before this
         # line: the desired load balancer is the group's from here on, index or not

@@ -9,19 +9,47 @@ I/O (:mod:`albatross.aws.networking`); here they come in as ``placed``.
 
 Pure. A rule is ``(IpProtocol, port, source security group id)``; a target group needs
 a set of rules per target security group.
+
+The shared backend security group is LBC's (pkg/networking/backend_sg_provider.go): one
+per cluster, attached to every load balancer next to its managed (frontend) group, and
+the source of every backend rule, so that a node security group holds one rule per
+port, not one per load balancer. Its name, description and tags are LBC's, so that the
+group LBC made is found and adopted as it is, and the one Albatross makes is LBC's too.
+Backend rules sourced from it that LBC made (described
+``elbv2.k8s.aws/targetGroupBinding=shared``) are this cluster's, like Albatross's own.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from albatross.model.names import TAG_CLUSTER
 from albatross.model.stack import ref_target
 from albatross.model.targets import Target
 
 Rule = tuple[str, int, str]
+
+BACKEND_GROUP_DESCRIPTION = "[k8s] Shared Backend SecurityGroup for LoadBalancer"
+TAG_BACKEND_RESOURCE = "elbv2.k8s.aws/resource"  # LBC's key; value: BACKEND_RESOURCE
+BACKEND_RESOURCE = "backend-sg"
+# LBC's description of the backend rules it makes (its networking manager)
+LBC_RULE_DESCRIPTION = "elbv2.k8s.aws/targetGroupBinding=shared"
+
+
+def backend_group_name(cluster: str) -> str:
+    """LBC's: ``k8s-traffic-<cluster without non-alphanumerics, at most 232>-<first 10 hex
+    of sha256(cluster)>`` (at most 255 characters, EC2's limit for a group name)."""
+    digest = hashlib.sha256(cluster.encode()).hexdigest()[:10]
+    return f"k8s-traffic-{re.sub(r'[^A-Za-z0-9]', '', cluster)[:232]}-{digest}"
+
+
+def backend_group_tags(cluster: str) -> dict[str, str]:
+    """LBC's two tags: the cluster (the stacks' cluster key) and the group's role."""
+    return {TAG_CLUSTER: cluster, TAG_BACKEND_RESOURCE: BACKEND_RESOURCE}
 
 
 def _sources(entry: Mapping[str, Any], physical: Mapping[str, str]) -> list[str]:
