@@ -5,7 +5,10 @@ The starting point is a cluster as LBC leaves it: LBC's Helm chart's IngressClas
 LBC made for it, with LBC's names and tags (Albatross's own builder and applier make it:
 tests/unit/test_names.py holds those names to LBC's formulas), LBC's shared backend
 security group ``k8s-traffic-<cluster>-<hash>`` attached to the load balancer, and the
-Ingress carrying LBC's finalizer and the load balancer's address. No forwarder runs.
+Ingress carrying LBC's finalizer and the load balancer's address. LBC's backend rule is
+on the nodes' security group (the pods' addresses sit on a node ENI in it): from the
+shared group, described ``elbv2.k8s.aws/targetGroupBinding=shared``, LBC's networking
+manager's range over the pods' port. No forwarder runs.
 
 Then every command block of the page, in order:
 
@@ -18,7 +21,8 @@ Then every command block of the page, in order:
 * the install (in this process, with the stand-in ``sam`` and ``kubectl``, the EKS
   double giving the cluster the local API double's endpoint, which is kubectl's context,
   and a rollout that starts the local forwarder): LBC's load balancer is adopted, same
-  ARN, same address, and the shared backend security group detached;
+  ARN, same address, the shared backend security group kept on it and LBC's backend
+  rule standing for Albatross's: the adoption makes no mutating ELB or EC2 call;
 * the check: ``albatross status`` shows LBC's load balancer, the plan prints ``no
   changes``, the Ingress keeps its address;
 * the rollback's ``albatross uninstall --force`` leaves the load balancer and the
@@ -47,6 +51,7 @@ from kubernetes import client as k8s
 
 from albatross.aws import applier, clients
 from albatross.aws import discovery as aws
+from albatross.aws.calls import CallCounter
 from albatross.cli.main import main
 from albatross.cli.plan import load_objects, plan_offline
 from albatross.local import manifests
@@ -57,6 +62,7 @@ from albatross.model.discovery import Discovery
 from albatross.model.stack import Stack
 from albatross.plan.actual import Actual
 from albatross.plan.planner import plan
+from tests.e2e.test_backend_rules import PODS, inbound, node_network
 from tests.functional.deploy_tools import Rollout, Tools, checkout, eks_double, standins
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -165,6 +171,22 @@ def lbc_made_it(system: LocalSystem, kubeconfig: Path, folder: Path) -> dict[str
         LoadBalancerArn=physical["LoadBalancer"], SecurityGroups=[physical["ManagedLBSecurityGroup"], backend]
     )
     physical["backend"] = backend
+    # LBC's backend rule on the nodes' security group: from the shared group, over the
+    # pods' port (80: the 2048 Service's targetPort), with LBC's description
+    nodes, _ = node_network(system)
+    rule: list[Any] = [
+        {
+            "IpProtocol": "tcp",
+            "FromPort": 80,
+            "ToPort": 80,
+            "UserIdGroupPairs": [{"GroupId": backend, "Description": "elbv2.k8s.aws/targetGroupBinding=shared"}],
+        }
+    ]
+    clients.ec2().authorize_security_group_ingress(GroupId=nodes, IpPermissions=rule)
+    physical["nodes"] = nodes
+    # LBC's TargetGroupBinding registered the pods (ip mode: each pod's address, its port)
+    [tg] = [arn for rid, arn in physical.items() if rid.startswith(f"{NS}/")]
+    clients.elbv2().register_targets(TargetGroupArn=tg, Targets=[{"Id": ip, "Port": 80} for ip in sorted(PODS)])
     # the Ingress as LBC leaves it: its finalizer and the load balancer's address
     dns = clients.elbv2().describe_load_balancers(LoadBalancerArns=[physical["LoadBalancer"]])["LoadBalancers"][0]
     ingresses = k8s.NetworkingV1Api(system.api())
@@ -230,14 +252,16 @@ def test_the_migration_page_runs_as_written(
     real = f"{venv}:{path}"
     [review, stop, install, check, rollback, for_good] = blocks()
 
-    # 1. review: one step, the shared backend security group's
+    # 1. review: nothing to change
     assert shell(review[0]) == review[1]
 
     # 3. stop LBC (recorded: webhook configurations, scale)
     shell(stop[0], theirs)
     assert [shlex.join(["kubectl", *r["argv"]]) for r in theirs.runs()] == stop[0].strip().splitlines()
 
-    # 4. install: LBC's load balancer adopted, detached from the shared group
+    # 4. install: LBC's load balancer adopted as it is, the shared group kept
+    lbc_rules = inbound(lbc["nodes"])
+    counter = CallCounter()
     with eks_double() as eks, Rollout(system, ours) as rollout:
         eks.clusters[CLUSTER] = system.vpc_id
         eks.endpoints[CLUSTER] = system.kube.url  # kubectl's context is the cluster
@@ -245,16 +269,16 @@ def test_the_migration_page_runs_as_written(
         assert "reached ingest" in albatross(line)
         assert rollout.restarts == 1
 
-        def adopted() -> bool:
-            return security_groups(lbc["LoadBalancer"]) == [lbc["ManagedLBSecurityGroup"]]
-
-        until("the shared backend security group's detachment", adopted)
-
         def settled() -> bool:
             [group] = json.loads(albatross("albatross status --output json"))["groups"]
             return bool(group["lastReconcile"]) and not any(group["pending"].values())
 
         until("the adopting reconcile to settle", settled)
+        calls = counter.snapshot()
+        counter.close()
+        assert CallCounter.mutating(calls) == 0, calls
+        assert sorted(security_groups(lbc["LoadBalancer"])) == sorted([lbc["ManagedLBSecurityGroup"], lbc["backend"]])
+        assert inbound(lbc["nodes"]) == lbc_rules  # LBC's rule stands for Albatross's: none made, none revoked
 
         # check
         lines = check[0].strip().splitlines()
