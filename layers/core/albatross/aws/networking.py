@@ -15,12 +15,14 @@ meanwhile as revoked.
 The shared backend security group (:mod:`albatross.model.networking`) is found as LBC
 finds it (its two tags, in the cluster's VPC), made when absent (LBC's name, description
 and tags; a concurrent reconcile that made it first wins), and deleted once no load
-balancer in the VPC uses it. Its id is remembered per process, so a warm function finds
-it with no call; a cold one pays one DescribeSecurityGroups.
+balancer in the VPC uses it. Its id is remembered per process for
+:data:`REMEMBER_SECONDS`, so a warm function finds it with no call; a cold one pays one
+DescribeSecurityGroups.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -235,8 +237,12 @@ def exists(group: str) -> bool:
     return bool(found["SecurityGroups"])
 
 
-# (cluster, VPC) → its shared backend group's id, as this process last found or made it
-_backend: dict[tuple[str, str], str] = {}
+# (cluster, VPC) → its shared backend group's id and when this process found or made it
+_backend: dict[tuple[str, str], tuple[str, float]] = {}
+# How long a remembered id is trusted. Another function's teardown may delete the group
+# (no load balancer used it) while this one remembers it; a load balancer made with the
+# id then fails, and the retries after this long find the group made again.
+REMEMBER_SECONDS = 600.0
 
 
 def _find_backend_group(*, cluster: str, vpc_id: str) -> str | None:
@@ -262,8 +268,9 @@ def _find_backend_group(*, cluster: str, vpc_id: str) -> str | None:
 def backend_group(*, cluster: str, vpc_id: str, create: bool) -> str | None:
     """The cluster's shared backend group: remembered, found, or (``create``) made with
     LBC's name, description and tags. None when absent and not ``create``."""
-    if (cluster, vpc_id) in _backend:
-        return _backend[cluster, vpc_id]
+    known, at = _backend.get((cluster, vpc_id), ("", 0.0))
+    if known and time.monotonic() - at < REMEMBER_SECONDS:
+        return known
     found = _find_backend_group(cluster=cluster, vpc_id=vpc_id)
     if found is None and create:
         tags = [{"Key": k, "Value": v} for k, v in backend_group_tags(cluster).items()]
@@ -283,7 +290,7 @@ def backend_group(*, cluster: str, vpc_id: str, create: bool) -> str | None:
                     raise
             found = _find_backend_group(cluster=cluster, vpc_id=vpc_id)  # a concurrent reconcile made it
     if found:
-        _backend[cluster, vpc_id] = found
+        _backend[cluster, vpc_id] = (found, time.monotonic())
     return found
 
 
