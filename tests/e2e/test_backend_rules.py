@@ -6,15 +6,19 @@ managed group) on the pods' port. A no-op reconcile neither reads nor changes it
 LBC's (a migration) stands for ours: the drift sweep neither revokes it nor makes ours
 too, and makes ours once LBC's is gone. The sweep also puts back a target deregistered by
 hand. When the Ingress goes, the rule goes before the load balancer's security group, the
-shared group goes once no load balancer uses it, and a rule made by hand stays."""
+shared group goes once no load balancer uses it, and a rule made by hand stays. A cluster
+whose rules come from each load balancer's managed group (stacks made before the shared
+group) moves over with no rule revoked before its replacement works."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from kubernetes import client as k8s
 
 from albatross.aws import clients
+from albatross.aws import networking as ec2_rules
 from albatross.aws.calls import CallCounter
 from albatross.controller import queues
 from albatross.local.demo import ingress_gone
@@ -147,3 +151,46 @@ def test_the_load_balancer_may_reach_the_pods_while_the_ingress_lives(system: Lo
     for group in (lb_sg, backend):  # no load balancer uses the shared group any more
         left = clients.ec2().describe_security_groups(Filters=[{"Name": "group-id", "Values": [group]}])
         assert left["SecurityGroups"] == [], group
+
+
+def test_a_cluster_with_per_load_balancer_rules_moves_to_the_shared_group_without_a_gap(
+    system: LocalSystem, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Today's stacks: the load balancer with its managed group alone, the nodes admitting
+    it from that group. With the shared group, the next reconcile attaches it to the load
+    balancer and makes the rule from it before the old rule goes: at every moment some
+    rule admits a group the load balancer has."""
+    system.cloud.aws_events.trail.logging = False  # only the forced reconcile below acts
+    nodes, _ = node_network(system)
+    with monkeypatch.context() as before:  # as Albatross made stacks before the shared group
+        before.setattr(ec2_rules, "backend_group", lambda **_: None)
+        ready_2048(system)
+    [lb] = clients.elbv2().describe_load_balancers()["LoadBalancers"]
+    [managed] = lb["SecurityGroups"]
+    ours = backend_rule_description(system.cluster)
+    assert inbound(nodes) == {("tcp", 80, managed, ours)}
+
+    order: list[str] = []
+    changes = {"CreateSecurityGroup", "SetSecurityGroups"} | RULE_CALLS
+    clients.add_hook(
+        "before-call.*.*",
+        lambda model, **_: order.append(model.name) if model.name in changes else None,
+        unique_id="test-migration-order",
+    )
+    try:
+        reconcile = str(system.cloud.deployment.queue_routes[0].function)
+        done = system.dispatcher.invocations[reconcile]
+        queues.enqueue(str(system.cloud.deployment.environment["WORK_QUEUE_URL"]), [STACK], cause="test")
+        system.wait_for("the forced reconcile", lambda: system.dispatcher.invocations[reconcile] > done)
+        system.wait_for("the queues to drain", lambda: work_queue_idle(system))
+    finally:
+        clients.remove_hook("test-migration-order")
+    assert order == [
+        "CreateSecurityGroup",  # the shared group, as LBC makes it
+        "SetSecurityGroups",  # attached next to the managed group
+        "AuthorizeSecurityGroupIngress",  # the nodes admit it
+        "RevokeSecurityGroupIngress",  # and only then stop admitting the managed group
+    ], order
+    [lb] = clients.elbv2().describe_load_balancers()["LoadBalancers"]
+    [backend] = set(lb["SecurityGroups"]) - {managed}
+    assert inbound(nodes) == {("tcp", 80, backend, ours)}
