@@ -324,3 +324,16 @@ def test_the_shared_group_goes_only_when_no_load_balancer_uses_it(moto_endpoint:
     assert ec2_rules.release_backend_group(cluster=CLUSTER, vpc_id=vpc)
     assert ec2_rules.backend_group(cluster=CLUSTER, vpc_id=vpc, create=False) is None
     assert not ec2_rules.release_backend_group(cluster=CLUSTER, vpc_id=vpc)  # gone already: nothing to do
+
+
+def test_a_shared_group_made_meanwhile_is_the_one_used(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two reconciles look at once and both find none: the second create is refused (the
+    name is taken) and it uses the first one's."""
+    [nodes] = groups("nodes")
+    vpc = vpc_of(nodes)
+    theirs = lbc_backend_group(vpc)
+    find = ec2_rules._find_backend_group
+    looks = iter([None])
+    monkeypatch.setattr(ec2_rules, "_find_backend_group", lambda **kw: next(looks, None) or find(**kw))
+    assert ec2_rules.backend_group(cluster=CLUSTER, vpc_id=vpc, create=True) == theirs
+    ec2_rules.forget_backend_group(cluster=CLUSTER, vpc_id=vpc)

@@ -27,10 +27,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from albatross.aws import clients
-from albatross.aws.errors import DependencyPending, Duplicate, NotFound, aws_errors
+from albatross.aws.errors import DependencyPending, Duplicate, NotFound, UserError, aws_errors
 from albatross.model.load_balancer import CLUSTER_TAG_PREFIX
 from albatross.model.names import TAG_CLUSTER, backend_rule_description
 from albatross.model.networking import (
@@ -276,18 +274,18 @@ def backend_group(*, cluster: str, vpc_id: str, create: bool) -> str | None:
         tags = [{"Key": k, "Value": v} for k, v in backend_group_tags(cluster).items()]
         specification: list[Any] = [{"ResourceType": "security-group", "Tags": tags}]
         try:
-            found = str(
-                clients.ec2().create_security_group(
-                    GroupName=backend_group_name(cluster),
-                    Description=BACKEND_GROUP_DESCRIPTION,
-                    VpcId=vpc_id,
-                    TagSpecifications=specification,
-                )["GroupId"]
-            )
-        except ClientError as e:
-            if e.response.get("Error", {}).get("Code") != "InvalidGroup.Duplicate":
-                with aws_errors():
-                    raise
+            with aws_errors():
+                found = str(
+                    clients.ec2().create_security_group(
+                        GroupName=backend_group_name(cluster),
+                        Description=BACKEND_GROUP_DESCRIPTION,
+                        VpcId=vpc_id,
+                        TagSpecifications=specification,
+                    )["GroupId"]
+                )
+        except UserError as e:
+            if not str(e).startswith("InvalidGroup.Duplicate:"):  # EC2's code for a name taken
+                raise
             found = _find_backend_group(cluster=cluster, vpc_id=vpc_id)  # a concurrent reconcile made it
     if found:
         _backend[cluster, vpc_id] = (found, time.monotonic())
