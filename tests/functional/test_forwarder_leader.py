@@ -178,9 +178,11 @@ def test_a_leader_that_loses_the_lease_stops_and_relists_when_it_wins_it_back(
     # the intruder never renews: a takes the Lease back and lists everything again
     wait_for("a to lead again", lambda: a.elector.leading, timeout=30)
     wait_for("the late Ingress", lambda: "default/late" in upserted(bus))
-    wait_for("a second Resync", lambda: len(bus.resyncs()) == 2)
-    assert a.elector.acquired == 2
-    assert upserted(bus).count("default/web") == sent_before + 1  # a new term remembers nothing
+    # at least: a process starved past its renew deadline on a loaded machine steps down
+    # and relists once more (each term sends its Resync and everything it lists)
+    wait_for("a second Resync", lambda: len(bus.resyncs()) >= 2)
+    assert a.elector.acquired >= 2
+    assert upserted(bus).count("default/web") >= sent_before + 1  # a new term remembers nothing
 
 
 # --- the election rules, with injected clocks -------------------------------------------
@@ -287,9 +289,10 @@ def test_a_leader_steps_down_when_it_cannot_renew_in_time(api: k8s.ApiClient, ku
 
 def test_a_standby_is_ready_and_reports_the_leader(forwarders: Forwarders) -> None:
     bus_a, bus_b = Bus("a"), Bus("b")
-    a = forwarders.make(bus_a)
+    # no takeover in this test: the production lease, which a starved process still renews
+    a = forwarders.make(bus_a, lease_duration=15)
     wait_for("a's Resync", bus_a.resyncs)
-    b = forwarders.make(bus_b)
+    b = forwarders.make(bus_b, lease_duration=15)
     wait_for("b ready", lambda: b.readyz()[0])
     assert b.readyz() == (True, f"standby, leader is {a.config.identity}")
     assert a.readyz() == (True, "leader, synced")
