@@ -243,18 +243,18 @@ _backend: dict[tuple[str, str], tuple[str, float]] = {}
 REMEMBER_SECONDS = 600.0
 
 
-def _find_backend_group(*, cluster: str, vpc_id: str) -> str | None:
-    """LBC's lookup: its two tags in the VPC; the group with LBC's name when its tags were
-    lost (EC2 refuses a second group of that name). Several: the lowest id, so that every
-    reconcile picks the same one."""
+def _find_backend_group(*, cluster: str, vpc_id: str | None) -> str | None:
+    """LBC's lookup: its two tags in the VPC (any VPC when None); the group with LBC's name
+    when its tags were lost (EC2 refuses a second group of that name in a VPC). Several:
+    the lowest id, so that every reconcile picks the same one."""
     ec2 = clients.ec2()
-    vpc = {"Name": "vpc-id", "Values": [vpc_id]}
+    vpc: list[Any] = [{"Name": "vpc-id", "Values": [vpc_id]}] if vpc_id else []
     tagged: list[Any] = [
-        vpc,
+        *vpc,
         {"Name": f"tag:{TAG_CLUSTER}", "Values": [cluster]},
         {"Name": f"tag:{TAG_BACKEND_RESOURCE}", "Values": [BACKEND_RESOURCE]},
     ]
-    named: list[Any] = [vpc, {"Name": "group-name", "Values": [backend_group_name(cluster)]}]
+    named: list[Any] = [*vpc, {"Name": "group-name", "Values": [backend_group_name(cluster)]}]
     with aws_errors():
         for filters in (tagged, named):
             found = sorted(str(g["GroupId"]) for g in ec2.describe_security_groups(Filters=filters)["SecurityGroups"])
@@ -292,17 +292,18 @@ def backend_group(*, cluster: str, vpc_id: str, create: bool) -> str | None:
     return found
 
 
-def forget_backend_group(*, cluster: str, vpc_id: str) -> None:
-    """Drop the remembered id (the group was deleted, or found gone)."""
-    _backend.pop((cluster, vpc_id), None)
+def forget_backend_group(*, cluster: str, vpc_id: str | None) -> None:
+    """Drop the remembered id (the group was deleted, or found gone); None: in any VPC."""
+    for key in [k for k in _backend if k[0] == cluster and vpc_id in (None, k[1])]:
+        _backend.pop(key, None)
 
 
-def release_backend_group(*, cluster: str, vpc_id: str) -> bool:
-    """Delete the cluster's shared backend group (the one LBC's tags name) when no load
-    balancer in ``vpc_id`` has it attached; returns whether it was deleted. A rule that
-    still names it (another group's target group, a node group LBC left), or a load
-    balancer attached meanwhile, makes EC2 refuse (DependencyViolation): it stays, and
-    the next teardown tries again."""
+def release_backend_group(*, cluster: str, vpc_id: str | None) -> bool:
+    """Delete the cluster's shared backend group (the one LBC's tags name, in ``vpc_id``
+    or, when None, any VPC) when no load balancer has it attached; returns whether it was
+    deleted. A rule that still names it (another group's target group, a node group LBC
+    left), or a load balancer attached meanwhile, makes EC2 refuse (DependencyViolation):
+    it stays, and the next teardown tries again."""
     found = _find_backend_group(cluster=cluster, vpc_id=vpc_id)
     if found is None:
         forget_backend_group(cluster=cluster, vpc_id=vpc_id)

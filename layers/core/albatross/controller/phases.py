@@ -235,6 +235,8 @@ def apply_all(
         applier.apply(step, physical)
     if release:
         registered += release_rules(store=store, group=group, cluster=cluster, desired=desired)
+    if desired is None:  # what a failed teardown left, deleted in place: as its last phase does
+        registered += ec2_rules.release_backend_group(cluster=cluster, vpc_id=None)
     return Applied(changes=len(steps) + registered, physical=physical, targets=digests)
 
 
