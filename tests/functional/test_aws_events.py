@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +77,11 @@ class Cloud:
     def run(self, machine: str, group: str = GROUP, *, stop: bool = True) -> str:
         """An execution of ``machine`` for ``group``, stopped (ABORTED) unless told."""
         sfn = clients.sfn()
-        arn = sfn.start_execution(stateMachineArn=machine, input=json.dumps({"group": group}))["executionArn"]
+        # named: moto's executing backend (when a test before in this worker turned it on)
+        # names an unnamed execution "None", so a second one would already exist
+        arn = sfn.start_execution(stateMachineArn=machine, name=uuid.uuid4().hex, input=json.dumps({"group": group}))[
+            "executionArn"
+        ]
         if stop:
             sfn.stop_execution(executionArn=arn)
             # moto's executing backend (if a test before set it) ends it in a thread of its
