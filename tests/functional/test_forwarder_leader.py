@@ -71,9 +71,10 @@ def test_a_crashed_leader_is_replaced_and_changes_meanwhile_are_delivered(
     for name in ("keep", "gone"):
         create_ingress(api, name)
     bus_a, bus_b = Bus("a"), Bus("b")
-    a = forwarders.make(bus_a)
+    # 6 s: a takeover waits for expiry, and a starved process still renews a term this long
+    a = forwarders.make(bus_a, lease_duration=6)
     wait_for("a's Resync", bus_a.resyncs)
-    b = forwarders.make(bus_b)
+    b = forwarders.make(bus_b, lease_duration=6)
     wait_for("b to see the lease", lambda: b.elector.holder == a.config.identity)
     a.stop(release=False)  # as a crash: nobody leads until the Lease expires
     crashed = time.monotonic()
@@ -83,13 +84,15 @@ def test_a_crashed_leader_is_replaced_and_changes_meanwhile_are_delivered(
     net.patch_namespaced_ingress("gone", NS, [{"op": "remove", "path": "/metadata/finalizers"}])
     create_ingress(api, "during")
     assert not b.elector.leading  # these changes happened while nobody led
-    wait_for("b to take over", lambda: b.elector.leading, timeout=10)
+    wait_for("b to take over", lambda: b.elector.leading, timeout=30)
     assert time.monotonic() - crashed >= a.config.lease_duration / 2  # it waited for the Lease to expire
     [resync] = wait_for("b's Resync", bus_b.resyncs)
     # the new leader listed everything, the changed one as changed ("during" comes again
     # with the finalizer b adds)
     assert set(upserted(bus_b)) == {"default/during", "default/keep"}
-    assert upserted(bus_b).count("default/keep") == 1
+    # once a term (b starved past its renew deadline on a loaded machine leads again, and
+    # a new term remembers nothing)
+    assert 1 <= upserted(bus_b).count("default/keep") <= b.elector.acquired
     keep = next(d for d in bus_b.changes("Ingress") if d["key"] == "default/keep")
     assert keep["object"]["metadata"]["labels"] == {"v": "2"}
     # the deletion nobody saw reaches the cloud side through the Resync
@@ -97,7 +100,7 @@ def test_a_crashed_leader_is_replaced_and_changes_meanwhile_are_delivered(
     # and the new leader goes on
     create_ingress(api, "after")
     wait_for("a change after the takeover", lambda: "default/after" in upserted(bus_b))
-    assert lease_versions(kube)[-1]["leaseTransitions"] == 1
+    assert lease_versions(kube)[-1]["leaseTransitions"] >= 1  # a's Lease became b's
 
 
 def test_sigterm_sends_everything_queued_then_releases_and_the_standby_takes_over(
@@ -119,9 +122,11 @@ def test_sigterm_sends_everything_queued_then_releases_and_the_standby_takes_ove
     clients.events().meta.events.register("before-parameter-build.events.PutEvents", slow, unique_id="slow")
     clients.events().meta.events.register("after-call.events.PutEvents", done, unique_id="done")
     bus_a, bus_b = Bus("a"), Bus("b")
-    a = forwarders.make(bus_a, lease_duration=6, debounce=5.0, max_wait=10.0)
+    # a lease far longer than a standby's retry (a third of it): taking over "at once"
+    # (on the release) and "at expiry" stay apart on a loaded machine
+    a = forwarders.make(bus_a, lease_duration=30, debounce=5.0, max_wait=10.0)
     wait_for("a's Resync", bus_a.resyncs)
-    b = forwarders.make(bus_b, lease_duration=6)
+    b = forwarders.make(bus_b, lease_duration=30)
     wait_for("b to see the lease", lambda: b.elector.holder == a.config.identity)
     core = k8s.CoreV1Api(forwarders.api())
     names = [f"node-{i}" for i in range(12)]
@@ -129,17 +134,22 @@ def test_sigterm_sends_everything_queued_then_releases_and_the_standby_takes_ove
         core.create_node(body({"metadata": {"name": name}, "spec": {}}))
     wait_for("the nodes held by the coalescer", lambda: a.coalescer.pending() == len(names))
     a.stop()
-    stopped = time.monotonic()
     assert sorted(upserted(bus_a, "Node")) == sorted(names)
     released = next(v for v in lease_versions(kube) if not v["holderIdentity"])
     release_time = datetime.datetime.fromisoformat(released["renewTime"])
     assert puts
     assert max(puts) <= release_time  # every PutEvents returned before the release
-    wait_for("b to take over", lambda: b.elector.leading, timeout=10)
-    # at once: not after the 6 s lease would have expired
-    assert time.monotonic() - stopped < 4
+    wait_for("b to take over", lambda: b.elector.leading, timeout=60)
+    # on the release: before a's last renewal would have expired (the Lease's own record)
+    last = max(
+        datetime.datetime.fromisoformat(v["renewTime"])
+        for v in lease_versions(kube)
+        if v["holderIdentity"] == a.config.identity
+    )
+    taken = next(v for v in lease_versions(kube) if v["holderIdentity"] == b.config.identity)
+    assert datetime.datetime.fromisoformat(taken["acquireTime"]) < last + datetime.timedelta(seconds=30)
     wait_for("b's Resync", bus_b.resyncs)
-    assert sorted(upserted(bus_b, "Node")) == sorted(names)
+    assert set(upserted(bus_b, "Node")) == set(names)  # a starved b may lead twice: a set
 
 
 def test_a_leader_that_loses_the_lease_stops_and_relists_when_it_wins_it_back(
