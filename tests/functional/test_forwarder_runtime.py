@@ -70,7 +70,9 @@ def test_endpoint_slice_churn_is_coalesced_and_the_last_state_delivered(forwarde
     # every change the watch delivered is either sent or counted; a watch that restarts on a
     # loaded machine lists the slice afresh and sees only its state then, not each change
     assert 0 < forwarder.coalescer.coalesced <= 20 - sent
-    assert forwarder.coalescer.pending() == 0
+    # nothing stays held (a watch restarted on a loaded machine may hold its relisted
+    # slice for one debounce more)
+    wait_for("nothing held", lambda: forwarder.coalescer.pending() == 0)
 
 
 def test_health_readiness_and_metrics_over_http(forwarders: Forwarders) -> None:
