@@ -23,23 +23,12 @@ from albatross.controller import reconcile
 from albatross.k8s.errors import Internal, ObjectError, PermanentUser, Temporary
 from albatross.k8s.ingress import Ingress, Path
 from albatross.model import assemble, rules
-from albatross.model.config import ControllerConfig
 from albatross.model.discovery import Discovery
 from tests.helpers import load_event
+from tests.unit.test_member_errors import CONFIG, DISCOVERY  # one stand-in VPC for the member-error tests
 
 A = "alb.ingress.kubernetes.io/"
 NS = "game-2048"
-CONFIG = ControllerConfig(cluster="my-cluster", vpc_id="vpc-0abc")
-DISCOVERY = Discovery(
-    subnets=tuple(
-        {
-            "SubnetId": f"subnet-{z}",
-            "AvailabilityZone": f"us-east-1{z}",
-            "Tags": [{"Key": "kubernetes.io/role/elb", "Value": "1"}, {"Key": "kubernetes.io/role/internal-elb"}],
-        }
-        for z in "ab"
-    )
-)
 # The annotation the injected defect trips on: a value no user would think wrong.
 TRIGGER = A + "healthcheck-path"
 GROUP = "shop"
