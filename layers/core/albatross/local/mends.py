@@ -14,20 +14,34 @@ group rules depend on (moto runs in this process, see :mod:`albatross.local.clou
 * DeleteLoadBalancer refuses a load balancer whose ``deletion_protection.enabled`` is
   ``true`` with ``OperationNotPermitted`` (HTTP 400), as the ELBv2 API reference says
   ("You can't delete a load balancer if deletion protection is enabled"); moto deletes it.
+* CreateTargetGroup keeps ``TargetControlPort`` (ALB's target optimizer) and
+  DescribeTargetGroups returns it, as ELBv2 does; moto drops the parameter. ELBv2 has no
+  call that changes it (ModifyTargetGroup takes none).
 
 Entered by :func:`albatross.local.gaps.fill`; everything is put back on exit.
+
+Opt-in, :func:`target_health`: moto reports a target ``healthy`` the moment it is
+registered and forgets it the moment it is deregistered. AWS reports it ``initial``
+until its first health checks pass and ``draining`` for the deregistration delay, and a
+rolling update that outpaces those can leave a target group with no healthy target (the
+reason for pod readiness gates, ADR 0014). Off by default: every other test sees moto's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import math
+import threading
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from moto.ec2.models.elastic_network_interfaces import NetworkInterface
 from moto.ec2.models.security_groups import SecurityGroupRule
 from moto.elbv2.exceptions import ELBClientError
-from moto.elbv2.models import ELBv2Backend
+from moto.elbv2.models import ELBv2Backend, FakeHealthStatus
+from moto.elbv2.responses import ELBV2Response
 
 # moto's check of a rule condition → the condition's config key (RegexValues allowed)
 _REGEX_CHECKS = {
@@ -73,7 +87,21 @@ def mend_moto() -> Iterator[None]:
             )
         return delete_load_balancer(self, arn)
 
+    create_target_group = ELBV2Response.__dict__["create_target_group"]
+
+    def create_with_control_port(self: Any) -> Any:
+        result = create_target_group(self)
+        port = self._get_int_param("TargetControlPort")
+        if port is not None:
+            name = self._get_param("Name")
+            for found in self.elbv2_backend.target_groups.values():
+                if found.name == name:
+                    # moto's serializer reads TargetGroup members from snake_case attributes
+                    found.target_control_port = port
+        return result
+
     mends: list[tuple[type, str, Any]] = [
+        (ELBV2Response, "create_target_group", create_with_control_port),
         (ELBv2Backend, "delete_load_balancer", protected_delete),
         (NetworkInterface, "get_filter_value", filter_value),
         (SecurityGroupRule, "description", property(description)),
@@ -87,3 +115,170 @@ def mend_moto() -> Iterator[None]:
     finally:
         for owner, name, value in saved:
             setattr(owner, name, value)
+
+
+# Target health around a registration (opt-in, :func:`target_health`). The states and
+# reason codes are DescribeTargetHealth's (ELBv2 API reference, TargetHealth); the
+# descriptions are the ones AWS sends with them.
+INITIAL, HEALTHY, DRAINING = "initial", "healthy", "draining"
+REGISTERING = ("Elb.RegistrationInProgress", "Target registration is in progress")
+CHECKING = ("Elb.InitialHealthChecking", "Initial health checks in progress")
+DEREGISTERING = ("Target.DeregistrationInProgress", "Target deregistration is in progress")
+
+Target = tuple[str, int]  # (Id, Port)
+
+
+@dataclass
+class _Span:
+    """One registration of a target: healthy from ``healthy_from`` until deregistered."""
+
+    target: Target
+    registered: float
+    healthy_from: float
+    until: float = math.inf
+
+
+class TargetHealth:
+    """What :func:`target_health` answers and remembers, per target group ARN.
+
+    A registered target is ``initial`` for ``intervals`` health-check intervals of its
+    target group (``None``: its HealthyThresholdCount, the consecutive successful checks
+    ELB needs), ``Elb.RegistrationInProgress`` in the first and ``Elb.InitialHealthChecking``
+    in the rest, then ``healthy``. A deregistered target is ``draining``
+    (``Target.DeregistrationInProgress``) for the group's ``deregistration_delay.timeout_seconds``
+    and still listed, then gone. Every duration is AWS's times ``time_scale``."""
+
+    def __init__(self, *, time_scale: float, intervals: int | None, clock: Callable[[], float]) -> None:
+        self.time_scale = time_scale
+        self.intervals = intervals
+        self.clock = clock
+        self.spans: dict[str, list[_Span]] = {}
+        self.draining: dict[str, dict[Target, float]] = {}  # ARN → target → draining until
+        self._lock = threading.Lock()
+
+    def _interval(self, group: Any) -> float:
+        return float(group.health_check_interval_seconds) * self.time_scale
+
+    def _checks(self, group: Any) -> int:
+        return self.intervals if self.intervals is not None else int(group.healthy_threshold_count)
+
+    def _open(self, arn: str) -> dict[Target, _Span]:
+        return {s.target: s for s in self.spans.get(arn, []) if s.until == math.inf}
+
+    def registered(self, arn: str, group: Any, targets: list[Target]) -> None:
+        now = self.clock()
+        with self._lock:
+            current = self._open(arn)
+            for target in targets:
+                self.draining.get(arn, {}).pop(target, None)  # registered again: a new registration
+                if target in current:
+                    continue  # already registered: RegisterTargets changes nothing
+                for other in current.values():
+                    if other.target[0] == target[0]:
+                        other.until = now  # moto keeps one port per Id: the old one is gone
+                healthy = now + self._checks(group) * self._interval(group)
+                self.spans.setdefault(arn, []).append(_Span(target, registered=now, healthy_from=healthy))
+
+    def deregistered(self, arn: str, group: Any, targets: list[Target]) -> None:
+        now = self.clock()
+        delay = float(group.attributes.get("deregistration_delay.timeout_seconds", 300)) * self.time_scale
+        with self._lock:
+            current = self._open(arn)
+            for target in targets:
+                if target in current:
+                    current[target].until = now
+                self.draining.setdefault(arn, {})[target] = now + delay
+
+    def state(self, arn: str, group: Any, target: Target) -> tuple[str, tuple[str, str] | None]:
+        """The target's state now and its (reason, description); ``healthy`` for a target
+        registered before the model was on."""
+        now = self.clock()
+        with self._lock:
+            if self.draining.get(arn, {}).get(target, -math.inf) > now:
+                return DRAINING, DEREGISTERING
+            span = self._open(arn).get(target)
+        if span is None or now >= span.healthy_from:
+            return HEALTHY, None
+        return INITIAL, (REGISTERING if now < span.registered + self._interval(group) else CHECKING)
+
+    def still_draining(self, arn: str) -> list[Target]:
+        now = self.clock()
+        with self._lock:
+            return [t for t, until in self.draining.get(arn, {}).items() if until > now]
+
+    def healthy(self, arn: str, at: float) -> int:
+        """How many targets of the group were healthy at ``at`` (the model's clock)."""
+        with self._lock:
+            return sum(1 for s in self.spans.get(arn, []) if s.healthy_from <= at < s.until)
+
+    def floor(self, arn: str, start: float, end: float) -> int:
+        """The fewest healthy targets of the group at any instant from ``start`` to ``end``:
+        exact, not sampled (the count only falls when a span ends)."""
+        with self._lock:
+            ends = [s.until for s in self.spans.get(arn, []) if start <= s.until <= end]
+        return min(self.healthy(arn, at) for at in [start, *ends])
+
+
+@contextmanager
+def target_health(
+    *, time_scale: float, intervals: int | None = None, clock: Callable[[], float] = time.monotonic
+) -> Iterator[TargetHealth]:
+    """While inside, moto's ELBv2 reports targets as AWS does around their registration
+    (see :class:`TargetHealth`) instead of ``healthy`` at once and gone at once. Off
+    unless entered; scale time as the offline system does (``time_scale``)."""
+    model = TargetHealth(time_scale=time_scale, intervals=intervals, clock=clock)
+    register = ELBv2Backend.__dict__["register_targets"]
+    deregister = ELBv2Backend.__dict__["deregister_targets"]
+    describe = ELBv2Backend.__dict__["describe_target_health"]
+
+    def keyed(group: Any, targets: list[dict[str, Any]]) -> list[Target]:
+        out = []
+        for t in targets:
+            known = group.targets.get(t["Id"]) or {}
+            out.append((str(t["Id"]), int(t.get("Port") or known.get("Port") or group.port)))
+        return out
+
+    def registering(self: Any, target_group_arn: str, instances: list[Any]) -> None:
+        register(self, target_group_arn, instances)
+        group = self.target_groups[target_group_arn]
+        model.registered(target_group_arn, group, keyed(group, instances))
+
+    def deregistering(self: Any, target_group_arn: str, instances: list[dict[str, Any]]) -> None:
+        group = self.target_groups.get(target_group_arn)
+        going = keyed(group, instances) if group is not None else []  # the ports before moto forgets them
+        deregister(self, target_group_arn, instances)
+        model.deregistered(target_group_arn, group, going)
+
+    def describing(self: Any, target_group_arn: str, targets: list[dict[str, Any]]) -> list[FakeHealthStatus]:
+        found = describe(self, target_group_arn, targets)
+        group = self.target_groups[target_group_arn]
+        out = []
+        for status in found:
+            target = (str(status.instance_id), int(status.port))
+            if status.status in (HEALTHY, "unused"):  # moto's answer for registered / deregistered
+                state, why = model.state(target_group_arn, group, target)
+                if state != HEALTHY:
+                    status = FakeHealthStatus(target[0], str(target[1]), status.health_check_port, state, *(why or ()))
+            out.append(status)
+        if not targets:  # the whole list: AWS lists draining targets too
+            listed = {(str(s.instance_id), int(s.port)) for s in out}
+            port = group.health_check_port
+            out += [
+                FakeHealthStatus(t[0], str(t[1]), port, DRAINING, *DEREGISTERING)
+                for t in model.still_draining(target_group_arn)
+                if t not in listed
+            ]
+        return out
+
+    mended = {
+        "register_targets": (register, registering),
+        "deregister_targets": (deregister, deregistering),
+        "describe_target_health": (describe, describing),
+    }
+    for name, (_, value) in mended.items():
+        setattr(ELBv2Backend, name, value)
+    try:
+        yield model
+    finally:
+        for name, (value, _) in mended.items():
+            setattr(ELBv2Backend, name, value)
