@@ -75,6 +75,17 @@ class IngressClassParams:
     # in the contract (ADR 0004), not here.
     group: str | None = None
     group_error: str | None = None
+    # spec fields that LBC's IngressClassParams do not have but a hand-made CRD may let
+    # through, each one the class's Ingresses are refused for (see UNSUPPORTED)
+    unsupported: tuple[str, ...] = ()
+
+
+# Fields proposed for LBC's IngressClassParams and never released: LBC's CRD has none of
+# them, so the API server prunes them and LBC never sees them. One that reaches us anyway
+# (a CRD that keeps unknown fields) states an intent Albatross cannot honour; ignoring it
+# would publish routes without the authentication the class asks for, so it is an error.
+# authenticationConfiguration: LBC pull request #4129, closed unmerged.
+UNSUPPORTED = ("authenticationConfiguration",)
 
 
 def _strings(spec: Mapping[str, Any], key: str, where: str) -> tuple[str, ...] | None:
@@ -179,6 +190,7 @@ def parse_params(obj: Mapping[str, Any]) -> IngressClassParams:
         web_acl_arn=_text(spec, "wafv2AclArn", name),
         web_acl_name=_text(spec, "wafv2AclName", name),
         load_balancer_name=_text(spec, "loadBalancerName", name),
+        unsupported=tuple(key for key in UNSUPPORTED if spec.get(key) is not None),
         **_group(spec.get("group"), name),
     )
 

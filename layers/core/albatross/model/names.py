@@ -100,7 +100,11 @@ def target_group_name(
     target_type: str,
     protocol: str,
     protocol_version: str,
+    target_control_port: int | None = None,
 ) -> str:
+    """LBC's hashed target group name. A target control port joins the hash only when
+    set (as in LBC), so target groups without one keep their names, and a changed port,
+    which AWS cannot modify, names a new target group: the old one is replaced."""
     digest = short_hash(
         cluster,
         str(group),
@@ -112,6 +116,7 @@ def target_group_name(
         target_type,
         protocol,
         protocol_version,
+        *((str(target_control_port),) if target_control_port is not None else ()),
     )
     return f"k8s-{sanitize(service_namespace)[:8]}-{sanitize(service_name)[:8]}-{digest}"
 

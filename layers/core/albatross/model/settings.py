@@ -304,6 +304,12 @@ def apply_params(
         raise ObjectError(f"invalid ingress class: namespaceSelector of IngressClassParams {params.name} mismatch")
     if params.group_error is not None:
         raise ObjectError(params.group_error)
+    if params.unsupported:
+        raise ObjectError(
+            f"IngressClassParams {params.name}: spec.{params.unsupported[0]} is not supported "
+            "(LBC's IngressClassParams have no such field); authenticate with the auth-type and "
+            "auth-idp-cognito / auth-idp-oidc annotations"
+        )
     if params.scheme is not None and params.scheme not in SCHEMES:
         raise ObjectError(f"unknown scheme: {params.scheme} (IngressClassParams {params.name})")
     if params.ip_address_type is not None and params.ip_address_type not in IP_ADDRESS_TYPES:

@@ -1,7 +1,13 @@
 """Target groups: one per (Ingress, Service, port), with LBC's port rules, health check
 defaults and annotation handling (a Service's annotations win over its Ingress's). Tags,
 as LBC: the controller's default tags, then IngressClassParams tags, then the Service's
-``tags``, then the Ingress's, key by key; the ownership tags over all."""
+``tags``, then the Ingress's, key by key; the ownership tags over all.
+
+ALB's target optimizer, as LBC reads it: ``target-control-port.<service>.<port>`` (the
+backend's Service name and port as the path names them) gives the target group a
+``TargetControlPort``, the port of the agent on each target. AWS takes it only when the
+target group is created, so it is part of the name (LBC's formula, the port joining the
+hash only when set): a changed port is a new target group, and the old one is replaced."""
 
 from __future__ import annotations
 
@@ -61,6 +67,14 @@ def _health_port(a: Annotations, svc: Service, target_type: str) -> str:
             "cannot use named healthCheckPort for IP TargetType when service's targetPort is a named port",
         )
     return str(port.target_port)
+
+
+def _control_port(a: Annotations, ref: BackendRef) -> int | None:
+    """``target-control-port.<service>.<port>`` for this backend, or None."""
+    name = f"target-control-port.{ref.service}.{ref.port_text}"
+    if a.raw(name) is None:
+        return None
+    return a.integer(name, default=0, low=1, high=65535)
 
 
 def _attributes(a: Annotations) -> list[dict[str, str]]:
@@ -146,6 +160,7 @@ def build(
         raise ObjectError("unsupported IPv6 configuration, lb not dual-stack")
     grpc = version == "GRPC"
     codes = a.string("success-codes") or ("12" if grpc else "200")
+    control_port = _control_port(a, ref)
     rid = names.target_group_id(
         ingress_namespace=ref.ingress.namespace, ingress_name=ref.ingress.name, service=ref.service, port=ref.port_text
     )
@@ -162,6 +177,7 @@ def build(
         target_type=target_type,
         protocol=protocol,
         protocol_version=version,
+        target_control_port=control_port,
     )
     tracking = names.stack_tags(cluster=config.cluster, group=group, resource_id=rid)
     tags = {**_tags(config, ref.ingress.annotations, service, class_tags or {}), **tracking}
@@ -186,6 +202,8 @@ def build(
         "Matcher": {"GrpcCode": codes} if grpc else {"HttpCode": codes},
         "Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())],
     }
+    if control_port is not None:
+        properties["TargetControlPort"] = control_port
     attributes = _attributes(a)
     if attributes:
         properties["Attributes"] = attributes
@@ -202,6 +220,10 @@ def build(
         health = properties["HealthCheckPort"]
         if health != "traffic-port" and str(health) != str(ports[0]["Port"]):
             ports.append({"Protocol": "TCP", "Port": int(health)})
+        # the load balancer talks to each target's agent on its control port too (LBC
+        # opens it from the same source)
+        if control_port is not None and all(p["Port"] != control_port for p in ports):
+            ports.append({"Protocol": "TCP", "Port": control_port})
         binding["networking"] = {"ingress": [{"from": [{"securityGroup": traffic_from}], "ports": ports}]}
     node_labels = a.string_map("target-node-labels")
     if node_labels and target_type == "instance":
