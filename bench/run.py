@@ -20,7 +20,11 @@ is idle again (nothing on the work queue, no Step Functions execution running):
 * ``targets-rolling-update``: restart its Deployment (``kubectl rollout restart``; 3 pods,
   maxSurge 1, maxUnavailable 0). The benchmark moves the double's rollout one step at a
   time and, after each step that changes the serving endpoints, waits until the target
-  group shows them (``step_settle_s``: median and max of those waits);
+  group shows them (``step_settle_s``: median and max of those waits). The local AWS's
+  target health model is on (:func:`albatross.local.mends.target_health`: a new target
+  is ``initial`` for its target group's healthy threshold of health-check intervals,
+  scaled): ``healthy_floor`` is the fewest healthy targets at any instant of the rollout,
+  ``healthy_wanted`` what the Deployment promises (replicas - maxUnavailable);
 * ``targets-node-drain``: ``kubectl drain`` one of three nodes behind an instance-mode
   Ingress (created beforehand, not measured, in its own namespace): until its instance is
   deregistered (``deregistered_s``) and the evicted pods have moved;
@@ -91,6 +95,7 @@ from kubernetes import utils
 from albatross.aws.calls import INFRA, CallCounter, is_mutating
 from albatross.controller import queues
 from albatross.local.demo import ingress_gone, ingress_hostname
+from albatross.local.mends import target_health
 from albatross.local.system import LocalSystem, local_system, make_node_security_group
 from albatross.model.names import TAG_STACK
 from bench import forwarder as forwarder_bench
@@ -112,6 +117,9 @@ MANY_GROUPS = [f"bench-g{i:02}" for i in range(50)]
 DRAIN_NS = "bench-drain"
 DRAIN_NODES = [f"bench-node-{i}" for i in range(3)]
 NODE_PORT = 30090
+TIME_SCALE = 0.05  # the offline system's (every AWS duration, as long times this)
+# The rollout the double runs for 2048 (albatross.local.pods): 3 pods, maxUnavailable 0.
+ROLLOUT_REPLICAS, ROLLOUT_MAX_UNAVAILABLE = 3, 0
 RESTART = {"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": "bench"}}}}}
 
 
@@ -298,19 +306,23 @@ def bench_namespace(system: LocalSystem) -> None:
     core.create_namespaced_service(BENCH_NS, body(service))
 
 
-def registered(stack: str) -> set[tuple[str, int]]:
-    """The targets of a stack's (only) target group that are not draining."""
-    arns = [
-        r["ResourceARN"]
-        for p in snapshot.tagging()
+def target_group_of(stack: str) -> str | None:
+    """The ARN of a stack's (only) target group, read without being counted."""
+    pages = (
+        snapshot.tagging()
         .get_paginator("get_resources")
         .paginate(
             TagFilters=[{"Key": TAG_STACK, "Values": [stack]}],
             ResourceTypeFilters=["elasticloadbalancing:targetgroup"],
         )
-        for r in p["ResourceTagMappingList"]
-    ]
-    found = snapshot.elbv2().describe_target_health(TargetGroupArn=arns[0])["TargetHealthDescriptions"] if arns else []
+    )
+    return next((str(r["ResourceARN"]) for p in pages for r in p["ResourceTagMappingList"]), None)
+
+
+def registered(stack: str) -> set[tuple[str, int]]:
+    """The targets of a stack's (only) target group that are not draining."""
+    arn = target_group_of(stack)
+    found = snapshot.elbv2().describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"] if arn else []
     return {
         (str(t["Target"]["Id"]), int(t["Target"]["Port"]))
         for t in found
@@ -333,7 +345,25 @@ def _target_calls(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def rolling_update(system: LocalSystem) -> dict[str, Any]:
-    """``targets-rolling-update`` (2048 at 3 pods, idle)."""
+    """``targets-rolling-update`` (2048 at 3 pods, idle), with the local AWS's target
+    health model on: the fewest healthy targets during the rollout (``healthy_floor``)
+    against what the Deployment promises (``healthy_wanted``: replicas - maxUnavailable)."""
+    with target_health(time_scale=TIME_SCALE) as health:
+        arn = target_group_of(STACK_2048)
+        assert arn is not None, "2048's target group"
+        started = health.clock()
+        result = _rolling_update(system)
+        floor = health.floor(arn, started, health.clock())
+        initial = health.initial_seconds(arn)
+    return {
+        **result,
+        "healthy_floor": floor,
+        "healthy_wanted": ROLLOUT_REPLICAS - ROLLOUT_MAX_UNAVAILABLE,
+        "initial_s": round(initial, 2),
+    }
+
+
+def _rolling_update(system: LocalSystem) -> dict[str, Any]:
     cluster = system.kube.cluster
     apps = k8s.AppsV1Api(system.api())
     disc = k8s.DiscoveryV1Api(system.api())
@@ -677,6 +707,11 @@ def report(results: list[dict[str, Any]]) -> None:
                 f"DeregisterTargets, {r['total_calls']} AWS calls; rollout step → targets settled, "
                 f"{step['samples']} samples: median {step['median']} s, max {step['max']} s"
             )
+            print(
+                f"  targets-rolling-update: fewest healthy targets {r['healthy_floor']}, replicas - "
+                f"maxUnavailable {r['healthy_wanted']} wanted (a new target initial for {r['initial_s']} s, "
+                "no readiness gates): " + ("met" if r["healthy_floor"] >= r["healthy_wanted"] else "not met")
+            )
         if r["scenario"] == "targets-node-drain":
             print(
                 f"  targets-node-drain: {r['register_calls']} RegisterTargets, {r['deregister_calls']} "
@@ -732,7 +767,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     # The functions run in this process; their metrics (EMF lines on stdout) are not the table.
     warnings.filterwarnings("ignore", message="No application metrics to publish")
-    with local_system(ROOT) as system, contextlib.redirect_stdout(io.StringIO()):
+    with local_system(ROOT, time_scale=TIME_SCALE) as system, contextlib.redirect_stdout(io.StringIO()):
         results = selected(system, names) if names else scenarios(system)
     report(results)
     public = [{k: v for k, v in r.items() if not k.startswith("_")} for r in results]

@@ -147,3 +147,16 @@ def test_off_by_default_and_after_the_model(moto_endpoint: str) -> None:
     assert health(arn) == {KEY_A: ("healthy", None)}  # moto's: healthy at once
     clients.elbv2().deregister_targets(TargetGroupArn=arn, Targets=[A])
     assert health(arn) == {}  # and gone at once
+
+
+def test_targets_registered_before_the_model_count_as_healthy(moto_endpoint: str) -> None:
+    arn, clock = target_group(), Clock()
+    clients.elbv2().register_targets(TargetGroupArn=arn, Targets=[A])
+    with target_health(time_scale=1.0, intervals=1, clock=clock) as model:
+        start = clock.now
+        clients.elbv2().register_targets(TargetGroupArn=arn, Targets=[B])
+        assert health(arn) == {KEY_A: ("healthy", None), KEY_B: ("initial", "Elb.RegistrationInProgress")}
+        assert model.healthy(arn, clock.now) == 1
+        clock.now += 1
+        clients.elbv2().deregister_targets(TargetGroupArn=arn, Targets=[A])
+        assert model.floor(arn, start, clock.now) == 0

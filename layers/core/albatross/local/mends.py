@@ -154,6 +154,7 @@ class TargetHealth:
         self.clock = clock
         self.spans: dict[str, list[_Span]] = {}
         self.draining: dict[str, dict[Target, float]] = {}  # ARN → target → draining until
+        self.groups: dict[str, Any] = {}  # ARN → moto's target group, once seen
         self._lock = threading.Lock()
 
     def _interval(self, group: Any) -> float:
@@ -164,6 +165,23 @@ class TargetHealth:
 
     def _open(self, arn: str) -> dict[Target, _Span]:
         return {s.target: s for s in self.spans.get(arn, []) if s.until == math.inf}
+
+    def initial_seconds(self, arn: str) -> float:
+        """How long a target registered now stays ``initial`` (scaled); 0 for a group
+        the model has not seen."""
+        group = self.groups.get(arn)
+        return 0.0 if group is None else self._checks(group) * self._interval(group)
+
+    def seen(self, arn: str, group: Any) -> None:
+        """Take in the targets a group held before the model first saw it: registered
+        before the model was on, healthy all along (as moto reported them)."""
+        with self._lock:
+            self.groups[arn] = group
+            if arn not in self.spans:
+                self.spans[arn] = [
+                    _Span((str(t["Id"]), int(t["Port"])), registered=-math.inf, healthy_from=-math.inf)
+                    for t in group.targets.values()
+                ]
 
     def registered(self, arn: str, group: Any, targets: list[Target]) -> None:
         now = self.clock()
@@ -239,12 +257,17 @@ def target_health(
         return out
 
     def registering(self: Any, target_group_arn: str, instances: list[Any]) -> None:
+        group = self.target_groups.get(target_group_arn)
+        if group is not None:
+            model.seen(target_group_arn, group)
         register(self, target_group_arn, instances)
         group = self.target_groups[target_group_arn]
         model.registered(target_group_arn, group, keyed(group, instances))
 
     def deregistering(self: Any, target_group_arn: str, instances: list[dict[str, Any]]) -> None:
         group = self.target_groups.get(target_group_arn)
+        if group is not None:
+            model.seen(target_group_arn, group)
         going = keyed(group, instances) if group is not None else []  # the ports before moto forgets them
         deregister(self, target_group_arn, instances)
         model.deregistered(target_group_arn, group, going)
@@ -252,6 +275,7 @@ def target_health(
     def describing(self: Any, target_group_arn: str, targets: list[dict[str, Any]]) -> list[FakeHealthStatus]:
         found = describe(self, target_group_arn, targets)
         group = self.target_groups[target_group_arn]
+        model.seen(target_group_arn, group)
         out = []
         for status in found:
             target = (str(status.instance_id), int(status.port))
