@@ -63,6 +63,7 @@ class Resource:
 INGRESSES = Resource("networking.k8s.io", "v1", "ingresses")
 INGRESS_CLASSES = Resource("networking.k8s.io", "v1", "ingressclasses")
 INGRESS_CLASS_PARAMS = Resource("elbv2.k8s.aws", "v1beta1", "ingressclassparams")
+TARGET_GROUP_BINDINGS = Resource("elbv2.k8s.aws", "v1beta1", "targetgroupbindings")
 SERVICES = Resource("", "v1", "services")
 ENDPOINT_SLICES = Resource("discovery.k8s.io", "v1", "endpointslices")
 NAMESPACES = Resource("", "v1", "namespaces")

@@ -37,6 +37,7 @@ from albatross.contract import (
     ObjectChange,
     Resync,
     WriteBack,
+    bindings,
     class_info,
     finalizer_for,
     ingress_is_ours,
@@ -102,6 +103,7 @@ RESOURCES = {
     "EndpointSlice": k8s.ENDPOINT_SLICES,
     "Namespace": k8s.NAMESPACES,
     "Node": k8s.NODES,
+    bindings.KIND: k8s.TARGET_GROUP_BINDINGS,
 }
 
 
@@ -150,6 +152,7 @@ class Forwarder:
         self.class_params: dict[str, str] = {}  # IngressClass → its IngressClassParams
         self.params_groups: dict[str, str] = {}  # IngressClassParams → the group it sets
         self.references: dict[str, set[str]] = {}  # managed Ingress → the Services it needs
+        self.bound: dict[str, str] = {}  # served TargetGroupBinding → the Service it binds
         self.referenced: frozenset[str] = frozenset()
         common = {
             "cluster": config.cluster,
@@ -197,6 +200,16 @@ class Forwarder:
             # instance-mode targets; trimmed to what makes a node serve (no heartbeats). Small
             # pages: a Node lists its images and conditions (10-20 KB, parsed five times that)
             Watcher(kind="Node", source=kube.collection(k8s.NODES), page_size=50, **common),  # type: ignore[arg-type]  # checked keys
+            # users' target groups bound to a Service (ADR 0013); not those LBC generated
+            # for its own stacks. Their Services are needed as an Ingress's are.
+            Watcher(
+                kind=bindings.KIND,
+                source=kube.collection(k8s.TARGET_GROUP_BINDINGS),
+                wanted=bindings.served,
+                on_object=self._on_binding,
+                on_delete=self._forget_binding,
+                **common,  # type: ignore[arg-type]  # checked keys
+            ),
         ]
         # OIDC client credentials: a Secrets Manager copy of each Secret that a managed
         # Ingress (or a Service it needs) names, read by name (no list or watch of
@@ -218,6 +231,7 @@ class Forwarder:
             manages=self.manages,
             finalizer_of=lambda o: finalizer_for(o, self.class_groups()),
             wait_seconds=config.writeback_wait,
+            namespaces=config.namespaces,
         )
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
@@ -300,8 +314,20 @@ class Forwarder:
         self.references.pop(key, None)
         self._references_changed()
 
+    def _on_binding(self, obj: Mapping[str, Any]) -> None:
+        key, service = object_key(obj), bindings.service_of(obj)
+        if service is None:
+            self.bound.pop(key, None)
+        else:
+            self.bound[key] = service
+        self._references_changed()
+
+    def _forget_binding(self, key: str) -> None:
+        self.bound.pop(key, None)
+        self._references_changed()
+
     def _references_changed(self) -> None:
-        now = frozenset().union(*self.references.values())
+        now = frozenset().union(*self.references.values(), self.bound.values())
         if now == self.referenced:
             return
         grew = not now <= self.referenced
@@ -380,15 +406,15 @@ class Forwarder:
                 return
             self.watchers = [w.fresh() for w in self.watchers]
             self.classes, self.class_params, self.params_groups = {}, {}, {}
-            self.references, self.referenced = {}, frozenset()
+            self.references, self.referenced, self.bound = {}, frozenset(), {}
             term = self._term = _Term(watchers=self.watchers)
             self.secrets.begin_term(term.stop)
         self._spawn(lambda: self._run_term(term), "term", term)
 
     def _run_term(self, term: _Term) -> None:
         # Classes first, so the first Ingress list already knows which Ingresses are ours;
-        # Ingresses before Services and EndpointSlices, so their first lists already know
-        # which Services are needed (a Resync must never leave a needed one out).
+        # Ingresses (and bindings) before Services and EndpointSlices, so their first lists
+        # already know which Services are needed (a Resync must never leave a needed one out).
         later = {"Ingress", "Service", "EndpointSlice"}
         for w in term.watchers:
             if w.kind not in later:
@@ -396,7 +422,7 @@ class Forwarder:
         self._spawn(lambda: self.secrets.run(until=term.stop), "secrets", term)
         self._wait_synced(term, [w for w in term.watchers if w.kind == "IngressClass"], 10)
         self._spawn(term.watchers[0].run, f"watch-{term.watchers[0].kind}", term)
-        self._wait_synced(term, term.watchers[:1], 60)
+        self._wait_synced(term, [w for w in term.watchers if w.kind in ("Ingress", bindings.KIND)], 60)
         for w in term.watchers:
             if w.kind in later - {"Ingress"}:
                 self._spawn(w.run, f"watch-{w.kind}", term)

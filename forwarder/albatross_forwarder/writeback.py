@@ -20,6 +20,14 @@ counted per reason) when:
   member of the group, not deleting (``finalizer-still-needed``). A member that is
   deleting, left the class or moved to another group loses its old group's finalizer.
 
+A binding's write-back (``bindingStatus``: its ``status.observedGeneration``;
+``bindingEvent``, :mod:`albatross.contract.bindings`) is judged the same way against the
+TargetGroupBinding as it is now, read by a list selecting its name (the forwarder lists
+and watches bindings, and gets none): refused when it names another cluster, another uid,
+a binding the forwarder does not serve (LBC's generated ones, a namespace not watched:
+``not-managed``), or an Event reason not among the bindings' (``foreign-reason``). A
+binding that is gone is told nothing.
+
 A ``resend`` (ingest's answer to a Resync: objects whose change was lost on its way) is
 handed to the leadership term that runs this consumer, which reads and sends again only
 what it forwards (``Forwarder.resend``): at most what the forwarder would send anyway,
@@ -43,11 +51,12 @@ from albatross.contract import (
     EVENT_REASONS,
     ContractError,
     WriteBack,
+    bindings,
     is_our_finalizer,
     mapping,
     parse_writeback,
 )
-from albatross_forwarder.kube import EVENTS, INGRESSES, Kube
+from albatross_forwarder.kube import EVENTS, INGRESSES, TARGET_GROUP_BINDINGS, Kube
 
 log = logging.getLogger("albatross.forwarder.writeback")
 
@@ -79,9 +88,11 @@ class WriteBackConsumer:
         manages: Callable[[Ingress], bool],
         finalizer_of: Callable[[Ingress], str],
         wait_seconds: int = 20,
+        namespaces: tuple[str, ...] = (),
     ) -> None:
         """``manages``: whether Albatross manages an Ingress (its class, the namespaces
-        watched); ``finalizer_of``: the finalizer a managed Ingress's group gives it."""
+        watched); ``finalizer_of``: the finalizer a managed Ingress's group gives it;
+        ``namespaces``: those watched (empty: all), for bindings."""
         self.sqs = sqs_client
         self.queue_url = queue_url
         self.kube = kube
@@ -89,6 +100,7 @@ class WriteBackConsumer:
         self.manages = manages
         self.finalizer_of = finalizer_of
         self.wait_seconds = wait_seconds
+        self.namespaces = frozenset(namespaces)
         self._stop = threading.Event()
         self.applied = 0
         self.rejected = 0
@@ -113,6 +125,17 @@ class WriteBackConsumer:
         )
         done = 0
         for message in resp.get("Messages", []):
+            try:
+                about_binding = bindings.parse_binding_writeback(message["Body"])
+            except bindings.BindingWriteBackError as e:
+                self.rejected += 1
+                log.error("malformed write-back message, left for the dead-letter queue: %s", e)
+                continue
+            if about_binding is not None:
+                if self._binding(about_binding):
+                    self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+                    done += 1
+                continue
             try:
                 wb = parse_writeback(message["Body"])
             except ContractError as e:
@@ -184,22 +207,100 @@ class WriteBackConsumer:
         self.refused[reason] += 1
         log.warning("write-back %s for %s refused and dropped (%s): %s", wb.type, wb.ingress, reason, detail)
 
+    # --- bindings ---------------------------------------------------------------------
+
+    def _binding(self, wb: bindings.BindingWriteBack) -> bool:
+        """Apply one binding write-back, or refuse it; False: try again later."""
+        if wb.cluster != self.cluster:
+            self._refuse_binding(wb, "other-cluster", f"this is cluster {self.cluster}")
+            return True
+        namespace, name = wb.binding.split("/", 1)
+        try:
+            page = self.kube.call(
+                "GET", TARGET_GROUP_BINDINGS.path(namespace), query={"fieldSelector": f"metadata.name={name}"}
+            )
+            live = next(
+                (
+                    item
+                    for item in page.get("items") or []
+                    if isinstance(item, dict) and mapping(item.get("metadata")).get("name") == name
+                ),
+                None,
+            )
+            if live is None:
+                return True  # gone: nothing left to tell it
+            refusal = self.binding_refusal(wb, live)
+            if refusal is not None:
+                self._refuse_binding(wb, *refusal)
+                return True
+            uid = str(mapping(live.get("metadata")).get("uid") or "")
+            if wb.type == "bindingStatus":
+                body = {"status": {"observedGeneration": wb.observed_generation}}
+                self.kube.patch(TARGET_GROUP_BINDINGS, namespace, name, body, status=True)
+            else:
+                involved = {
+                    "kind": bindings.KIND,
+                    "apiVersion": f"{bindings.API_GROUP}/{bindings.API_VERSION}",
+                    "namespace": namespace,
+                    "name": name,
+                }
+                self._record(namespace, name, involved, uid, wb.event_type, wb.reason, wb.message)
+        except ApiException as e:
+            if e.status == 404:
+                return True  # the binding (or its kind) is gone
+            log.warning("write-back %s for %s failed (%s), will retry", wb.type, wb.binding, e.status)
+            return False
+        except Exception:  # one message's failure holds up none of the others
+            log.exception("write-back %s for %s failed, will retry", wb.type, wb.binding)
+            return False
+        self.applied += 1
+        return True
+
+    def binding_refusal(self, wb: bindings.BindingWriteBack, live: Mapping[str, Any]) -> tuple[str, str] | None:
+        """Why ``wb`` must not be applied to ``live`` (the binding it names, as it is now)."""
+        meta = mapping(live.get("metadata"))
+        if wb.uid and wb.uid != meta.get("uid"):
+            return "uid-mismatch", f"the message is for uid {wb.uid}, the binding is {meta.get('uid')}"
+        if (self.namespaces and meta.get("namespace") not in self.namespaces) or not bindings.served(live):
+            return "not-managed", "not a TargetGroupBinding Albatross serves"
+        if wb.type == "bindingEvent" and wb.reason not in bindings.EVENT_REASONS:
+            return "foreign-reason", f"reason {wb.reason!r} is not one Albatross records on bindings"
+        return None
+
+    def _refuse_binding(self, wb: bindings.BindingWriteBack, reason: str, detail: str) -> None:
+        self.refused[reason] += 1
+        log.warning("write-back %s for %s refused and dropped (%s): %s", wb.type, wb.binding, reason, detail)
+
+    # --- Ingresses ----------------------------------------------------------------------
+
     def _event(self, namespace: str, name: str, wb: WriteBack, uid: str) -> None:
-        """Record an Event about the Ingress of ``uid``; the same (type, reason, message)
+        involved = {"kind": "Ingress", "apiVersion": "networking.k8s.io/v1", "namespace": namespace, "name": name}
+        self._record(namespace, name, involved, uid, wb.event_type, wb.reason, wb.message)
+
+    def _record(
+        self,
+        namespace: str,
+        name: str,
+        involved: Mapping[str, str],
+        uid: str,
+        event_type: str,
+        reason: str,
+        message: str,
+    ) -> None:
+        """Record an Event about the object of ``uid``; the same (type, reason, message)
         again bumps ``count`` on the existing Event, as the cluster's own event recorder
         aggregates repeats."""
         now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        digest = hashlib.sha256(f"{uid}\n{wb.event_type}\n{wb.reason}\n{wb.message}".encode()).hexdigest()[:16]
+        digest = hashlib.sha256(f"{uid}\n{event_type}\n{reason}\n{message}".encode()).hexdigest()[:16]
         event_name = f"{name}.{digest}"
-        involved = {"kind": "Ingress", "apiVersion": "networking.k8s.io/v1", "namespace": namespace, "name": name}
         event = {
             "apiVersion": "v1",
             "kind": "Event",
             "metadata": {"name": event_name, "namespace": namespace},
-            "involvedObject": involved | ({"uid": uid} if uid else {}),
-            "reason": wb.reason,
-            "message": wb.message,
-            "type": wb.event_type,
+            "involvedObject": dict(involved) | ({"uid": uid} if uid else {}),
+            "reason": reason,
+            "message": message,
+            "type": event_type,
             "source": {"component": "albatross"},
             "reportingComponent": "albatross",
             "firstTimestamp": now,

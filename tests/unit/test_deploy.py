@@ -21,6 +21,7 @@ import kubernetes_validate  # type: ignore[import-untyped]  # the package ships 
 import pytest
 import yaml
 
+from albatross_forwarder import kube as forwarder_kube
 from albatross_forwarder import main as forwarder_main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,6 +45,10 @@ CLUSTER_RULES: dict[tuple[str, str], set[str]] = {
     ("networking.k8s.io", "ingressclasses"): {"list", "watch"},
     # Watcher list/watch (list_cluster_custom_object): group and params per class
     ("elbv2.k8s.aws", "ingressclassparams"): {"list", "watch"},
+    # Watcher list/watch of TargetGroupBindings; write-back reads the one a message names
+    # by a list selecting its name, and patches its status (observedGeneration)
+    ("elbv2.k8s.aws", "targetgroupbindings"): {"list", "watch"},
+    ("elbv2.k8s.aws", "targetgroupbindings/status"): {"patch"},
     # Watcher list/watch of backends, namespace labels and nodes
     ("", "services"): {"list", "watch"},
     ("", "namespaces"): {"list", "watch"},
@@ -219,6 +224,46 @@ def test_the_irsa_component_refuses_to_render_without_a_role(tmp_path: Path) -> 
     out = _render_overlay(tmp_path, IRSA_OVERLAY.replace("  - forwarder-role.yaml\n", ""), {})
     assert out.returncode != 0
     assert "albatross-forwarder-role" in out.stderr
+
+
+CRD_OVERLAY = """\
+resources:
+  - BASE
+components:
+  - BASE/components/targetgroupbinding-crd
+"""
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+def test_the_crd_component_ships_the_binding_kind_the_forwarder_watches(tmp_path: Path, version: str) -> None:
+    out = _render_overlay(tmp_path, CRD_OVERLAY, {})
+    assert out.returncode == 0, out.stderr
+    rendered = [d for d in yaml.safe_load_all(out.stdout) if d]
+    crd = one(rendered, "CustomResourceDefinition")
+    kubernetes_validate.validate(crd, version, strict=True)
+    resource = forwarder_kube.TARGET_GROUP_BINDINGS
+    # LBC's names: a cluster that had LBC's CRD keeps the same kind at the same path
+    assert crd["metadata"]["name"] == "targetgroupbindings.elbv2.k8s.aws"
+    assert (crd["spec"]["group"], crd["spec"]["names"]["plural"]) == (resource.group, resource.plural)
+    assert crd["spec"]["names"]["kind"] == "TargetGroupBinding"
+    assert crd["spec"]["scope"] == "Namespaced"
+    (served,) = crd["spec"]["versions"]
+    assert served["name"] == resource.version
+    assert served["subresources"] == {"status": {}}, "the write-back patches status through its subresource"
+    spec = served["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+    assert {
+        "targetGroupARN",
+        "targetGroupName",
+        "targetType",
+        "serviceRef",
+        "networking",
+        "nodeSelector",
+        "ipAddressType",
+        "vpcID",
+        "multiClusterTargetGroup",
+    } <= set(spec)
+    # the rest of the base is unchanged by the component, and the base alone has no CRD
+    assert len(rendered) == len([d for d in yaml.safe_load_all(RENDERED.read_text()) if d]) + 1
 
 
 def test_the_pod_meets_restricted_pod_security(docs: list[dict[str, Any]]) -> None:
