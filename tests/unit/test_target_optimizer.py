@@ -1,8 +1,9 @@
 """ALB's target optimizer as LBC exposes it, and IngressClassParams fields LBC never
 released (issue 15). Expected values come from LBC's documentation ("ALB Target
 Optimizer": ``alb.ingress.kubernetes.io/target-control-port.${serviceName}.${servicePort}``
-on the Ingress, set only at creation, a changed port a new target group), LBC's target
-group name formula (the control port hashed after the protocol version, only when set),
+on the Ingress, set only at creation, a changed port a new target group), LBC's model
+builder tests (its name vectors with and without a control port; no control port on an
+instance target group; a named Service port in the key),
 the ELBv2 API reference (``TargetControlPort``, 1..65535, in CreateTargetGroup and not in
 ModifyTargetGroup) and LBC's IngressClassParams CRD (no ``authenticationConfiguration``)."""
 
@@ -64,6 +65,37 @@ def test_the_name_formula_hashes_the_port_only_when_set() -> None:
     assert names.target_group_name(**common) == "k8s-ns-frontend-" + h.hexdigest()[:10]
     h.update(b"4000")
     assert names.target_group_name(**common, target_control_port=4000) == "k8s-ns-frontend-" + h.hexdigest()[:10]
+
+
+def test_lbcs_own_name_vectors() -> None:
+    """LBC's table for its target group name (``Test_defaultModelBuildTask_buildTargetGroupName``:
+    no cluster name, the zero group, Ingress and Service ns-1/name-1 with uid my-uuid, port
+    ``http``, target port 8080, ip, HTTP, HTTP1), without and with control port 80."""
+    common: dict[str, Any] = {
+        "cluster": "",
+        "group": GroupID(namespace="", name=""),
+        "ingress_namespace": "ns-1",
+        "ingress_name": "name-1",
+        "service_namespace": "ns-1",
+        "service_name": "name-1",
+        "service_uid": "my-uuid",
+        "service_port": "http",
+        "target_port": 8080,
+        "target_type": "ip",
+        "protocol": "HTTP",
+        "protocol_version": "HTTP1",
+    }
+    assert names.target_group_name(**common) == "k8s-ns1-name1-2c37289a00"
+    assert names.target_group_name(**common, target_control_port=80) == "k8s-ns1-name1-7ed91338c9"
+
+
+def test_an_instance_target_group_takes_no_control_port() -> None:
+    service = svc()
+    service["spec"]["type"] = "NodePort"
+    service["spec"]["ports"][0]["nodePort"] = 30080
+    obj = annotated("game-2048", **{"target-type": "instance", "target-control-port.game-2048.80": "3000"})
+    reason = error(run(obj, service=service))
+    assert reason.startswith("target control port is not supported for instance target target group")
 
 
 def test_a_backend_named_by_port_name_takes_the_annotation_with_that_name() -> None:

@@ -5,7 +5,8 @@ as LBC: the controller's default tags, then IngressClassParams tags, then the Se
 
 ALB's target optimizer, as LBC reads it: ``target-control-port.<service>.<port>`` (the
 backend's Service name and port as the path names them) gives the target group a
-``TargetControlPort``, the port of the agent on each target. AWS takes it only when the
+``TargetControlPort``, the port of the agent on each target (``ip`` targets only, as
+LBC refuses it on ``instance`` ones). AWS takes it only when the
 target group is created, so it is part of the name (LBC's formula, the port joining the
 hash only when set): a changed port is a new target group, and the old one is replaced."""
 
@@ -69,12 +70,19 @@ def _health_port(a: Annotations, svc: Service, target_type: str) -> str:
     return str(port.target_port)
 
 
-def _control_port(a: Annotations, ref: BackendRef) -> int | None:
-    """``target-control-port.<service>.<port>`` for this backend, or None."""
+def _control_port(a: Annotations, ref: BackendRef, target_type: str) -> int | None:
+    """``target-control-port.<service>.<port>`` for this backend, or None. LBC refuses it
+    on an instance target group."""
     name = f"target-control-port.{ref.service}.{ref.port_text}"
-    if a.raw(name) is None:
+    raw = a.raw(name)
+    if raw is None:
         return None
-    return a.integer(name, default=0, low=1, high=65535)
+    port = a.integer(name, default=0, low=1, high=65535)
+    if target_type == "instance":
+        raise AnnotationError(
+            PREFIX + name, raw, "target control port is not supported for instance target target group"
+        )
+    return port
 
 
 def _attributes(a: Annotations) -> list[dict[str, str]]:
@@ -160,7 +168,7 @@ def build(
         raise ObjectError("unsupported IPv6 configuration, lb not dual-stack")
     grpc = version == "GRPC"
     codes = a.string("success-codes") or ("12" if grpc else "200")
-    control_port = _control_port(a, ref)
+    control_port = _control_port(a, ref, target_type)
     rid = names.target_group_id(
         ingress_namespace=ref.ingress.namespace, ingress_name=ref.ingress.name, service=ref.service, port=ref.port_text
     )
