@@ -1,11 +1,13 @@
-"""Register and deregister targets of one target group to match a desired set."""
+"""Register and deregister targets of one target group to match a desired set; describe
+a target group someone else made, for a TargetGroupBinding (ADR 0013)."""
 
 from __future__ import annotations
 
 from collections.abc import Set
+from typing import Any
 
 from albatross.aws import clients
-from albatross.aws.errors import aws_errors
+from albatross.aws.errors import NotFound, aws_errors
 from albatross.model.targets import Target
 
 _CHUNK = 500
@@ -22,11 +24,16 @@ def current(target_group_arn: str) -> set[Target]:
     }
 
 
-def sync(target_group_arn: str, desired: Set[Target]) -> tuple[int, int]:
-    """Make the registrations equal ``desired``; returns (registered, deregistered)."""
+def sync(target_group_arn: str, desired: Set[Target], *, tracked: Set[Target] | None = None) -> tuple[int, int]:
+    """Make the registrations equal ``desired``; returns (registered, deregistered).
+
+    ``tracked`` (a target group other clusters register in too: LBC's
+    ``multiClusterTargetGroup``): only targets in it, those this cluster registered, are
+    ever deregistered; the others are another cluster's. An empty set deregisters
+    nothing, as LBC does while it has no record yet."""
     have = current(target_group_arn)
     add = sorted(desired - have)
-    remove = sorted(have - desired)
+    remove = sorted((have if tracked is None else have & tracked) - desired)
     elbv2 = clients.elbv2()
     with aws_errors():
         for i in range(0, len(add), _CHUNK):
@@ -36,3 +43,24 @@ def sync(target_group_arn: str, desired: Set[Target]) -> tuple[int, int]:
             chunk = remove[i : i + _CHUNK]
             elbv2.deregister_targets(TargetGroupArn=target_group_arn, Targets=[{"Id": a, "Port": p} for a, p in chunk])
     return len(add), len(remove)
+
+
+def describe(*, arn: str = "", name: str = "") -> tuple[dict[str, Any] | None, dict[str, str]]:
+    """A target group by ARN (or, without one, by name) and its tags: (None, {}) when
+    there is none. Reads only: a binding's target group is never changed here."""
+    elbv2 = clients.elbv2()
+    try:
+        with aws_errors():
+            if arn:
+                found = elbv2.describe_target_groups(TargetGroupArns=[arn])["TargetGroups"]
+            else:
+                found = elbv2.describe_target_groups(Names=[name])["TargetGroups"]
+    except NotFound:
+        return None, {}
+    if len(found) != 1:
+        return None, {}
+    group = dict(found[0])
+    with aws_errors():
+        described = elbv2.describe_tags(ResourceArns=[str(group["TargetGroupArn"])])["TagDescriptions"]
+    tags = {t["Key"]: t.get("Value", "") for d in described for t in d.get("Tags") or []}
+    return group, tags

@@ -28,8 +28,9 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from albatross.aws import payloads
-from albatross.contract import Claim, ClaimError, ObjectChange, Resync, class_groups, resend_messages
+from albatross.contract import Claim, ClaimError, ObjectChange, Resync, bindings, class_groups, resend_messages
 from albatross.contract.claim import open_claim
+from albatross.contract.membership import uses_ingress_class
 from albatross.contract.oidc import reference_of
 from albatross.controller import queues
 from albatross.controller.settings import Settings
@@ -51,13 +52,12 @@ def redeem(claim: Claim, *, settings: Settings) -> ObjectChange | Resync:
 
 
 def _names_class(obj: Mapping[str, Any] | None) -> bool:
-    spec = (obj or {}).get("spec")
-    return isinstance(spec, Mapping) and bool(spec.get("ingressClassName"))
+    return obj is not None and uses_ingress_class(obj)  # the named class, or the default one
 
 
 def _class_groups(store: Store, *objs: Mapping[str, Any] | None) -> dict[str, str]:
-    """The groups IngressClassParams impose (ADR 0004); read only for Ingresses naming a
-    class (two queries on small partitions)."""
+    """The groups IngressClassParams impose (ADR 0004); read only for Ingresses an
+    IngressClass may apply to (two queries on small partitions)."""
     if not any(_names_class(o) for o in objs):
         return {}
     return class_groups(store.ingress_classes(), store.class_params())
@@ -116,7 +116,11 @@ def _groups_affected(
         # instance-mode targets: a node that goes, or a change of what makes it serve
         if not deleted and previous is not None and parse_node_safe(previous) == parse_node_safe(obj):
             return set()
-        return store.all_groups()
+        # bindings too (their target type is the target group's: an ip one syncs for nothing)
+        served = {
+            bindings.group_of(k) for k, (_, o) in store.live_snapshots(bindings.KIND).items() if bindings.served(o)
+        }
+        return store.all_groups() | served
     if kind == "Namespace":
         # only its labels matter (IngressClassParams namespace selectors)
         if previous is not None and (previous.get("metadata") or {}).get("labels") == meta.get("labels"):
@@ -135,10 +139,22 @@ def _groups_affected(
         return store.all_groups(namespace=str(meta.get("namespace", "")))
     if kind in ("IngressClass", "IngressClassParams"):
         return _regroup(store)  # which Ingresses use a class is only known per group
+    if kind == bindings.KIND:
+        return {bindings.group_of(f"{meta.get('namespace')}/{meta.get('name')}")}
     if kind == "EndpointSlice":
         service = (meta.get("labels") or {}).get(SERVICE_NAME_LABEL)
         return set(store.groups_for_service(f"{meta.get('namespace')}/{service}")) if service else set()
     return set()
+
+
+def _request(settings: Settings, store: Store, groups: set[str], *, cause: str) -> None:
+    """A reconcile of each IngressGroup; a sync of each binding on the targets queue (a
+    binding has no model to build: ADR 0013)."""
+    bound = {g for g in groups if bindings.binding_of(g) is not None}
+    if bound and settings.targets_queue_url:
+        queues.enqueue(settings.targets_queue_url, bound, cause=cause, service="*")
+    if groups - bound:
+        queues.request(settings.work_queue_url, store, groups - bound, cause=cause)
 
 
 def apply_change(change: ObjectChange, *, settings: Settings, store: Store, event_id: str) -> set[str]:
@@ -174,6 +190,9 @@ def _follow_change(
     grouped = _class_groups(store, change.object, previous) if change.kind == "Ingress" else None
     if change.kind == "Ingress" and change.action == "upsert":
         store.add_member(group_key_of(change.object, grouped), change.key)
+    if change.kind == bindings.KIND and change.action == "upsert" and (bound := bindings.service_of(change.object)):
+        # its Service's changes (and its slices') sync it, as they do the groups using it
+        store.set_refs(bindings.group_of(change.key), [bound])
     groups = _groups_affected(store, change.kind, change.object, previous, grouped, change.action == "delete")
     service = _service_of(change.kind, change.object)
     if groups and service and settings.targets_queue_url:
@@ -182,7 +201,7 @@ def _follow_change(
     elif groups and change.kind == "Node" and settings.targets_queue_url:
         queues.enqueue(settings.targets_queue_url, groups, cause=event_id, nodes=True)
     elif groups:
-        queues.request(settings.work_queue_url, store, groups, cause=event_id)
+        _request(settings, store, groups, cause=event_id)
     logger.info(
         "snapshot stored",
         extra={"kind": change.kind, "key": change.key, "rv": change.resource_version, "groups": sorted(groups)},
@@ -254,7 +273,7 @@ def apply_resync(
         if newest:
             stale[kind] = stale_keys(resync, kind, stored)
     if groups:
-        queues.request(settings.work_queue_url, store, groups, cause=event_id)
+        _request(settings, store, groups, cause=event_id)
     store.record_resync(event_id=event_id, at=time.time())
     logger.info("resync applied", extra={"groups": sorted(groups)})
     _ask_again({k: v for k, v in stale.items() if v}, settings=settings, event_id=event_id)

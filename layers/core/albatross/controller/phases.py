@@ -173,7 +173,13 @@ def sync_targets(
         changed += calls
         if not settled:
             digests[rid] += "|unsettled"  # matches no digest: the next sync tries the rules again
-        added, removed = targets.sync(physical[rid], wanted)
+        if binding.get("multiCluster"):
+            # shared with other clusters: deregister only what this cluster registered
+            tracked = store.tracked_targets(group, rid) or set()
+            added, removed = targets.sync(physical[rid], wanted, tracked=tracked)
+            store.track_targets(group, rid, wanted)
+        else:
+            added, removed = targets.sync(physical[rid], wanted)
         changed += added + removed
     return changed, digests
 

@@ -68,9 +68,11 @@ KINDS = (
     Kind("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", True),
     Kind("coordination.k8s.io", "v1", "leases", "Lease", True),
     Kind("elbv2.k8s.aws", "v1beta1", "ingressclassparams", "IngressClassParams", False),
+    # the CRD forwarder/deploy/components/targetgroupbinding-crd ships (ADR 0013)
+    Kind("elbv2.k8s.aws", "v1beta1", "targetgroupbindings", "TargetGroupBinding", True),
 )
 _BY_PATH = {(k.group, k.version, k.plural): k for k in KINDS}
-_STATUS_KINDS = {"Ingress", "Service", "Deployment"}
+_STATUS_KINDS = {"Ingress", "Service", "Deployment", "TargetGroupBinding"}
 UNSCHEDULABLE_TAINT = "node.kubernetes.io/unschedulable"
 
 

@@ -14,6 +14,7 @@ from albatross.aws.errors import ConditionFailed, Retryable, aws_errors
 
 STATE_SK = "#state"
 _TARGETS = "targets:"  # state item attributes: targets:<target group id> → digest
+_TRACKED = "tracked#"  # items of a group's partition: tracked#<target group id> → targets this cluster registered
 _NET = "net#"  # items of a group's partition: net#<target group id> → its backend rule record
 _OWNED = "ownedLoadBalancers"  # state item attribute: the ARNs of the load balancers the group made or adopted
 _HELD = "held#"  # held#<physical id> / grp#<group>: the group's stack index holds that resource
@@ -843,6 +844,29 @@ class Store:
             self._delete(f"grp#{group}", _NET + rid)
         else:
             self._put(f"grp#{group}", _NET + rid, record={"S": json.dumps(record, sort_keys=True)})
+
+    def tracked_targets(self, group: str, rid: str) -> set[tuple[str, int]] | None:
+        """The targets this cluster registered in a target group other clusters register
+        in too (LBC's multi-cluster target groups, which LBC keeps in a ConfigMap per
+        binding); None: nothing recorded yet."""
+        with aws_errors():
+            item = (
+                clients.dynamodb()
+                .get_item(
+                    TableName=self.table,
+                    Key={"pk": {"S": f"grp#{group}"}, "sk": {"S": f"{_TRACKED}{rid}"}},
+                    ConsistentRead=True,
+                )
+                .get("Item")
+            )
+        return {(str(i), int(p)) for i, p in json.loads(item["targets"]["S"])} if item else None
+
+    def track_targets(self, group: str, rid: str, targets: Iterable[tuple[str, int]] | None) -> None:
+        """Record (None: forget) the targets this cluster registered in ``rid``."""
+        if targets is None:
+            self._delete(f"grp#{group}", f"{_TRACKED}{rid}")
+            return
+        self._put(f"grp#{group}", f"{_TRACKED}{rid}", targets={"S": json.dumps(sorted(targets))})
 
     def set_rule_needs(self, security_group: str, *, owner: str, rules: list[tuple[str, int, str]]) -> None:
         """Record the rules ``owner`` (a group's target group) needs on a security group

@@ -1,0 +1,274 @@
+"""TargetGroupBindings on the cloud side, against moto (ELBv2, EC2, DynamoDB, SQS): ingest
+stores a binding and its Service's changes, and the targets queue's syncs keep a target
+group made by hand registered with the Service's ready endpoints, as LBC's binding does
+(its docs, guide/targetgroupbinding). Deleting the binding deregisters its targets and
+leaves the target group as it was; a binding that cannot be served gets a Warning and
+blocks no other; a multi-cluster target group loses only this cluster's targets."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from albatross.aws import clients
+from albatross.aws.calls import CallCounter
+from albatross.contract import ObjectChange, bindings
+from albatross.controller import targets
+from albatross.controller.ingest import apply_change
+from albatross.controller.settings import Settings
+from albatross.store.table import Store
+from tests.functional.test_store import table
+
+CLUSTER = "c1"
+NS = "shop"
+
+
+class World:
+    """A VPC, the queues, the state table, and the cluster's objects as ingest has them."""
+
+    def __init__(self) -> None:
+        ec2, sqs = clients.ec2(), clients.sqs()
+        self.vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        fifo: dict[Any, str] = {"FifoQueue": "true"}
+        self.settings = Settings(
+            cluster=CLUSTER,
+            vpc_id=self.vpc,
+            region="us-east-1",
+            table="state",
+            work_queue_url=sqs.create_queue(QueueName="work.fifo", Attributes=fifo)["QueueUrl"],
+            targets_queue_url=sqs.create_queue(QueueName="targets.fifo", Attributes=fifo)["QueueUrl"],
+            writeback_queue_url=sqs.create_queue(QueueName="writeback")["QueueUrl"],
+            provision_state_machine="",
+            teardown_state_machine="",
+        )
+        self.store: Store = table()
+        self.rv = 100
+        self.told: list[bindings.BindingWriteBack] = []
+
+    def target_group(self, name: str, *, vpc: str | None = None, tags: Mapping[str, str] | None = None) -> str:
+        """A target group made by hand (Terraform's, say): ip targets on port 80."""
+        tagged = {bindings.CLUSTER_TAG: CLUSTER} if tags is None else tags
+        return str(
+            clients.elbv2().create_target_group(
+                Name=name,
+                Protocol="HTTP",
+                Port=80,
+                VpcId=vpc or self.vpc,
+                TargetType="ip",
+                HealthCheckPath="/healthz",
+                Tags=[{"Key": k, "Value": v} for k, v in tagged.items()],
+            )["TargetGroups"][0]["TargetGroupArn"]
+        )
+
+    def send(self, kind: str, obj: dict[str, Any], *, delete: bool = False) -> None:
+        """The forwarder's change of ``obj``, through ingest, then every sync it queued."""
+        self.rv += 1
+        obj["metadata"]["resourceVersion"] = str(self.rv)
+        meta = obj["metadata"]
+        change = ObjectChange(
+            cluster=CLUSTER,
+            kind=kind,
+            action="delete" if delete else "upsert",
+            key=f"{meta['namespace']}/{meta['name']}",
+            resource_version=str(self.rv),
+            object=obj,
+        )
+        apply_change(change, settings=self.settings, store=self.store, event_id=f"e{self.rv}")
+        self.run_queues()
+
+    def run_queues(self) -> None:
+        """What the reconcile function does with the targets queue's messages; nothing may
+        reach the work queue (a binding is no IngressGroup)."""
+        sqs = clients.sqs()
+        while messages := sqs.receive_message(QueueUrl=self.settings.targets_queue_url, MaxNumberOfMessages=10).get(
+            "Messages", []
+        ):
+            for m in messages:
+                body = json.loads(m["Body"])
+                targets.sync_service(
+                    settings=self.settings,
+                    store=self.store,
+                    group=body["group"],
+                    service=body.get("service"),
+                    cause=m["MessageId"],
+                )
+                sqs.delete_message(QueueUrl=self.settings.targets_queue_url, ReceiptHandle=m["ReceiptHandle"])
+        assert not sqs.receive_message(QueueUrl=self.settings.work_queue_url).get("Messages")
+        while messages := sqs.receive_message(QueueUrl=self.settings.writeback_queue_url, MaxNumberOfMessages=10).get(
+            "Messages", []
+        ):
+            for m in messages:
+                parsed = bindings.parse_binding_writeback(m["Body"])
+                assert parsed is not None, m["Body"]
+                self.told.append(parsed)
+                sqs.delete_message(QueueUrl=self.settings.writeback_queue_url, ReceiptHandle=m["ReceiptHandle"])
+
+    def events(self, binding: str) -> list[tuple[str, str, str]]:
+        return [
+            (t.event_type, t.reason, t.message) for t in self.told if t.binding == binding and t.type == "bindingEvent"
+        ]
+
+
+def service(name: str = "checkout") -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": NS, "uid": f"svc-{name}"},
+        "spec": {"type": "ClusterIP", "ports": [{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"}]},
+    }
+
+
+def endpoints(*addresses: str, name: str = "checkout", not_ready: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": {"name": f"{name}-abcde", "namespace": NS, "labels": {"kubernetes.io/service-name": name}},
+        "addressType": "IPv4",
+        "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+        "endpoints": [
+            {"addresses": [a], "conditions": {"ready": a not in not_ready, "serving": True, "terminating": False}}
+            for a in addresses
+        ],
+    }
+
+
+def binding(name: str, arn: str, *, service_name: str = "checkout", **spec: Any) -> dict[str, Any]:
+    """LBC's sample binding: a Service port and a target group ARN."""
+    return {
+        "apiVersion": "elbv2.k8s.aws/v1beta1",
+        "kind": "TargetGroupBinding",
+        "metadata": {"name": name, "namespace": NS, "uid": f"uid-{name}", "generation": 1},
+        "spec": {"serviceRef": {"name": service_name, "port": 80}, "targetGroupARN": arn, **spec},
+    }
+
+
+def registered(arn: str) -> set[tuple[str, int]]:
+    health = clients.elbv2().describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
+    return {
+        (t["Target"]["Id"], t["Target"]["Port"]) for t in health if t.get("TargetHealth", {}).get("State") != "draining"
+    }
+
+
+def as_made(arn: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """The target group as the user made it: its description and tags."""
+    elbv2 = clients.elbv2()
+    found = dict(elbv2.describe_target_groups(TargetGroupArns=[arn])["TargetGroups"][0])
+    tags = elbv2.describe_tags(ResourceArns=[arn])["TagDescriptions"][0]["Tags"]
+    return found, {t["Key"]: t["Value"] for t in tags}
+
+
+@pytest.fixture
+def world(moto_endpoint: str) -> World:
+    return World()
+
+
+def test_a_binding_keeps_a_hand_made_target_group_registered_with_its_service(world: World) -> None:
+    arn = world.target_group("checkout-tf")
+    before = as_made(arn)
+    world.send("Service", service())
+    world.send("EndpointSlice", endpoints("10.0.1.1", "10.0.1.2", not_ready=("10.0.1.2",)))
+    counter = CallCounter()
+    try:
+        world.send("TargetGroupBinding", binding("checkout", arn))
+        # ready endpoints on the target port, as LBC registers ip targets
+        assert registered(arn) == {("10.0.1.1", 8080)}
+        assert world.events("shop/checkout") == [("Normal", "SuccessfullyReconciled", "Successfully reconciled")]
+        assert [t.observed_generation for t in world.told if t.type == "bindingStatus"] == [1]
+        assert all(t.uid == "uid-checkout" for t in world.told)
+
+        # endpoints change: the targets follow, through the Service's slices as for an Ingress
+        world.send("EndpointSlice", endpoints("10.0.1.1", "10.0.1.2", "10.0.1.3"))
+        assert registered(arn) == {("10.0.1.1", 8080), ("10.0.1.2", 8080), ("10.0.1.3", 8080)}
+        world.send("EndpointSlice", endpoints("10.0.1.3"))
+        assert registered(arn) == {("10.0.1.3", 8080)}
+
+        # the binding goes: its targets go, the target group stays as it was made
+        world.send("TargetGroupBinding", binding("checkout", arn), delete=True)
+        assert registered(arn) == set()
+    finally:
+        counter.close()
+    assert as_made(arn) == before
+    mutating = {(service, op) for (service, op), n in counter.snapshot().items() if n and not op.startswith("Describe")}
+    assert {op for service, op in mutating if service == "elasticloadbalancing"} <= {
+        "RegisterTargets",
+        "DeregisterTargets",
+    }
+    # later endpoint changes of the Service no longer touch it
+    world.send("EndpointSlice", endpoints("10.0.1.4"))
+    assert registered(arn) == set()
+
+
+@pytest.mark.parametrize(
+    ("make", "why"),
+    [
+        (
+            lambda w: w.target_group(
+                "other-vpc", vpc=clients.ec2().create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
+            ),
+            "in VPC",
+        ),
+        (lambda w: w.target_group("untagged", tags={"team": "shop"}), f"not tagged {bindings.CLUSTER_TAG}={CLUSTER}"),
+        (
+            lambda w: w.target_group(
+                "ingress-tg", tags={bindings.CLUSTER_TAG: CLUSTER, "ingress.k8s.aws/stack": "shop/web"}
+            ),
+            "stack",
+        ),
+        (lambda w: w.target_group("gone-tg").replace("gone-tg", "nothere"), "not found"),
+    ],
+)
+def test_a_binding_that_cannot_be_served_is_told_why_and_blocks_no_other(world: World, make: Any, why: str) -> None:
+    bad = make(world)
+    good = world.target_group("good-tf")
+    world.send("Service", service())
+    world.send("EndpointSlice", endpoints("10.0.1.1"))
+    world.send("TargetGroupBinding", binding("bad", bad))
+    world.send("TargetGroupBinding", binding("good", good))
+    ((kind, reason, message),) = world.events("shop/bad")
+    assert (kind, reason) == ("Warning", bindings.INVALID)
+    assert why in message
+    assert not any(t.type == "bindingStatus" for t in world.told if t.binding == "shop/bad")
+    assert registered(good) == {("10.0.1.1", 8080)}
+    if "not found" not in why:
+        assert registered(bad) == set()
+    # the good one keeps following its endpoints while the bad one stays as it is
+    world.send("EndpointSlice", endpoints("10.0.1.2"))
+    assert registered(good) == {("10.0.1.2", 8080)}
+
+
+def test_a_binding_without_its_service_deregisters_and_says_backend_not_found(world: World) -> None:
+    arn = world.target_group("checkout-tf")
+    world.send("Service", service())
+    world.send("EndpointSlice", endpoints("10.0.1.1"))
+    world.send("TargetGroupBinding", binding("checkout", arn))
+    assert registered(arn) == {("10.0.1.1", 8080)}
+    world.send("Service", service(), delete=True)
+    assert registered(arn) == set()
+    assert ("Warning", "BackendNotFound", "Service shop/checkout not found") in world.events("shop/checkout")
+
+
+def test_a_multi_cluster_target_group_loses_only_this_clusters_targets(world: World) -> None:
+    arn = world.target_group("shared-tf")
+    # another cluster's pod, registered by that cluster's controller
+    clients.elbv2().register_targets(TargetGroupArn=arn, Targets=[{"Id": "10.9.0.9", "Port": 8080}])
+    world.send("Service", service())
+    world.send("EndpointSlice", endpoints("10.0.1.1", "10.0.1.2"))
+    world.send("TargetGroupBinding", binding("checkout", arn, multiClusterTargetGroup=True))
+    assert registered(arn) == {("10.9.0.9", 8080), ("10.0.1.1", 8080), ("10.0.1.2", 8080)}
+    world.send("EndpointSlice", endpoints("10.0.1.2"))
+    assert registered(arn) == {("10.9.0.9", 8080), ("10.0.1.2", 8080)}
+    world.send("TargetGroupBinding", binding("checkout", arn, multiClusterTargetGroup=True), delete=True)
+    assert registered(arn) == {("10.9.0.9", 8080)}
+
+
+def test_without_multi_cluster_the_binding_owns_the_target_group(world: World) -> None:
+    arn = world.target_group("owned-tf")
+    clients.elbv2().register_targets(TargetGroupArn=arn, Targets=[{"Id": "10.9.0.9", "Port": 8080}])
+    world.send("Service", service())
+    world.send("EndpointSlice", endpoints("10.0.1.1"))
+    world.send("TargetGroupBinding", binding("checkout", arn))
+    # LBC's default: "the controller assumes full control over the TargetGroup"
+    assert registered(arn) == {("10.0.1.1", 8080)}
