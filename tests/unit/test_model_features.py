@@ -269,9 +269,8 @@ def test_class_selection_follows_lbc() -> None:
     legacy = {"metadata": {"annotations": {"kubernetes.io/ingress.class": "alb"}}, "spec": {"ingressClassName": "web"}}
     assert ingress_is_ours(legacy, classes={"web": theirs}, configured="alb")  # the annotation wins
     assert not ingress_is_ours({}, classes={"nginx": theirs}, configured="alb")
-    # LBC manages an Ingress without a class only with --manage-ingresses-without-ingress-class
-    # (off by default), even when the default IngressClass is its own.
-    assert not ingress_is_ours({}, classes={"alb": ClassInfo("ingress.k8s.aws/alb", True)}, configured="alb")
+    # An Ingress without a class takes the default IngressClass (LBC's class loader), here its own.
+    assert ingress_is_ours({}, classes={"alb": ClassInfo("ingress.k8s.aws/alb", True)}, configured="alb")
 
 
 def test_ingress_class_params_override_annotations_and_select_namespaces(tmp_path: Any) -> None:

@@ -13,7 +13,9 @@ This package is all the forwarder shares with the core. Here, the wire format:
   removal, and ``resend`` (ingest's answer to a Resync: the objects whose stored
   snapshot is stale, to be read and sent again).
 
-Besides it, what both sides must decide alike: which objects an Ingress needs (the
+Besides it, what both sides must decide alike: which Ingresses are ours, which
+IngressGroup each joins and its finalizer (:mod:`albatross.contract.membership`, its
+functions re-exported here under their old names), which objects an Ingress needs (the
 Services it forwards to, the Secrets it names: :mod:`albatross.contract.needs`, whose
 ``services_of`` is re-exported here) and how a user's annotations are read
 (:mod:`albatross.contract.reading`). Everything here is plain Python (no boto3, no
@@ -37,7 +39,26 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-# Re-exported: what the forwarder imports from here (it reads with these too).
+# Re-exported: what the forwarder imports from here (it reads with these too), and the
+# membership rules (albatross.contract.membership) under the names they always had here.
+from albatross.contract.membership import CONTROLLER as CONTROLLER
+from albatross.contract.membership import DEFAULT_CLASS_ANNOTATION as DEFAULT_CLASS_ANNOTATION
+from albatross.contract.membership import EXPLICIT_FINALIZER_PREFIX as EXPLICIT_FINALIZER_PREFIX
+from albatross.contract.membership import GROUP_NAME as GROUP_NAME
+from albatross.contract.membership import GROUP_NAME_ANNOTATION as GROUP_NAME_ANNOTATION
+from albatross.contract.membership import IMPLICIT_FINALIZER as IMPLICIT_FINALIZER
+from albatross.contract.membership import LEGACY_CLASS_ANNOTATION as LEGACY_CLASS_ANNOTATION
+from albatross.contract.membership import PARAMS_API_GROUP as PARAMS_API_GROUP
+from albatross.contract.membership import ClassInfo as ClassInfo
+from albatross.contract.membership import class_groups as class_groups
+from albatross.contract.membership import class_info as class_info
+from albatross.contract.membership import explicit_group as explicit_group
+from albatross.contract.membership import finalizer_for as finalizer_for
+from albatross.contract.membership import group_name_of as group_name_of
+from albatross.contract.membership import ingress_is_ours as ingress_is_ours
+from albatross.contract.membership import is_our_finalizer as is_our_finalizer
+from albatross.contract.membership import params_group as params_group
+from albatross.contract.membership import params_name as params_name
 from albatross.contract.needs import services_of as services_of
 from albatross.contract.reading import MAX_ANNOTATION_BYTES as MAX_ANNOTATION_BYTES
 from albatross.contract.reading import annotation_json as annotation_json
@@ -54,7 +75,6 @@ KINDS = (*V1_KINDS, "Secret", "TargetGroupBinding")  # the last: albatross.contr
 RESYNC = "Resync"
 ACTIONS = ("upsert", "delete")
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
-LEGACY_CLASS_ANNOTATION = "kubernetes.io/ingress.class"
 # EventBridge rejects entries above 256 KB (the whole entry, not only Detail).
 MAX_ENTRY_BYTES = 256 * 1024
 # A resourceVersion the cloud side may compare: ASCII digits (str.isdigit() also takes
@@ -424,116 +444,6 @@ def put_events_entry(*, bus_name: str, detail: Mapping[str, Any]) -> dict[str, s
 # The ownership tag (LBC's): the model tags ALB resources with it, the forwarder its
 # Secrets Manager copies (albatross.model.names has the whole tag spec).
 CLUSTER_TAG = "elbv2.k8s.aws/cluster"
-
-# --- finalizers: added by the forwarder, removed when the cloud side says so ----------
-
-IMPLICIT_FINALIZER = "ingress.k8s.aws/resources"
-EXPLICIT_FINALIZER_PREFIX = "group.ingress.k8s.aws/"
-GROUP_NAME_ANNOTATION = "alb.ingress.kubernetes.io/group.name"
-
-
-# An explicit group name: lowercase alphanumerics, '-' and '.', at most 63 characters.
-GROUP_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$")
-
-
-def explicit_group(obj: Mapping[str, Any]) -> str | None:
-    """The valid explicit group name of an Ingress, or None (implicit group)."""
-    group = mapping(mapping(obj.get("metadata")).get("annotations")).get(GROUP_NAME_ANNOTATION)
-    if isinstance(group, str) and GROUP_NAME.match(group.strip()):
-        return group.strip()
-    return None
-
-
-PARAMS_API_GROUP = "elbv2.k8s.aws"
-
-
-def params_name(ingress_class: Mapping[str, Any]) -> str | None:
-    """The IngressClassParams an IngressClass points at (``spec.parameters``), if any."""
-    ref = mapping(ingress_class.get("spec")).get("parameters")
-    if not isinstance(ref, Mapping) or ref.get("kind") != "IngressClassParams" or not ref.get("name"):
-        return None
-    return str(ref["name"]) if str(ref.get("apiGroup") or PARAMS_API_GROUP) == PARAMS_API_GROUP else None
-
-
-def params_group(params: Mapping[str, Any]) -> str | None:
-    """The valid group name an IngressClassParams sets (``spec.group.name``), if any."""
-    name = mapping(mapping(params.get("spec")).get("group")).get("name")
-    return name.strip() if isinstance(name, str) and GROUP_NAME.match(name.strip()) else None
-
-
-def class_groups(ingress_classes: Iterable[Mapping[str, Any]], params: Iterable[Mapping[str, Any]]) -> dict[str, str]:
-    """IngressClass name → the group its IngressClassParams name (ADR 0004)."""
-    by_params = {str(mapping(p.get("metadata")).get("name")): g for p in params if (g := params_group(p)) is not None}
-    out: dict[str, str] = {}
-    for ingress_class in ingress_classes:
-        ref = params_name(ingress_class)
-        if ref in by_params:
-            out[str(mapping(ingress_class.get("metadata")).get("name"))] = by_params[ref]
-    return out
-
-
-def group_name_of(obj: Mapping[str, Any], class_groups: Mapping[str, str] | None = None) -> str | None:
-    """The explicit group of an Ingress: its class's IngressClassParams group (which
-    overrides the annotation, as in LBC), else its valid ``group.name``; None: implicit."""
-    name = mapping(obj.get("spec")).get("ingressClassName")
-    legacy = mapping(mapping(obj.get("metadata")).get("annotations")).get(LEGACY_CLASS_ANNOTATION)
-    if class_groups and isinstance(name, str) and not legacy and name in class_groups:
-        return class_groups[name]
-    return explicit_group(obj)
-
-
-def finalizer_for(obj: Mapping[str, Any], class_groups: Mapping[str, str] | None = None) -> str:
-    """The LBC finalizer of an Ingress: per explicit group, or the implicit one."""
-    group = group_name_of(obj, class_groups)
-    return EXPLICIT_FINALIZER_PREFIX + group if group else IMPLICIT_FINALIZER
-
-
-def is_our_finalizer(name: str) -> bool:
-    """Whether ``name`` is a finalizer Albatross adds (and LBC would): the implicit one, or
-    the explicit-group prefix followed by a valid group name. The forwarder removes no
-    other, whatever a write-back asks."""
-    if name == IMPLICIT_FINALIZER:
-        return True
-    group = name.removeprefix(EXPLICIT_FINALIZER_PREFIX)
-    return group != name and GROUP_NAME.match(group) is not None
-
-
-# --- class selection: which Ingresses are ours (the forwarder filters, the cloud side checks)
-
-CONTROLLER = "ingress.k8s.aws/alb"
-DEFAULT_CLASS_ANNOTATION = "ingressclass.kubernetes.io/is-default-class"
-
-
-@dataclass(frozen=True)
-class ClassInfo:
-    controller: str
-    is_default: bool
-
-
-def class_info(ingress_class: Mapping[str, Any]) -> ClassInfo:
-    annotations = mapping(mapping(ingress_class.get("metadata")).get("annotations"))
-    default = str(annotations.get(DEFAULT_CLASS_ANNOTATION, "")).lower() == "true"
-    return ClassInfo(controller=str(mapping(ingress_class.get("spec")).get("controller", "")), is_default=default)
-
-
-def ingress_is_ours(obj: Mapping[str, Any], *, classes: Mapping[str, ClassInfo], configured: str) -> bool:
-    """LBC's class selection. The legacy ``kubernetes.io/ingress.class`` annotation, when
-    present, wins: it must equal the configured class. Otherwise ``spec.ingressClassName``
-    must name an IngressClass of our controller (or, while that IngressClass is unknown
-    here, equal the configured class). An Ingress naming no class is not ours, even when
-    the default IngressClass is: LBC manages those only with
-    ``--manage-ingresses-without-ingress-class`` (off by default), and the API server
-    already writes the default class into ``spec.ingressClassName`` of new Ingresses.
-    (``classes`` is keyed by IngressClass name; ``ClassInfo.is_default`` is not consulted.)"""
-    legacy = mapping(mapping(obj.get("metadata")).get("annotations")).get(LEGACY_CLASS_ANNOTATION)
-    if legacy:
-        return bool(legacy == configured)
-    name = mapping(obj.get("spec")).get("ingressClassName")
-    if isinstance(name, str) and name:
-        known = classes.get(name)
-        return known.controller == CONTROLLER if known is not None else name == configured
-    return False
-
 
 # --- write-back: cloud side → forwarder -------------------------------------------------
 

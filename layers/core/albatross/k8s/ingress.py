@@ -1,7 +1,9 @@
 """The Ingress view: class, group membership, rules and backends.
 
 Group identity follows LBC: an Ingress without ``group.name`` forms an implicit group
-named ``namespace/name``; with it, it joins the explicit group of that name.
+named ``namespace/name``; with it, it joins the explicit group of that name. The rules
+themselves (class, group, order, finalizer) are :mod:`albatross.contract.membership`'s,
+shared with the forwarder; here they are applied to a stored object whatever its shape.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from albatross.contract import LEGACY_CLASS_ANNOTATION, group_name_of
+from albatross.contract import membership
 from albatross.k8s.annotations import Annotations
 from albatross.k8s.errors import ObjectError, as_list, as_mapping, integer
 
@@ -151,13 +153,14 @@ def parse_ingress(obj: Mapping[str, Any]) -> Ingress:
     if class_name is not None and not isinstance(class_name, str):
         raise ObjectError("spec.ingressClassName must be a string")
     tls = [t for t in as_list(spec.get("tls"), "spec.tls") if isinstance(t, Mapping)]
+    legacy = membership.legacy_class(obj)  # present, the legacy annotation is the class
     status_lb = _status_hostnames(obj.get("status"))
     deleting, finalizers = lifecycle(obj)
     return Ingress(
         namespace=namespace,
         name=name,
         uid=str(meta.get("uid", "")),
-        class_name=class_name or annotations.get(LEGACY_CLASS_ANNOTATION),
+        class_name=legacy if legacy is not None else class_name,
         annotations=Annotations(annotations),
         paths=tuple(paths),
         default_backend=_backend(default, "spec.defaultBackend") if default else None,
@@ -206,9 +209,8 @@ def routing_view(obj: Any) -> dict[str, Any]:
 
 
 def group_key_of(obj: Mapping[str, Any], class_groups: Mapping[str, str] | None = None) -> str:
-    """The group key for routing work: the class's IngressClassParams group, else the
-    annotation's (ADR 0004), read so that a malformed spec or group name still reaches
-    the reconcile (in the implicit group), which reports it."""
-    view = routing_view(obj)
-    meta = view["metadata"]
-    return group_name_of(view, class_groups) or f"{meta.get('namespace', '')}/{meta.get('name', '')}"
+    """The group key for routing work (:func:`albatross.contract.membership.group_key_of`:
+    the class's IngressClassParams group, else the annotation's, ADR 0004), read so that
+    a malformed spec or group name still reaches the reconcile (in the implicit group),
+    which reports it."""
+    return membership.group_key_of(routing_view(obj), class_groups)

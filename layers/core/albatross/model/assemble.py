@@ -10,20 +10,28 @@ Pure: the objects come through a :class:`Source`, read only when needed, in the 
 the reconcile has always read them (its store and AWS call counts are measured, in
 bench/run.py and tests/functional/test_converge.py): the state store for the reconcile,
 the manifest files for ``plan``.
+
+Reading a Service or an IngressClassParams a member needs fails in one of three ways
+(ADR 0010), each the member's error: the object is missing (LBC's wording: a 503 "Backend
+service does not exist" for a Service, as LBC tolerates it by default; ``invalid ingress
+class: ingressclassparams.elbv2.k8s.aws "<name>" not found``); it is malformed (the
+user's error, naming the object and the field); or reading it met a defect of ours (an
+internal error naming the object, never the member's fault; the member is left out of
+the build, so the defect cannot fail the group's other members).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Generic, Protocol, TypeVar
 
-from albatross.contract import class_groups, params_name
-from albatross.k8s.errors import partition, readable
+from albatross.contract.membership import class_groups, params_name
+from albatross.k8s.errors import ObjectError, internal, readable, unexpected
 from albatross.k8s.ingress import GroupID, Ingress
 from albatross.k8s.ingress_class import parse_ingress_class
-from albatross.k8s.params import parse_params
+from albatross.k8s.params import IngressClassParams, parse_params
 from albatross.k8s.service import Service, parse_service
 from albatross.model import builder, rules
 from albatross.model.config import ControllerConfig
@@ -90,50 +98,90 @@ def classify(
     )
 
 
-def _services(source: Source, ingresses: Sequence[Ingress]) -> tuple[dict[str, Service], dict[str, str]]:
-    """The Services the members name, and why each one that cannot be read cannot."""
-    keys: set[str] = set()
+T = TypeVar("T")
+
+
+@dataclass
+class _Read(Generic[T]):
+    """Objects of one kind as read, by key: the views, and why each other one failed."""
+
+    found: dict[str, T] = field(default_factory=dict)
+    # the user's error: malformed (the reason names the object and the field)
+    unreadable: dict[str, str] = field(default_factory=dict)
+    # a defect of ours reading it (ADR 0010): the exception
+    broken: dict[str, Exception] = field(default_factory=dict)
+
+
+def _read(kind: str, objects: Mapping[str, Mapping[str, Any]], parse: Callable[[Mapping[str, Any]], T]) -> _Read[T]:
+    """Each object read through its view, each failure classified (module docstring)."""
+    out: _Read[T] = _Read()
+    for key, obj in objects.items():
+        try:
+            out.found[key] = parse(obj)
+        except ObjectError as e:
+            out.unreadable[key] = str(e)
+        except Exception as e:  # the reading boundary: a defect of ours is the members' internal error
+            logger.exception("reading %s %s", kind, key)
+            out.broken[key] = e
+    return out
+
+
+def _services(source: Source, ingresses: Sequence[Ingress]) -> tuple[_Read[Service], dict[str, set[str]]]:
+    """The Services the members name, as read, and the keys each member names."""
+    named: dict[str, set[str]] = {}
     for ing in ingresses:
         try:
-            keys |= rules.referenced_services(ing)
+            named[ing.key] = rules.referenced_services(ing)
         except Exception:  # its build meets the same defect and reports it as its own error
             logger.exception("reading the Services an Ingress names: %s", ing.key)
-    services: dict[str, Service] = {}
-    unreadable: dict[str, str] = {}
-    for key, obj in source.objects("Service", keys).items():
-        parsed, bad = partition([obj], parse_service)
-        services.update((s.key, s) for s in parsed)
-        unreadable.update((key, reason) for _, reason in bad)
-    return services, unreadable
+    keys = set().union(*named.values())
+    return _read("Service", source.objects("Service", keys), parse_service), named
+
+
+def _defect(ingress: str, e: Exception, what: str) -> builder.MemberError:
+    """A member's internal error: reading an object it needs met a defect of ours."""
+    return builder.MemberError(ingress, unexpected(e), internal=f"{internal(e)}, reading {what}")
 
 
 def build(*, source: Source, config: ControllerConfig, group: str, ingresses: Sequence[Ingress]) -> builder.BuildResult:
     """The build of these members, with the objects they need."""
     facts = source.discovery(ingresses) if ingresses else Discovery()
     with_params = [i for i in ingresses if i.class_params]
-    parsed, bad = partition(source.class_params(), parse_params) if with_params else ([], [])
-    params = {p.name: p for p in parsed}
-    unreadable = {_name(obj): reason for obj, reason in bad}
+    params: _Read[IngressClassParams] = (
+        _read("IngressClassParams", {_name(p): p for p in source.class_params()}, parse_params)
+        if with_params
+        else _Read()
+    )
     # Namespace labels, for the params' namespace selectors (absent namespace: no labels)
     namespaces = (
         {
             name: dict((obj.get("metadata") or {}).get("labels") or {})
             for name, obj in source.objects("Namespace", {i.namespace for i in with_params}).items()
         }
-        if any(p.namespace_selector for p in params.values())
+        if any(p.namespace_selector for p in params.found.values())
         else None
     )
-    services, unreadable_services = _services(source, ingresses)
-    return builder.build(
+    services, named = _services(source, ingresses)
+    defects: dict[str, builder.MemberError] = {}
+    for ing in ingresses:
+        broken = [k for k in sorted(named.get(ing.key, ())) if k in services.broken]
+        if ing.class_params in params.broken:
+            defects[ing.key] = _defect(
+                ing.key, params.broken[ing.class_params], f"IngressClassParams {ing.class_params}"
+            )
+        elif broken:
+            defects[ing.key] = _defect(ing.key, services.broken[broken[0]], f"Service {broken[0]}")
+    built = builder.build(
         config=config,
         group=GroupID.parse(group),
-        ingresses=ingresses,
-        services=services,
+        ingresses=[i for i in ingresses if i.key not in defects],
+        services={s.key: s for s in services.found.values()},
         discovery=facts,
-        params=params,
+        params={p.name: p for p in params.found.values()},
         namespaces=namespaces,
-        unreadable=unreadable | unreadable_services,
+        unreadable=params.unreadable | services.unreadable,
     )
+    return replace(built, errors=built.errors + tuple(defects.values())) if defects else built
 
 
 @dataclass(frozen=True)
@@ -179,10 +227,13 @@ def assemble(
     if not failed:
         return Assembly(built=built)
     # Better than LBC: the others proceed, with each failed member's last good version.
-    ingresses, fate = with_last_good(members.live, failed, last_good)
+    ingresses, fate = with_last_good(members.live, failed, last_good, members.classes)
     built = build(source=source, config=config, group=group, ingresses=ingresses)
     held = {e.ingress: e.reason for e in built.errors}
     internal |= {e.ingress: e.internal for e in built.errors if e.internal and e.ingress not in failed}
+    # A member whose IngressClass turned invalid: its last good version was built with
+    # that class's params, which can no longer be read; change nothing (LBC fails the group).
+    held |= {k: failed[k] for k in members.class_errors if last_good.get(k) is not None}
     unknown = [k for k in failed if last_good.get(k) is None]
     if unknown and unmodelled:
         # A member that never built may own part of a load balancer Albatross has
