@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from albatross.aws import applier
 from albatross.aws import discovery as aws
 from albatross.aws.errors import AlbatrossError
 from albatross.contract import class_groups
@@ -32,6 +33,8 @@ from albatross.model.config import ConfigError, ControllerConfig, from_yaml_dict
 from albatross.model.discovery import Discovery, DiscoveryError
 from albatross.model.group import groups_of
 from albatross.model.stack import Stack
+from albatross.plan import protection
+from albatross.plan.actual import Actual, ActualResource
 from albatross.plan.planner import plan
 
 
@@ -153,11 +156,14 @@ def plan_offline(
     discovery_for: DiscoveryFor | None = None,
     *,
     sources: Sequence[str] = (),
+    teardowns: dict[str, list[Mapping[str, Any]]] | None = None,
 ) -> dict[str, Any]:
     """The desired stacks of the objects. ``discovery_for(group, ingresses)``, when given,
     supplies each group's AWS facts (live plan) instead of the fixed ``discovery``;
     ``sources`` says where each object came from (for messages about objects without a
-    name)."""
+    name). ``teardowns``, when given, receives each group that builds no stack because
+    its members are all leaving, with the objects of those being deleted (a live plan
+    plans their teardown)."""
     invalid: list[dict[str, str]] = []
     by_kind: dict[str, list[Mapping[str, Any]]] = {}
     for number, obj in enumerate(objects):
@@ -222,6 +228,8 @@ def plan_offline(
         errors.extend({"stack": group, "ingress": k, "reason": v} for k, v in sorted(assembly.errors.items()))
         if assembly.built.stack is not None:
             stacks.append(assembly.built.stack.to_json())
+        elif teardowns is not None and members.leaving and not members.live:
+            teardowns[group] = [ingresses[m["ingress"]] for m in members.leaving if m["ingress"] in ingresses]
     return {"stacks": stacks, "errors": errors, "invalid": invalid}
 
 
@@ -299,9 +307,39 @@ def run(
     return 0, table(result)
 
 
+def _refused(stack: str, refusal: protection.Refusal) -> dict[str, str]:
+    """A refusal as the plan reports it: the cause in the words of the reconcile's
+    Warning (LBC's own for a deleting Ingress that states protection)."""
+    lead = "Failed build model" if refusal.reason == protection.BUILD else "Failed deploy model"
+    return {
+        "stack": stack,
+        "loadBalancer": refusal.name,
+        "reason": refusal.reason,
+        "message": f"{lead} due to {refusal.cause}",
+        "release": refusal.release,
+    }
+
+
+def _statements(
+    objects: Sequence[Mapping[str, Any]], deleting: Sequence[Mapping[str, Any]]
+) -> list[protection.Statement]:
+    """What the deleting Ingresses say about deletion protection, each read with its
+    class's IngressClassParams from the manifests, as the reconcile reads them."""
+    of = {kind: [o for o in objects if o.get("kind") == kind and _shaped(o)] for kind in _READ}
+    classes = {c.name: c for c in readable(of["IngressClass"], parse_ingress_class)}
+    params = {p.name: p for p in readable(of["IngressClassParams"], parse_params)}
+    return protection.statements(deleting, classes=classes, params=params)
+
+
 def run_live(*, files: Sequence[Path], config_path: Path | None, output: str) -> tuple[int, str]:
     """``albatross plan`` against AWS (or the endpoint in ``AWS_ENDPOINT_URL``): the steps
-    that would make AWS match the manifests. Reads only; changes nothing."""
+    that would make AWS match the manifests. Reads only; changes nothing.
+
+    A group whose Ingresses are all being deleted (``metadata.deletionTimestamp``, as
+    ``kubectl get -o yaml`` shows a terminating one) is planned as its teardown. A plan
+    the reconcile would refuse for deletion protection (:mod:`albatross.plan.protection`)
+    is listed with its steps marked ``refused`` and the reconcile's reason: nothing of
+    that stack would run, and the Ingresses would keep their finalizers."""
     try:
         config = from_yaml_dict(_read_mapping(config_path, "config", as_json=False))
         manifests = read_manifests(files)
@@ -313,13 +351,40 @@ def run_live(*, files: Sequence[Path], config_path: Path | None, output: str) ->
             shared = config.backend_sg_enabled and not config.backend_sg_id  # the cluster's shared backend group, found
             return aws.discover(vpc_id=config.vpc_id, existing=existing, cluster=config.cluster if shared else None)
 
-        result = plan_offline(manifests.objects, config, Discovery(), discovery_for=facts, sources=manifests.sources)
-        steps = []
+        def protected(lb: ActualResource) -> bool:
+            return applier.deletion_protected(lb.physical_id)
+
+        teardowns: dict[str, list[Mapping[str, Any]]] = {}
+        result = plan_offline(
+            manifests.objects,
+            config,
+            Discovery(),
+            discovery_for=facts,
+            sources=manifests.sources,
+            teardowns=teardowns,
+        )
+        planned: list[tuple[str, Stack | None, Actual, Sequence[protection.Statement]]] = []
         for stack in result["stacks"]:
-            desired = Stack.from_json(stack)
-            actual = aws.complete(actuals[desired.stack_id], desired)
+            built = Stack.from_json(stack)
+            planned.append((built.stack_id, built, aws.complete(actuals[built.stack_id], built), ()))
+        for group, deleting in sorted(teardowns.items()):
+            found = aws.complete(aws.find_stack(cluster=config.cluster, stack_id=group), None)
+            planned.append((group, None, found, _statements(manifests.objects, deleting)))
+        steps: list[dict[str, Any]] = []
+        refusals: list[dict[str, str]] = []
+        for group, desired, actual, stated in planned:
+            these = plan(desired, actual)
+            verdict = protection.decide(steps=these, desired=desired, statements=stated, protected=protected)
+            refusals += [_refused(group, r) for r in verdict.refusals]
             steps += [
-                {"stack": desired.stack_id, "op": s.op, "type": s.type, "id": s.id} for s in plan(desired, actual)
+                {
+                    "stack": group,
+                    "op": s.op,
+                    "type": s.type,
+                    "id": s.id,
+                    **({"refused": True} if verdict.refused else {}),
+                }
+                for s in these
             ]
     except (InputError, ConfigError) as e:
         return 2, str(e)
@@ -327,8 +392,14 @@ def run_live(*, files: Sequence[Path], config_path: Path | None, output: str) ->
         return 1, f"AWS refused a read: {e}"
     invalid = manifests.invalid + result["invalid"]
     if output == "json":
-        return 0, json.dumps({"steps": steps, "errors": result["errors"], "invalid": invalid}, indent=2, sort_keys=True)
-    lines = [f"{s['stack']:<32} {s['op']:<8} {s['type'].rsplit('::', 1)[-1]:<14} {s['id']}" for s in steps]
+        document = {"steps": steps, "refused": refusals, "errors": result["errors"], "invalid": invalid}
+        return 0, json.dumps(document, indent=2, sort_keys=True)
+    lines = [
+        f"{s['stack']:<32} {s['op']:<8} {s['type'].rsplit('::', 1)[-1]:<14} {s['id']}"
+        + ("  (refused: deletion protection)" if s.get("refused") else "")
+        for s in steps
+    ]
+    lines += [f"refused {r['stack']}: {r['message']}; to let it go, {r['release']}" for r in refusals]
     lines += [f"error {e['ingress']} (stack {e['stack']}): {e['reason']}" for e in result["errors"]]
     lines += [f"invalid {i['object']}: {i['reason']}" for i in invalid]
     return 0, "\n".join(lines) if lines else "no changes"

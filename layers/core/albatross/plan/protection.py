@@ -35,6 +35,8 @@ from typing import Any
 
 from albatross.k8s.annotations import PREFIX, Annotations, parse_bool
 from albatross.k8s.errors import AnnotationError
+from albatross.k8s.ingress import lifecycle
+from albatross.k8s.ingress_class import IngressClass, class_params_of
 from albatross.k8s.params import IngressClassParams
 from albatross.model.stack import LOAD_BALANCER, Stack
 from albatross.plan.actual import ActualResource
@@ -81,6 +83,22 @@ def statement(obj: Mapping[str, Any], params: IngressClassParams | None) -> Stat
     if parsed is None:
         return Statement(key, None, source, error=f'strconv.ParseBool: parsing "{value}": invalid syntax ({source})')
     return Statement(key, parsed, source)
+
+
+def statements(
+    objects: Iterable[Mapping[str, Any]],
+    *,
+    classes: Mapping[str, IngressClass],
+    params: Mapping[str, IngressClassParams],
+) -> list[Statement]:
+    """What each of ``objects`` that is being deleted says, read with the
+    IngressClassParams its class names (the reconcile's objects come from the state
+    store, ``albatross plan``'s from the manifests)."""
+    return [
+        statement(obj, params.get(class_params_of(obj, classes) or ""))
+        for obj in objects
+        if isinstance(obj, Mapping) and lifecycle(obj)[0]
+    ]
 
 
 def live(load_balancer: ActualResource) -> bool | None:
