@@ -154,6 +154,7 @@ def read_member(
         raise AnnotationError(
             PREFIX + "load-balancer-name", name, "load balancer name cannot be longer than 32 characters"
         )
+    _refuse_frontend_nlb(a)
     certificates = tuple(a.string_list("certificate-arn") or ())
     redirect = a.raw("ssl-redirect")
     attributes = a.string_map("load-balancer-attributes")
@@ -192,6 +193,25 @@ def read_member(
             else None
         ),
     )
+
+
+FRONTEND_NLB = "enable-frontend-nlb"
+
+
+def _refuse_frontend_nlb(a: Annotations) -> None:
+    """``enable-frontend-nlb: true`` asks for an NLB in front of the ALB, which Albatross does
+    not build yet (ADR 0012). Ignored, it would be worse than missing: a stack LBC made with
+    one would lose it (the NLB, its listeners and its addresses are the stack's, so the
+    adoption would delete them). As an error, the Ingress keeps its last good version, and
+    a group LBC made is left as it is (ADR 0002). ``false`` asks for nothing."""
+    raw = a.raw(FRONTEND_NLB)
+    if raw is not None and a.boolean(FRONTEND_NLB, False):
+        raise AnnotationError(
+            PREFIX + FRONTEND_NLB,
+            raw,
+            "the frontend NLB is not supported yet: Albatross builds the ALB only, and leaves a "
+            "frontend NLB LBC made in place while this annotation asks for one (docs/adr/0012-frontend-nlb.md)",
+        )
 
 
 def _capacity(a: Annotations) -> int | None:
