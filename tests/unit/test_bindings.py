@@ -16,6 +16,7 @@ import pytest
 from albatross.contract import bindings, parse_detail
 from albatross.contract.bindings import BindingError, BindingWriteBack, BindingWriteBackError
 from tests.helpers import load_event, load_schema
+from tests.unit.test_model_builder import ingress, run, service, stack_json
 
 ARN = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/checkout-tf/6a4ecf7bfae473c1"
 
@@ -188,3 +189,23 @@ def test_other_writebacks_are_not_binding_writebacks_and_malformed_ones_are_refu
     event = {"schemaVersion": "1", "type": "bindingEvent", "cluster": "c1", "binding": "a/b", "eventType": "Info"}
     with pytest.raises(BindingWriteBackError, match="eventType"):
         bindings.parse_binding_writeback(json.dumps(event))
+
+
+@pytest.mark.parametrize(("value", "shared"), [(None, False), ("true", True), ("false", False), ("1", True)])
+def test_the_multi_cluster_annotation_marks_an_ingresss_target_groups_shared(value: str | None, shared: bool) -> None:
+    # LBC's docs: alb.ingress.kubernetes.io/multi-cluster-target-group: "true" sets the
+    # flag on the binding of each target group of the Ingress
+    ing = ingress()
+    if value is not None:
+        ing["metadata"]["annotations"]["alb.ingress.kubernetes.io/multi-cluster-target-group"] = value
+    stack = stack_json(run(ing, service()))
+    groups = [r for r in stack["resources"].values() if r["type"] == "AWS::ElasticLoadBalancingV2::TargetGroup"]
+    assert groups
+    assert all(bool(r["binding"].get("multiCluster")) is shared for r in groups)
+
+
+def test_an_unparsable_multi_cluster_annotation_is_the_ingresss_error() -> None:
+    ing = ingress()
+    ing["metadata"]["annotations"]["alb.ingress.kubernetes.io/multi-cluster-target-group"] = "FaLsE"
+    result = run(ing, service())
+    assert any("strconv.ParseBool" in str(e) for e in result.errors), result.errors

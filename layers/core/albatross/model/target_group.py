@@ -236,4 +236,8 @@ def build(
     node_labels = a.string_map("target-node-labels")
     if node_labels and target_type == "instance":
         binding["nodeSelector"] = {"matchLabels": node_labels}
+    if a.boolean("multi-cluster-target-group", False):
+        # shared with other clusters: only the targets this cluster registered are ever
+        # deregistered (albatross.controller.phases.sync_targets, ADR 0013)
+        binding["multiCluster"] = True
     return rid, Resource(type=TARGET_GROUP, properties=properties, binding=binding)
