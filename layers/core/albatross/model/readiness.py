@@ -1,0 +1,89 @@
+"""Pod readiness gates, the cloud side's rules (docs/adr/0014-pod-readiness-gates.md): pure.
+
+* :func:`condition`: a gated pod's condition from its target's health, as LBC sets it
+  (``True`` only when ``healthy``; reason and message are the TargetHealth's);
+  :data:`JUST_REGISTERED` for a target registered a moment ago, without a read;
+  :data:`BINDING_DELETED` for the pods of a target group that no longer serves them.
+* whether the pod must be patched is :func:`albatross.contract.readiness.differs`, which
+  the forwarder asks too.
+* :func:`registrable`: which EndpointSlice endpoints become targets of a target group.
+  With a gate, the pod's ``Ready`` waits for the gate, so an endpoint that is not ready
+  is registered when its pod is gated on this target group and its containers are ready
+  (LBC's rule); otherwise the gate could never pass.
+* :func:`first_poll_seconds`, :func:`next_poll_seconds`: when to read a target's health
+  again, paced by its target group's health checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from albatross.contract.readiness import PodCondition, gates_of
+from albatross.contract.reading import listed, mapping
+
+HEALTHY = "healthy"
+JUST_REGISTERED = ("False", "Elb.RegistrationInProgress", "Target registration is in progress")
+BINDING_DELETED = ("True", "", "Target Group Binding is deleted")
+# SQS message timers: whole seconds, at most 15 minutes
+MAX_DELAY_SECONDS = 900
+
+
+def condition(condition_type: str, health: Mapping[str, Any] | None) -> PodCondition:
+    """The condition of ``condition_type`` for a pod whose target has ``health`` (a
+    DescribeTargetHealth ``TargetHealth``: State, Reason, Description); None: the target
+    was registered a moment ago and not read since."""
+    if health is None:
+        return PodCondition(condition_type, *JUST_REGISTERED)
+    status = "True" if health.get("State") == HEALTHY else "False"
+    return PodCondition(condition_type, status, str(health.get("Reason") or ""), str(health.get("Description") or ""))
+
+
+def deleted(condition_type: str) -> PodCondition:
+    """The condition LBC leaves on the pods of a binding that goes: passed, so they do not
+    stay unready."""
+    return PodCondition(condition_type, *BINDING_DELETED)
+
+
+def needs_probe(found: PodCondition) -> bool:
+    """Whether the target must be read again (LBC: until the condition is True)."""
+    return found.status != "True"
+
+
+def containers_ready(pod: Mapping[str, Any]) -> bool:
+    return any(
+        mapping(c).get("type") == "ContainersReady" and mapping(c).get("status") == "True"
+        for c in listed(mapping(pod.get("status")).get("conditions"))
+    )
+
+
+def registrable(endpoint: Mapping[str, Any], pod: Mapping[str, Any] | None, condition_type: str | None) -> bool:
+    """Whether an EndpointSlice endpoint is a target of the target group gated by
+    ``condition_type`` (None: an ``instance``-mode or ungated target group). Ready and
+    not terminating: yes (a missing ``ready`` counts as ready, as Kubernetes advises).
+    Not ready: only when ``pod`` is gated on ``condition_type``, its containers are ready
+    and it is not terminating."""
+    conditions = mapping(endpoint.get("conditions"))
+    if conditions.get("terminating") is True:
+        return False
+    if conditions.get("ready", True) is not False:
+        return True
+    if condition_type is None or pod is None or mapping(pod.get("metadata")).get("deletionTimestamp"):
+        return False
+    return condition_type in gates_of(pod) and containers_ready(pod)
+
+
+def _clamp(seconds: float) -> int:
+    return max(1, min(MAX_DELAY_SECONDS, round(seconds)))
+
+
+def first_poll_seconds(*, interval: int, healthy_threshold: int) -> int:
+    """After registering: when the target can first be healthy, ``healthy_threshold``
+    consecutive checks ``interval`` seconds apart."""
+    return _clamp(interval * healthy_threshold)
+
+
+def next_poll_seconds(*, interval: int) -> int:
+    """While a gated target is not healthy: every health-check interval (a check can
+    change its state no oftener)."""
+    return _clamp(interval)
