@@ -272,3 +272,16 @@ def test_without_multi_cluster_the_binding_owns_the_target_group(world: World) -
     world.send("TargetGroupBinding", binding("checkout", arn))
     # LBC's default: "the controller assumes full control over the TargetGroup"
     assert registered(arn) == {("10.0.1.1", 8080)}
+
+
+def test_a_binding_held_by_lbcs_finalizer_is_released_when_deleted(world: World) -> None:
+    arn = world.target_group("checkout-tf")
+    world.send("Service", service())
+    world.send("EndpointSlice", endpoints("10.0.1.1"))
+    kept = binding("checkout", arn)
+    kept["metadata"]["finalizers"] = ["elbv2.k8s.aws/resources"]  # LBC's, left when LBC went
+    world.send("TargetGroupBinding", kept)
+    assert registered(arn) == {("10.0.1.1", 8080)}
+    kept["metadata"]["deletionTimestamp"] = "2026-12-06T12:00:00Z"
+    world.send("TargetGroupBinding", kept)
+    assert registered(arn) == set()

@@ -77,6 +77,7 @@ def test_the_arn_wins_over_the_name_as_in_lbc() -> None:
         ({"networking": {"ingress": [{"from": [{"ipBlock": {"cidr": "10.0.0.0/8"}}], "ports": []}]}}, "ipBlock"),
         ({"networking": {"ingress": [{"from": [], "ports": [{"port": 80}]}]}}, "names no source"),
         ({"multiClusterTargetGroup": "yes"}, "true or false"),
+        ({"iamRoleArnToAssume": "arn:aws:iam::155642222660:role/tg-management-role"}, "another account"),
     ],
 )
 def test_specs_albatross_cannot_serve_say_why(change: dict[str, Any], message: str) -> None:

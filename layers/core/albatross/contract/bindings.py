@@ -205,6 +205,9 @@ def parse_spec(obj: Mapping[str, Any]) -> Spec:
         if mapping(selector).get("matchExpressions"):
             raise BindingError("spec.nodeSelector.matchExpressions is not supported by Albatross; use matchLabels")
         labels = {str(k): str(v) for k, v in mapping(mapping(selector).get("matchLabels")).items()}
+    if spec.get("iamRoleArnToAssume"):
+        # the functions' own role registers; another account's target group is not reached
+        raise BindingError("spec.iamRoleArnToAssume (a target group of another account) is not supported by Albatross")
     multi = spec.get("multiClusterTargetGroup", False)
     if not isinstance(multi, bool):
         raise BindingError("spec.multiClusterTargetGroup must be true or false")

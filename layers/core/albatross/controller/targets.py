@@ -95,7 +95,8 @@ def sync_binding(*, settings: Settings, store: Store, group: str) -> int:
     obj = store.get_objects(bindings.KIND, [key]).get(key)
     state = store.group_state(group)
     saved = Stack.from_json(state.model).of_type(TARGET_GROUP).get(BOUND) if state.model else None
-    if obj is None or not bindings.served(obj):
+    if obj is None or not bindings.served(obj) or mapping(obj.get("metadata")).get("deletionTimestamp"):
+        # gone, or going (held only by a finalizer, such as the one LBC left): released now
         return unbind(settings=settings, store=store, group=group, saved=saved)
     try:
         spec = bindings.parse_spec(obj)
