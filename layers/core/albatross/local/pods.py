@@ -5,6 +5,12 @@ Pods are not API objects of the double. Each Deployment's pods are kept here wit
 what endpoints show: an address, a node, a template revision and a phase:
 
 * ``starting``: created, not ready yet (``ready: false, serving: false``);
+* ``gated``: its containers are ready, but a readiness gate of its template
+  (``spec.readinessGates``) is not passed: not ready either (``ready: false, serving:
+  false``). A gate passes when something sets its condition ``True``
+  (:meth:`Workloads.set_condition`, what LBC or Albatross does for target health); the
+  pod is ``ready`` from the next step, and ``gated`` again from the next step after a
+  condition goes ``False``;
 * ``ready``: ``ready: true, serving: true``;
 * ``draining``: deleted but still passing its readiness probe (``ready: false,
   serving: true, terminating: true``);
@@ -12,8 +18,10 @@ what endpoints show: an address, a node, a template revision and a phase:
   terminating: true``). It is gone after the next step.
 
 A replica count change outside a rollout happens at once: new pods are ready right
-away, and removed pods (newest first) vanish at once. A pod template change starts a
-rolling update (maxSurge 1, maxUnavailable 0). An eviction (``kubectl drain``) deletes
+away (``gated`` when their template has readiness gates), and removed pods (newest
+first) vanish at once. A pod template change starts a
+rolling update (maxSurge 1, maxUnavailable 0: a ``gated`` pod is not available, so an
+old pod waits for its replacement's gates). An eviction (``kubectl drain``) deletes
 a node's pods and starts replacements on other nodes. Both move one phase per
 :meth:`Workloads.step`, which the double runs on a timer or a test calls by hand, so
 every intermediate EndpointSlice can be seen.
@@ -32,11 +40,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-STARTING, READY, DRAINING, STOPPING = "starting", "ready", "draining", "stopping"
+STARTING, GATED, READY, DRAINING, STOPPING = "starting", "gated", "ready", "draining", "stopping"
 ADDRESSES = 1000  # addresses per Deployment (pod_ip keeps them distinct)
 
 _CONDITIONS = {
     STARTING: {"ready": False, "serving": False, "terminating": False},
+    GATED: {"ready": False, "serving": False, "terminating": False},
     READY: {"ready": True, "serving": True, "terminating": False},
     DRAINING: {"ready": False, "serving": True, "terminating": True},
     STOPPING: {"ready": False, "serving": False, "terminating": True},
@@ -60,11 +69,18 @@ class Pod:
     revision: int  # the pod template revision it runs
     node: str | None
     phase: str
+    gates: tuple[str, ...] = ()  # the condition types of its template's readiness gates
+    conditions: dict[str, bool] = field(default_factory=dict)  # condition type → status True
 
     @property
     def live(self) -> bool:
-        """Not deleted (starting or ready)."""
-        return self.phase in (STARTING, READY)
+        """Not deleted (starting, gated or ready)."""
+        return self.phase in (STARTING, GATED, READY)
+
+    @property
+    def passed(self) -> bool:
+        """Every readiness gate's condition is True (so: none)."""
+        return all(self.conditions.get(g, False) for g in self.gates)
 
 
 @dataclass
@@ -73,6 +89,7 @@ class _Pods:
 
     template: str  # the pod template, as canonical JSON
     replicas: int
+    gates: tuple[str, ...] = ()  # its readiness gates' condition types
     revision: int = 0
     created: int = 0
     pods: list[Pod] = field(default_factory=list)
@@ -112,9 +129,10 @@ class Workloads:
             elif template != current.template:
                 current.template, current.revision = template, current.revision + 1
             current.replicas = replicas
+            current.gates = _gates(spec)
             if not current.moving():
                 while len(current.pods) < replicas:
-                    current.pods.append(self._new(key, current, nodes=nodes, phase=READY))
+                    current.pods.append(self._new(key, current, nodes=nodes, phase=GATED if current.gates else READY))
                 del current.pods[replicas:]  # the newest go first
         for key in set(self._sets) - seen:
             del self._sets[key]
@@ -139,6 +157,16 @@ class Workloads:
             wanted = current.replicas - sum(1 for p in current.pods if p.live and p.revision == current.revision)
             current.pods += [self._new(key, current, nodes=nodes, phase=STARTING) for _ in range(max(wanted, 0))]
         return evicted
+
+    def set_condition(self, namespace: str, pod: str, condition_type: str, *, status: bool) -> bool:
+        """Set a condition of a pod (a readiness gate's, say); returns whether the pod exists.
+        Its readiness follows at the next step, as the kubelet's status sync would."""
+        for (ns, _), current in self._sets.items():
+            for found in current.pods:
+                if ns == namespace and found.name == pod:
+                    found.conditions[condition_type] = status
+                    return True
+        return False
 
     def endpoints(self, namespace: str, deployment: str, *, family: str) -> list[dict[str, Any]]:
         """The EndpointSlice endpoints of a Deployment's pods, oldest first."""
@@ -165,6 +193,7 @@ class Workloads:
             revision=current.revision,
             node=nodes[current.created % len(nodes)] if nodes else None,
             phase=phase,
+            gates=current.gates,
         )
         current.created += 1
         return pod
@@ -174,8 +203,8 @@ class Workloads:
         for pod in current.pods:
             if pod.phase == DRAINING:
                 pod.phase = STOPPING
-            elif pod.phase == STARTING:
-                pod.phase = READY
+            elif pod.phase in (STARTING, GATED, READY):  # containers ready from the first step on
+                pod.phase = READY if pod.passed else GATED
         ready = [p for p in current.pods if p.phase == READY]
         old = [p for p in ready if p.revision != current.revision]
         if old and len(ready) > current.replicas:  # maxUnavailable 0: a new pod is ready first
@@ -183,7 +212,7 @@ class Workloads:
         rolling = any(p.live and p.revision != current.revision for p in current.pods)
         fresh = [p for p in current.pods if p.live and p.revision == current.revision]
         missing = current.replicas - len(fresh)
-        if missing > 0 and not (rolling and any(p.phase == STARTING for p in fresh)):
+        if missing > 0 and not (rolling and any(p.phase != READY for p in fresh)):
             # maxSurge 1 during a rollout; otherwise the ReplicaSet makes up the count at once
             current.pods += [
                 self._new(key, current, nodes=nodes, phase=STARTING) for _ in range(1 if rolling else missing)
@@ -191,6 +220,12 @@ class Workloads:
         elif missing < 0 and not rolling:
             for pod in fresh[current.replicas :]:
                 current.pods.remove(pod)
+
+
+def _gates(spec: Mapping[str, Any]) -> tuple[str, ...]:
+    template = spec.get("template") or {}
+    found = (template.get("spec") or {}).get("readinessGates") or []
+    return tuple(str(g["conditionType"]) for g in found if isinstance(g, dict) and g.get("conditionType"))
 
 
 def endpoint_slice(
