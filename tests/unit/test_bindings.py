@@ -5,9 +5,11 @@ policy requires), and the binding write-backs against their JSON schema."""
 
 from __future__ import annotations
 
+import ast
 import copy
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -210,3 +212,19 @@ def test_an_unparsable_multi_cluster_annotation_is_the_ingresss_error() -> None:
     ing["metadata"]["annotations"]["alb.ingress.kubernetes.io/multi-cluster-target-group"] = "FaLsE"
     result = run(ing, service())
     assert any("strconv.ParseBool" in str(e) for e in result.errors), result.errors
+
+
+def test_every_reason_the_cloud_side_tells_a_binding_is_one_the_forwarder_records() -> None:
+    # _tell(settings, obj, event_type, reason, message): what the forwarder would refuse
+    # (foreign-reason) must never be asked
+    source = (Path(__file__).resolve().parents[2] / "layers/core/albatross/controller/targets.py").read_text()
+    reasons: list[str] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "_tell":
+            reason = node.args[3]
+            if isinstance(reason, ast.Constant) and reason.value:
+                reasons.append(str(reason.value))
+            elif isinstance(reason, ast.Attribute):
+                reasons.append(str(getattr(bindings, reason.attr)))
+    assert {"SuccessfullyReconciled", "BackendNotFound", bindings.INVALID} <= set(reasons)
+    assert set(reasons) <= bindings.EVENT_REASONS
