@@ -166,7 +166,11 @@ def test_missing_service_gets_a_503_rule_and_no_target_group() -> None:
             {"group.order": "1001"},
             "explicit Ingress group order must be within [-1000:1000], Ingress: game-2048/game-2048, order: 1001",
         ),
-        ({"group.order": "first"}, "must be an integer (annotation alb.ingress.kubernetes.io/group.order"),
+        (
+            {"group.order": "first"},
+            "failed to load Ingress group order for ingress: game-2048/game-2048: failed to parse int64 annotation, "
+            'alb.ingress.kubernetes.io/group.order: first: strconv.ParseInt: parsing "first": invalid syntax',
+        ),
     ],
 )
 def test_bad_annotations_are_member_errors(annotations: dict[str, str], message: str) -> None:

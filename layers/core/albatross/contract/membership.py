@@ -289,12 +289,18 @@ class OrderError(ValueError):
 def group_order(obj: Mapping[str, Any]) -> int:
     """An Ingress's ``group.order`` (0 when absent); raises :class:`OrderError` for a
     value that is not an int64 (Go's ``strconv.ParseInt``) or is outside [-1000, 1000]."""
-    raw = _annotations(obj).get(GROUP_ORDER_ANNOTATION)
-    if not isinstance(raw, str):
-        return 0
     meta = mapping(mapping(obj).get("metadata"))
-    ingress = f"{meta.get('namespace')!s:.253}/{meta.get('name')!s:.253}"
+    raw = _annotations(obj).get(GROUP_ORDER_ANNOTATION)
+    return parse_group_order(raw if isinstance(raw, str) else None, f"{meta.get('namespace')}/{meta.get('name')}")
+
+
+def parse_group_order(raw: str | None, ingress: str) -> int:
+    """A ``group.order`` value (None: absent, 0) of the Ingress ``ingress``
+    (``namespace/name``, for LBC's messages), as :func:`group_order` reads it."""
+    if raw is None:
+        return 0
     text = raw.strip()
+    ingress = ingress[:507]
     syntax = _INT.fullmatch(text) is not None
     short = syntax and len(text.lstrip("+-").lstrip("0")) <= _INT64_DIGITS
     number = int(text, 10) if short else None

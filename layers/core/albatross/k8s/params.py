@@ -3,29 +3,15 @@ IngressClass imposes on every Ingress of the class, over their annotations."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+# LBC's check of an IngressGroup name: the one membership applies (re-exported for the model)
+from albatross.contract.membership import MAX_GROUP_NAME as MAX_GROUP_NAME
+from albatross.contract.membership import group_name_error as group_name_error
 from albatross.k8s.annotations import digits
 from albatross.k8s.errors import ObjectError, as_list, as_mapping, integer, text
-
-MAX_GROUP_NAME = 63
-_GROUP_NAME_CHARACTERS = re.compile(r"([a-z0-9][-a-z0-9.]*)?[a-z0-9]")
-
-
-def group_name_error(name: str) -> str | None:
-    """LBC's check of an IngressGroup name (``group.name`` annotation or IngressClassParams
-    ``spec.group.name``): its message, or None when the name is valid."""
-    if not _GROUP_NAME_CHARACTERS.fullmatch(name):
-        return (
-            "invalid ingress group: groupName must consist of lower case alphanumeric characters, '-' or '.', "
-            "and must start and end with an alphanumeric character"
-        )
-    if len(name) > MAX_GROUP_NAME:
-        return f"invalid ingress group: groupName must be no more than {MAX_GROUP_NAME} characters"
-    return None
 
 
 @dataclass(frozen=True)

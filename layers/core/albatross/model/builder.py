@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from albatross.contract.membership import member_sort_key
 from albatross.k8s.errors import Internal, ObjectError, PermanentUser, internal, unexpected
 from albatross.k8s.ingress import GroupID, Ingress, Path
 from albatross.k8s.params import IngressClassParams
@@ -229,7 +230,7 @@ def _build(
             settings.append(certificates.discover(member, discovery))
         except Exception as e:  # noqa: BLE001  # one member's defect is that member's error (module docstring)
             errors.append(MemberError.of(ing.key, e))
-    settings.sort(key=lambda m: (m.order, m.ingress.namespace, m.ingress.name))
+    settings.sort(key=lambda m: member_sort_key(m.order, m.ingress.namespace, m.ingress.name))
 
     def fail_all(reason: str, keys: Sequence[str]) -> BuildResult:
         return BuildResult(stack=None, errors=tuple(errors) + tuple(MemberError(k, reason) for k in keys))

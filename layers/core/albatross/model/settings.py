@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
+from albatross.contract.membership import OrderError, parse_group_order
 from albatross.k8s.annotations import PREFIX, Annotations, JSONError, digits, load_json
 from albatross.k8s.errors import AnnotationError, ObjectError, clip, integer, show
 from albatross.k8s.ingress import Ingress
@@ -120,15 +121,12 @@ def _cidrs(values: list[str] | None, value: str | None, ingress: str) -> tuple[s
 
 
 def _order(a: Annotations, ingress: str) -> int:
+    """``group.order``, read by the membership rules (LBC's parse, range and messages)."""
     raw = a.raw("group.order")
-    order = a.integer("group.order", default=0, low=-(2**63), high=2**63 - 1)
-    if raw is not None and not -1000 <= order <= 1000:
-        raise AnnotationError(
-            PREFIX + "group.order",
-            raw,
-            f"explicit Ingress group order must be within [-1000:1000], Ingress: {ingress}, order: {order}",
-        )
-    return order
+    try:
+        return parse_group_order(raw, ingress)
+    except OrderError as e:
+        raise AnnotationError(PREFIX + "group.order", raw or "", str(e)) from None
 
 
 def read_member(
