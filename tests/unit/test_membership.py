@@ -20,14 +20,18 @@ LBC documents or implements it:
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from albatross.contract import membership as m
 from albatross.contract.membership import ClassInfo
 from albatross.k8s import ingress as ingress_view
 from albatross.k8s.ingress_class import class_params_of, parse_ingress_class
+from albatross.k8s.params import parse_params
 from albatross.model.group import members_of
 
 OURS = ClassInfo(controller="ingress.k8s.aws/alb", is_default=False)
@@ -48,6 +52,15 @@ def ingress(
     return {
         "metadata": {"namespace": "shop", "name": "web", "annotations": annotations},
         "spec": {"ingressClassName": cls} if cls is not None else {},
+    }
+
+
+def params(spec: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": "elbv2.k8s.aws/v1beta1",
+        "kind": "IngressClassParams",
+        "metadata": {"name": "team-params"},
+        "spec": spec,
     }
 
 
@@ -220,6 +233,15 @@ def test_an_invalid_params_group_sets_no_group() -> None:
         assert m.group_key_of(ingress(cls="team", group="mine"), grouped) == "mine"
 
 
+def test_a_params_group_is_read_as_the_model_reads_it() -> None:
+    """Membership and the model's IngressClassParams view agree on which names are valid
+    (else an Ingress would join a group whose build reports the name invalid)."""
+    for name in ("team-a", " team-a", "team-a ", "Team", ""):
+        obj = params({"group": {"name": name}})
+        view = parse_params(obj)
+        assert (m.params_group(obj) is not None) is (view.group is not None) is (view.group_error is None)
+
+
 def test_several_default_classes_give_no_default_group() -> None:
     classes = [
         ingress_class("a", default="true", parameters=PARAMS_REF),
@@ -285,3 +307,40 @@ def test_a_member_of_a_class_with_unknown_parameters_reports_it() -> None:
     assert found.live == []
     assert found.errors == {"shop/web": "invalid ingress class: IngressClass team references unknown parameters"}
     assert found.class_errors == {"shop/web"}
+
+
+# --- any shape -------------------------------------------------------------------------------
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=6),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=12,
+)
+KEYS = st.sampled_from(
+    [
+        *("metadata", "spec", "name", "namespace", "annotations", "ingressClassName", "controller", "parameters"),
+        *("apiGroup", "kind", "group", m.LEGACY_CLASS_ANNOTATION, m.DEFAULT_CLASS_ANNOTATION),
+        *(m.GROUP_NAME_ANNOTATION, m.GROUP_ORDER_ANNOTATION),
+    ]
+)
+SHAPED = st.recursive(JSON, lambda inner: st.dictionaries(KEYS, inner, max_size=4), max_leaves=20)
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(obj=SHAPED, other=SHAPED)
+def test_no_shape_makes_a_membership_rule_raise(obj: Any, other: Any) -> None:
+    """The forwarder calls these on whatever the API server sends: they never raise (a
+    group.order LBC refuses is the one error, and it is an OrderError)."""
+    info = m.class_info(obj)
+    classes = {"alb": info, "other": m.class_info(other)}
+    grouped = m.class_groups([obj, other], [obj, other])
+    for configured in ("alb", ""):
+        assert isinstance(m.ingress_is_ours(obj, classes=classes, configured=configured), bool)
+    assert isinstance(m.group_key_of(obj, grouped), str)
+    assert m.finalizer_for(obj, grouped).startswith(("ingress.k8s.aws/", "group.ingress.k8s.aws/"))
+    m.class_of(obj, classes)
+    m.uses_ingress_class(obj)
+    m.params_group(obj)
+    m.params_name(obj)
+    with contextlib.suppress(m.OrderError):
+        m.group_order(obj)

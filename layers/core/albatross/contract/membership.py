@@ -147,9 +147,10 @@ def default_class(classes: Mapping[str, ClassInfo]) -> str | None:
 
 
 def params_group(params: Mapping[str, Any]) -> str | None:
-    """The valid group name an IngressClassParams sets (``spec.group.name``), if any."""
+    """The valid group name an IngressClassParams sets (``spec.group.name``, as written:
+    a field, not an annotation, so not trimmed), if any."""
     name = mapping(mapping(mapping(params).get("spec")).get("group")).get("name")
-    return name.strip() if isinstance(name, str) and valid_group_name(name.strip()) else None
+    return name if valid_group_name(name) else None
 
 
 def class_groups_of(classes: Mapping[str, ClassInfo], params_groups: Mapping[str, str]) -> dict[str, str]:
