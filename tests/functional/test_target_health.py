@@ -3,15 +3,21 @@ states DescribeTargetHealth reports around a registration, as the ELBv2 API refe
 describes them (TargetHealth: ``initial`` with ``Elb.RegistrationInProgress`` then
 ``Elb.InitialHealthChecking``, ``healthy`` with no reason, ``draining`` with
 ``Target.DeregistrationInProgress``; a deregistered target stays listed while it
-drains). Time is a hand-moved clock, so nothing here waits."""
+drains), and the readiness gates' poll read through it (ADR 0014). Time is a hand-moved
+clock, so nothing here waits."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from albatross.aws import clients
+from albatross.aws.calls import CallCounter
+from albatross.controller import readiness
 from albatross.local.mends import target_health
 from albatross.local.system import make_vpc
+from albatross.model.readiness import GatedTarget
 
 if TYPE_CHECKING:
     from mypy_boto3_elbv2.type_defs import TargetDescriptionTypeDef
@@ -160,3 +166,43 @@ def test_targets_registered_before_the_model_count_as_healthy(moto_endpoint: str
         clock.now += 1
         clients.elbv2().deregister_targets(TargetGroupArn=arn, Targets=[A])
         assert model.floor(arn, start, clock.now) == 0
+
+
+def test_the_readiness_poll_follows_gated_targets_from_registration_to_healthy(moto_endpoint: str) -> None:
+    # ADR 0014: conditions as LBC sets them; one DescribeTargetHealth per poll of the
+    # target group, whatever the number of pods; reads paced by the health checks
+    gate = "target-health.elbv2.k8s.aws/health"
+    gated = [
+        GatedTarget(pod=f"default/web-{i}", uid=f"u-{i}", target=key, condition_type=gate)
+        for i, key in enumerate((KEY_A, KEY_B))
+    ]
+    arn, clock = target_group(), Clock()
+    with target_health(time_scale=1.0, intervals=2, clock=clock):
+        clients.elbv2().register_targets(TargetGroupArn=arn, Targets=[A, B])
+        first = readiness.after_registration(gated, {}, interval=INTERVAL, healthy_threshold=2)
+        assert [(t.pod, c.status, c.reason) for t, c in first.conditions] == [
+            ("default/web-0", "False", "Elb.RegistrationInProgress"),
+            ("default/web-1", "False", "Elb.RegistrationInProgress"),
+        ]
+        assert first.delay == 2 * INTERVAL  # when the targets can first be healthy
+        shown = [replace(t, shown=c) for t, c in first.conditions]
+
+        clock.now += INTERVAL
+        counter = CallCounter()
+        try:
+            checking = readiness.poll(arn, shown, interval=INTERVAL, healthy_threshold=2)
+        finally:
+            counter.close()
+        assert counter.snapshot() == {("elasticloadbalancing", "DescribeTargetHealth"): 1}
+        assert {c.reason for _, c in checking.conditions} == {"Elb.InitialHealthChecking"}
+        assert checking.delay == INTERVAL
+        shown = [replace(t, shown=c) for t, c in checking.conditions]
+        assert readiness.poll(arn, shown, interval=INTERVAL, healthy_threshold=2).conditions == []  # unchanged
+
+        clock.now += INTERVAL
+        healthy = readiness.poll(arn, shown, interval=INTERVAL, healthy_threshold=2)
+        assert {(c.status, c.reason, c.message) for _, c in healthy.conditions} == {("True", "", "")}
+        assert (healthy.pending, healthy.delay) == ([], None)  # nothing left to read
+        [body, _] = [json.loads(wb.to_body()) for wb in readiness.writebacks("cluster", healthy)]
+        assert body["type"] == "podCondition"
+        assert (body["pod"], body["uid"], body["condition"]["type"]) == ("default/web-0", "u-0", gate)

@@ -303,3 +303,31 @@ def test_the_transition_time_moves_only_with_the_status_and_old_text_is_cleared(
     )
     done = pod(gates=[GATE], conditions=[{"type": GATE, "status": "True"}])
     assert status_patch(done, readiness.condition(GATE, {"State": "healthy"}), now=NOW) is None
+
+
+# --- settling one target group's gated targets ------------------------------------------
+
+
+def gated(i: int, shown: PodCondition | None = None) -> readiness.GatedTarget:
+    return readiness.GatedTarget(f"readiness/web-{i}", f"u-{i}", (f"10.0.1.{i}", 80), GATE, shown)
+
+
+def test_settle_writes_back_only_what_pods_do_not_show_and_reads_again_while_any_is_not_true() -> None:
+    healthy = readiness.condition(GATE, {"State": "healthy"})
+    checking = {
+        "State": "initial",
+        "Reason": "Elb.InitialHealthChecking",
+        "Description": "Initial health checks in progress",
+    }
+    targets = [gated(1, shown=healthy), gated(2), gated(3, shown=readiness.condition(GATE, checking))]
+    health = {targets[0].target: {"State": "healthy"}, targets[2].target: checking}  # 2: not read yet
+    settled = readiness.settle(targets, health, interval=15, healthy_threshold=2)
+    assert [(t.pod, c) for t, c in settled.conditions] == [("readiness/web-2", readiness.condition(GATE, None))]
+    assert [t.pod for t in settled.pending] == ["readiness/web-2", "readiness/web-3"]
+    assert settled.delay == 15
+    just = readiness.settle([gated(4)], {}, interval=15, healthy_threshold=2, registered=True)
+    assert just.delay == 30  # first read when the target can first be healthy
+    done = readiness.settle(
+        [gated(1, shown=healthy)], {gated(1).target: {"State": "healthy"}}, interval=15, healthy_threshold=2
+    )
+    assert (done.conditions, done.pending, done.delay) == ([], [], None)

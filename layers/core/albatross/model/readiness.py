@@ -12,11 +12,15 @@
   (LBC's rule); otherwise the gate could never pass.
 * :func:`first_poll_seconds`, :func:`next_poll_seconds`: when to read a target's health
   again, paced by its target group's health checks.
+* :func:`settle`: for the gated targets of one target group and what is known of their
+  health, the conditions to write back (only those the pods do not show), the targets
+  still to watch and when to look again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from albatross.contract.readiness import PodCondition, gates_of
@@ -87,3 +91,55 @@ def next_poll_seconds(*, interval: int) -> int:
     """While a gated target is not healthy: every health-check interval (a check can
     change its state no oftener)."""
     return _clamp(interval)
+
+
+Target = tuple[str, int]  # (Id, Port), as registered
+
+
+@dataclass(frozen=True)
+class GatedTarget:
+    """A pod gated on a target group, and its target there."""
+
+    pod: str  # namespace/name
+    uid: str
+    target: Target
+    condition_type: str
+    shown: PodCondition | None = None  # the condition as the pod shows it (None: not set)
+
+
+@dataclass(frozen=True)
+class Settled:
+    conditions: list[tuple[GatedTarget, PodCondition]]  # to write back
+    pending: list[GatedTarget]  # not True yet: to read again
+    delay: int | None  # seconds until that read (None: nothing pending)
+
+
+def settle(
+    targets: Sequence[GatedTarget],
+    health: Mapping[Target, Mapping[str, Any] | None],
+    *,
+    interval: int,
+    healthy_threshold: int,
+    registered: bool = False,
+) -> Settled:
+    """What the targets' ``health`` (a DescribeTargetHealth answer by target; a target
+    missing or None: registered a moment ago, not read) means for their pods.
+    ``registered``: these targets were just registered, so the first read is due when
+    they can first be healthy, not one interval from now."""
+    out: list[tuple[GatedTarget, PodCondition]] = []
+    pending: list[GatedTarget] = []
+    for t in targets:
+        wanted = condition(t.condition_type, health.get(t.target))
+        if t.shown is None or (t.shown.status, t.shown.reason, t.shown.message) != (
+            wanted.status,
+            wanted.reason,
+            wanted.message,
+        ):
+            out.append((t, wanted))
+        if needs_probe(wanted):
+            pending.append(t)
+    if not pending:
+        return Settled(out, [], None)
+    if registered:
+        return Settled(out, pending, first_poll_seconds(interval=interval, healthy_threshold=healthy_threshold))
+    return Settled(out, pending, next_poll_seconds(interval=interval))
