@@ -185,3 +185,18 @@ def test_a_member_whose_class_turned_invalid_holds_the_group() -> None:
     assert new.held == {}
     assert new.failed == {f"{NS}/api": reason}
     assert new.built.members == (f"{NS}/web",)
+
+
+def test_a_namespace_of_any_shape_is_read_as_its_labels() -> None:
+    """Namespaces are read for IngressClassParams namespace selectors: a stored one whose
+    labels are not a map has no labels, so the selector does not match (LBC's mismatch
+    error), rather than the assembly failing for the whole group."""
+    source = Objects(classes=[CLASS], params=[params({"namespaceSelector": {"matchLabels": {"team": "shop"}}})])
+    source.stored["Namespace"] = {NS: {"metadata": {"name": NS, "labels": ["team=shop"]}}}
+    found = assembled(source, of_class(member("api", "/api")), member("web", "/web"))
+    assert found.failed == {
+        f"{NS}/api": "invalid ingress class: namespaceSelector of IngressClassParams team-params mismatch"
+    }
+    assert found.built.members == (f"{NS}/web",)
+    source.stored["Namespace"] = {NS: {"metadata": {"name": NS, "labels": {"team": "shop"}}}}
+    assert assembled(source, of_class(member("api", "/api"))).failed == {}
