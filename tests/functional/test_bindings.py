@@ -72,7 +72,7 @@ class World:
             cluster=CLUSTER,
             kind=kind,
             action="delete" if delete else "upsert",
-            key=f"{meta['namespace']}/{meta['name']}",
+            key=f"{meta['namespace']}/{meta['name']}" if "namespace" in meta else meta["name"],
             resource_version=str(self.rv),
             object=obj,
         )
@@ -285,3 +285,43 @@ def test_a_binding_held_by_lbcs_finalizer_is_released_when_deleted(world: World)
     kept["metadata"]["deletionTimestamp"] = "2026-12-06T12:00:00Z"
     world.send("TargetGroupBinding", kept)
     assert registered(arn) == set()
+
+
+def node(name: str, instance: str, *, pool: str = "web", ready: bool = True) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": name, "labels": {"pool": pool}},
+        "spec": {"providerID": f"aws:///us-east-1a/{instance}"},
+        "status": {"conditions": [{"type": "Ready", "status": "True" if ready else "False"}]},
+    }
+
+
+def test_an_instance_binding_registers_the_selected_nodes_on_the_services_node_port(world: World) -> None:
+    subnet = clients.ec2().create_subnet(VpcId=world.vpc, CidrBlock="10.0.9.0/24")["Subnet"]["SubnetId"]
+    one, two, other = (
+        str(i["InstanceId"])
+        for i in clients.ec2().run_instances(ImageId="ami-12345678", MinCount=3, MaxCount=3, SubnetId=subnet)[
+            "Instances"
+        ]
+    )
+    made = clients.elbv2().create_target_group(
+        Name="nodes-tf",
+        Protocol="HTTP",
+        Port=80,
+        VpcId=world.vpc,
+        TargetType="instance",
+        Tags=[{"Key": bindings.CLUSTER_TAG, "Value": CLUSTER}],
+    )
+    arn = made["TargetGroups"][0]["TargetGroupArn"]
+    svc = service()
+    svc["spec"] = {"type": "NodePort", "ports": [{"name": "http", "port": 80, "targetPort": 8080, "nodePort": 30080}]}
+    world.send("Service", svc)
+    for name, instance, pool in (("a", one, "web"), ("b", two, "web"), ("c", other, "batch")):
+        world.send("Node", node(name, instance, pool=pool))
+    world.send("TargetGroupBinding", binding("nodes", arn, nodeSelector={"matchLabels": {"pool": "web"}}))
+    # LBC: instance targets on the Service port's NodePort, the nodes the selector picks
+    assert registered(arn) == {(one, 30080), (two, 30080)}
+    # a node that stops serving leaves the target group, through the Node change alone
+    world.send("Node", node("b", two, ready=False))
+    assert registered(arn) == {(one, 30080)}
