@@ -19,6 +19,7 @@ from albatross.contract import ObjectChange, bindings
 from albatross.controller import targets
 from albatross.controller.ingest import apply_change
 from albatross.controller.settings import Settings
+from albatross.local.mends import mend_moto
 from albatross.store.table import Store
 from tests.functional.test_store import table
 
@@ -325,3 +326,33 @@ def test_an_instance_binding_registers_the_selected_nodes_on_the_services_node_p
     # a node that stops serving leaves the target group, through the Node change alone
     world.send("Node", node("b", two, ready=False))
     assert registered(arn) == {(one, 30080)}
+
+
+def test_a_bindings_networking_rules_are_made_and_revoked_with_it(world: World) -> None:
+    ec2 = clients.ec2()
+    subnet = ec2.create_subnet(VpcId=world.vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+    nodes = ec2.create_security_group(GroupName="nodes", Description="nodes", VpcId=world.vpc)["GroupId"]
+    balancer = ec2.create_security_group(GroupName="alb-tf", Description="the user's ALB", VpcId=world.vpc)["GroupId"]
+    ec2.create_network_interface(SubnetId=subnet, PrivateIpAddress="10.0.1.1", Groups=[nodes])
+    arn = world.target_group("checkout-tf")
+    world.send("Service", service())
+    world.send("EndpointSlice", endpoints("10.0.1.1"))
+    networking = {"ingress": [{"from": [{"securityGroup": {"groupID": balancer}}], "ports": [{"port": 8080}]}]}
+    with mend_moto():  # moto then reports a source group rule's description, as EC2 does
+        world.send("TargetGroupBinding", binding("checkout", arn, networking=networking))
+        assert registered(arn) == {("10.0.1.1", 8080)}
+        # LBC's networking: the source may reach the target's port on the group guarding it
+        assert sources(nodes) == {(8080, balancer)}
+        world.send("TargetGroupBinding", binding("checkout", arn, networking=networking), delete=True)
+        assert sources(nodes) == set()
+    assert registered(arn) == set()
+    assert ec2.describe_security_groups(GroupIds=[balancer])["SecurityGroups"]  # the user's group stays
+
+
+def sources(group: str) -> set[tuple[int, str]]:
+    rules = clients.ec2().describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group]}])
+    return {
+        (r["FromPort"], r["ReferencedGroupInfo"]["GroupId"])
+        for r in rules["SecurityGroupRules"]
+        if not r.get("IsEgress") and r.get("ReferencedGroupInfo")
+    }
