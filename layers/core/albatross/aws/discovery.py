@@ -593,8 +593,10 @@ def discover(
                 out.extend(dict(s) for s in page["Subnets"])
         return out
 
-    backend = (
-        networking.backend_group(cluster=cluster, vpc_id=vpc_id, create=create_backend) if cluster is not None else None
+    backend = (  # a group with a load balancer has the shared group: a remembered id is trusted
+        networking.backend_group(cluster=cluster, vpc_id=vpc_id, create=create_backend, trusted=bool(existing))
+        if cluster is not None
+        else None
     )
     return Discovery(
         backend_security_group_id=backend,

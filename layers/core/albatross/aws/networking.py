@@ -14,10 +14,13 @@ meanwhile as revoked.
 
 The shared backend security group (:mod:`albatross.model.networking`) is found as LBC
 finds it (its two tags, in the cluster's VPC), made when absent (LBC's name, description
-and tags; a concurrent reconcile that made it first wins), and deleted once no load
-balancer in the VPC uses it. Its id is remembered per process for
-:data:`REMEMBER_SECONDS`, so a warm function finds it with no call; a cold one pays one
-DescribeSecurityGroups.
+and tags; a concurrent reconcile that made it first wins), and deleted once no stack
+uses it (no load balancer has it attached, no rule names it), a ``DependencyViolation``
+retried until EC2 lets it go (:func:`release_backend_group`). Its id is remembered per
+process for :data:`REMEMBER_SECONDS`: a warm function reconciling a group that has a load
+balancer finds it with no call; a cold one, or a group being made, pays one
+DescribeSecurityGroups (a remembered id that another teardown deleted is found gone
+there, and the group found or made again).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from dataclasses import replace
 from typing import Any
 
 from albatross.aws import clients
-from albatross.aws.errors import DependencyPending, Duplicate, NotFound, UserError, aws_errors
+from albatross.aws.errors import DependencyPending, Duplicate, NotFound, Retryable, UserError, aws_errors
 from albatross.model.load_balancer import CLUSTER_TAG_PREFIX
 from albatross.model.names import TAG_CLUSTER, backend_rule_description
 from albatross.model.networking import (
@@ -237,9 +240,10 @@ def exists(group: str) -> bool:
 
 # (cluster, VPC) → its shared backend group's id and when this process found or made it
 _backend: dict[tuple[str, str], tuple[str, float]] = {}
-# How long a remembered id is trusted. Another function's teardown may delete the group
-# (no load balancer used it) while this one remembers it; a load balancer made with the
-# id then fails, and the retries after this long find the group made again.
+# How long a remembered id is trusted without a look, by a reconcile of a group that has
+# a load balancer (which has the group attached, or is about to be given it once). Another
+# function's teardown may delete the group meanwhile (no stack used it any more): a group
+# being made looks first (see :func:`backend_group`).
 REMEMBER_SECONDS = 600.0
 
 
@@ -263,30 +267,57 @@ def _find_backend_group(*, cluster: str, vpc_id: str | None) -> str | None:
     return None
 
 
-def backend_group(*, cluster: str, vpc_id: str, create: bool) -> str | None:
+def _make_backend_group(*, cluster: str, vpc_id: str) -> str | None:
+    """Make the group with LBC's name, description and tags; the one a concurrent
+    reconcile made first when EC2 refuses the name."""
+    tags = [{"Key": k, "Value": v} for k, v in backend_group_tags(cluster).items()]
+    specification: list[Any] = [{"ResourceType": "security-group", "Tags": tags}]
+    try:
+        with aws_errors():
+            return str(
+                clients.ec2().create_security_group(
+                    GroupName=backend_group_name(cluster),
+                    Description=BACKEND_GROUP_DESCRIPTION,
+                    VpcId=vpc_id,
+                    TagSpecifications=specification,
+                )["GroupId"]
+            )
+    except UserError as e:
+        if not str(e).startswith("InvalidGroup.Duplicate:"):  # EC2's code for a name taken
+            raise
+    return _find_backend_group(cluster=cluster, vpc_id=vpc_id)  # a concurrent reconcile made it
+
+
+def _alive(group: str) -> bool:
+    """Whether a security group still exists: DescribeSecurityGroups by id, which EC2
+    answers ``InvalidGroup.NotFound`` for a group deleted."""
+    try:
+        with aws_errors():
+            clients.ec2().describe_security_groups(GroupIds=[group])
+    except NotFound:
+        return False
+    return True
+
+
+def backend_group(*, cluster: str, vpc_id: str, create: bool, trusted: bool = False) -> str | None:
     """The cluster's shared backend group: remembered, found, or (``create``) made with
-    LBC's name, description and tags. None when absent and not ``create``."""
+    LBC's name, description and tags. None when absent and not ``create``.
+
+    ``trusted``: the caller's group has a load balancer already, so a remembered id costs
+    no call (for :data:`REMEMBER_SECONDS`): the group is attached to it, and EC2 refuses
+    to delete a security group a load balancer uses. Otherwise (a group being made, which
+    would create its load balancer and rules with the id) a remembered id is looked at
+    first: another function's teardown may have deleted it (no stack used it then). When
+    EC2 answers ``InvalidGroup.NotFound`` the id is forgotten and the group found or made
+    again, once."""
     known, at = _backend.get((cluster, vpc_id), ("", 0.0))
-    if known and time.monotonic() - at < REMEMBER_SECONDS:
+    if known and time.monotonic() - at < REMEMBER_SECONDS and (trusted or _alive(known)):
         return known
+    if known:
+        forget_backend_group(cluster=cluster, vpc_id=vpc_id)
     found = _find_backend_group(cluster=cluster, vpc_id=vpc_id)
     if found is None and create:
-        tags = [{"Key": k, "Value": v} for k, v in backend_group_tags(cluster).items()]
-        specification: list[Any] = [{"ResourceType": "security-group", "Tags": tags}]
-        try:
-            with aws_errors():
-                found = str(
-                    clients.ec2().create_security_group(
-                        GroupName=backend_group_name(cluster),
-                        Description=BACKEND_GROUP_DESCRIPTION,
-                        VpcId=vpc_id,
-                        TagSpecifications=specification,
-                    )["GroupId"]
-                )
-        except UserError as e:
-            if not str(e).startswith("InvalidGroup.Duplicate:"):  # EC2's code for a name taken
-                raise
-            found = _find_backend_group(cluster=cluster, vpc_id=vpc_id)  # a concurrent reconcile made it
+        found = _make_backend_group(cluster=cluster, vpc_id=vpc_id)
     if found:
         _backend[cluster, vpc_id] = (found, time.monotonic())
     return found
@@ -298,25 +329,47 @@ def forget_backend_group(*, cluster: str, vpc_id: str | None) -> None:
         _backend.pop(key, None)
 
 
+def _in_use(group: str) -> bool:
+    """Whether a stack still uses the shared group: a load balancer has it attached (ours,
+    or LBC's during a migration), or an inbound rule somewhere names it as its source (a
+    target group's backend rules: that group's Ingresses still need it)."""
+    with aws_errors():
+        named = clients.ec2().describe_security_groups(Filters=[{"Name": "ip-permission.group-id", "Values": [group]}])
+        if named["SecurityGroups"]:
+            return True
+        for page in clients.elbv2().get_paginator("describe_load_balancers").paginate():
+            if any(group in (lb.get("SecurityGroups") or ()) for lb in page["LoadBalancers"]):
+                return True
+    return False
+
+
 def release_backend_group(*, cluster: str, vpc_id: str | None) -> bool:
     """Delete the cluster's shared backend group (the one LBC's tags name, in ``vpc_id``
-    or, when None, any VPC) when no load balancer has it attached; returns whether it was
-    deleted. A rule that still names it (another group's target group, a node group LBC
-    left), or a load balancer attached meanwhile, makes EC2 refuse (DependencyViolation):
-    it stays, and the next teardown tries again."""
+    or, when None, any VPC) once no stack uses it; returns whether it was deleted.
+
+    LBC (``pkg/networking/backend_sg_provider.go``) deletes it when no Ingress or Service
+    of the cluster needs it any more, and retries a ``DependencyViolation`` (the network
+    interfaces of a load balancer just deleted still hold it) until they are released,
+    the finalizer kept meanwhile. Here "needed" is read from AWS: a load balancer with it
+    attached, or a rule sourced from it (:func:`_in_use`); then it stays, with no error.
+    Unused but refused with ``DependencyViolation``: :class:`Retryable`, which passes by
+    itself (ADR 0009): the teardown's phase, or the reconcile that finishes a failed
+    teardown, is run again until EC2 lets it go, never dropped."""
     found = _find_backend_group(cluster=cluster, vpc_id=vpc_id)
     if found is None:
         forget_backend_group(cluster=cluster, vpc_id=vpc_id)
         return False
-    with aws_errors():
-        pages = clients.elbv2().get_paginator("describe_load_balancers").paginate()
-        for page in pages:
-            if any(found in (lb.get("SecurityGroups") or ()) for lb in page["LoadBalancers"]):
-                return False
+    if _in_use(found):
+        return False
     forget_backend_group(cluster=cluster, vpc_id=vpc_id)
     try:
         with aws_errors():
             clients.ec2().delete_security_group(GroupId=found)
-    except (DependencyPending, NotFound):
-        return False
+    except NotFound:
+        return False  # deleted meanwhile (another teardown): what was asked
+    except DependencyPending as e:
+        raise Retryable(
+            f"the cluster's shared backend security group {found} is still held ({e}); "
+            "deleted once EC2 releases it, as LBC does"
+        ) from e
     return True
