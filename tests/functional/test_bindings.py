@@ -19,6 +19,7 @@ from albatross.contract import ObjectChange, bindings
 from albatross.controller import targets
 from albatross.controller.ingest import apply_change
 from albatross.controller.settings import Settings
+from albatross.local.mends import mend_moto
 from albatross.store.table import Store
 from tests.functional.test_store import table
 
@@ -72,7 +73,7 @@ class World:
             cluster=CLUSTER,
             kind=kind,
             action="delete" if delete else "upsert",
-            key=f"{meta['namespace']}/{meta['name']}",
+            key=f"{meta['namespace']}/{meta['name']}" if "namespace" in meta else meta["name"],
             resource_version=str(self.rv),
             object=obj,
         )
@@ -285,3 +286,73 @@ def test_a_binding_held_by_lbcs_finalizer_is_released_when_deleted(world: World)
     kept["metadata"]["deletionTimestamp"] = "2026-12-06T12:00:00Z"
     world.send("TargetGroupBinding", kept)
     assert registered(arn) == set()
+
+
+def node(name: str, instance: str, *, pool: str = "web", ready: bool = True) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": name, "labels": {"pool": pool}},
+        "spec": {"providerID": f"aws:///us-east-1a/{instance}"},
+        "status": {"conditions": [{"type": "Ready", "status": "True" if ready else "False"}]},
+    }
+
+
+def test_an_instance_binding_registers_the_selected_nodes_on_the_services_node_port(world: World) -> None:
+    subnet = clients.ec2().create_subnet(VpcId=world.vpc, CidrBlock="10.0.9.0/24")["Subnet"]["SubnetId"]
+    one, two, other = (
+        str(i["InstanceId"])
+        for i in clients.ec2().run_instances(ImageId="ami-12345678", MinCount=3, MaxCount=3, SubnetId=subnet)[
+            "Instances"
+        ]
+    )
+    made = clients.elbv2().create_target_group(
+        Name="nodes-tf",
+        Protocol="HTTP",
+        Port=80,
+        VpcId=world.vpc,
+        TargetType="instance",
+        Tags=[{"Key": bindings.CLUSTER_TAG, "Value": CLUSTER}],
+    )
+    arn = made["TargetGroups"][0]["TargetGroupArn"]
+    svc = service()
+    svc["spec"] = {"type": "NodePort", "ports": [{"name": "http", "port": 80, "targetPort": 8080, "nodePort": 30080}]}
+    world.send("Service", svc)
+    for name, instance, pool in (("a", one, "web"), ("b", two, "web"), ("c", other, "batch")):
+        world.send("Node", node(name, instance, pool=pool))
+    world.send("TargetGroupBinding", binding("nodes", arn, nodeSelector={"matchLabels": {"pool": "web"}}))
+    # LBC: instance targets on the Service port's NodePort, the nodes the selector picks
+    assert registered(arn) == {(one, 30080), (two, 30080)}
+    # a node that stops serving leaves the target group, through the Node change alone
+    world.send("Node", node("b", two, ready=False))
+    assert registered(arn) == {(one, 30080)}
+
+
+def test_a_bindings_networking_rules_are_made_and_revoked_with_it(world: World) -> None:
+    ec2 = clients.ec2()
+    subnet = ec2.create_subnet(VpcId=world.vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+    nodes = ec2.create_security_group(GroupName="nodes", Description="nodes", VpcId=world.vpc)["GroupId"]
+    balancer = ec2.create_security_group(GroupName="alb-tf", Description="the user's ALB", VpcId=world.vpc)["GroupId"]
+    ec2.create_network_interface(SubnetId=subnet, PrivateIpAddress="10.0.1.1", Groups=[nodes])
+    arn = world.target_group("checkout-tf")
+    world.send("Service", service())
+    world.send("EndpointSlice", endpoints("10.0.1.1"))
+    networking = {"ingress": [{"from": [{"securityGroup": {"groupID": balancer}}], "ports": [{"port": 8080}]}]}
+    with mend_moto():  # moto then reports a source group rule's description, as EC2 does
+        world.send("TargetGroupBinding", binding("checkout", arn, networking=networking))
+        assert registered(arn) == {("10.0.1.1", 8080)}
+        # LBC's networking: the source may reach the target's port on the group guarding it
+        assert sources(nodes) == {(8080, balancer)}
+        world.send("TargetGroupBinding", binding("checkout", arn, networking=networking), delete=True)
+        assert sources(nodes) == set()
+    assert registered(arn) == set()
+    assert ec2.describe_security_groups(GroupIds=[balancer])["SecurityGroups"]  # the user's group stays
+
+
+def sources(group: str) -> set[tuple[int, str]]:
+    rules = clients.ec2().describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group]}])
+    return {
+        (r["FromPort"], r["ReferencedGroupInfo"]["GroupId"])
+        for r in rules["SecurityGroupRules"]
+        if not r.get("IsEgress") and r.get("ReferencedGroupInfo")
+    }

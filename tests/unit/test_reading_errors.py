@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from albatross.controller import reconcile
+from albatross.k8s.errors import ObjectError
 from albatross.k8s.service import parse_service
 from albatross.model import assemble
 from tests.helpers import load_event
@@ -185,3 +186,48 @@ def test_a_member_whose_class_turned_invalid_holds_the_group() -> None:
     assert new.held == {}
     assert new.failed == {f"{NS}/api": reason}
     assert new.built.members == (f"{NS}/web",)
+
+
+def test_a_namespace_of_any_shape_is_read_as_its_labels() -> None:
+    """Namespaces are read for IngressClassParams namespace selectors: a stored one whose
+    labels are not a map has no labels, so the selector does not match (LBC's mismatch
+    error), rather than the assembly failing for the whole group."""
+    source = Objects(classes=[CLASS], params=[params({"namespaceSelector": {"matchLabels": {"team": "shop"}}})])
+    source.stored["Namespace"] = {NS: {"metadata": {"name": NS, "labels": ["team=shop"]}}}
+    found = assembled(source, of_class(member("api", "/api")), member("web", "/web"))
+    assert found.failed == {
+        f"{NS}/api": "invalid ingress class: namespaceSelector of IngressClassParams team-params mismatch"
+    }
+    assert found.built.members == (f"{NS}/web",)
+    source.stored["Namespace"] = {NS: {"metadata": {"name": NS, "labels": {"team": "shop"}}}}
+    assert assembled(source, of_class(member("api", "/api"))).failed == {}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"spec": {"ports": ["http"]}}, "Service game-2048/web: spec.ports[0] must be an object"),
+        ({"spec": {"ports": [{"name": "http"}]}}, "Service game-2048/web: spec.ports[0].port missing"),
+        ({"spec": {"ports": [{"port": "80"}]}}, "Service game-2048/web: spec.ports[0].port must be a number"),
+        ({"spec": {"ports": [{"port": True}]}}, "Service game-2048/web: spec.ports[0].port must be a number"),
+        (
+            {"spec": {"ports": [{"port": 80, "targetPort": [8080]}]}},
+            "spec.ports[0].targetPort must be a number or a name",
+        ),
+        ({"spec": {"ports": {"http": 80}}}, "Service game-2048/web: spec.ports must be a list"),
+        ({"spec": ["ports"]}, "Service game-2048/web: spec must be an object"),
+        ({"spec": {"type": 7}}, "Service game-2048/web: spec.type must be a string"),
+        (
+            {"metadata": {"name": "web", "namespace": NS, "annotations": {"a": 1}}},
+            "metadata.annotations must map strings",
+        ),
+        ({"metadata": {"namespace": NS}}, "Service needs metadata.name"),
+    ],
+)
+def test_a_malformed_service_names_its_field(change: dict[str, Any], message: str) -> None:
+    """What the user reads in ``service NS/NAME cannot be read: <this>``: the object and
+    the field, for each shape the API server would refuse or a hand-written file holds."""
+    obj = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": NS}, "spec": {}, **change}
+    with pytest.raises(ObjectError) as raised:
+        parse_service(obj)
+    assert message in str(raised.value)

@@ -26,16 +26,20 @@ The rules, as LBC's ingress group and class loaders apply them
   ``<namespace>/<name>``. An invalid name puts the Ingress in its implicit group, where
   the build reports it (LBC leaves it out of every group, silently). A group name is
   lowercase alphanumerics, ``-`` and ``.``, starting and ending alphanumeric, at most 63
-  characters. Values are read trimmed, as Albatross reads every annotation.
+  characters. The annotation is read trimmed, as Albatross reads every annotation (LBC
+  reads it as written); ``spec.group.name`` is a field, read as written.
 * **Order.** ``alb.ingress.kubernetes.io/group.order``, an integer within [-1000, 1000]
-  (0 when absent); members are taken by order, then by ``namespace/name``.
+  (0 when absent); members are taken by order, then by the text ``namespace/name``.
+* **Class parameters.** An IngressClass's ``spec.parameters`` must name an
+  ``elbv2.k8s.aws`` ``IngressClassParams``; anything else makes the class invalid (LBC:
+  "references unknown parameters"), which the model reports on its Ingresses.
 * **Finalizer.** ``group.ingress.k8s.aws/<group>`` for an explicit group,
   ``ingress.k8s.aws/resources`` for an implicit one (LBC's, so a migrated Ingress keeps
   its own).
 
-Every function here takes any JSON shape an object may have and never raises: a field
-of an unexpected type reads as absent (the model reports malformed Ingresses; these
-rules only route them).
+Every function here takes any JSON shape an object may have and never raises (but
+:func:`group_order`, whose refusal is the member's error): a field of an unexpected type
+reads as absent (the model reports malformed Ingresses; these rules only route them).
 """
 
 from __future__ import annotations

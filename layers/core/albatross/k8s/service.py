@@ -1,4 +1,9 @@
-"""Service and EndpointSlice views: the ports a backend names and the endpoints behind them."""
+"""Service and EndpointSlice views: the ports a backend names and the endpoints behind them.
+
+Reading is total (:mod:`albatross.k8s.errors`): a malformed object raises ObjectError
+naming the object and the field, the user's error on each member that needs it; any
+other exception is a defect of ours, which the assembly reports as internal
+(:mod:`albatross.model.assemble`)."""
 
 from __future__ import annotations
 
@@ -59,9 +64,13 @@ def parse_service(obj: Mapping[str, Any]) -> Service:
     spec = as_mapping(obj.get("spec"), f"{where}: spec")
     ports: list[ServicePort] = []
     for i, raw in enumerate(as_list(spec.get("ports"), f"{where}: spec.ports")):
-        port = raw.get("port") if isinstance(raw, Mapping) else None
-        if not integer(port):
+        if not isinstance(raw, Mapping):
+            raise ObjectError(f"{where}: spec.ports[{i}] must be an object")
+        port = raw.get("port")
+        if port is None:
             raise ObjectError(f"{where}: spec.ports[{i}].port missing")
+        if not integer(port):
+            raise ObjectError(f"{where}: spec.ports[{i}].port must be a number")
         target = raw.get("targetPort", port)
         if not integer(target) and not isinstance(target, str):
             raise ObjectError(f"{where}: spec.ports[{i}].targetPort must be a number or a name")

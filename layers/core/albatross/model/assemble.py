@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Generic, Protocol, TypeVar
 
 from albatross.contract.membership import class_groups, params_name
+from albatross.contract.reading import mapping
 from albatross.k8s.errors import ObjectError, internal, readable, unexpected
 from albatross.k8s.ingress import GroupID, Ingress
 from albatross.k8s.ingress_class import parse_ingress_class
@@ -72,6 +73,13 @@ def shaped(obj: Any) -> bool:
         and isinstance(obj.get("metadata") or {}, Mapping)
         and isinstance(obj.get("spec") or {}, Mapping)
     )
+
+
+def _labels(obj: Any) -> dict[str, str]:
+    """A stored Namespace's labels, whatever its shape (a label that is not a string pair
+    is no label: a selector never matches it)."""
+    labels = mapping(mapping(obj).get("metadata")).get("labels")
+    return {k: v for k, v in mapping(labels).items() if isinstance(k, str) and isinstance(v, str)}
 
 
 def _name(obj: Any) -> str:
@@ -154,10 +162,7 @@ def build(*, source: Source, config: ControllerConfig, group: str, ingresses: Se
     )
     # Namespace labels, for the params' namespace selectors (absent namespace: no labels)
     namespaces = (
-        {
-            name: dict((obj.get("metadata") or {}).get("labels") or {})
-            for name, obj in source.objects("Namespace", {i.namespace for i in with_params}).items()
-        }
+        {name: _labels(obj) for name, obj in source.objects("Namespace", {i.namespace for i in with_params}).items()}
         if any(p.namespace_selector for p in params.found.values())
         else None
     )
