@@ -16,7 +16,7 @@ import pytest
 from albatross.aws import clients
 from albatross.aws.calls import CallCounter
 from albatross.contract import ObjectChange, bindings
-from albatross.controller import targets
+from albatross.controller import drift, targets
 from albatross.controller.ingest import apply_change
 from albatross.controller.settings import Settings
 from albatross.local.mends import mend_moto
@@ -356,3 +356,18 @@ def sources(group: str) -> set[tuple[int, str]]:
         for r in rules["SecurityGroupRules"]
         if not r.get("IsEgress") and r.get("ReferencedGroupInfo")
     }
+
+
+def test_the_drift_sweep_brings_back_a_target_deregistered_by_hand(world: World) -> None:
+    arn = world.target_group("checkout-tf")
+    world.send("Service", service())
+    world.send("EndpointSlice", endpoints("10.0.1.1", "10.0.1.2"))
+    world.send("TargetGroupBinding", binding("checkout", arn))
+    clients.elbv2().deregister_targets(TargetGroupArn=arn, Targets=[{"Id": "10.0.1.2", "Port": 8080}])
+    # an endpoint change that leaves the ready set as it was trusts the digest: nothing is read
+    world.send("EndpointSlice", endpoints("10.0.1.1", "10.0.1.2"))
+    assert registered(arn) == {("10.0.1.1", 8080)}
+    found = drift.sweep(settings=world.settings, store=world.store, run_id="r1")
+    assert found["bindings"] == ["binding:shop/checkout"]
+    world.run_queues()
+    assert registered(arn) == {("10.0.1.1", 8080), ("10.0.1.2", 8080)}

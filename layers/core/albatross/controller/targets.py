@@ -52,7 +52,7 @@ def sync_service(*, settings: Settings, store: Store, group: str, service: str |
     targets); returns the targets changed (-1: handed to a full reconcile). A
     binding's group syncs its binding (:func:`sync_binding`)."""
     if bindings.binding_of(group) is not None:
-        return sync_binding(settings=settings, store=store, group=group)
+        return sync_binding(settings=settings, store=store, group=group, verify=service == ALL_SERVICES)
     state = store.group_state(group)
     desired = phases.saved_model(store, group)
     if desired is None or not state.index or state.execution:
@@ -83,9 +83,11 @@ def sync_service(*, settings: Settings, store: Store, group: str, service: str |
 # --- TargetGroupBindings ------------------------------------------------------------------
 
 
-def sync_binding(*, settings: Settings, store: Store, group: str) -> int:
+def sync_binding(*, settings: Settings, store: Store, group: str, verify: bool = False) -> int:
     """Make the registrations of the target group a binding names match its Service
     (the binding gone: give up what it registered); returns the targets changed.
+    ``verify``: trust no digest, read the registrations and rules in AWS (a change of the
+    binding or its Service, a Resync, the drift sweep; not an endpoint change).
 
     A binding Albatross cannot serve (its spec, or a target group that is missing, in
     another VPC, of another type, or not tagged for the cluster) gets a Warning and
@@ -138,7 +140,7 @@ def sync_binding(*, settings: Settings, store: Store, group: str) -> int:
     if saved != bound:
         store.save_model(group, model=desired.to_json(), leaving=[])
     registered, digests = phases.sync_targets(
-        desired, {BOUND: arn}, store, state.targets, group=group, cluster=settings.cluster
+        desired, {BOUND: arn}, store, None if verify else state.targets, group=group, cluster=settings.cluster
     )
     changed += registered
     store.set_target_digests(group, {r: d for r, d in digests.items() if state.targets.get(r) != d})
