@@ -371,3 +371,19 @@ def test_the_drift_sweep_brings_back_a_target_deregistered_by_hand(world: World)
     assert found["bindings"] == ["binding:shop/checkout"]
     world.run_queues()
     assert registered(arn) == {("10.0.1.1", 8080), ("10.0.1.2", 8080)}
+
+
+def test_a_binding_may_name_its_target_group_by_name(world: World) -> None:
+    arn = world.target_group("checkout-tf")
+    world.send("Service", service())
+    world.send("EndpointSlice", endpoints("10.0.1.1"))
+    by_name = binding("checkout", "")
+    by_name["spec"] = {"serviceRef": {"name": "checkout", "port": "http"}, "targetGroupName": "checkout-tf"}
+    world.send("TargetGroupBinding", by_name)
+    assert registered(arn) == {("10.0.1.1", 8080)}
+    missing = binding("missing", "")
+    missing["spec"] = {"serviceRef": {"name": "checkout", "port": 80}, "targetGroupName": "no-such-tg"}
+    world.send("TargetGroupBinding", missing)
+    ((kind, reason, message),) = world.events("shop/missing")
+    assert (kind, reason) == ("Warning", bindings.INVALID)
+    assert "target group named no-such-tg not found" in message
