@@ -9,14 +9,18 @@ import ast
 import copy
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
+from kubernetes.client.configuration import Configuration
 
 from albatross.contract import bindings, parse_detail
 from albatross.contract.bindings import BindingError, BindingWriteBack, BindingWriteBackError
+from albatross_forwarder.kube import Kube
+from albatross_forwarder.writeback import WriteBackConsumer
 from tests.helpers import load_event, load_schema
 from tests.unit.test_model_builder import ingress, run, service, stack_json
 
@@ -228,3 +232,37 @@ def test_every_reason_the_cloud_side_tells_a_binding_is_one_the_forwarder_record
                 reasons.append(str(getattr(bindings, reason.attr)))
     assert {"SuccessfullyReconciled", "BackendNotFound", bindings.INVALID} <= set(reasons)
     assert set(reasons) <= bindings.EVENT_REASONS
+
+
+def test_the_forwarder_refuses_binding_writebacks_albatross_could_not_have_asked() -> None:
+    consumer = WriteBackConsumer(
+        sqs_client=None,
+        queue_url="",
+        kube=Kube(Configuration()),
+        cluster="c1",
+        manages=lambda _: True,
+        finalizer_of=lambda _: "",
+        namespaces=("shop",),
+    )
+    live = binding()
+    live["metadata"]["uid"] = "u-1"
+    status = BindingWriteBack(type="bindingStatus", cluster="c1", binding="shop/my-tgb", uid="u-1")
+    assert consumer.binding_refusal(status, live) is None
+    assert consumer.binding_refusal(replace(status, uid="u-2"), live) == (
+        "uid-mismatch",
+        "the message is for uid u-2, the binding is u-1",
+    )
+    elsewhere = copy.deepcopy(live)
+    elsewhere["metadata"]["namespace"] = "other"
+    assert consumer.binding_refusal(status, elsewhere) == ("not-managed", "not a TargetGroupBinding Albatross serves")
+    generated = copy.deepcopy(live)
+    generated["metadata"]["labels"] = {"ingress.k8s.aws/stack": "web"}
+    assert consumer.binding_refusal(status, generated) == ("not-managed", "not a TargetGroupBinding Albatross serves")
+    event = BindingWriteBack(
+        type="bindingEvent", cluster="c1", binding="shop/my-tgb", event_type="Warning", reason="X", message="m"
+    )
+    assert consumer.binding_refusal(event, live) == (
+        "foreign-reason",
+        "reason 'X' is not one Albatross records on bindings",
+    )
+    assert consumer.binding_refusal(replace(event, reason="BackendNotFound"), live) is None
