@@ -28,17 +28,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, overload
 
-from albatross.aws import clients, networking, protection
+from albatross.aws import clients, networking
 from albatross.aws.errors import NotFound, aws_errors
+from albatross.aws.gateway import AWS
+from albatross.kinds import KINDS, children_of, kind_of, load_balancer, roots
+from albatross.kinds.base import Kind
 from albatross.model.discovery import Discovery
 from albatross.model.names import LEGACY_TAG_CLUSTER, TAG_CLUSTER, TAG_RESOURCE, TAG_STACK, owned_by
-from albatross.model.stack import LISTENER, LISTENER_RULE, LOAD_BALANCER, SECURITY_GROUP, TARGET_GROUP, Stack
+from albatross.model.stack import LOAD_BALANCER, Stack
 from albatross.plan.actual import Actual, ActualResource, StackIndex
-from albatross.plan.compare import HEALTH_FIELDS, stated_protections
 
-_TYPE_FILTERS = ["elasticloadbalancing:loadbalancer", "elasticloadbalancing:targetgroup", "ec2:security-group"]
+_TYPE_FILTERS = [k.tag_filter for k in roots() if k.tag_filter is not None]
 
 
 def _tags(items: Sequence[Mapping[str, Any]]) -> dict[str, str]:
@@ -68,7 +71,7 @@ def load_balancers(*, cluster: str) -> dict[str, dict[str, str]]:
     out: dict[str, dict[str, str]] = {}
     for key in (TAG_CLUSTER, LEGACY_TAG_CLUSTER):
         for arn, tags in _tagged_with(key, cluster):
-            if ":loadbalancer/" in arn:
+            if load_balancer.KIND.owns(arn):
                 out[arn] = tags
     return out
 
@@ -96,184 +99,52 @@ def _tagged(*, cluster: str, stack_id: str) -> dict[str, tuple[str, list[dict[st
     return out
 
 
-def _load_balancers(arns: Mapping[str, str]) -> list[ActualResource]:
-    if not arns:
-        return []
-    elbv2 = clients.elbv2()
-    with aws_errors():
-        found = elbv2.describe_load_balancers(LoadBalancerArns=list(arns))["LoadBalancers"]
+def _with_children(found: list[ActualResource]) -> list[ActualResource]:
+    """``found``, each followed by what hangs under it (listeners under a load balancer,
+    rules under a listener), listed by its parent."""
     out: list[ActualResource] = []
-    for lb in found:
-        out.append(
-            ActualResource(
-                id=arns[lb["LoadBalancerArn"]],
-                type=LOAD_BALANCER,
-                physical_id=lb["LoadBalancerArn"],
-                properties={
-                    "Name": lb["LoadBalancerName"],
-                    "Scheme": lb.get("Scheme"),
-                    "Type": lb.get("Type"),
-                    "IpAddressType": lb.get("IpAddressType"),
-                    "Subnets": sorted(z["SubnetId"] for z in lb.get("AvailabilityZones", []) if "SubnetId" in z),
-                    "SecurityGroups": sorted(lb.get("SecurityGroups", [])),
-                    "DNSName": lb.get("DNSName"),
-                    "State": (lb.get("State") or {}).get("Code"),
-                },
-            )
-        )
-        with aws_errors():
-            listeners = elbv2.get_paginator("describe_listeners").paginate(LoadBalancerArn=lb["LoadBalancerArn"])
-            for page in listeners:
-                for listener in page["Listeners"]:
-                    out.extend(_listener(listener))
+    for res in found:
+        out.append(res)
+        for child in children_of(res.type):
+            with aws_errors():
+                listed = child.list_under(AWS, res)
+            out += _with_children(listed)
     return out
 
 
-def _listener(listener: Mapping[str, Any]) -> list[ActualResource]:
-    port = int(listener["Port"])
-    out = [
-        ActualResource(
-            id=str(port),
-            type=LISTENER,
-            physical_id=listener["ListenerArn"],
-            properties={
-                "Port": port,
-                "LoadBalancerArn": listener.get("LoadBalancerArn"),
-                "Protocol": listener.get("Protocol"),
-                "DefaultActions": listener.get("DefaultActions", []),
-                "Certificates": listener.get("Certificates", []),
-                "SslPolicy": listener.get("SslPolicy"),
-            },
-        )
-    ]
-    with aws_errors():
-        pages = clients.elbv2().get_paginator("describe_rules").paginate(ListenerArn=listener["ListenerArn"])
-        for page in pages:
-            out.extend(
-                _rule(listener["ListenerArn"], port, rule) for rule in page["Rules"] if not rule.get("IsDefault")
-            )
-    return out
-
-
-def _rule(listener_arn: str, port: int, rule: Mapping[str, Any]) -> ActualResource:
-    priority = int(rule["Priority"])
-    return ActualResource(
-        id=f"{port}:{priority}",
-        type=LISTENER_RULE,
-        physical_id=rule["RuleArn"],
-        properties={
-            "ListenerArn": listener_arn,
-            "Priority": priority,
-            "Conditions": rule.get("Conditions", []),
-            "Actions": rule.get("Actions", []),
-        },
-    )
-
-
-def _target_groups(arns: Mapping[str, str]) -> list[ActualResource]:
-    if not arns:
-        return []
-    with aws_errors():
-        found = clients.elbv2().describe_target_groups(TargetGroupArns=list(arns))["TargetGroups"]
-    keep = ("Protocol", "ProtocolVersion", "Port", "TargetType", "VpcId", "IpAddressType", *HEALTH_FIELDS)
-    return [
-        ActualResource(
-            id=arns[tg["TargetGroupArn"]],
-            type=TARGET_GROUP,
-            physical_id=tg["TargetGroupArn"],
-            properties={"Name": tg["TargetGroupName"], **{k: tg.get(k) for k in keep if k in tg}},
-        )
-        for tg in found
-    ]
-
-
-def _security_groups(ids: Mapping[str, str]) -> list[ActualResource]:
-    """Security groups by group id (id → resource id)."""
+def _read(kind: Kind, ids: Mapping[str, str]) -> list[ActualResource]:
+    """Resources of a kind found by tags, by physical id (→ resource id), in one call,
+    with what hangs under them."""
     if not ids:
         return []
     with aws_errors():
-        found = clients.ec2().describe_security_groups(GroupIds=list(ids))["SecurityGroups"]
-    return [
-        ActualResource(
-            id=ids[sg["GroupId"]],
-            type=SECURITY_GROUP,
-            physical_id=sg["GroupId"],
-            properties={
-                "GroupName": sg["GroupName"],
-                "VpcId": sg.get("VpcId"),
-                "IpPermissions": sg.get("IpPermissions", []),
-                "Tags": sg.get("Tags", []),
-            },
-        )
-        for sg in found
-    ]
-
-
-def _attributes(res: ActualResource) -> list[Any]:
-    elbv2 = clients.elbv2()
-    with aws_errors():
-        if res.type == LOAD_BALANCER:
-            return list(elbv2.describe_load_balancer_attributes(LoadBalancerArn=res.physical_id)["Attributes"])
-        if res.type == LISTENER:
-            return list(elbv2.describe_listener_attributes(ListenerArn=res.physical_id)["Attributes"])
-        return list(elbv2.describe_target_group_attributes(TargetGroupArn=res.physical_id)["Attributes"])
-
-
-def _certificates(listener_arn: str) -> list[dict[str, Any]]:
-    """A listener's certificates, the default first, then the SNI ones."""
-    found: list[Mapping[str, Any]] = []
-    marker: str | None = None
-    with aws_errors():
-        while True:
-            kwargs: dict[str, Any] = {"ListenerArn": listener_arn, **({"Marker": marker} if marker else {})}
-            page = clients.elbv2().describe_listener_certificates(**kwargs)
-            found += page.get("Certificates", [])
-            marker = page.get("NextMarker")
-            if not marker:
-                break
-    default = [{"CertificateArn": c["CertificateArn"]} for c in found if c.get("IsDefault")]
-    return default + sorted(({"CertificateArn": c["CertificateArn"]} for c in found if not c.get("IsDefault")), key=str)
+        found = kind.describe(AWS, ids)
+    return _with_children(found)
 
 
 def complete(actual: Actual, desired: Stack | None, applied: Mapping[str, str] | None = None) -> Actual:
-    """``actual`` with what the plan compares beyond the first read: security group rules
-    (when not read yet), the attributes the model sets, the certificates of HTTPS
-    listeners, the web ACL, Shield and capacity settings the model states, and tags. A
-    resource whose desired form has the digest recorded in ``applied`` (the stack index)
-    is taken to hold it still; anything else is read."""
+    """``actual`` with what the plan compares beyond the first read (each kind's
+    :meth:`~albatross.kinds.base.Kind.complete`: security group rules when not read yet,
+    the attributes the model sets, the certificates of HTTPS listeners, the web ACL,
+    Shield and capacity settings the model states), and tags. A resource whose desired
+    form has the digest recorded in ``applied`` (the stack index) is taken to hold it
+    still; anything else is read."""
     wanted = desired.resources if desired else {}
     applied = applied or {}
     out: list[ActualResource] = []
     untagged: list[int] = []  # positions in ``out`` whose tags are to be read
     for res in actual.resources:
+        kind = kind_of(res.type)
         want = wanted.get(res.id)
         mine = want if want is not None and want.type == res.type else None
         trusted = mine is not None and applied.get(res.id) == mine.digest()
-        props = dict(res.properties)
-        if res.type == SECURITY_GROUP and "IpPermissions" not in props:
-            if trusted and mine is not None:
-                props.update({k: mine.properties.get(k) for k in ("GroupName", "VpcId", "IpPermissions")})
-            else:
-                found = _security_groups({res.physical_id: res.id})
-                if not found:
-                    continue
-                props.update(found[0].properties)
-        if mine is not None and mine.properties.get("Attributes") and res.type != LISTENER_RULE:
-            props["Attributes"] = list(mine.properties["Attributes"]) if trusted else _attributes(res)
-        if res.type == LOAD_BALANCER and mine is not None and stated_protections(mine.properties):
-            keys = stated_protections(mine.properties)
-            props.update({k: mine.properties[k] for k in keys} if trusted else protection.read(res.physical_id, keys))
-        if res.type == LISTENER and props.get("Protocol") == "HTTPS":
-            if trusted and mine is not None:
-                props["Certificates"] = list(props.get("Certificates") or [])[:1] + [
-                    {"CertificateArn": c["CertificateArn"]} for c in (mine.properties.get("Certificates") or [])[1:]
-                ]
-            else:
-                props["Certificates"] = _certificates(res.physical_id)
+        props = kind.complete(AWS, res, dict(res.properties), mine, trusted)
+        if props is None:  # gone since the first read
+            continue
         if mine is not None and "Tags" not in props:
             if trusted:
                 props["Tags"] = list(mine.properties.get("Tags") or [])
-            elif res.type != SECURITY_GROUP:
+            elif kind.elbv2_tags:
                 untagged.append(len(out))
         out.append(ActualResource(id=res.id, type=res.type, physical_id=res.physical_id, properties=props))
     read = _elb_tags([out[i].physical_id for i in untagged])
@@ -294,36 +165,44 @@ def _elb_tags(arns: list[str]) -> dict[str, list[dict[str, str]]]:
     return out
 
 
+def _named_in(resources: list[ActualResource]) -> set[str]:
+    """The strings that resources' properties hold, alone or in a list (the security
+    groups a load balancer uses, among others)."""
+    out: set[str] = set()
+    for res in resources:
+        for value in res.properties.values():
+            out |= {v for v in (value if isinstance(value, list) else [value]) if isinstance(v, str)}
+    return out
+
+
 def find_indexed(index: StackIndex) -> Actual | None:
-    """The stack by the ARNs the index holds; None when any of them is gone (the caller
-    then searches by tags). Security groups are placeholders for :func:`complete`, known
-    to exist because the load balancer still uses them."""
-    lbs = {pid: rid for rid, pid in index.ids.items() if ":loadbalancer/" in pid}
-    tgs = {pid: rid for rid, pid in index.ids.items() if ":targetgroup/" in pid}
-    sgs = {pid: rid for rid, pid in index.ids.items() if pid.startswith("sg-")}
+    """The stack by the physical ids the index holds; None when any of them is gone (the
+    caller then searches by tags). A kind known while used (security groups) gets
+    placeholders for :func:`complete`, known to exist because what was read (the load
+    balancer) still uses them."""
+    ids = {k.type: {pid: rid for rid, pid in index.ids.items() if k.owns(pid)} for k in roots() if k.indexed}
+    read = [k for k in roots() if k.indexed and not k.known_while_used]
     try:
-        resources = _load_balancers(lbs) + _target_groups(tgs)
+        resources = [r for k in read for r in _read(k, ids[k.type])]
     except NotFound:
         return None
-    found = {r.physical_id for r in resources if r.type in (LOAD_BALANCER, TARGET_GROUP)}
-    if found != set(lbs) | set(tgs):
+    found = {r.physical_id for r in resources if r.type in ids}
+    if found != {pid for k in read for pid in ids[k.type]}:
         return None
-    in_use = {sg for r in resources if r.type == LOAD_BALANCER for sg in r.properties.get("SecurityGroups") or ()}
-    if not set(sgs) <= in_use:
+    placeholders = [(k, pid, rid) for k in roots() if k.known_while_used for pid, rid in ids.get(k.type, {}).items()]
+    if not {pid for _, pid, _ in placeholders} <= _named_in(resources):
         return None
-    resources += [
-        ActualResource(id=rid, type=SECURITY_GROUP, physical_id=pid, properties={}) for pid, rid in sgs.items()
-    ]
+    resources += [ActualResource(id=rid, type=k.type, physical_id=pid, properties={}) for k, pid, rid in placeholders]
     return Actual(resources=tuple(resources))
 
 
 def index_of(desired: Stack | None, physical: Mapping[str, str]) -> StackIndex | None:
-    """The index after a successful apply: every desired load balancer, target group and
-    security group with its physical id, and every desired resource's digest. None when
-    something is missing."""
+    """The index after a successful apply: every desired resource of an indexed kind (load
+    balancer, target group, security group) with its physical id, and every desired
+    resource's digest. None when something is missing."""
     if desired is None:
         return None
-    kept = {LOAD_BALANCER, TARGET_GROUP, SECURITY_GROUP}
+    kept = {k.type for k in KINDS if k.indexed}
     ids = {rid: physical.get(rid, "") for rid, r in desired.resources.items() if r.type in kept}
     if not all(ids.values()):
         return None
@@ -425,45 +304,31 @@ def _each(read: Callable[[dict[str, str]], list[ActualResource]], ids: Mapping[s
 def parent_of(arn: str) -> str:
     """The load balancer of a listener ARN, the listener of a rule ARN ("" otherwise):
     their ARNs extend their parent's by one path segment."""
-    for child, parent in ((":listener-rule/", ":listener/"), (":listener/", ":loadbalancer/")):
-        if child in arn:
-            return arn.rsplit("/", 1)[0].replace(child, parent, 1)
+    for kind in KINDS:
+        if kind.parent_type is not None and kind.owns(arn):
+            return arn.rsplit("/", 1)[0].replace(kind.marker, kind_of(kind.parent_type).marker, 1)
     return ""
 
 
-def _listeners_by_arn(arns: Sequence[str]) -> list[ActualResource]:
-    """Listeners (with their rules) by ARN, one call each; the gone ones left out."""
+def _read_under(kind: Kind, ids: Sequence[str], parents: Mapping[str, ActualResource]) -> list[ActualResource]:
+    """Resources of a kind with a parent by physical id, one call each, under parents
+    already read, with what hangs under them; the gone ones left out."""
     out: list[ActualResource] = []
-    for arn in arns:
+    for pid in ids:
         try:
             with aws_errors():
-                found = clients.elbv2().describe_listeners(ListenerArns=[arn])["Listeners"]
+                found = kind.read_under(AWS, pid, parents[parent_of(pid)])
         except NotFound:
             continue
-        for listener in found:
-            out.extend(_listener(listener))
-    return out
-
-
-def _rules_by_arn(arns: Sequence[str], listeners: Mapping[str, ActualResource]) -> list[ActualResource]:
-    """Rules by ARN under listeners already read, one call each; the gone ones left out."""
-    out: list[ActualResource] = []
-    for arn in arns:
-        listener = listeners[parent_of(arn)]
-        try:
-            with aws_errors():
-                found = clients.elbv2().describe_rules(RuleArns=[arn])["Rules"]
-        except NotFound:
-            continue
-        out.extend(_rule(listener.physical_id, int(listener.properties["Port"]), rule) for rule in found)
+        out += _with_children(found)
     return out
 
 
 @dataclass(frozen=True)
 class Found:
     """A stack as found: its resources, and which of them were found only because they
-    were recorded (read by id: the tag search, or their load balancer's listing, did not
-    show them)."""
+    were recorded (read by id: the tag search, or their parent's listing, did not show
+    them)."""
 
     actual: Actual
     by_id: frozenset[str]
@@ -474,45 +339,52 @@ def locate(*, cluster: str, stack_id: str, recorded: Mapping[str, str] | None = 
     id: what Albatross made for it) that the search does not list yet, read by id; a
     recorded one that is gone is left out."""
     tagged = _tagged(cluster=cluster, stack_id=stack_id)
-    arns = {arn: rid for arn, (rid, _) in tagged.items()}
-    groups = {a.rsplit("/", 1)[-1]: r for a, r in arns.items() if ":security-group/" in a}
-    unlisted = {p: r for p, r in (recorded or {}).items() if p not in arns and p not in groups}
+    listed = {_physical_id(arn): rid for arn, (rid, _) in tagged.items()}
+    unlisted = {p: r for p, r in (recorded or {}).items() if p not in listed}
 
-    def of(ids: Mapping[str, str], kind: str) -> dict[str, str]:
-        return {i: r for i, r in ids.items() if (i.startswith("sg-") if kind == "sg" else f":{kind}/" in i)}
+    def of(ids: Mapping[str, str], kind: Kind) -> dict[str, str]:
+        return {i: r for i, r in ids.items() if kind.owns(i)}
 
-    # What the search listed is read in one call per type, what it did not in another
+    # What the search listed is read in one call per kind, what it did not in another
     # (made seconds ago: a call only while the search lags), so one recorded resource
     # gone since costs no extra call per listed one.
-    resources = _each(_load_balancers, of(arns, "loadbalancer"))
-    resources += _each(_target_groups, of(arns, "targetgroup"))
-    resources += _each(_security_groups, groups)
-    with_listings = _each(_load_balancers, of(unlisted, "loadbalancer"))
-    direct = [r for r in with_listings if r.type == LOAD_BALANCER]  # its listeners and rules are listed with it
-    direct += _each(_target_groups, of(unlisted, "targetgroup"))
-    direct += _each(_security_groups, of(unlisted, "sg"))
-    resources += with_listings + [r for r in direct if r.type != LOAD_BALANCER]
+    resources: list[ActualResource] = []
+    for kind in roots():
+        resources += _each(partial(_read, kind), of(listed, kind))
+    direct: list[ActualResource] = []  # read by id; what hangs under them is listed with them
+    for kind in roots():
+        found = _each(partial(_read, kind), of(unlisted, kind))
+        resources += found
+        direct += [r for r in found if r.type == kind.type]
     # A recorded listener or rule that its parent's listing did not show is asked for by
     # ARN, only when the parent was found (gone with it otherwise).
-    seen = {r.physical_id for r in resources}
-    parents = {r.physical_id for r in resources if r.type == LOAD_BALANCER}
-    more = _listeners_by_arn(sorted(p for p in of(unlisted, "listener") if p not in seen and parent_of(p) in parents))
-    resources += more
-    direct += [r for r in more if r.type == LISTENER]  # its rules are listed with it
-    seen = {r.physical_id for r in resources}
-    listeners = {r.physical_id: r for r in resources if r.type == LISTENER}
-    more = _rules_by_arn(
-        sorted(p for p in of(unlisted, "listener-rule") if p not in seen and parent_of(p) in listeners), listeners
-    )
-    resources += more
-    direct += more
-    tags = {arn.rsplit("/", 1)[-1] if ":security-group/" in arn else arn: t for arn, (_, t) in tagged.items()}
+    for kind in KINDS:
+        if kind.parent_type is None:
+            continue
+        seen = {r.physical_id for r in resources}
+        parents = {r.physical_id: r for r in resources if r.type == kind.parent_type}
+        more = _read_under(
+            kind, sorted(p for p in of(unlisted, kind) if p not in seen and parent_of(p) in parents), parents
+        )
+        resources += more
+        direct += [r for r in more if r.type == kind.type]
+    tags = {_physical_id(arn): t for arn, (_, t) in tagged.items()}
     return Found(
         actual=Actual(
             resources=tuple(_with(r, Tags=tags[r.physical_id]) if r.physical_id in tags else r for r in resources)
         ),
         by_id=frozenset(r.physical_id for r in direct if r.physical_id in unlisted),
     )
+
+
+def _physical_id(arn: str) -> str:
+    """A tagged resource's physical id by the ARN the tag search gives (a security
+    group's is its id, the others' their ARN)."""
+    for kind in roots():
+        found = kind.physical_id_of(arn)
+        if found != arn and kind.owns(found):
+            return found
+    return arn
 
 
 def find_stack(*, cluster: str, stack_id: str, recorded: Mapping[str, str] | None = None) -> Actual:

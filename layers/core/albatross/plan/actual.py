@@ -1,5 +1,6 @@
 """What exists in AWS for one stack, in the model's property shapes (ARNs, not refs),
-and the stack index kept between reconciles."""
+and the stack index kept between reconciles. One actual resource's shape is the kinds'
+(:class:`albatross.kinds.base.ActualResource`)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from albatross.kinds.base import ActualResource
 
-@dataclass(frozen=True)
-class ActualResource:
-    id: str
-    type: str
-    physical_id: str
-    properties: Mapping[str, Any]
+__all__ = ["Actual", "ActualResource", "StackIndex"]
 
 
 @dataclass(frozen=True)
