@@ -9,8 +9,9 @@ of the gates ConfigMap and the write-back consumer call these.
   ``target-health.alb.ingress.k8s.aws`` gates are removed when any are added, as LBC
   does. A pod that needs nothing gets no patch.
 * :func:`stored` / :func:`store`: the gates ConfigMap
-  (:data:`albatross.contract.readiness.GATES_CONFIGMAP`, one key per namespace) as the
-  webhook reads it, and the merge patch a ``readinessGates`` write-back makes of it.
+  (:data:`albatross.contract.readiness.GATES_CONFIGMAP`, a key per namespace and
+  IngressGroup) as the webhook reads it (a namespace's keys together), and the merge
+  patch a ``readinessGates`` write-back makes of it.
 * :func:`refusal`: whether a ``podCondition`` write-back is one Albatross could have
   asked, judged against the pod as it is: the same uid, a namespace the forwarder
   watches, a pod gated on that very condition type.
@@ -36,7 +37,9 @@ from albatross.contract.readiness import (
     ReadinessWriteBack,
     ServiceGates,
     differs,
+    gates_key,
     gates_of,
+    namespace_of_key,
 )
 from albatross.contract.reading import listed
 
@@ -71,26 +74,28 @@ def admit(review: Mapping[str, Any], gated: Callable[[str], Gated]) -> dict[str,
     return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response}
 
 
-def stored(configmap: Mapping[str, Any]) -> dict[str, Gated]:
-    """The gates ConfigMap as namespace → gated Services. A key that does not parse is
-    left out: that namespace's pods get no gate, the state before the feature."""
-    out: dict[str, Gated] = {}
-    for namespace, text in mapping(configmap.get("data")).items():
+def stored(configmap: Mapping[str, Any]) -> Mapping[str, Gated]:
+    """The gates ConfigMap as namespace → gated Services, every group's together (a
+    Service two groups gate has both groups' gates). A key that does not parse is left
+    out: its pods get none of that group's gates, the state before the feature."""
+    out: dict[str, dict[str, ServiceGates]] = {}
+    for key, text in sorted(mapping(configmap.get("data")).items()):
         try:
             services = json.loads(text) if isinstance(text, str) else None
         except ValueError:
             continue
-        parsed: dict[str, ServiceGates] = {}
+        parsed = out.setdefault(namespace_of_key(key), {})
         for name, entry in mapping(services).items():
             selector, gates = mapping(mapping(entry).get("selector")), listed(mapping(entry).get("gates"))
-            parsed[name] = ServiceGates({str(k): str(v) for k, v in selector.items()}, tuple(str(t) for t in gates))
-        out[namespace] = parsed
+            had = parsed.get(name)
+            types = tuple(sorted({str(t) for t in gates} | set(had.gates if had else ())))
+            parsed[name] = ServiceGates({str(k): str(v) for k, v in selector.items()}, types)
     return out
 
 
 def store(wb: ReadinessWriteBack) -> dict[str, Any]:
     """The merge patch of the gates ConfigMap that a ``readinessGates`` write-back makes:
-    its namespace's key replaced, or removed when no Service of it is gated."""
+    its group's key in its namespace replaced, or removed when it gates no Service there."""
     value = None
     if wb.services:
         value = json.dumps(
@@ -98,7 +103,7 @@ def store(wb: ReadinessWriteBack) -> dict[str, Any]:
             separators=(",", ":"),
             sort_keys=True,
         )
-    return {"data": {wb.namespace: value}}
+    return {"data": {gates_key(wb.namespace, wb.group): value}}
 
 
 def refusal(pod: Mapping[str, Any] | None, wb: ReadinessWriteBack, *, watched: Callable[[str], bool]) -> str | None:

@@ -48,7 +48,7 @@ class GateTable:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._namespaces: dict[str, Gated] = {}
+        self._namespaces: Mapping[str, Gated] = {}
 
     def update(self, configmap: Mapping[str, Any]) -> None:
         found = stored(configmap)

@@ -29,6 +29,7 @@ from albatross.contract.readiness import (
     readiness_gates,
 )
 from albatross.model import readiness
+from albatross.model.stack import TARGET_GROUP, Resource, Stack
 from albatross_forwarder.readiness import admit, refusal, status_patch, store, stored
 
 # LBC's docs show a gate of this name (a target group's name, k8s-<ns>-<svc>-<hash>)
@@ -153,7 +154,10 @@ def test_write_backs_round_trip() -> None:
     condition = pod_condition(cluster="c", pod="readiness/web-1", uid="u-1", condition=readiness.condition(GATE, None))
     assert parse_readiness_writeback(condition.to_body()) == condition
     gates = readiness_gates(
-        cluster="c", namespace="readiness", services={"web": ServiceGates({"app": "web"}, (GATE, OTHER, GATE))}
+        cluster="c",
+        group="readiness/web",
+        namespace="readiness",
+        services={"web": ServiceGates({"app": "web"}, (GATE, OTHER, GATE))},
     )
     assert gates.services["web"].gates == tuple(sorted({GATE, OTHER}))  # each once, in order
     assert parse_readiness_writeback(gates.to_body()) == gates
@@ -238,12 +242,27 @@ def test_no_patch_for_a_pod_no_service_selects_one_already_gated_or_an_update() 
     assert patch_of(admit(review(pod(gates=[LEGACY], labels={"app": "other"})), lookup)) is None
 
 
-def test_the_gates_configmap_round_trips_and_an_empty_namespace_is_removed() -> None:
-    gates = readiness_gates(cluster="c", namespace="readiness", services={"web": SERVICES["web"]})
+def test_the_gates_configmap_round_trips_and_an_emptied_groups_key_is_removed() -> None:
+    gates = readiness_gates(
+        cluster="c", group="readiness/web", namespace="readiness", services={"web": SERVICES["web"]}
+    )
     patch = store(gates)
     assert stored(patch) == {"readiness": {"web": SERVICES["web"]}}
-    assert store(readiness_gates(cluster="c", namespace="readiness", services={})) == {"data": {"readiness": None}}
-    assert stored({"data": {"broken": "{"}}) == {}
+    [key] = patch["data"]
+    emptied = readiness_gates(cluster="c", group="readiness/web", namespace="readiness", services={})
+    assert store(emptied) == {"data": {key: None}}
+    assert stored({"data": {"broken.0123": "{"}}) == {}
+
+
+def test_two_groups_that_gate_one_service_keep_their_own_keys_and_both_gates() -> None:
+    first = readiness_gates(
+        cluster="c", group="readiness/web", namespace="readiness", services={"web": SERVICES["web"]}
+    )
+    other = ServiceGates({"app": "web"}, (OTHER,))
+    second = readiness_gates(cluster="c", group="shared", namespace="readiness", services={"web": other})
+    data = {**store(first)["data"], **store(second)["data"]}
+    assert len(data) == 2  # neither write-back replaces the other's
+    assert stored({"data": data})["readiness"]["web"].gates == tuple(sorted({GATE, OTHER}))
 
 
 # --- the judged status patch ---------------------------------------------------------------
@@ -331,3 +350,37 @@ def test_settle_writes_back_only_what_pods_do_not_show_and_reads_again_while_any
         [gated(1, shown=healthy)], {gated(1).target: {"State": "healthy"}}, interval=15, healthy_threshold=2
     )
     assert (done.conditions, done.pending, done.delay) == ([], [], None)
+
+
+# --- what the webhook is to inject, from a group's desired stack ---------------------------
+
+
+def test_the_gates_of_a_stack_are_its_ip_target_groups_by_service_in_labelled_namespaces() -> None:
+    def tg(name: str, service: str, mode: str) -> Resource:
+        return Resource(TARGET_GROUP, {"Name": name}, {"targetType": mode, "service": service, "port": 80})
+
+    stack = Stack(
+        "readiness/web",
+        {
+            "a": tg("k8s-readines-web-aaaaaaaaaa", "readiness/web", "ip"),
+            "b": tg("k8s-readines-web-bbbbbbbbbb", "readiness/web", "ip"),  # another port of the same Service
+            "c": tg("k8s-readines-nodes-cccccccccc", "readiness/nodes", "instance"),  # no gates for nodes
+            "d": tg("k8s-plain-web-dddddddddd", "plain/web", "ip"),  # namespace not labelled
+            "e": tg("k8s-readines-all-eeeeeeeeee", "readiness/all", "ip"),  # selects nothing
+        },
+    )
+    services: dict[str, dict[str, Any]] = {
+        "readiness/web": {"spec": {"selector": {"app": "web"}}},
+        "readiness/nodes": {"spec": {"selector": {"app": "nodes"}}},
+        "plain/web": {"spec": {"selector": {"app": "web"}}},
+        "readiness/all": {"spec": {}},
+    }
+    found = readiness.service_gates(stack, services, labelled=lambda ns: ns == "readiness")
+    web = ServiceGates(
+        {"app": "web"},
+        (condition_type("k8s-readines-web-aaaaaaaaaa"), condition_type("k8s-readines-web-bbbbbbbbbb")),
+    )
+    assert found == {"readiness": {"web": web}}
+    sent = readiness.gates_writebacks(cluster="c", group="readiness/web", now=found, before=["readiness", "old"])
+    assert [(wb.namespace, dict(wb.services)) for wb in sent] == [("readiness", {"web": web}), ("old", {})]
+    assert readiness.service_gates(None, services, labelled=lambda ns: True) == {}

@@ -11,9 +11,10 @@ LBC's names, kept so that a cluster can switch either way without touching a pod
 
 Write-backs (:class:`ReadinessWriteBack`), judged by the forwarder before it acts:
 
-* ``readinessGates``: for one namespace, each gated Service's pod selector and the
-  condition types its pods are to be gated on (its ``ip``-mode target groups): all the
-  webhook needs to answer;
+* ``readinessGates``: for one IngressGroup and one namespace, each gated Service's pod
+  selector and the condition types its pods are to be gated on (the group's ``ip``-mode
+  target groups): all the webhook needs to answer. Groups write their own key
+  (:func:`gates_key`), so two groups that serve one Service never undo each other;
 * ``podCondition``: set one target-health condition on one pod.
 
 Standard library only: the forwarder image ships this package alone.
@@ -21,6 +22,7 @@ Standard library only: the forwarder image ships this package alone.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Mapping
@@ -33,7 +35,8 @@ PREFIX = "target-health.elbv2.k8s.aws"
 LEGACY_PREFIX = "target-health.alb.ingress.k8s.aws"
 INJECT_LABEL = "elbv2.k8s.aws/pod-readiness-gate-inject"
 INJECT_ENABLED = "enabled"
-# Where the forwarder keeps the gates to inject (a key per namespace), in its own namespace.
+# Where the forwarder keeps the gates to inject (a key per namespace and IngressGroup,
+# :func:`gates_key`), in its own namespace.
 GATES_CONFIGMAP = "albatross-readiness-gates"
 STATUSES = ("True", "False", "Unknown")
 # A condition type is a qualified name (the API server validates readiness gates so): a
@@ -54,6 +57,17 @@ def is_gate(value: object) -> bool:
     if not isinstance(value, str) or not value.startswith(PREFIX + "/"):
         return False
     return bool(_NAME.fullmatch(value[len(PREFIX) + 1 :]))
+
+
+def gates_key(namespace: str, group: str) -> str:
+    """The gates ConfigMap's key for one group's gates in one namespace: the namespace (a
+    DNS label, so it holds no dot) and a digest of the group's id (a ConfigMap key holds
+    only ``[-._a-zA-Z0-9]``)."""
+    return f"{namespace}.{hashlib.sha256(group.encode()).hexdigest()[:16]}"
+
+
+def namespace_of_key(key: str) -> str:
+    return key.rsplit(".", 1)[0]
 
 
 def inject_enabled(namespace_labels: Mapping[str, Any]) -> bool:
@@ -117,8 +131,8 @@ class ServiceGates:
 @dataclass(frozen=True)
 class ReadinessWriteBack:
     """``podCondition``: set ``condition`` on ``pod`` (namespace/name, of ``uid``).
-    ``readinessGates``: the gated Services of ``namespace`` (name → selector and gates),
-    all of them: a Service left out has none."""
+    ``readinessGates``: the Services of ``namespace`` that ``group`` gates (name → selector
+    and gates), all of them: a Service left out has none of that group's."""
 
     type: str
     cluster: str
@@ -126,6 +140,7 @@ class ReadinessWriteBack:
     uid: str = ""
     condition: PodCondition | None = None
     namespace: str = ""
+    group: str = ""
     services: Mapping[str, ServiceGates] = field(default_factory=dict)
 
     def to_body(self) -> str:
@@ -135,7 +150,7 @@ class ReadinessWriteBack:
             body.update(pod=self.pod, uid=self.uid)
             body["condition"] = {"type": c.type, "status": c.status, "reason": c.reason, "message": c.message}
         else:
-            body["namespace"] = self.namespace
+            body.update(namespace=self.namespace, group=self.group)
             body["services"] = {
                 name: {"selector": dict(g.selector), "gates": list(g.gates)} for name, g in self.services.items()
             }
@@ -146,11 +161,14 @@ def pod_condition(*, cluster: str, pod: str, uid: str, condition: PodCondition) 
     return ReadinessWriteBack(type="podCondition", cluster=cluster, pod=pod, uid=uid, condition=condition)
 
 
-def readiness_gates(*, cluster: str, namespace: str, services: Mapping[str, ServiceGates]) -> ReadinessWriteBack:
+def readiness_gates(
+    *, cluster: str, group: str, namespace: str, services: Mapping[str, ServiceGates]
+) -> ReadinessWriteBack:
     return ReadinessWriteBack(
         type="readinessGates",
         cluster=cluster,
         namespace=namespace,
+        group=group,
         services={
             name: ServiceGates(dict(sorted(g.selector.items())), tuple(sorted(set(g.gates))))
             for name, g in sorted(services.items())
@@ -196,7 +214,9 @@ def parse_readiness_writeback(body: str) -> ReadinessWriteBack | None:
             message=_text(raw, "message", required=False),
         )
         return pod_condition(cluster=cluster, pod=pod, uid=uid, condition=condition)
-    namespace, services = _text(data, "namespace"), data.get("services")
+    namespace, group, services = _text(data, "namespace"), _text(data, "group"), data.get("services")
+    if not _NAME.fullmatch(namespace) or "." in namespace:
+        raise ReadinessWriteBackError(f"write-back namespace {namespace[:100]!r} is not a namespace name")
     shape = "write-back services must map Service names to a selector and gates"
     if not isinstance(services, dict):
         raise ReadinessWriteBackError(shape)
@@ -211,4 +231,4 @@ def parse_readiness_writeback(body: str) -> ReadinessWriteBack | None:
         if not all(is_gate(t) for t in gates):
             raise ReadinessWriteBackError(f"write-back services.{name}.gates must be {PREFIX}/<name> types")
         out[name] = ServiceGates(selector={str(k): v for k, v in selector.items()}, gates=tuple(gates))
-    return readiness_gates(cluster=cluster, namespace=namespace, services=out)
+    return readiness_gates(cluster=cluster, group=group, namespace=namespace, services=out)

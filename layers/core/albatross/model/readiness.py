@@ -15,16 +15,27 @@
 * :func:`settle`: for the gated targets of one target group and what is known of their
   health, the conditions to write back (only those the pods do not show), the targets
   still to watch and when to look again.
+* :func:`service_gates`, :func:`gates_writebacks`: what the webhook is to inject, from a
+  group's desired stack: per labelled namespace, each Service its ``ip``-mode target
+  groups take pods from, with the Service's selector and those target groups' gates.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from albatross.contract.readiness import PodCondition, gates_of
+from albatross.contract.readiness import (
+    PodCondition,
+    ReadinessWriteBack,
+    ServiceGates,
+    condition_type,
+    gates_of,
+    readiness_gates,
+)
 from albatross.contract.reading import listed, mapping
+from albatross.model.stack import TARGET_GROUP, Stack
 
 HEALTHY = "healthy"
 JUST_REGISTERED = ("False", "Elb.RegistrationInProgress", "Target registration is in progress")
@@ -143,3 +154,37 @@ def settle(
     if registered:
         return Settled(out, pending, first_poll_seconds(interval=interval, healthy_threshold=healthy_threshold))
     return Settled(out, pending, next_poll_seconds(interval=interval))
+
+
+def service_gates(
+    stack: Stack | None, services: Mapping[str, Mapping[str, Any]], *, labelled: Callable[[str], bool]
+) -> dict[str, dict[str, ServiceGates]]:
+    """Namespace → Service name → its selector and gates, for the ``ip``-mode target
+    groups of one group's desired ``stack`` (``services``: the Services by
+    ``namespace/name``, as stored; ``labelled``: whether a namespace asks for gates).
+    A Service that is not stored, or selects nothing, gates nothing."""
+    out: dict[str, dict[str, ServiceGates]] = {}
+    for tg in (stack.of_type(TARGET_GROUP) if stack else {}).values():
+        binding = mapping(tg.binding)
+        key = str(binding.get("service", ""))
+        namespace, _, name = key.partition("/")
+        if binding.get("targetType") != "ip" or not name or not labelled(namespace):
+            continue
+        selector = mapping(mapping(mapping(services.get(key)).get("spec")).get("selector"))
+        if not selector:
+            continue
+        had = out.setdefault(namespace, {}).get(name)
+        gates = {condition_type(str(tg.properties["Name"]))} | set(had.gates if had else ())
+        out[namespace][name] = ServiceGates({str(k): str(v) for k, v in selector.items()}, tuple(sorted(gates)))
+    return out
+
+
+def gates_writebacks(
+    *, cluster: str, group: str, now: Mapping[str, Mapping[str, ServiceGates]], before: Iterable[str]
+) -> list[ReadinessWriteBack]:
+    """The ``readinessGates`` write-backs that bring the webhook's table from the group's
+    namespaces ``before`` to ``now``: one per namespace gated now, and an empty one per
+    namespace it gated before and no longer does (its key goes)."""
+    out = [readiness_gates(cluster=cluster, group=group, namespace=ns, services=now[ns]) for ns in sorted(now)]
+    gone = sorted(set(before) - set(now))
+    return out + [readiness_gates(cluster=cluster, group=group, namespace=ns, services={}) for ns in gone]
