@@ -11,8 +11,12 @@ from kubernetes import client as k8s
 from moto.server import ThreadedMotoServer
 
 from albatross.aws import clients
+from albatross.local import clock
 from albatross.local.kube import KubeDouble, kube_double
 from tests.functional.forwarding import Forwarders
+
+
+TIME_SCALE = 0.05  # the local system's default
 
 
 @pytest.fixture
@@ -28,7 +32,8 @@ def moto_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     with urllib.request.urlopen(reset, timeout=10):  # noqa: S310  # moto's backends are process-wide: start clean
         pass
     try:
-        yield endpoint
+        with clock.scaled(TIME_SCALE):  # botocore's backoff against moto, as the local system's
+            yield endpoint
     finally:
         clients.reset()
         server.stop()

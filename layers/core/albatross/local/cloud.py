@@ -2,9 +2,10 @@
 
 Resources are created through the service APIs from the translated template (moto's
 CloudFormation ignores the SAM transform), so the template stays the single source of
-names and wiring. Step Functions ``Retry`` intervals and ``Wait`` seconds, queues'
-visibility timeouts and functions' ``*_SECONDS`` environment variables are scaled by
-``time_scale`` when they are created here, never in the template. Handlers'
+names and wiring. Queues' visibility timeouts and functions' ``*_SECONDS`` environment
+variables are scaled by ``time_scale`` when they are created here, never in the
+template; Step Functions' ``Retry`` intervals and ``Wait`` states run on the scaled
+clock of :mod:`albatross.local.clock`. Handlers'
 log lines go to their functions' log groups (:mod:`albatross.local.logship`); saved
 Logs Insights queries and the queries themselves are answered by
 :mod:`albatross.local.insights`, which fills what moto lacks. What AWS itself puts on
@@ -30,7 +31,7 @@ from typing import Any
 from moto.server import ThreadedMotoServer
 
 from albatross.aws import clients
-from albatross.local import artifact, awsevents, insights, intrinsics, lambdas, logship
+from albatross.local import artifact, awsevents, clock, insights, intrinsics, lambdas, logship
 from albatross.local.template import translate
 
 REGION = "us-east-1"
@@ -81,19 +82,6 @@ def _zip() -> bytes:
     with zipfile.ZipFile(buf, "w") as z:
         z.writestr("README", "code runs in-process, see albatross.local.lambdas")
     return buf.getvalue()
-
-
-def scale_definition(definition: Any, time_scale: float) -> Any:
-    """Shorten Retry intervals and Wait seconds (at least 1 s, ASL's minimum)."""
-    if isinstance(definition, list):
-        return [scale_definition(v, time_scale) for v in definition]
-    if not isinstance(definition, dict):
-        return definition
-    out = {k: scale_definition(v, time_scale) for k, v in definition.items()}
-    for key in ("IntervalSeconds", "Seconds"):
-        if isinstance(out.get(key), int):
-            out[key] = max(1, math.ceil(out[key] * time_scale))
-    return out
 
 
 class _Deployer:
@@ -397,11 +385,10 @@ class _Deployer:
         text = props["DefinitionString"]
         subs = props.get("DefinitionSubstitutions") or {}
         text = intrinsics.substitute(text, subs, self.lookup)
-        definition = scale_definition(json.loads(text), self.time_scale)
         name = self.name(logical, 80)
         arn = self.client("stepfunctions").create_state_machine(
             name=name,
-            definition=json.dumps(definition),
+            definition=text,  # as written: its waits run on the scaled clock (albatross.local.clock)
             roleArn=props["RoleArn"],
             type=props.get("StateMachineType", "STANDARD"),
         )["stateMachineArn"]
@@ -473,6 +460,7 @@ def local_cloud(
         _moto_api(endpoint, "reset")
         stack_.callback(_moto_api, endpoint, "reset")
         _moto_api(endpoint, "config", {"stepfunctions": {"execute_state_machine": True}})
+        stack_.enter_context(clock.scaled(time_scale))
         stack_.enter_context(lambdas.routed())
         stack_.enter_context(logship.shipping(log_level))
         stack_.enter_context(insights.served())
