@@ -4,7 +4,9 @@ Clients are built once per process from one session and shared (boto3 clients ar
 thread-safe; sessions are not, hence the lock). botocore's ``standard`` retry mode
 handles throttling and 5xx with backoff. ``AWS_ENDPOINT_URL`` (honoured by botocore)
 points them at moto in tests and in ``albatross local``; :func:`reset` drops cached
-clients when that changes.
+clients when that changes. It keeps botocore's loader, though: the service models and
+endpoint rules it has parsed (most of what a new session costs, about half a second of
+JSON) do not change with the endpoint or the credentials.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
 import boto3
+import botocore.session
 from botocore.config import Config
+from botocore.loaders import Loader
 
 if TYPE_CHECKING:
     from mypy_boto3_acm import ACMClient
@@ -55,6 +59,7 @@ LAYER_SERVICES = frozenset(
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
 _lock = threading.Lock()
 _session: boto3.session.Session | None = None
+_loader: Loader | None = None
 _clients: dict[str, Any] = {}
 _hooks: dict[str, tuple[str, Callable[..., Any]]] = {}
 
@@ -66,12 +71,34 @@ def client(service: str) -> Any:
         if service not in _clients:
             global _session
             if _session is None:
-                _session = boto3.session.Session()
+                _session = _new_session()
             made = _session.client(service, config=_CONFIG)  # type: ignore[call-overload]  # service is a runtime name
             for unique_id, (event, handler) in _hooks.items():
                 made.meta.events.register(event, handler, unique_id=unique_id)
             _clients[service] = made
         return _clients[service]
+
+
+def _new_session() -> boto3.session.Session:
+    """A session that reads its settings afresh and reuses the models already parsed."""
+    global _loader
+    core = botocore.session.get_session()
+    if _loader is None:
+        _loader = core.get_component("data_loader")
+    else:
+        core.register_component("data_loader", _loader)
+    session = boto3.session.Session(botocore_session=core)
+    paths = _loader.search_paths  # boto3 appends its own folder to them for each session
+    paths[:] = list(dict.fromkeys(paths))
+    return session
+
+
+def separate(service: str) -> Any:
+    """A client of its own, not shared and without the hooks (for local tooling that must
+    not be counted or faulted as the controller's calls are)."""
+    with _lock:
+        session = _new_session()
+    return session.client(service, config=_CONFIG)  # type: ignore[call-overload]  # service is a runtime name
 
 
 def add_hook(event: str, handler: Callable[..., Any], *, unique_id: str) -> None:

@@ -39,8 +39,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
-from botocore.config import Config
 from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
 
 from albatross.aws import clients
@@ -216,8 +214,7 @@ def api_call_detail(
 def emitting(roles: Mapping[str, str], *, account: str, region: str) -> Iterator[AwsEvents]:
     """Put AWS's own events on the default bus while active (see the module docstring);
     ``roles``: each function's role ARN, by function name."""
-    config = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
-    client = boto3.session.Session().client("events", config=config)
+    client = clients.separate("events")  # AWS's own puts: not counted or faulted as ours
     events = AwsEvents(account=account, region=region, roles=dict(roles), _client=client)
 
     def remember(params: Mapping[str, Any], context: dict[str, Any], **_: Any) -> None:
