@@ -5,6 +5,7 @@ planner, applier and discovery ask of it."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -15,11 +16,17 @@ from albatross.model import stack
 from albatross.model.stack import Stack
 
 GOLDEN = Path(__file__).parent / "golden" / "2048.json"
+TYPE_LITERAL = r"AWS::[A-Za-z0-9]+::[A-Za-z0-9]+"
 
 
 def model_types() -> set[str]:
-    """Every resource type the model names (its ``AWS::...`` constants)."""
-    return {v for k, v in vars(stack).items() if k.isupper() and isinstance(v, str) and v.startswith("AWS::")}
+    """Every resource type the model names: its ``AWS::...`` constants, and any such
+    type written out anywhere in the model's sources (a type made without a constant)."""
+    constants = {v for k, v in vars(stack).items() if k.isupper() and isinstance(v, str) and v.startswith("AWS::")}
+    written = {
+        m for path in Path(stack.__file__).parent.glob("*.py") for m in re.findall(TYPE_LITERAL, path.read_text())
+    }
+    return constants | written
 
 
 def test_every_resource_type_of_the_model_has_a_kind_and_no_kind_is_extra() -> None:
