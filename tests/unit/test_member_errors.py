@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from albatross.k8s.ingress import GroupID, parse_ingress
+from albatross.k8s.ingress_class import parse_ingress_class
 from albatross.k8s.service import parse_service
 from albatross.model import load_balancer as lb
 from albatross.model import rules
@@ -266,6 +267,7 @@ def test_an_unreadable_ingress_that_left_the_class_leaves_the_group() -> None:
     obj["spec"]["ingressClassName"] = "nginx"
     obj["spec"]["rules"] = "not a list"
     key = "game-2048/game-2048"
-    found = members_of(group=key, keys=[key], objects={key: obj}, classes={}, ingress_class="alb")
+    nginx = parse_ingress_class({"metadata": {"name": "nginx"}, "spec": {"controller": "k8s.io/ingress-nginx"}})
+    found = members_of(group=key, keys=[key], objects={key: obj}, classes={"nginx": nginx}, ingress_class="alb")
     assert found.errors == {}
     assert found.leaving == [{"ingress": key, "finalizer": "ingress.k8s.aws/resources"}]

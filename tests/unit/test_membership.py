@@ -40,7 +40,12 @@ PARAMS_REF = {"apiGroup": "elbv2.k8s.aws", "kind": "IngressClassParams", "name":
 
 
 def ingress(
-    *, cls: str | None = None, legacy: str | None = None, group: str | None = None, order: str | None = None
+    *,
+    cls: str | None = None,
+    legacy: str | None = None,
+    group: str | None = None,
+    order: str | None = None,
+    finalizers: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     annotations = {}
     if legacy is not None:
@@ -50,7 +55,7 @@ def ingress(
     if order is not None:
         annotations[m.GROUP_ORDER_ANNOTATION] = order
     return {
-        "metadata": {"namespace": "shop", "name": "web", "annotations": annotations},
+        "metadata": {"namespace": "shop", "name": "web", "annotations": annotations, "finalizers": list(finalizers)},
         "spec": {"ingressClassName": cls} if cls is not None else {},
     }
 
@@ -105,12 +110,63 @@ def ingress_class(name: str, *, default: str | None = None, parameters: Any = No
         # a class not known yet counts as ours when it is the configured one (events are unordered)
         (ingress(cls="alb"), {}, "alb", True),
         (ingress(cls="other"), {}, "alb", False),
+        # a member whose class cannot be loaded stays in its group (LBC issue 2731: it
+        # fails the group rather than let the member go), not an Ingress that never was one
+        (ingress(cls="gone", finalizers=(m.IMPLICIT_FINALIZER,)), {}, "alb", True),
+        (ingress(cls="gone", finalizers=("group.ingress.k8s.aws/shop",)), {}, "alb", True),
+        (ingress(cls="gone", finalizers=("example.com/other",)), {}, "alb", False),
+        (
+            ingress(finalizers=(m.IMPLICIT_FINALIZER,)),
+            {"a": ClassInfo(OURS.controller, True), "b": ClassInfo(OURS.controller, True)},
+            "alb",
+            True,
+        ),
+        # a class that exists and is another controller's: the member leaves, finalizer or not
+        (ingress(cls="web", finalizers=(m.IMPLICIT_FINALIZER,)), {"web": NGINX}, "alb", False),
+        (ingress(finalizers=(m.IMPLICIT_FINALIZER,)), {"alb": OURS}, "alb", False),
     ],
 )
 def test_which_ingresses_are_ours(
     obj: dict[str, Any], classes: dict[str, ClassInfo], configured: str, ours: bool
 ) -> None:
     assert m.ingress_is_ours(obj, classes=classes, configured=configured) is ours
+
+
+@pytest.mark.parametrize(
+    ("obj", "classes", "error"),
+    [
+        (ingress(cls="web"), {"web": OURS}, None),
+        (
+            ingress(cls="gone"),
+            {"web": OURS},
+            'invalid ingress class: ingressclasses.networking.k8s.io "gone" not found',
+        ),
+        # the configured class's event may be late: not taken as gone
+        (ingress(cls="alb"), {}, None),
+        (
+            ingress(),
+            {"a": ClassInfo(OURS.controller, True), "b": ClassInfo(OURS.controller, True)},
+            "multiple default IngressClasses found",
+        ),
+        (ingress(), {"alb": OURS}, None),
+        (ingress(cls="gone", legacy="alb"), {}, None),  # the legacy annotation has no IngressClass
+        (
+            ingress(cls="web"),
+            {
+                "web": ClassInfo(
+                    OURS.controller,
+                    False,
+                    params_error="invalid ingress class: IngressClass web references unknown parameters",
+                )
+            },
+            "invalid ingress class: IngressClass web references unknown parameters",
+        ),
+    ],
+)
+def test_a_class_that_cannot_be_loaded_says_why_in_lbc_s_words(
+    obj: dict[str, Any], classes: dict[str, ClassInfo], error: str | None
+) -> None:
+    assert m.class_error(obj, classes, "alb") == error
 
 
 def test_the_default_class_annotation_counts_only_as_exactly_true() -> None:

@@ -188,6 +188,18 @@ def test_a_member_whose_class_turned_invalid_holds_the_group() -> None:
     assert new.built.members == (f"{NS}/web",)
 
 
+def test_a_member_whose_ingress_class_is_gone_holds_the_group() -> None:
+    """LBC keeps a member whose IngressClass is gone in its group and fails the group
+    (its issue 2731: the class may have been deleted by accident); so does Albatross,
+    with LBC's words, on a member that was built before."""
+    api = of_class(member("api", "/api"))
+    api["metadata"]["finalizers"] = ["group.ingress.k8s.aws/shop"]
+    reason = 'invalid ingress class: ingressclasses.networking.k8s.io "team" not found'
+    held = assembled(Objects(), api, member("web", "/web"), last_good={f"{NS}/api": api, f"{NS}/web": None})
+    assert held.held == {f"{NS}/api": reason}
+    assert held.fate[f"{NS}/api"] == assemble.HELD
+
+
 def test_a_namespace_of_any_shape_is_read_as_its_labels() -> None:
     """Namespaces are read for IngressClassParams namespace selectors: a stored one whose
     labels are not a map has no labels, so the selector does not match (LBC's mismatch

@@ -226,20 +226,62 @@ def class_of(obj: Mapping[str, Any], classes: Mapping[str, ClassInfo]) -> str | 
     return name or None
 
 
+def _several_defaults(classes: Mapping[str, ClassInfo]) -> bool:
+    return sum(1 for info in classes.values() if info.is_default) > 1
+
+
+def holds_our_finalizer(obj: Mapping[str, Any]) -> bool:
+    """Whether an Ingress carries a finalizer of ours: it is (or was) a group's member."""
+    finalizers = mapping(mapping(obj).get("metadata")).get("finalizers")
+    return isinstance(finalizers, list) and any(isinstance(f, str) and is_our_finalizer(f) for f in finalizers)
+
+
 def ingress_is_ours(obj: Mapping[str, Any], *, classes: Mapping[str, ClassInfo], configured: str) -> bool:
     """Whether Albatross manages this Ingress (module docstring: "Ours"). ``classes``:
-    the known IngressClasses by name; ``configured``: the controller's class (``alb``)."""
+    the known IngressClasses by name; ``configured``: the controller's class (``alb``).
+
+    An Ingress whose class cannot be loaded (:func:`class_error`: its IngressClass is
+    gone, or several classes claim to be the default) stays ours while it carries one of
+    our finalizers, as LBC keeps it in its group and fails the group rather than let it
+    leave (the class may have been changed by accident: LBC issue 2731); the model
+    reports the class error and holds the group."""
     legacy = legacy_class(obj)
     if legacy is not None:
         return legacy == configured or (not configured and legacy == LEGACY_DEFAULT_CLASS)
     name = _class_name(obj)
     if name is None:
         default = default_class(classes)
-        return classes[default].controller == CONTROLLER if default is not None else not configured
-    if not name:
-        return False
+        if default is not None:
+            return classes[default].controller == CONTROLLER
+        return holds_our_finalizer(obj) if _several_defaults(classes) else not configured
+    known = classes.get(name) if name else None
+    if known is not None:
+        return known.controller == CONTROLLER
+    return (bool(name) and name == configured) or holds_our_finalizer(obj)
+
+
+def class_error(obj: Mapping[str, Any], classes: Mapping[str, ClassInfo], configured: str) -> str | None:
+    """Why the IngressClass an Ingress uses cannot be loaded, in LBC's class loader's
+    words ("invalid ingress class" and the like); None when it can, or when none
+    applies. A class named like the configured one and not known here is taken to be
+    on its way (its event late), not gone."""
+    if legacy_class(obj) is not None:
+        return None
+    name = _class_name(obj)
+    if name is None:
+        if _several_defaults(classes):
+            return "multiple default IngressClasses found"
+        name = default_class(classes)
+        if name is None:
+            return None
     known = classes.get(name)
-    return known.controller == CONTROLLER if known is not None else name == configured
+    if known is None:
+        return (
+            None
+            if name and name == configured
+            else f'invalid ingress class: ingressclasses.networking.k8s.io "{name:.253}" not found'
+        )
+    return known.params_error
 
 
 def explicit_group(obj: Mapping[str, Any]) -> str | None:

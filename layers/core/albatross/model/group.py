@@ -7,9 +7,10 @@ Whether a member is leaving is read from its metadata, class and group alone, be
 spec: an Ingress whose spec cannot be read (a ``resource`` backend, say) can still be
 deleted, or move away, and its finalizer go once its part of the load balancer has. Which
 Ingresses are ours and which group each joins are :mod:`albatross.contract.membership`'s
-rules, the forwarder's too. A live member whose IngressClass names parameters LBC would
-not load (another kind or API group) cannot be built: its error says so (LBC's "invalid
-ingress class"); one that was built before holds the group as it is, as in LBC."""
+rules, the forwarder's too. A live member whose IngressClass cannot be loaded (gone,
+several default classes, parameters of another kind or API group) cannot be built: its
+error says so (LBC's "invalid ingress class"); one that was built before holds the group
+as it is, as in LBC (which fails the group rather than let the member leave it)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from albatross.contract.membership import ClassInfo, class_of, ingress_is_ours
+from albatross.contract.membership import ClassInfo, class_error, ingress_is_ours
 from albatross.k8s.errors import ObjectError, internal, unexpected
 from albatross.k8s.ingress import GroupID, Ingress, group_key_of, lifecycle, parse_ingress, routing_view
 from albatross.k8s.ingress_class import IngressClass, class_params_of
@@ -76,9 +77,9 @@ def members_of(
             out.errors[key] = unexpected(e)
             out.internal[key] = internal(e)
             continue
-        klass = classes.get(class_of(view, infos) or "")
-        if klass is not None and klass.params_error is not None:
-            out.errors[key] = klass.params_error
+        problem = class_error(view, infos, ingress_class)
+        if problem is not None:
+            out.errors[key] = problem
             out.class_errors.add(key)
             continue
         out.live.append(replace(ing, class_params=class_params_of(obj, classes)))
