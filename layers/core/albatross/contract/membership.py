@@ -17,9 +17,12 @@ The rules, as LBC's ingress group and class loaders apply them
   default IngressClass (the one annotated
   ``ingressclass.kubernetes.io/is-default-class: "true"``; with several, none: LBC refuses
   to choose), and with no default class it is ours only when the configured class is
-  empty (LBC's ``--ingress-class=""``). Beyond LBC, while the named IngressClass is
-  unknown here it counts as ours when its name is the configured class: events are not
-  ordered, and an Ingress must not leave its group because its class's event is late.
+  empty (LBC's ``--ingress-class=""``). An Ingress whose class cannot be loaded (named
+  and unknown, or several default classes) stays ours while it carries one of our
+  finalizers: LBC keeps such a member and fails its group. Beyond LBC, while the named
+  IngressClass is unknown here it counts as ours when its name is the configured class:
+  events are not ordered, and an Ingress must not leave its group because its class's
+  event is late.
 * **Group.** The IngressClassParams of the Ingress's class, when they set a valid
   ``spec.group.name``, decide (ADR 0004); else a valid ``alb.ingress.kubernetes.io/
   group.name`` names an explicit group; else the Ingress is alone in its implicit group
