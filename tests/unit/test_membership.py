@@ -376,7 +376,7 @@ KEYS = st.sampled_from(
     [
         *("metadata", "spec", "name", "namespace", "annotations", "ingressClassName", "controller", "parameters"),
         *("apiGroup", "kind", "group", m.LEGACY_CLASS_ANNOTATION, m.DEFAULT_CLASS_ANNOTATION),
-        *(m.GROUP_NAME_ANNOTATION, m.GROUP_ORDER_ANNOTATION),
+        *(m.GROUP_NAME_ANNOTATION, m.GROUP_ORDER_ANNOTATION, "finalizers", m.IMPLICIT_FINALIZER),
     ]
 )
 SHAPED = st.recursive(JSON, lambda inner: st.dictionaries(KEYS, inner, max_size=4), max_leaves=20)
@@ -395,6 +395,8 @@ def test_no_shape_makes_a_membership_rule_raise(obj: Any, other: Any) -> None:
     assert isinstance(m.group_key_of(obj, grouped), str)
     assert m.finalizer_for(obj, grouped).startswith(("ingress.k8s.aws/", "group.ingress.k8s.aws/"))
     m.class_of(obj, classes)
+    m.class_error(obj, classes, "alb")
+    m.holds_our_finalizer(obj)
     m.uses_ingress_class(obj)
     m.params_group(obj)
     m.params_name(obj)
