@@ -200,6 +200,28 @@ def test_a_member_whose_ingress_class_is_gone_holds_the_group() -> None:
     assert held.fate[f"{NS}/api"] == assemble.HELD
 
 
+def test_a_member_whose_class_named_its_group_and_is_gone_holds_that_group() -> None:
+    """The class's IngressClassParams named the group; with the class gone, the group the
+    member would join is unknown: it stays in the one its finalizer names, held."""
+    source = Objects(classes=[CLASS], params=[params({"group": {"name": GROUP}})])
+    api = of_class(member("api", "/api", {A + "group.name": "elsewhere"}))
+    api["metadata"]["finalizers"] = [f"group.ingress.k8s.aws/{GROUP}"]
+    assert assembled(source, api, last_good={f"{NS}/api": api}).held == {}  # a member, as its class says
+    source.classes = []  # the IngressClass is deleted
+    found = assemble.classify(
+        source=source, group=GROUP, keys=[f"{NS}/api"], objects={f"{NS}/api": api}, ingress_class="alb"
+    )
+    assert found.leaving == []
+    held = assembled(source, api, last_good={f"{NS}/api": api})
+    assert held.held == {f"{NS}/api": 'invalid ingress class: ingressclasses.networking.k8s.io "team" not found'}
+    # deleted, it leaves as any member does: its finalizer goes once its rules have
+    api["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    gone = assemble.classify(
+        source=source, group=GROUP, keys=[f"{NS}/api"], objects={f"{NS}/api": api}, ingress_class="alb"
+    )
+    assert gone.leaving == [{"ingress": f"{NS}/api", "finalizer": f"group.ingress.k8s.aws/{GROUP}"}]
+
+
 def test_a_namespace_of_any_shape_is_read_as_its_labels() -> None:
     """Namespaces are read for IngressClassParams namespace selectors: a stored one whose
     labels are not a map has no labels, so the selector does not match (LBC's mismatch

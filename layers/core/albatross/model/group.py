@@ -61,11 +61,17 @@ def members_of(
             out.leaving.append({"ingress": key, "finalizer": ""})
             continue
         view = routing_view(obj)
-        ours = (
-            ingress_is_ours(view, classes=infos, configured=ingress_class) and group_key_of(view, class_groups) == group
-        )
         deleting, finalizers = lifecycle(obj)
-        if deleting or not ours:
+        ours = not deleting and ingress_is_ours(view, classes=infos, configured=ingress_class)
+        problem = class_error(view, infos, ingress_class) if ours else None
+        if problem is not None and finalizer in finalizers:
+            # A member of this group whose class cannot be loaded: which group it would
+            # join is unknown (its class's params may have named this one), so it stays
+            # here, and holds the group (LBC fails the group of such a member).
+            out.errors[key] = problem
+            out.class_errors.add(key)
+            continue
+        if not ours or group_key_of(view, class_groups) != group:
             out.leaving.append({"ingress": key, "finalizer": finalizer if finalizer in finalizers else ""})
             continue
         try:
@@ -77,7 +83,6 @@ def members_of(
             out.errors[key] = unexpected(e)
             out.internal[key] = internal(e)
             continue
-        problem = class_error(view, infos, ingress_class)
         if problem is not None:
             out.errors[key] = problem
             out.class_errors.add(key)
