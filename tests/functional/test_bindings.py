@@ -387,3 +387,37 @@ def test_a_binding_may_name_its_target_group_by_name(world: World) -> None:
     ((kind, reason, message),) = world.events("shop/missing")
     assert (kind, reason) == ("Warning", bindings.INVALID)
     assert "target group named no-such-tg not found" in message
+
+
+def test_one_binding_per_target_group_unless_all_share_it(world: World) -> None:
+    arn = world.target_group("checkout-tf")
+    world.send("Service", service())
+    world.send("Service", service("other"))
+    world.send("EndpointSlice", endpoints("10.0.1.1"))
+    world.send("EndpointSlice", endpoints("10.0.2.1", name="other"))
+    world.send("TargetGroupBinding", binding("first", arn))
+    world.send("TargetGroupBinding", binding("second", arn, service_name="other"))
+    # LBC's validator: "TargetGroup <arn> is already bound to TargetGroupBinding <ns/name>"
+    assert world.events("shop/second") == [
+        ("Warning", bindings.INVALID, f"TargetGroup {arn} is already bound to TargetGroupBinding shop/first")
+    ]
+    assert registered(arn) == {("10.0.1.1", 8080)}
+    # the first goes: the second may have it
+    world.send("TargetGroupBinding", binding("first", arn), delete=True)
+    world.send("TargetGroupBinding", binding("second", arn, service_name="other"))
+    assert registered(arn) == {("10.0.2.1", 8080)}
+    world.send("TargetGroupBinding", binding("second", arn, service_name="other"), delete=True)
+
+    # shared: both bindings register, each deregisters only its own
+    world.send("TargetGroupBinding", binding("first", arn, multiClusterTargetGroup=True))
+    world.send("TargetGroupBinding", binding("second", arn, service_name="other", multiClusterTargetGroup=True))
+    assert registered(arn) == {("10.0.1.1", 8080), ("10.0.2.1", 8080)}
+    world.send("EndpointSlice", endpoints("10.0.1.2"))
+    assert registered(arn) == {("10.0.1.2", 8080), ("10.0.2.1", 8080)}
+    # one that would own it is refused while they share it
+    world.send("TargetGroupBinding", binding("third", arn))
+    assert world.events("shop/third")[0][2].startswith(
+        f"TargetGroup {arn} is already bound to TargetGroupBinding shop/"
+    )
+    world.send("TargetGroupBinding", binding("first", arn, multiClusterTargetGroup=True), delete=True)
+    assert registered(arn) == {("10.0.2.1", 8080)}

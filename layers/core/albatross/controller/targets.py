@@ -27,7 +27,7 @@ from aws_lambda_powertools import Logger
 
 from albatross.aws import clients
 from albatross.aws import targets as aws_targets
-from albatross.aws.errors import NotFound, UserError, aws_errors
+from albatross.aws.errors import NotFound, Retryable, UserError, aws_errors
 from albatross.contract import bindings, mapping
 from albatross.controller import networking, phases, queues
 from albatross.controller.settings import Settings
@@ -114,6 +114,21 @@ def sync_binding(*, settings: Settings, store: Store, group: str, verify: bool =
         _tell(settings, obj, "Warning", bindings.INVALID, f"Failed to serve the binding: {problem}")
         return 0
     arn = str(found["TargetGroupArn"])
+    if saved is None or saved.properties.get("TargetGroupArn") != arn or _shared(saved) != spec.multi_cluster:
+        # one binding per target group, as LBC's validator allows (several when all share it)
+        holder = store.claim_target_group(arn, group, shared=spec.multi_cluster)
+        if holder:
+            other = bindings.binding_of(holder) or holder
+            _tell(
+                settings,
+                obj,
+                "Warning",
+                bindings.INVALID,
+                f"TargetGroup {arn} is already bound to TargetGroupBinding {other}",
+            )
+            return 0
+        if holder is not None:
+            raise Retryable(f"the claim on target group {arn} changed meanwhile")
     changed = 0
     if saved is not None and saved.properties.get("TargetGroupArn") != arn:
         # the binding now names another target group: the old one's targets go first
@@ -161,18 +176,24 @@ def unbind(*, settings: Settings, store: Store, group: str, saved: Resource | No
     arn = str(saved.properties.get("TargetGroupArn"))
     removed = 0
     try:
-        if (saved.binding or {}).get("multiCluster"):
+        if _shared(saved):
             _, removed = aws_targets.sync(arn, set(), tracked=store.tracked_targets(group, BOUND) or set())
         else:
             _, removed = aws_targets.sync(arn, set())
     except NotFound:
         pass  # the target group is gone: nothing registered is left
     calls = networking.release(store=store, group=group, cluster=settings.cluster, keep=set())
+    store.release_target_group(arn, group)
     store.track_targets(group, BOUND, None)
     store.set_target_digests(group, {BOUND: ""})  # matches no digest: a binding made again syncs
     store.save_model(group, model=None, leaving=[])
     logger.info("binding released", extra={"group": group, "targetGroup": arn, "deregistered": removed})
     return removed + calls
+
+
+def _shared(saved: Resource | None) -> bool | None:
+    """Whether a bound target group is shared with other clusters (None: none bound)."""
+    return None if saved is None else bool((saved.binding or {}).get("multiCluster"))
 
 
 def _service(store: Store, key: str) -> Any:

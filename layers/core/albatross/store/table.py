@@ -14,6 +14,7 @@ from albatross.aws.errors import ConditionFailed, Retryable, aws_errors
 
 STATE_SK = "#state"
 _TARGETS = "targets:"  # state item attributes: targets:<target group id> → digest
+_BOUND = "bound#"  # bound#<target group ARN>: the TargetGroupBindings that hold a user's target group
 _TRACKED = "tracked#"  # items of a group's partition: tracked#<target group id> → targets this cluster registered
 _NET = "net#"  # items of a group's partition: net#<target group id> → its backend rule record
 _OWNED = "ownedLoadBalancers"  # state item attribute: the ARNs of the load balancers the group made or adopted
@@ -707,6 +708,25 @@ class Store:
                 ExpressionAttributeValues=values,
             )
 
+    def group_naming(self, text: str) -> str | None:
+        """A group whose stored model names ``text`` as a JSON string (a security group id,
+        say), or None. A scan, stopped at the first match: only for the rare question
+        whether the cluster's shared backend group is still needed, asked once AWS shows
+        no use of it (:func:`albatross.controller.networking.release_backend_group`)."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "FilterExpression": "sk = :s AND contains(#m, :t)",
+            "ExpressionAttributeNames": {"#m": "model"},
+            "ExpressionAttributeValues": {":s": {"S": STATE_SK}, ":t": {"S": json.dumps(text)}},
+            "ProjectionExpression": "pk",
+            "ConsistentRead": True,
+        }
+        with aws_errors():
+            for page in clients.dynamodb().get_paginator("scan").paginate(**kwargs):
+                for item in page.get("Items", []):
+                    return str(item["pk"]["S"])[4:]
+        return None
+
     def set_execution(self, group: str, execution: str | None) -> None:
         key = {"pk": {"S": f"grp#{group}"}, "sk": {"S": STATE_SK}}
         with aws_errors():
@@ -867,6 +887,61 @@ class Store:
             self._delete(f"grp#{group}", f"{_TRACKED}{rid}")
             return
         self._put(f"grp#{group}", f"{_TRACKED}{rid}", targets={"S": json.dumps(sorted(targets))})
+
+    def claim_target_group(self, arn: str, group: str, *, shared: bool) -> str | None:
+        """Claim a user's target group for the binding of sync group ``group``; returns
+        the group of a binding that holds it already (None: claimed). A binding that owns
+        its target group holds it alone, as LBC's validator allows one binding per target
+        group; bindings of a shared (multi-cluster) target group hold it together."""
+        key = {"pk": {"S": f"{_BOUND}{arn}"}, "sk": {"S": _SINGLE_SK}}
+        try:
+            with aws_errors():
+                if shared:
+                    clients.dynamodb().update_item(
+                        TableName=self.table,
+                        Key=key,
+                        UpdateExpression="ADD sharedBy :gs REMOVE soleHolder",
+                        ConditionExpression="attribute_not_exists(soleHolder) OR soleHolder = :g",
+                        ExpressionAttributeValues={":g": {"S": group}, ":gs": {"SS": [group]}},
+                    )
+                else:
+                    clients.dynamodb().update_item(
+                        TableName=self.table,
+                        Key=key,
+                        UpdateExpression="SET soleHolder = :g REMOVE sharedBy",
+                        ConditionExpression="(attribute_not_exists(soleHolder) OR soleHolder = :g) AND "
+                        "(attribute_not_exists(sharedBy) OR (size(sharedBy) = :one AND contains(sharedBy, :g)))",
+                        ExpressionAttributeValues={":g": {"S": group}, ":one": {"N": "1"}},
+                    )
+        except ConditionFailed:
+            with aws_errors():
+                item = clients.dynamodb().get_item(TableName=self.table, Key=key, ConsistentRead=True).get("Item") or {}
+            holders = {item.get("soleHolder", {}).get("S", "")} | set(item.get("sharedBy", {}).get("SS", []))
+            # another binding holds it ("" only if it let go meanwhile: the next sync claims it)
+            return next((h for h in sorted(holders) if h and h != group), "")
+        return None
+
+    def release_target_group(self, arn: str, group: str) -> None:
+        """Give up ``group``'s claim on a user's target group (either kind)."""
+        key = {"pk": {"S": f"{_BOUND}{arn}"}, "sk": {"S": _SINGLE_SK}}
+        with aws_errors():
+            clients.dynamodb().update_item(
+                TableName=self.table,
+                Key=key,
+                UpdateExpression="DELETE sharedBy :gs",
+                ExpressionAttributeValues={":gs": {"SS": [group]}},
+            )
+        try:
+            with aws_errors():
+                clients.dynamodb().update_item(
+                    TableName=self.table,
+                    Key=key,
+                    UpdateExpression="REMOVE soleHolder",
+                    ConditionExpression="soleHolder = :g",
+                    ExpressionAttributeValues={":g": {"S": group}},
+                )
+        except ConditionFailed:
+            pass  # not this group's
 
     def set_rule_needs(self, security_group: str, *, owner: str, rules: list[tuple[str, int, str]]) -> None:
         """Record the rules ``owner`` (a group's target group) needs on a security group
