@@ -54,7 +54,9 @@ class Step:
 class Aws(Protocol):
     """The AWS a kind's calls go through: the shared clients, the one error classifier
     (``classified`` turns an SDK error into Albatross's classes, of which a kind catches
-    or raises the three named here) and the load balancer settings behind other APIs."""
+    or raises the three named here) and the load balancer settings behind other APIs
+    (``apply_protection`` with ``current`` None: a load balancer just created, which has
+    none of them)."""
 
     NotFound: type[Exception]
     PriorityInUse: type[Exception]
