@@ -22,8 +22,10 @@ from albatross.aws import clients, discovery
 from albatross.aws import networking as ec2_rules
 from albatross.aws.calls import CallCounter
 from albatross.aws.errors import Retryable, transient
+from albatross.controller import networking
 from albatross.local.faults import Fault, inject
 from albatross.local.mends import mend_moto
+from tests.functional.test_store import table
 
 ROOT = Path(__file__).resolve().parents[2]
 CLUSTER = "east"
@@ -151,6 +153,29 @@ def test_the_group_stays_while_a_rule_names_it(moto_endpoint: str) -> None:
     ids = [r["SecurityGroupRuleId"] for r in rules["SecurityGroupRules"] if not r["IsEgress"]]
     clients.ec2().revoke_security_group_ingress(GroupId=nodes, SecurityGroupRuleIds=ids)
     assert ec2_rules.release_backend_group(cluster=CLUSTER, vpc_id=where)
+    assert not exists(backend)
+
+
+def test_the_group_stays_while_a_group_being_made_names_it(moto_endpoint: str) -> None:
+    """LBC keeps the group while an Ingress needs it, whether or not its load balancer
+    exists yet. A group being made has saved its model (the id on its load balancer and
+    as its rules' source) before anything of it is in AWS: a teardown finishing meanwhile
+    leaves the group alone. Once no model names it, it goes."""
+    store = table()
+    where = vpc()
+    backend = ec2_rules.backend_group(cluster=CLUSTER, vpc_id=where, create=True)
+    assert backend is not None
+    other = clients.ec2().create_security_group(GroupName="other", Description="other", VpcId=where)["GroupId"]
+    model = {"stack": "ns/new", "resources": {"LoadBalancer": {"properties": {"SecurityGroups": [backend]}}}}
+    store.save_model("ns/new", model=model, leaving=[])
+    store.save_model("ns/custom", model={"stack": "ns/custom", "resources": {"sg": [other]}}, leaving=[])
+    store.save_model("ns/gone", model=None, leaving=[])
+    assert store.group_naming(backend) == "ns/new"
+    assert not networking.release_backend_group(store=store, cluster=CLUSTER, vpc_id=where)
+    assert exists(backend)
+    store.save_model("ns/new", model=None, leaving=[])  # its Ingresses deleted too
+    assert store.group_naming(backend) is None
+    assert networking.release_backend_group(store=store, cluster=CLUSTER, vpc_id=where)
     assert not exists(backend)
 
 

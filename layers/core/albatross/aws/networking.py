@@ -26,7 +26,7 @@ there, and the group found or made again).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -343,7 +343,7 @@ def _in_use(group: str) -> bool:
     return False
 
 
-def release_backend_group(*, cluster: str, vpc_id: str | None) -> bool:
+def release_backend_group(*, cluster: str, vpc_id: str | None, needed: Callable[[str], bool] | None = None) -> bool:
     """Delete the cluster's shared backend group (the one LBC's tags name, in ``vpc_id``
     or, when None, any VPC) once no stack uses it; returns whether it was deleted.
 
@@ -351,7 +351,9 @@ def release_backend_group(*, cluster: str, vpc_id: str | None) -> bool:
     of the cluster needs it any more, and retries a ``DependencyViolation`` (the network
     interfaces of a load balancer just deleted still hold it) until they are released,
     the finalizer kept meanwhile. Here "needed" is read from AWS: a load balancer with it
-    attached, or a rule sourced from it (:func:`_in_use`); then it stays, with no error.
+    attached, or a rule sourced from it (:func:`_in_use`); then from ``needed(id)`` (the
+    groups whose model names it: one being made has neither yet); then it stays, with no
+    error.
     Unused but refused with ``DependencyViolation``: :class:`Retryable`, which passes by
     itself (ADR 0009): the teardown's phase, or the reconcile that finishes a failed
     teardown, is run again until EC2 lets it go, never dropped."""
@@ -359,7 +361,7 @@ def release_backend_group(*, cluster: str, vpc_id: str | None) -> bool:
     if found is None:
         forget_backend_group(cluster=cluster, vpc_id=vpc_id)
         return False
-    if _in_use(found):
+    if _in_use(found) or (needed is not None and needed(found)):
         return False
     forget_backend_group(cluster=cluster, vpc_id=vpc_id)
     try:

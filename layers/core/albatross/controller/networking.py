@@ -171,3 +171,19 @@ def release(*, store: Store, group: str, cluster: str, keep: Set[str]) -> int:
         calls += _settle(store, cluster=cluster, owner=_owner(group, rid), needs={}, groups=set(before))[0]
         store.save_networking(group, rid=rid, record=None)
     return calls
+
+
+def release_backend_group(*, store: Store, cluster: str, vpc_id: str | None) -> bool:
+    """Delete the cluster's shared backend group once no stack uses it, as LBC deletes it
+    once no Ingress needs it (:func:`albatross.aws.networking.release_backend_group`).
+    Besides what AWS shows (a load balancer, a rule), a group whose stored model names it
+    needs it: one being made has saved its model, with the id, before anything of it
+    exists in AWS. Returns whether it was deleted."""
+
+    def needed(security_group: str) -> bool:
+        user = store.group_naming(security_group)
+        if user is not None:
+            logger.info("the shared backend group stays", extra={"securityGroup": security_group, "neededBy": user})
+        return user is not None
+
+    return ec2_rules.release_backend_group(cluster=cluster, vpc_id=vpc_id, needed=needed)

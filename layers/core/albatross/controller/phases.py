@@ -28,7 +28,6 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from albatross.aws import applier, discovery, targets
-from albatross.aws import networking as ec2_rules
 from albatross.aws.errors import LoadBalancerNotReady, UserError
 from albatross.controller import networking
 from albatross.controller.settings import Settings
@@ -242,7 +241,7 @@ def apply_all(
     if release:
         registered += release_rules(store=store, group=group, cluster=cluster, desired=desired)
     if desired is None:  # what a failed teardown left, deleted in place: as its last phase does
-        registered += ec2_rules.release_backend_group(cluster=cluster, vpc_id=None)
+        registered += networking.release_backend_group(store=store, cluster=cluster, vpc_id=None)
     return Applied(changes=len(steps) + registered, physical=physical, targets=digests)
 
 
@@ -277,9 +276,9 @@ def run_phase(*, settings: Settings, store: Store, group: str, phase: str) -> di
         # also when a later step fails: what was made is on record before the error leaves
         _record(store, group, applied, physical, actual)
     if phase == "prune:SecurityGroup" and desired is None:
-        # the group is gone: the cluster's shared backend group with it once no load
-        # balancer uses it (:func:`albatross.aws.networking.release_backend_group`)
-        released += ec2_rules.release_backend_group(cluster=settings.cluster, vpc_id=settings.vpc_id)
+        # the group is gone: the cluster's shared backend group with it once no stack
+        # uses it (:func:`albatross.controller.networking.release_backend_group`)
+        released += networking.release_backend_group(store=store, cluster=settings.cluster, vpc_id=settings.vpc_id)
     if phase == "apply:LoadBalancer" and names.LOAD_BALANCER_ID in physical:
         # made now, adopted by name, or made by an earlier try that died before this
         # line: the desired load balancer is the group's from here on, index or not
