@@ -202,40 +202,35 @@ def test_a_binding_keeps_a_hand_made_target_group_registered_with_its_service(wo
     assert registered(arn) == set()
 
 
-@pytest.mark.parametrize(
-    ("make", "why"),
-    [
-        (
-            lambda w: w.target_group(
-                "other-vpc", vpc=clients.ec2().create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
-            ),
-            "in VPC",
+def test_bindings_that_cannot_be_served_are_told_why_and_block_no_other(world: World) -> None:
+    other_vpc = clients.ec2().create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
+    bad = {
+        "other-vpc": (world.target_group("other-vpc", vpc=other_vpc), "in VPC"),
+        "untagged": (
+            world.target_group("untagged", tags={"team": "shop"}),
+            f"not tagged {bindings.CLUSTER_TAG}={CLUSTER}",
         ),
-        (lambda w: w.target_group("untagged", tags={"team": "shop"}), f"not tagged {bindings.CLUSTER_TAG}={CLUSTER}"),
-        (
-            lambda w: w.target_group(
-                "ingress-tg", tags={bindings.CLUSTER_TAG: CLUSTER, "ingress.k8s.aws/stack": "shop/web"}
-            ),
-            "stack",
+        "ingress-tg": (
+            world.target_group("ingress-tg", tags={bindings.CLUSTER_TAG: CLUSTER, "ingress.k8s.aws/stack": "shop/web"}),
+            "belongs to a load balancer's stack",
         ),
-        (lambda w: w.target_group("gone-tg").replace("gone-tg", "nothere"), "not found"),
-    ],
-)
-def test_a_binding_that_cannot_be_served_is_told_why_and_blocks_no_other(world: World, make: Any, why: str) -> None:
-    bad = make(world)
+        "gone": (world.target_group("gone-tg").replace("gone-tg", "nothere"), "not found"),
+    }
     good = world.target_group("good-tf")
     world.send("Service", service())
     world.send("EndpointSlice", endpoints("10.0.1.1"))
-    world.send("TargetGroupBinding", binding("bad", bad))
+    for name, (arn, _) in bad.items():
+        world.send("TargetGroupBinding", binding(name, arn))
     world.send("TargetGroupBinding", binding("good", good))
-    ((kind, reason, message),) = world.events("shop/bad")
-    assert (kind, reason) == ("Warning", bindings.INVALID)
-    assert why in message
-    assert not any(t.type == "bindingStatus" for t in world.told if t.binding == "shop/bad")
+    for name, (arn, why) in bad.items():
+        ((kind, reason, message),) = world.events(f"shop/{name}")
+        assert (kind, reason) == ("Warning", bindings.INVALID), name
+        assert why in message, message
+        if why != "not found":
+            assert registered(arn) == set()
+    assert {t.binding for t in world.told if t.type == "bindingStatus"} == {"shop/good"}
     assert registered(good) == {("10.0.1.1", 8080)}
-    if "not found" not in why:
-        assert registered(bad) == set()
-    # the good one keeps following its endpoints while the bad one stays as it is
+    # the good one keeps following its endpoints while the bad ones stay as they are
     world.send("EndpointSlice", endpoints("10.0.1.2"))
     assert registered(good) == {("10.0.1.2", 8080)}
 
