@@ -32,15 +32,10 @@ from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.exceptions import ReadTimeoutError
 
 from albatross.aws import clients
+from albatross.local.faults import THROTTLED as THROTTLING  # what each service answers when throttled
 from albatross.local.faults import Fault
 from albatross.local.faults import _error_response as error_response  # one answer shape for every injected fault
 
-# What each service answers when an account's request rate is exceeded (ELB API reference:
-# Throttling, HTTP 400; EC2 API reference: RequestLimitExceeded, HTTP 503).
-THROTTLING = {
-    "elasticloadbalancing": ("Throttling", 400, "Rate exceeded"),
-    "ec2": ("RequestLimitExceeded", 503, "Request limit exceeded."),
-}
 _CLIENTS = {"elasticloadbalancing": "elbv2", "ec2": "ec2"}
 # Calls that change something: the ones whose lost response matters.
 MUTATING_PREFIXES = (

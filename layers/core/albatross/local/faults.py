@@ -59,22 +59,40 @@ class Fault:
 _SERVICES = {"elasticloadbalancing": "elbv2", "ec2": "ec2", "wafv2": "wafv2", "shield": "shield", "acm": "acm"}
 
 
-def _error_response(fault: Fault, protocol: str) -> AWSResponse:
+# What each service answers when the account's request rate is exceeded: (code, HTTP
+# status, message). ELB API reference: Throttling, 400, "Rate exceeded" (the throttling
+# page names it ThrottlingException, but the wire and botocore say Throttling); EC2 API
+# reference: RequestLimitExceeded, 503; the tagging API's model: ThrottledException, 400.
+THROTTLED = {
+    "elasticloadbalancing": ("Throttling", 400, "Rate exceeded"),
+    "ec2": ("RequestLimitExceeded", 503, "Request limit exceeded."),
+    "tagging": ("ThrottledException", 400, "Rate exceeded"),
+}
+# Each service's wire protocol, as botocore names it.
+PROTOCOLS = {"elasticloadbalancing": "query", "ec2": "ec2", "tagging": "json"}
+
+
+def error_body(code: str, message: str, protocol: str) -> tuple[bytes, dict[str, str]]:
+    """An AWS error answer's body and headers in the service's protocol (``ec2``, ``query``,
+    JSON otherwise): what the chaos harness and the realistic local AWS send at the wire."""
     if protocol == "ec2":
         body = (
-            f"<Response><Errors><Error><Code>{fault.code}</Code><Message>{fault.message}</Message></Error>"
+            f"<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error>"
             "</Errors><RequestID>injected</RequestID></Response>"
         ).encode()
-        headers = {"Content-Type": "text/xml"}
-    elif protocol == "query":
+        return body, {"Content-Type": "text/xml"}
+    if protocol == "query":
         body = (
-            f"<ErrorResponse><Error><Type>Sender</Type><Code>{fault.code}</Code><Message>{fault.message}</Message>"
+            f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message>"
             "</Error><RequestId>injected</RequestId></ErrorResponse>"
         ).encode()
-        headers = {"Content-Type": "text/xml"}
-    else:
-        body = json.dumps({"__type": fault.code, "message": fault.message}).encode()
-        headers = {"Content-Type": "application/x-amz-json-1.1"}
+        return body, {"Content-Type": "text/xml"}
+    body = json.dumps({"__type": code, "message": message}).encode()
+    return body, {"Content-Type": "application/x-amz-json-1.1"}
+
+
+def _error_response(fault: Fault, protocol: str) -> AWSResponse:
+    body, headers = error_body(fault.code, fault.message, protocol)
     wire_headers = HTTPHeaders()
     for key, value in headers.items():
         wire_headers[key] = value

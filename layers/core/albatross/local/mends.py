@@ -25,10 +25,16 @@ registered and forgets it the moment it is deregistered. AWS reports it ``initia
 until its first health checks pass and ``draining`` for the deregistration delay, and a
 rolling update that outpaces those can leave a target group with no healthy target (the
 reason for pod readiness gates, ADR 0014). Off by default: every other test sees moto's.
+
+Opt-in, :func:`aws_limits`: the ELBv2 validation and quotas AWS enforces and moto does
+not (the figures and their sources: :mod:`albatross.model.limits`), and a load balancer
+that stays ``provisioning`` for a while before ``active``, as the realistic local AWS
+(:mod:`albatross.local.realistic`) runs it.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 import threading
 import time
@@ -40,8 +46,10 @@ from typing import Any
 from moto.ec2.models.elastic_network_interfaces import NetworkInterface
 from moto.ec2.models.security_groups import SecurityGroupRule
 from moto.elbv2.exceptions import ELBClientError
-from moto.elbv2.models import ELBv2Backend, FakeHealthStatus
+from moto.elbv2.models import ELBv2Backend, FakeHealthStatus, FakeLoadBalancer
 from moto.elbv2.responses import ELBV2Response
+
+from albatross.model import limits
 
 # moto's check of a rule condition → the condition's config key (RegexValues allowed)
 _REGEX_CHECKS = {
@@ -306,3 +314,278 @@ def target_health(
     finally:
         for name, (value, _) in mended.items():
             setattr(ELBv2Backend, name, value)
+
+
+# AWS's validation and quotas where moto is lenient (opt-in, :func:`aws_limits`; the
+# realistic local AWS enters it). The figures and their sources are
+# :mod:`albatross.model.limits`'; the codes and words are the ELBv2 API reference's error
+# list where it has them.
+_TOO_MANY = {
+    "TooManyRules": "You've reached the limit on the number of rules per load balancer.",
+    "TooManyCertificates": "You've reached the limit on the number of certificates per load balancer.",
+    "TooManyTags": "You've reached the limit on the number of tags for this resource.",
+    "TooManyListeners": "You've reached the limit on the number of listeners per load balancer.",
+    "TooManyUniqueTargetGroupsPerLoadBalancer": (
+        "You've reached the limit on the number of unique target groups per load balancer across all listeners. "
+        "If a target group is used by multiple actions for a load balancer, it is counted as only one use."
+    ),
+}
+# conditions whose values are matched against the request (ALB's "match evaluations")
+_MATCHED = ("host-header", "path-pattern", "http-header", "query-string")
+
+
+def _too_many(code: str) -> ELBClientError:
+    return ELBClientError(code, _TOO_MANY[code])
+
+
+def _validation(message: str) -> ELBClientError:
+    return ELBClientError("ValidationError", message)
+
+
+def condition_counts(conditions: list[dict[str, Any]]) -> tuple[int, int, int]:
+    """A rule's (condition values, wildcards, match evaluations), as ALB counts them: every
+    value of every condition (a query string's key/value pair is one), the ``*`` and ``?``
+    in the values matched against the request, and those values themselves."""
+    values = wildcards = evaluations = 0
+    for condition in conditions:
+        field = condition.get("Field", "")
+        texts: list[str] = list(condition.get("Values") or [])
+        for key, config in condition.items():
+            if not key.endswith("Config") or not isinstance(config, dict):
+                continue
+            for item in config.get("Values") or config.get("RegexValues") or []:
+                if isinstance(item, dict):  # query-string: {Key, Value}
+                    texts.append(f"{item.get('Key') or ''}{item.get('Value') or ''}")
+                else:
+                    texts.append(str(item))
+        values += len(texts)
+        if field in _MATCHED:
+            evaluations += len(texts)
+            wildcards += sum(t.count("*") + t.count("?") for t in texts)
+    return values, wildcards, evaluations
+
+
+def _target_groups(actions: list[Any]) -> set[str]:
+    """The target group ARNs a list of actions (API dicts or moto's FakeAction) forwards to."""
+    found: set[str] = set()
+    for action in actions:
+        data = action.data if hasattr(action, "data") else action
+        if data.get("TargetGroupArn"):
+            found.add(str(data["TargetGroupArn"]))
+        for group in (data.get("ForwardConfig") or {}).get("TargetGroups") or []:
+            found.add(str(group["TargetGroupArn"]))
+    return found
+
+
+def _check_actions(actions: list[dict[str, Any]]) -> None:
+    for action in actions:
+        groups = (action.get("ForwardConfig") or {}).get("TargetGroups") or []
+        if len(groups) > limits.TARGET_GROUPS_PER_ACTION:
+            # ALB quotas' figure; the code and words are ours (AWS's answer is not documented)
+            raise _validation(f"A forward action can have at most '{limits.TARGET_GROUPS_PER_ACTION}' target groups")
+
+
+def _check_conditions(conditions: list[dict[str, Any]]) -> None:
+    values, wildcards, evaluations = condition_counts(conditions)
+    # AWS's words for condition values (its answer quoted in aws-cdk #10065, cfn-lint #3833);
+    # the other two follow them
+    if values > limits.CONDITION_VALUES_PER_RULE:
+        raise _validation(f"A rule can only have '{limits.CONDITION_VALUES_PER_RULE}' condition values")
+    if wildcards > limits.WILDCARDS_PER_RULE:
+        raise _validation(f"A rule can only have '{limits.WILDCARDS_PER_RULE}' wildcards")
+    if evaluations > limits.MATCH_EVALUATIONS_PER_RULE:
+        raise _validation(f"A rule can only have '{limits.MATCH_EVALUATIONS_PER_RULE}' match evaluations")
+
+
+def _check_priority(priority: Any, field: str) -> None:
+    # AWS's (Coral's) words for a value outside the model's range
+    value = int(priority)
+    if value > limits.MAX_PRIORITY:
+        raise _validation(
+            f"1 validation error detected: Value '{value}' at '{field}' failed to satisfy constraint: "
+            f"Member must have value less than or equal to {limits.MAX_PRIORITY}"
+        )
+    if value < limits.MIN_PRIORITY:
+        raise _validation(
+            f"1 validation error detected: Value '{value}' at '{field}' failed to satisfy constraint: "
+            f"Member must have value greater than or equal to {limits.MIN_PRIORITY}"
+        )
+
+
+def _check_tags(tags: list[dict[str, str]] | None) -> None:
+    if tags and len({t["Key"] for t in tags}) > limits.TAGS_PER_RESOURCE:
+        raise _too_many("TooManyTags")
+
+
+class Provisioning:
+    """When each load balancer made while :func:`aws_limits` is on was made (``clock``'s
+    seconds), and how long it stays ``provisioning``."""
+
+    def __init__(self, *, seconds: float, clock: Callable[[], float]) -> None:
+        self.seconds = seconds
+        self.clock = clock
+        self.made: dict[str, float] = {}  # load balancer ARN → made at
+
+    def ready(self, arn: str) -> bool:
+        made = self.made.get(arn)
+        return made is None or self.clock() - made >= self.seconds
+
+
+@contextmanager
+def aws_limits(*, clock: Callable[[], float], provisioning_seconds: float) -> Iterator[Provisioning]:
+    """While inside, moto's ELBv2 refuses what AWS refuses (names over 32 characters, a
+    101st rule on a load balancer, more condition values, wildcards or match evaluations
+    than a rule may have, priorities outside 1 to 50000, a 26th certificate, a 51st tag, a
+    51st listener, more target groups than an action or a load balancer may use) and a
+    new load balancer stays ``provisioning`` for ``provisioning_seconds`` of ``clock``
+    before DescribeLoadBalancers reports it ``active``. Off unless entered."""
+    provisioning = Provisioning(seconds=provisioning_seconds, clock=clock)
+    originals = {name: ELBv2Backend.__dict__[name] for name in _LIMITED}
+    activate = FakeLoadBalancer.__dict__["activate"]
+
+    def bound(name: str, self: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        return dict(inspect.signature(originals[name]).bind(self, *args, **kwargs).arguments)
+
+    def balancer_of(self: Any, listener_arn: str) -> Any:
+        listener = self.describe_listeners(None, [listener_arn])[0]
+        return self.load_balancers[listener.load_balancer_arn]
+
+    def rules_of(balancer: Any) -> list[Any]:
+        return [r for lst in balancer.listeners.values() for r in lst.rules.values() if r.priority != "default"]
+
+    def groups_of(balancer: Any, *, leaving: str | None = None) -> set[str]:
+        found: set[str] = set()
+        for listener in balancer.listeners.values():
+            found |= _target_groups(listener.default_actions)
+            for rule in listener.rules.values():
+                if rule.priority != "default" and rule.arn != leaving:
+                    found |= _target_groups(rule.actions)
+        return found
+
+    def create_load_balancer(self: Any, *args: Any, **kwargs: Any) -> Any:
+        call = bound("create_load_balancer", self, args, kwargs)
+        name = str(call["name"])
+        if len(name) > limits.LOAD_BALANCER_NAME:
+            # ELBv2's answer, as CloudFormation relays it (cfn-lint #3259)
+            raise _validation(
+                f"The load balancer name '{name}' cannot be longer than '{limits.LOAD_BALANCER_NAME}' characters"
+            )
+        _check_tags(call.get("tags"))
+        made = originals["create_load_balancer"](self, *args, **kwargs)
+        provisioning.made[made.arn] = clock()
+        return made
+
+    def create_target_group(self: Any, *args: Any, **kwargs: Any) -> Any:
+        _check_tags(kwargs.get("tags"))
+        return originals["create_target_group"](self, *args, **kwargs)
+
+    def create_listener(self: Any, *args: Any, **kwargs: Any) -> Any:
+        call = bound("create_listener", self, args, kwargs)
+        balancer = self.load_balancers.get(call["load_balancer_arn"])
+        if balancer is not None:
+            if len(balancer.listeners) >= limits.LISTENERS_PER_LOAD_BALANCER:
+                raise _too_many("TooManyListeners")
+            _check_actions(call["actions"])
+            if len(groups_of(balancer) | _target_groups(call["actions"])) > limits.TARGET_GROUPS_PER_LOAD_BALANCER:
+                raise _too_many("TooManyUniqueTargetGroupsPerLoadBalancer")
+        _check_tags(call.get("tags"))
+        return originals["create_listener"](self, *args, **kwargs)
+
+    def modify_listener(self: Any, *args: Any, **kwargs: Any) -> Any:
+        call = bound("modify_listener", self, args, kwargs)
+        actions = call.get("actions") or []
+        _check_actions(actions)
+        balancer = balancer_of(self, call["arn"])
+        if len(groups_of(balancer) | _target_groups(actions)) > limits.TARGET_GROUPS_PER_LOAD_BALANCER:
+            raise _too_many("TooManyUniqueTargetGroupsPerLoadBalancer")
+        return originals["modify_listener"](self, *args, **kwargs)
+
+    def create_rule(self: Any, *args: Any, **kwargs: Any) -> Any:
+        call = bound("create_rule", self, args, kwargs)
+        _check_priority(call["priority"], "priority")
+        _check_conditions(call["conditions"])
+        _check_actions(call["actions"])
+        _check_tags(call.get("tags"))
+        balancer = balancer_of(self, call["listener_arn"])
+        if len(rules_of(balancer)) >= limits.RULES_PER_LOAD_BALANCER:
+            raise _too_many("TooManyRules")
+        if len(groups_of(balancer) | _target_groups(call["actions"])) > limits.TARGET_GROUPS_PER_LOAD_BALANCER:
+            raise _too_many("TooManyUniqueTargetGroupsPerLoadBalancer")
+        return originals["create_rule"](self, *args, **kwargs)
+
+    def modify_rule(self: Any, *args: Any, **kwargs: Any) -> Any:
+        call = bound("modify_rule", self, args, kwargs)
+        if call.get("conditions"):
+            _check_conditions(call["conditions"])
+        actions = call.get("actions") or []
+        _check_actions(actions)
+        found = self.describe_rules(listener_arn=None, rule_arns=[call["rule_arn"]])
+        if found and actions:
+            balancer = balancer_of(self, found[0].listener_arn)
+            groups = groups_of(balancer, leaving=found[0].arn) | _target_groups(actions)
+            if len(groups) > limits.TARGET_GROUPS_PER_LOAD_BALANCER:
+                raise _too_many("TooManyUniqueTargetGroupsPerLoadBalancer")
+        return originals["modify_rule"](self, *args, **kwargs)
+
+    def set_rule_priorities(self: Any, *args: Any, **kwargs: Any) -> Any:
+        call = bound("set_rule_priorities", self, args, kwargs)
+        for i, item in enumerate(call["rule_priorities"], 1):
+            _check_priority(item["Priority"], f"rulePriorities.{i}.member.priority")
+        return originals["set_rule_priorities"](self, *args, **kwargs)
+
+    def add_listener_certificates(self: Any, *args: Any, **kwargs: Any) -> Any:
+        call = bound("add_listener_certificates", self, args, kwargs)
+        balancer = balancer_of(self, call["arn"])
+        held = {(lst.arn, c) for lst in balancer.listeners.values() for c in lst.certificates if c != lst.certificate}
+        adding = {(call["arn"], str(c["CertificateArn"])) for c in call["certificates"]}
+        if len(held | adding) > limits.CERTIFICATES_PER_LOAD_BALANCER:
+            raise _too_many("TooManyCertificates")
+        return originals["add_listener_certificates"](self, *args, **kwargs)
+
+    def add_tags(self: Any, resource_arns: list[str], tags: list[dict[str, str]]) -> None:
+        # moto refuses an 11th tag; ELBv2 allows 50
+        keys = {t["Key"] for t in tags}
+        for arn in resource_arns:
+            existing = self.tagging_service.get_tag_dict_for_resource(arn)
+            if len(set(existing) | keys) > limits.TAGS_PER_RESOURCE:
+                raise _too_many("TooManyTags")
+            self._get_resource_by_arn(arn)
+            self.tagging_service.tag_resource(arn, tags)
+
+    def activate_when_ready(self: Any) -> None:
+        if provisioning.ready(self.arn):
+            activate(self)
+
+    mended: dict[str, Any] = {
+        "create_load_balancer": create_load_balancer,
+        "create_target_group": create_target_group,
+        "create_listener": create_listener,
+        "modify_listener": modify_listener,
+        "create_rule": create_rule,
+        "modify_rule": modify_rule,
+        "set_rule_priorities": set_rule_priorities,
+        "add_listener_certificates": add_listener_certificates,
+        "add_tags": add_tags,
+    }
+    for name, value in mended.items():
+        setattr(ELBv2Backend, name, value)
+    FakeLoadBalancer.activate = activate_when_ready  # type: ignore[method-assign]  # restored on exit
+    try:
+        yield provisioning
+    finally:
+        for name, value in originals.items():
+            setattr(ELBv2Backend, name, value)
+        FakeLoadBalancer.activate = activate  # type: ignore[method-assign]  # restored
+
+
+_LIMITED = (
+    "create_load_balancer",
+    "create_target_group",
+    "create_listener",
+    "modify_listener",
+    "create_rule",
+    "modify_rule",
+    "set_rule_priorities",
+    "add_listener_certificates",
+    "add_tags",
+)
