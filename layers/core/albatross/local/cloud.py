@@ -32,6 +32,7 @@ from moto.server import ThreadedMotoServer
 
 from albatross.aws import clients
 from albatross.local import artifact, awsevents, clock, insights, intrinsics, lambdas, logship
+from albatross.local.realistic import Realistic, limited
 from albatross.local.template import translate
 
 REGION = "us-east-1"
@@ -422,6 +423,7 @@ class LocalCloud:
     endpoint: str
     deployment: Deployment
     aws_events: awsevents.AwsEvents  # what AWS itself puts on the default bus; its trail can be switched off
+    realistic: Realistic | None = None  # AWS's limits, when asked for: buckets, tallies, provisioning
 
 
 @contextmanager
@@ -433,13 +435,16 @@ def local_cloud(
     stack: str = "albatross",
     log_level: str = "WARNING",
     build: Path | None = None,
+    realistic: bool = False,
 ) -> Iterator[LocalCloud]:
     """Start moto on 127.0.0.1, deploy the template into it, route Lambda in-process.
 
     ``parameters`` may be a callable, called once moto is up (to create, say, the VPC the
     ``VpcId`` parameter names). With ``build`` (a ``make package`` folder) the functions
     run from that artifact in processes of their own (:mod:`albatross.local.artifact`),
-    deployed from the build's template."""
+    deployed from the build's template. ``realistic``: the endpoint throttles,
+    validates and provisions as one AWS account does (:mod:`albatross.local.realistic`),
+    on AWS's clock (wall time over ``time_scale``); off, moto as it is."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
@@ -447,6 +452,7 @@ def local_cloud(
     endpoint = f"http://{host}:{port}"
     with ExitStack() as stack_:
         stack_.callback(server.stop)
+        account = stack_.enter_context(limited(server, time_scale=time_scale)) if realistic else None
         env = {
             **FAKE_CREDENTIALS,
             "AWS_ENDPOINT_URL": endpoint,
@@ -484,7 +490,7 @@ def local_cloud(
         # after the executions' stop above is registered: gone before it, so the stop at the
         # end puts nothing on the bus
         events = stack_.enter_context(awsevents.emitting(deployment.roles, account=ACCOUNT, region=REGION))
-        yield LocalCloud(endpoint=endpoint, deployment=deployment, aws_events=events)
+        yield LocalCloud(endpoint=endpoint, deployment=deployment, aws_events=events, realistic=account)
 
 
 def _moto_api(endpoint: str, action: str, body: Mapping[str, Any] | None = None) -> None:

@@ -139,6 +139,7 @@ def local_system(
     build: Path | None = None,
     forwarder_python: str | None = None,  # the forwarder's interpreter (default: this one), e.g. .venv-forwarder's
     forwarder_env: Mapping[str, str] | None = None,  # its settings beyond the defaults, e.g. RESYNC_SECONDS
+    realistic: bool = False,  # AWS's throttling, quotas and provisioning (albatross.local.realistic)
 ) -> Iterator[LocalSystem]:
     """Everything, offline. ``build``: run the functions from that ``make package`` folder
     (:mod:`albatross.local.artifact`) instead of the source tree."""
@@ -152,7 +153,14 @@ def local_system(
             return {"ClusterName": cluster, "VpcId": vpc[0]}
 
         cloud = stack.enter_context(
-            local_cloud(root=root, parameters=parameters, time_scale=time_scale, log_level=log_level, build=build)
+            local_cloud(
+                root=root,
+                parameters=parameters,
+                time_scale=time_scale,
+                log_level=log_level,
+                build=build,
+                realistic=realistic,
+            )
         )
         stack.enter_context(gaps.fill())
         kube = stack.enter_context(kube_double())
