@@ -109,7 +109,9 @@ def _local_command(args: argparse.Namespace) -> int:
     folder = Path(args.dir)
     if args.local_command == "up":
         console = sys.stdout
-        up.up(_root(Path.cwd()), folder, out=lambda text: print(text, file=console, flush=True))
+        up.up(
+            _root(Path.cwd()), folder, out=lambda text: print(text, file=console, flush=True), realistic=args.realistic
+        )
         return 0
     if args.local_command == "down":
         pid = up.down(folder)
@@ -170,6 +172,11 @@ def _parser() -> argparse.ArgumentParser:
     demo = local_sub.add_parser("demo", help="the 2048 example end to end: create, show, delete")
     demo.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for each step")
     local_up = local_sub.add_parser("up", help="keep the offline system running for kubectl and the CLI")
+    local_up.add_argument(
+        "--realistic",
+        action="store_true",
+        help="AWS's API throttling, quotas and load balancer provisioning time (off: moto as it is)",
+    )
     local_down = local_sub.add_parser("down", help="stop what albatross local up runs")
     local_apply = local_sub.add_parser("apply", help="create or update the objects of manifests in the local cluster")
     local_apply.add_argument("-f", "--filename", dest="files", action="append", type=Path, required=True)

@@ -138,8 +138,16 @@ def _env(endpoint: str, folder: Path) -> str:
     return "".join(f"export {k}={v}\n" for k, v in values.items())
 
 
-def up(root: Path, folder: Path, *, out: Callable[[str], None], stop: threading.Event | None = None) -> None:
-    """Run the system until SIGTERM/SIGINT (or ``stop``), with its state in ``folder``."""
+def up(
+    root: Path,
+    folder: Path,
+    *,
+    out: Callable[[str], None],
+    stop: threading.Event | None = None,
+    realistic: bool = False,
+) -> None:
+    """Run the system until SIGTERM/SIGINT (or ``stop``), with its state in ``folder``;
+    ``realistic``: its AWS under AWS's limits (:mod:`albatross.local.realistic`)."""
     folder = folder.resolve()
     folder.mkdir(parents=True, exist_ok=True)
     try:
@@ -161,7 +169,7 @@ def up(root: Path, folder: Path, *, out: Callable[[str], None], stop: threading.
         with (
             (folder / "functions.log").open("a", buffering=1) as printed,
             redirect_stdout(printed),
-            local_system(root, work_dir=folder, log_level="INFO") as system,
+            local_system(root, work_dir=folder, log_level="INFO", realistic=realistic) as system,
         ):
             endpoint = system.cloud.endpoint
             _write(folder / "outputs.json", json.dumps(system.cloud.deployment.outputs, indent=2) + "\n")
