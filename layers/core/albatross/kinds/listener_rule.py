@@ -23,6 +23,7 @@ from typing import Any
 
 from albatross.kinds.actions import action_key
 from albatross.kinds.base import ActualResource, Aws, Kind, Props, Step, natural, resolve, tag_changes
+from albatross.model import limits
 from albatross.model.names import TAG_OIDC_CREDENTIALS_VERSION
 from albatross.model.stack import LISTENER, LISTENER_RULE, Resource, ref_target
 
@@ -248,7 +249,7 @@ class ListenerRule(Kind):
             with aws.classified():
                 elbv2.set_rule_priorities(RulePriorities=priorities)
         except aws.PriorityInUse:
-            park = 50000 - len(priorities)
+            park = limits.MAX_PRIORITY - len(priorities)
             with aws.classified():
                 elbv2.set_rule_priorities(
                     RulePriorities=[{"RuleArn": p["RuleArn"], "Priority": park + i} for i, p in enumerate(priorities)]

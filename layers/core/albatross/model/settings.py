@@ -16,10 +16,11 @@ from albatross.k8s.annotations import PREFIX, Annotations, JSONError, digits, lo
 from albatross.k8s.errors import AnnotationError, ObjectError, clip, integer, show
 from albatross.k8s.ingress import Ingress
 from albatross.k8s.params import IngressClassParams, group_name_error
+from albatross.model import limits
 from albatross.model.config import ControllerConfig
 
 SCHEMES = ("internal", "internet-facing")
-MAX_LOAD_BALANCER_NAME = 32  # LBC: "load balancer name cannot be longer than 32 characters"
+MAX_LOAD_BALANCER_NAME = limits.LOAD_BALANCER_NAME  # LBC: "load balancer name cannot be longer than 32 characters"
 IP_ADDRESS_TYPES = ("ipv4", "dualstack", "dualstack-without-public-ipv4")
 LISTEN_PROTOCOLS = ("HTTP", "HTTPS")
 
