@@ -106,12 +106,12 @@ class Throttle:
 
     def admit(self, service: str, action: str, params: dict[str, list[str]]) -> bool:
         """Take the call's tokens, or say it is throttled. Services without limits pass."""
-        charges = _charges(service, action, params)
-        if charges is None:
+        costs = charges(service, action, params)
+        if costs is None:
             return True
         with self._lock:
             now = self.clock()
-            buckets = [(self._bucket(service, key, spec, now), count) for key, spec, count in charges]
+            buckets = [(self._bucket(service, key, spec, now), count) for key, spec, count in costs]
             # all or nothing: a call refused by its resource bucket spends no request token
             if all(b.at(now) >= n - _EPSILON for b, n in buckets):
                 for bucket, count in buckets:
@@ -127,7 +127,7 @@ class Throttle:
         """The WSGI app that answers a throttled call itself and passes the rest to ``app``."""
 
         def throttled(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-            service = _service(environ)
+            service = signing_name(environ)
             if service not in THROTTLED:
                 return app(environ, start_response)
             action, params = _request(environ)
@@ -144,7 +144,7 @@ class Throttle:
         return throttled
 
 
-def _charges(service: str, action: str, params: dict[str, list[str]]) -> list[tuple[str, limits.Bucket, int]] | None:
+def charges(service: str, action: str, params: dict[str, list[str]]) -> list[tuple[str, limits.Bucket, int]] | None:
     """The buckets a call draws on: (key, bucket, tokens)."""
     if service == "elasticloadbalancing":
         key, spec = limits.elbv2_bucket(action)
@@ -152,18 +152,18 @@ def _charges(service: str, action: str, params: dict[str, list[str]]) -> list[tu
     if service == "ec2":
         names = frozenset(name.split(".", 1)[0] for name in params)
         key, spec = limits.ec2_bucket(action, names)
-        charges = [(key, spec, 1)]
+        costs = [(key, spec, 1)]
         resource = limits.EC2_RESOURCE.get(action)
         if resource is not None:
             count = int(params.get("MaxCount", ["0"])[0]) or sum(1 for p in params if p.startswith("InstanceId."))
-            charges.append((f"{action} (instances)", resource, max(1, count)))
-        return charges
+            costs.append((f"{action} (instances)", resource, max(1, count)))
+        return costs
     if service == "tagging":
         return [(action, limits.TAGGING, 1)]
     return None
 
 
-def _service(environ: Environ) -> str:
+def signing_name(environ: Environ) -> str:
     """The signing name of the service a request is for, from its SigV4 credential scope."""
     auth = str(environ.get("HTTP_AUTHORIZATION", ""))
     scope = auth.partition("Credential=")[2].split(",", 1)[0].split("/")
