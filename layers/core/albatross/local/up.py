@@ -180,9 +180,10 @@ def up(
                 "endpoint": endpoint,
                 "kube": system.kube.url,
                 "cluster": system.cluster,
+                "realistic": realistic,  # AWS's limits on the endpoint: throttling, quotas, provisioning
             }
             _write(folder / READY, json.dumps(state, indent=2) + "\n")
-            out(_banner(folder, endpoint, system.kube.url, time.monotonic() - started))
+            out(_banner(folder, endpoint, system.kube.url, time.monotonic() - started, realistic=realistic))
             while not halt.wait(0.5):
                 if system.forwarder.poll() is not None:
                     out(f"the forwarder exited ({system.forwarder.returncode}); see {folder / 'forwarder.log'}")
@@ -195,13 +196,14 @@ def up(
     out("stopped")
 
 
-def _banner(folder: Path, endpoint: str, kube: str, took: float) -> str:
+def _banner(folder: Path, endpoint: str, kube: str, took: float, *, realistic: bool = False) -> str:
     shown = os.path.relpath(folder)
     shown = str(folder) if shown.startswith("..") else shown
     flag = "" if folder == DEFAULT_DIR.resolve() else f" --dir {shown}"
     return "\n".join(
         [
-            f"ready in {took:.1f}s (pid {os.getpid()}): AWS (moto) at {endpoint}, Kubernetes API double at {kube}",
+            f"ready in {took:.1f}s (pid {os.getpid()}): AWS (moto{', under AWS limits' if realistic else ''}) "
+            f"at {endpoint}, Kubernetes API double at {kube}",
             "from another terminal:",
             f"  source {os.path.join(shown, 'env')}",
             f"  albatross local apply{flag} -f examples/2048/2048.yaml",
