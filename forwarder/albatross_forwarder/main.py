@@ -41,6 +41,7 @@ from albatross.contract import (
     class_info,
     finalizer_for,
     ingress_is_ours,
+    membership,
     object_key,
     params_group,
     params_name,
@@ -299,7 +300,8 @@ class Forwarder:
         return is_managed(obj, self.config.ingress_class, self.classes)
 
     def class_groups(self) -> dict[str, str]:
-        return {c: self.params_groups[p] for c, p in self.class_params.items() if p in self.params_groups}
+        # with the default class's group under "": an Ingress naming no class joins it (ADR 0004)
+        return membership.class_groups_of(self.classes, self.params_groups)
 
     def _on_ingress(self, obj: Mapping[str, Any]) -> None:
         self._ensure_finalizer(obj)

@@ -46,3 +46,47 @@ def test_the_default_class_makes_an_ingress_without_a_class_ours(forwarders: For
         lambda: IMPLICIT_FINALIZER in (must(net.read_namespaced_ingress("plain", NS).metadata).finalizers or []),
     )
     assert not must(net.read_namespaced_ingress("legacy-empty", NS).metadata).finalizers
+
+
+def test_an_ingress_without_a_class_gets_the_group_its_default_class_params_set(forwarders: Forwarders) -> None:
+    """ADR 0004's amendment: the default IngressClass's IngressClassParams set a group, so
+    an Ingress that names no class is in that group, and gets that group's finalizer
+    (LBC's ``group.ingress.k8s.aws/<group>``), the one the cloud side expects; the
+    implicit finalizer would name another group."""
+    api = forwarders.api()
+    net = k8s.NetworkingV1Api(api)
+    k8s.CustomObjectsApi(api).create_cluster_custom_object(
+        "elbv2.k8s.aws",
+        "v1beta1",
+        "ingressclassparams",
+        body(
+            {
+                "apiVersion": "elbv2.k8s.aws/v1beta1",
+                "kind": "IngressClassParams",
+                "metadata": {"name": "shop-params"},
+                "spec": {"group": {"name": "shop"}},
+            }
+        ),
+    )
+    net.create_ingress_class(
+        body(
+            {
+                "metadata": {"name": "alb", "annotations": {"ingressclass.kubernetes.io/is-default-class": "true"}},
+                "spec": {
+                    "controller": "ingress.k8s.aws/alb",
+                    "parameters": {"apiGroup": "elbv2.k8s.aws", "kind": "IngressClassParams", "name": "shop-params"},
+                },
+            }
+        )
+    )
+    net.create_namespaced_ingress(NS, body(ingress("plain", cls=None)))
+    net.create_namespaced_ingress(NS, body(ingress("named", cls="alb")))
+    forwarders.make(Bus("membership-default-group"))
+
+    def finalizers(name: str) -> list[str]:
+        return must(net.read_namespaced_ingress(name, NS).metadata).finalizers or []
+
+    wait_for("the group's finalizer on the Ingress naming the class", lambda: finalizers("named"))
+    assert finalizers("named") == ["group.ingress.k8s.aws/shop"]
+    wait_for("a finalizer on the Ingress without a class", lambda: finalizers("plain"))
+    assert finalizers("plain") == ["group.ingress.k8s.aws/shop"]
