@@ -230,3 +230,59 @@ def test_fifty_tags_and_no_more(account: Account) -> None:
     with pytest.raises(ClientError) as raised:
         elbv2.add_tags(ResourceArns=[arn], Tags=[{"Key": "one-more", "Value": "v"}])
     assert error(raised)[:2] == ("TooManyTags", 400)
+
+
+def test_25_certificates_per_load_balancer_besides_the_defaults(account: Account) -> None:
+    arn, _, group = load_balancer(account)
+    acm, elbv2 = clients.acm(), account.client("elbv2")
+    certificates = [
+        acm.request_certificate(DomainName=f"c{i}.example.com")["CertificateArn"]
+        for i in range(limits.CERTIFICATES_PER_LOAD_BALANCER + 2)
+    ]
+    forward = [{"Type": "forward", "TargetGroupArn": group}]
+    listeners = [
+        elbv2.create_listener(
+            LoadBalancerArn=arn,
+            Protocol="HTTPS",
+            Port=port,
+            Certificates=[{"CertificateArn": default}],
+            DefaultActions=forward,
+        )["Listeners"][0]["ListenerArn"]
+        for port, default in ((443, certificates[0]), (8443, certificates[1]))
+    ]
+    more = [{"CertificateArn": c} for c in certificates[2:]]  # 25, counted across both listeners
+    elbv2.add_listener_certificates(ListenerArn=listeners[0], Certificates=more[:13])
+    elbv2.add_listener_certificates(ListenerArn=listeners[1], Certificates=more[13:])
+    with pytest.raises(ClientError) as raised:  # another listener's default is one more here
+        elbv2.add_listener_certificates(ListenerArn=listeners[1], Certificates=[{"CertificateArn": certificates[0]}])
+    assert error(raised) == (
+        "TooManyCertificates",
+        400,
+        "You've reached the limit on the number of certificates per load balancer.",
+    )
+
+
+def test_five_target_groups_per_forward_action(account: Account) -> None:
+    _, listener, group = load_balancer(account)
+    vpc = clients.elbv2().describe_target_groups(TargetGroupArns=[group])["TargetGroups"][0]["VpcId"]
+    elbv2 = account.client("elbv2")
+    groups = [group] + [
+        elbv2.create_target_group(Name=f"tg{i}", Protocol="HTTP", Port=80, VpcId=vpc)["TargetGroups"][0][
+            "TargetGroupArn"
+        ]
+        for i in range(limits.TARGET_GROUPS_PER_ACTION)
+    ]
+
+    def forward(arns: list[str]) -> None:
+        config = {"TargetGroups": [{"TargetGroupArn": a, "Weight": 1} for a in arns]}
+        elbv2.create_rule(
+            ListenerArn=listener,
+            Priority=len(arns),
+            Conditions=[{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/weighted"]}}],
+            Actions=[{"Type": "forward", "ForwardConfig": config}],
+        )
+
+    with pytest.raises(ClientError) as raised:
+        forward(groups)
+    assert error(raised)[:2] == ("ValidationError", 400)
+    forward(groups[: limits.TARGET_GROUPS_PER_ACTION])
