@@ -286,3 +286,13 @@ def test_five_target_groups_per_forward_action(account: Account) -> None:
         forward(groups)
     assert error(raised)[:2] == ("ValidationError", 400)
     forward(groups[: limits.TARGET_GROUPS_PER_ACTION])
+
+
+def test_a_harness_sets_up_without_spending_the_budget_or_waiting(account: Account) -> None:
+    elbv2 = account.client("elbv2")
+    with account.aws.unlimited():
+        assert describes(elbv2, 50) == 50
+        arn, _, _ = load_balancer(account)
+    assert account.aws.throttle.tally.total("elasticloadbalancing") == 0
+    assert elbv2.describe_load_balancers(LoadBalancerArns=[arn])["LoadBalancers"][0]["State"]["Code"] == "active"
+    assert describes(elbv2, 41) == 39  # the bucket as full as it was, less the one above
