@@ -1,4 +1,8 @@
-"""The listener kind: hangs under the load balancer, known by its port.
+"""The listener kind: hangs under a load balancer, known by its port there.
+
+The ALB's listener ``80`` and a frontend NLB's TCP listener on port 80 are two resources:
+a listener's resource id says which load balancer it hangs under
+(:func:`albatross.model.names.listener_id_under`, LBC's ids).
 
 Listed under its load balancer (DescribeListeners), or read by ARN when recorded and not
 listed yet; pairs only under the paired load balancer (a replaced load balancer gets new
@@ -14,7 +18,7 @@ from typing import Any
 
 from albatross.kinds.actions import action_key
 from albatross.kinds.base import ActualResource, Aws, Kind, Props, Step, attributes_differ
-from albatross.model.names import LOAD_BALANCER_ID
+from albatross.model.names import listener_id_under, load_balancer_of_listener
 from albatross.model.stack import LISTENER, LOAD_BALANCER, Resource
 
 
@@ -40,10 +44,10 @@ def _call(props: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, str]]]:
     return props, certificates[1:]
 
 
-def _resource(listener: Mapping[str, Any]) -> ActualResource:
+def _resource(listener: Mapping[str, Any], parent: ActualResource) -> ActualResource:
     port = int(listener["Port"])
     return ActualResource(
-        id=str(port),
+        id=listener_id_under(parent.id, port=port, protocol=str(listener.get("Protocol"))),
         type=LISTENER,
         physical_id=listener["ListenerArn"],
         properties={
@@ -67,7 +71,7 @@ class Listener(Kind):
         return props.get("Port")
 
     def parent_id(self, rid: str) -> str | None:
-        return LOAD_BALANCER_ID
+        return load_balancer_of_listener(rid)
 
     def mutable_view(self, props: Props) -> dict[str, Any]:
         # TLS settings mean something on HTTPS listeners only (some endpoints report a
@@ -85,10 +89,10 @@ class Listener(Kind):
 
     def list_under(self, aws: Aws, parent: ActualResource) -> list[ActualResource]:
         pages = aws.elbv2().get_paginator("describe_listeners").paginate(LoadBalancerArn=parent.physical_id)
-        return [_resource(listener) for page in pages for listener in page["Listeners"]]
+        return [_resource(listener, parent) for page in pages for listener in page["Listeners"]]
 
     def read_under(self, aws: Aws, physical_id: str, parent: ActualResource) -> list[ActualResource]:
-        return [_resource(lr) for lr in aws.elbv2().describe_listeners(ListenerArns=[physical_id])["Listeners"]]
+        return [_resource(lr, parent) for lr in aws.elbv2().describe_listeners(ListenerArns=[physical_id])["Listeners"]]
 
     def read_attributes(self, aws: Aws, physical_id: str) -> list[Any]:
         with aws.classified():

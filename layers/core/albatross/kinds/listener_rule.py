@@ -69,6 +69,10 @@ class RuleChanges:
     kept: list[tuple[str, Resource, ActualResource]] = field(default_factory=list)  # content as wanted
 
 
+# Listener protocols of network load balancers, whose listeners hold no rules.
+LAYER4 = frozenset({"TCP", "UDP", "TCP_UDP", "TLS", "QUIC", "TCP_QUIC"})
+
+
 def _listener_of(rid: str) -> str:
     return rid.rsplit(":", 1)[0]
 
@@ -209,6 +213,8 @@ class ListenerRule(Kind):
         return steps, [r for r in changes.deletes if r not in early]
 
     def list_under(self, aws: Aws, parent: ActualResource) -> list[ActualResource]:
+        if parent.properties.get("Protocol") in LAYER4:
+            return []  # a network load balancer's listener has no rules: no call
         pages = aws.elbv2().get_paginator("describe_rules").paginate(ListenerArn=parent.physical_id)
         port = int(parent.properties["Port"])
         return [

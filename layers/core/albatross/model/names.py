@@ -10,7 +10,9 @@ Tags on every resource Albatross creates (and the only way it recognises its own
   the group name for an explicit one;
 * ``ingress.k8s.aws/resource`` = the resource id within the stack: ``LoadBalancer``,
   ``ManagedLBSecurityGroup``, ``<ns>/<ingress>-<service>:<port as written>`` for a target
-  group, ``<port>`` for a listener, ``<port>:<priority>`` for a rule.
+  group, ``<port>`` for a listener, ``<port>:<priority>`` for a rule; a frontend NLB (ADR
+  0012) is ``FrontendNlb``, its listeners ``FrontendNlb-ls-TCP-<port>`` and its target
+  groups ``FrontendNlb-tg-TCP-<port>`` (LBC's ids).
 
 A rule with an ``authenticate-oidc`` action also carries
 ``albatross.k8s.aws/oidc-secret-version`` = the version of the Secrets Manager copy its
@@ -25,7 +27,11 @@ Names (``h(x...)`` = first 10 hex characters of sha256 over the plain concatenat
   one. The scheme is in the hash, so a scheme change means a new load balancer;
 * managed security group: the same shapes with ``h(cluster, groupID)``;
 * target group: ``k8s-<san(svcNs)[:8]>-<san(svcName)[:8]>-h(cluster, groupID, ingNs,
-  ingName, svcUID, servicePort, tgPort, targetType, protocol, protocolVersion)``.
+  ingName, svcUID, servicePort, tgPort, targetType, protocol, protocolVersion)``;
+* frontend NLB: the load balancer's name cut to 28 characters, then ``-nlb``; its target
+  group for NLB port ``p``: ``k8s-<san(ns)[:7]>-<san(name)[:7]>-<hash6>-nlb``, ``hash6``
+  the first 6 hex characters of sha256 over ``cluster, groupID, p, p, "alb", "TCP",
+  "TCP"`` (an explicit group's namespace is empty, as in LBC).
 
 Finalizers: ``ingress.k8s.aws/resources`` on members of an implicit group,
 ``group.ingress.k8s.aws/<group>`` on members of an explicit one.
@@ -54,8 +60,10 @@ TAG_STACK = "ingress.k8s.aws/stack"
 TAG_RESOURCE = "ingress.k8s.aws/resource"
 TAG_OIDC_CREDENTIALS_VERSION = "albatross.k8s.aws/oidc-secret-version"
 
-LOAD_BALANCER_ID = "LoadBalancer"
+LOAD_BALANCER_ID = "LoadBalancer"  # the ALB
 MANAGED_SG_ID = "ManagedLBSecurityGroup"
+FRONTEND_NLB_ID = "FrontendNlb"
+_FRONTEND_LISTENER = f"{FRONTEND_NLB_ID}-ls-"
 
 # The finalizers are part of the cluster contract (the forwarder adds them).
 IMPLICIT_FINALIZER = contract.IMPLICIT_FINALIZER
@@ -127,6 +135,36 @@ def target_group_id(*, ingress_namespace: str, ingress_name: str, service: str, 
 
 def listener_id(port: int) -> str:
     return str(port)
+
+
+def frontend_nlb_listener_id(port: int, protocol: str = "TCP") -> str:
+    return f"{_FRONTEND_LISTENER}{protocol}-{port}"
+
+
+def frontend_nlb_target_group_id(port: int, protocol: str = "TCP") -> str:
+    return f"{FRONTEND_NLB_ID}-tg-{protocol}-{port}"
+
+
+def listener_id_under(load_balancer_id: str, *, port: int, protocol: str) -> str:
+    """A listener's resource id by the load balancer it hangs under: the ALB's by its port,
+    the frontend NLB's as LBC names them (an NLB listener on port 80 is not the ALB's
+    ``80``)."""
+    return listener_id(port) if load_balancer_id == LOAD_BALANCER_ID else frontend_nlb_listener_id(port, protocol)
+
+
+def load_balancer_of_listener(listener_rid: str) -> str:
+    """The resource id of the load balancer a listener's resource id hangs under."""
+    return FRONTEND_NLB_ID if listener_rid.startswith(_FRONTEND_LISTENER) else LOAD_BALANCER_ID
+
+
+def frontend_nlb_name(load_balancer_name: str) -> str:
+    """LBC's: as much of the ALB's name as fits 32 characters with ``-nlb`` after it."""
+    return load_balancer_name[:28] + "-nlb"
+
+
+def frontend_nlb_target_group_name(*, cluster: str, group: GroupID, port: int) -> str:
+    digest = hashlib.sha256("".join((cluster, str(group), str(port), str(port), "alb", "TCP", "TCP")).encode())
+    return f"k8s-{sanitize(group.namespace)[:7]}-{sanitize(group.name)[:7]}-{digest.hexdigest()[:6]}-nlb"
 
 
 def rule_id(port: int, priority: int) -> str:

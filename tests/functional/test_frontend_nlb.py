@@ -1,0 +1,170 @@
+"""The frontend NLB (LBC's ``enable-frontend-nlb``, ADR 0012) against the local AWS (moto,
+with :mod:`albatross.local.gaps` filling what moto lacks).
+
+The stack LBC makes is written here from LBC's conventions (its
+``model_build_frontend_nlb.go``): the NLB ``FrontendNlb`` named after the ALB (its first
+28 characters and ``-nlb``), one TCP listener per ALB port (``FrontendNlb-ls-TCP-<port>``)
+forwarding to a TCP target group of type ``alb`` (``FrontendNlb-tg-TCP-<port>``, named
+``k8s-<ns, 7>-<name, 7>-<sha256 over cluster, group, port, port, alb, TCP, TCP; 6>-nlb``)
+in which the ALB is registered on that port; each resource with the stack's tags. Not
+from Albatross's own model: what Albatross reads of such a stack must not be mistaken for
+the ALB's (the NLB's TCP:80 listener is not the ALB's listener ``80``)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from albatross.aws import applier, clients, discovery
+from albatross.k8s.ingress import GroupID, parse_ingress
+from albatross.k8s.service import parse_service
+from albatross.local import gaps
+from albatross.local.system import make_vpc
+from albatross.model.builder import build
+from albatross.model.config import ControllerConfig
+from albatross.model.stack import Stack
+from albatross.plan.actual import Actual
+from albatross.plan.planner import plan
+
+if TYPE_CHECKING:
+    from mypy_boto3_elbv2.type_defs import TagTypeDef
+
+CLUSTER = "nlb"
+STACK = "shop/web"
+A = "alb.ingress.kubernetes.io/"
+SERVICE = {
+    "metadata": {"name": "web", "namespace": "shop", "uid": "uid-web"},
+    "spec": {"ports": [{"name": "http", "port": 80, "targetPort": 8080}]},
+}
+
+
+@pytest.fixture
+def local_aws(moto_endpoint: str) -> Iterator[str]:
+    """moto with the gaps filled, as ``albatross local`` runs it; the VPC's id."""
+    with gaps.fill():
+        yield make_vpc(CLUSTER)
+
+
+def ingress(annotations: dict[str, str] | None = None) -> dict[str, Any]:
+    return {
+        "metadata": {
+            "name": "web",
+            "namespace": "shop",
+            "annotations": {
+                A + "scheme": "internet-facing",
+                A + "target-type": "ip",
+                **{A + k: v for k, v in (annotations or {}).items()},
+            },
+        },
+        "spec": {
+            "rules": [
+                {
+                    "http": {
+                        "paths": [
+                            {
+                                "path": "/",
+                                "pathType": "Prefix",
+                                "backend": {"service": {"name": "web", "port": {"number": 80}}},
+                            }
+                        ]
+                    }
+                }
+            ]
+        },
+    }
+
+
+def model(vpc: str, annotations: dict[str, str] | None = None) -> Stack:
+    result = build(
+        config=ControllerConfig(cluster=CLUSTER, vpc_id=vpc),
+        group=GroupID(namespace="shop", name="web"),
+        ingresses=[parse_ingress(ingress(annotations))],
+        services={"shop/web": parse_service(SERVICE)},
+        discovery=discovery.discover(vpc_id=vpc),
+    )
+    assert result.stack is not None, result.errors
+    return result.stack
+
+
+def apply(desired: Stack, actual: Actual) -> int:
+    physical: dict[str, str] = {}
+    steps = plan(desired, actual)
+    for step in steps:
+        applier.apply(step, physical)
+    return len(steps)
+
+
+def read(desired: Stack | None) -> Actual:
+    return discovery.read_stack(cluster=CLUSTER, stack_id=STACK, desired=desired)
+
+
+def stack_tags(resource: str) -> list[TagTypeDef]:
+    return [
+        {"Key": "elbv2.k8s.aws/cluster", "Value": CLUSTER},
+        {"Key": "ingress.k8s.aws/stack", "Value": STACK},
+        {"Key": "ingress.k8s.aws/resource", "Value": resource},
+    ]
+
+
+def lbc_target_group_name(port: int) -> str:
+    digest = hashlib.sha256(f"{CLUSTER}{STACK}{port}{port}albTCPTCP".encode()).hexdigest()[:6]
+    return f"k8s-shop-web-{digest}-nlb"
+
+
+def lbc_frontend_nlb(vpc: str, *, ports: tuple[int, ...] = (80,)) -> str:
+    """The frontend NLB as LBC makes it in front of the stack's ALB; its ARN."""
+    elbv2 = clients.elbv2()
+    [alb] = [lb for lb in elbv2.describe_load_balancers()["LoadBalancers"] if lb["Type"] == "application"]
+    nlb = elbv2.create_load_balancer(
+        Name=alb["LoadBalancerName"][:28] + "-nlb",
+        Type="network",
+        Scheme="internet-facing",
+        IpAddressType=alb["IpAddressType"],
+        Subnets=[z["SubnetId"] for z in alb["AvailabilityZones"]],
+        SecurityGroups=alb["SecurityGroups"],
+        Tags=stack_tags("FrontendNlb"),
+    )["LoadBalancers"][0]["LoadBalancerArn"]
+    for port in ports:
+        tg = elbv2.create_target_group(
+            Name=lbc_target_group_name(port),
+            Protocol="TCP",
+            Port=port,
+            VpcId=vpc,
+            TargetType="alb",
+            IpAddressType="ipv4",
+            HealthCheckProtocol="HTTP",
+            HealthCheckPort="traffic-port",
+            HealthCheckPath="/",
+            HealthCheckIntervalSeconds=15,
+            HealthCheckTimeoutSeconds=5,
+            HealthyThresholdCount=2,
+            UnhealthyThresholdCount=2,
+            Matcher={"HttpCode": "200"},
+            Tags=stack_tags(f"FrontendNlb-tg-TCP-{port}"),
+        )["TargetGroups"][0]["TargetGroupArn"]
+        elbv2.create_listener(
+            LoadBalancerArn=nlb,
+            Port=port,
+            Protocol="TCP",
+            DefaultActions=[{"Type": "forward", "ForwardConfig": {"TargetGroups": [{"TargetGroupArn": tg}]}}],
+            Tags=stack_tags(f"FrontendNlb-ls-TCP-{port}"),
+        )
+        elbv2.register_targets(TargetGroupArn=tg, Targets=[{"Id": alb["LoadBalancerArn"], "Port": port}])
+    return nlb
+
+
+def test_an_lbc_frontend_nlb_is_read_as_its_own_resources_never_as_the_alb_s(local_aws: str) -> None:
+    alb_only = model(local_aws)
+    apply(alb_only, Actual())
+    nlb = lbc_frontend_nlb(local_aws)
+    found = read(alb_only)
+    ids = {(r.type.rsplit("::", 1)[-1], r.id) for r in found.resources}
+    assert {("LoadBalancer", "FrontendNlb"), ("Listener", "FrontendNlb-ls-TCP-80"), ("Listener", "80")} <= ids
+    [nlb_listener] = [r for r in found.resources if r.id == "FrontendNlb-ls-TCP-80"]
+    assert nlb_listener.properties["LoadBalancerArn"] == nlb
+    # without the annotation the NLB is not wanted: what goes is the NLB's, nothing of the ALB's
+    steps = [s.describe() for s in plan(alb_only, found)]
+    assert steps == ["delete LoadBalancer FrontendNlb", "delete TargetGroup FrontendNlb-tg-TCP-80"]
