@@ -24,7 +24,7 @@ from moto.server import ThreadedMotoServer
 from albatross.aws import clients
 from albatross.aws.errors import Throttled, aws_errors
 from albatross.local import clock
-from albatross.local.realistic import Realistic, limited
+from albatross.local.realistic import OBSERVER_KEY, Realistic, limited
 from albatross.local.system import make_vpc
 from albatross.model import limits
 
@@ -296,3 +296,16 @@ def test_a_harness_sets_up_without_spending_the_budget_or_waiting(account: Accou
     assert account.aws.throttle.tally.total("elasticloadbalancing") == 0
     assert elbv2.describe_load_balancers(LoadBalancerArns=[arn])["LoadBalancers"][0]["State"]["Code"] == "active"
     assert describes(elbv2, 41) == 39  # the bucket as full as it was, less the one above
+
+
+def test_an_observers_calls_are_outside_the_accounts_budget(account: Account) -> None:
+    observer = boto3.client(
+        "elbv2",
+        endpoint_url=account.endpoint,
+        config=ONCE,
+        aws_access_key_id=OBSERVER_KEY,
+        aws_secret_access_key="testing",  # moto's fake credentials
+    )
+    assert describes(observer, 50) == 50
+    assert account.aws.throttle.tally.total("elasticloadbalancing") == 0
+    assert describes(account.client("elbv2"), 41) == 40
