@@ -7,7 +7,9 @@ on first use (``CoreV1Api`` alone is about 20 MiB resident) while the forwarder 
 lists and watches, a patch, a status patch, Events and a Lease, all plain JSON. The
 answers are parsed here, never turned into models. Wire behaviour: JSON bodies;
 ``application/json-patch+json`` for a list of operations (the finalizer patches, guarded
-by ``test``), ``application/merge-patch+json`` for an object (status, an Event's count);
+by ``test``), ``application/merge-patch+json`` for an object (status, an Event's count, the
+readiness gates ConfigMap), ``application/strategic-merge-patch+json`` for a pod's
+status (its ``conditions`` merge by ``type``: a merge patch would replace the list);
 an answer outside 2xx raises the client's ``ApiException`` (``status``, ``reason``,
 ``body``), as the generated methods do. Transport settings (CA, client certificates,
 proxy, urllib3 retries) are the client's, from its ``Configuration``.
@@ -38,6 +40,7 @@ from urllib3 import BaseHTTPResponse
 SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 JSON_PATCH = "application/json-patch+json"
 MERGE_PATCH = "application/merge-patch+json"
+STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
 USER_AGENT = "albatross-forwarder"
 Timeout = float | tuple[float, float]
 
@@ -71,6 +74,9 @@ NODES = Resource("", "v1", "nodes")
 SECRETS = Resource("", "v1", "secrets")
 EVENTS = Resource("", "v1", "events")
 LEASES = Resource("coordination.k8s.io", "v1", "leases")
+# pod readiness gates (ADR 0014): gated pods, their status, the gates ConfigMap
+PODS = Resource("", "v1", "pods")
+CONFIGMAPS = Resource("", "v1", "configmaps")
 
 
 def configuration() -> Configuration:
@@ -106,12 +112,15 @@ class Kube:
         query: Mapping[str, str | int] | None = None,
         body: Any = None,
         timeout: Timeout = (5, 30),
+        patch_type: str | None = None,
     ) -> BaseHTTPResponse:
-        """The response, body unread, when the answer is 2xx; else ``ApiException``."""
+        """The response, body unread, when the answer is 2xx; else ``ApiException``.
+        ``patch_type``: a PATCH's content type (by default a JSON patch for a list, a
+        merge patch for an object)."""
         url = self.configuration.host + path + (f"?{urlencode(query)}" if query else "")
         headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
         if body is not None:
-            patch_type = JSON_PATCH if isinstance(body, list) else MERGE_PATCH
+            patch_type = patch_type or (JSON_PATCH if isinstance(body, list) else MERGE_PATCH)
             headers["Content-Type"] = patch_type if method == "PATCH" else "application/json"
         # the bearer token (the configuration's refresh hook re-reads it when due); client
         # certificates, where used instead, are the connection pool's
@@ -161,23 +170,27 @@ class Kube:
         patch: list[dict[str, Any]] | Mapping[str, Any],
         *,
         status: bool = False,
+        strategic: bool = False,
     ) -> dict[str, Any]:
-        """A JSON patch (a list of operations) or a merge patch (an object); ``status``:
-        through the status subresource."""
+        """A JSON patch (a list of operations) or a merge patch (an object; ``strategic``:
+        a strategic merge patch); ``status``: through the status subresource."""
         body = patch if isinstance(patch, list) else dict(patch)
-        return self.call("PATCH", resource.path(namespace, name, "status" if status else None), body=body)
+        path = resource.path(namespace, name, "status" if status else None)
+        return self.call("PATCH", path, body=body, patch_type=STRATEGIC_MERGE_PATCH if strategic else None)
 
-    def collection(self, resource: Resource, *, field_selector: str = "") -> Collection:
-        return Collection(self, resource, field_selector)
+    def collection(self, resource: Resource, *, field_selector: str = "", namespace: str | None = None) -> Collection:
+        """``namespace``: that namespace's only (a Role grants no more); else every one."""
+        return Collection(self, resource, field_selector, namespace)
 
 
 @dataclass(frozen=True)
 class Collection:
-    """One kind in every namespace, as a watcher lists and watches it."""
+    """One kind in every namespace (or in ``namespace``), as a watcher lists and watches it."""
 
     kube: Kube
     resource: Resource
     field_selector: str = ""
+    namespace: str | None = None
 
     def _query(self, **query: str | int) -> dict[str, str | int]:
         return {**query, "fieldSelector": self.field_selector} if self.field_selector else query
@@ -186,13 +199,14 @@ class Collection:
         """One page: ``items``, and ``metadata`` with the list's resourceVersion and the
         ``continue`` token of the next page, if any. Only the parsed page is kept."""
         query = self._query(limit=limit, **({"continue": cont} if cont else {}))
-        return self.kube.call("GET", self.resource.path(), query=query, timeout=(5, 120))
+        return self.kube.call("GET", self.resource.path(self.namespace), query=query, timeout=(5, 120))
 
     def watch(self, *, rv: str, timeout: int) -> Stream:
         """Events after ``rv``, with bookmarks, until the server ends the watch after
         ``timeout`` seconds (or the client gives up waiting 30 s later)."""
         query = self._query(watch="true", resourceVersion=rv, allowWatchBookmarks="true", timeoutSeconds=timeout)
-        return Stream(self.kube.request("GET", self.resource.path(), query=query, timeout=(5, timeout + 30)))
+        path = self.resource.path(self.namespace)
+        return Stream(self.kube.request("GET", path, query=query, timeout=(5, timeout + 30)))
 
 
 class Stream:

@@ -10,6 +10,12 @@ watchers and write-back consumer at once. What was queued for EventBridge is sti
 The Resync lists, per kind, every live key and the resourceVersion last sent of each;
 ingest answers with ``resend`` write-backs naming what it holds older (a delivery was
 lost), and the term's consumer has that term's watchers read and send them again.
+
+Pod readiness gates (ADR 0014), on with ``--readiness-gates`` (the ``readiness-webhook``
+component sets it, with ``--webhook-cert-dir``): the leader's term also watches Pods and
+sends only those gated on a target group (trimmed), and every replica, leader or not,
+watches the gates ConfigMap in its own namespace; with a certificate, every replica also
+answers the admission webhook from it (:mod:`albatross_forwarder.webhook`).
 """
 
 from __future__ import annotations
@@ -47,7 +53,8 @@ from albatross.contract import (
     params_name,
     services_of,
 )
-from albatross_forwarder import heap
+from albatross.contract.readiness import GATES_CONFIGMAP, gates_of
+from albatross_forwarder import heap, webhook
 from albatross_forwarder import kube as k8s
 from albatross_forwarder.coalesce import Coalescer
 from albatross_forwarder.health import HealthServer, Metric
@@ -55,6 +62,7 @@ from albatross_forwarder.leader import LeaderElector
 from albatross_forwarder.secrets import SecretCopier
 from albatross_forwarder.sender import Sender
 from albatross_forwarder.watch import Fetch, Watcher
+from albatross_forwarder.webhook import Certificate, GateTable, WebhookServer
 from albatross_forwarder.writeback import RESEND_RESULTS, WriteBackConsumer
 
 log = logging.getLogger("albatross.forwarder")
@@ -79,6 +87,12 @@ class Config:
     debounce: float = 0.2
     max_wait: float = 1.0
     bucket: str = ""  # the payload bucket for claim checks (empty: oversize entries are dropped)
+    # pod readiness gates (ADR 0014): the Pod and gates ConfigMap watches (implied by a
+    # certificate), and the webhook's serving certificate directory (tls.crt, tls.key)
+    readiness_gates: bool = False
+    webhook_cert_dir: str = ""
+    webhook_address: str = "0.0.0.0"  # noqa: S104  # the API server calls the pod IP
+    webhook_port: int = webhook.PORT  # 0: any free port
 
 
 def _identity(pod: str) -> str:
@@ -105,6 +119,7 @@ RESOURCES = {
     "Namespace": k8s.NAMESPACES,
     "Node": k8s.NODES,
     bindings.KIND: k8s.TARGET_GROUP_BINDINGS,
+    "Pod": k8s.PODS,
 }
 
 
@@ -212,6 +227,35 @@ class Forwarder:
                 **common,  # type: ignore[arg-type]  # checked keys
             ),
         ]
+        # Pod readiness gates (ADR 0014): only pods gated on a target group are sent (their
+        # gates are fixed at creation, so others never become wanted), trimmed to what
+        # registration reads; small pages, as a pod's full object is large
+        self.gates = GateTable()
+        self.gates_watcher: Watcher | None = None
+        if config.readiness_gates or config.webhook_cert_dir:
+            self.watchers.append(
+                Watcher(
+                    kind="Pod",
+                    source=kube.collection(k8s.PODS),
+                    wanted=lambda o: bool(gates_of(o)),
+                    page_size=50,
+                    **common,  # type: ignore[arg-type]  # checked keys
+                )
+            )
+            # the gates to inject, as the leader stored them: read by every replica
+            self.gates_watcher = Watcher(
+                kind="ConfigMap",
+                source=kube.collection(
+                    k8s.CONFIGMAPS, field_selector=f"metadata.name={GATES_CONFIGMAP}", namespace=config.lease_namespace
+                ),
+                cluster=config.cluster,
+                emit=lambda _: None,  # read, never sent
+                # a server that ignores the field selector (the API double) answers with more
+                wanted=lambda o: (o.get("metadata") or {}).get("name") == GATES_CONFIGMAP,
+                on_object=self._gates_changed,
+                on_delete=lambda key: self.gates.update({}) if key.endswith("/" + GATES_CONFIGMAP) else None,
+                watch_timeout=config.watch_timeout,
+            )
         # OIDC client credentials: a Secrets Manager copy of each Secret that a managed
         # Ingress (or a Service it needs) names, read by name (no list or watch of
         # Secrets); events carry only the copy's ARN and version
@@ -233,6 +277,7 @@ class Forwarder:
             finalizer_of=lambda o: finalizer_for(o, self.class_groups()),
             wait_seconds=config.writeback_wait,
             namespaces=config.namespaces,
+            gates_namespace=config.lease_namespace,
         )
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
@@ -247,6 +292,7 @@ class Forwarder:
             on_stopped=self._follow,
         )
         self.health: HealthServer | None = None
+        self.webhook: WebhookServer | None = None
         self.resyncs = 0
         # objects a resend asked for, by what became of them (RESEND_RESULTS)
         self.resent: Counter[str] = Counter(dict.fromkeys(RESEND_RESULTS, 0))
@@ -254,6 +300,10 @@ class Forwarder:
         self._term: _Term | None = None
         self._term_lock = threading.Lock()
         self._retired: Counter[tuple[str, str]] = Counter()  # counters of ended terms' watchers
+
+    def _gates_changed(self, obj: Mapping[str, Any]) -> None:
+        if (obj.get("metadata") or {}).get("name") == GATES_CONFIGMAP:
+            self.gates.update(obj)
 
     def _read_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
@@ -397,6 +447,17 @@ class Forwarder:
                 metrics=self.metrics,
             )
             self.health.start()
+        if self.config.webhook_cert_dir:
+            directory = self.config.webhook_cert_dir
+            self.webhook = WebhookServer(
+                host=self.config.webhook_address,
+                port=self.config.webhook_port,
+                certificate=Certificate(os.path.join(directory, "tls.crt"), os.path.join(directory, "tls.key")),
+                gated=self.gates,
+            )
+            self.webhook.start()
+        if self.gates_watcher is not None:
+            self._spawn(self.gates_watcher.run, "watch-gates")
         self._spawn(self.elector.run, "leader-election")
 
     # --- leadership terms ---------------------------------------------------------------
@@ -532,6 +593,10 @@ class Forwarder:
             self.elector.release()
         if self.health is not None:
             self.health.stop()
+        if self.gates_watcher is not None:
+            self.gates_watcher.stop()
+        if self.webhook is not None:
+            self.webhook.stop()
         for t in self._threads:
             t.join(timeout=5)
 
@@ -629,7 +694,8 @@ class Forwarder:
                 prefix + "writebacks_refused_total",
                 "counter",
                 "Write-backs Albatross could not have asked for (another cluster, another object, an Ingress "
-                "not managed, a foreign finalizer or Event reason, a finalizer still needed): dropped.",
+                "not managed, a foreign finalizer or Event reason, a finalizer still needed, a pod gone or "
+                "not gated on the condition, readiness gates without their RBAC): dropped.",
                 [({"reason": r}, n) for r, n in sorted(self.writeback.refused.items())],
             ),
             Metric.one(
@@ -668,6 +734,7 @@ class Forwarder:
                 "or queued for the sender since the coalescer let it go.",
                 max(self.coalescer.oldest_age(), self.sender.oldest_age()),
             ),
+            *(self.webhook.metrics() if self.webhook is not None else []),
             Metric.one(prefix + "is_leader", "gauge", "1 while this replica holds the Lease.", self.elector.leading),
             Metric.one(
                 prefix + "leadership_acquired_total",
@@ -716,6 +783,18 @@ def _parse(argv: Sequence[str] | None) -> Config:
     p.add_argument(
         "--bucket", default=env.get("PAYLOAD_BUCKET", ""), help="S3 bucket for entries over 256 KB (claim check)"
     )
+    p.add_argument(
+        "--readiness-gates",
+        action="store_true",
+        default=env.get("READINESS_GATES", "").lower() in ("1", "true"),
+        help="pod readiness gates: watch gated Pods and the gates ConfigMap (implied by --webhook-cert-dir)",
+    )
+    p.add_argument(
+        "--webhook-cert-dir",
+        default=env.get("WEBHOOK_CERT_DIR", ""),
+        help="pod readiness gates: the webhook's tls.crt and tls.key; empty: off (no webhook, no Pod watch)",
+    )
+    p.add_argument("--webhook-port", type=int, default=int(env.get("WEBHOOK_PORT", str(webhook.PORT))))
     args = p.parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     return Config(
@@ -735,6 +814,9 @@ def _parse(argv: Sequence[str] | None) -> Config:
         debounce=args.coalesce_debounce_seconds,
         max_wait=args.coalesce_max_wait_seconds,
         bucket=args.bucket,
+        readiness_gates=args.readiness_gates,
+        webhook_cert_dir=args.webhook_cert_dir,
+        webhook_port=args.webhook_port,
     )
 
 

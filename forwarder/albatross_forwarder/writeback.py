@@ -28,6 +28,16 @@ a binding the forwarder does not serve (LBC's generated ones, a namespace not wa
 ``not-managed``), or an Event reason not among the bindings' (``foreign-reason``). A
 binding that is gone is told nothing.
 
+Pod readiness gates (ADR 0014, :mod:`albatross.contract.readiness`): a ``podCondition``
+is judged against the pod as it is now (read by name) by
+:func:`albatross_forwarder.readiness.refusal` (``pod-gone``, ``uid-mismatch``,
+``not-managed``, ``not-gated``), then applied as a strategic merge patch of
+``pods/status`` (:func:`~albatross_forwarder.readiness.status_patch`: the pod's uid as
+precondition; nothing when the pod shows the condition already). A ``readinessGates``
+replaces its group's key of the gates ConfigMap in the forwarder's own namespace (made
+when missing), which both replicas' webhooks read. Without the RBAC the
+``readiness-webhook`` component grants (403), either is dropped as ``not-enabled``.
+
 A ``resend`` (ingest's answer to a Resync: objects whose change was lost on its way) is
 handed to the leadership term that runs this consumer, which reads and sends again only
 what it forwards (``Forwarder.resend``): at most what the forwarder would send anyway,
@@ -56,7 +66,9 @@ from albatross.contract import (
     mapping,
     parse_writeback,
 )
-from albatross_forwarder.kube import EVENTS, INGRESSES, TARGET_GROUP_BINDINGS, Kube
+from albatross.contract import readiness as gates
+from albatross_forwarder import readiness
+from albatross_forwarder.kube import CONFIGMAPS, EVENTS, INGRESSES, PODS, TARGET_GROUP_BINDINGS, Kube
 
 log = logging.getLogger("albatross.forwarder.writeback")
 
@@ -68,6 +80,8 @@ REFUSALS = (
     "foreign-reason",
     "foreign-finalizer",
     "finalizer-still-needed",
+    *readiness.REFUSALS,
+    "not-enabled",  # a readiness write-back without the readiness-webhook component's RBAC
 )
 # What became of each object a resend names (albatross_forwarder_resends_total{result})
 # (failed: a Secret's read or copy failed, and is tried again as any)
@@ -89,10 +103,13 @@ class WriteBackConsumer:
         finalizer_of: Callable[[Ingress], str],
         wait_seconds: int = 20,
         namespaces: tuple[str, ...] = (),
+        gates_namespace: str = "default",
+        clock: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.UTC),
     ) -> None:
         """``manages``: whether Albatross manages an Ingress (its class, the namespaces
         watched); ``finalizer_of``: the finalizer a managed Ingress's group gives it;
-        ``namespaces``: those watched (empty: all), for bindings."""
+        ``namespaces``: those watched (empty: all), for bindings and pods;
+        ``gates_namespace``: where the readiness gates ConfigMap lives (the forwarder's)."""
         self.sqs = sqs_client
         self.queue_url = queue_url
         self.kube = kube
@@ -101,6 +118,8 @@ class WriteBackConsumer:
         self.finalizer_of = finalizer_of
         self.wait_seconds = wait_seconds
         self.namespaces = frozenset(namespaces)
+        self.gates_namespace = gates_namespace
+        self.clock = clock
         self._stop = threading.Event()
         self.applied = 0
         self.rejected = 0
@@ -127,9 +146,15 @@ class WriteBackConsumer:
         for message in resp.get("Messages", []):
             try:
                 about_binding = bindings.parse_binding_writeback(message["Body"])
-            except bindings.BindingWriteBackError as e:
+                about_pods = gates.parse_readiness_writeback(message["Body"])
+            except (bindings.BindingWriteBackError, gates.ReadinessWriteBackError) as e:
                 self.rejected += 1
                 log.error("malformed write-back message, left for the dead-letter queue: %s", e)
+                continue
+            if about_pods is not None:
+                if self._readiness(about_pods):
+                    self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+                    done += 1
                 continue
             if about_binding is not None:
                 if self._binding(about_binding):
@@ -270,6 +295,80 @@ class WriteBackConsumer:
     def _refuse_binding(self, wb: bindings.BindingWriteBack, reason: str, detail: str) -> None:
         self.refused[reason] += 1
         log.warning("write-back %s for %s refused and dropped (%s): %s", wb.type, wb.binding, reason, detail)
+
+    # --- pod readiness gates (ADR 0014) --------------------------------------------------
+
+    def _readiness(self, wb: gates.ReadinessWriteBack) -> bool:
+        """Apply one readiness write-back, or refuse it; False: try again later."""
+        what = wb.pod or f"{wb.namespace} gates of {wb.group}"
+        if wb.cluster != self.cluster:
+            self._refuse_readiness(wb, "other-cluster", f"this is cluster {self.cluster}")
+            return True
+        try:
+            if wb.type == "readinessGates":
+                self._store_gates(wb)
+            elif not self._pod_condition(wb):
+                return True  # refused (counted there)
+        except ApiException as e:
+            if e.status == 403:
+                self._refuse_readiness(wb, "not-enabled", "forbidden: the readiness-webhook component is not installed")
+                return True
+            log.warning("write-back %s for %s failed (%s), will retry", wb.type, what, e.status)
+            return False
+        except Exception:  # one message's failure holds up none of the others
+            log.exception("write-back %s for %s failed, will retry", wb.type, what)
+            return False
+        self.applied += 1
+        return True
+
+    def _pod_condition(self, wb: gates.ReadinessWriteBack) -> bool:
+        """Set the condition on the pod as it is now; False when refused. A uid that
+        changed between the read and the patch fails the patch's precondition (409):
+        tried again, and then refused on the fresh read."""
+        namespace, name = wb.pod.split("/", 1)
+        try:
+            pod: dict[str, Any] | None = self.kube.get(PODS, namespace, name)
+        except ApiException as e:
+            if e.status != 404:
+                raise
+            pod = None
+        why = readiness.refusal(pod, wb, watched=lambda ns: not self.namespaces or ns in self.namespaces)
+        if why is not None or pod is None or wb.condition is None:
+            self._refuse_readiness(wb, why or "pod-gone", "judged against the pod as it is")
+            return False
+        now = self.clock().strftime("%Y-%m-%dT%H:%M:%SZ")
+        patch = readiness.status_patch(pod, wb.condition, now=now)
+        if patch is not None:  # None: the pod shows it already (a duplicate)
+            self.kube.patch(PODS, namespace, name, patch, status=True, strategic=True)
+        return True
+
+    def _store_gates(self, wb: gates.ReadinessWriteBack) -> None:
+        """The group's key of the gates ConfigMap, replaced (the ConfigMap made when missing)."""
+        patch = readiness.store(wb)
+        try:
+            self.kube.patch(CONFIGMAPS, self.gates_namespace, gates.GATES_CONFIGMAP, patch)
+        except ApiException as e:
+            if e.status != 404:
+                raise
+            data = {k: v for k, v in patch["data"].items() if v is not None}
+            body = {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": gates.GATES_CONFIGMAP, "namespace": self.gates_namespace},
+                "data": data,
+            }
+            try:
+                self.kube.create(CONFIGMAPS, self.gates_namespace, body)
+            except ApiException as again:
+                if again.status != 409:
+                    raise
+                # made meanwhile (another write-back): patched as it is
+                self.kube.patch(CONFIGMAPS, self.gates_namespace, gates.GATES_CONFIGMAP, patch)
+
+    def _refuse_readiness(self, wb: gates.ReadinessWriteBack, reason: str, detail: str) -> None:
+        self.refused[reason] += 1
+        what = wb.pod or f"namespace {wb.namespace}"
+        log.warning("write-back %s for %s refused and dropped (%s): %s", wb.type, what, reason, detail)
 
     # --- Ingresses ----------------------------------------------------------------------
 

@@ -11,7 +11,10 @@ This package is all the forwarder shares with the core. Here, the wire format:
   Secret's data (:mod:`albatross.contract.oidc`, ADR 0005);
 * write-back messages (cloud side → SQS → forwarder): Ingress status, Events, finalizer
   removal, and ``resend`` (ingest's answer to a Resync: the objects whose stored
-  snapshot is stale, to be read and sent again).
+  snapshot is stale, to be read and sent again); a TargetGroupBinding's
+  (:mod:`albatross.contract.bindings`) and pod readiness gates' (``podCondition``,
+  ``readinessGates``: :mod:`albatross.contract.readiness`, :data:`OTHER_WRITEBACK_TYPES`)
+  have parsers of their own, tried first.
 
 Besides it, what both sides must decide alike: which Ingresses are ours, which
 IngressGroup each joins and its finalizer (:mod:`albatross.contract.membership`, its
@@ -60,6 +63,7 @@ from albatross.contract.membership import is_our_finalizer as is_our_finalizer
 from albatross.contract.membership import params_group as params_group
 from albatross.contract.membership import params_name as params_name
 from albatross.contract.needs import services_of as services_of
+from albatross.contract.readiness import PREFIX as GATE_PREFIX
 from albatross.contract.reading import MAX_ANNOTATION_BYTES as MAX_ANNOTATION_BYTES
 from albatross.contract.reading import annotation_json as annotation_json
 from albatross.contract.reading import listed as listed
@@ -71,7 +75,9 @@ READABLE_VERSIONS = ("1", "2")
 WRITEBACK_SCHEMA_VERSION = "1"
 SOURCE = "albatross.k8s"
 V1_KINDS = ("Ingress", "Service", "EndpointSlice", "IngressClass", "IngressClassParams", "Node", "Namespace")
-KINDS = (*V1_KINDS, "Secret", "TargetGroupBinding")  # the last: albatross.contract.bindings (ADR 0013)
+# TargetGroupBinding: albatross.contract.bindings (ADR 0013); Pod: only pods gated on a
+# target group, trimmed (:func:`trim_pod`, ADR 0014)
+KINDS = (*V1_KINDS, "Secret", "TargetGroupBinding", "Pod")
 RESYNC = "Resync"
 ACTIONS = ("upsert", "delete")
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
@@ -243,6 +249,8 @@ def trim(obj: Mapping[str, Any], kind: str | None = None) -> dict[str, Any]:
     heartbeats are not changes)."""
     if kind == "Node":
         return _trim_node(obj)
+    if kind == "Pod":
+        return trim_pod(obj)
     out = dict(obj)
     meta = dict(mapping(out.get("metadata")))
     meta.pop("managedFields", None)
@@ -268,6 +276,26 @@ def _trim_node(obj: Mapping[str, Any]) -> dict[str, Any]:
                 if isinstance(c, Mapping) and c.get("type") == "Ready"
             ]
         },
+    }
+
+
+def trim_pod(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """A gated pod as the cloud side reads it (ADR 0014): its name, uid, addresses, node,
+    readiness gates, ``ContainersReady``, its target-health conditions and whether it is
+    being deleted. The kubelet's other status updates (restarts, probes) are not changes."""
+    meta, spec, status = (mapping(obj.get(part)) for part in ("metadata", "spec", "status"))
+    kept = ("name", "namespace", "uid", "resourceVersion", "deletionTimestamp")
+    conditions = [
+        {k: c[k] for k in ("type", "status", "reason", "message") if k in c}
+        for c in (mapping(c) for c in listed(status.get("conditions")))
+        if c.get("type") == "ContainersReady" or str(c.get("type", "")).startswith(GATE_PREFIX + "/")
+    ]
+    return {
+        "apiVersion": obj.get("apiVersion", "v1"),
+        "kind": "Pod",
+        "metadata": {k: meta[k] for k in kept if k in meta},
+        "spec": {k: spec[k] for k in ("nodeName", "readinessGates") if k in spec},
+        "status": {"podIPs": listed(status.get("podIPs")), "conditions": conditions},
     }
 
 
@@ -448,6 +476,8 @@ CLUSTER_TAG = "elbv2.k8s.aws/cluster"
 # --- write-back: cloud side → forwarder -------------------------------------------------
 
 WRITEBACK_TYPES = ("status", "event", "removeFinalizer", "resend")
+# Parsed by their own modules (bindings, readiness), which a consumer asks first
+OTHER_WRITEBACK_TYPES = ("bindingStatus", "bindingEvent", "podCondition", "readinessGates")
 # A resend names at most this many objects (ingest splits longer lists): what one
 # message can make the forwarder read from the API server is bounded.
 RESEND_MAX_KEYS = 100

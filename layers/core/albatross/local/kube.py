@@ -6,7 +6,8 @@ get`` talk to it: list (with ``resourceVersion``; pages of ``limit`` items whose
 watch (newline-delimited JSON over a chunked response, bookmarks, 410 Gone for a version
 older than the compaction horizon, or newer than the cluster after an etcd restore,
 :meth:`Cluster.restore`), get/create/replace/delete, JSON patch and merge patch
-(strategic merge is treated as a merge patch, enough for metadata and status), the
+(strategic merge is a merge patch whose ``conditions`` lists merge by ``type``, enough
+for metadata and status; a ``metadata.uid`` in a patch is a precondition), the
 ``status`` subresource, 409 on a stale ``resourceVersion``, finalizers with
 ``deletionTimestamp``, and discovery documents; over TLS when given a server context
 (:func:`kube_double`).
@@ -16,6 +17,11 @@ selector gets one EndpointSlice listing the pods of the Deployments it selects
 (:mod:`albatross.local.pods`). A template change rolls the pods, :meth:`Cluster.drain`
 evicts a node's pods, and both move one step every ``step_seconds`` (or per
 :meth:`Cluster.step`), through the ``serving``/``terminating`` endpoint conditions.
+The pods are API objects too (``pods``, read-only but for ``pods/status``): each step
+publishes them (addresses, node, readiness gates, ``ContainersReady`` and ``Ready``,
+``deletionTimestamp`` while terminating), and a readiness gate's condition written to a
+pod's status passes the gate (:meth:`albatross.local.pods.Workloads.set_condition`), as
+the kubelet would (ADR 0014).
 """
 
 from __future__ import annotations
@@ -39,7 +45,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from albatross.local.pods import Workloads, endpoint_slice
+from albatross.contract.readiness import PREFIX as GATE_PREFIX
+from albatross.local.pods import DRAINING, GATED, READY, Workloads, endpoint_slice
 from albatross.local.pods import pod_ip as pod_ip  # tests name addresses through this module
 
 
@@ -70,9 +77,12 @@ KINDS = (
     Kind("elbv2.k8s.aws", "v1beta1", "ingressclassparams", "IngressClassParams", False),
     # the CRD forwarder/deploy/components/targetgroupbinding-crd ships (ADR 0013)
     Kind("elbv2.k8s.aws", "v1beta1", "targetgroupbindings", "TargetGroupBinding", True),
+    # the workloads' pods (published by the stand-in) and ConfigMaps (the readiness gates')
+    Kind("", "v1", "pods", "Pod", True),
+    Kind("", "v1", "configmaps", "ConfigMap", True),
 )
 _BY_PATH = {(k.group, k.version, k.plural): k for k in KINDS}
-_STATUS_KINDS = {"Ingress", "Service", "Deployment", "TargetGroupBinding"}
+_STATUS_KINDS = {"Ingress", "Service", "Deployment", "TargetGroupBinding", "Pod"}
 UNSCHEDULABLE_TAINT = "node.kubernetes.io/unschedulable"
 
 
@@ -108,6 +118,31 @@ def merge_patch(target: Any, patch: Any) -> Any:
         else:
             out[key] = merge_patch(out.get(key), value)
     return out
+
+
+def strategic_merge(target: Any, patch: Any, field: str = "") -> Any:
+    """A strategic merge patch as the API server applies it to status: a merge patch,
+    except that a ``conditions`` list merges by ``type`` (an entry replaces the one of
+    its type, merged into it; the others stay)."""
+    if field == "conditions" and isinstance(patch, list) and isinstance(target, list):
+        out = [copy.deepcopy(c) for c in target]
+        for entry in patch:
+            kind = entry.get("type") if isinstance(entry, Mapping) else None
+            index = next((i for i, c in enumerate(out) if isinstance(c, Mapping) and c.get("type") == kind), None)
+            if index is None:
+                out.append(merge_patch({}, entry))
+            else:
+                out[index] = merge_patch(out[index], entry)
+        return out
+    if not isinstance(patch, Mapping):
+        return copy.deepcopy(patch)
+    merged = dict(target) if isinstance(target, Mapping) else {}
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = strategic_merge(merged.get(key), value, key)
+    return merged
 
 
 def _pointer(path: str) -> list[str]:
@@ -306,6 +341,8 @@ class Cluster:
             else:
                 self._objects[key] = obj
                 self._bump(kind, "MODIFIED", obj)
+            if kind.kind == "Pod" and status:
+                self._gates_passed(obj)
             out = copy.deepcopy(obj)
         self._after_change(kind)
         return out
@@ -317,10 +354,20 @@ class Cluster:
         JSON patch ``test`` on it) is a precondition."""
         with self._cond:
             current = self.get(kind, namespace, name)
+            uid = (patch.get("metadata") or {}).get("uid") if isinstance(patch, Mapping) else None
+            if uid and uid != current["metadata"].get("uid"):
+                raise ApiError(
+                    409,
+                    "Conflict",
+                    f"Precondition failed: UID in precondition: {uid}, UID in object meta: "
+                    f"{current['metadata'].get('uid')}",
+                )
             if "json-patch" in content_type:
                 if not isinstance(patch, list):
                     raise ApiError(400, "BadRequest", "a JSON patch must be a list of operations")
                 new = json_patch(current, patch)
+            elif "strategic-merge-patch" in content_type:
+                new = strategic_merge(current, patch)
             else:
                 new = merge_patch(current, patch)
             if not _has_rv(patch):
@@ -382,6 +429,7 @@ class Cluster:
             services = [copy.deepcopy(o) for (p, _, _), o in self._objects.items() if p == "services"]
             deployments = [copy.deepcopy(o) for (p, _, _), o in self._objects.items() if p == "deployments"]
             self.workloads.observe(deployments, self._schedulable())
+            self._publish_pods(deployments)
             for svc in services:
                 selector = (svc.get("spec") or {}).get("selector")
                 if not selector:
@@ -401,6 +449,70 @@ class Cluster:
                     current.update(endpoints=wanted["endpoints"], ports=wanted["ports"])
                     self.update(slices, meta["namespace"], name, current, status=False)
             self._schedule_step()
+
+    def _gates_passed(self, pod: Mapping[str, Any]) -> None:
+        """A pod's readiness gate conditions, as written to its status, for the stand-in."""
+        meta = pod["metadata"]
+        for c in (pod.get("status") or {}).get("conditions") or []:
+            if isinstance(c, Mapping) and str(c.get("type", "")).startswith(GATE_PREFIX + "/"):
+                self.workloads.set_condition(
+                    meta["namespace"], meta["name"], c["type"], status=c.get("status") == "True"
+                )
+
+    def _publish_pods(self, deployments: list[dict[str, Any]]) -> None:
+        """Each workload pod as a Pod object: made, changed or deleted to match. Conditions
+        written to a pod's status stay, as they do on a real pod."""
+        pods = _kind("pods")
+        wanted: dict[tuple[str, str], dict[str, Any]] = {}
+        for d in deployments:
+            meta = d["metadata"]
+            template = (d.get("spec") or {}).get("template") or {}
+            labels = dict((template.get("metadata") or {}).get("labels") or {})
+            containers = (template.get("spec") or {}).get("containers") or []
+            for p in self.workloads.pods(meta["namespace"], meta["name"]):
+                address = pod_ip(meta["namespace"], meta["name"], p.address)
+                containers_ready = p.phase in (GATED, READY, DRAINING)
+                obj: dict[str, Any] = {
+                    "metadata": {"name": p.name, "namespace": meta["namespace"], "labels": labels},
+                    "spec": {"containers": containers, **({"nodeName": p.node} if p.node else {})},
+                    "status": {
+                        "podIP": address,
+                        "podIPs": [{"ip": address}],
+                        "conditions": [
+                            {"type": "ContainersReady", "status": str(containers_ready)},
+                            {"type": "Ready", "status": str(p.phase == READY)},
+                        ],
+                    },
+                }
+                if p.gates:
+                    obj["spec"]["readinessGates"] = [{"conditionType": g} for g in p.gates]
+                if not p.live:
+                    obj["metadata"]["deletionTimestamp"] = _now()
+                wanted[(meta["namespace"], p.name)] = obj
+        stored = {(ns, name): o for (plural, ns, name), o in self._objects.items() if plural == "pods"}
+        for (ns, name), obj in wanted.items():
+            current = stored.get((ns, name))
+            if current is None:
+                self.create(pods, ns, obj)
+                continue
+            new = copy.deepcopy(current)
+            written = [
+                c
+                for c in (current.get("status") or {}).get("conditions") or []
+                if str(c.get("type", "")).startswith(GATE_PREFIX + "/")
+            ]
+            new["metadata"]["labels"] = obj["metadata"]["labels"]
+            new["spec"] = obj["spec"]
+            new["status"] = obj["status"] | {"conditions": obj["status"]["conditions"] + written}
+            if current["metadata"].get("deletionTimestamp"):
+                new["metadata"]["deletionTimestamp"] = current["metadata"]["deletionTimestamp"]
+            elif "deletionTimestamp" in obj["metadata"]:
+                new["metadata"]["deletionTimestamp"] = obj["metadata"]["deletionTimestamp"]
+            if new != current:  # written in place: update() keeps deletionTimestamp as it was
+                self._objects[("pods", ns, name)] = new
+                self._bump(pods, "MODIFIED", new)
+        for ns, name in set(stored) - set(wanted):
+            self.delete(pods, ns, name)
 
     def step(self) -> bool:
         """Move every rollout and drain on by one pod phase (see :mod:`albatross.local.pods`)
