@@ -3,7 +3,8 @@ renders, equals the committed ``deploy/forwarder.yaml``, and every document pass
 kubernetes-validate ``--strict``. RBAC grants exactly the calls the forwarder makes, the
 pod meets restricted Pod Security, and probes, port and NetworkPolicy agree on the
 health port. The IRSA component annotates the ServiceAccount with an overlay's role, and
-refuses to render without one.
+refuses to render without one. The readiness-webhook component (ADR 0014) adds the
+webhook, its certificate and exactly the rights its calls need.
 
 Needs ``kubectl`` (it carries kustomize) on PATH; nothing is contacted.
 """
@@ -21,8 +22,10 @@ import kubernetes_validate  # type: ignore[import-untyped]  # the package ships 
 import pytest
 import yaml
 
+from albatross.contract.readiness import GATES_CONFIGMAP, INJECT_ENABLED, INJECT_LABEL
 from albatross_forwarder import kube as forwarder_kube
 from albatross_forwarder import main as forwarder_main
+from albatross_forwarder import webhook
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = ROOT / "forwarder" / "deploy"
@@ -334,3 +337,137 @@ def test_the_pod_environment_configures_the_forwarder(
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     forwarder_main._parse([])  # exits (SystemExit) when a required setting is missing
+
+
+READINESS_OVERLAY = """\
+resources:
+  - BASE
+components:
+  - BASE/components/readiness-webhook
+"""
+# What the readiness-webhook component adds (ADR 0014), each for the calls named beside it.
+READINESS_CLUSTER_RULES: dict[tuple[str, str], set[str]] = {
+    # Watcher list/watch of Pods (gated ones sent); write-back reads the pod a
+    # podCondition names (Kube.get) to judge it
+    ("", "pods"): {"get", "list", "watch"},
+    # write-back: the condition, a strategic merge patch through the status subresource
+    ("", "pods/status"): {"patch"},
+}
+# The gates ConfigMap in the forwarder's namespace: watched by name (a field selector) by
+# every replica; the leader's write-back patches it, and creates it when missing.
+READINESS_ROLE_RULES: dict[tuple[str, str, str], set[str]] = {
+    ("", "configmaps", "*any*"): {"create"},
+    ("", "configmaps", "GATES"): {"list", "watch", "patch"},
+}
+
+
+@pytest.fixture(scope="module")
+def readiness_docs(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+    out = _render_overlay(tmp_path_factory.mktemp("readiness"), READINESS_OVERLAY, {})
+    assert out.returncode == 0, out.stderr
+    return [d for d in yaml.safe_load_all(out.stdout) if d]
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+def test_the_readiness_component_validates_and_adds_only_its_own(
+    readiness_docs: list[dict[str, Any]], docs: list[dict[str, Any]], version: str
+) -> None:
+    problems = []
+    for doc in readiness_docs:
+        if doc["apiVersion"].startswith("cert-manager.io/"):
+            continue  # cert-manager's kinds: no schema in kubernetes-validate, checked below
+        try:
+            kubernetes_validate.validate(doc, version, strict=True)
+        except kubernetes_validate.ValidationError as e:
+            problems.append(f"{doc['kind']}/{doc['metadata']['name']}: {'.'.join(map(str, e.path))}: {e.message}")
+    assert not problems, "\n".join(problems)
+    added = {(d["kind"], d["metadata"]["name"]) for d in readiness_docs} - {
+        (d["kind"], d["metadata"]["name"]) for d in docs
+    }
+    assert {kind for kind, _ in added} == {
+        "Service",
+        "Issuer",
+        "Certificate",
+        "MutatingWebhookConfiguration",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Role",
+        "RoleBinding",
+    }
+
+
+def test_the_readiness_component_grants_exactly_its_calls(readiness_docs: list[dict[str, Any]]) -> None:
+    name = "albatross-forwarder-readiness-gates"
+    granted: dict[tuple[str, str], set[str]] = {}
+    for group, resource, object_name, verb in _rules(one(readiness_docs, "ClusterRole", name)["rules"]):
+        assert object_name is None
+        granted.setdefault((group, resource), set()).add(verb)
+    assert granted == READINESS_CLUSTER_RULES
+    role = one(readiness_docs, "Role", name)
+    in_role: dict[tuple[str, str, str], set[str]] = {}
+    for group, resource, object_name, verb in _rules(role["rules"]):
+        in_role.setdefault((group, resource, "*any*" if object_name is None else object_name), set()).add(verb)
+    expected = {(g, r, GATES_CONFIGMAP if n == "GATES" else n): v for (g, r, n), v in READINESS_ROLE_RULES.items()}
+    assert in_role == expected
+    # where the forwarder looks for it: its own namespace (LEASE_NAMESPACE)
+    assert role["metadata"]["namespace"] == one(readiness_docs, "Deployment")["metadata"]["namespace"]
+    account = one(readiness_docs, "ServiceAccount")["metadata"]
+    for binding, kind in (("ClusterRoleBinding", "ClusterRole"), ("RoleBinding", "Role")):
+        bound = one(readiness_docs, binding, name)
+        assert bound["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": name}
+        assert bound["subjects"] == [
+            {"kind": "ServiceAccount", "name": account["name"], "namespace": account["namespace"]}
+        ]
+
+
+def test_the_readiness_webhook_reaches_the_forwarder_as_lbcs_does(
+    readiness_docs: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    namespace = one(readiness_docs, "Deployment")["metadata"]["namespace"]
+    (hook,) = one(readiness_docs, "MutatingWebhookConfiguration")["webhooks"]
+    # the ADR's choices: LBC's default failurePolicy, no side effects, the API server's timeout
+    assert (hook["failurePolicy"], hook["sideEffects"], hook["timeoutSeconds"]) == ("Ignore", "None", 10)
+    assert hook["rules"] == [
+        {
+            "apiGroups": [""],
+            "apiVersions": ["v1"],
+            "operations": ["CREATE"],
+            "resources": ["pods"],
+            "scope": "Namespaced",
+        }
+    ]
+    # LBC's namespace label; never the forwarder's own namespace, so it can always start
+    assert hook["namespaceSelector"]["matchExpressions"] == [
+        {"key": INJECT_LABEL, "operator": "In", "values": [INJECT_ENABLED]},
+        {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": [namespace]},
+    ]
+    # the Service the API server calls reaches the container's webhook port, on the path served
+    target = hook["clientConfig"]["service"]
+    assert target["path"] == webhook.PATH
+    service = one(readiness_docs, "Service", target["name"])
+    assert service["metadata"]["namespace"] == target["namespace"] == namespace
+    assert service["spec"]["selector"].items() <= pod_labels(readiness_docs).items()
+    (port,) = [p for p in service["spec"]["ports"] if p["port"] == target["port"]]
+    (container,) = pod_spec(readiness_docs)["containers"]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports[port["targetPort"]] == webhook.PORT
+    policy = one(readiness_docs, "NetworkPolicy")["spec"]
+    assert {"port": port["targetPort"], "protocol": "TCP"} in [p for rule in policy["ingress"] for p in rule["ports"]]
+    # cert-manager: the certificate names the Service, its CA is injected, its Secret mounted
+    certificate = one(readiness_docs, "Certificate")
+    annotation = one(readiness_docs, "MutatingWebhookConfiguration")["metadata"]["annotations"]
+    assert annotation["cert-manager.io/inject-ca-from"] == f"{namespace}/{certificate['metadata']['name']}"
+    assert f"{target['name']}.{namespace}.svc" in certificate["spec"]["dnsNames"]
+    issuer = one(readiness_docs, "Issuer")
+    assert certificate["spec"]["issuerRef"] == {"kind": "Issuer", "name": issuer["metadata"]["name"]}
+    volumes = {v["name"]: v for v in pod_spec(readiness_docs)["volumes"]}
+    mounts = {m["mountPath"]: volumes[m["name"]] for m in container["volumeMounts"]}
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert mounts[env["WEBHOOK_CERT_DIR"]]["secret"]["secretName"] == certificate["spec"]["secretName"]
+    # the forwarder reads the component's settings
+    for name, value in {**settings(readiness_docs), **{k: v for k, v in env.items() if v is not None}}.items():
+        monkeypatch.setenv(name, value)
+    config = forwarder_main._parse([])
+    assert config.readiness_gates
+    assert config.webhook_cert_dir == env["WEBHOOK_CERT_DIR"]
+    assert config.webhook_port == webhook.PORT
