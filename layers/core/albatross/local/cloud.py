@@ -34,6 +34,7 @@ from albatross.aws import clients
 from albatross.local import artifact, awsevents, clock, insights, intrinsics, lambdas, logship
 from albatross.local.realistic import Realistic, limited
 from albatross.local.template import translate
+from albatross.model import limits
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -436,6 +437,7 @@ def local_cloud(
     log_level: str = "WARNING",
     build: Path | None = None,
     realistic: bool = False,
+    provisioning_seconds: float = limits.PROVISIONING_SECONDS,
 ) -> Iterator[LocalCloud]:
     """Start moto on 127.0.0.1, deploy the template into it, route Lambda in-process.
 
@@ -444,7 +446,9 @@ def local_cloud(
     run from that artifact in processes of their own (:mod:`albatross.local.artifact`),
     deployed from the build's template. ``realistic``: the endpoint throttles,
     validates and provisions as one AWS account does (:mod:`albatross.local.realistic`),
-    on AWS's clock (wall time over ``time_scale``); off, moto as it is."""
+    on AWS's clock (wall time over ``time_scale``); off, moto as it is.
+    ``provisioning_seconds``: how long a new load balancer stays ``provisioning`` there, on
+    AWS's clock."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
@@ -452,7 +456,10 @@ def local_cloud(
     endpoint = f"http://{host}:{port}"
     with ExitStack() as stack_:
         stack_.callback(server.stop)
-        account = stack_.enter_context(limited(server, time_scale=time_scale)) if realistic else None
+        account = None
+        if realistic:
+            limits_ = limited(server, time_scale=time_scale, provisioning_seconds=provisioning_seconds)
+            account = stack_.enter_context(limits_)
         env = {
             **FAKE_CREDENTIALS,
             "AWS_ENDPOINT_URL": endpoint,

@@ -23,6 +23,7 @@ from albatross.local import gaps
 from albatross.local.cloud import FAKE_CREDENTIALS, LocalCloud, local_cloud
 from albatross.local.dispatch import Dispatcher
 from albatross.local.kube import KubeDouble, kube_double
+from albatross.model import limits
 
 CLUSTER = "albatross-local"
 VPC_CIDR = "10.0.0.0/16"
@@ -140,6 +141,7 @@ def local_system(
     forwarder_python: str | None = None,  # the forwarder's interpreter (default: this one), e.g. .venv-forwarder's
     forwarder_env: Mapping[str, str] | None = None,  # its settings beyond the defaults, e.g. RESYNC_SECONDS
     realistic: bool = False,  # AWS's throttling, quotas and provisioning (albatross.local.realistic)
+    provisioning_seconds: float = limits.PROVISIONING_SECONDS,  # realistic: a new load balancer's, on AWS's clock
 ) -> Iterator[LocalSystem]:
     """Everything, offline. ``build``: run the functions from that ``make package`` folder
     (:mod:`albatross.local.artifact`) instead of the source tree."""
@@ -160,6 +162,7 @@ def local_system(
                 log_level=log_level,
                 build=build,
                 realistic=realistic,
+                provisioning_seconds=provisioning_seconds,
             )
         )
         stack.enter_context(gaps.fill())
