@@ -27,7 +27,7 @@ from albatross.model.builder import build
 from albatross.model.config import ControllerConfig
 from albatross.model.stack import Stack
 from albatross.plan.actual import Actual
-from albatross.plan.planner import plan
+from albatross.plan.planner import pair, plan
 
 if TYPE_CHECKING:
     from mypy_boto3_elbv2.type_defs import TagTypeDef
@@ -90,7 +90,8 @@ def model(vpc: str, annotations: dict[str, str] | None = None) -> Stack:
 
 
 def apply(desired: Stack, actual: Actual) -> int:
-    physical: dict[str, str] = {}
+    """Apply the plan as the reconcile does: references to what exists resolve to it."""
+    physical = {rid: res.physical_id for rid, res in pair(desired, actual)[0].items()}
     steps = plan(desired, actual)
     for step in steps:
         applier.apply(step, physical)
@@ -167,4 +168,53 @@ def test_an_lbc_frontend_nlb_is_read_as_its_own_resources_never_as_the_alb_s(loc
     assert nlb_listener.properties["LoadBalancerArn"] == nlb
     # without the annotation the NLB is not wanted: what goes is the NLB's, nothing of the ALB's
     steps = [s.describe() for s in plan(alb_only, found)]
-    assert steps == ["delete LoadBalancer FrontendNlb", "delete TargetGroup FrontendNlb-tg-TCP-80"]
+    assert steps == [
+        "delete AlbTarget FrontendNlb-tg-TCP-80/alb",
+        "delete LoadBalancer FrontendNlb",
+        "delete TargetGroup FrontendNlb-tg-TCP-80",
+    ]
+
+
+def test_an_lbc_made_frontend_nlb_is_adopted_with_no_change(local_aws: str) -> None:
+    """The migration case: what LBC made is what the Ingress asks for, so nothing is called."""
+    apply(model(local_aws), Actual())
+    lbc_frontend_nlb(local_aws)
+    desired = model(local_aws, {"enable-frontend-nlb": "true", "frontend-nlb-scheme": "internet-facing"})
+    found = read(desired)
+    assert [s.describe() for s in plan(desired, found)] == []
+
+
+def test_create_converge_remap_and_disable(local_aws: str) -> None:
+    elbv2 = clients.elbv2()
+    on = {"enable-frontend-nlb": "true", "listen-ports": '[{"HTTP": 80}, {"HTTP": 8080}]'}
+    desired = model(local_aws, on)
+    apply(desired, Actual())
+    assert [s.describe() for s in plan(desired, read(desired))] == []
+    [nlb] = [lb for lb in elbv2.describe_load_balancers()["LoadBalancers"] if lb["Type"] == "network"]
+    [alb] = [lb for lb in elbv2.describe_load_balancers()["LoadBalancers"] if lb["Type"] == "application"]
+    assert nlb["LoadBalancerName"] == alb["LoadBalancerName"][:28] + "-nlb"
+    listeners = elbv2.describe_listeners(LoadBalancerArn=nlb["LoadBalancerArn"])["Listeners"]
+    assert sorted((x["Port"], x["Protocol"]) for x in listeners) == [(80, "TCP"), (8080, "TCP")]
+    for listener in listeners:
+        [tg] = listener["DefaultActions"][0]["ForwardConfig"]["TargetGroups"]
+        [target] = elbv2.describe_target_health(TargetGroupArn=tg["TargetGroupArn"])["TargetHealthDescriptions"]
+        assert (target["Target"]["Id"], target["Target"]["Port"]) == (alb["LoadBalancerArn"], listener["Port"])
+    # NLB port 80 now forwards to the ALB's 8080: the registration moves, nothing else
+    remapped = model(local_aws, {**on, "frontend-nlb-listener-port-mapping": "80=8080,8080=80"})
+    steps = [s.describe() for s in plan(remapped, read(remapped))]
+    assert steps == ["update AlbTarget FrontendNlb-tg-TCP-80/alb", "update AlbTarget FrontendNlb-tg-TCP-8080/alb"]
+    apply(remapped, read(remapped))
+    assert [s.describe() for s in plan(remapped, read(remapped))] == []
+    # disabled: the registrations go first, then the NLB (its listeners with it) and its target groups
+    off = model(local_aws, {"listen-ports": on["listen-ports"]})
+    steps = [s.describe() for s in plan(off, read(off))]
+    assert steps == [
+        "delete AlbTarget FrontendNlb-tg-TCP-80/alb",
+        "delete AlbTarget FrontendNlb-tg-TCP-8080/alb",
+        "delete LoadBalancer FrontendNlb",
+        "delete TargetGroup FrontendNlb-tg-TCP-80",
+        "delete TargetGroup FrontendNlb-tg-TCP-8080",
+    ]
+    apply(off, read(off))
+    assert [lb["Type"] for lb in elbv2.describe_load_balancers()["LoadBalancers"]] == ["application"]
+    assert [s.describe() for s in plan(off, read(off))] == []

@@ -37,7 +37,7 @@ from albatross.aws.gateway import AWS
 from albatross.kinds import KINDS, children_of, kind_of, load_balancer, roots
 from albatross.kinds.base import Kind
 from albatross.model.discovery import Discovery
-from albatross.model.names import LEGACY_TAG_CLUSTER, TAG_CLUSTER, TAG_RESOURCE, TAG_STACK, owned_by
+from albatross.model.names import LEGACY_TAG_CLUSTER, LOAD_BALANCER_ID, TAG_CLUSTER, TAG_RESOURCE, TAG_STACK, owned_by
 from albatross.model.stack import LOAD_BALANCER, Stack
 from albatross.plan.actual import Actual, ActualResource, StackIndex
 
@@ -269,7 +269,8 @@ class TargetGroupArns(Mapping[str, str]):
 
 
 def existing_load_balancers(actual: Actual, stack_id: str) -> tuple[dict[str, Any], ...]:
-    """The stack's load balancer in the shape the model's discovery facts use."""
+    """The stack's ALB in the shape the model's discovery facts use (a frontend NLB's
+    subnets are not the ALB's to keep)."""
     return tuple(
         {
             "stack": stack_id,
@@ -279,6 +280,7 @@ def existing_load_balancers(actual: Actual, stack_id: str) -> tuple[dict[str, An
             },
         }
         for r in actual.of_type(LOAD_BALANCER)
+        if r.id == LOAD_BALANCER_ID
     )
 
 

@@ -79,10 +79,12 @@ def finish(
     the stack as it now stands (found again when not given)."""
     if actual is None:
         actual = discovery.find_stack(cluster=settings.cluster, stack_id=group)
+    # LBC: the ALB's name, then the frontend NLB's when there is one
+    by_id = {r.id: r for r in actual.of_type(LOAD_BALANCER)}
     dns = [
-        str(r.properties["DNSName"])
-        for r in actual.of_type(LOAD_BALANCER)
-        if r.id == names.LOAD_BALANCER_ID and r.properties.get("DNSName")
+        str(by_id[rid].properties["DNSName"])
+        for rid in (names.LOAD_BALANCER_ID, names.FRONTEND_NLB_ID)
+        if rid in by_id and by_id[rid].properties.get("DNSName")
     ]
     # Only members the load balancer serves: each has a version that built (ADR 0002); a
     # member that never built has none, gets no address and no "reconciled" Event.

@@ -7,7 +7,7 @@ discovery loop over it and hold no per-kind branch.
 
 from __future__ import annotations
 
-from albatross.kinds import listener, listener_rule, load_balancer, security_group, target_group
+from albatross.kinds import alb_target, listener, listener_rule, load_balancer, security_group, target_group
 from albatross.kinds.base import Kind
 
 KINDS: tuple[Kind, ...] = (
@@ -15,6 +15,7 @@ KINDS: tuple[Kind, ...] = (
     target_group.KIND,
     load_balancer.KIND,
     listener.KIND,
+    alb_target.KIND,  # the ALB's listener on its port exists first (ADR 0012)
     listener_rule.KIND,
 )
 CREATE_ORDER = tuple(k.type for k in KINDS)

@@ -133,6 +133,9 @@ class Kind:
     # pairs only under the paired parent, and goes with a deleted parent at no call.
     parent_type: ClassVar[str | None] = None
     parent_property: ClassVar[str | None] = None
+    # Deleting its parent deletes it (no call of its own): listeners with their load
+    # balancer, rules with their listener.
+    goes_with_parent: ClassVar[bool] = True
     # Others refer to it by its resource id (``{"$ref": id}``).
     referable: ClassVar[bool] = True
     # A name unique per account (per VPC) that a create can find already taken.

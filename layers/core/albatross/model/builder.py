@@ -24,7 +24,7 @@ from albatross.k8s.errors import Internal, ObjectError, PermanentUser, internal,
 from albatross.k8s.ingress import GroupID, Ingress, Path
 from albatross.k8s.params import IngressClassParams
 from albatross.k8s.service import Service
-from albatross.model import certificates, names, optimizer, rules, target_group
+from albatross.model import certificates, frontend_nlb, names, optimizer, rules, target_group
 from albatross.model import listener as listeners_
 from albatross.model import load_balancer as lb
 from albatross.model.config import ControllerConfig
@@ -156,6 +156,42 @@ class _Context:
 
 def _tags_list(config: ControllerConfig, group: GroupID, rid: str, tags: Mapping[str, str]) -> list[dict[str, str]]:
     return lb.tag_list({**tags, **names.stack_tags(cluster=config.cluster, group=group, resource_id=rid)})
+
+
+def _frontend_nlb(
+    *,
+    config: ControllerConfig,
+    group: GroupID,
+    members: Sequence[_Member],
+    alb: Resource,
+    discovery: Discovery,
+    alb_groups: list[Any],
+) -> dict[str, Resource]:
+    """The frontend NLB's resources when the members ask for one (ADR 0012): its subnets
+    and security groups the annotation's, else the ALB's."""
+    read = [m.settings.frontend_nlb for m in members]
+    if not frontend_nlb.enabled(read):
+        return {}
+    scheme = frontend_nlb.scheme(read, config.default_scheme)
+    wanted_subnets = frontend_nlb.subnets(read)
+    wanted_groups = frontend_nlb.security_groups(read)
+    return frontend_nlb.resources(
+        config=config,
+        group=group,
+        alb=alb,
+        scheme=scheme,
+        subnet_ids=(
+            lb.subnets(wanted=wanted_subnets, tags=None, discovery=discovery, scheme=scheme, config=config)
+            if wanted_subnets
+            else list(alb.properties["Subnets"])
+        ),
+        groups=lb.security_groups(wanted=wanted_groups, discovery=discovery, config=config)
+        if wanted_groups
+        else alb_groups,
+        listeners=frontend_nlb.ports(
+            [(m.settings.frontend_nlb, [port for _, port in m.settings.listen_ports]) for m in members]
+        ),
+    )
 
 
 def build(
@@ -325,6 +361,19 @@ def _build(
         tags=tags,
         extras=extras,
     )
+    try:
+        resources.update(
+            _frontend_nlb(
+                config=config,
+                group=group,
+                members=members,
+                alb=resources[names.LOAD_BALANCER_ID],
+                discovery=discovery,
+                alb_groups=groups,
+            )
+        )
+    except ObjectError as e:
+        return fail_all(str(e), built)
     by_key = {m.settings.key: m for m in members}
     for port, spec in sorted(ports.items()):
         lid = names.listener_id(port)

@@ -145,6 +145,11 @@ def frontend_nlb_target_group_id(port: int, protocol: str = "TCP") -> str:
     return f"{FRONTEND_NLB_ID}-tg-{protocol}-{port}"
 
 
+def alb_target_id(target_group_id: str) -> str:
+    """The ALB's registration in a frontend NLB target group (no tag: not LBC's id)."""
+    return f"{target_group_id}/alb"
+
+
 def listener_id_under(load_balancer_id: str, *, port: int, protocol: str) -> str:
     """A listener's resource id by the load balancer it hangs under: the ALB's by its port,
     the frontend NLB's as LBC names them (an NLB listener on port 80 is not the ALB's

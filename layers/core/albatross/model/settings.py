@@ -16,6 +16,7 @@ from albatross.k8s.annotations import PREFIX, Annotations, JSONError, digits, lo
 from albatross.k8s.errors import AnnotationError, ObjectError, clip, integer, show
 from albatross.k8s.ingress import Ingress
 from albatross.k8s.params import IngressClassParams, group_name_error
+from albatross.model import frontend_nlb as frontend_nlb_
 from albatross.model import limits
 from albatross.model.config import ControllerConfig
 
@@ -61,6 +62,7 @@ class MemberSettings:
     web_acl_name: str | None = None
     params_tags: Mapping[str, str] = field(default_factory=dict)  # IngressClassParams tags only
     params_target_type: str | None = None  # IngressClassParams targetType: wins over annotations
+    frontend_nlb: frontend_nlb_.Member | None = None  # its frontend NLB annotations (ADR 0012)
 
     @property
     def key(self) -> str:
@@ -153,7 +155,6 @@ def read_member(
         raise AnnotationError(
             PREFIX + "load-balancer-name", name, "load balancer name cannot be longer than 32 characters"
         )
-    _refuse_frontend_nlb(a)
     certificates = tuple(a.string_list("certificate-arn") or ())
     redirect = a.raw("ssl-redirect")
     attributes = a.string_map("load-balancer-attributes")
@@ -191,26 +192,8 @@ def read_member(
             if a.raw("manage-backend-security-group-rules") is not None
             else None
         ),
+        frontend_nlb=frontend_nlb_.read(a, ing.key),
     )
-
-
-FRONTEND_NLB = "enable-frontend-nlb"
-
-
-def _refuse_frontend_nlb(a: Annotations) -> None:
-    """``enable-frontend-nlb: true`` asks for an NLB in front of the ALB, which Albatross does
-    not build yet (ADR 0012). Ignored, it would be worse than missing: a stack LBC made with
-    one would lose it (the NLB, its listeners and its addresses are the stack's, so the
-    adoption would delete them). As an error, the Ingress keeps its last good version, and
-    a group LBC made is left as it is (ADR 0002). ``false`` asks for nothing."""
-    raw = a.raw(FRONTEND_NLB)
-    if raw is not None and a.boolean(FRONTEND_NLB, False):
-        raise AnnotationError(
-            PREFIX + FRONTEND_NLB,
-            raw,
-            "the frontend NLB is not supported yet: Albatross builds the ALB only, and leaves a "
-            "frontend NLB LBC made in place while this annotation asks for one (docs/adr/0012-frontend-nlb.md)",
-        )
 
 
 def _capacity(a: Annotations) -> int | None:

@@ -19,6 +19,10 @@ TARGET_GROUP = "AWS::ElasticLoadBalancingV2::TargetGroup"
 LISTENER = "AWS::ElasticLoadBalancingV2::Listener"
 LISTENER_RULE = "AWS::ElasticLoadBalancingV2::ListenerRule"
 SECURITY_GROUP = "AWS::EC2::SecurityGroup"
+# An ALB registered in a target group of type ``alb`` (a frontend NLB's, ADR 0012). Not a
+# CloudFormation type (there it is the target group's ``Targets``): a resource of its own
+# here, so that it is made once the ALB and its listener exist, and goes before them.
+ALB_TARGET = "AWS::ElasticLoadBalancingV2::AlbTarget"
 
 
 def ref(resource_id: str) -> dict[str, str]:

@@ -122,8 +122,13 @@ def plan(desired: Stack | None, actual: Actual, previous: Stack | None = None) -
 
 def _without_cascaded(doomed: list[ActualResource]) -> list[ActualResource]:
     """Deleting a load balancer deletes its listeners and their rules, and deleting a
-    listener its rules: no call of their own."""
+    listener its rules: no call of their own (a kind that does not go with its parent,
+    an ALB registered in a target group, is deleted by its own call)."""
     gone = {r.physical_id for r in doomed}
     return [
-        r for r in doomed if (parent := kind_of(r.type).parent_property) is None or r.properties.get(parent) not in gone
+        r
+        for r in doomed
+        if (parent := kind_of(r.type).parent_property) is None
+        or not kind_of(r.type).goes_with_parent
+        or r.properties.get(parent) not in gone
     ]
