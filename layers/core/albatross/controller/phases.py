@@ -279,10 +279,13 @@ def run_phase(*, settings: Settings, store: Store, group: str, phase: str) -> di
         # the group is gone: the cluster's shared backend group with it once no stack
         # uses it (:func:`albatross.controller.networking.release_backend_group`)
         released += networking.release_backend_group(store=store, cluster=settings.cluster, vpc_id=settings.vpc_id)
-    if phase == "apply:LoadBalancer" and names.LOAD_BALANCER_ID in physical:
+    if phase == "apply:LoadBalancer":
         # made now, adopted by name, or made by an earlier try that died before this
-        # line: the desired load balancer is the group's from here on, index or not
-        store.own_load_balancers(group, [physical[names.LOAD_BALANCER_ID]])
+        # line: the desired load balancers (the ALB, a frontend NLB) are the group's from
+        # here on, index or not
+        store.own_load_balancers(
+            group, [physical[rid] for rid in (names.LOAD_BALANCER_ID, names.FRONTEND_NLB_ID) if rid in physical]
+        )
     return {"phase": phase, "changes": len(steps) + released}
 
 
