@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from albatross.aws import applier, clients, discovery
 from albatross.k8s.ingress import GroupID, parse_ingress
@@ -218,3 +219,30 @@ def test_create_converge_remap_and_disable(local_aws: str) -> None:
     apply(off, read(off))
     assert [lb["Type"] for lb in elbv2.describe_load_balancers()["LoadBalancers"]] == ["application"]
     assert [s.describe() for s in plan(off, read(off))] == []
+
+
+def test_the_local_aws_refuses_what_elbv2_refuses_of_an_alb_target(local_aws: str) -> None:
+    """ELBv2 API reference (TargetDescription): the ALB needs a listener on the port it is
+    registered on; the ELB user guide: one ALB per target group."""
+    apply(model(local_aws), Actual())
+    elbv2 = clients.elbv2()
+    [alb] = elbv2.describe_load_balancers()["LoadBalancers"]
+    tg = elbv2.create_target_group(Name="alb-target", Protocol="TCP", Port=80, VpcId=local_aws, TargetType="alb")
+    arn = tg["TargetGroups"][0]["TargetGroupArn"]
+    with pytest.raises(ClientError, match="InvalidTarget"):
+        elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": alb["LoadBalancerArn"], "Port": 81}])
+    elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": alb["LoadBalancerArn"], "Port": 80}])
+    other = elbv2.create_load_balancer(
+        Name="other-alb", Subnets=[z["SubnetId"] for z in alb["AvailabilityZones"]], Type="application"
+    )["LoadBalancers"][0]["LoadBalancerArn"]
+    elbv2.create_listener(
+        LoadBalancerArn=other,
+        Port=80,
+        Protocol="HTTP",
+        DefaultActions=[{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "404"}}],
+    )
+    with pytest.raises(ClientError, match="TooManyTargets"):
+        elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": other, "Port": 80}])
+    # once the first has left, another may come
+    elbv2.deregister_targets(TargetGroupArn=arn, Targets=[{"Id": alb["LoadBalancerArn"], "Port": 80}])
+    elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": other, "Port": 80}])

@@ -18,6 +18,13 @@ group rules depend on (moto runs in this process, see :mod:`albatross.local.clou
   DescribeTargetGroups returns it, as ELBv2 does; moto drops the parameter. ELBv2 has no
   call that changes it (ModifyTargetGroup takes none).
 
+* RegisterTargets on a target group of type ``alb`` (a frontend NLB's, ADR 0012) takes an
+  Application Load Balancer that has a listener on the port it is registered on, and one
+  ALB per target group (ELBv2 API reference, TargetDescription: "the targeted Application
+  Load Balancer must have at least one listener whose port matches"; the ELB user guide:
+  "You can only register one Application Load Balancer per target group"), else
+  ``InvalidTarget`` / ``TooManyTargets``; moto registers any id on any port.
+
 Entered by :func:`albatross.local.gaps.fill`; everything is put back on exit.
 
 Opt-in, :func:`target_health`: moto reports a target ``healthy`` the moment it is
@@ -108,7 +115,31 @@ def mend_moto() -> Iterator[None]:
                     found.target_control_port = port
         return result
 
+    register_targets = ELBv2Backend.__dict__["register_targets"]
+
+    def register_alb(self: Any, target_group_arn: str, instances: list[Any]) -> Any:
+        group = self.target_groups.get(target_group_arn)
+        if group is not None and group.target_type == "alb":
+            for target in instances:
+                alb = self.load_balancers.get(target["Id"])
+                port = int(target.get("Port") or group.port)
+                if alb is None or alb.type != "application":
+                    raise ELBClientError(
+                        "InvalidTarget", f"The target '{target['Id']}' is not an Application Load Balancer"
+                    )
+                if all(int(listener.port) != port for listener in alb.listeners.values()):
+                    raise ELBClientError(
+                        "InvalidTarget",
+                        f"The Application Load Balancer '{target['Id']}' has no listener on port {port}",
+                    )
+                if any(other != target["Id"] for other in group.targets):
+                    raise ELBClientError(
+                        "TooManyTargets", "You can only register one Application Load Balancer per target group"
+                    )
+        return register_targets(self, target_group_arn, instances)
+
     mends: list[tuple[type, str, Any]] = [
+        (ELBv2Backend, "register_targets", register_alb),
         (ELBV2Response, "create_target_group", create_with_control_port),
         (ELBv2Backend, "delete_load_balancer", protected_delete),
         (NetworkInterface, "get_filter_value", filter_value),
