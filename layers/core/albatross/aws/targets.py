@@ -14,24 +14,37 @@ _CHUNK = 500
 _GOING = {"draining"}
 
 
-def current(target_group_arn: str) -> set[Target]:
+def current(target_group_arn: str, seen: dict[Target, dict[str, Any]] | None = None) -> set[Target]:
+    """The targets registered and not draining; ``seen``, when given, gets each one's
+    ``TargetHealth`` as read (pod readiness gates' first conditions, ADR 0014)."""
     with aws_errors():
         found = clients.elbv2().describe_target_health(TargetGroupArn=target_group_arn)["TargetHealthDescriptions"]
-    return {
-        (t["Target"]["Id"], int(t["Target"]["Port"]))
-        for t in found
-        if (t.get("TargetHealth") or {}).get("State") not in _GOING
-    }
+    out = set()
+    for t in found:
+        health = dict(t.get("TargetHealth") or {})
+        if health.get("State") not in _GOING:
+            target = (t["Target"]["Id"], int(t["Target"]["Port"]))
+            out.add(target)
+            if seen is not None:
+                seen[target] = health
+    return out
 
 
-def sync(target_group_arn: str, desired: Set[Target], *, tracked: Set[Target] | None = None) -> tuple[int, int]:
+def sync(
+    target_group_arn: str,
+    desired: Set[Target],
+    *,
+    tracked: Set[Target] | None = None,
+    seen: dict[Target, dict[str, Any]] | None = None,
+) -> tuple[int, int]:
     """Make the registrations equal ``desired``; returns (registered, deregistered).
 
     ``tracked`` (a target group other clusters register in too: LBC's
     ``multiClusterTargetGroup``): only targets in it, those this cluster registered, are
     ever deregistered; the others are another cluster's. An empty set deregisters
-    nothing, as LBC does while it has no record yet."""
-    have = current(target_group_arn)
+    nothing, as LBC does while it has no record yet. ``seen``: filled with the health
+    of the targets registered before (:func:`current`)."""
+    have = current(target_group_arn, seen)
     add = sorted(desired - have)
     remove = sorted((have if tracked is None else have & tracked) - desired)
     elbv2 = clients.elbv2()

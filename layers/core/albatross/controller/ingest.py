@@ -12,7 +12,9 @@ an older version, as a tombstone or not at all lost a change on its way (a bus d
 dropped), and the forwarder is asked to read and send it again (``resend`` write-backs,
 :data:`albatross.contract.RESEND_MAX_KEYS` keys each). Every group whose desired state
 may have changed is enqueued once. A claim-checked change is read from the payload bucket first and then
-handled exactly like an inline one.
+handled exactly like an inline one. A gated Pod (ADR 0014) whose containers became ready,
+or that started terminating, asks its namespace's groups for a targets sync: with a
+readiness gate, a pod can be a target before its endpoint is ready.
 
 resourceVersions are opaque strings to Kubernetes; the contract admits decimal ones only
 and ingest compares them as integers (etcd's revisions, which is what the API server
@@ -38,9 +40,14 @@ from albatross.k8s.errors import ObjectError
 from albatross.k8s.ingress import group_key_of
 from albatross.k8s.node import Node, parse_node
 from albatross.k8s.service import SERVICE_NAME_LABEL
+from albatross.model.readiness import containers_ready
 from albatross.store.table import Store
 
 logger = Logger(child=True)
+
+# albatross.controller.targets.ALL_SERVICES, named here so ingest does not import the
+# targets sync (and the AWS adapters it needs) at start (ADR 0008)
+ALL_SERVICES = "*"
 
 
 def redeem(claim: Claim, *, settings: Settings) -> ObjectChange | Resync:
@@ -144,7 +151,33 @@ def _groups_affected(
     if kind == "EndpointSlice":
         service = (meta.get("labels") or {}).get(SERVICE_NAME_LABEL)
         return set(store.groups_for_service(f"{meta.get('namespace')}/{service}")) if service else set()
+    if kind == "Pod":
+        return _pod_groups(store, obj, previous, deleted)
     return set()
+
+
+def _registration(pod: Mapping[str, Any] | None) -> tuple[bool, bool]:
+    """What of a gated pod decides whether it is a target before it is ready (ADR 0014):
+    its containers' readiness and its deletion. Its gates' conditions (what Albatross
+    itself writes) and the rest change no registration."""
+    if pod is None:
+        return False, False
+    return containers_ready(pod), bool((pod.get("metadata") or {}).get("deletionTimestamp"))
+
+
+def _pod_groups(store: Store, obj: Mapping[str, Any], previous: Mapping[str, Any] | None, deleted: bool) -> set[str]:
+    """The groups (and bindings) that may register a gated pod: those of its namespace,
+    when its containers became ready or it started terminating. Its endpoint's own
+    changes (created, ready, gone) come as EndpointSlice changes."""
+    if deleted or _registration(obj) == _registration(previous) or _registration(obj) == (False, False):
+        return set()
+    namespace = str((obj.get("metadata") or {}).get("namespace", ""))
+    served = {
+        bindings.group_of(k)
+        for k, (_, o) in store.live_snapshots(bindings.KIND).items()
+        if k.startswith(namespace + "/") and bindings.served(o)
+    }
+    return store.all_groups(namespace=namespace) | served
 
 
 def _request(settings: Settings, store: Store, groups: set[str], *, cause: str) -> None:
@@ -195,7 +228,11 @@ def _follow_change(
         store.set_refs(bindings.group_of(change.key), [bound])
     groups = _groups_affected(store, change.kind, change.object, previous, grouped, change.action == "delete")
     service = _service_of(change.kind, change.object)
-    if groups and service and settings.targets_queue_url:
+    if groups and change.kind == "Pod" and settings.targets_queue_url:
+        # a gated pod's containers are ready: the targets fast path of its group's Services
+        # (a target group whose targets did not change reads nothing from AWS)
+        queues.enqueue(settings.targets_queue_url, groups, cause=event_id, service=ALL_SERVICES)
+    elif groups and service and settings.targets_queue_url:
         # endpoints change no model: only registrations follow (the targets fast path)
         queues.enqueue(settings.targets_queue_url, groups, cause=event_id, service=service)
     elif groups and change.kind == "Node" and settings.targets_queue_url:

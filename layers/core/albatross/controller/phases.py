@@ -29,6 +29,7 @@ from aws_lambda_powertools import Logger
 
 from albatross.aws import applier, discovery, targets
 from albatross.aws.errors import LoadBalancerNotReady, UserError
+from albatross.controller import gates as readiness_gates
 from albatross.controller import networking
 from albatross.controller.settings import Settings
 from albatross.k8s.errors import readable
@@ -37,7 +38,7 @@ from albatross.k8s.service import parse_endpoint_slice, parse_service
 from albatross.model import names
 from albatross.model import networking as net
 from albatross.model.stack import LOAD_BALANCER, SECURITY_GROUP, TARGET_GROUP, Stack
-from albatross.model.targets import digest, instance_targets, ip_targets
+from albatross.model.targets import digest, gated_addresses, instance_targets, ip_targets, waiting_pods
 from albatross.plan.actual import Actual
 from albatross.plan.planner import CREATE_ORDER, Step, pair, plan, set_aside
 from albatross.store.table import GroupState, Store
@@ -119,6 +120,7 @@ def sync_targets(
     *,
     group: str,
     cluster: str,
+    gates: readiness_gates.Gates | None = None,
 ) -> tuple[int, dict[str, str]]:
     """Register the targets of each desired target group (ready endpoints in ip mode, the
     serving Nodes' instances in instance mode), after the backend security group rules
@@ -127,7 +129,12 @@ def sync_targets(
     digest is the one ``applied`` records (the group's ``targets`` digests) is synced
     already: not read. Without ``applied`` (nothing vouched for), the rules are checked
     in AWS too. ``only_service`` / ``only_mode``: just the target groups of that Service /
-    of that target type."""
+    of that target type.
+
+    Pod readiness gates (ADR 0014): in ip mode an endpoint that is not ready is
+    registered too when its pod waits on this target group's gate with its containers
+    ready, and ``gates`` gets those pods' first conditions and first poll
+    (:func:`albatross.controller.gates.after_sync`)."""
     if desired is None:
         return 0, {}
     verify = not applied
@@ -145,6 +152,8 @@ def sync_targets(
             continue
         if only_mode is not None and mode != only_mode:
             continue
+        addresses: Mapping[str, Mapping[str, Any]] = {}  # gated pods' addresses (ip mode)
+        gate = ""
         if mode == "instance":
             if nodes is None:
                 nodes = readable(store.nodes(), parse_node)
@@ -152,8 +161,12 @@ def sync_targets(
         else:
             service_obj = store.get_objects("Service", [service_key]).get(service_key)
             service = next(iter(readable([service_obj] if service_obj else [], parse_service)), None)
-            slices = readable(store.endpoint_slices(service_key), parse_endpoint_slice)
-            wanted = ip_targets(binding=binding, service=service, slices=slices)
+            raw = store.endpoint_slices(service_key)
+            slices = readable(raw, parse_endpoint_slice)
+            gate = readiness_gates.gate_of(group, tg)
+            waiting = waiting_pods(raw)  # pods whose gates may make them targets (read only then)
+            addresses = gated_addresses(raw, store.get_objects("Pod", waiting), gate) if waiting else {}
+            wanted = ip_targets(binding=binding, service=service, slices=slices, gated=set(addresses))
         # the target group's ARN is part of the mark: a replaced (or re-created) target
         # group with the same id and the same endpoints still needs its targets
         digests[rid] = f"{physical[rid]}|{digest(wanted)}|{net.spec_digest(binding, physical)}"
@@ -172,14 +185,23 @@ def sync_targets(
         changed += calls
         if not settled:
             digests[rid] += "|unsettled"  # matches no digest: the next sync tries the rules again
+        seen: dict[tuple[str, int], dict[str, Any]] = {}  # the health read before registering
         if binding.get("multiCluster"):
             # shared with other clusters: deregister only what this cluster registered
             tracked = store.tracked_targets(group, rid) or set()
-            added, removed = targets.sync(physical[rid], wanted, tracked=tracked)
+            added, removed = targets.sync(physical[rid], wanted, tracked=tracked, seen=seen)
             store.track_targets(group, rid, wanted)
         else:
-            added, removed = targets.sync(physical[rid], wanted)
+            added, removed = targets.sync(physical[rid], wanted, seen=seen)
         changed += added + removed
+        if addresses:
+            readiness_gates.after_sync(
+                gates,
+                target_group_arn=physical[rid],
+                target_group=tg,
+                targets=readiness_gates.gated_targets(wanted, addresses, gate),
+                seen=seen,
+            )
     return changed, digests
 
 
@@ -218,6 +240,7 @@ def apply_all(
     actual: Actual,
     steps: list[Step],
     applied: Mapping[str, str],
+    gates: readiness_gates.Gates | None = None,
 ) -> Applied:
     """Apply a whole plan in one go (no load balancer created or deleted), registering
     targets of new target groups before any rule forwards to them, and revoking backend
@@ -229,7 +252,7 @@ def apply_all(
     for step in first:
         logger.info("applying", extra={"group": group, "step": step.describe()})
         applier.apply(step, physical)
-    registered, digests = sync_targets(desired, physical, store, applied, group=group, cluster=cluster)
+    registered, digests = sync_targets(desired, physical, store, applied, group=group, cluster=cluster, gates=gates)
     # nothing vouched for (the drift sweep): a target group deleted by hand leaves no step
     release = not applied or any(_releasing(s) for s in rest)
     for step in rest:
@@ -258,7 +281,14 @@ def run_phase(*, settings: Settings, store: Store, group: str, phase: str) -> di
             applier.apply(step, physical)
         return {
             "phase": phase,
-            "changes": sync_targets(desired, physical, store, group=group, cluster=settings.cluster)[0],
+            "changes": sync_targets(
+                desired,
+                physical,
+                store,
+                group=group,
+                cluster=settings.cluster,
+                gates=readiness_gates.Gates.of(settings),
+            )[0],
         }
     released = (
         release_rules(store=store, group=group, cluster=settings.cluster, desired=desired)

@@ -35,7 +35,7 @@ from aws_lambda_powertools import Logger
 from albatross.aws import applier, clients, discovery
 from albatross.aws.errors import UserError, aws_errors
 from albatross.contract import object_key
-from albatross.controller import phases, queues, report
+from albatross.controller import gates, phases, queues, report
 from albatross.controller.settings import Settings
 from albatross.controller.targets import ALL_SERVICES
 from albatross.k8s.errors import readable
@@ -236,6 +236,15 @@ def reconcile(*, settings: Settings, store: Store, group: str, request_id: str, 
     model: Mapping[str, Any] | None = desired.to_json() if desired else None
     if model != state.model or members.leaving != list(state.leaving):
         store.save_model(group, model=model, leaving=members.leaving)
+    # pod readiness gates (ADR 0014): what the webhook is to inject for the group's Services,
+    # as the model being applied has it (in place or by an execution; a teardown's keys go)
+    gates.send_gates(
+        gates.Gates.of(settings),
+        store=store,
+        group=group,
+        desired=desired,
+        previous=Stack.from_json(state.model) if state.model else None,
+    )
     described = [s.describe() for s in steps]
     if any(s.type == LOAD_BALANCER and s.op in ("create", "delete") for s in steps):
         machine = settings.provision_state_machine if desired else settings.teardown_state_machine
@@ -256,6 +265,7 @@ def reconcile(*, settings: Settings, store: Store, group: str, request_id: str, 
             actual=actual,
             steps=steps,
             applied=state.targets if index else {},
+            gates=gates.Gates.of(settings),
         )
     except Exception as e:
         if state.index:  # a half-applied plan: the next reconcile searches by tags and reads everything

@@ -16,6 +16,10 @@ binding's spec, so its targets and backend rules take the path our own target gr
 take (:func:`albatross.controller.phases.sync_targets`). Its status and Events go back
 through the write-back queue. The target group itself is never changed: only its
 registrations, and the backend rules the binding asked for.
+
+Pod readiness gates (ADR 0014): a gated pod whose containers are ready is registered
+before it is ready, and its gate's first condition and first health poll are sent
+(:mod:`albatross.controller.gates`); a Pod change comes here as its Service's change.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from albatross.aws import clients
 from albatross.aws import targets as aws_targets
 from albatross.aws.errors import NotFound, Retryable, UserError, aws_errors
 from albatross.contract import bindings, mapping
-from albatross.controller import networking, phases, queues
+from albatross.controller import gates, networking, phases, queues
 from albatross.controller.settings import Settings
 from albatross.k8s.errors import readable
 from albatross.k8s.service import parse_service
@@ -69,6 +73,7 @@ def sync_service(*, settings: Settings, store: Store, group: str, service: str |
             only_mode=None if service else "instance",
             group=group,
             cluster=settings.cluster,
+            gates=gates.Gates.of(settings),
         )
     except NotFound:
         # a target group the index names is gone: a full reconcile finds what exists
@@ -155,7 +160,13 @@ def sync_binding(*, settings: Settings, store: Store, group: str, verify: bool =
     if saved != bound:
         store.save_model(group, model=desired.to_json(), leaving=[])
     registered, digests = phases.sync_targets(
-        desired, {BOUND: arn}, store, None if verify else state.targets, group=group, cluster=settings.cluster
+        desired,
+        {BOUND: arn},
+        store,
+        None if verify else state.targets,
+        group=group,
+        cluster=settings.cluster,
+        gates=gates.Gates.of(settings),
     )
     changed += registered
     store.set_target_digests(group, {r: d for r, d in digests.items() if state.targets.get(r) != d})
