@@ -146,6 +146,7 @@ SAMPLES = [
     ("DriftFunction", "lambda/drift-schedule"),
     ("AwsEventsFunction", "lambda/aws-events-execution-aborted"),
     ("AwsEventsFunction", "lambda/aws-events-deregister-targets"),
+    ("ReadinessFunction", "lambda/readiness-poll"),
 ]
 
 
@@ -157,6 +158,8 @@ def test_every_other_function_runs_its_samples(cloud: LocalCloud) -> None:
     # the reconcile reports its batch: no item failed
     assert outcomes["lambda/reconcile-work"][1] == {"batchItemFailures": []}
     assert outcomes["lambda/reconcile-targets"][1] == {"batchItemFailures": []}
+    # the poll's pod is not in the state table (gone): nothing read, nothing failed
+    assert outcomes["lambda/readiness-poll"][1] == {"batchItemFailures": []}
     # the sweep found the one group, and no stack without a group
     assert outcomes["lambda/drift-schedule"][1] == {"groups": 1, "orphans": [], "unknown": []}
     # the execution was never started here (DescribeExecution finds none); the target group is no group's

@@ -589,7 +589,14 @@ def test_only_the_roles_that_write_back_may_send_to_the_writeback_queue(stack: D
         == admitted
         == {
             stack.value(f"{function}Role", "Arn")
-            for function in ("ReconcileFunction", "StepFunction", "IngestFunction", "AwsEventsFunction")
+            # ReadinessFunction: pod readiness gates' conditions (ADR 0014)
+            for function in (
+                "ReconcileFunction",
+                "StepFunction",
+                "IngestFunction",
+                "AwsEventsFunction",
+                "ReadinessFunction",
+            )
         }
     )
 
