@@ -154,7 +154,25 @@ def test_one_ingress_becomes_one_alb_and_goes_away(system: LocalSystem) -> None:
     assert [(p["FromPort"], p["IpRanges"][0]["CidrIp"]) for p in sg["IpPermissions"]] == [(80, "0.0.0.0/0")]
     assert ("Normal", "SuccessfullyReconciled", "Successfully reconciled") in events_for(system, NS, NAME)
 
-    # deletion: teardown, then the finalizer goes and so does the Ingress
+    # a frontend NLB (ADR 0012): through the provision state machine's AlbTarget phase;
+    # the status lists the ALB's name, then the NLB's, as LBC's does
+    net.patch_namespaced_ingress(
+        NAME, NS, {"metadata": {"annotations": {"alb.ingress.kubernetes.io/enable-frontend-nlb": "true"}}}
+    )
+
+    def two_addresses() -> list[str] | None:
+        found = ingress_object(system).get("status", {}).get("loadBalancer", {}).get("ingress") or []
+        return [str(i["hostname"]) for i in found] if len(found) == 2 else None
+
+    addresses = system.wait_for("the NLB's address", two_addresses)
+    [nlb] = [x for x in elbv2.describe_load_balancers()["LoadBalancers"] if x["Type"] == "network"]
+    assert addresses == [hostname, nlb["DNSName"]]
+    [nlb_listener] = elbv2.describe_listeners(LoadBalancerArn=nlb["LoadBalancerArn"])["Listeners"]
+    [forward] = nlb_listener["DefaultActions"][0]["ForwardConfig"]["TargetGroups"]
+    [alb_target] = elbv2.describe_target_health(TargetGroupArn=forward["TargetGroupArn"])["TargetHealthDescriptions"]
+    assert (alb_target["Target"]["Id"], alb_target["Target"]["Port"]) == (lb["LoadBalancerArn"], 80)
+
+    # deletion: teardown (the NLB with the rest), then the finalizer goes and so does the Ingress
     net.delete_namespaced_ingress(NAME, NS)
     system.wait_for("the Ingress to be released", lambda: ingress_gone(system, NS, NAME))
     assert tagged_resources(system.cluster) == []
