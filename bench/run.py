@@ -24,7 +24,10 @@ is idle again (nothing on the work queue, no Step Functions execution running):
   target health model is on (:func:`albatross.local.mends.target_health`: a new target
   is ``initial`` for its target group's healthy threshold of health-check intervals,
   scaled): ``healthy_floor`` is the fewest healthy targets at any instant of the rollout,
-  ``healthy_wanted`` what the Deployment promises (replicas - maxUnavailable);
+  ``healthy_wanted`` what the Deployment promises (replicas - maxUnavailable). Then, not
+  counted, the same rollout again with pod readiness gates (ADR 0014: the pod template
+  gated on the target group, as the webhook would gate it; the forwarder watches gated
+  pods): ``healthy_floor_gated``, and ``gated_s`` how long that rollout took;
 * ``targets-node-drain``: ``kubectl drain`` one of three nodes behind an instance-mode
   Ingress (created beforehand, not measured, in its own namespace): until its instance is
   deregistered (``deregistered_s``) and the evicted pods have moved;
@@ -93,6 +96,7 @@ from kubernetes import client as k8s
 from kubernetes import utils
 
 from albatross.aws.calls import INFRA, CallCounter, is_mutating
+from albatross.contract.readiness import condition_type
 from albatross.controller import queues
 from albatross.local.demo import ingress_gone, ingress_hostname
 from albatross.local.mends import target_health
@@ -120,7 +124,8 @@ NODE_PORT = 30090
 TIME_SCALE = 0.05  # the offline system's (every AWS duration, as long times this)
 # The rollout the double runs for 2048 (albatross.local.pods): 3 pods, maxUnavailable 0.
 ROLLOUT_REPLICAS, ROLLOUT_MAX_UNAVAILABLE = 3, 0
-RESTART = {"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": "bench"}}}}}
+RESTARTED = "kubectl.kubernetes.io/restartedAt"
+RESTART = {"spec": {"template": {"metadata": {"annotations": {RESTARTED: "bench"}}}}}
 
 
 class ControllerCalls(CallCounter):
@@ -355,12 +360,41 @@ def rolling_update(system: LocalSystem) -> dict[str, Any]:
         result = _rolling_update(system)
         floor = health.floor(arn, started, health.clock())
         initial = health.initial_seconds(arn)
+        # the first rollout's new targets pass their health checks before the second starts
+        system.wait_for("2048's targets healthy", lambda: health.healthy(arn, health.clock()) >= ROLLOUT_REPLICAS)
+        started, began = health.clock(), time.monotonic()
+        _gated_rollout(system, arn)
+        gated = health.floor(arn, started, health.clock())
+        took = time.monotonic() - began
     return {
         **result,
         "healthy_floor": floor,
         "healthy_wanted": ROLLOUT_REPLICAS - ROLLOUT_MAX_UNAVAILABLE,
         "initial_s": round(initial, 2),
+        "healthy_floor_gated": gated,
+        "gated_s": round(took, 2),
     }
+
+
+def _gated_rollout(system: LocalSystem, arn: str) -> None:
+    """Restart 2048 again, its pods gated on its target group (as the webhook would gate
+    them: ``target-health.elbv2.k8s.aws/<target group name>``), the rollout stepped until
+    it is done: a gated pod waits until its target is healthy and its condition set."""
+    cluster = system.kube.cluster
+    [found] = snapshot.elbv2().describe_target_groups(TargetGroupArns=[arn])["TargetGroups"]
+    gate = condition_type(str(found["TargetGroupName"]))
+    template = {
+        "metadata": {"annotations": {RESTARTED: "bench-gated"}},
+        "spec": {"readinessGates": [{"conditionType": gate}]},
+    }
+    paced, cluster.step_seconds = cluster.step_seconds, None  # moved here, as the rollout above
+    try:
+        k8s.AppsV1Api(system.api()).patch_namespaced_deployment(NAME, NS, {"spec": {"template": template}})
+        while cluster.workloads.moving():
+            # a step that changes nothing: a new pod waits on its gate (target health polled)
+            system.wait_for("the gated rollout to move", cluster.step, timeout=120)
+    finally:
+        cluster.step_seconds = paced
 
 
 def _rolling_update(system: LocalSystem) -> dict[str, Any]:
@@ -712,6 +746,11 @@ def report(results: list[dict[str, Any]]) -> None:
                 f"maxUnavailable {r['healthy_wanted']} wanted (a new target initial for {r['initial_s']} s, "
                 "no readiness gates): " + ("met" if r["healthy_floor"] >= r["healthy_wanted"] else "not met")
             )
+            print(
+                f"  targets-rolling-update: with pod readiness gates, fewest healthy targets "
+                f"{r['healthy_floor_gated']} ({r['gated_s']} s for the rollout): "
+                + ("met" if r["healthy_floor_gated"] >= r["healthy_wanted"] else "not met")
+            )
         if r["scenario"] == "targets-node-drain":
             print(
                 f"  targets-node-drain: {r['register_calls']} RegisterTargets, {r['deregister_calls']} "
@@ -767,7 +806,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     # The functions run in this process; their metrics (EMF lines on stdout) are not the table.
     warnings.filterwarnings("ignore", message="No application metrics to publish")
-    with local_system(ROOT, time_scale=TIME_SCALE) as system, contextlib.redirect_stdout(io.StringIO()):
+    # READINESS_GATES: the forwarder watches gated pods (targets-rolling-update's gated run)
+    with (
+        local_system(ROOT, time_scale=TIME_SCALE, forwarder_env={"READINESS_GATES": "true"}) as system,
+        contextlib.redirect_stdout(io.StringIO()),
+    ):
         results = selected(system, names) if names else scenarios(system)
     report(results)
     public = [{k: v for k, v in r.items() if not k.startswith("_")} for r in results]
