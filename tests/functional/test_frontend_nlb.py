@@ -28,7 +28,7 @@ from albatross.model.builder import build
 from albatross.model.config import ControllerConfig
 from albatross.model.stack import Stack
 from albatross.plan.actual import Actual
-from albatross.plan.planner import pair, plan
+from albatross.plan.planner import pair, plan, set_aside
 
 if TYPE_CHECKING:
     from mypy_boto3_elbv2.type_defs import TagTypeDef
@@ -174,6 +174,11 @@ def test_an_lbc_frontend_nlb_is_read_as_its_own_resources_never_as_the_alb_s(loc
         "delete LoadBalancer FrontendNlb",
         "delete TargetGroup FrontendNlb-tg-TCP-80",
     ]
+    # an NLB Albatross has no record of is set aside whole: the ALB stays registered in it
+    [alb] = [r for r in found.resources if r.id == "LoadBalancer"]
+    kept, aside = set_aside(alb_only, found, {alb.physical_id})
+    assert [r.physical_id for r in aside] == [nlb]
+    assert [s.describe() for s in plan(alb_only, kept)] == []
 
 
 def test_an_lbc_made_frontend_nlb_is_adopted_with_no_change(local_aws: str) -> None:

@@ -67,12 +67,22 @@ def set_aside(
     # and rules' name
     used = _strings_in([r.properties for r in under])
     unpaired = {r.physical_id for r in orphans}
-    kept = tuple(
+    kept = [
         r
         for r in actual.resources
         if r.physical_id not in gone and not (r.physical_id in unpaired and r.physical_id in used)
-    )
-    return Actual(resources=kept), aside
+    ]
+    # and what hangs under what was taken out (the ALB's registration in a target group
+    # of the set-aside NLB): planned alone, it would be deleted
+    taken = {r.physical_id for r in actual.resources} - {r.physical_id for r in kept}
+    for kind in KINDS:  # parents come before their children
+        if kind.parent_property is not None:
+            out = {
+                r.physical_id for r in kept if r.type == kind.type and r.properties.get(kind.parent_property) in taken
+            }
+            taken |= out
+            kept = [r for r in kept if r.physical_id not in out]
+    return Actual(resources=tuple(kept)), aside
 
 
 def recorded_first(actual: Actual, recorded: Collection[str]) -> Actual:
