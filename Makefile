@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements-dev.txt layers/core/pyproject.toml forwarder/pyproject.toml | sha256sum | cut -c1-12)
 include mk/*.mk
 
-.PHONY: install demo bench manifests test lint format typecheck imports template statemachines pytest clean
+.PHONY: install demo bench bench-scale manifests test lint format typecheck imports template statemachines pytest clean
 
 $(STAMP):
 	rm -f $(VENV)/.installed-*
@@ -23,6 +23,12 @@ demo: $(STAMP)
 bench: $(STAMP) $(SMOKE_STAMP)
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.coldstart --build $(SMOKE_DIR)
+
+# Issue 16's scale scenarios on the realistic local AWS (long: not part of `make bench`);
+# SCALE_COUNTS Ingresses per run, e.g. `make bench-scale SCALE_COUNTS="100 300 900"`.
+SCALE_COUNTS ?= 100 300
+bench-scale: $(STAMP)
+	$(BIN)/python -m bench.scale --count $(SCALE_COUNTS)
 
 # deploy/forwarder.yaml, the forwarder's kustomize base rendered for `kubectl apply -f`;
 # tests/unit/test_deploy.py fails when the two differ.
