@@ -327,7 +327,13 @@ def check_load_balancer(*, settings: Settings, group: str, want: str) -> dict[st
     state = store.group_state(group)
     desired = Stack.from_json(state.model) if state.model else None
     actual, _ = set_aside(desired, current_stack(settings=settings, store=store, group=group, state=state), state.owned)
-    states = [r.properties.get("State") for r in actual.of_type(LOAD_BALANCER) if r.id == names.LOAD_BALANCER_ID]
+    # the ALB and a frontend NLB (ADR 0012): both made in one phase, both gone before
+    # their target groups are deleted
+    states = [
+        r.properties.get("State")
+        for r in actual.of_type(LOAD_BALANCER)
+        if r.id in (names.LOAD_BALANCER_ID, names.FRONTEND_NLB_ID)
+    ]
     if want == "gone":
         if states:
             raise LoadBalancerNotReady(f"load balancer of {group} still exists ({states[0]})")
