@@ -85,7 +85,7 @@ def test_the_load_balancer_may_reach_the_pods_while_the_ingress_lives(system: Lo
     # a reconcile with nothing changed: no lookup, no rule call
     counter = CallCounter()
     try:
-        reconcile = str(system.cloud.deployment.queue_routes[0].function)
+        reconcile = system.function("ReconcileFunction")
         done = system.dispatcher.invocations[reconcile]
         queues.enqueue(str(system.cloud.deployment.environment["WORK_QUEUE_URL"]), [STACK], cause="test")
         system.wait_for("the forced reconcile", lambda: system.dispatcher.invocations[reconcile] > done)
@@ -178,7 +178,7 @@ def test_a_cluster_with_per_load_balancer_rules_moves_to_the_shared_group_withou
         unique_id="test-migration-order",
     )
     try:
-        reconcile = str(system.cloud.deployment.queue_routes[0].function)
+        reconcile = system.function("ReconcileFunction")
         done = system.dispatcher.invocations[reconcile]
         queues.enqueue(str(system.cloud.deployment.environment["WORK_QUEUE_URL"]), [STACK], cause="test")
         system.wait_for("the forced reconcile", lambda: system.dispatcher.invocations[reconcile] > done)

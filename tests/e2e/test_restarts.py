@@ -35,8 +35,8 @@ def rules() -> list[list[str]]:
 
 def test_a_restarted_forwarder_causes_no_reconcile(system: LocalSystem) -> None:
     ready_2048(system)
-    reconcile = str(system.cloud.deployment.queue_routes[0].function)
-    ingest = str(system.cloud.deployment.rule_routes[0].function)
+    reconcile = system.function("ReconcileFunction")
+    ingest = system.function("IngestFunction")
     reconciles, ingests = system.dispatcher.invocations[reconcile], system.dispatcher.invocations[ingest]
     counter = CallCounter()
     try:

@@ -190,10 +190,10 @@ def test_resent_event_and_forced_reconcile_change_nothing(system: LocalSystem) -
         # the same Ingress event again (same resourceVersion): ingest drops it as stale
         before = dict(system.dispatcher.invocations)
         clients.events().put_events(Entries=[ingress_entry(system, ingress_object(system))])  # type: ignore[list-item]  # entry dict
-        ingest = str(system.cloud.deployment.rule_routes[0].function)
+        ingest = system.function("IngestFunction")
         system.wait_for("the re-sent event", lambda: system.dispatcher.invocations[ingest] > before[ingest])
         # and a reconcile forced through the work queue
-        reconcile = str(system.cloud.deployment.queue_routes[0].function)
+        reconcile = system.function("ReconcileFunction")
         done = system.dispatcher.invocations[reconcile]
         queues.enqueue(str(system.cloud.deployment.environment["WORK_QUEUE_URL"]), [STACK], cause="test")
         system.wait_for("the forced reconcile", lambda: system.dispatcher.invocations[reconcile] > done)

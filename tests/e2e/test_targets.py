@@ -128,7 +128,7 @@ def test_duplicate_and_reordered_endpoint_slice_events_leave_the_newest(system: 
     second = endpoint_slice(system)
     newest = {**second, "endpoints": second["endpoints"][:4]}
     version = int(second["metadata"]["resourceVersion"]) + 1000
-    ingest = str(system.cloud.deployment.rule_routes[0].function)
+    ingest = system.function("IngestFunction")
     before = system.dispatcher.invocations[ingest]
     counter = CallCounter()
     try:

@@ -10,7 +10,8 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from albatross.aws import clients
@@ -32,6 +33,7 @@ class Dispatcher:
         # (none: dropped or held back; twice: duplicated). None: each is delivered once.
         # Tests and the chaos benchmark set it (albatross.local.chaos.BusChaos).
         self.deliveries: Callable[[dict[str, Any]], list[dict[str, Any]]] | None = None
+        self._held: set[str] = set()  # functions whose queue is not polled for now (holding)
 
     def start(self) -> None:
         loops: list[tuple[str, Callable[[], None]]] = []
@@ -48,6 +50,23 @@ class Dispatcher:
         self._stop.set()
         for t in self._threads:
             t.join(timeout=self.wait_seconds + 5)
+
+    @contextmanager
+    def holding(self, function: str) -> Iterator[None]:
+        """While inside, ``function``'s queue is not polled (as when its event source
+        mapping is slow to scale up): what arrives waits in the queue, then is delivered
+        as usual. A receive already under way finishes first."""
+        with self._lock:
+            self._held.add(function)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._held.discard(function)
+
+    def _holds(self, function: str) -> bool:
+        with self._lock:
+            return function in self._held
 
     def fire(self, schedule: str) -> Any:
         """Run an EventBridge Scheduler schedule's target now (schedules are not timed
@@ -102,6 +121,9 @@ class Dispatcher:
 
     def _queue_loop(self, route: QueueRoute) -> None:
         while not self._stop.is_set():
+            if self._holds(route.function):
+                self._stop.wait(0.05)
+                continue
             try:
                 messages = self._receive(route.queue_url, route.batch_size)
                 if not messages:

@@ -96,6 +96,10 @@ class LocalSystem:
         config.host = self.kube.url
         return k8s.ApiClient(config)
 
+    def function(self, logical: str) -> str:
+        """The deployed name of the template's function ``logical`` (``ReconcileFunction``)."""
+        return str(self.cloud.deployment.attributes[logical]["Ref"])
+
     def output(self, name: str) -> Any:
         return self.cloud.deployment.outputs[name]
 
