@@ -2,20 +2,35 @@
 the target groups bound to its Service without a full reconcile (no load balancer,
 listener or rule is read), in one RegisterTargets / DeregisterTargets per chunk. A
 rolling update's old pods leave the target group as soon as they are terminating, while
-they still run; duplicate and out-of-order EndpointSlice events change nothing."""
+they still run; duplicate and out-of-order EndpointSlice events change nothing. With pod
+readiness gates (ADR 0014) the same rollout never has fewer healthy targets than the
+Deployment promises: each new pod is registered once its containers are ready, and is
+ready only once its target is healthy."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from kubernetes import client as k8s
 
 from albatross import contract
 from albatross.aws import clients
 from albatross.aws.calls import CallCounter
+from albatross.contract.readiness import condition_type
 from albatross.local.kube import pod_ip
+from albatross.local.mends import target_health
 from albatross.local.system import LocalSystem
 from tests.e2e.test_slice import NAME, NS, ready_2048, work_queue_idle
+
+TIME_SCALE = 0.05  # local_system's, which the e2e fixture keeps
+
+
+@pytest.fixture(autouse=True)
+def readiness_gates(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The forwarder watches gated pods (what the readiness-webhook component turns on);
+    autouse, so it is set before the system starts its forwarder."""
+    monkeypatch.setenv("READINESS_GATES", "true")
 
 
 def targets() -> set[str]:
@@ -102,6 +117,28 @@ def test_a_rolling_update_deregisters_each_old_pod_before_it_goes(system: LocalS
     # one new pod ready and one old pod terminating per step: one call of each, three times
     assert calls[("elasticloadbalancing", "RegisterTargets")] == 3
     assert calls[("elasticloadbalancing", "DeregisterTargets")] == 3
+
+    # Pod readiness gates: the same rollout, the pods gated on the target group as the
+    # webhook gates them, against AWS's health checks (the local model: 2 checks 15 s
+    # apart, scaled), never has fewer healthy targets than replicas - maxUnavailable
+    [tg] = clients.elbv2().describe_target_groups()["TargetGroups"]
+    gate = condition_type(str(tg["TargetGroupName"]))
+    template = {
+        "metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": "gated"}},
+        "spec": {"readinessGates": [{"conditionType": gate}]},
+    }
+    with target_health(time_scale=TIME_SCALE) as health:
+        started = health.clock()
+        k8s.AppsV1Api(system.api()).patch_namespaced_deployment(NAME, NS, {"spec": {"template": template}})
+        while cluster.workloads.moving():
+            # a step that changes nothing: a new pod waits for its gate's condition
+            system.wait_for("the gated rollout to move", cluster.step, timeout=60)
+        floor = health.floor(str(tg["TargetGroupArn"]), started, health.clock())
+    assert floor >= 3
+    system.wait_for("the new pods' targets", lambda: targets() == {pod_ip(NS, NAME, i) for i in range(6, 9)})
+    pods = k8s.CoreV1Api(system.api()).list_namespaced_pod(NS).items
+    passed = [c for p in pods for c in (p.status.conditions or []) if c.type == gate]  # type: ignore[union-attr]  # status is set
+    assert sorted(c.status for c in passed) == ["True"] * 3
 
 
 def slice_entry(system: LocalSystem, obj: dict[str, Any], version: int) -> Any:
