@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from albatross.k8s.ingress import GroupID
-from albatross.model import assemble
+from albatross.k8s.ingress import GroupID, parse_ingress
+from albatross.model import assemble, frontend_nlb
 from albatross.model.builder import BuildResult
 from tests.unit.test_assemble import GROUP, NS, Objects, member
 from tests.unit.test_lbc_parity import error
@@ -236,13 +236,38 @@ def test_values_lbc_refuses(annotations: dict[str, str], message: str) -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["frontend-nlb-eip-allocations", "frontend-nlb-attributes", "frontend-nlb-tags", "frontend-nlb-status-only"],
+    ["frontend-nlb-eip-allocations", "frontend-nlb-attributes", "frontend-nlb-tags"],
 )
 def test_what_albatross_does_not_build_yet_is_an_error_not_ignored(name: str) -> None:
     reason = error(run(ing(annotations={**ON, name: "x=y"})))
     assert reason.startswith(f"{A}{name} is not supported yet")
     # without an NLB asked for, it asks for nothing (as in LBC)
     assert "FrontendNlb" not in resources(run(ing(annotations={name: "x=y"})))
+
+
+ALB_DNS, NLB_DNS = "alb.example.com", "nlb.example.com"
+
+
+@pytest.mark.parametrize(
+    ("annotations", "nlb", "want"),
+    [  # LBC's Test_updateIngressStatus
+        ({}, "", (ALB_DNS,)),
+        ({}, NLB_DNS, (ALB_DNS, NLB_DNS)),
+        ({"frontend-nlb-status-only": "true"}, NLB_DNS, (NLB_DNS,)),
+        ({"frontend-nlb-status-only": "true"}, "", (ALB_DNS,)),
+        ({"frontend-nlb-status-only": "false"}, NLB_DNS, (ALB_DNS, NLB_DNS)),
+    ],
+)
+def test_the_status_lists_the_alb_then_the_nlb_or_the_nlb_alone(
+    annotations: dict[str, str], nlb: str, want: tuple[str, ...]
+) -> None:
+    ingress = parse_ingress(ing(annotations=annotations))
+    assert frontend_nlb.status_hostnames(ALB_DNS, nlb, ingress.annotations) == want
+
+
+def test_a_status_only_value_strconv_parse_bool_refuses_is_lbc_s_error() -> None:
+    reason = error(run(ing(annotations={"frontend-nlb-status-only": "yes"})))
+    assert reason.startswith(f"failed to parse bool annotation, {A}frontend-nlb-status-only: yes")
 
 
 def _assembled(before: dict[str, Any] | None, *, unmodelled: bool) -> assemble.Assembly:

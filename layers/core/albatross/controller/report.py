@@ -26,7 +26,7 @@ from albatross.contract import WriteBack
 from albatross.controller import queues
 from albatross.controller.settings import Settings
 from albatross.k8s.ingress import GroupID, parse_ingress
-from albatross.model import names
+from albatross.model import frontend_nlb, names
 from albatross.model.stack import LOAD_BALANCER
 from albatross.plan.actual import Actual, ActualResource
 from albatross.plan.protection import BUILD, Refusal
@@ -79,13 +79,12 @@ def finish(
     the stack as it now stands (found again when not given)."""
     if actual is None:
         actual = discovery.find_stack(cluster=settings.cluster, stack_id=group)
-    # LBC: the ALB's name, then the frontend NLB's when there is one
+    # the ALB's name and the frontend NLB's (albatross.model.frontend_nlb.status_hostnames)
     by_id = {r.id: r for r in actual.of_type(LOAD_BALANCER)}
-    dns = [
-        str(by_id[rid].properties["DNSName"])
+    alb, nlb = (
+        str(by_id[rid].properties.get("DNSName") or "") if rid in by_id else ""
         for rid in (names.LOAD_BALANCER_ID, names.FRONTEND_NLB_ID)
-        if rid in by_id and by_id[rid].properties.get("DNSName")
-    ]
+    )
     # Only members the load balancer serves: each has a version that built (ADR 0002); a
     # member that never built has none, gets no address and no "reconciled" Event.
     served = {key for key, good in store.member_records(group).items() if good is not None}
@@ -93,10 +92,9 @@ def finish(
     messages: list[WriteBack] = []
     for key, obj in sorted(live.items()):
         ing = parse_ingress(obj)
-        if tuple(dns) != ing.hostnames:
-            messages.append(
-                WriteBack(type="status", cluster=settings.cluster, ingress=key, uid=ing.uid, hostnames=tuple(dns))
-            )
+        dns = frontend_nlb.status_hostnames(alb, nlb, ing.annotations)
+        if dns != ing.hostnames:
+            messages.append(WriteBack(type="status", cluster=settings.cluster, ingress=key, uid=ing.uid, hostnames=dns))
             changed = True
         if changed:
             messages.append(

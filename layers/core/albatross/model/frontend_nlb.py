@@ -62,9 +62,18 @@ NOT_YET = (
     "frontend-nlb-private-ipv4-addresses",
     "frontend-nlb-attributes",
     "frontend-nlb-tags",
-    "frontend-nlb-status-only",
 )
-_KEYS = (ENABLE, SCHEME, SUBNETS, SECURITY_GROUPS, PORT_MAPPING, *(suffix for suffix, _ in HEALTH), *NOT_YET)
+STATUS_ONLY = "frontend-nlb-status-only"
+_KEYS = (
+    ENABLE,
+    SCHEME,
+    SUBNETS,
+    SECURITY_GROUPS,
+    PORT_MAPPING,
+    STATUS_ONLY,
+    *(suffix for suffix, _ in HEALTH),
+    *NOT_YET,
+)
 
 
 def _int32(text: str) -> int | None:
@@ -152,6 +161,7 @@ def read(a: Annotations, key: str) -> Member | None:
     if all(a.raw(k) is None for k in _KEYS):
         return None
     enable = a.boolean(ENABLE, False) if a.raw(ENABLE) is not None else None
+    a.boolean(STATUS_ONLY, False)  # read when the status is written: a bad value is refused here
     scheme = a.raw(SCHEME)
     if scheme is not None and scheme not in SCHEMES:
         raise AnnotationError(PREFIX + SCHEME, scheme, f"unknown scheme: {scheme}")
@@ -352,3 +362,16 @@ def resources(
             },
         )
     return out
+
+
+def status_hostnames(alb: str | None, nlb: str | None, annotations: Annotations) -> tuple[str, ...]:
+    """An Ingress's status addresses (LBC's ``updateIngressStatus``): the ALB's DNS name,
+    then the frontend NLB's; with ``frontend-nlb-status-only: "true"`` the NLB's alone,
+    the ALB's while the NLB has none."""
+    try:
+        only = annotations.boolean(STATUS_ONLY, False)
+    except AnnotationError:  # refused when the model was built; the status is no place to fail
+        only = False
+    if only and nlb:
+        return (nlb,)
+    return tuple(name for name in (alb, nlb) if name)
