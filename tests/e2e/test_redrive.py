@@ -1,10 +1,13 @@
 """Poison events end in the dead-letter queue, kept whole; ``albatross redrive`` lists
-them (``--dry-run`` changes nothing) and sends them back once the cause is gone, and the
-Ingress then becomes ready."""
+them (``--dry-run`` changes nothing); sent back while the cause is still there, ingest
+refuses each again: the table gives each one's reason in one readable line (the
+function's error, not its raw payload), they stay in the queue and the exit status is 1;
+once the cause is gone they are sent back, and the Ingress then becomes ready."""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from kubernetes import utils
@@ -35,6 +38,24 @@ def test_dead_letters_are_listed_then_sent_back(system: LocalSystem, tmp_path: P
     with inject(down):
         utils.create_from_yaml(system.api(), str(ROOT / "examples/2048/2048.yaml"))  # type: ignore[no-untyped-call]  # untyped in the client
         system.wait_for("the events in the dead-letter queue", lambda: waiting(system) >= 3)
+        held = waiting(system)
+
+        # sent back too early: each one refused again, said in one line, and kept
+        assert main(["redrive", "--queue", "ingest", "--outputs", str(outputs)]) == 1
+        shown = capsys.readouterr().out.splitlines()  # type: ignore[attr-defined]  # pytest's capsys
+    rows = [line for line in shown if line.startswith("ingest ")]
+    assert len(rows) == held, shown
+    for row in rows:  # the function's errorType and errorMessage, whole, not a bytes repr
+        assert re.search(r"still failing, left in the DLQ: ingest refused it: \w+: .*the table is unavailable", row), (
+            row
+        )
+        assert "b'" not in row
+        assert "errorType" not in row
+    assert shown[-1] == (
+        f"sent back 0 message(s); {held} still failing, left in the dead-letter queue"
+        " (fix the cause, then redrive again)"
+    )
+    assert waiting(system) == held
     assert ingress_hostname(system, NS, NAME) is None
 
     assert main(["redrive", "--queue", "ingest", "--dry-run", "--outputs", str(outputs)]) == 0

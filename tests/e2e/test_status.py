@@ -43,5 +43,8 @@ def test_status_shows_the_group_its_alb_rules_targets_and_last_reconcile(
     assert len(group["targetGroups"][0]["targets"]) == 3
     assert group["lastReconcile"]["result"] in ("applied by execution", "unchanged", "applied")
 
-    assert main(["status", "--group", "nothing/here", "--outputs", str(outputs)]) == 0
-    assert capsys.readouterr().out.strip() == "no IngressGroup found"
+    # a group asked for by name that is not there is an error (1), not an empty answer
+    assert main(["status", "--group", "nothing/here", "--outputs", str(outputs)]) == 1
+    found_err = capsys.readouterr()
+    assert found_err.out == ""
+    assert found_err.err == "albatross status: no IngressGroup nothing/here: albatross status lists every group\n"

@@ -1,6 +1,7 @@
-"""The CLI's failures are one line on stderr that says what to do next (exit status 2):
-a stack that is not there, an outputs file that is not there, a stack without the
-output a command needs, an Ingress named the wrong way."""
+"""The CLI's failures are one line on stderr that says what to do next: a stack that is
+not there, an outputs file that is not there, a stack without the output a command
+needs (exit status 1, an error), an Ingress named the wrong way, a time it cannot read
+(exit status 2, the command line is wrong)."""
 
 from __future__ import annotations
 
@@ -18,8 +19,8 @@ from albatross.local import up
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
-    assert main(argv) == 2
+def error(argv: list[str], capsys: pytest.CaptureFixture[str], code: int = 1) -> str:
+    assert main(argv) == code
     found = capsys.readouterr()
     assert found.out == ""
     assert found.err.count("\n") == 1
@@ -45,10 +46,10 @@ def test_errors_say_what_to_do(
     assert error(["replay", "--from", "1h", "--outputs", str(outputs)], capsys) == (
         "albatross replay: the stack has no output EventArchiveArn: update it with sam deploy"
     )
-    assert error(["logs", "just-a-name", "--outputs", str(outputs)], capsys) == (
+    assert error(["logs", "just-a-name", "--outputs", str(outputs)], capsys, code=2) == (
         "albatross logs: name an Ingress as NAMESPACE/NAME, or a group with --group"
     )
-    assert error(["logs", "--group", "g", "--since", "yesterday", "--outputs", str(outputs)], capsys) == (
+    assert error(["logs", "--group", "g", "--since", "yesterday", "--outputs", str(outputs)], capsys, code=2) == (
         "albatross logs: cannot read the time 'yesterday': write 1h, 30m, 2d or 2025-01-31T12:00:00Z"
     )
     monkeypatch.chdir(tmp_path)

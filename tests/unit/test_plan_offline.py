@@ -3,7 +3,9 @@ statuses."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -86,21 +88,21 @@ def test_member_errors_are_results_not_failures(tmp_path: Path, inputs: tuple[Pa
         ("defaultScheme: sideways\n", "defaultScheme must be internal or internet-facing"),
     ],
 )
-def test_unusable_config_exits_2_with_one_line(tmp_path: Path, content: str, reason: str) -> None:
+def test_unusable_config_exits_1_with_one_line(tmp_path: Path, content: str, reason: str) -> None:
     config = tmp_path / "c.yaml"
     config.write_text(content)
     status, text = run(files=[EXAMPLE], config_path=config, discovery_path=None, output="json")
-    assert (status, text) == (2, reason)
+    assert (status, text) == (1, reason)
 
 
-def test_unreadable_manifests_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_unreadable_manifests_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     broken = tmp_path / "broken.yaml"
     broken.write_text("kind: [unclosed\n")
-    assert main(["plan", "--offline", "-f", str(broken)]) == 2
+    assert main(["plan", "--offline", "-f", str(broken)]) == 1
     err = capsys.readouterr().err.strip()
-    assert err.startswith(str(broken))
+    assert err.startswith(f"albatross plan: {broken}")
     assert "\n" not in err
-    assert main(["plan", "--offline", "-f", str(tmp_path / "missing.yaml")]) == 2
+    assert main(["plan", "--offline", "-f", str(tmp_path / "missing.yaml")]) == 1
 
 
 def test_table_output(inputs: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
@@ -204,7 +206,8 @@ def test_table_output_names_every_bad_object_on_one_line(
     bad = tmp_path / "bad.yaml"
     bad.write_text(BAD_OBJECTS)
     files = ["-f", str(EXAMPLE), "-f", str(bad)]
-    assert main(["plan", "--offline", *files, "--config", str(config), "--discovery", str(discovery)]) == 0
+    # printed in full, and exit 1: a CI job must not pass a plan with Ingresses it cannot build
+    assert main(["plan", "--offline", *files, "--config", str(config), "--discovery", str(discovery)]) == 1
     out = capsys.readouterr().out.splitlines()
     assert "stack game-2048/game-2048" in out
     assert sum(line.startswith("invalid ") for line in out) == 6
@@ -219,7 +222,7 @@ def test_table_output_names_every_bad_object_on_one_line(
         ("binary.yaml", b"\xff\xfe\x00", ""),
     ],
 )
-def test_unreadable_files_exit_2_with_one_line(
+def test_unreadable_files_exit_1_with_one_line(
     tmp_path: Path, name: str, content: str | bytes, reason: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / name
@@ -227,9 +230,9 @@ def test_unreadable_files_exit_2_with_one_line(
         path.write_bytes(content)
     else:
         path.write_text(content)
-    assert main(["plan", "--offline", "-f", str(path)]) == 2
+    assert main(["plan", "--offline", "-f", str(path)]) == 1
     err = capsys.readouterr().err.strip()
-    assert err.startswith(str(path))
+    assert err.startswith(f"albatross plan: {path}")
     assert reason in err
     assert "\n" not in err
 
@@ -244,10 +247,25 @@ def test_unreadable_files_exit_2_with_one_line(
         ([1, 2], "must be a mapping"),
     ],
 )
-def test_a_malformed_discovery_file_exits_2_with_one_line(tmp_path: Path, discovery: Any, reason: str) -> None:
+def test_a_malformed_discovery_file_exits_1_with_one_line(tmp_path: Path, discovery: Any, reason: str) -> None:
     path = tmp_path / "discovery.json"
     path.write_text(json.dumps(discovery))
     status, text = run(files=[EXAMPLE], config_path=None, discovery_path=path, output="json")
-    assert status == 2
+    assert status == 1
     assert reason in text
     assert "\n" not in text
+
+
+def test_the_readme_plan_runs_as_written_with_the_sample_files(capsys: pytest.CaptureFixture[str]) -> None:
+    """README.md's ``plan --offline`` block, verbatim, from the repository root (where a
+    reader runs it), prints the output block that follows it, and exits 0."""
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("```sh\nalbatross plan --offline ")
+    command, rest = readme[start + len("```sh\n") :].split("\n```\n", 1)
+    shown = rest.lstrip("\n").removeprefix("```\n").split("\n```\n", 1)[0]
+    [line] = command.splitlines()
+    argv = shlex.split(line)
+    assert argv[0] == "albatross"
+    with contextlib.chdir(ROOT):
+        assert main(argv[1:]) == 0
+    assert capsys.readouterr().out == shown + "\n"

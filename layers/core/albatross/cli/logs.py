@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from albatross.aws import clients
 from albatross.aws.errors import aws_errors
-from albatross.cli.stack import CliError, require
+from albatross.cli.stack import UsageError, require
 from albatross.store.table import Store
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ def parse_since(text: str, now: float) -> int:
     try:
         at = datetime.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise CliError(f"cannot read the time {text!r}: write 1h, 30m, 2d or 2025-01-31T12:00:00Z") from None
+        raise UsageError(f"cannot read the time {text!r}: write 1h, 30m, 2d or 2025-01-31T12:00:00Z") from None
     return int((at if at.tzinfo else at.replace(tzinfo=datetime.UTC)).timestamp() * 1000)
 
 
@@ -77,7 +77,7 @@ def resolve(outputs: Mapping[str, str], *, ingress: str | None, group: str | Non
     store = Store(outputs["StateTableName"])
     if group is None:
         if ingress is None or "/" not in ingress:
-            raise CliError("name an Ingress as NAMESPACE/NAME, or a group with --group")
+            raise UsageError("name an Ingress as NAMESPACE/NAME, or a group with --group")
         found = [g for g in sorted(store.all_groups()) if ingress in store.members(g)]
         group = found[0] if found else ingress  # an implicit group is named after its Ingress
     return group, sorted(store.members(group))

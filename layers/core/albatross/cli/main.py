@@ -3,14 +3,23 @@
 deployed stack (or ``albatross local up``), and ``local`` (``demo``, ``up``, ``down``,
 ``apply``, ``scale``) to run the whole system offline.
 
-Every failure is one line on stderr that says what to do next, and exit status 2 (1 for
-``install`` and ``uninstall``, whose usage errors alone exit 2)."""
+Every failure is one line on stderr that says what to do next. Exit status (README.md,
+"Exit status"): 0 done (``plan``: nothing failed); 1 an error (AWS refused, no such
+stack, group or file, a plan with an Ingress that cannot be built, a message ``redrive``
+could not send back); 2 the command line is wrong. ``plan --detailed-exitcode`` answers
+as ``terraform plan -detailed-exitcode`` does: 0 no changes, 1 an error (usage errors
+included, so that 2 means one thing), 2 changes to make. A reader that goes away (``|
+head``) ends the command quietly with 141, as SIGPIPE ends a Unix tool.
+
+Each command imports what it needs when it runs: ``albatross local down`` or ``--help``
+must not wait for moto."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -28,6 +37,11 @@ def _err(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
+def _out(line: str) -> None:
+    """A line on stdout, flushed: progress shows as it happens when stdout is a pipe too."""
+    print(line, flush=True)
+
+
 def _status(args: argparse.Namespace) -> int:
     from albatross.cli import stack, status
 
@@ -42,9 +56,9 @@ def _redrive(args: argparse.Namespace) -> int:
     from albatross.cli import redrive, stack
 
     queues = list(redrive.DLQS) if args.queue == "all" else [args.queue]
-    moved = redrive.redrive(stack.outputs(args), queues=queues, dry_run=args.dry_run)
+    moved = redrive.redrive(stack.outputs(args), queues=queues, dry_run=args.dry_run, progress=_err)
     print(redrive.table(moved, dry_run=args.dry_run))
-    return 0
+    return 1 if any(m.reason for m in moved) else 0
 
 
 def _logs(args: argparse.Namespace) -> int:
@@ -86,16 +100,13 @@ def _replay(args: argparse.Namespace) -> int:
     start = logs.parse_since(args.start, now)
     end = int(now * 1000) if args.end == "now" else logs.parse_since(args.end, now)
     done = replay.replay(outputs, start=start, end=end, progress=_err)
-    print(
-        f"replay {done['replay']} {done['state']} in {done['seconds']}s"
-        + (f": {done['reason']}" if done["reason"] else "")
-    )
+    print(replay.summary(done))
     return 0 if done["state"] == "COMPLETED" else 1
 
 
 def _local(args: argparse.Namespace) -> int:
     from albatross.cli.stack import CliError
-    from albatross.local import up
+    from albatross.local import up  # moto-free: up imports the system only when it starts one
 
     try:
         return _local_command(args)
@@ -104,7 +115,7 @@ def _local(args: argparse.Namespace) -> int:
 
 
 def _local_command(args: argparse.Namespace) -> int:
-    from albatross.local import manifests, up
+    from albatross.local import up
 
     folder = Path(args.dir)
     if args.local_command == "up":
@@ -114,13 +125,14 @@ def _local_command(args: argparse.Namespace) -> int:
         )
         return 0
     if args.local_command == "down":
-        pid = up.down(folder)
+        pid = up.down(folder, out=_err)
         print(f"stopped albatross local up (pid {pid})")
         return 0
     base = up.running(folder).kube
+    from albatross.local import manifests  # the API double's client: urllib and YAML, no moto
+
     if args.local_command == "apply":
-        for line in manifests.apply(base, manifests.documents(args.files)):
-            print(line)
+        manifests.apply(base, manifests.documents(args.files), out=_out)  # a line per object as it is done
         return 0
     print(manifests.scale(base, args.deployment, args.replicas))
     return 0
@@ -138,34 +150,51 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from albatross.cli.plan import run, run_live
+    from albatross.cli import plan
+    from albatross.cli.stack import UsageError
 
     if args.offline:
-        code, text = run(files=args.files, config_path=args.config, discovery_path=args.discovery, output=args.output)
+        if args.detailed_exitcode:
+            raise UsageError("--detailed-exitcode needs a live plan: an offline plan compares with nothing")
+        if args.stack_name or args.outputs or args.endpoint_url:
+            raise UsageError("--offline reads no stack: leave out --stack-name, --outputs and --endpoint-url")
+        found = plan.offline(files=args.files, config_path=args.config, discovery_path=args.discovery)
     else:
-        if args.endpoint_url:
-            os.environ["AWS_ENDPOINT_URL"] = args.endpoint_url
-        code, text = run_live(files=args.files, config_path=args.config, output=args.output)
-    print(text, file=sys.stderr if code else sys.stdout)
-    return code
+        if args.discovery:
+            raise UsageError("--discovery is for --offline: a live plan reads AWS's facts from AWS")
+        found = plan.live(args, files=args.files, config_path=args.config, progress=_err)
+    print(found.render(args.output))
+    if found.failed:
+        return 1
+    return 2 if args.detailed_exitcode and found.changes else 0
 
 
 def _install(args: argparse.Namespace) -> int:
     from albatross.cli import install
 
-    return install.install(args, root=_root(Path.cwd()))
+    return install.install(args, root=_root(Path.cwd()), out=_out)
 
 
 def _uninstall(args: argparse.Namespace) -> int:
     from albatross.cli import install
 
-    return install.uninstall(args, root=_root(Path.cwd()))
+    return install.uninstall(args, root=_root(Path.cwd()), out=_out)
+
+
+_FILES = "a manifest: multi-document YAML or JSON, List kinds too (repeat -f for more)"
+_OUTPUT = "table for people (default), json for scripts"
 
 
 def _parser() -> argparse.ArgumentParser:
+    from albatross import __version__
     from albatross.cli import install, stack
 
-    parser = argparse.ArgumentParser(prog="albatross", description="Serverless ALB Ingress controller")
+    parser = argparse.ArgumentParser(
+        prog="albatross",
+        description="Serverless ALB Ingress controller",
+        epilog="exit status: 0 done, 1 an error, 2 a wrong command line (README.md, Exit status)",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     local = sub.add_parser("local", help="run the whole system offline (moto + a Kubernetes API double)")
     local_sub = local.add_subparsers(dest="local_command", required=True)
@@ -179,27 +208,46 @@ def _parser() -> argparse.ArgumentParser:
     )
     local_down = local_sub.add_parser("down", help="stop what albatross local up runs")
     local_apply = local_sub.add_parser("apply", help="create or update the objects of manifests in the local cluster")
-    local_apply.add_argument("-f", "--filename", dest="files", action="append", type=Path, required=True)
+    local_apply.add_argument("-f", "--filename", dest="files", action="append", type=Path, required=True, help=_FILES)
     local_scale = local_sub.add_parser("scale", help="set a Deployment's replicas in the local cluster")
     local_scale.add_argument("deployment", help="NAMESPACE/NAME (or NAME in default)")
-    local_scale.add_argument("replicas", type=int)
+    local_scale.add_argument("replicas", type=int, help="how many (0 or more)")
     for command in (local_up, local_down, local_apply, local_scale):
         command.add_argument("--dir", default=".albatross-local", help="the state directory (default: %(default)s)")
-    plan = sub.add_parser("plan", help="show what the controller would build")
+    plan = sub.add_parser(
+        "plan",
+        help="show what the controller would build (--offline) or change (live, against the stack's account)",
+    )
     plan.add_argument("--offline", action="store_true", help="from files only (no AWS, no cluster): the desired stacks")
-    plan.add_argument("--endpoint-url", help="an AWS endpoint to read from instead of AWS's (moto, say)")
-    plan.add_argument("-f", "--filename", dest="files", action="append", type=Path, required=True)
-    plan.add_argument("--config", type=Path, help="controller settings (YAML)")
-    plan.add_argument("--discovery", type=Path, help="AWS facts: subnets, certificates, ... (JSON)")
-    plan.add_argument("--output", choices=("json", "table"), default="table")
+    plan.add_argument("-f", "--filename", dest="files", action="append", type=Path, required=True, help=_FILES)
+    plan.add_argument(
+        "--config",
+        type=Path,
+        help="controller settings (YAML, docs/model.md; examples/plan/config.yaml). Live: instead of the stack's"
+        " (a cluster with no stack yet)",
+    )
+    plan.add_argument(
+        "--discovery", type=Path, help="--offline: AWS facts, subnets, certificates ... (JSON; examples/plan/)"
+    )
+    plan.add_argument(
+        "--detailed-exitcode",
+        action="store_true",
+        help="live: exit 0 no changes, 1 an error, 2 changes to make (as terraform plan's)",
+    )
+    plan.add_argument("--output", choices=("json", "table"), default="table", help=_OUTPUT)
     redrive_cmd = sub.add_parser("redrive", help="show and send back what waits in the dead-letter queues")
-    redrive_cmd.add_argument("--queue", choices=("ingest", "work", "targets", "writeback", "all"), default="all")
+    redrive_cmd.add_argument(
+        "--queue",
+        choices=("ingest", "work", "targets", "writeback", "all"),
+        default="all",
+        help="one dead-letter queue (default: all of them)",
+    )
     redrive_cmd.add_argument("--dry-run", action="store_true", help="list only; nothing is sent or deleted")
     status_cmd = sub.add_parser("status", help="each IngressGroup: its ALB, listeners, rules, targets, last reconcile")
     status_cmd.add_argument("ingress", nargs="?", help="namespace/name of an Ingress (its group is shown)")
     status_cmd.add_argument("--group", help="one IngressGroup")
     status_cmd.add_argument("--all", action="store_true", help="every IngressGroup (the default)")
-    status_cmd.add_argument("--output", choices=("json", "table"), default="table")
+    status_cmd.add_argument("--output", choices=("json", "table"), default="table", help=_OUTPUT)
     logs_cmd = sub.add_parser("logs", help="one IngressGroup's reconcile history from CloudWatch Logs")
     logs_cmd.add_argument("ingress", nargs="?", help="namespace/name of an Ingress (its group's history is shown)")
     logs_cmd.add_argument("--group", help="one IngressGroup")
@@ -208,11 +256,11 @@ def _parser() -> argparse.ArgumentParser:
         "--follow", action="store_true", help="keep printing new lines until Ctrl-C (JSON: one a line)"
     )
     logs_cmd.add_argument("--insights", metavar="NAME", help="run a saved Logs Insights query of the stack instead")
-    logs_cmd.add_argument("--output", choices=("json", "table"), default="table")
+    logs_cmd.add_argument("--output", choices=("json", "table"), default="table", help=_OUTPUT)
     replay_cmd = sub.add_parser("replay", help="replay the event archive's events of a time window onto the bus")
     replay_cmd.add_argument("--from", dest="start", required=True, help="start: 2h (ago) or an ISO time")
     replay_cmd.add_argument("--to", dest="end", default="now", help="end: 1h (ago), an ISO time or now (default)")
-    for command in (redrive_cmd, status_cmd, logs_cmd, replay_cmd):
+    for command in (redrive_cmd, status_cmd, logs_cmd, replay_cmd, plan):
         stack.add_options(command)
     install.add_parsers(sub)
     return parser
@@ -229,17 +277,41 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 }
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _run(argv: Sequence[str] | None) -> int:
     from albatross.cli import stack
 
-    args = _parser().parse_args(argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = _parser().parse_args(given)
+    except SystemExit as e:
+        # under --detailed-exitcode 2 means "changes", so a usage error is an error there (1)
+        if e.code == 2 and "--detailed-exitcode" in given:
+            raise SystemExit(1) from None
+        raise
     run = _COMMANDS[args.command] if args.command != "local" else _demo if args.local_command == "demo" else _local
     name = f"albatross {args.command}" + (f" {args.local_command}" if args.command == "local" else "")
     try:
         return run(args)
+    except BrokenPipeError:
+        raise  # an OSError, but no failure of the command's: main ends it quietly
     except stack.ERRORS as e:
         _err(f"{name}: {stack.explain(e)}")
-        return 1 if args.command in ("install", "uninstall") else 2
+        if isinstance(e, stack.UsageError):
+            return 1 if getattr(args, "detailed_exitcode", False) else 2
+        return 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        code = _run(argv)
+        sys.stdout.flush()  # here, not at exit: a closed pipe is then the BrokenPipeError below
+    except BrokenPipeError:
+        # The reader went away (| head): stop quietly, as a tool that SIGPIPE ends does.
+        # Python ignores SIGPIPE (so sockets raise, not kill); stdout is pointed at
+        # /dev/null so that the interpreter's last flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
+    return code
 
 
 if __name__ == "__main__":

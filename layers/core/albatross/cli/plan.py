@@ -1,17 +1,26 @@
-"""``albatross plan --offline``: what the model builder makes of a set of manifests,
-without AWS or a cluster. Users run it in CI to review Ingress changes.
+"""``albatross plan``: what the model builder makes of a set of manifests, without AWS
+or a cluster (``--offline``; users run it in CI to review Ingress changes), or the steps
+that would make a stack's account match them (live, read-only).
 
-Exit status: 0 when it produced a result (member errors included, in ``errors``), 2 on
-unusable input (a file that is not YAML, a bad ``--config`` or ``--discovery``), with a
-one-line reason on stderr. One bad object never costs the others their plan: an object
-that cannot be read at all (not a Kubernetes object, no ``metadata.name``, a malformed
-Service, ...) is one entry of ``invalid`` naming it; an Ingress of ours that cannot be
-built is one entry of ``errors``; everything else is planned.
+One bad object never costs the others their plan: an object that cannot be read at all
+(not a Kubernetes object, no ``metadata.name``, a malformed Service, ...) is one entry of
+``invalid`` naming it; an Ingress of ours that cannot be built is one entry of
+``errors``; everything else is planned. Either makes the plan :attr:`Planned.failed`
+(exit 1, the result still printed); input that cannot be used at all (a file that is not
+YAML, a bad ``--config`` or ``--discovery``) is a CliError, one line.
+
+A live plan uses the settings of the stack's functions (the ingest function's
+environment: cluster, VPC, class, region), so it plans what the reconcile would, unless
+``--config`` names others (a cluster with no stack yet). Target group names hash the
+Service's UID, which hand-written manifests leave out: the plan then takes the UID of
+the live Service, from the snapshot the state table holds, and says so in a note.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,9 +28,11 @@ from typing import Any
 
 import yaml
 
-from albatross.aws import applier
+from albatross.aws import applier, clients
 from albatross.aws import discovery as aws
-from albatross.aws.errors import AlbatrossError
+from albatross.aws.errors import AlbatrossError, aws_errors
+from albatross.cli import stack as cli_stack
+from albatross.cli.stack import CliError
 from albatross.contract import class_groups
 from albatross.k8s.errors import ObjectError, partition, readable, unexpected
 from albatross.k8s.ingress import Ingress, routing_view
@@ -36,10 +47,24 @@ from albatross.model.stack import Stack
 from albatross.plan import protection
 from albatross.plan.actual import Actual, ActualResource
 from albatross.plan.planner import plan
+from albatross.store.table import Store
 
 
 class InputError(Exception):
-    """Input that cannot be used at all (exit 2)."""
+    """Input that cannot be used at all (exit 1, nothing planned)."""
+
+
+@dataclass
+class Planned:
+    """What ``albatross plan`` prints, and what its exit status says."""
+
+    document: dict[str, Any]  # --output json
+    text: str  # --output table
+    failed: bool  # an Ingress cannot be built, an object cannot be read, a step would be refused
+    changes: bool = False  # live: there are steps to take
+
+    def render(self, output: str) -> str:
+        return json.dumps(self.document, indent=2, sort_keys=True) if output == "json" else self.text
 
 
 @dataclass
@@ -290,10 +315,8 @@ def table(result: Mapping[str, Any]) -> str:
     return "\n".join(lines) if lines else "no Ingress of this class"
 
 
-def run(
-    *, files: Sequence[Path], config_path: Path | None, discovery_path: Path | None, output: str
-) -> tuple[int, str]:
-    """(exit status, text to print)."""
+def offline(*, files: Sequence[Path], config_path: Path | None, discovery_path: Path | None) -> Planned:
+    """``albatross plan --offline``; CliError when the input cannot be used at all."""
     try:
         config = from_yaml_dict(_read_mapping(config_path, "config", as_json=False))
         discovery = Discovery.from_json(_read_mapping(discovery_path, "discovery", as_json=True))
@@ -301,10 +324,19 @@ def run(
         result = plan_offline(manifests.objects, config, discovery, sources=manifests.sources)
         result["invalid"] = manifests.invalid + result["invalid"]
     except (InputError, ConfigError, DiscoveryError) as e:
-        return 2, str(e)
-    if output == "json":
-        return 0, json.dumps(result, indent=2, sort_keys=True)
-    return 0, table(result)
+        raise CliError(str(e)) from e
+    return Planned(document=result, text=table(result), failed=bool(result["errors"] or result["invalid"]))
+
+
+def run(
+    *, files: Sequence[Path], config_path: Path | None, discovery_path: Path | None, output: str
+) -> tuple[int, str]:
+    """(0 and the plan, whatever it holds; or 1 and why the input cannot be used)."""
+    try:
+        found = offline(files=files, config_path=config_path, discovery_path=discovery_path)
+    except CliError as e:
+        return 1, str(e)
+    return 0, found.render(output)
 
 
 def _refused(stack: str, refusal: protection.Refusal) -> dict[str, str]:
@@ -331,9 +363,100 @@ def _statements(
     return protection.statements(deleting, classes=classes, params=params)
 
 
+def stack_settings(outputs: Mapping[str, str]) -> ControllerConfig:
+    """The controller settings the stack's functions run with: the ingest function's
+    environment (every function shares it, template.yaml's Globals) and its region."""
+    cli_stack.require(outputs, "IngestFunctionName")
+    with aws_errors():
+        found = clients.client("lambda").get_function_configuration(FunctionName=outputs["IngestFunctionName"])
+    env = (found.get("Environment") or {}).get("Variables") or {}
+    missing = [k for k in ("CLUSTER_NAME", "VPC_ID") if not env.get(k)]
+    if missing:
+        raise CliError(
+            f"function {outputs['IngestFunctionName']} has no {missing[0]} setting: update the stack with sam deploy"
+        )
+    return ControllerConfig(
+        cluster=env["CLUSTER_NAME"],
+        vpc_id=env["VPC_ID"],
+        region=str(found["FunctionArn"]).split(":")[3],
+        ingress_class=env.get("INGRESS_CLASS") or "alb",
+    )
+
+
+def _service_uids(objects: Sequence[dict[str, Any]], store: Store | None) -> list[str]:
+    """Give each Service without ``metadata.uid`` the live one (the state table's
+    snapshot), in place; one note per such Service, saying what was done."""
+    missing: dict[str, dict[str, Any]] = {}
+    for obj in objects:
+        meta = obj.get("metadata")
+        if obj.get("kind") != "Service" or not isinstance(meta, dict) or meta.get("uid"):
+            continue
+        if isinstance(meta.get("name"), str) and isinstance(meta.get("namespace"), str):
+            missing[f"{meta['namespace']}/{meta['name']}"] = meta
+    stored = store.get_objects("Service", missing) if store is not None and missing else {}
+    notes: list[str] = []
+    for key, meta in sorted(missing.items()):
+        uid = (stored.get(key, {}).get("metadata") or {}).get("uid")
+        lead = f"Service {key} has no metadata.uid in the file; target group names hash it"
+        if isinstance(uid, str) and uid:
+            meta["uid"] = uid
+            notes.append(f"{lead}, so the plan uses the live Service's, {uid}, from the state table")
+        elif store is None:
+            notes.append(
+                f"{lead}, and no stack is named to read the live one from (--stack-name or --outputs):"
+                " its target groups are planned as a new Service's"
+            )
+        else:
+            notes.append(
+                f"{lead}, and the state table has no such Service: its target groups are planned as a new one's"
+            )
+    return notes
+
+
+def live(
+    args: argparse.Namespace, *, files: Sequence[Path], config_path: Path | None, progress: Callable[[str], None]
+) -> Planned:
+    """``albatross plan`` (live) for the command line's stack: its settings, unless
+    ``config_path`` gives others; the state table for the UIDs of Services the files
+    give without one."""
+    if args.endpoint_url:
+        os.environ["AWS_ENDPOINT_URL"] = args.endpoint_url
+        clients.reset()
+    outputs: Mapping[str, str] | None = None
+    try:
+        if config_path is None:
+            outputs = cli_stack.outputs(args)
+            config = stack_settings(outputs)
+            progress(
+                f"planning with the stack's settings: cluster {config.cluster}, VPC {config.vpc_id},"
+                f" class {config.ingress_class}, {config.region}"
+            )
+        else:
+            config = from_yaml_dict(_read_mapping(config_path, "config", as_json=False))
+        manifests = read_manifests(files)
+    except (InputError, ConfigError) as e:
+        raise CliError(str(e)) from e
+    lacking = any(o.get("kind") == "Service" and not (o.get("metadata") or {}).get("uid") for o in manifests.objects)
+    if lacking and outputs is None and cli_stack.named(args):
+        outputs = cli_stack.outputs(args)
+    store = Store(outputs["StateTableName"]) if outputs and "StateTableName" in outputs else None
+    notes = _service_uids(manifests.objects, store) if lacking else []
+    return _live(manifests, config, notes=notes)
+
+
 def run_live(*, files: Sequence[Path], config_path: Path | None, output: str) -> tuple[int, str]:
-    """``albatross plan`` against AWS (or the endpoint in ``AWS_ENDPOINT_URL``): the steps
-    that would make AWS match the manifests. Reads only; changes nothing.
+    """``albatross plan`` against AWS (or the endpoint in ``AWS_ENDPOINT_URL``) with the
+    settings of ``config_path``: (0 and the plan, whatever it holds; or 1 and why not)."""
+    try:
+        config = from_yaml_dict(_read_mapping(config_path, "config", as_json=False))
+        found = _live(read_manifests(files), config, notes=[])
+    except (InputError, ConfigError, CliError) as e:
+        return 1, str(e)
+    return 0, found.render(output)
+
+
+def _live(manifests: Manifests, config: ControllerConfig, *, notes: list[str]) -> Planned:
+    """The steps that would make AWS match the manifests. Reads only; changes nothing.
 
     A group whose Ingresses are all being deleted (``metadata.deletionTimestamp``, as
     ``kubectl get -o yaml`` shows a terminating one) is planned as its teardown. A plan
@@ -341,8 +464,6 @@ def run_live(*, files: Sequence[Path], config_path: Path | None, output: str) ->
     is listed with its steps marked ``refused`` and the reconcile's reason: nothing of
     that stack would run, and the Ingresses would keep their finalizers."""
     try:
-        config = from_yaml_dict(_read_mapping(config_path, "config", as_json=False))
-        manifests = read_manifests(files)
         actuals: dict[str, Any] = {}
 
         def facts(group: str, ingresses: list[Any]) -> Discovery:
@@ -386,15 +507,14 @@ def run_live(*, files: Sequence[Path], config_path: Path | None, output: str) ->
                 }
                 for s in these
             ]
-    except (InputError, ConfigError) as e:
-        return 2, str(e)
     except AlbatrossError as e:
-        return 1, f"AWS refused a read: {e}"
+        raise CliError(f"AWS refused a read: {e}") from e
     invalid = manifests.invalid + result["invalid"]
-    if output == "json":
-        document = {"steps": steps, "refused": refusals, "errors": result["errors"], "invalid": invalid}
-        return 0, json.dumps(document, indent=2, sort_keys=True)
-    lines = [
+    document = {"steps": steps, "refused": refusals, "errors": result["errors"], "invalid": invalid}
+    if notes:  # only then: the documented shape stays as it was for manifests with UIDs
+        document["notes"] = notes
+    lines = [f"note {n}" for n in notes]
+    lines += [
         f"{s['stack']:<32} {s['op']:<8} {s['type'].rsplit('::', 1)[-1]:<14} {s['id']}"
         + ("  (refused: deletion protection)" if s.get("refused") else "")
         for s in steps
@@ -402,4 +522,9 @@ def run_live(*, files: Sequence[Path], config_path: Path | None, output: str) ->
     lines += [f"refused {r['stack']}: {r['message']}; to let it go, {r['release']}" for r in refusals]
     lines += [f"error {e['ingress']} (stack {e['stack']}): {e['reason']}" for e in result["errors"]]
     lines += [f"invalid {i['object']}: {i['reason']}" for i in invalid]
-    return 0, "\n".join(lines) if lines else "no changes"
+    return Planned(
+        document=document,
+        text="\n".join(lines) if len(lines) > len(notes) else "\n".join([*lines, "no changes"]),
+        failed=bool(refusals or result["errors"] or invalid),
+        changes=bool(steps),
+    )

@@ -15,7 +15,7 @@ from typing import Any
 
 from albatross.aws import clients
 from albatross.aws.errors import aws_errors
-from albatross.cli.stack import CliError, require
+from albatross.cli.stack import CliError, UsageError, require
 
 _ENDED = ("COMPLETED", "FAILED", "CANCELLED")
 
@@ -32,7 +32,7 @@ def replay(
     """Replay events archived between ``start`` and ``end`` (ms since the epoch)."""
     require(outputs, "EventArchiveArn", "EventBusArn")
     if start >= end:
-        raise CliError("--from must be before --to")
+        raise UsageError("--from must be before --to")
     events = clients.events()
     name = f"albatross-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{time.time_ns() % 1000:03d}"
     with aws_errors():
@@ -48,11 +48,11 @@ def replay(
         with aws_errors():
             found = events.describe_replay(ReplayName=name)
         state = str(found.get("State"))
+        if state in _ENDED:
+            break  # the end is the summary's to say, once
         if state != last:
             progress(f"replay {name}: {state.lower()} ({time.monotonic() - started:.0f}s)")
             last = state
-        if state in _ENDED:
-            break
         if time.monotonic() - started > timeout:
             raise CliError(
                 f"replay {name} still {state} after {timeout:.0f}s: check it with aws events describe-replay"
@@ -63,4 +63,16 @@ def replay(
         "state": state,
         "reason": found.get("StateReason", ""),
         "seconds": round(time.monotonic() - started, 1),
+        "from": _iso(start),
+        "to": _iso(end),
     }
+
+
+def _iso(ms: int) -> str:
+    return datetime.datetime.fromtimestamp(ms / 1000, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def summary(done: Mapping[str, Any]) -> str:
+    """The one line a replay ends with: its name, how it ended, the window and how long."""
+    line = f"replay {done['replay']} {done['state']} in {done['seconds']}s: events of {done['from']} to {done['to']}"
+    return line + (f" ({done['reason']})" if done["reason"] else "")

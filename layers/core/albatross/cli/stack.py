@@ -25,7 +25,12 @@ OUTPUTS_ENV = "ALBATROSS_OUTPUTS"
 
 
 class CliError(Exception):
-    """A failure the user can act on; the message says how."""
+    """A failure the user can act on; the message says how (exit status 1)."""
+
+
+class UsageError(CliError):
+    """A value on the command line the command cannot use (``--since yesterday``, an
+    Ingress not named NAMESPACE/NAME): exit status 2, as argparse's own usage errors."""
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
@@ -37,6 +42,11 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         " unless --stack-name is given)",
     )
     parser.add_argument("--endpoint-url", help="an AWS endpoint instead of AWS's (moto, say)")
+
+
+def named(args: argparse.Namespace) -> bool:
+    """Whether the command line or the environment names a stack (not samconfig.toml's default)."""
+    return bool(args.stack_name or args.outputs or os.environ.get(OUTPUTS_ENV))
 
 
 def default_stack_name(root: Path) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 
 from albatross.aws import clients, discovery
 from albatross.aws.errors import aws_errors
+from albatross.cli.stack import CliError, UsageError
 from albatross.model import names
 from albatross.model.stack import LISTENER, LISTENER_RULE, LOAD_BALANCER, TARGET_GROUP
 from albatross.plan.compare import condition_key
@@ -104,14 +105,25 @@ def group_status(*, store: Store, cluster: str, group: str) -> dict[str, Any]:
 
 
 def status(*, outputs: Mapping[str, str], group: str | None = None, ingress: str | None = None) -> list[dict[str, Any]]:
-    """One entry per group: ``group``, the group of ``ingress``, or every group."""
+    """One entry per group: ``group``, the group of ``ingress``, or every group. A group
+    or Ingress asked for by name that Albatross does not know is a CliError (exit 1): a
+    script must not read "nothing found" as "nothing wrong"."""
+    if ingress is not None and (ingress.count("/") != 1 or not all(ingress.split("/"))):
+        raise UsageError(f"name an Ingress as NAMESPACE/NAME, not {ingress!r}; or a group with --group")
     store = Store(outputs["StateTableName"])
     cluster = outputs["ClusterName"]
     groups = sorted(store.all_groups())
     if ingress is not None:
         groups = [g for g in groups if ingress in store.members(g)]
+        if not groups:
+            raise CliError(
+                f"no IngressGroup has Ingress {ingress}: not of this stack's class, not yet sent by the forwarder,"
+                " or deleted (kubectl describe ingress shows its Events)"
+            )
     elif group is not None:
         groups = [g for g in groups if g == group]
+        if not groups:
+            raise CliError(f"no IngressGroup {group}: albatross status lists every group")
     return [group_status(store=store, cluster=cluster, group=g) for g in groups]
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -72,10 +72,11 @@ def documents(files: Iterable[Path]) -> list[dict[str, Any]]:
     return out
 
 
-def apply(base: str, objects: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Create or update each object; one ``kind/name verb`` line per object."""
+def apply(base: str, objects: Sequence[Mapping[str, Any]], *, out: Callable[[str], None] | None = None) -> list[str]:
+    """Create or update each object; one ``kind/name verb`` line per object, also given
+    to ``out`` as soon as that object is done (progress, as kubectl prints it)."""
     kinds = _resources(base)
-    lines: list[str] = []
+    lines = _Lines(out)
     for obj in objects:
         api_version, kind, meta = str(obj.get("apiVersion")), str(obj.get("kind")), obj.get("metadata") or {}
         if (api_version, kind) not in kinds:
@@ -99,7 +100,20 @@ def apply(base: str, objects: Sequence[Mapping[str, Any]]) -> list[str]:
         if code != 200:
             raise LocalError(f"{label}: {after.get('message', code) if isinstance(after, dict) else code}")
         lines.append(f"{label} configured")
-    return lines
+    return list(lines)
+
+
+class _Lines(list[str]):
+    """The lines so far, each also shown at once when there is somewhere to show it."""
+
+    def __init__(self, out: Callable[[str], None] | None) -> None:
+        super().__init__()
+        self._out = out
+
+    def append(self, line: str) -> None:
+        super().append(line)
+        if self._out is not None:
+            self._out(line)
 
 
 def _served(kinds: Mapping[tuple[str, str], Any]) -> str:

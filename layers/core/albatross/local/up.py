@@ -37,9 +37,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from albatross.local.cloud import FAKE_CREDENTIALS
-from albatross.local.system import local_system
-
 DEFAULT_DIR = Path(".albatross-local")
 READY = "up.json"
 
@@ -129,6 +126,8 @@ def _write(path: Path, text: str) -> None:
 
 
 def _env(endpoint: str, folder: Path) -> str:
+    from albatross.local.cloud import FAKE_CREDENTIALS  # imports moto: only up needs it, not down or apply
+
     values = {
         **FAKE_CREDENTIALS,
         "AWS_ENDPOINT_URL": endpoint,
@@ -148,6 +147,8 @@ def up(
 ) -> None:
     """Run the system until SIGTERM/SIGINT (or ``stop``), with its state in ``folder``;
     ``realistic``: its AWS under AWS's limits (:mod:`albatross.local.realistic`)."""
+    from albatross.local.system import local_system  # moto and the rest, seconds: here, not at import
+
     folder = folder.resolve()
     folder.mkdir(parents=True, exist_ok=True)
     try:
@@ -215,9 +216,12 @@ def _banner(folder: Path, endpoint: str, kube: str, took: float, *, realistic: b
     )
 
 
-def down(folder: Path, *, timeout: float = 30.0) -> int:
-    """Stop the system ``up`` runs for ``folder``; returns its pid."""
+def down(folder: Path, *, timeout: float = 30.0, out: Callable[[str], None] | None = None) -> int:
+    """Stop the system ``up`` runs for ``folder``; returns its pid. ``out`` hears that
+    it is stopping (which takes a few seconds)."""
     found = running(folder.resolve())  # checks the pid is still up's, not a reused one
+    if out is not None:
+        out(f"stopping albatross local up (pid {found.pid}) ...")
     os.kill(found.pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     # up removes its ready file once everything is stopped, just before it exits
