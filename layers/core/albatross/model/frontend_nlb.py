@@ -4,12 +4,14 @@ messages (read from LBC's ``pkg/ingress/model_build_frontend_nlb.go``).
 
 Per member (:func:`read`, the member's error when a value is bad): the switch, the NLB's
 scheme, subnets and security groups, the listener port mapping and the target group's
-health check. Per group (:func:`build`): members that set the switch agree; the scheme,
+health check. Per group (:func:`enabled` and the functions after it, which the builder
+calls with the ALB it made): members that set the switch agree; the scheme,
 subnets and security groups are exclusive; without a port mapping a member gets one NLB
 listener per ALB listen port of its own, on the same port; with one, the mapped NLB ports
 whose ALB port the member listens on; one NLB port maps to one ALB port. Each NLB port
 has a TCP listener forwarding to a TCP target group of type ``alb`` in which the ALB is
-registered on its mapped port (an :data:`~albatross.model.stack.ALB_TARGET`).
+registered on its mapped port (an :data:`~albatross.model.stack.ALB_TARGET`). Per
+Ingress, :func:`status_hostnames`: the addresses its status lists.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ DEFAULTS: Mapping[str, Any] = {
     "Matcher": "200",
     "Port": "traffic-port",
 }
-SCHEMES = ("internal", "internet-facing")
+SCHEMES = ("internal", "internet-facing")  # settings.SCHEMES; settings imports this module
 _INT32 = re.compile(r"[+-]?[0-9]+")
 # LBC's later additions Albatross does not build yet: an error, never ignored (an NLB
 # without the Elastic IPs, addresses, attributes or tags asked for would look built).
