@@ -231,7 +231,8 @@ def test_elb_and_ec2_changes_are_limited_to_what_carries_our_cluster_tag(templat
             continue
         resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
         arns = [r["Fn::Sub"] for r in resources]
-        assert all(":listener/app/" in a or ":listener-rule/app/" in a for a in arns), statement["Sid"]
+        # an ALB's listeners and rules, and a frontend NLB's listeners (as LBC's policy scopes them)
+        assert all(re.search(r":listener(-rule)?/(app|net)/", a) for a in arns), statement["Sid"]
     conditions = [str(s.get("Condition")) for s in statements]
     assert any("aws:RequestTag/elbv2.k8s.aws/cluster" in c for c in conditions)
     assert any("aws:ResourceTag/elbv2.k8s.aws/cluster" in c for c in conditions)
