@@ -31,7 +31,7 @@ from typing import Any
 from moto.server import ThreadedMotoServer
 
 from albatross.aws import clients
-from albatross.local import artifact, awsevents, clock, insights, intrinsics, lambdas, logship
+from albatross.local import artifact, awsevents, clock, insights, intrinsics, lambdas, logship, speed
 from albatross.local.realistic import Realistic, limited
 from albatross.local.template import translate
 from albatross.model import limits
@@ -474,6 +474,7 @@ def local_cloud(
         stack_.callback(_moto_api, endpoint, "reset")
         _moto_api(endpoint, "config", {"stepfunctions": {"execute_state_machine": True}})
         stack_.enter_context(clock.scaled(time_scale))
+        stack_.enter_context(speed.asl_validated_once())
         stack_.enter_context(lambdas.routed())
         stack_.enter_context(logship.shipping(log_level))
         stack_.enter_context(insights.served())
