@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import urllib.request
 
+import moto.backends
 import pytest
 from botocore.exceptions import ClientError
 
@@ -38,3 +39,13 @@ def test_invalid_definitions_are_still_refused_and_valid_ones_accepted_again(mot
             sfn.create_state_machine(name=name, definition=VALID, roleArn=ROLE)
         assert [refusal("bad-again"), refusal("bad-once-more")] == [as_moto_says, as_moto_says]
     assert sorted(m["name"] for m in sfn.list_state_machines()["stateMachines"]) == ["first", "second"]
+
+
+def test_moto_finds_each_service_with_its_folder_listed_once(moto_endpoint: str) -> None:
+    listed = sorted(moto.backends.list_of_moto_modules())
+    with speed.modules_listed_once():
+        assert sorted(moto.backends.list_of_moto_modules()) == listed
+        # requests to several services still reach their backends
+        assert clients.sqs().list_queues().get("QueueUrls", []) == []
+        assert clients.elbv2().describe_load_balancers()["LoadBalancers"] == []
+    assert sorted(moto.backends.list_of_moto_modules()) == listed

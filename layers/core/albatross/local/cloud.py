@@ -474,7 +474,7 @@ def local_cloud(
         stack_.callback(_moto_api, endpoint, "reset")
         _moto_api(endpoint, "config", {"stepfunctions": {"execute_state_machine": True}})
         stack_.enter_context(clock.scaled(time_scale))
-        stack_.enter_context(speed.asl_validated_once())
+        stack_.enter_context(speed.shortcuts())
         stack_.enter_context(lambdas.routed())
         stack_.enter_context(logship.shipping(log_level))
         stack_.enter_context(insights.served())
