@@ -5,7 +5,8 @@ its Ready waits for this very target), writes LBC's first condition back without
 (``Elb.RegistrationInProgress``, "Target registration is in progress") and schedules the
 first poll; the poll, once the health checks pass, writes ``True`` with the
 TargetHealth's (empty) reason. A pod that shows the condition already is not written to
-again, and a pod gone is no longer read.
+again; when its binding goes, its gate passes ("Target Group Binding is deleted", LBC's
+words); a pod gone is no longer read.
 
 Through a TargetGroupBinding (gate ``target-health.elbv2.k8s.aws/<binding name>``): the
 fast path is the same for an Ingress's target groups, whose gate names the target group."""
@@ -145,6 +146,17 @@ def test_a_gated_pod_is_registered_before_it_is_ready_and_its_gate_follows_its_h
         assert passed.condition is not None
         assert (passed.condition.status, passed.condition.reason) == ("True", "")
         assert drain(world, world.settings.readiness_queue_url) == []
+
+        # the binding goes: its pods' gates pass (LBC's message), so none stays unready
+        # (the pod as last sent still shows InitialHealthChecking)
+        world.send("TargetGroupBinding", binding("checkout", arn), delete=True)
+        [released] = conditions(world)
+        assert released.condition is not None
+        assert (released.pod, released.condition.status, released.condition.message) == (
+            f"{NS}/web-2",
+            "True",
+            "Target Group Binding is deleted",
+        )
 
         # a pod gone is no longer read: no DescribeTargetHealth for it
         world.send("Pod", pod("web-2", "10.0.1.2", containers_ready=True), delete=True)

@@ -14,6 +14,9 @@ sync, the readiness poll queue and a reconcile send, with the rules of
   that changed, and the next poll one health-check interval on while any is not True.
 * :func:`send_gates`: after an apply, the ``readinessGates`` write-backs that tell the
   webhook which Services' pods to gate on which target groups, per labelled namespace.
+* :func:`release`: the pods of a target group that no longer serves them (it left the
+  model, or its binding went) get their gate ``True`` with LBC's "Target Group Binding
+  is deleted", so they do not stay unready.
 """
 
 from __future__ import annotations
@@ -29,13 +32,28 @@ from aws_lambda_powertools import Logger
 from albatross.aws import clients
 from albatross.aws.errors import Retryable, aws_errors
 from albatross.contract import bindings
-from albatross.contract.readiness import PodCondition, ReadinessWriteBack, condition_type, inject_enabled
+from albatross.contract.readiness import (
+    PodCondition,
+    ReadinessWriteBack,
+    condition_type,
+    differs,
+    gates_of,
+    inject_enabled,
+    pod_condition,
+)
 from albatross.contract.reading import listed, mapping
 from albatross.controller import readiness
 from albatross.controller.settings import Settings
-from albatross.model.readiness import MAX_DELAY_SECONDS, GatedTarget, Settled, gates_writebacks, service_gates
+from albatross.model.readiness import (
+    MAX_DELAY_SECONDS,
+    GatedTarget,
+    Settled,
+    deleted,
+    gates_writebacks,
+    service_gates,
+)
 from albatross.model.stack import TARGET_GROUP, Resource, Stack
-from albatross.model.targets import Target
+from albatross.model.targets import Target, slice_pods
 from albatross.store.table import Store
 
 logger = Logger(child=True)
@@ -218,3 +236,27 @@ def send_gates(
     messages = gates_writebacks(cluster=gates.cluster, group=group, now=now, before=before)
     send_writebacks(gates.writeback_queue_url, messages)
     return messages
+
+
+def release(
+    gates: Gates, *, store: Store, group: str, target_groups: Iterable[Resource], keep: Iterable[Resource] = ()
+) -> list[ReadinessWriteBack]:
+    """Set ``True`` ("Target Group Binding is deleted", LBC's) the gate of each ``ip``-mode
+    target group of ``target_groups`` whose gate none of ``keep`` has, on the pods of its
+    Service gated on it that do not show it already. Reads the Service's slices and their
+    gated pods, only for such a target group (rare: one left the model)."""
+    kept = {gate_of(group, tg) for tg in keep}
+    out: list[ReadinessWriteBack] = []
+    for tg in target_groups:
+        binding = mapping(tg.binding)
+        gate = gate_of(group, tg)
+        if binding.get("targetType") != "ip" or gate in kept or not binding.get("service"):
+            continue
+        keys = slice_pods(store.endpoint_slices(str(binding["service"])))
+        for key, pod in sorted(store.get_objects("Pod", keys).items()) if keys else []:
+            condition = deleted(gate)
+            if gate in gates_of(pod) and differs(pod, condition):
+                uid = str(mapping(pod.get("metadata")).get("uid") or "")
+                out.append(pod_condition(cluster=gates.cluster, pod=key, uid=uid, condition=condition))
+    send_writebacks(gates.writeback_queue_url, out)
+    return out

@@ -45,7 +45,7 @@ from albatross.k8s.params import parse_params
 from albatross.model import assemble, oidc
 from albatross.model.discovery import Discovery
 from albatross.model.group import Members
-from albatross.model.stack import LOAD_BALANCER, Stack
+from albatross.model.stack import LOAD_BALANCER, TARGET_GROUP, Stack
 from albatross.plan import protection
 from albatross.plan.actual import Actual, StackIndex
 from albatross.plan.planner import plan, recorded_first, set_aside
@@ -238,13 +238,16 @@ def reconcile(*, settings: Settings, store: Store, group: str, request_id: str, 
         store.save_model(group, model=model, leaving=members.leaving)
     # pod readiness gates (ADR 0014): what the webhook is to inject for the group's Services,
     # as the model being applied has it (in place or by an execution; a teardown's keys go)
-    gates.send_gates(
-        gates.Gates.of(settings),
-        store=store,
-        group=group,
-        desired=desired,
-        previous=Stack.from_json(state.model) if state.model else None,
-    )
+    previous = Stack.from_json(state.model) if state.model else None
+    gates.send_gates(gates.Gates.of(settings), store=store, group=group, desired=desired, previous=previous)
+    if previous is not None:  # the pods of target groups that leave: their gates pass
+        gates.release(
+            gates.Gates.of(settings),
+            store=store,
+            group=group,
+            target_groups=previous.of_type(TARGET_GROUP).values(),
+            keep=desired.of_type(TARGET_GROUP).values() if desired else (),
+        )
     described = [s.describe() for s in steps]
     if any(s.type == LOAD_BALANCER and s.op in ("create", "delete") for s in steps):
         machine = settings.provision_state_machine if desired else settings.teardown_state_machine

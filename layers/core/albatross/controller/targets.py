@@ -194,6 +194,7 @@ def unbind(*, settings: Settings, store: Store, group: str, saved: Resource | No
     except NotFound:
         pass  # the target group is gone: nothing registered is left
     calls = networking.release(store=store, group=group, cluster=settings.cluster, keep=set())
+    gates.release(gates.Gates.of(settings), store=store, group=group, target_groups=[saved])  # their gates pass
     store.release_target_group(arn, group)
     store.track_targets(group, BOUND, None)
     store.set_target_digests(group, {BOUND: ""})  # matches no digest: a binding made again syncs

@@ -42,6 +42,18 @@ def _waiting(raw_slices: Iterable[Mapping[str, Any]]) -> Iterable[tuple[Mapping[
                 yield mapping(endpoint), f"{ref.get('namespace') or namespace}/{ref['name']}"
 
 
+def slice_pods(raw_slices: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Every pod (``namespace/name``) the slices' endpoints name."""
+    out = set()
+    for eps in raw_slices:
+        namespace = str(mapping(eps.get("metadata")).get("namespace", ""))
+        for endpoint in listed(eps.get("endpoints")):
+            ref = mapping(mapping(endpoint).get("targetRef"))
+            if ref.get("kind") == "Pod" and ref.get("name"):
+                out.add(f"{ref.get('namespace') or namespace}/{ref['name']}")
+    return sorted(out)
+
+
 def waiting_pods(raw_slices: Iterable[Mapping[str, Any]]) -> list[str]:
     """The pods (``namespace/name``) of the endpoints that are neither ready nor
     terminating: those a readiness gate may make targets."""
