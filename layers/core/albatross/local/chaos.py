@@ -35,21 +35,9 @@ from albatross.aws import clients
 from albatross.local.faults import THROTTLED as THROTTLING  # what each service answers when throttled
 from albatross.local.faults import Fault
 from albatross.local.faults import _error_response as error_response  # one answer shape for every injected fault
+from albatross.model import limits
 
 _CLIENTS = {"elasticloadbalancing": "elbv2", "ec2": "ec2"}
-# Calls that change something: the ones whose lost response matters.
-MUTATING_PREFIXES = (
-    "Create",
-    "Delete",
-    "Modify",
-    "Register",
-    "Deregister",
-    "Set",
-    "Add",
-    "Remove",
-    "Authorize",
-    "Revoke",
-)
 
 
 @dataclass
@@ -166,7 +154,7 @@ class AwsChaos:
                 with self._lock:
                     self.tally.throttled += 1
                 return error_response(throttled, protocol)
-            if operation.startswith(MUTATING_PREFIXES) and roll < self.throttle + self.lose:
+            if limits.mutating(operation) and roll < self.throttle + self.lose:
                 _deliver(request)  # AWS acts on it ...
                 with self._lock:
                     self.tally.lost += 1
