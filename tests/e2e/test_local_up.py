@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import socket
 import subprocess
 import sys
@@ -42,6 +43,14 @@ def until(what: str, check: Callable[[], Any], timeout: float = 30.0) -> Any:
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     assert main(argv) == 0, capsys.readouterr().err
     return capsys.readouterr().out
+
+
+def doc_block(page: Path, heading: str) -> list[str]:
+    """The lines of the first ``sh`` block under ``heading`` in ``page``."""
+    text = page.read_text()
+    section = text[text.index(heading) :]
+    block = section[section.index("```sh\n") + len("```sh\n") :]
+    return block[: block.index("```")].splitlines()
 
 
 def closed(url: str) -> bool:
@@ -107,6 +116,21 @@ def test_local_up_serves_kubectl_and_the_cli_until_down(tmp_path: Path, capsys: 
         [group] = status["groups"]
         assert group["loadBalancer"]["dns"] == hostname
         assert group["loadBalancer"]["state"] == "active"
+
+        # docs/operations.md's status block, verbatim, as in a shell where the env file was sourced
+        with pytest.MonkeyPatch.context() as sourced:
+            sourced.setenv("ALBATROSS_OUTPUTS", str(state / "outputs.json"))
+            sourced.setenv("AWS_ENDPOINT_URL", found["endpoint"])
+            clients.reset()
+            for line in doc_block(ROOT / "docs/operations.md", "## The state of a group from a terminal"):
+                argv = shlex.split(line, comments=True)
+                assert argv[0] == "albatross"
+                shown = run(argv[1:], capsys)
+                if "json" in argv:
+                    assert [g["group"] for g in json.loads(shown)["groups"]] == [KEY]
+                else:
+                    assert shown.startswith(f"IngressGroup {KEY}  ({KEY})"), shown
+        clients.reset()
 
         history = run(["logs", KEY, *aws], capsys)
         assert "provision  INFO     execution started" in history

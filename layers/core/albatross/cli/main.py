@@ -45,9 +45,11 @@ def _out(line: str) -> None:
 def _status(args: argparse.Namespace) -> int:
     from albatross.cli import stack, status
 
+    status.check_ingress(args.ingress)  # the command line first: no AWS call for a wrong one
     outputs = stack.outputs(args)
     stack.require(outputs, "StateTableName", "ClusterName")
     groups = status.status(outputs=outputs, group=args.group, ingress=args.ingress)
+    status.require_found(groups, group=args.group, ingress=args.ingress)
     print(status.as_json(groups) if args.output == "json" else status.table(groups))
     return 0
 

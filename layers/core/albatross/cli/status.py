@@ -105,26 +105,37 @@ def group_status(*, store: Store, cluster: str, group: str) -> dict[str, Any]:
 
 
 def status(*, outputs: Mapping[str, str], group: str | None = None, ingress: str | None = None) -> list[dict[str, Any]]:
-    """One entry per group: ``group``, the group of ``ingress``, or every group. A group
-    or Ingress asked for by name that Albatross does not know is a CliError (exit 1): a
-    script must not read "nothing found" as "nothing wrong"."""
-    if ingress is not None and (ingress.count("/") != 1 or not all(ingress.split("/"))):
-        raise UsageError(f"name an Ingress as NAMESPACE/NAME, not {ingress!r}; or a group with --group")
+    """One entry per group: ``group``, the group of ``ingress``, or every group (none
+    when the one asked for is not there: :func:`require_found` makes that an error)."""
     store = Store(outputs["StateTableName"])
     cluster = outputs["ClusterName"]
     groups = sorted(store.all_groups())
     if ingress is not None:
         groups = [g for g in groups if ingress in store.members(g)]
-        if not groups:
-            raise CliError(
-                f"no IngressGroup has Ingress {ingress}: not of this stack's class, not yet sent by the forwarder,"
-                " or deleted (kubectl describe ingress shows its Events)"
-            )
     elif group is not None:
         groups = [g for g in groups if g == group]
-        if not groups:
-            raise CliError(f"no IngressGroup {group}: albatross status lists every group")
     return [group_status(store=store, cluster=cluster, group=g) for g in groups]
+
+
+def check_ingress(ingress: str | None) -> None:
+    """An Ingress on the command line is NAMESPACE/NAME (a UsageError otherwise)."""
+    if ingress is not None and (ingress.count("/") != 1 or not all(ingress.split("/"))):
+        raise UsageError(f"name an Ingress as NAMESPACE/NAME, not {ingress!r}; or a group with --group")
+
+
+def require_found(groups: list[dict[str, Any]], *, group: str | None, ingress: str | None) -> None:
+    """A group or Ingress asked for by name that Albatross does not know is a CliError
+    (exit 1): a script must not read "nothing found" as "nothing wrong". With neither,
+    no group at all is an answer."""
+    if groups:
+        return
+    if ingress is not None:
+        raise CliError(
+            f"no IngressGroup has Ingress {ingress}: not of this stack's class, not yet sent by the forwarder,"
+            " or deleted (kubectl describe ingress shows its Events)"
+        )
+    if group is not None:
+        raise CliError(f"no IngressGroup {group}: albatross status lists every group")
 
 
 def table(groups: list[dict[str, Any]]) -> str:
