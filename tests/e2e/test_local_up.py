@@ -9,8 +9,10 @@ ignores the replayed Resync (which would tombstone objects made since); nothing 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
+import signal
 import socket
 import subprocess
 import sys
@@ -43,6 +45,13 @@ def until(what: str, check: Callable[[], Any], timeout: float = 30.0) -> Any:
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     assert main(argv) == 0, capsys.readouterr().err
     return capsys.readouterr().out
+
+
+def albatross(line: str) -> list[str]:
+    """A page's command line as argv (its comment left out): an ``albatross`` one."""
+    argv = shlex.split(line, comments=True)
+    assert argv[0] == "albatross", line
+    return argv
 
 
 def doc_block(page: Path, heading: str) -> list[str]:
@@ -118,13 +127,12 @@ def test_local_up_serves_kubectl_and_the_cli_until_down(tmp_path: Path, capsys: 
         assert group["loadBalancer"]["state"] == "active"
 
         # docs/operations.md's status block, verbatim, as in a shell where the env file was sourced
-        with pytest.MonkeyPatch.context() as sourced:
-            sourced.setenv("ALBATROSS_OUTPUTS", str(state / "outputs.json"))
-            sourced.setenv("AWS_ENDPOINT_URL", found["endpoint"])
+        with pytest.MonkeyPatch.context() as shell:
+            shell.setenv("ALBATROSS_OUTPUTS", str(state / "outputs.json"))
+            shell.setenv("AWS_ENDPOINT_URL", found["endpoint"])
             clients.reset()
             for line in doc_block(ROOT / "docs/operations.md", "## The state of a group from a terminal"):
-                argv = shlex.split(line, comments=True)
-                assert argv[0] == "albatross"
+                argv = albatross(line)
                 shown = run(argv[1:], capsys)
                 if "json" in argv:
                     assert [g["group"] for g in json.loads(shown)["groups"]] == [KEY]
@@ -137,6 +145,41 @@ def test_local_up_serves_kubectl_and_the_cli_until_down(tmp_path: Path, capsys: 
         assert "step       INFO     applying  step=create Listener 80" in history
         assert "provision  INFO     execution succeeded" in history
 
+        # docs/operations.md's logs and redrive blocks, verbatim, the env file sourced
+        sourced = {"ALBATROSS_OUTPUTS": str(state / "outputs.json"), "AWS_ENDPOINT_URL": found["endpoint"]}
+        *once, follow = doc_block(ROOT / "docs/operations.md", "## Logs")
+        with pytest.MonkeyPatch.context() as shell:
+            for key, value in sourced.items():
+                shell.setenv(key, value)
+            clients.reset()
+            for line in once:
+                shown = run(albatross(line)[1:], capsys)
+                if "json" in line:
+                    assert json.loads(shown)["group"] == KEY
+                else:
+                    assert shown.startswith(f"IngressGroup {KEY}  ({KEY})  since "), shown
+            for line in doc_block(ROOT / "docs/operations.md", "## Where things land when they fail"):
+                assert run(albatross(line)[1:], capsys) == "nothing in the dead-letter queues\n"
+        clients.reset()
+        # --follow prints the history, then waits for more until Ctrl-C, which ends it with 0
+        following = subprocess.Popen(  # noqa: S603  # the page's line, run as our CLI
+            [sys.executable, "-m", "albatross.cli.main", *albatross(follow)[1:]],
+            cwd=ROOT,
+            env={**os.environ, **sourced},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert following.stdout is not None
+            assert KEY in following.stdout.readline()
+            following.send_signal(signal.SIGINT)
+            assert following.wait(timeout=30) == 0
+        finally:
+            if following.poll() is None:
+                following.kill()
+            following.communicate(timeout=30)
+
         assert (
             run(["local", "scale", "--dir", str(state), KEY, "5"], capsys) == "deployment.apps/game-2048 scaled to 5\n"
         )
@@ -147,7 +190,9 @@ def test_local_up_serves_kubectl_and_the_cli_until_down(tmp_path: Path, capsys: 
 
         until("5 targets", lambda: targets() == 5)
 
-        assert main(["replay", "--from", "10m", *aws]) == 0
+        # docs/operations.md's replay block, verbatim (moto replays every archived event, whatever the window)
+        [line] = doc_block(ROOT / "docs/operations.md", "## Replaying the event archive")
+        assert main([*albatross(line)[1:], *aws]) == 0
         replayed = capsys.readouterr()
         [line] = replayed.out.splitlines()  # its end said once, with the window it replayed
         assert re.fullmatch(r"replay albatross-\S+ COMPLETED in [\d.]+s: events of \S+Z to \S+Z", line), line
