@@ -174,7 +174,11 @@ def test_status_of_a_group_or_ingress_that_is_not_there_fails(
     )
 
 
-def test_usage_errors_exit_2_and_1_under_detailed_exitcode(capsys: pytest.CaptureFixture[str]) -> None:
+def test_usage_errors_exit_2_and_1_under_detailed_exitcode(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps({"EventArchiveArn": "arn:archive", "EventBusArn": "arn:bus"}))
+    assert main(["replay", "--from", "1h", "--to", "2h", "--outputs", str(outputs)]) == 2  # a value it cannot use
+    assert capsys.readouterr().err == "albatross replay: --from must be before --to\n"
     with pytest.raises(SystemExit) as usage:
         main(["plan", "--offline"])  # no -f
     assert usage.value.code == 2
