@@ -142,6 +142,7 @@ def test_gated_pods_are_sent_and_their_gates_set_as_albatross_asks(
         response = json.loads(answer.read())["response"]
     patch = json.loads(base64.b64decode(response["patch"]))
     assert patch == [{"op": "add", "path": "/spec/readinessGates", "value": [{"conditionType": GATE}]}]
+    assert metric(forwarder, "webhook_requests_total", result="patched") == 1
 
     # the group gates nothing there any more: its key goes, and so do the gates
     send(forwarders, readiness_gates(cluster="c", group="g", namespace=NS, services={}))
