@@ -34,6 +34,7 @@ from albatross.contract import Claim, ClaimError, ObjectChange, Resync, bindings
 from albatross.contract.claim import open_claim
 from albatross.contract.membership import uses_ingress_class
 from albatross.contract.oidc import reference_of
+from albatross.contract.readiness import gates_of
 from albatross.controller import queues
 from albatross.controller.settings import Settings
 from albatross.k8s.errors import ObjectError
@@ -172,11 +173,9 @@ def _pod_groups(store: Store, obj: Mapping[str, Any], previous: Mapping[str, Any
     if deleted or _registration(obj) == _registration(previous) or _registration(obj) == (False, False):
         return set()
     namespace = str((obj.get("metadata") or {}).get("namespace", ""))
-    served = {
-        bindings.group_of(k)
-        for k, (_, o) in store.live_snapshots(bindings.KIND).items()
-        if k.startswith(namespace + "/") and bindings.served(o)
-    }
+    # a binding's gate is named as the binding (LBC's): read by key, not scanned for
+    named = {f"{namespace}/{gate.split('/', 1)[1]}" for gate in gates_of(obj)}
+    served = {bindings.group_of(k) for k, o in store.get_objects(bindings.KIND, named).items() if bindings.served(o)}
     return store.all_groups(namespace=namespace) | served
 
 
