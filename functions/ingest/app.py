@@ -24,6 +24,8 @@ def lambda_handler(raw: dict[str, Any], context: LambdaContext) -> dict[str, Any
     settings = Settings.from_env()
     try:
         event = BusEvent.of(raw)
+        if event.replay_name:  # one line per replayed event: albatross replay counts them
+            logger.info("replayed event", extra={"replay": event.replay_name, "detailType": event.detail_type})
         change = parse_detail(event.detail)
         if isinstance(change, ObjectClaim | ResyncClaim):  # too big for EventBridge: the detail is in S3
             change = ingest.redeem(change, settings=settings)

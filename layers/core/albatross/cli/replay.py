@@ -4,11 +4,17 @@ back onto the bus (EventBridge StartReplay), and follow the replay until it ends
 Ingest takes each again: a change it already has (the same or an older resourceVersion)
 is dropped as stale, so a replay only restores what the state table lost. The archive
 and the bus come from the stack's outputs.
+
+EventBridge reports no count of the events a replay sent, and delivers them to ingest
+asynchronously; ingest logs one ``replayed event`` line per replayed event, naming the
+replay. Once the replay has ended, the count of those lines is read until it no longer
+grows (or ``settle`` seconds pass) and reported as the events that reached ingest.
 """
 
 from __future__ import annotations
 
 import datetime
+import json
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -28,6 +34,7 @@ def replay(
     progress: Callable[[str], None],
     interval: float = 2.0,
     timeout: float = 1800.0,
+    settle: float = 60.0,
 ) -> dict[str, Any]:
     """Replay events archived between ``start`` and ``end`` (ms since the epoch)."""
     require(outputs, "EventArchiveArn", "EventBusArn")
@@ -44,6 +51,7 @@ def replay(
             Destination={"Arn": outputs["EventBusArn"]},
         )
     started, last = time.monotonic(), ""
+    since = int(time.time() * 1000) - 60_000  # ingest's lines of this replay are all later (clock skew aside)
     while True:
         with aws_errors():
             found = events.describe_replay(ReplayName=name)
@@ -58,11 +66,17 @@ def replay(
                 f"replay {name} still {state} after {timeout:.0f}s: check it with aws events describe-replay"
             )
         time.sleep(interval)
+    reached = None
+    if state == "COMPLETED":
+        reached = _settled(
+            lambda: reached_ingest(outputs, name=name, since=since), interval=interval, settle=settle, progress=progress
+        )
     return {
         "replay": name,
         "state": state,
         "reason": found.get("StateReason", ""),
         "seconds": round(time.monotonic() - started, 1),
+        "events": reached,
         "from": _iso(start),
         "to": _iso(end),
     }
@@ -72,7 +86,47 @@ def _iso(ms: int) -> str:
     return datetime.datetime.fromtimestamp(ms / 1000, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def reached_ingest(outputs: Mapping[str, str], *, name: str, since: int) -> int | None:
+    """How many events of replay ``name`` ingest has logged so far (None: the stack
+    names no ingest log group)."""
+    groups = [g for g in str(outputs.get("LogGroupNames", "")).split(",") if "Ingest" in g]
+    if not groups:
+        return None
+    seen: set[str] = set()
+    logs = clients.logs()
+    with aws_errors():
+        for page in logs.get_paginator("filter_log_events").paginate(
+            logGroupName=groups[0], startTime=since, filterPattern=f'"{name}"'
+        ):
+            for found in page.get("events", []):
+                try:
+                    line = json.loads(found.get("message", ""))
+                except ValueError:
+                    continue
+                if isinstance(line, dict) and line.get("message") == "replayed event" and line.get("replay") == name:
+                    seen.add(str(line.get("correlation_id") or found.get("eventId")))
+    return len(seen)
+
+
+def _settled(
+    count: Callable[[], int | None], *, interval: float, settle: float, progress: Callable[[str], None]
+) -> int | None:
+    """``count()`` once it no longer grows between two reads, or after ``settle`` seconds."""
+    deadline = time.monotonic() + settle
+    now = count()
+    while now is not None and time.monotonic() < deadline:
+        progress(f"waiting for ingest to take the replayed events: {now} so far")
+        time.sleep(interval)
+        before, now = now, count()
+        if now == before:
+            break
+    return now
+
+
 def summary(done: Mapping[str, Any]) -> str:
-    """The one line a replay ends with: its name, how it ended, the window and how long."""
+    """The one line a replay ends with: its name, how it ended, how long, the window and
+    how many events reached ingest."""
     line = f"replay {done['replay']} {done['state']} in {done['seconds']}s: events of {done['from']} to {done['to']}"
+    if done.get("events") is not None:
+        line += f"; {done['events']} reached ingest"
     return line + (f" ({done['reason']})" if done["reason"] else "")
