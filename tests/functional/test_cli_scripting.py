@@ -28,6 +28,7 @@ import yaml
 from albatross.aws import applier, clients, discovery
 from albatross.cli.main import _parser, main
 from albatross.cli.plan import load_objects, plan_offline
+from albatross.cli.redrive import failure
 from albatross.local.system import make_vpc
 from albatross.model.config import ControllerConfig
 from albatross.model.stack import Stack
@@ -102,7 +103,7 @@ def build(objects: list[dict[str, Any]], vpc: str) -> None:
 
 
 def test_plan_live_reads_the_stack_and_the_live_service_uid(
-    moto_endpoint: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    moto_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     outputs, vpc = stack_in_moto(tmp_path)
     live = ["plan", "-f", str(EXAMPLE), "--outputs", str(outputs), "--detailed-exitcode"]
@@ -149,6 +150,20 @@ def test_plan_live_reads_the_stack_and_the_live_service_uid(
     # without the flag, changes are no failure: 0, as terraform plan without -detailed-exitcode
     assert main(["plan", "-f", str(other), "--outputs", str(outputs)]) == 0
     capsys.readouterr()
+
+    # --config instead of the stack's settings (a cluster with no stack yet): the UID comes
+    # from the state table only when a stack is named, and the note says which it was
+    config = tmp_path / "config.yaml"
+    config.write_text(f"clusterName: {CLUSTER}\nvpcId: {vpc}\n")
+    assert main(["plan", "-f", str(EXAMPLE), "--config", str(config), "--outputs", str(outputs)]) == 0
+    assert capsys.readouterr().out.splitlines()[1:] == ["no changes"]
+    monkeypatch.delenv("ALBATROSS_OUTPUTS", raising=False)
+    assert main(["plan", "-f", str(EXAMPLE), "--config", str(config), "--detailed-exitcode"]) == 2
+    assert capsys.readouterr().out.splitlines()[0] == (
+        f"note Service {SERVICE} has no metadata.uid in the file; target group names hash it, and no stack is"
+        " named to read the live one from (--stack-name or --outputs): its target groups are planned as a new"
+        " Service's"
+    )
 
     # a plan with an Ingress that cannot be built fails (1), the plan still printed
     bad = tmp_path / "bad.yaml"
@@ -276,3 +291,21 @@ def test_commands_that_need_no_offline_system_do_not_load_moto(tmp_path: Path, a
     if argv[0] == "local":  # nothing runs there: one line that says so
         assert code == "1"
         assert "albatross local up is not running" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (
+            b'{"errorType": "AlbatrossError", "errorMessage": "the table\\n is unavailable"}',
+            "AlbatrossError: the table is unavailable",
+        ),
+        (b'{"errorType": "Timeout"}', "Timeout"),
+        (b"Task timed out after 60.00 seconds", "Task timed out after 60.00 seconds"),
+        (b"", "no reason given"),
+    ],
+)
+def test_a_failed_invocation_reads_as_one_line(payload: bytes, reason: str) -> None:
+    """What ``redrive`` shows for a message ingest refused: Lambda's error payload
+    (``errorType``, ``errorMessage``) as one line, never a bytes repr."""
+    assert failure(payload) == reason
