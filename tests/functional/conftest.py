@@ -15,7 +15,6 @@ from albatross.local import clock
 from albatross.local.kube import KubeDouble, kube_double
 from tests.functional.forwarding import Forwarders
 
-
 TIME_SCALE = 0.05  # the local system's default
 
 
