@@ -22,6 +22,7 @@ from albatross.aws.calls import CallCounter
 from albatross.contract.readiness import ReadinessWriteBack, parse_readiness_writeback
 from albatross.controller import gates
 from albatross.local.mends import target_health
+from albatross.model.stack import TARGET_GROUP, Resource, Stack
 from tests.functional.forwarding import wait_for
 from tests.functional.test_bindings import NS, World, binding, endpoints, registered, service
 
@@ -186,3 +187,50 @@ def run_targets(world: World) -> None:
                 cause=m["MessageId"],
             )
             sqs.delete_message(QueueUrl=world.settings.targets_queue_url, ReceiptHandle=m["ReceiptHandle"])
+
+
+def test_a_reconcile_tells_the_webhook_which_pods_to_gate_in_labelled_namespaces(moto_endpoint: str) -> None:
+    """LBC's webhook gates a pod on each ``ip``-mode target group whose Service selects it,
+    in namespaces labelled ``elbv2.k8s.aws/pod-readiness-gate-inject=enabled`` only; the
+    gates' write-back lists them per namespace and group, and an empty one takes them back
+    when the group no longer serves that namespace."""
+    world = World()
+    world.run_queues = lambda: None  # type: ignore[method-assign]  # nothing is queued here
+    labelled = {"elbv2.k8s.aws/pod-readiness-gate-inject": "enabled"}
+    world.send("Namespace", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS, "labels": labelled}})
+    world.send("Namespace", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "plain"}})
+    for namespace in (NS, "plain"):
+        selected = service()
+        selected["metadata"]["namespace"] = namespace
+        selected["spec"]["selector"] = {"app": "checkout"}
+        world.send("Service", selected)
+
+    def target_group(name: str, namespace: str, target_type: str = "ip") -> Resource:
+        binding = {"service": f"{namespace}/checkout", "servicePortNumber": 80, "targetType": target_type}
+        return Resource(type=TARGET_GROUP, properties={"Name": name}, binding=binding)
+
+    stack = Stack(
+        stack_id="shop/web",
+        resources={
+            "tg-ip": target_group("k8s-shop-checkou-0123456789", NS),
+            "tg-instance": target_group("k8s-shop-checkou-9876543210", NS, "instance"),
+            "tg-plain": target_group("k8s-plain-checkou-1111111111", "plain"),
+        },
+    )
+    the_gates = gates.Gates.of(world.settings)
+    sent = gates.send_gates(the_gates, store=world.store, group="shop/web", desired=stack, previous=None)
+    [message] = [parse_readiness_writeback(b) for b in drain(world, world.settings.writeback_queue_url)]
+    assert message == sent[0]
+    assert message is not None
+    assert (message.type, message.namespace, message.group) == ("readinessGates", NS, "shop/web")
+    assert {name: (dict(g.selector), g.gates) for name, g in message.services.items()} == {
+        "checkout": ({"app": "checkout"}, ("target-health.elbv2.k8s.aws/k8s-shop-checkou-0123456789",))
+    }
+    # the group's Ingresses go: its key in that namespace goes too
+    gates.send_gates(the_gates, store=world.store, group="shop/web", desired=None, previous=stack)
+    [gone] = [parse_readiness_writeback(b) for b in drain(world, world.settings.writeback_queue_url)]
+    assert gone is not None
+    assert (gone.namespace, dict(gone.services)) == (NS, {})
+    # a group with nothing in a labelled namespace says nothing
+    only_plain = Stack(stack_id="plain/web", resources={"tg": target_group("k8s-plain-checkou-1111111111", "plain")})
+    assert gates.send_gates(the_gates, store=world.store, group="plain/web", desired=only_plain, previous=None) == []
