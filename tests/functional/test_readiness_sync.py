@@ -79,7 +79,8 @@ def test_a_gated_pod_is_registered_before_it_is_ready_and_its_gate_follows_its_h
         readiness_queue_url=sqs.create_queue(QueueName="readiness")["QueueUrl"],
         readiness_clock_seconds=0.001,  # polls due at once (SQS's least timer, 1 s): the clock is the test's
     )
-    world.run_queues = lambda: run_targets(world)  # type: ignore[method-assign]  # the write-backs are read here
+    synced: list[str] = []  # the targets syncs ingest asked for, by group
+    world.run_queues = lambda: synced.extend(run_targets(world))  # type: ignore[method-assign]  # write-backs read here
     arn = str(
         clients.elbv2().create_target_group(
             Name="checkout-tf",
@@ -102,6 +103,7 @@ def test_a_gated_pod_is_registered_before_it_is_ready_and_its_gate_follows_its_h
 
         # the pod arrives, its containers ready: a target now, and its gate says so
         world.send("Pod", pod("web-2", "10.0.1.2", containers_ready=True))
+        assert synced[-1] == "binding:shop/checkout"  # ingest sent it to the binding's targets sync
         assert registered(arn) == {("10.0.1.1", 8080), ("10.0.1.2", 8080)}
         [first] = conditions(world)
         assert (first.pod, first.uid) == (f"{NS}/web-2", "uid-web-2")
@@ -123,6 +125,8 @@ def test_a_gated_pod_is_registered_before_it_is_ready_and_its_gate_follows_its_h
         [checking] = conditions(world)
         assert checking.condition is not None
         assert (checking.condition.status, checking.condition.reason) == ("False", "Elb.InitialHealthChecking")
+        # the pod shows it (the forwarder applied it): no registration changes, no sync asked for
+        before = len(synced)
         world.send(
             "Pod",
             pod(
@@ -137,6 +141,7 @@ def test_a_gated_pod_is_registered_before_it_is_ready_and_its_gate_follows_its_h
                 },
             ),
         )
+        assert len(synced) == before
         [again] = wait_for("the next poll", lambda: drain(world, world.settings.readiness_queue_url))
         assert gates.poll_message(again, gates=the_gates, store=world.store) == 0  # shown already: not written
 
@@ -169,11 +174,12 @@ def test_a_gated_pod_is_registered_before_it_is_ready_and_its_gate_follows_its_h
         assert not counter.snapshot().get(("elasticloadbalancing", "DescribeTargetHealth"))
 
 
-def run_targets(world: World) -> None:
-    """The reconcile function's targets-queue work (the write-backs are left for the test)."""
+def run_targets(world: World) -> list[str]:
+    """The reconcile function's targets-queue work (the write-backs are left for the
+    test); returns the groups synced."""
     from albatross.controller import targets
 
-    sqs = clients.sqs()
+    sqs, done = clients.sqs(), []
     while messages := sqs.receive_message(QueueUrl=world.settings.targets_queue_url, MaxNumberOfMessages=10).get(
         "Messages", []
     ):
@@ -186,7 +192,9 @@ def run_targets(world: World) -> None:
                 service=body.get("service"),
                 cause=m["MessageId"],
             )
+            done.append(body["group"])
             sqs.delete_message(QueueUrl=world.settings.targets_queue_url, ReceiptHandle=m["ReceiptHandle"])
+    return done
 
 
 def test_a_reconcile_tells_the_webhook_which_pods_to_gate_in_labelled_namespaces(moto_endpoint: str) -> None:
