@@ -494,7 +494,7 @@ def local_cloud(
         ).deploy()
         function_env = {k: v for k, v in deployment.environment.items() if v and k not in env}
         stack_.enter_context(_environment(function_env))
-        stack_.callback(_stop_executions, deployment)
+        stack_.callback(_quiesce, deployment)
         # after the executions' stop above is registered: gone before it, so the stop at the
         # end puts nothing on the bus
         events = stack_.enter_context(awsevents.emitting(deployment.roles, account=ACCOUNT, region=REGION))
@@ -509,10 +509,24 @@ def _moto_api(endpoint: str, action: str, body: Mapping[str, Any] | None = None)
         pass
 
 
-def _stop_executions(deployment: Deployment) -> None:
-    """Executions run in moto threads; stop them before the server goes."""
+def _quiesce(deployment: Deployment) -> None:
+    """Before the server goes, nothing of this system may still run: executions run in
+    moto's threads and invoke handlers, and a handler may start an execution. So: wait for
+    the handlers, stop what executions run, and again until none was running (a handler or
+    an execution that outlived its system would call and log into the next one)."""
+    for _ in range(10):
+        lambdas.settle()
+        if not _stop_executions(deployment):
+            return
+
+
+def _stop_executions(deployment: Deployment) -> int:
+    """Stop the running executions; how many there were."""
     sfn = clients.sfn()
+    stopped = 0
     for machine in deployment.state_machines:
         for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=machine, statusFilter="RUNNING"):
             for execution in page["executions"]:
                 sfn.stop_execution(executionArn=execution["executionArn"])
+                stopped += 1
+    return stopped

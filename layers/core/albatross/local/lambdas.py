@@ -57,10 +57,17 @@ class _Context:
 # calls are made under (albatross.local.awsevents records them as its role's).
 running: ContextVar[str | None] = ContextVar("albatross_local_running", default=None)
 
+log = logging.getLogger("albatross.local.lambdas")
+
 _registry: dict[str, Code] = {}
 _loaded: dict[str, Handler] = {}
 _formatters: dict[str, logging.Formatter] = {}  # function → its module's Powertools formatter
 _lock = threading.Lock()
+# Handlers running now: a local cloud that goes waits for them (see routed), so none
+# outlives its system and logs or calls into the next one started in this process.
+_in_flight = 0
+SETTLE = 60.0
+_settled = threading.Condition(_lock)
 
 
 def register(function_name: str, code: Code) -> None:
@@ -124,21 +131,39 @@ def _run(function_name: str, context: _Context, event: Any) -> tuple[str, bool]:
 
 
 def _invoke_lambda(self: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:
+    global _in_flight
     if isinstance(event, str):
         event = json.loads(event or "{}")
-    payload, errored = invoke(self.function_name, self.function_arn, event if event is not None else {})
+    with _lock:
+        _in_flight += 1
+    try:
+        payload, errored = invoke(self.function_name, self.function_arn, event if event is not None else {})
+    finally:
+        with _lock:
+            _in_flight -= 1
+            _settled.notify_all()
     return payload, errored, ""
+
+
+def settle(timeout: float = SETTLE) -> None:
+    """Wait until no handler runs (at most ``timeout`` seconds, then say so)."""
+    with _lock:
+        if not _settled.wait_for(lambda: _in_flight == 0, timeout=timeout):
+            log.warning("%d handler(s) still running after %s s; going on", _in_flight, timeout)
 
 
 @contextmanager
 def routed() -> Iterator[None]:
-    """Route moto's Lambda invocations to the in-process handlers while active."""
+    """Route moto's Lambda invocations to the in-process handlers while active. On the way
+    out, no new invocation is routed and those running are waited for (up to ``SETTLE``
+    seconds): a handler that outlived its system would log and call into the next."""
     original = LambdaFunction._invoke_lambda
     LambdaFunction._invoke_lambda = _invoke_lambda  # type: ignore[method-assign]  # the documented seam, see module docstring
     try:
         yield
     finally:
         LambdaFunction._invoke_lambda = original  # type: ignore[method-assign]  # restore
+        settle()
         with _lock:
             _registry.clear()
             _loaded.clear()
