@@ -6,12 +6,13 @@ operation and parameter names are the service model's, spelled as the CLI spells
 (botocore's ``xform_name`` with dashes: ``modify-load-balancer-attributes``,
 ``--load-balancer-arn``); a parameter's value follows its shape: a string, a list of
 strings (the tokens up to the next option), a list of structures in the CLI's shorthand
-(``Key=a,Value=b``, one item a token). Anything else is refused, so a doc line the real
-CLI would not take fails here too. The call goes through botocore (which validates it
-against the model) to ``AWS_ENDPOINT_URL``, the local cloud; its answer is printed as the
-CLI prints it (``--query`` applied with JMESPath, ``--output text`` as tab-separated
-values). Each call is recorded in ``$AWSCLI_LOG`` (service, operation, parameters,
-answer), one JSON line each: the test hands the mutating ones to the local CloudTrail.
+(``Key=a,Value=b``, one item a token), a blob from the file ``fileb://PATH`` names.
+Anything else is refused, so a doc line the real CLI would not take fails here too. The
+call goes through botocore (which validates it against the model) to
+``AWS_ENDPOINT_URL``, the local cloud; its answer is printed as the CLI prints it
+(``--query`` applied with JMESPath, ``--output text`` as tab-separated values). Each
+call is recorded in ``$AWSCLI_LOG`` (service, operation, parameters, answer), one JSON
+line each: the test hands the mutating ones to the local CloudTrail.
 
 :func:`install` writes the executable into a folder to put first on PATH.
 """
@@ -69,6 +70,11 @@ def _value(shape: Any, tokens: list[str], option: str) -> Any:
                 item[key] = value
             items.append(item)
         return items
+    if shape.type_name == "blob":
+        # binary: the CLI reads it from the file ``fileb://PATH`` names (ACM's import-certificate)
+        if len(tokens) != 1 or not tokens[0].startswith("fileb://"):
+            raise SystemExit(f"aws: {option} takes fileb://PATH")
+        return Path(tokens[0].removeprefix("fileb://")).read_bytes()
     raise SystemExit(f"aws: {option}: a {shape.type_name} parameter is beyond this stand-in")
 
 
