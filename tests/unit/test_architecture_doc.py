@@ -17,12 +17,22 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from albatross.local.template import load
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+@cache
+def template() -> dict[str, Any]:
+    """template.yaml, read once (no caller changes it)."""
+    loaded: dict[str, Any] = load(ROOT / "template.yaml")
+    return loaded
+
+
 DOC = ROOT / "docs" / "architecture.md"
 PACKAGES = {
     "albatross": ROOT / "layers" / "core" / "albatross",
@@ -142,7 +152,7 @@ def dead_letters(resources: dict[str, Any]) -> set[str]:
 def wiring() -> set[Row]:
     """(source, delivers to, dead letters, written by) of every queue, rule, schedule and
     state machine, from the template."""
-    resources: dict[str, Any] = load(ROOT / "template.yaml")["Resources"]
+    resources: dict[str, Any] = template()["Resources"]
     functions = {lid for lid, r in resources.items() if r["Type"] == "AWS::Serverless::Function"}
 
     def policies(kind: str, key: str) -> Iterator[tuple[str, str | None]]:
@@ -213,6 +223,6 @@ def test_the_wiring_is_read_from_the_template() -> None:
 
 
 def test_what_feeds_what_is_the_templates_wiring() -> None:
-    resources = set(load(ROOT / "template.yaml")["Resources"])
+    resources = set(template()["Resources"])
     resources |= {row[0] for row in wiring()}  # the rules and schedules SAM makes
     assert documented(resources) == wiring()

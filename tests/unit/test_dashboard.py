@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,13 @@ from albatross.controller import reconcile
 from albatross.local.template import load
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+@cache
+def template() -> dict[str, Any]:
+    """template.yaml, read once (no caller changes it)."""
+    loaded: dict[str, Any] = load(ROOT / "template.yaml")
+    return loaded
 
 
 def _strings(node: ast.expr) -> set[str]:
@@ -41,7 +49,7 @@ def reconcile_results() -> set[str]:
 def dashboard_metrics() -> list[list[Any]]:
     """Every metric line of every widget, with CloudWatch's ``"."`` shorthand filled in
     from the line before (as the console reads it)."""
-    body = load(ROOT / "template.yaml")["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    body = template()["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
     out: list[list[Any]] = []
     for widget in json.loads(re.sub(r"\$\{[^}]+\}", "x", body))["widgets"]:
         previous: list[Any] = []
@@ -72,7 +80,7 @@ def test_every_reconcile_result_is_on_the_dashboard() -> None:
 def test_refused_plans_have_a_widget_of_their_own() -> None:
     """A refused teardown keeps finalizers until the user acts: it is not one line among
     many on the results graph."""
-    body = load(ROOT / "template.yaml")["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    body = template()["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
     widgets = json.loads(re.sub(r"\$\{[^}]+\}", "x", body))["widgets"]
     alone = [w for w in widgets if [m[1] for m in w["properties"].get("metrics", [])] == ["Reconcile_refused"]]
     assert len(alone) == 1
@@ -82,13 +90,13 @@ def test_refused_plans_have_a_widget_of_their_own() -> None:
 def _widgets() -> list[dict[str, Any]]:
     """The dashboard's widgets with each ``${...}`` left as written (every one sits inside a
     JSON string), so a line names the template resource it shows."""
-    body = load(ROOT / "template.yaml")["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    body = template()["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
     widgets: list[dict[str, Any]] = json.loads(body)["widgets"]
     return widgets
 
 
 def _resources(*types: str) -> set[str]:
-    resources = load(ROOT / "template.yaml")["Resources"]
+    resources = template()["Resources"]
     return {lid for lid, resource in resources.items() if resource["Type"] in types}
 
 
@@ -111,7 +119,7 @@ def _dead_letter_queues() -> set[str]:
             for item in node:
                 walk(item)
 
-    walk(load(ROOT / "template.yaml")["Resources"])
+    walk(template()["Resources"])
     return found
 
 
