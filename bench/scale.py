@@ -22,7 +22,7 @@ Part ``create`` (one system):
   idle. Target: 0 ELBv2 calls;
 * ``scale-user-change-under-storm`` (its drift half): the drift schedule fires (every
   group enqueued for a full re-read) and at once one user adds a path to one Ingress:
-  ``converged_s`` until its new rule is on the listener. Target: 30 s;
+  ``during_drift_s`` until its new rule is on the listener. Target: 30 s;
 * ``scale-steady-state``: ten idle minutes on AWS's clock (the drift schedule's period,
   ``rate(10 minutes)``; the forwarder's resync is set to the same 10 AWS minutes): one
   sweep fired at its start, then nothing but what the controller does by itself.
@@ -45,7 +45,8 @@ Part ``adopt`` (a second, fresh system):
   budget and reports no "someone else" change). Then the forwarder starts: until its
   Resync reached ingest and the controller is idle. Target: 0 mutating calls;
 * ``scale-user-change-under-storm`` (its adoption half): one user adds a path to one
-  Ingress as soon as the forwarder starts: ``converged_s`` until its rule is there. Its
+  Ingress as soon as the forwarder starts: ``during_adoption_s`` until its rule is there
+  (the entry's ``converged_s`` is the worse of the two halves). Its
   own calls (a CreateRule and a SetRulePriorities, as ``add-path`` in ``bench.run``) are
   taken out of the adoption's figures; ``with_user_change`` has them in.
 
@@ -626,6 +627,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.only in (None, "adopt"):
             with realistic_system(time_scale=args.time_scale, provisioning_seconds=args.provisioning_seconds) as s:
                 merge(results, adopt_part(s, members, timeout=args.timeout))
+        storm = results.get("scale-user-change-under-storm", {})
+        parts = [storm[k] for k in ("during_drift_s", "during_adoption_s") if k in storm]
+        if parts:  # the figure: the worse of the two
+            storm["converged_s"] = max(parts)
         size = {"ingresses": count, "groups": len(stacks(members))}
         for entry in results.values():
             entry.update(size)
