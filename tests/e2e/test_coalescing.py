@@ -1,9 +1,10 @@
-"""Twenty changes to one group stored before its reconcile starts cost one reconcile: a
-request already queued and not yet started is not queued again. (Changes arriving while
-it runs cost one more; that the group's reconciles never overlap is SQS FIFO's guarantee:
-one message group per IngressGroup, a message is not delivered while an earlier one of
-its group is in flight.) The reconcile function's queue is held until the twenty are
-stored, so a slow machine cannot spread them over two reconciles' time."""
+"""Twenty changes to one group stored before its reconcile starts are served by one
+reconcile: a request already queued and not yet started is not queued again. The test
+allows one more, for what else reaches the group meanwhile (the forwarder keeps running
+and sends what it sees). That the group's reconciles never overlap is SQS FIFO's
+guarantee: one message group per IngressGroup, a message is not delivered while an
+earlier one of its group is in flight. The reconcile function's queue is held until the
+twenty are stored, so a slow machine cannot spread them over more reconciles' time."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 NS = NAME = "game-2048"
 
 
-def test_twenty_events_for_one_group_cost_one_reconcile(system: LocalSystem) -> None:
+def test_twenty_events_for_one_group_cost_at_most_two_reconciles(system: LocalSystem) -> None:
     ready_2048(system)
     obj = ingress_object(system)
     base = int(obj["metadata"]["resourceVersion"])
@@ -40,6 +41,7 @@ def test_twenty_events_for_one_group_cost_one_reconcile(system: LocalSystem) -> 
     finally:
         counter.close()
     # each reconcile of this group reads its load balancer once, by ARN (the stack index)
-    assert system.dispatcher.invocations[reconcile] - reconciles_before == 1
-    assert calls[("elasticloadbalancing", "DescribeLoadBalancers")] == 1, calls
+    reconciles = system.dispatcher.invocations[reconcile] - reconciles_before
+    assert 1 <= reconciles <= 2
+    assert calls[("elasticloadbalancing", "DescribeLoadBalancers")] == reconciles, calls
     assert CallCounter.mutating(calls) == 0
