@@ -615,6 +615,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", choices=("create", "adopt"), help="one part (default: both)")
     p.add_argument("--timeout", type=float, default=4 * 3600, help="wall seconds any one wait may take")
     p.add_argument("--no-record", action="store_true", help="print only; leave bench/results.json as it is")
+    p.add_argument("--json", type=Path, help="also write each size's entries to this file (JSON, one object per size)")
     args = p.parse_args(argv)
     warnings.filterwarnings("ignore", message="No application metrics to publish")
     context = {"time_scale": args.time_scale, "provisioning_s": args.provisioning_seconds}
@@ -641,6 +642,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {line}")
         if not args.no_record:
             record(results, context)
+        if args.json is not None:
+            with args.json.open("a") as out:
+                out.write(json.dumps({name: {**context, **entry} for name, entry in results.items()}) + "\n")
     return 0
 
 
