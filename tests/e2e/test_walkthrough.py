@@ -84,6 +84,7 @@ def shows(block: Block, printed: str) -> None:
     assert not lacking, f"{block.commands}printed:\n{printed}\nlacks:\n" + "\n".join(lacking)
 
 
+@pytest.mark.timeout(240)  # a dozen shell blocks, each starting the CLI: minutes on a loaded machine
 def test_the_walk_through_runs_as_written(local_up: tuple[LocalSystem, Path]) -> None:
     system, folder = local_up
     shell = Shell(system, folder)
@@ -164,8 +165,11 @@ def test_the_walk_through_runs_as_written(local_up: tuple[LocalSystem, Path]) ->
         shell(fix.commands) == f"ingress.networking.k8s.io/{NAME} annotated\n"
     )  # $arn holds the aws line's; openssl prints on stderr
     [imported] = clients.acm().list_certificates()["CertificateSummaryList"]
-    system.wait_for("the address", lambda: ingress_hostname(system, NS, NAME), 30)
-    system.wait_for("the fix in the logs", lambda: not missing(str(logs_since.shown), shell(logs_since.commands)), 30)
+    system.wait_for("the address", lambda: ingress_hostname(system, NS, NAME), 60)
+    # each look runs the CLI in a shell: a few seconds apart on a loaded machine
+    system.wait_for(
+        "the fix in the logs", lambda: not missing(str(logs_since.shown), shell(logs_since.commands)), 90, interval=1
+    )
     assert "HTTPS:443" in shell(f"albatross status {KEY}")
     [balancer] = [
         lb

@@ -73,7 +73,7 @@ def test_bindings_are_forwarded_with_their_services_and_told_what_the_cloud_says
     generated = {"ingress.k8s.aws/stack-namespace": NS, "ingress.k8s.aws/stack-name": "web"}
     custom.create_namespaced_custom_object(GROUP, VERSION, NS, PLURAL, tgb("k8s-shop-web-0123456789", "web", generated))
     bus = Bus("b")
-    forwarder = forwarders.make(bus)
+    forwarder = forwarders.make(bus, lease_duration=60)  # one term: a starved machine must not relist mid-test
     (resync,) = wait_for("the first Resync", bus.resyncs)
     seen: dict[str, set[str]] = {}
     for kind in ("TargetGroupBinding", "Service", "EndpointSlice"):
@@ -133,4 +133,5 @@ def test_bindings_are_forwarded_with_their_services_and_told_what_the_cloud_says
     wait_for(
         "the binding's delete",
         lambda: any(d["action"] == "delete" for d in bus.changes("TargetGroupBinding") if d["key"] == "shop/checkout"),
+        timeout=60,
     )
