@@ -167,9 +167,16 @@ def test_the_walk_through_runs_as_written(local_up: tuple[LocalSystem, Path]) ->
     [imported] = clients.acm().list_certificates()["CertificateSummaryList"]
     system.wait_for("the address", lambda: ingress_hostname(system, NS, NAME), 60)
     # each look runs the CLI in a shell: a few seconds apart on a loaded machine
-    system.wait_for(
-        "the fix in the logs", lambda: not missing(str(logs_since.shown), shell(logs_since.commands)), 90, interval=1
-    )
+    last: list[list[str]] = []  # what the last look still missed, for the failure's message
+
+    def fixed_in_logs() -> bool:
+        last[:] = [missing(str(logs_since.shown), shell(logs_since.commands))]
+        return not last[0]
+
+    try:
+        system.wait_for("the fix in the logs", fixed_in_logs, 90, interval=1)
+    except TimeoutError as e:
+        raise AssertionError(f"{e}; still missing: {last}") from e
     assert "HTTPS:443" in shell(f"albatross status {KEY}")
     [balancer] = [
         lb
