@@ -34,6 +34,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -203,13 +204,13 @@ def lifted_then_deleted(calls: Calls, mark: int, arn: str) -> None:
 # --- the walk-through, as written ----------------------------------------------------------
 
 
-@pytest.fixture
-def local_up(tmp_path: Path) -> Iterator[tuple[LocalSystem, Path]]:
+@contextmanager
+def system_up(tmp_path: Path, *, log_level: str = "WARNING") -> Iterator[tuple[LocalSystem, Path]]:
     """The system, with the folder ``albatross local up`` would leave (albatross.local.up):
     ``.albatross-local`` holding ``kubeconfig``, ``outputs.json``, ``env`` and ``up.json``
     (this process's pid, as the process running the system); ``examples`` beside it."""
     folder = tmp_path / ".albatross-local"
-    with local_system(ROOT, work_dir=folder) as system:
+    with local_system(ROOT, work_dir=folder, log_level=log_level) as system:
         (folder / "outputs.json").write_text(json.dumps(system.cloud.deployment.outputs, indent=2) + "\n")
         env = {
             **FAKE_CREDENTIALS,
@@ -228,6 +229,12 @@ def local_up(tmp_path: Path) -> Iterator[tuple[LocalSystem, Path]]:
         (folder / "up.json").write_text(json.dumps(state, indent=2) + "\n")
         (tmp_path / "examples").symlink_to(ROOT / "examples")
         yield system, tmp_path
+
+
+@pytest.fixture
+def local_up(tmp_path: Path) -> Iterator[tuple[LocalSystem, Path]]:
+    with system_up(tmp_path) as up:
+        yield up
 
 
 class Shell:

@@ -21,7 +21,6 @@ functions' own log lines would mix with what ``main`` prints).
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,12 +30,10 @@ import pytest
 
 from albatross.aws import clients
 from albatross.cli import insights, logs, status
-from albatross.local.cloud import FAKE_CREDENTIALS
 from albatross.local.demo import ingress_hostname
-from albatross.local.system import LocalSystem, local_system
-from albatross.local.up import process_start
+from albatross.local.system import LocalSystem
 from tests.doc_blocks import Block, missing, section_blocks
-from tests.e2e.test_deletion_protection import Shell
+from tests.e2e.test_deletion_protection import Shell, system_up
 from tests.e2e.test_slice import events_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,28 +47,9 @@ BAD = "arn:aws:acm:us-east-1:123456789012:certificate/0b0e5e1c-0000-4000-8000-00
 
 @pytest.fixture
 def local_up(tmp_path: Path) -> Iterator[tuple[LocalSystem, Path]]:
-    """The system (INFO: the whole history in the logs), with the folder ``albatross local
-    up`` would leave (albatross.local.up) and ``examples`` beside it."""
-    folder = tmp_path / ".albatross-local"
-    with local_system(ROOT, work_dir=folder, log_level="INFO") as system:
-        (folder / "outputs.json").write_text(json.dumps(system.cloud.deployment.outputs, indent=2) + "\n")
-        env = {
-            **FAKE_CREDENTIALS,
-            "AWS_ENDPOINT_URL": system.cloud.endpoint,
-            "KUBECONFIG": str(folder / "kubeconfig"),
-            "ALBATROSS_OUTPUTS": str(folder / "outputs.json"),
-        }
-        (folder / "env").write_text("".join(f"export {k}={v}\n" for k, v in env.items()))
-        state = {
-            "pid": os.getpid(),
-            "started": process_start(os.getpid()),
-            "endpoint": system.cloud.endpoint,
-            "kube": system.kube.url,
-            "cluster": system.cluster,
-        }
-        (folder / "up.json").write_text(json.dumps(state, indent=2) + "\n")
-        (tmp_path / "examples").symlink_to(ROOT / "examples")
-        yield system, tmp_path
+    """The system as ``albatross local up`` leaves it, at INFO: the whole history in the logs."""
+    with system_up(tmp_path, log_level="INFO") as up:
+        yield up
 
 
 def schema(name: str) -> dict[str, object]:
