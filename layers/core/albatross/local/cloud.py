@@ -45,6 +45,10 @@ FAKE_CREDENTIALS = {
     "AWS_DEFAULT_REGION": REGION,
     "AWS_REGION": REGION,
 }
+# A queue's invocations at once when its function reserves no concurrency: Lambda starts
+# an SQS event source mapping at five concurrent batches (Lambda's "Configuring scaling
+# behavior for SQS event source mappings"); locally it stays there.
+UNRESERVED_POLLERS = 5
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,11 @@ class QueueRoute:
     function: str
     batch_size: int
     partial: bool
+    # Invocations at once from this queue (albatross.local.dispatch): the mapping's
+    # ScalingConfig.MaximumConcurrency, else the function's reserved concurrency, else 5
+    # (Lambda's first five concurrent batches on a queue). A FIFO queue's message groups
+    # bound it too: SQS serves a group to one receiver at a time.
+    concurrency: int = 1
 
 
 @dataclass
@@ -77,6 +86,7 @@ class Deployment:
     schedules: dict[str, str] = field(default_factory=dict)  # EventBridge Scheduler schedule → function
     roles: dict[str, str] = field(default_factory=dict)  # function name → its role's ARN (who its calls are)
     recorded: dict[str, Any] = field(default_factory=dict)  # resources kept as their properties only
+    concurrency: dict[str, int] = field(default_factory=dict)  # function name → its reserved concurrency
 
 
 def _zip() -> bytes:
@@ -190,6 +200,8 @@ class _Deployer:
             attrs = self.function(logical, props)
         elif kind == "AWS::Lambda::EventSourceMapping":
             queue = next(a for a in self.out.attributes.values() if a.get("Arn") == props["EventSourceArn"])
+            reserved = self.out.concurrency.get(str(props["FunctionName"]), UNRESERVED_POLLERS)
+            maximum = (props.get("ScalingConfig") or {}).get("MaximumConcurrency")
             self.out.queue_routes.append(
                 QueueRoute(
                     queue_url=queue["Ref"],
@@ -197,6 +209,7 @@ class _Deployer:
                     function=props["FunctionName"],
                     batch_size=int(props.get("BatchSize", 10)),
                     partial="ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
+                    concurrency=min(reserved, int(maximum)) if maximum else reserved,
                 )
             )
             attrs = {"Ref": logical}
@@ -308,6 +321,8 @@ class _Deployer:
             built = (self.runtime, function)
         lambdas.register(name, lambdas.Code(folder=folder, handler=props["Handler"], built=built))
         self.out.roles[name] = str(props["Role"])
+        if "ReservedConcurrentExecutions" in props:
+            self.out.concurrency[name] = int(props["ReservedConcurrentExecutions"])
         for key, value in env.items():
             if self.out.environment.setdefault(key, value) != value:
                 # Differs per function (e.g. POWERTOOLS_SERVICE_NAME); handlers set it themselves.

@@ -2,7 +2,17 @@
 local deployer made, so moto's own pattern matcher decides what matches) and SQS event
 source mappings to Lambda, with AWS's semantics: a failed invocation leaves its messages
 to come back after the visibility timeout (and into the DLQ after maxReceiveCount); a
-partial batch response deletes only the records that succeeded."""
+partial batch response deletes only the records that succeeded.
+
+An event source mapping drains its queue in parallel, as Lambda's pollers do: one poller
+waits on the queue, and each batch it receives starts another (up to the route's
+concurrency, :attr:`QueueRoute.concurrency`); a poller that finds the queue empty goes.
+The function's reserved concurrency is shared by all of its queues: a batch received
+beyond it waits for a running invocation to end (on AWS the invocation is throttled and
+the mapping retries it; either way its messages stay in flight). On a FIFO queue SQS
+serves a message group to one receiver at a time (:mod:`albatross.local.mends` makes
+moto do so under concurrent receivers), so one IngressGroup's batches never overlap
+while different groups' run side by side."""
 
 from __future__ import annotations
 
@@ -19,6 +29,9 @@ from albatross.local.cloud import ACCOUNT, REGION, Deployment, QueueRoute, RuleR
 
 log = logging.getLogger("albatross.local.dispatch")
 
+# How often a poller waiting for an invocation slot, or on a held queue, looks again.
+_LOOK = 0.05
+
 
 class Dispatcher:
     def __init__(self, deployment: Deployment, *, wait_seconds: int = 1) -> None:
@@ -34,22 +47,47 @@ class Dispatcher:
         # Tests and the chaos benchmark set it (albatross.local.chaos.BusChaos).
         self.deliveries: Callable[[dict[str, Any]], list[dict[str, Any]]] | None = None
         self._held: set[str] = set()  # functions whose queue is not polled for now (holding)
+        # Invocation slots per function: its reserved concurrency, shared by its queues.
+        self._slots = {
+            f: threading.BoundedSemaphore(n) for f, n in deployment.concurrency.items() if f in _consumers(deployment)
+        }
+        self._pollers: dict[QueueRoute, int] = {}  # pollers running per queue route
+        self.peak: dict[str, int] = {}  # most invocations of a function at once from its queues
+        self._running: dict[str, int] = {}
 
     def start(self) -> None:
-        loops: list[tuple[str, Callable[[], None]]] = []
         for rule in self.deployment.rule_routes:
-            loops.append((rule.function, lambda r=rule: self._rule_loop(r)))  # type: ignore[misc]  # bound default
+            self._spawn(f"dispatch-{rule.function}", lambda r=rule: self._rule_loop(r))  # type: ignore[misc]  # bound default
         for queue in self.deployment.queue_routes:
-            loops.append((queue.function, lambda q=queue: self._queue_loop(q)))  # type: ignore[misc]  # bound default
-        for name, loop in loops:
-            t = threading.Thread(target=loop, name=f"dispatch-{name}", daemon=True)
-            t.start()
+            self._grow(queue, lead=True)
+
+    def _spawn(self, name: str, loop: Callable[[], None]) -> None:
+        # the "dispatch-" prefix: the benchmark's call counter leaves these threads' calls out
+        t = threading.Thread(target=loop, name=name, daemon=True)
+        with self._lock:
+            self._threads = [x for x in self._threads if x.is_alive()]
             self._threads.append(t)
+        t.start()
+
+    def _grow(self, route: QueueRoute, *, lead: bool = False) -> None:
+        """Another poller on ``route``, unless it has as many as its concurrency."""
+        with self._lock:
+            if self._stop.is_set() or (not lead and self._pollers.get(route, 0) >= route.concurrency):
+                return
+            self._pollers[route] = n = self._pollers.get(route, 0) + 1
+        self._spawn(f"dispatch-{route.function}-{n}", lambda: self._queue_loop(route, lead=lead))
 
     def stop(self) -> None:
         self._stop.set()
-        for t in self._threads:
-            t.join(timeout=self.wait_seconds + 5)
+        while True:
+            with self._lock:
+                alive = [t for t in self._threads if t.is_alive()]
+            if not alive:
+                return
+            for t in alive:
+                t.join(timeout=self.wait_seconds + 5)
+                if t.is_alive():
+                    return  # stuck in an invocation: daemon threads, left behind as before
 
     @contextmanager
     def holding(self, function: str) -> Iterator[None]:
@@ -119,33 +157,77 @@ class Dispatcher:
                     log.exception("rule dispatch to %s failed", route.function)
                     time.sleep(0.2)
 
-    def _queue_loop(self, route: QueueRoute) -> None:
-        while not self._stop.is_set():
-            if self._holds(route.function):
-                self._stop.wait(0.05)
-                continue
-            try:
-                messages = self._receive(route.queue_url, route.batch_size)
-                if not messages:
+    def _queue_loop(self, route: QueueRoute, *, lead: bool) -> None:
+        """Receive and invoke until stopped; a poller other than the lead goes when the
+        queue has nothing for it (Lambda scales its pollers down as the backlog goes)."""
+        try:
+            while not self._stop.is_set():
+                if self._holds(route.function):
+                    self._stop.wait(_LOOK)
                     continue
-                event = {"Records": [sqs_record(m, route.queue_arn) for m in messages]}
-                ok, payload = self._invoke(route.function, event)
-                if not ok:
-                    continue
-                failed = set()
-                if route.partial and isinstance(payload, dict):
-                    failed = {f["itemIdentifier"] for f in payload.get("batchItemFailures", [])}
-                for m in messages:
-                    if m["MessageId"] not in failed:
-                        clients.sqs().delete_message(QueueUrl=route.queue_url, ReceiptHandle=m["ReceiptHandle"])
-            except Exception:  # keep delivering; the next receive retries
-                if not self._stop.is_set():
-                    log.exception("queue dispatch to %s failed", route.function)
-                    time.sleep(0.2)
+                try:
+                    messages = self._receive(route.queue_url, route.batch_size)
+                    if not messages:
+                        if lead:
+                            continue
+                        return
+                    with self._lock:
+                        self._busy += 1  # from receipt on: its messages are in hand
+                    try:
+                        self._grow(route)  # more may be waiting: another poller looks
+                        self._deliver(route, messages)
+                    finally:
+                        with self._lock:
+                            self._busy -= 1
+                except Exception:  # keep delivering; the next receive retries
+                    if not self._stop.is_set():
+                        log.exception("queue dispatch to %s failed", route.function)
+                        time.sleep(0.2)
+        finally:
+            with self._lock:
+                self._pollers[route] -= 1
+
+    def _deliver(self, route: QueueRoute, messages: list[dict[str, Any]]) -> None:
+        event = {"Records": [sqs_record(m, route.queue_arn) for m in messages]}
+        with self._slot(route.function) as got:
+            if not got:
+                return  # stopping: the messages come back after their visibility timeout
+            ok, payload = self._invoke(route.function, event)
+        if not ok:
+            return
+        failed = set()
+        if route.partial and isinstance(payload, dict):
+            failed = {f["itemIdentifier"] for f in payload.get("batchItemFailures", [])}
+        for m in messages:
+            if m["MessageId"] not in failed:
+                clients.sqs().delete_message(QueueUrl=route.queue_url, ReceiptHandle=m["ReceiptHandle"])
+
+    @contextmanager
+    def _slot(self, function: str) -> Iterator[bool]:
+        """One of ``function``'s reserved concurrency, waited for (False: stopped first)."""
+        slots = self._slots.get(function)
+        while slots is not None and not slots.acquire(timeout=_LOOK):
+            if self._stop.is_set():
+                yield False
+                return
+        with self._lock:
+            self._running[function] = running = self._running.get(function, 0) + 1
+            self.peak[function] = max(self.peak.get(function, 0), running)
+        try:
+            yield True
+        finally:
+            with self._lock:
+                self._running[function] -= 1
+            if slots is not None:
+                slots.release()
 
     def busy(self) -> bool:
         with self._lock:
             return self._busy > 0
+
+
+def _consumers(deployment: Deployment) -> set[str]:
+    return {q.function for q in deployment.queue_routes}
 
 
 def _envelope(event: dict[str, Any]) -> dict[str, Any]:

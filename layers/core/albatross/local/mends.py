@@ -25,6 +25,15 @@ group rules depend on (moto runs in this process, see :mod:`albatross.local.clou
   "You can only register one Application Load Balancer per target group"), else
   ``InvalidTarget`` / ``TooManyTargets``; moto registers any id on any port.
 
+* A FIFO queue serves a message group to one receiver at a time: while any of its
+  messages is in flight (received, not yet deleted, its visibility timeout not over), no
+  receive returns another message of that group (SQS Developer Guide, "FIFO queue delivery
+  logic": later requests get none of the group's messages until those received are deleted
+  or visible again). moto decides which groups are in flight once, when a receive starts:
+  a long poll that began before another receiver took a group's first message then hands
+  out its second, and two receives at once can split one group. Here each look at the queue
+  decides afresh, one receive at a time, and a waiting receive does not spin.
+
 Entered by :func:`albatross.local.gaps.fill`; everything is put back on exit.
 
 Opt-in, :func:`target_health`: moto reports a target ``healthy`` the moment it is
@@ -55,6 +64,7 @@ from moto.ec2.models.security_groups import SecurityGroupRule
 from moto.elbv2.exceptions import ELBClientError
 from moto.elbv2.models import ELBv2Backend, FakeHealthStatus, FakeLoadBalancer
 from moto.elbv2.responses import ELBV2Response
+from moto.sqs.models import SQSBackend
 
 from albatross.model import limits
 
@@ -64,6 +74,12 @@ _REGEX_CHECKS = {
     "_validate_http_header_condition": "HttpHeaderConfig",
     "_validate_path_pattern_condition": "PathPatternConfig",
 }
+
+
+# One FIFO receive at a time picks its messages (they are marked in flight before the next
+# looks); how long a waiting receive sleeps before it looks again.
+_FIFO_RECEIVE = threading.Lock()
+_FIFO_LOOK = 0.05
 
 
 @contextmanager
@@ -138,7 +154,34 @@ def mend_moto() -> Iterator[None]:
                     )
         return register_targets(self, target_group_arn, instances)
 
+    receive_message = SQSBackend.__dict__["receive_message"]
+
+    def fifo_receive(
+        self: Any,
+        queue_name: str,
+        count: int,
+        wait_seconds_timeout: int,
+        visibility_timeout: int,
+        message_attribute_names: list[str] | None = None,
+    ) -> Any:
+        queue = self.get_queue(queue_name)
+        if not queue.fifo_queue:
+            return receive_message(
+                self, queue_name, count, wait_seconds_timeout, visibility_timeout, message_attribute_names
+            )
+        deadline = time.monotonic() + wait_seconds_timeout
+        while True:
+            with _FIFO_RECEIVE:  # moto's own look, not waiting: it reads the groups in flight now
+                found = receive_message(self, queue_name, count, 0, visibility_timeout, message_attribute_names)
+            left = deadline - time.monotonic()
+            if found or left <= 0:
+                return found
+            # a send wakes it at once; a delete or an expired timeout is seen a look later
+            with queue._messages_lock:
+                queue._messages_lock.wait(timeout=min(left, _FIFO_LOOK))
+
     mends: list[tuple[type, str, Any]] = [
+        (SQSBackend, "receive_message", fifo_receive),
         (ELBv2Backend, "register_targets", register_alb),
         (ELBV2Response, "create_target_group", create_with_control_port),
         (ELBv2Backend, "delete_load_balancer", protected_delete),

@@ -1,0 +1,147 @@
+"""The local dispatcher drains a FIFO queue as Lambda's event source mapping does (AWS
+Lambda, "Configuring scaling behavior for SQS event source mappings": a FIFO queue's
+invocations scale up to the number of active message groups, each group's messages in
+order, within the function's reserved concurrency); and the local SQS serves a message
+group to one receiver at a time (SQS Developer Guide, "FIFO queue delivery logic": while
+a group's messages are in flight, no other receive returns that group's messages).
+
+No timing decides anything here: the overlap across groups is forced by a handler that
+waits for the other group's messages, and the same wait gives the other pollers every
+chance to take a second message of the waiting group."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from albatross.aws import clients
+from albatross.local.cloud import Deployment, QueueRoute
+from albatross.local.dispatch import Dispatcher
+from albatross.local.mends import mend_moto
+
+FUNCTION = "reconcile"
+WAIT = 60.0  # a failure's bound only: a serial dispatcher never lets the other group run
+
+
+@pytest.fixture
+def fifo(moto_endpoint: str) -> Iterator[tuple[str, str]]:
+    """A FIFO queue (its URL and ARN) on moto as the local AWS mends it."""
+    with mend_moto():
+        sqs = clients.sqs()
+        # a visibility timeout far beyond any wait here: nothing comes back by expiry
+        url = sqs.create_queue(QueueName="work.fifo", Attributes={"FifoQueue": "true", "VisibilityTimeout": "600"})[
+            "QueueUrl"
+        ]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        yield url, arn
+
+
+def _send(url: str, group: str, count: int) -> None:
+    for i in range(count):
+        clients.sqs().send_message(
+            QueueUrl=url,
+            MessageBody=json.dumps({"group": group, "n": i}),
+            MessageGroupId=group,
+            MessageDeduplicationId=f"{group}-{i}",
+        )
+
+
+class Recorder(Dispatcher):
+    """A dispatcher whose function is this Python code: it records each invocation's
+    messages and how many of each group run at once. Group ``a``'s first invocation waits
+    until group ``b``'s last has ended."""
+
+    def __init__(self, deployment: Deployment, last_b: int) -> None:
+        super().__init__(deployment)
+        self.seen: dict[str, list[int]] = {}
+        self.overlaps: list[str] = []  # a group found running twice at once
+        self.active: dict[str, int] = {}
+        self.b_done = threading.Event()
+        self.a_waited: bool | None = None
+        self.last_b = last_b
+        self.record_lock = threading.Lock()
+
+    def _invoke(self, function: str, event: Any) -> tuple[bool, Any]:
+        bodies = [json.loads(r["body"]) for r in event["Records"]]
+        group = bodies[0]["group"]
+        with self.record_lock:
+            self.active[group] = self.active.get(group, 0) + 1
+            if self.active[group] > 1:
+                self.overlaps.append(group)
+            self.seen.setdefault(group, []).extend(b["n"] for b in bodies)
+        try:
+            if group == "a" and bodies[0]["n"] == 0:
+                self.a_waited = self.b_done.wait(WAIT)
+            if group == "b" and bodies[-1]["n"] == self.last_b:
+                self.b_done.set()
+            return True, None
+        finally:
+            with self.record_lock:
+                self.active[group] -= 1
+
+
+def test_message_groups_drain_in_parallel_each_in_order_and_never_overlapping(fifo: tuple[str, str]) -> None:
+    url, arn = fifo
+    route = QueueRoute(queue_url=url, queue_arn=arn, function=FUNCTION, batch_size=1, partial=True, concurrency=4)
+    # the function reserves 2: the queue's four pollers share them
+    deployment = Deployment(queue_routes=[route], concurrency={FUNCTION: 2})
+    _send(url, "a", 5)  # a's messages first: a receiver that ignored a's first being in flight takes a's second
+    _send(url, "b", 5)
+    _send(url, "c", 3)
+    dispatcher = Recorder(deployment, last_b=4)
+    dispatcher.start()
+    try:
+        done = threading.Event()
+
+        def drained() -> bool:
+            with dispatcher.record_lock:
+                return sum(len(v) for v in dispatcher.seen.values()) == 13 and not any(dispatcher.active.values())
+
+        while not done.wait(0.05):
+            if drained() or dispatcher.a_waited is False:
+                done.set()
+    finally:
+        dispatcher.stop()
+    assert dispatcher.a_waited is True, "group b never ran while a's first message was in flight"
+    assert dispatcher.overlaps == []
+    assert dispatcher.seen == {"a": [0, 1, 2, 3, 4], "b": [0, 1, 2, 3, 4], "c": [0, 1, 2]}
+    assert dispatcher.peak[FUNCTION] == 2  # the reserved concurrency, reached and never passed
+
+
+def test_a_group_in_flight_is_withheld_from_a_receive_already_waiting(fifo: tuple[str, str]) -> None:
+    """Two receivers long-poll an empty FIFO queue; one takes the group's first message;
+    the group's second, sent while the other still waits, is not given to it while the
+    first is in flight, and is served once the first is deleted."""
+    url, _ = fifo
+    sqs = clients.sqs()
+    got: list[list[dict[str, Any]]] = []
+    arrived = threading.Condition()
+
+    def receive() -> None:
+        found = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=3).get("Messages", [])
+        with arrived:
+            got.append(list(found))  # type: ignore[arg-type]  # message dicts
+            arrived.notify_all()
+
+    receivers = [threading.Thread(target=receive) for _ in range(2)]
+    for t in receivers:
+        t.start()
+    _send(url, "g", 1)
+    with arrived:
+        assert arrived.wait_for(lambda: bool(got), timeout=WAIT)
+        taken = [m for batch in got for m in batch]
+    assert [json.loads(m["Body"])["n"] for m in taken] == [0]  # one receiver has it
+    sqs.send_message(
+        QueueUrl=url, MessageBody=json.dumps({"group": "g", "n": 1}), MessageGroupId="g", MessageDeduplicationId="g-1"
+    )
+    for t in receivers:
+        t.join()
+    served = [json.loads(m["Body"])["n"] for batch in got for m in batch]
+    assert served == [0], "the group's second message was served while its first was in flight"
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=taken[0]["ReceiptHandle"])
+    after = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+    assert [json.loads(m["Body"])["n"] for m in after] == [1]
