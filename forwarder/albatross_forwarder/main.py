@@ -16,12 +16,18 @@ component sets it, with ``--webhook-cert-dir``): the leader's term also watches 
 sends only those gated on a target group (trimmed), and every replica, leader or not,
 watches the gates ConfigMap in its own namespace; with a certificate, every replica also
 answers the admission webhook from it (:mod:`albatross_forwarder.webhook`).
+
+Delivery failures (:mod:`albatross_forwarder.delivery`): the Ingresses whose changes
+(theirs, or their Services' and slices') were given up get a ``FailedDeliverEvents``
+Warning, at most one per Ingress every ``--delivery-warning-seconds``; ``/readyz``
+fails once PutEvents has accepted nothing for ``--unready-after-failing-seconds``.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -57,6 +63,8 @@ from albatross.contract.readiness import GATES_CONFIGMAP, gates_of
 from albatross_forwarder import heap, webhook
 from albatross_forwarder import kube as k8s
 from albatross_forwarder.coalesce import Coalescer
+from albatross_forwarder.delivery import REASON as DELIVERY_REASON
+from albatross_forwarder.delivery import DeliveryWarnings
 from albatross_forwarder.health import HealthServer, Metric
 from albatross_forwarder.leader import LeaderElector
 from albatross_forwarder.secrets import SecretCopier
@@ -93,6 +101,10 @@ class Config:
     webhook_cert_dir: str = ""
     webhook_address: str = "0.0.0.0"  # noqa: S104  # the API server calls the pod IP
     webhook_port: int = webhook.PORT  # 0: any free port
+    # delivery failures: /readyz fails once PutEvents has accepted nothing this long (0:
+    # never), and an Ingress gets at most one FailedDeliverEvents Warning this often
+    unready_after_failing: float = 300.0
+    delivery_warning_interval: float = 300.0
 
 
 def _identity(pod: str) -> str:
@@ -163,6 +175,10 @@ class Forwarder:
             s3_client=s3_client,
             make_s3_client=lambda: boto3.client("s3"),
             bucket=config.bucket,
+            on_failed=self._undelivered,
+        )
+        self.delivery = DeliveryWarnings(
+            record=self._warn_undelivered, bus=config.event_bus, interval=config.delivery_warning_interval
         )
         self.classes: dict[str, ClassInfo] = {}
         self.class_params: dict[str, str] = {}  # IngressClass → its IngressClassParams
@@ -319,6 +335,42 @@ class Forwarder:
     def _send(self, change: ObjectChange) -> None:
         self.sender.submit(change.to_detail())
 
+    def _undelivered(self, entries: list[dict[str, str]], reason: str) -> None:
+        """Entries the sender gave up: the Ingresses each was about (an Ingress's own
+        change, or its Service's or slice's) are told, by :class:`DeliveryWarnings`."""
+        by_service: dict[str, list[str]] = {}
+        for ingress, services in self.references.copy().items():  # a copy is atomic: watchers change it
+            for service in services:
+                by_service.setdefault(service, []).append(ingress)
+        ingresses: list[str] = []
+        for entry in entries:
+            try:
+                detail = json.loads(entry.get("Detail") or "{}")
+            except ValueError:
+                continue
+            kind, key = detail.get("kind"), str(detail.get("key") or "")
+            if kind == "Ingress":
+                ingresses.append(key)
+            elif kind == "Service":
+                ingresses += by_service.get(key, [])
+            elif kind == "EndpointSlice" and isinstance(detail.get("object"), dict):
+                ingresses += by_service.get(_slice_service(detail["object"]), [])
+        self.delivery.failed(sorted(set(ingresses)), reason)
+
+    def _warn_undelivered(self, ingress: str, message: str) -> bool:
+        namespace, name = ingress.split("/", 1)
+        try:
+            live = self.kube.get(k8s.INGRESSES, namespace, name)
+        except ApiException as e:
+            if e.status == 404:
+                return False  # gone: nothing to tell
+            raise
+        uid = str((live.get("metadata") or {}).get("uid") or "")
+        self.writeback.ingress_event(
+            namespace, name, uid=uid, event_type="Warning", reason=DELIVERY_REASON, message=message
+        )
+        return True
+
     def _remember_class(self, obj: Mapping[str, Any]) -> None:
         name = (obj.get("metadata") or {}).get("name")
         if not name:
@@ -459,6 +511,7 @@ class Forwarder:
         if self.gates_watcher is not None:
             self._spawn(self.gates_watcher.run, "watch-gates")
         self._spawn(self.elector.run, "leader-election")
+        self._spawn(self.delivery.run, "delivery-warnings")
 
     # --- leadership terms ---------------------------------------------------------------
 
@@ -589,6 +642,7 @@ class Forwarder:
                 t.join(timeout=5)
         self.coalescer.stop()
         self.sender.stop()
+        self.delivery.stop()
         if release:
             self.elector.release()
         if self.health is not None:
@@ -615,7 +669,11 @@ class Forwarder:
 
     def readyz(self) -> tuple[bool, str]:
         """The leader is ready once every kind has listed; a standby is ready while it can
-        read the Lease (ready to take over: a new leader lists everything anyway)."""
+        read the Lease (ready to take over: a new leader lists everything anyway). Neither
+        is once PutEvents has accepted nothing for ``unready_after_failing`` seconds."""
+        failing, limit = self.sender.failing_for(), self.config.unready_after_failing
+        if limit > 0 and failing > limit:
+            return False, f"delivery to EventBridge failing for {failing:.0f} s ({self.sender.last_error})"
         if self.elector.leading:
             term = self._term
             listing = [w.kind for w in term.watchers if not w.synced.is_set()] if term else ["(starting)"]
@@ -668,6 +726,18 @@ class Forwarder:
                 "gauge",
                 "Objects remembered (sent and live) per kind.",
                 [({"kind": w.kind}, len(w.seen)) for w in live] + [({"kind": "Secret"}, len(self.secrets.sent))],
+            ),
+            Metric.one(
+                prefix + "delivery_failing_seconds",
+                "gauge",
+                "Seconds PutEvents has accepted nothing (every call failed or was refused); 0 while delivery works.",
+                self.sender.failing_for(),
+            ),
+            Metric.one(
+                prefix + "delivery_warnings_total",
+                "counter",
+                f"{DELIVERY_REASON} Warning Events recorded on Ingresses whose changes were not delivered.",
+                self.delivery.recorded,
             ),
             Metric.one(prefix + "resyncs_total", "counter", "Resync events sent.", self.resyncs),
             Metric(
@@ -795,6 +865,18 @@ def _parse(argv: Sequence[str] | None) -> Config:
         help="pod readiness gates: the webhook's tls.crt and tls.key; empty: off (no webhook, no Pod watch)",
     )
     p.add_argument("--webhook-port", type=int, default=int(env.get("WEBHOOK_PORT", str(webhook.PORT))))
+    p.add_argument(
+        "--unready-after-failing-seconds",
+        type=float,
+        default=float(env.get("UNREADY_AFTER_FAILING_SECONDS", "300")),
+        help="/readyz fails once PutEvents has accepted nothing this long; 0: never",
+    )
+    p.add_argument(
+        "--delivery-warning-seconds",
+        type=float,
+        default=float(env.get("DELIVERY_WARNING_SECONDS", "300")),
+        help=f"at most one {DELIVERY_REASON} Warning per Ingress this often",
+    )
     args = p.parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     return Config(
@@ -817,6 +899,8 @@ def _parse(argv: Sequence[str] | None) -> Config:
         readiness_gates=args.readiness_gates,
         webhook_cert_dir=args.webhook_cert_dir,
         webhook_port=args.webhook_port,
+        unready_after_failing=args.unready_after_failing_seconds,
+        delivery_warning_interval=args.delivery_warning_seconds,
     )
 
 

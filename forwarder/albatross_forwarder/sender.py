@@ -7,7 +7,13 @@ bucket such an entry is logged and counted as dropped. The S3 client is made at 
 first claim check: most clusters never need one, and it costs about 6 MiB.
 
 Entries go out in the order they came; each carries the time it was queued, so
-:meth:`Sender.oldest_age` is how long the oldest entry not yet accepted has waited."""
+:meth:`Sender.oldest_age` is how long the oldest entry not yet accepted has waited.
+
+Delivery failures are made visible, not only logged: :meth:`Sender.failing_for` is how
+long PutEvents has accepted nothing (every call raised, or refused every entry: denied,
+bad credentials, the bus gone, the endpoint unreachable), which ``/readyz`` reads; and
+the entries given up are handed to ``on_failed`` with the reason, which the forwarder
+turns into Warning Events on the Ingresses they were about."""
 
 from __future__ import annotations
 
@@ -44,8 +50,11 @@ class Sender:
         make_s3_client: Callable[[], Any] | None = None,
         bucket: str = "",
         clock: Callable[[], float] = time.monotonic,
+        on_failed: Callable[[list[dict[str, str]], str], None] | None = None,
     ) -> None:
-        """``s3_client``, or ``make_s3_client`` to make one at the first claim check."""
+        """``s3_client``, or ``make_s3_client`` to make one at the first claim check;
+        ``on_failed(entries, reason)``: entries given up (called on the sending thread:
+        it must not block)."""
         self.client = events_client
         self.bus = bus_name
         self.max_attempts = max_attempts
@@ -59,6 +68,10 @@ class Sender:
         self._carry: Queued | None = None  # taken from the queue, did not fit the last batch
         self._inflight: float | None = None  # when the oldest entry of the batch being sent was queued
         self._inflight_count = 0
+        self.on_failed = on_failed
+        # since when PutEvents has accepted nothing (None: it works), and the last reason
+        self._failing_since: float | None = None
+        self.last_error = ""
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="forwarder-sender", daemon=True)
 
@@ -133,6 +146,25 @@ class Sender:
         first = next((t for t in (self._inflight, carry[0] if carry else None, head) if t is not None), None)
         return 0.0 if first is None else max(0.0, self.clock() - first)
 
+    def failing_for(self) -> float:
+        """Seconds since PutEvents last accepted anything, while every call since has
+        failed; 0 while delivery works (or nothing was sent yet)."""
+        since = self._failing_since
+        return 0.0 if since is None else max(0.0, self.clock() - since)
+
+    def _failed(self, reason: str) -> None:
+        self.last_error = reason
+        if self._failing_since is None:
+            self._failing_since = self.clock()
+
+    def _give_up(self, entries: list[dict[str, str]], reason: str) -> None:
+        self.dropped += len(entries)
+        if self.on_failed is not None and entries:
+            try:
+                self.on_failed(entries, reason)
+            except Exception:  # reporting must never stop the sending
+                log.exception("reporting %d entries not sent failed", len(entries))
+
     def _batch(self) -> list[Queued]:
         if self._carry is not None:
             first, self._carry = self._carry, None
@@ -165,28 +197,45 @@ class Sender:
                     self._inflight, self._inflight_count = None, 0
 
     def _send(self, batch: list[dict[str, str]]) -> None:
+        reason = ""
         for attempt in range(self.max_attempts):
             try:
                 resp = self.client.put_events(Entries=batch)
-            except Exception:  # network or 5xx: retry the whole batch
-                log.warning("PutEvents failed, retrying", exc_info=True)
+            except Exception as e:  # network, 5xx, or refused (denied, bad credentials, no bus): retry the batch
+                reason = _reason(e)
+                self._failed(reason)
+                log.warning("PutEvents failed (%s), retrying", reason, exc_info=True)
                 time.sleep(min(0.1 * 2**attempt, 5))
                 continue
-            retry = []
+            retry: list[dict[str, str]] = []
+            refused = 0  # entries of this call EventBridge did not take
             for entry, result in zip(batch, resp.get("Entries", []), strict=False):
                 if "ErrorCode" not in result:
                     self.sent += 1
-                elif result["ErrorCode"] in _RETRYABLE:
+                    self._failing_since, self.last_error = None, ""  # EventBridge accepts: delivery works
+                    continue
+                refused += 1
+                reason = str(result["ErrorCode"])
+                if result["ErrorCode"] in _RETRYABLE:
                     retry.append(entry)
                 else:
-                    self.dropped += 1
                     log.error(
-                        "entry rejected",
-                        extra={"code": result["ErrorCode"], "detail": json.loads(entry["Detail"]).get("key")},
+                        "entry rejected", extra={"code": reason, "detail": json.loads(entry["Detail"]).get("key")}
                     )
+                    self._give_up([entry], reason)
+            if refused and refused == len(batch):  # the call delivered nothing
+                self._failed(reason)
             if not retry:
                 return
             batch = retry
             time.sleep(min(0.1 * 2**attempt, 5))
-        self.dropped += len(batch)
-        log.error("gave up on %d entries after %d attempts", len(batch), self.max_attempts)
+        self._give_up(batch, reason or "unknown")
+        log.error("gave up on %d entries after %d attempts (%s)", len(batch), self.max_attempts, reason)
+
+
+def _reason(error: Exception) -> str:
+    """What refused a call, as AWS names it (AccessDeniedException, ResourceNotFoundException,
+    UnrecognizedClientException...), or the exception's type (EndpointConnectionError)."""
+    if isinstance(error, ClientError):
+        return str(error.response.get("Error", {}).get("Code") or type(error).__name__)
+    return type(error).__name__

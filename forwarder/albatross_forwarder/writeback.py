@@ -373,8 +373,12 @@ class WriteBackConsumer:
     # --- Ingresses ----------------------------------------------------------------------
 
     def _event(self, namespace: str, name: str, wb: WriteBack, uid: str) -> None:
+        self.ingress_event(namespace, name, uid=uid, event_type=wb.event_type, reason=wb.reason, message=wb.message)
+
+    def ingress_event(self, namespace: str, name: str, *, uid: str, event_type: str, reason: str, message: str) -> None:
+        """Record an Event on an Ingress: a write-back's, or the forwarder's own (a delivery failure)."""
         involved = {"kind": "Ingress", "apiVersion": "networking.k8s.io/v1", "namespace": namespace, "name": name}
-        self._record(namespace, name, involved, uid, wb.event_type, wb.reason, wb.message)
+        self._record(namespace, name, involved, uid, event_type, reason, message)
 
     def _record(
         self,
