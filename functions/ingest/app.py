@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from albatross.contract import ClaimError, ContractError, ObjectChange, ObjectClaim, ResyncClaim, parse_detail
@@ -54,4 +54,8 @@ def lambda_handler(raw: dict[str, Any], context: LambdaContext) -> dict[str, Any
         groups = set()
     else:
         groups = ingest.apply_resync(change, settings=settings, store=store, event_id=event.id, sent=event.time)
+        # the forwarder is heard: ForwarderSilentAlarm (per cluster, as stacks may share an
+        # account) fires when none arrives for two Resync periods
+        with single_metric(name="ResyncsIngested", unit=MetricUnit.Count, value=1) as resync:
+            resync.add_dimension(name="cluster", value=settings.cluster)
     return {"groups": sorted(groups)}
