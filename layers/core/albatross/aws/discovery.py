@@ -407,6 +407,58 @@ def read_stack(
     return complete(find_stack(cluster=cluster, stack_id=stack_id, recorded=recorded), desired)
 
 
+# DescribeLoadBalancers' and DescribeTargetGroups' PageSize: "Valid Range: Minimum value of
+# 1. Maximum value of 400." (ELBv2 API reference)
+BULK_PAGE = 400
+
+
+@dataclass(frozen=True)
+class Account:
+    """What the drift sweep's bulk reads see of every load balancer and target group of
+    the account (Region): each load balancer's state and security groups, each target
+    group's load balancers; and how many calls that took."""
+
+    load_balancers: Mapping[str, tuple[str, frozenset[str]]]  # ARN → (state code, security groups)
+    target_groups: Mapping[str, frozenset[str]]  # ARN → the load balancers forwarding to it
+    calls: int
+
+
+def _pages(action: str, key: str) -> tuple[list[Mapping[str, Any]], int]:
+    """Every item of an ELBv2 Describe* with no names, in pages of :data:`BULK_PAGE`;
+    and the number of calls."""
+    call = getattr(clients.elbv2(), action)
+    out: list[Mapping[str, Any]] = []
+    calls, marker = 0, ""
+    with aws_errors():
+        while True:
+            page = call(PageSize=BULK_PAGE, **({"Marker": marker} if marker else {}))
+            calls += 1
+            out += page.get(key, [])
+            marker = page.get("NextMarker") or ""
+            if not marker:
+                return out, calls
+
+
+def account() -> Account:
+    """Every load balancer and target group of the account, in bulk (a call per 400 of
+    each): for the drift sweep's comparison with the stack indexes."""
+    lbs, lb_calls = _pages("describe_load_balancers", "LoadBalancers")
+    tgs, tg_calls = _pages("describe_target_groups", "TargetGroups")
+    return Account(
+        load_balancers={
+            str(lb["LoadBalancerArn"]): (
+                str((lb.get("State") or {}).get("Code", "")),
+                frozenset(str(g) for g in lb.get("SecurityGroups") or ()),
+            )
+            for lb in lbs
+        },
+        target_groups={
+            str(tg["TargetGroupArn"]): frozenset(str(a) for a in tg.get("LoadBalancerArns") or ()) for tg in tgs
+        },
+        calls=lb_calls + tg_calls,
+    )
+
+
 def certificates() -> list[Mapping[str, Any]]:
     """Issued ACM certificates with their names, for discovery by host."""
     out: list[Mapping[str, Any]] = []

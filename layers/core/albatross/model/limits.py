@@ -98,6 +98,16 @@ EC2_RESOURCE = {
 # non-mutating figure stands in for GetResources and the rest, one bucket per action.
 TAGGING = Bucket(40, 10.0, "assumed: no published figure; ELB's non-mutating 40, refill 10/s")
 
+# --- Albatross's own use of them -----------------------------------------------------
+
+# The share of ELBV2_DESCRIBE's refill the drift sweep's per-group re-reads may use over
+# one schedule period (ADR 0015): issue 16 allows Albatross 5 % at steady state, and the
+# bulk pages and the reconciles events cause need the rest.
+DRIFT_DESCRIBE_SHARE = 0.03
+# The Describe* calls one group's full re-read costs: 6.4 measured (scale-steady-state,
+# docs/performance.md), rounded up.
+FULL_READ_DESCRIBES = 7
+
 _MUTATING_PREFIXES = (
     "Create",
     "Delete",
