@@ -47,7 +47,7 @@ def lambda_handler(raw: dict[str, Any], context: LambdaContext) -> dict[str, Any
     metrics.add_metric(name="EventsIngested", unit=MetricUnit.Count, value=1)
     store = Store(settings.table)
     if isinstance(change, ObjectChange):
-        groups = ingest.apply_change(change, settings=settings, store=store, event_id=event.id)
+        groups = ingest.apply_change(change, settings=settings, store=store, event_id=event.id, sent=event.time)
     elif event.replay_name:
         # A replayed Resync lists what was live then: tombstoning by it would drop objects made since.
         logger.info("ignoring a replayed resync", extra={"replay": event.replay_name})

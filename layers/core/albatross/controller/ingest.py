@@ -16,6 +16,18 @@ handled exactly like an inline one. A gated Pod (ADR 0014) whose containers beca
 or that started terminating, asks its namespace's groups for a targets sync: with a
 readiness gate, a pod can be a target before its endpoint is ready.
 
+A group is never reconciled from half a cluster (the sync hold). A new forwarder lists
+everything and sends it, then its Resync; ingest stores each object as it arrives, and a
+reconcile started in between would see some of a group's members, or a member without
+its Service, and plan away what the rest still needs (an adopted load balancer's target
+groups deleted and made again; LBC never reconciles before its caches have synced). So an
+Ingress that ingest has never stored, that already has a load balancer address (LBC made
+its stack, or Albatross before its state table was lost) and that was sent after the last
+Resync ingest applied, holds its group: the group's reconciles wait (``forwarder#held``)
+until the forwarder's next Resync has been applied, which asks for each held group once.
+A new Ingress (no address yet) and every group not held are reconciled at once; a hold
+older than :data:`HOLD_SECONDS` (the forwarder stopped before its Resync) no longer holds.
+
 resourceVersions are opaque strings to Kubernetes; the contract admits decimal ones only
 and ingest compares them as integers (etcd's revisions, which is what the API server
 gives them), as it always has.
@@ -179,18 +191,68 @@ def _pod_groups(store: Store, obj: Mapping[str, Any], previous: Mapping[str, Any
     return store.all_groups(namespace=namespace) | served
 
 
-def _request(settings: Settings, store: Store, groups: set[str], *, cause: str) -> None:
+# How long a sync hold holds. A live forwarder sends its first Resync as soon as its lists
+# are sent (seconds; minutes for thousands of objects) and one every 10 minutes after
+# (RESYNC_SECONDS): a hold older than that was left by a forwarder that stopped first.
+HOLD_SECONDS = 600.0
+
+
+def _request(
+    settings: Settings, store: Store, groups: set[str], *, cause: str, hold: bool = False, release: bool = False
+) -> set[str]:
     """A reconcile of each IngressGroup; a sync of each binding on the targets queue (a
-    binding has no model to build: ADR 0013)."""
+    binding has no model to build: ADR 0013). ``hold``: hold the groups until the next
+    Resync instead (see the module docstring); groups held already are not reconciled
+    either, unless ``release`` (the Resync that ends their hold). Returns the groups
+    asked for (held ones left out)."""
     bound = {g for g in groups if bindings.binding_of(g) is not None}
     if bound and settings.targets_queue_url:
         queues.enqueue(settings.targets_queue_url, bound, cause=cause, service="*")
-    if groups - bound:
-        queues.request(settings.work_queue_url, store, groups - bound, cause=cause)
+    wanted = groups - bound
+    if not wanted:
+        return bound
+    now = time.time()
+    if hold:
+        store.hold_groups(wanted, at=now)
+        held = wanted
+    elif release:
+        held = set()
+    else:
+        held = store.held_groups(now=now, hold_for=HOLD_SECONDS) & wanted
+    if held:
+        logger.info("held until the forwarder's Resync", extra={"groups": sorted(held), "event": cause})
+    if wanted - held:
+        queues.request(settings.work_queue_url, store, wanted - held, cause=cause)
+    return bound | (wanted - held)
 
 
-def apply_change(change: ObjectChange, *, settings: Settings, store: Store, event_id: str) -> set[str]:
-    """Store one change; returns the groups enqueued (empty when stale or foreign)."""
+def _served(obj: Mapping[str, Any]) -> bool:
+    """The Ingress has a load balancer address already: something made its stack."""
+    status = obj.get("status")
+    balancer = status.get("loadBalancer") if isinstance(status, Mapping) else None
+    return isinstance(balancer, Mapping) and bool(balancer.get("ingress"))
+
+
+def _covered(store: Store, sent: float | None) -> bool:
+    """A Resync sent after (or as) the change was sent has been applied: what the
+    forwarder had listed before it reached ingest, or was asked for again."""
+    last = store.last_resync_sent()
+    return last is not None and sent is not None and sent <= last
+
+
+def _holds(store: Store, change: ObjectChange, previous: Mapping[str, Any] | None, sent: float | None) -> bool:
+    """Whether this change is of a forwarder's list that has not reached ingest whole:
+    an Ingress never stored, already served, sent after the last Resync applied."""
+    if change.kind != "Ingress" or change.action != "upsert" or previous is not None:
+        return False
+    return _served(change.object) and not _covered(store, sent)
+
+
+def apply_change(
+    change: ObjectChange, *, settings: Settings, store: Store, event_id: str, sent: float | None = None
+) -> set[str]:
+    """Store one change; returns the groups enqueued (empty when stale or foreign; held
+    groups left out). ``sent``: when the forwarder sent it (the event's ``time``)."""
     if change.cluster != settings.cluster:
         logger.info("ignoring an event of another cluster", extra={"cluster": change.cluster, "key": change.key})
         return set()
@@ -204,7 +266,7 @@ def apply_change(change: ObjectChange, *, settings: Settings, store: Store, even
         )
         return set()
     try:
-        groups = _follow_change(change, settings=settings, store=store, event_id=event_id, previous=previous)
+        groups = _follow_change(change, settings=settings, store=store, event_id=event_id, previous=previous, sent=sent)
     except Exception:
         # Stored, but not enqueued: without a mark, the retry of this very event would
         # be dropped as a duplicate and the change would wait for the drift sweep.
@@ -216,7 +278,13 @@ def apply_change(change: ObjectChange, *, settings: Settings, store: Store, even
 
 
 def _follow_change(
-    change: ObjectChange, *, settings: Settings, store: Store, event_id: str, previous: Mapping[str, Any] | None
+    change: ObjectChange,
+    *,
+    settings: Settings,
+    store: Store,
+    event_id: str,
+    previous: Mapping[str, Any] | None,
+    sent: float | None = None,
 ) -> set[str]:
     """Membership and the reconcile (or targets sync) a stored change asks for."""
     grouped = _class_groups(store, change.object, previous) if change.kind == "Ingress" else None
@@ -237,7 +305,13 @@ def _follow_change(
     elif groups and change.kind == "Node" and settings.targets_queue_url:
         queues.enqueue(settings.targets_queue_url, groups, cause=event_id, nodes=True)
     elif groups:
-        _request(settings, store, groups, cause=event_id)
+        affected = groups
+        hold = _holds(store, change, previous, sent)
+        groups = _request(settings, store, affected, cause=event_id, hold=hold)
+        if hold and _covered(store, sent):
+            # the Resync that covers this change was applied meanwhile and may have
+            # released the holds before this one was written: released here
+            groups |= _request(settings, store, store.release_groups(affected), cause=event_id)
     logger.info(
         "snapshot stored",
         extra={"kind": change.kind, "key": change.key, "rv": change.resource_version, "groups": sorted(groups)},
@@ -308,10 +382,14 @@ def apply_resync(
                 groups |= _groups_affected(store, kind, obj, previous, deleted=True)
         if newest:
             stale[kind] = stale_keys(resync, kind, stored)
-    if groups:
-        _request(settings, store, groups, cause=event_id)
-    store.record_resync(event_id=event_id, at=time.time())
-    logger.info("resync applied", extra={"groups": sorted(groups)})
+    # Recorded before the holds are read: a change held concurrently either sees this
+    # record (and releases its hold itself) or wrote its hold before they are read.
+    store.record_resync(event_id=event_id, at=time.time(), sent=sent_at)
+    held = store.held_groups(now=sent_at, hold_for=float("inf"))
+    if groups | held:
+        _request(settings, store, groups | held, cause=event_id, release=True)
+    store.release_groups(held)  # after the request: a failed one leaves them for the retry
+    logger.info("resync applied", extra={"groups": sorted(groups), "released": sorted(held)})
     _ask_again({k: v for k, v in stale.items() if v}, settings=settings, event_id=event_id)
     return groups
 

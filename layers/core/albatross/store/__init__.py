@@ -29,8 +29,11 @@
   rules that target group needs on that security group (``rules``). One query gives
   everything a security group must allow.
 * the forwarder's last Resync — ``forwarder#resync`` / ``#``: the EventBridge event id
-  (``event``) and when ingest applied it (``at``, epoch seconds); ``albatross install``
-  waits for a new one to know the forwarder it installed reaches ingest.
+  (``event``), when ingest applied it (``at``, epoch seconds) and when the forwarder sent
+  it (``sent``); ``albatross install`` waits for a new one to know the forwarder it
+  installed reaches ingest.
+* sync holds — ``forwarder#held`` / ``<group>``: a group whose reconciles wait for the
+  forwarder's next Resync (``at``: since when); see :mod:`albatross.controller.ingest`.
 * Resync marks — ``forwarder#mark`` / ``<Kind>``: where the watch of that kind stood
   (``rv``, the ``asOf``) in the last-sent Resync applied, when it was sent (``sent``,
   epoch seconds), its event id (``event``) and the mark before it (``prior``). A Resync

@@ -25,6 +25,7 @@ TOMBSTONE_SECONDS = 15 * 24 * 3600
 _SINGLE_SK = "#"
 _SINGLE_PARTITION = ("IngressClass", "IngressClassParams", "Node")
 RESYNC_PK = "forwarder#resync"
+HOLD_PK = "forwarder#held"  # sk: a group whose reconciles wait for the forwarder's next Resync
 MARK_PK = "forwarder#mark"  # sk: the kind
 
 
@@ -463,9 +464,44 @@ class Store:
 
     # --- the forwarder's Resync ----------------------------------------------------------
 
-    def record_resync(self, *, event_id: str, at: float) -> None:
-        """Ingest applied a Resync: the proof that a forwarder reaches it."""
-        self._put(RESYNC_PK, _SINGLE_SK, event={"S": event_id}, at={"N": f"{at:.3f}"})
+    def record_resync(self, *, event_id: str, at: float, sent: float | None = None) -> None:
+        """Ingest applied a Resync: the proof that a forwarder reaches it. ``sent``: when
+        the forwarder sent it (the event's time), if known."""
+        sent_attr = {"sent": {"N": f"{sent:.3f}"}} if sent is not None else {}
+        self._put(RESYNC_PK, _SINGLE_SK, event={"S": event_id}, at={"N": f"{at:.3f}"}, **sent_attr)
+
+    def last_resync_sent(self) -> float | None:
+        """When the forwarder sent the last Resync ingest applied (None: none yet, or
+        recorded without it): every change sent before then reached ingest, or was asked
+        for again."""
+        with aws_errors():
+            item = (
+                clients.dynamodb()
+                .get_item(
+                    TableName=self.table, Key={"pk": {"S": RESYNC_PK}, "sk": {"S": _SINGLE_SK}}, ConsistentRead=True
+                )
+                .get("Item")
+            )
+        return float(item["sent"]["N"]) if item and "sent" in item else None
+
+    def hold_groups(self, groups: Iterable[str], *, at: float) -> None:
+        """Hold these groups' reconciles until the forwarder's next Resync (ingest's
+        sync hold): one item each in the hold partition."""
+        for group in sorted(set(groups)):
+            self._put(HOLD_PK, group, at={"N": f"{at:.3f}"})
+
+    def held_groups(self, *, now: float, hold_for: float) -> set[str]:
+        """The groups held less than ``hold_for`` seconds ago (an older hold no longer holds)."""
+        return {item["sk"]["S"] for item in self._query(HOLD_PK) if float(item["at"]["N"]) > now - hold_for}
+
+    def release_groups(self, groups: Iterable[str] | None = None) -> set[str]:
+        """End the hold of ``groups`` (None: of every held group, old holds too); returns
+        the groups that were held."""
+        held = {item["sk"]["S"] for item in self._query(HOLD_PK)}
+        released = held if groups is None else held & set(groups)
+        for group in sorted(released):
+            self._delete(HOLD_PK, group)
+        return released
 
     def last_resync(self) -> tuple[str, float] | None:
         """(event id, when ingest applied it) of the last Resync, if any."""

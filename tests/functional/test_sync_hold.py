@@ -1,0 +1,203 @@
+"""Ingest's sync hold (issue 16, adopting LBC's stacks with no mutating call), against
+moto's DynamoDB and SQS: while a new forwarder's first list is reaching ingest, a group
+whose Ingress LBC already serves (it has a load balancer address, ingest never stored it)
+is not reconciled from the half of the cluster stored so far; the forwarder's Resync asks
+for it once. LBC's own rule is the reference: its controllers reconcile nothing before
+their informers' caches have synced (controller-runtime's ``WaitForCacheSync``).
+
+What is held and what is not:
+
+* the members of an LBC group of three and their Service arriving one by one, then the
+  Resync: nothing on the work queue until the Resync, then the group once;
+* a new Ingress (no address: nothing made for it yet) is reconciled at once, even while
+  another group is held; a user's later change to a released group too;
+* a served Ingress sent before the last Resync applied (it was on its way when the Resync
+  arrived) is not held: the Resync covered it;
+* a hold older than ``HOLD_SECONDS`` (its forwarder stopped before its Resync) holds no more;
+* a hold written just after the covering Resync was applied (the race between two ingest
+  invocations) is released by the change that wrote it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+
+from albatross.aws import clients
+from albatross.contract import ObjectChange, Resync
+from albatross.controller import ingest
+from albatross.controller.ingest import HOLD_SECONDS, apply_change, apply_resync
+from albatross.controller.settings import Settings
+from albatross.store.table import Store
+from tests.functional.test_store import table
+
+CLUSTER = "c1"
+ADDRESS = {"loadBalancer": {"ingress": [{"hostname": "k8s-shop-a1b2c3d4e5-1.us-east-1.elb.amazonaws.com"}]}}
+
+
+def settings(queue: str) -> Settings:
+    return Settings(
+        cluster=CLUSTER,
+        vpc_id="vpc-1",
+        region="us-east-1",
+        table="state",
+        work_queue_url=queue,
+        writeback_queue_url="",
+        provision_state_machine="",
+        teardown_state_machine="",
+    )
+
+
+def ingress(name: str, rv: int, *, group: str | None = None, served: bool = True) -> ObjectChange:
+    annotations = {"alb.ingress.kubernetes.io/group.name": group} if group else {}
+    obj: dict[str, Any] = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {
+            "name": name,
+            "namespace": "shop",
+            "uid": f"u-{name}",
+            "resourceVersion": str(rv),
+            "annotations": annotations,
+        },
+        "spec": {
+            "ingressClassName": "alb",
+            "rules": [
+                {
+                    "http": {
+                        "paths": [
+                            {
+                                "path": f"/{name}",
+                                "pathType": "Prefix",
+                                "backend": {"service": {"name": "web", "port": {"number": 80}}},
+                            }
+                        ]
+                    }
+                }
+            ],
+        },
+        **({"status": ADDRESS} if served else {}),
+    }
+    return ObjectChange(
+        cluster=CLUSTER, kind="Ingress", action="upsert", key=f"shop/{name}", resource_version=str(rv), object=obj
+    )
+
+
+def service(rv: int) -> ObjectChange:
+    obj = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "web", "namespace": "shop", "uid": "u-web", "resourceVersion": str(rv)},
+        "spec": {"ports": [{"port": 80, "targetPort": 8080}]},
+    }
+    return ObjectChange(
+        cluster=CLUSTER, kind="Service", action="upsert", key="shop/web", resource_version=str(rv), object=obj
+    )
+
+
+def resync(ingresses: dict[str, int]) -> Resync:
+    return Resync(
+        cluster=CLUSTER,
+        keys={"Ingress": sorted(ingresses), "Service": ["shop/web"]},
+        versions={"Ingress": {k: str(v) for k, v in ingresses.items()}, "Service": {"shop/web": "5"}},
+    )
+
+
+def drain(queue: str) -> list[str]:
+    """The groups the work queue was asked to reconcile, in order; the queue emptied."""
+    sqs = clients.sqs()
+    found: list[str] = []
+    while True:
+        got = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+        if not got:
+            return found
+        for message in got:
+            found.append(json.loads(message["Body"])["group"])
+            sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+
+
+@pytest.fixture
+def work(moto_endpoint: str) -> tuple[Store, Settings, str]:
+    store = table()
+    queue = clients.sqs().create_queue(QueueName="work")["QueueUrl"]
+    return store, settings(queue), queue
+
+
+def test_an_lbc_group_waits_for_the_forwarders_resync_then_reconciles_once(work: tuple[Store, Settings, str]) -> None:
+    store, config, queue = work
+    start = time.time()
+    # an earlier forwarder's Resync (the cluster was empty, or this is a migration)
+    apply_resync(resync({}), settings=config, store=store, event_id="r0", sent=start - 60)
+    assert drain(queue) == []
+
+    # the new forwarder's first list: LBC's group "shop" of three, then their Service
+    members = {"shop/a": 11, "shop/b": 12, "shop/c": 13}
+    for n, (key, rv) in enumerate(members.items()):
+        change = ingress(key.split("/")[1], rv, group="shop")
+        held = apply_change(change, settings=config, store=store, event_id=f"e{n}", sent=start + n)
+        assert held == set(), key
+    assert apply_change(service(5), settings=config, store=store, event_id="svc", sent=start + 3) == set()
+    assert drain(queue) == []  # nothing reconciled from one or two of the three
+    assert store.held_groups(now=time.time(), hold_for=HOLD_SECONDS) == {"shop"}
+
+    # a user creates an Ingress meanwhile: nothing was made for it, it does not wait
+    fresh = ingress("new", 14, served=False)
+    assert apply_change(fresh, settings=config, store=store, event_id="e-new", sent=start + 4) == {"shop/new"}
+    assert drain(queue) == ["shop/new"]
+
+    # the Resync: the held group is asked for once, with all three members stored
+    listed = {**members, "shop/new": 14}
+    assert apply_resync(resync(listed), settings=config, store=store, event_id="r1", sent=start + 5) == set()
+    assert drain(queue) == ["shop"]
+    assert set(store.members("shop")) == set(members)
+    assert store.held_groups(now=time.time(), hold_for=HOLD_SECONDS) == set()
+    store.take_request("shop")  # its reconcile starts
+
+    # a user's change after it is reconciled at once
+    edited = ingress("b", 20, group="shop")
+    assert apply_change(edited, settings=config, store=store, event_id="e-edit", sent=start + 6) == {"shop"}
+    assert drain(queue) == ["shop"]
+
+
+def test_a_served_ingress_sent_before_the_last_resync_is_not_held(work: tuple[Store, Settings, str]) -> None:
+    store, config, queue = work
+    start = time.time()
+    apply_resync(resync({"shop/late": 30}), settings=config, store=store, event_id="r1", sent=start)
+    # its change was sent a moment before the Resync and arrives after it (the bus keeps no order)
+    late = ingress("late", 30)
+    assert apply_change(late, settings=config, store=store, event_id="e-late", sent=start - 1) == {"shop/late"}
+    assert drain(queue) == ["shop/late"]
+
+
+def test_a_hold_left_by_a_forwarder_that_stopped_holds_no_more(work: tuple[Store, Settings, str]) -> None:
+    store, config, queue = work
+    store.hold_groups({"shop"}, at=time.time() - HOLD_SECONDS - 1)
+    change = ingress("a", 40, group="shop", served=False)
+    assert apply_change(change, settings=config, store=store, event_id="e-a", sent=time.time()) == {"shop"}
+    assert drain(queue) == ["shop"]
+
+
+def test_a_hold_written_after_the_covering_resync_releases_itself(
+    work: tuple[Store, Settings, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, config, queue = work
+    start = time.time()
+    apply_resync(resync({}), settings=config, store=store, event_id="r0", sent=start - 60)
+    hold = store.hold_groups
+
+    def resync_in_between(groups: Any, *, at: float) -> None:
+        # another ingest invocation applies the Resync (reading no hold) just before this
+        # one writes its hold
+        monkeypatch.setattr(store, "hold_groups", hold)
+        apply_resync(resync({"shop/a": 50}), settings=config, store=store, event_id="r1", sent=start + 1)
+        hold(groups, at=at)
+
+    monkeypatch.setattr(store, "hold_groups", resync_in_between)
+    change = ingress("a", 50, group="shop")
+    assert apply_change(change, settings=config, store=store, event_id="e-a", sent=start) == {"shop"}
+    assert drain(queue) == ["shop"]
+    assert store.held_groups(now=time.time(), hold_for=HOLD_SECONDS) == set()
+    assert ingest.HOLD_SECONDS == HOLD_SECONDS
