@@ -38,7 +38,7 @@ import sys
 import threading
 import uuid
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -48,6 +48,9 @@ from urllib.parse import parse_qs, urlparse
 from albatross.contract.readiness import PREFIX as GATE_PREFIX
 from albatross.local.pods import DRAINING, GATED, READY, Workloads, endpoint_slice
 from albatross.local.pods import pod_ip as pod_ip  # tests name addresses through this module
+from albatross.local.selectors import Selector, SelectorError
+from albatross.local.selectors import parse as parse_selector
+from albatross.local.tables import INCLUDE, table, wanted
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,19 @@ KINDS = (
     Kind("", "v1", "configmaps", "ConfigMap", True),
 )
 _BY_PATH = {(k.group, k.version, k.plural): k for k in KINDS}
+# What the API server's discovery gives these kinds, so ``kubectl get svc`` and
+# ``kubectl get all`` resolve as on a cluster
+SHORT_NAMES = {
+    "namespaces": ("ns",),
+    "services": ("svc",),
+    "events": ("ev",),
+    "nodes": ("no",),
+    "pods": ("po",),
+    "configmaps": ("cm",),
+    "deployments": ("deploy",),
+    "ingresses": ("ing",),
+}
+ALL_CATEGORY = frozenset({"pods", "services", "deployments"})
 _STATUS_KINDS = {"Ingress", "Service", "Deployment", "TargetGroupBinding", "Pod"}
 UNSCHEDULABLE_TAINT = "node.kubernetes.io/unschedulable"
 
@@ -194,7 +210,10 @@ class Cluster:
 
     def __init__(self) -> None:
         self._objects: dict[tuple[str, str, str], dict[str, Any]] = {}
-        self._log: list[tuple[int, str, str, str, dict[str, Any]]] = []
+        # (resourceVersion, plural, namespace, event, object, the object before it or None)
+        self._log: list[tuple[int, str, str, str, dict[str, Any], dict[str, Any] | None]] = []
+        # each live object as last logged: the "before" of its next change (selected watches)
+        self._last: dict[tuple[str, str, str], dict[str, Any]] = {}
         self._rv = 100
         self._cond = threading.Condition()
         self.compacted = 0  # watches from a resourceVersion below this get 410 Gone
@@ -208,7 +227,13 @@ class Cluster:
     def _bump(self, kind: Kind, event: str, obj: dict[str, Any]) -> None:
         self._rv += 1
         obj["metadata"]["resourceVersion"] = str(self._rv)
-        self._log.append((self._rv, kind.plural, obj["metadata"].get("namespace", ""), event, copy.deepcopy(obj)))
+        namespace = obj["metadata"].get("namespace", "")
+        key = (kind.plural, namespace, obj["metadata"]["name"])
+        logged = copy.deepcopy(obj)
+        before = self._last.pop(key, None) if event == "DELETED" else self._last.get(key)
+        if event != "DELETED":
+            self._last[key] = logged
+        self._log.append((self._rv, kind.plural, namespace, event, logged, before))
         self._cond.notify_all()
 
     def resource_version(self) -> int:
@@ -225,21 +250,27 @@ class Cluster:
             if not 0 < rv <= self._rv:
                 raise ValueError(f"a backup at {rv} is not in this cluster's history (now {self._rv})")
             plurals = {k.plural for k in KINDS}
-            self._objects = {
-                (plural, ns, name): copy.deepcopy(obj)
-                for plural in plurals
-                for (ns, name), obj in self._state_at(plural, rv).items()
+            self._last = {
+                (plural, ns, name): obj for plural in plurals for (ns, name), obj in self._state_at(plural, rv).items()
             }
+            self._objects = {key: copy.deepcopy(obj) for key, obj in self._last.items()}
             self._log = self._log[: bisect.bisect_right(self._log, rv, key=lambda e: e[0])]
             self._rv = rv
             self._cond.notify_all()
 
     def list_page(
-        self, kind: Kind, namespace: str | None, *, limit: int = 0, token: str | None = None
+        self,
+        kind: Kind,
+        namespace: str | None,
+        *,
+        limit: int = 0,
+        token: str | None = None,
+        selector: Selector | None = None,
     ) -> tuple[list[dict[str, Any]], int, str | None]:
         """One page of a list: the items, the list's resourceVersion and the ``continue``
         token for the next page (None after the last). Every page of a list shows the
-        cluster as it was at the first page, as the API server's snapshot does."""
+        cluster as it was at the first page, as the API server's snapshot does. With a
+        ``selector``, only the objects it matches, ``limit`` of them a page."""
         with self._cond:
             at, after = (self._rv, None) if token is None else _read_token(token)
             if at < self.compacted:
@@ -250,7 +281,11 @@ class Cluster:
                     "You can start a new list without the continue parameter.",
                 )
             state = self._state_at(kind.plural, at)
-            keys = sorted(k for k in state if namespace is None or k[0] == namespace)
+            keys = sorted(
+                k
+                for k, obj in state.items()
+                if (namespace is None or k[0] == namespace) and (not selector or selector.matches(obj))
+            )
             if after is not None:
                 keys = keys[bisect.bisect_right(keys, after) :]
             page = keys[:limit] if limit > 0 else keys
@@ -264,7 +299,7 @@ class Cluster:
         if rv >= self._rv:
             return {(ns, name): o for (p, ns, name), o in self._objects.items() if p == plural}
         state: dict[tuple[str, str], dict[str, Any]] = {}
-        for _, p, ns, event, obj in self._log[: bisect.bisect_right(self._log, rv, key=lambda e: e[0])]:
+        for _, p, ns, event, obj, _ in self._log[: bisect.bisect_right(self._log, rv, key=lambda e: e[0])]:
             if p == plural:
                 key = (ns, obj["metadata"]["name"])
                 if event == "DELETED":
@@ -392,14 +427,37 @@ class Cluster:
         self._after_change(kind)
         return out
 
-    def events_since(self, plural: str, namespace: str | None, rv: int) -> list[tuple[int, str, dict[str, Any]]]:
+    def events_since(
+        self, plural: str, namespace: str | None, rv: int, selector: Selector | None = None
+    ) -> list[tuple[int, str, dict[str, Any]]]:
+        """The watch events of a kind after ``rv``. With a ``selector``, as the API server
+        sends them: a change into the selection is ADDED, one out of it DELETED (the
+        object as it was, at the change's resourceVersion), one outside it nothing."""
+        return self.scan(plural, namespace, rv, selector)[0]
+
+    def scan(
+        self, plural: str, namespace: str | None, rv: int, selector: Selector | None = None
+    ) -> tuple[list[tuple[int, str, dict[str, Any]]], int]:
+        """:meth:`events_since`, and the resourceVersion the scan reached (a watch may
+        go on from there: nothing up to it that the selector passes was left out)."""
         with self._cond:
             newer = self._log[bisect.bisect_right(self._log, rv, key=lambda e: e[0]) :]
-            return [
-                (r, event, copy.deepcopy(obj))
-                for r, p, ns, event, obj in newer
-                if p == plural and (namespace is None or ns == namespace)
-            ]
+            out = []
+            for r, p, ns, event, obj, before in newer:
+                if p != plural or (namespace is not None and ns != namespace):
+                    continue
+                if not selector:
+                    out.append((r, event, copy.deepcopy(obj)))
+                    continue
+                now = event != "DELETED" and selector.matches(obj)
+                was = before is not None and selector.matches(before)
+                if now:
+                    out.append((r, "MODIFIED" if was else "ADDED", copy.deepcopy(obj)))
+                elif was and before is not None:
+                    gone = copy.deepcopy(obj if event == "DELETED" else before)
+                    gone["metadata"]["resourceVersion"] = str(r)
+                    out.append((r, "DELETED", gone))
+            return out, newer[-1][0] if newer else rv
 
     def wait(self, timeout: float, since: int | None = None) -> None:
         """Wait for a change, at most ``timeout`` seconds; with ``since``, not at all when
@@ -476,8 +534,22 @@ class Cluster:
                     "metadata": {"name": p.name, "namespace": meta["namespace"], "labels": labels},
                     "spec": {"containers": containers, **({"nodeName": p.node} if p.node else {})},
                     "status": {
+                        # the containers run from the pod's first moment (no image pulls here)
+                        "phase": "Running",
                         "podIP": address,
                         "podIPs": [{"ip": address}],
+                        "containerStatuses": [
+                            {
+                                "name": c.get("name", ""),
+                                "image": c.get("image", ""),
+                                "ready": containers_ready,
+                                "started": True,
+                                "restartCount": 0,
+                                "state": {"running": {}},
+                            }
+                            for c in containers
+                            if isinstance(c, Mapping)
+                        ],
                         "conditions": [
                             {"type": "ContainersReady", "status": str(containers_ready)},
                             {"type": "Ready", "status": str(p.phase == READY)},
@@ -653,17 +725,24 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             kind, namespace, name, sub = _parse_path(url.path)
             if method == "GET" and name is None:
+                selector = self._selector(kind, query)
                 if query.get("watch") in ("1", "true"):
-                    self._watch(kind, namespace, query)
+                    self._watch(kind, namespace, query, selector)
                     return
                 limit = int(query.get("limit") or 0)
-                items, rv, token = cluster.list_page(kind, namespace, limit=limit, token=query.get("continue") or None)
+                items, rv, token = cluster.list_page(
+                    kind, namespace, limit=limit, token=query.get("continue") or None, selector=selector
+                )
                 meta = {"resourceVersion": str(rv)} | ({"continue": token} if token else {})
                 self._send(
-                    200, {"kind": f"{kind.kind}List", "apiVersion": kind.api_version, "metadata": meta, "items": items}
+                    200,
+                    self._table(kind, items, query, meta)
+                    or {"kind": f"{kind.kind}List", "apiVersion": kind.api_version, "metadata": meta, "items": items},
                 )
             elif method == "GET":
-                self._send(200, cluster.get(kind, namespace or "", name or ""))
+                obj = cluster.get(kind, namespace or "", name or "")
+                meta = {"resourceVersion": obj["metadata"].get("resourceVersion", "")}
+                self._send(200, self._table(kind, [obj], query, meta) or obj)
             elif method == "POST":
                 self._send(201, cluster.create(kind, namespace or "", self._body()))
             elif method == "PUT" and name:
@@ -679,6 +758,31 @@ class _Handler(BaseHTTPRequestHandler):
                 raise ApiError(405, "MethodNotAllowed", f"{method} not allowed on {url.path}")
         except ApiError as e:
             self._send(e.code, e.status())
+
+    def _selector(self, kind: Kind, query: Mapping[str, str]) -> Selector:
+        try:
+            return parse_selector(
+                kind.kind, labels=query.get("labelSelector") or "", fields=query.get("fieldSelector") or ""
+            )
+        except SelectorError as e:
+            raise ApiError(400, "BadRequest", str(e)) from e
+
+    def _table(
+        self, kind: Kind, items: list[dict[str, Any]], query: Mapping[str, str], metadata: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
+        """The server-side Table the Accept header asks for (:mod:`albatross.local.tables`),
+        or None for plain JSON."""
+        version = wanted(self.headers.get("Accept"))
+        if version is None:
+            return None
+        include = query.get("includeObject") or "Metadata"
+        if include not in INCLUDE:
+            raise ApiError(
+                400,
+                "BadRequest",
+                f'includeObject: Unsupported value: "{include}": supported values: "None", "Object", "Metadata"',
+            )
+        return table(kind.kind, items, version=version, include=include, metadata=metadata)
 
     def _discovery(self, path: str) -> bool:
         if path == "/api":
@@ -715,6 +819,8 @@ class _Handler(BaseHTTPRequestHandler):
                             "namespaced": k.namespaced,
                             "kind": k.kind,
                             "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"],
+                            **({"shortNames": list(SHORT_NAMES[k.plural])} if k.plural in SHORT_NAMES else {}),
+                            **({"categories": ["all"]} if k.plural in ALL_CATEGORY else {}),
                         }
                         for k in KINDS
                         if k.api_version == gv
@@ -727,7 +833,7 @@ class _Handler(BaseHTTPRequestHandler):
             return False
         return True
 
-    def _watch(self, kind: Kind, namespace: str | None, query: Mapping[str, str]) -> None:
+    def _watch(self, kind: Kind, namespace: str | None, query: Mapping[str, str], selector: Selector) -> None:
         cluster = self.server.cluster
         rv = int(query.get("resourceVersion") or cluster.resource_version())
         timeout = float(query.get("timeoutSeconds") or 300)
@@ -744,14 +850,24 @@ class _Handler(BaseHTTPRequestHandler):
                 gone = ApiError(410, "Expired", f"too old resource version: {rv} ({cluster.compacted})")
                 self._chunk({"type": "ERROR", "object": gone.status()})
             else:
-                self._stream(kind, namespace, rv, bookmarks, deadline)
+                self._stream(kind, namespace, rv, bookmarks, deadline, selector=selector, query=query)
             self.wfile.write(b"0\r\n\r\n")
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError):  # the client went away
             return
         finally:
             timer.cancel()
 
-    def _stream(self, kind: Kind, namespace: str | None, rv: int, bookmarks: bool, deadline: threading.Event) -> None:
+    def _stream(
+        self,
+        kind: Kind,
+        namespace: str | None,
+        rv: int,
+        bookmarks: bool,
+        deadline: threading.Event,
+        *,
+        selector: Selector,
+        query: Mapping[str, str],
+    ) -> None:
         cluster = self.server.cluster
         while not deadline.is_set() and not self.server.stopping.is_set():
             # The version first, then the scan: every change up to ``current`` is in the
@@ -762,10 +878,16 @@ class _Handler(BaseHTTPRequestHandler):
                 gone = ApiError(410, "Expired", f"resource version {rv} is not in this cluster's history ({current})")
                 self._chunk({"type": "ERROR", "object": gone.status()})
                 return
-            events = cluster.events_since(kind.plural, namespace, rv)
+            if selector:
+                events, scanned = cluster.scan(kind.plural, namespace, rv, selector)
+            else:
+                events, scanned = cluster.events_since(kind.plural, namespace, rv), rv
             for r, event, obj in events:
-                self._chunk({"type": event, "object": obj})
+                meta = {"resourceVersion": str(r)}
+                self._chunk({"type": event, "object": self._table(kind, [obj], query, meta) or obj})
                 rv = r
+            if selector:  # the changes it left out need no second look
+                rv = max(rv, scanned)
             if not events:
                 if bookmarks:
                     rv = max(rv, current)
@@ -847,11 +969,27 @@ class KubeDouble:
         return list(self.server.requests)
 
 
+# The IngressClass a cluster running LBC has (its Helm chart makes it), which the offline
+# system's cluster holds from the start: Ingresses naming ``alb`` name a class that exists.
+ALB_CLASS: Mapping[str, Any] = {
+    "apiVersion": "networking.k8s.io/v1",
+    "kind": "IngressClass",
+    "metadata": {"name": "alb"},
+    "spec": {"controller": "ingress.k8s.aws/alb"},
+}
+
+
 @contextmanager
-def kube_double(tls: ssl.SSLContext | None = None) -> Iterator[KubeDouble]:
+def kube_double(
+    tls: ssl.SSLContext | None = None, *, objects: Sequence[Mapping[str, Any]] = ()
+) -> Iterator[KubeDouble]:
     """The double on a free port of 127.0.0.1; over HTTPS with ``tls``, a server context
-    holding the certificate (as an API server's, for clients configured as in a pod)."""
+    holding the certificate (as an API server's, for clients configured as in a pod).
+    ``objects``: what the cluster holds from the start (``ALB_CLASS``, say)."""
     cluster = Cluster()
+    for obj in objects:
+        kind = next(k for k in KINDS if (k.api_version, k.kind) == (obj.get("apiVersion"), obj.get("kind")))
+        cluster.create(kind, str((obj.get("metadata") or {}).get("namespace") or ""), obj)
     server = _Server(cluster, tls)
     thread = threading.Thread(target=server.serve_forever, name="kube-double", daemon=True)
     thread.start()

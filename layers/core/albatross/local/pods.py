@@ -1,8 +1,8 @@
 """The workload stand-in of the Kubernetes API double: each Deployment's pods, and the
 EndpointSlices the endpoints controller would publish for them.
 
-Pods are not API objects of the double. Each Deployment's pods are kept here with only
-what endpoints show: an address, a node, a template revision and a phase:
+Each Deployment's pods are kept here with only what endpoints show (the double publishes
+each as a Pod object from it): an address, a node, a template revision and a phase:
 
 * ``starting``: created, not ready yet (``ready: false, serving: false``);
 * ``gated``: its containers are ready, but a readiness gate of its template

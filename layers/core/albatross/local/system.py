@@ -22,7 +22,7 @@ from albatross.aws import clients
 from albatross.local import gaps
 from albatross.local.cloud import FAKE_CREDENTIALS, LocalCloud, local_cloud
 from albatross.local.dispatch import Dispatcher
-from albatross.local.kube import KubeDouble, kube_double
+from albatross.local.kube import ALB_CLASS, KubeDouble, kube_double
 from albatross.model import limits
 
 CLUSTER = "albatross-local"
@@ -170,7 +170,7 @@ def local_system(
             )
         )
         stack.enter_context(gaps.fill())
-        kube = stack.enter_context(kube_double())
+        kube = stack.enter_context(kube_double(objects=[ALB_CLASS]))  # the class LBC's chart makes
         dispatcher = Dispatcher(cloud.deployment)
         dispatcher.start()
         stack.callback(dispatcher.stop)
