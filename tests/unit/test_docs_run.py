@@ -27,6 +27,7 @@ RUN_BY: dict[str, tuple[str, int]] = {
     "## Logs": ("tests/e2e/test_local_up.py", 1),
     "## Replaying the event archive": ("tests/e2e/test_local_up.py", 1),
     "## Walk-through: an Ingress that never gets an address": ("tests/e2e/test_walkthrough.py", 7),
+    "## Prometheus alerts for the forwarder": ("tests/unit/test_prometheus_component.py", 1),
 }
 
 

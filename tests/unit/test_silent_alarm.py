@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from albatross.contract import ObjectChange, Resync
+from albatross.controller import ingest
 from albatross.local.template import load
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,8 +73,8 @@ def ingest_handler(monkeypatch: pytest.MonkeyPatch, template: dict[str, Any]) ->
     from functions.ingest import app  # after the environment it reads at import
 
     monkeypatch.setattr(app, "Store", lambda table: None)
-    monkeypatch.setattr(app.ingest, "apply_resync", lambda *a, **k: set())
-    monkeypatch.setattr(app.ingest, "apply_change", lambda *a, **k: set())
+    monkeypatch.setattr(ingest, "apply_resync", lambda *a, **k: set())  # the module app calls
+    monkeypatch.setattr(ingest, "apply_change", lambda *a, **k: set())
     return app
 
 
