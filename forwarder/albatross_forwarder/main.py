@@ -365,6 +365,8 @@ class Forwarder:
             if e.status == 404:
                 return False  # gone: nothing to tell
             raise
+        if not self.manages(live):
+            return False  # no longer ours (another class, a namespace not watched): not ours to tell
         uid = str((live.get("metadata") or {}).get("uid") or "")
         self.writeback.ingress_event(
             namespace, name, uid=uid, event_type="Warning", reason=DELIVERY_REASON, message=message
