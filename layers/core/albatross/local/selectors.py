@@ -52,9 +52,9 @@ def _pod_ips(obj: Mapping[str, Any]) -> str:
 
 
 def _source(obj: Mapping[str, Any]) -> str:
-    # the API server's "source" field is the reporting component, falling back on
-    # source.component for Events written by older clients
-    return str(obj.get("reportingComponent") or _get(obj, "source.component") or "")
+    # the API server's "source" field is source.component, falling back on the reporting
+    # controller (JSON reportingComponent) for Events written through events.k8s.io
+    return str(_get(obj, "source.component") or obj.get("reportingComponent") or "")
 
 
 _COMMON: dict[str, Callable[[Mapping[str, Any]], str]] = {
