@@ -61,6 +61,9 @@ def test_unsupported_fields_and_bad_selectors() -> None:
             parse("Pod", labels=bad)
     event = {"involvedObject": {"uid": "u-1", "kind": "Ingress"}, "source": {"component": "albatross"}}
     assert parse("Event", fields="involvedObject.uid=u-1,involvedObject.kind=Ingress,source=albatross").matches(event)
+    # "source" is source.component, else the reporting controller (events.k8s.io's writers)
+    assert parse("Event", fields="source=kubelet").matches({"reportingComponent": "kubelet"})
+    assert not parse("Event", fields="source=kubelet").matches({**event, "reportingComponent": "kubelet"})
 
 
 @pytest.mark.parametrize(
