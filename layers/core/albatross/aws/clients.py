@@ -7,6 +7,10 @@ points them at moto in tests and in ``albatross local``; :func:`reset` drops cac
 clients when that changes. It keeps botocore's loader, though: the service models and
 endpoint rules it has parsed (most of what a new session costs, about half a second of
 JSON) do not change with the endpoint or the credentials.
+
+In a function whose environment sets ``API_BUDGET_SHARE``, the shared ELBv2, EC2 and
+tagging clients spend the account's call budget (:mod:`albatross.aws.budget`, ADR 0016)
+on every request; :func:`separate` clients never do.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ import boto3
 import botocore.session
 from botocore.config import Config
 from botocore.loaders import Loader
+
+from albatross.aws import budget
 
 if TYPE_CHECKING:
     from mypy_boto3_acm import ACMClient
@@ -62,6 +68,7 @@ _session: boto3.session.Session | None = None
 _loader: Loader | None = None
 _clients: dict[str, Any] = {}
 _hooks: dict[str, tuple[str, Callable[..., Any]]] = {}
+_budget: list[budget.Budget | None] = []  # read from the environment once, until reset()
 
 
 def client(service: str) -> Any:
@@ -75,8 +82,25 @@ def client(service: str) -> Any:
             made = _session.client(service, config=_CONFIG)  # type: ignore[call-overload]  # service is a runtime name
             for unique_id, (event, handler) in _hooks.items():
                 made.meta.events.register(event, handler, unique_id=unique_id)
+            spending = _spending() if service in budget.GATED else None
+            if spending is not None:
+                made.meta.events.register("before-send", spending.hook, unique_id="albatross-budget")
             _clients[service] = made
         return _clients[service]
+
+
+def _spending() -> budget.Budget | None:
+    """The process's call budget (under ``_lock``); its writes go through the shared
+    DynamoDB client, which is never gated."""
+    if not _budget:
+        _budget.append(budget.from_env(dynamodb))
+    return _budget[0]
+
+
+def current_budget() -> budget.Budget | None:
+    """The budget the gated clients spend (None: none is set), e.g. to read its waits."""
+    with _lock:
+        return _spending()
 
 
 def _new_session() -> boto3.session.Session:
@@ -120,12 +144,13 @@ def remove_hook(unique_id: str) -> None:
 
 
 def reset() -> None:
-    """Forget the session and clients (after the endpoint or credentials changed); hooks
-    stay and apply to the clients made next."""
+    """Forget the session, clients and call budget (after the endpoint, credentials or
+    environment changed); hooks stay and apply to the clients made next."""
     global _session
     with _lock:
         _session = None
         _clients.clear()
+        _budget.clear()
 
 
 def elbv2() -> ElasticLoadBalancingv2Client:

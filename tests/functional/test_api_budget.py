@@ -1,0 +1,309 @@
+"""The account's AWS call budget (``albatross.aws.budget``, ADR 0016) against the
+realistic local AWS: AWS's buckets (ELB's "Request throttling for the ELB API": Describe*
+share 40 tokens refilled at 10 per second) enforced at the endpoint, the budget's buckets
+in a moto DynamoDB table. Time is AWS's, on a clock the test moves: each request at the
+endpoint advances it by ``STEP`` (callers asking faster than AWS refills), and a caller
+waiting for the budget advances it by its wait. Nothing here waits on the wall clock."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from moto.server import ThreadedMotoServer
+
+from albatross.aws import applier, budget, clients, discovery
+from albatross.aws.errors import Throttled, transient
+from albatross.k8s.ingress import GroupID, parse_ingress
+from albatross.k8s.service import parse_service
+from albatross.local import clock
+from albatross.local.realistic import Realistic, limited
+from albatross.local.system import make_vpc
+from albatross.model import limits
+from albatross.model.builder import build
+from albatross.model.config import ControllerConfig
+from albatross.plan.actual import Actual
+from albatross.plan.planner import plan
+
+STEP = 0.025  # AWS seconds each request takes: 40 a second asked, four times the Describe* refill
+SHARE = 0.5
+TABLE = "state"
+
+
+@dataclass
+class Clock:
+    """AWS seconds, moved by the requests and by the budget's waits."""
+
+    now: float = 1000.0
+    step: float = STEP  # per request answered or refused
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __call__(self) -> float:
+        with self.lock:
+            return self.now
+
+    def advance(self, seconds: float) -> None:
+        with self.lock:
+            self.now += max(0.0, seconds)
+
+
+@dataclass
+class Account:
+    endpoint: str
+    clock: Clock
+    aws: Realistic
+    admitted: list[float]  # when each ELBv2 Describe* request was answered, on AWS's clock
+
+
+@pytest.fixture
+def account(monkeypatch: pytest.MonkeyPatch) -> Iterator[Account]:
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    for name in (budget.ENV_SHARE, budget.ENV_TABLE, budget.ENV_WAIT, budget.ENV_CLOCK):
+        monkeypatch.delenv(name, raising=False)
+    clients.reset()
+    reset = urllib.request.Request(f"{endpoint}/moto-api/reset", data=b"{}", method="POST")  # noqa: S310  # local server
+    with urllib.request.urlopen(reset, timeout=10):  # noqa: S310  # moto's backends are process-wide: start clean
+        pass
+    hand = Clock()
+    admitted: list[float] = []
+    try:
+        with clock.scaled(0.01), limited(server, time_scale=1.0, clock=hand) as aws:  # botocore's backoff, short
+            admit = aws.throttle.admit
+
+            def timed(service: str, action: str, params: dict[str, list[str]]) -> bool:
+                hand.advance(hand.step)
+                answered = admit(service, action, params)
+                if answered and service == "elasticloadbalancing" and action.startswith("Describe"):
+                    admitted.append(hand())
+                return answered
+
+            aws.throttle.admit = timed  # type: ignore[method-assign]  # the endpoint's admission, timed
+            clients.dynamodb().create_table(
+                TableName=TABLE,
+                BillingMode="PAY_PER_REQUEST",
+                AttributeDefinitions=[
+                    {"AttributeName": "pk", "AttributeType": "S"},
+                    {"AttributeName": "sk", "AttributeType": "S"},
+                ],
+                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            )
+            yield Account(endpoint=endpoint, clock=hand, aws=aws, admitted=admitted)
+    finally:
+        clients.reset()
+        server.stop()
+
+
+def gate(monkeypatch: pytest.MonkeyPatch, account: Account, *, wait: float = 60.0) -> budget.Budget:
+    """The budget a function's environment sets, on the test's clock."""
+    monkeypatch.setenv(budget.ENV_SHARE, str(SHARE))
+    monkeypatch.setenv(budget.ENV_TABLE, TABLE)
+    monkeypatch.setenv(budget.ENV_WAIT, str(wait))
+    clients.reset()
+    spending = clients.current_budget()
+    assert spending is not None
+    spending.clock = account.clock
+    spending.sleep = account.clock.advance
+    return spending
+
+
+def reads(n: int) -> None:
+    """A reconcile's reads of one group, ``n`` of them, through the shared client."""
+    elbv2: Any = clients.elbv2()
+    calls = [elbv2.describe_load_balancers, elbv2.describe_target_groups, elbv2.describe_account_limits]
+    for i in range(n):
+        calls[i % 3]()
+
+
+def most_in_a_window(times: list[float], seconds: float) -> int:
+    """The most calls answered within any ``seconds`` of each other."""
+    times = sorted(times)
+    start, most = 0, 0
+    for end, t in enumerate(times):
+        while t - times[start] > seconds:
+            start += 1
+        most = max(most, end - start + 1)
+    return most
+
+
+def within_share(times: list[float]) -> bool:
+    """No window holds more than the share of AWS's bucket: share of 40 at once, plus share
+    of 10 a second, plus what one lease may hold back (one second of it)."""
+    spec = budget.Share.of(limits.ELBV2_DESCRIBE, SHARE)
+    return all(
+        most_in_a_window(times, window) <= spec.capacity + spec.refill * (window + budget.LEASE_SECONDS)
+        for window in (0.5, 1.0, 2.0, 5.0, 10.0)
+    )
+
+
+def test_without_the_budget_a_burst_of_reads_is_throttled_and_goes_past_the_share(account: Account) -> None:
+    reads(60)
+    tally = account.aws.throttle.tally
+    assert tally.total("elasticloadbalancing", prefix="Describe", throttled=True) > 0
+    assert not within_share(account.admitted)  # the check below can fail
+
+
+def test_with_the_budget_the_same_burst_is_never_throttled_and_stays_within_the_share(
+    account: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spending = gate(monkeypatch, account)
+    reads(60)
+    tally = account.aws.throttle.tally
+    assert tally.total("elasticloadbalancing", prefix="Describe", throttled=True) == 0
+    assert tally.total("elasticloadbalancing", prefix="Describe") == 60
+    assert within_share(account.admitted)
+    assert spending.waits > 0  # it waited rather than be throttled, and says so
+    assert spending.waited > 0
+
+
+def test_several_lambdas_spending_at_once_keep_within_the_share(account: Account) -> None:
+    """Four Lambdas (a budget each, as four processes have, on one table) read at once."""
+    lambdas = [
+        budget.Budget(
+            ledger=budget.Ledger(TABLE, clients.dynamodb),
+            share=SHARE,
+            clock=account.clock,
+            sleep=account.clock.advance,
+            max_wait=60.0,
+        )
+        for _ in range(4)
+    ]
+    failures: list[BaseException] = []
+
+    def run(spending: budget.Budget) -> None:
+        # a client of its own, unhooked: this Lambda spends its own budget object
+        elbv2: Any = boto3.client(
+            "elbv2", endpoint_url=account.endpoint, config=Config(retries={"mode": "standard", "max_attempts": 1})
+        )
+        try:
+            for _ in range(20):
+                spending.spend("elasticloadbalancing", "DescribeLoadBalancers")
+                elbv2.describe_load_balancers()
+        except (ClientError, Throttled) as e:  # reported below: a thread's failure is the test's
+            failures.append(e)
+
+    threads = [threading.Thread(target=run, args=(s,)) for s in lambdas]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+    assert len(account.admitted) == 80
+    assert account.aws.throttle.tally.total("elasticloadbalancing", throttled=True) == 0
+    assert within_share(account.admitted)
+
+
+def test_a_dry_budget_past_the_calls_deadline_raises_the_transient_error(
+    account: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gate(monkeypatch, account, wait=0.0)
+    account.clock.step = 0.0  # no refill meanwhile
+    spec = budget.Share.of(limits.ELBV2_DESCRIBE, SHARE)
+    reads(int(spec.capacity))  # the share's burst: answered with no wait
+    with pytest.raises(Throttled) as raised:
+        clients.elbv2().describe_load_balancers()
+    assert transient(raised.value)  # the queues retry it, never dead-letter it (ADR 0009)
+    assert "budget" in str(raised.value)
+    tally = account.aws.throttle.tally
+    assert tally.total("elasticloadbalancing") == int(spec.capacity)  # the refused call never reached AWS
+    # another bucket is not held up: a mutating action spends its own
+    clients.elbv2().create_target_group(Name="tg", Protocol="HTTP", Port=80, VpcId=make_vpc("budget"))
+    account.clock.advance(1 / spec.refill)
+    clients.elbv2().describe_load_balancers()  # a token is due again
+
+
+def test_a_handlers_deadline_bounds_the_wait_too(account: Account, monkeypatch: pytest.MonkeyPatch) -> None:
+    gate(monkeypatch, account, wait=60.0)
+    account.clock.step = 0.0
+    spec = budget.Share.of(limits.ELBV2_DESCRIBE, SHARE)
+    reads(int(spec.capacity))
+    token = budget.deadline.set(account.clock() + 0.01)  # sooner than the next token (0.2 s)
+    try:
+        with pytest.raises(Throttled):
+            clients.elbv2().describe_load_balancers()
+    finally:
+        budget.deadline.reset(token)
+    clients.elbv2().describe_load_balancers()  # without it, the call waits its 0.2 s
+
+
+def test_the_cli_and_separate_clients_are_not_gated(account: Account, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert clients.current_budget() is None  # no share in the environment: the CLI's case
+    gate(monkeypatch, account, wait=0.0)
+    account.clock.step = 0.0
+    spec = budget.Share.of(limits.ELBV2_DESCRIBE, SHARE)
+    reads(int(spec.capacity))
+    clients.separate("elbv2").describe_load_balancers()  # local tooling: outside the budget
+    monkeypatch.setenv(budget.ENV_SHARE, "0")
+    clients.reset()
+    assert clients.current_budget() is None
+    clients.elbv2().describe_load_balancers()
+
+
+def simple_ingress(name: str) -> dict[str, Any]:
+    path = {"pathType": "Prefix", "backend": {"service": {"name": "blue", "port": {"number": 80}}}}
+    return {
+        "metadata": {
+            "name": name,
+            "namespace": "shop",
+            "annotations": {"alb.ingress.kubernetes.io/target-type": "ip"},
+        },
+        "spec": {
+            "ingressClassName": "alb",
+            "rules": [{"http": {"paths": [{**path, "path": "/"}, {**path, "path": "/cart"}]}}],
+        },
+    }
+
+
+def test_the_controller_converges_within_the_budget(account: Account, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three groups built, planned and applied at once, as three reconciles: none of their
+    calls throttled, and each plans nothing more afterwards."""
+    with account.aws.unlimited():  # the harness's VPC: not the controller's spend
+        vpc = make_vpc("budget")
+    gate(monkeypatch, account)
+    blue = parse_service(
+        {"metadata": {"name": "blue", "namespace": "shop", "uid": "uid-blue"}, "spec": {"ports": [{"port": 80}]}}
+    )
+    left: dict[str, list[str]] = {}
+    failures: list[BaseException] = []
+
+    def reconcile(name: str) -> None:
+        try:
+            config = ControllerConfig(cluster="budget", vpc_id=vpc)
+            result = build(
+                config=config,
+                group=GroupID(namespace="shop", name=name),
+                ingresses=[parse_ingress(simple_ingress(name))],
+                services={blue.key: blue},
+                discovery=discovery.discover(vpc_id=vpc),
+            )
+            assert result.stack is not None, result.errors
+            physical: dict[str, str] = {}
+            for step in plan(result.stack, Actual()):
+                applier.apply(step, physical)
+            actual = discovery.read_stack(cluster="budget", stack_id=f"shop/{name}", desired=result.stack)
+            left[name] = [s.describe() for s in plan(result.stack, actual)]
+        except Exception as e:  # noqa: BLE001  # reported below: a thread's failure is the test's
+            failures.append(e)
+
+    threads = [threading.Thread(target=reconcile, args=(f"web{i}",)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+    assert left == {"web0": [], "web1": [], "web2": []}
+    tally = account.aws.throttle.tally
+    assert sum(tally.throttled.values()) == 0
+    assert tally.total("elasticloadbalancing", prefix="Create") > 0  # it did make them, through the gate
