@@ -8,9 +8,12 @@ from typing import Any
 
 from albatross.aws import clients
 from albatross.aws.errors import NotFound, aws_errors
+from albatross.model.limits import TARGETS_PER_TARGET_GROUP
 from albatross.model.targets import Target
 
-_CHUNK = 500
+# Targets per RegisterTargets / DeregisterTargets call: as many as a target group may hold
+# (the calls have no limit of their own), so any legal change is one call each way.
+_CHUNK = TARGETS_PER_TARGET_GROUP
 _GOING = {"draining"}
 
 

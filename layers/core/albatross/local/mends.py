@@ -399,6 +399,8 @@ _TOO_MANY = {
     "TooManyCertificates": "You've reached the limit on the number of certificates per load balancer.",
     "TooManyTags": "You've reached the limit on the number of tags for this resource.",
     "TooManyListeners": "You've reached the limit on the number of listeners per load balancer.",
+    # the ELBv2 API reference's words for RegisterTargets' TooManyTargets
+    "TooManyTargets": "You've reached the limit on the number of targets.",
     "TooManyUniqueTargetGroupsPerLoadBalancer": (
         "You've reached the limit on the number of unique target groups per load balancer across all listeners. "
         "If a target group is used by multiple actions for a load balancer, it is counted as only one use."
@@ -511,7 +513,8 @@ def aws_limits(*, clock: Callable[[], float], provisioning_seconds: float) -> It
     """While inside, moto's ELBv2 refuses what AWS refuses (names over 32 characters, a
     101st rule on a load balancer, more condition values, wildcards or match evaluations
     than a rule may have, priorities outside 1 to 50000, a 26th certificate, a 51st tag, a
-    51st listener, more target groups than an action or a load balancer may use) and a
+    51st listener, more target groups than an action or a load balancer may use, a target
+    group's 1,001st target or a load balancer's, counted over its target groups) and a
     new load balancer stays ``provisioning`` for ``provisioning_seconds`` of ``clock``
     before DescribeLoadBalancers reports it ``active``. Off unless entered."""
     provisioning = Provisioning(seconds=provisioning_seconds, clock=clock)
@@ -628,6 +631,20 @@ def aws_limits(*, clock: Callable[[], float], provisioning_seconds: float) -> It
             self._get_resource_by_arn(arn)
             self.tagging_service.tag_resource(arn, tags)
 
+    def register_targets(self: Any, *args: Any, **kwargs: Any) -> Any:
+        call = bound("register_targets", self, args, kwargs)
+        group = self.target_groups.get(call["target_group_arn"])
+        if group is not None:
+            adding = {str(t["Id"]) for t in call["instances"]}
+            if len(set(group.targets) | adding) > limits.TARGETS_PER_TARGET_GROUP:
+                raise _too_many("TooManyTargets")
+            for balancer in group.load_balancer_arns:
+                others = [g for g in self.target_groups.values() if balancer in g.load_balancer_arns and g is not group]
+                held = sum(len(g.targets) for g in others) + len(set(group.targets) | adding)
+                if held > limits.TARGETS_PER_LOAD_BALANCER:
+                    raise _too_many("TooManyTargets")
+        return originals["register_targets"](self, *args, **kwargs)
+
     def activate_when_ready(self: Any) -> None:
         if provisioning.ready(self.arn):
             activate(self)
@@ -642,6 +659,7 @@ def aws_limits(*, clock: Callable[[], float], provisioning_seconds: float) -> It
         "set_rule_priorities": set_rule_priorities,
         "add_listener_certificates": add_listener_certificates,
         "add_tags": add_tags,
+        "register_targets": register_targets,
     }
     for name, value in mended.items():
         setattr(ELBv2Backend, name, value)
@@ -664,4 +682,5 @@ _LIMITED = (
     "set_rule_priorities",
     "add_listener_certificates",
     "add_tags",
+    "register_targets",
 )

@@ -49,6 +49,12 @@ TARGET_GROUPS_PER_ACTION = 5
 TARGET_GROUPS_PER_LOAD_BALANCER = 100
 # ALB quotas: "Listeners per Application Load Balancer: 50"
 LISTENERS_PER_LOAD_BALANCER = 50
+# ALB quotas: "Targets per Target Group per Region (instances or IP addresses): 1,000" and
+# "Targets per Application Load Balancer: 1,000". RegisterTargets and DeregisterTargets
+# document no limit of their own per call (ELBv2 API): one call may carry a target
+# group's every target.
+TARGETS_PER_TARGET_GROUP = 1000
+TARGETS_PER_LOAD_BALANCER = 1000
 
 # How long a new load balancer stays ``provisioning`` before ``active``. AWS publishes no
 # figure; ALBs commonly take a few minutes. Only the realistic local AWS uses it (scaled).
