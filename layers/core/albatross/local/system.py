@@ -146,6 +146,7 @@ def local_system(
     forwarder_env: Mapping[str, str] | None = None,  # its settings beyond the defaults, e.g. RESYNC_SECONDS
     realistic: bool = False,  # AWS's throttling, quotas and provisioning (albatross.local.realistic)
     provisioning_seconds: float = limits.PROVISIONING_SECONDS,  # realistic: a new load balancer's, on AWS's clock
+    stack_parameters: Mapping[str, str] | None = None,  # template parameters besides the cluster's, e.g. ApiBudgetShare
 ) -> Iterator[LocalSystem]:
     """Everything, offline. ``build``: run the functions from that ``make package`` folder
     (:mod:`albatross.local.artifact`) instead of the source tree."""
@@ -156,7 +157,7 @@ def local_system(
 
         def parameters() -> dict[str, str]:
             vpc.append(make_vpc(cluster))
-            return {"ClusterName": cluster, "VpcId": vpc[0]}
+            return {**(stack_parameters or {}), "ClusterName": cluster, "VpcId": vpc[0]}
 
         cloud = stack.enter_context(
             local_cloud(
