@@ -13,6 +13,8 @@ What is held and what is not:
   another group is held; a user's later change to a released group too;
 * a served Ingress sent before the last Resync applied (it was on its way when the Resync
   arrived) is not held: the Resync covered it;
+* a one-Ingress (implicit) group is held only until the Services its Ingress names are
+  stored: its view is whole then (a user's edit to it waits for no Resync);
 * a hold older than ``HOLD_SECONDS`` (its forwarder stopped before its Resync) holds no more;
 * a hold written just after the covering Resync was applied (the race between two ingest
   invocations) is released by the change that wrote it.
@@ -160,6 +162,23 @@ def test_an_lbc_group_waits_for_the_forwarders_resync_then_reconciles_once(work:
     edited = ingress("b", 20, group="shop")
     assert apply_change(edited, settings=config, store=store, event_id="e-edit", sent=start + 6) == {"shop"}
     assert drain(queue) == ["shop"]
+
+
+def test_a_one_ingress_group_is_held_only_until_its_service_is_stored(work: tuple[Store, Settings, str]) -> None:
+    store, config, queue = work
+    start = time.time()
+    apply_resync(resync({}), settings=config, store=store, event_id="r0", sent=start - 60)
+    alone = ingress("alone", 21)  # no group.name: its own group, "shop/alone"
+    assert apply_change(alone, settings=config, store=store, event_id="e-alone", sent=start) == set()
+    assert drain(queue) == []
+    # its Service arrives: nothing else can be missing, the group goes before the Resync
+    assert apply_change(service(5), settings=config, store=store, event_id="svc", sent=start + 1) == {"shop/alone"}
+    assert drain(queue) == ["shop/alone"]
+    assert store.held_groups(now=time.time(), hold_for=HOLD_SECONDS) == set()
+    # another one whose Service is stored already is not held at all
+    other = ingress("other", 22)
+    assert apply_change(other, settings=config, store=store, event_id="e-other", sent=start + 2) == {"shop/other"}
+    assert drain(queue) == ["shop/other"]
 
 
 def test_a_served_ingress_sent_before_the_last_resync_is_not_held(work: tuple[Store, Settings, str]) -> None:

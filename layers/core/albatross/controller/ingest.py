@@ -25,8 +25,11 @@ Ingress that ingest has never stored, that already has a load balancer address (
 its stack, or Albatross before its state table was lost) and that was sent after the last
 Resync ingest applied, holds its group: the group's reconciles wait (``forwarder#held``)
 until the forwarder's next Resync has been applied, which asks for each held group once.
-A new Ingress (no address yet) and every group not held are reconciled at once; a hold
-older than :data:`HOLD_SECONDS` (the forwarder stopped before its Resync) no longer holds.
+A new Ingress (no address yet) and every group not held are reconciled at once; an
+implicit group (one Ingress) is complete once the Services its Ingress names are stored,
+and is not held, or no longer, from then on (a user's edit to it waits only for its
+Services); a hold older than :data:`HOLD_SECONDS` (the forwarder stopped before its
+Resync) no longer holds.
 
 resourceVersions are opaque strings to Kubernetes; the contract admits decimal ones only
 and ingest compares them as integers (etcd's revisions, which is what the API server
@@ -45,6 +48,7 @@ from albatross.aws import payloads
 from albatross.contract import Claim, ClaimError, ObjectChange, Resync, bindings, class_groups, resend_messages
 from albatross.contract.claim import open_claim
 from albatross.contract.membership import uses_ingress_class
+from albatross.contract.needs import services_of
 from albatross.contract.oidc import reference_of
 from albatross.contract.readiness import gates_of
 from albatross.controller import queues
@@ -212,13 +216,16 @@ def _request(
     if not wanted:
         return bound
     now = time.time()
-    if hold:
-        store.hold_groups(wanted, at=now)
-        held = wanted
-    elif release:
+    if release:
         held = set()
+    elif hold:
+        held = wanted - _complete(store, wanted)
+        store.hold_groups(held, at=now)
     else:
         held = store.held_groups(now=now, hold_for=HOLD_SECONDS) & wanted
+        if held and (complete := _complete(store, held)):
+            store.release_groups(complete)
+            held -= complete
     if held:
         logger.info("held until the forwarder's Resync", extra={"groups": sorted(held), "event": cause})
     if wanted - held:
@@ -231,6 +238,29 @@ def _served(obj: Mapping[str, Any]) -> bool:
     status = obj.get("status")
     balancer = status.get("loadBalancer") if isinstance(status, Mapping) else None
     return isinstance(balancer, Mapping) and bool(balancer.get("ingress"))
+
+
+def _complete(store: Store, groups: set[str]) -> set[str]:
+    """The implicit groups (one Ingress, keyed by it) among ``groups`` whose Ingress is
+    stored with every Service it names: nothing of theirs is still on its way."""
+    implicit = {g for g in groups if "/" in g}  # an explicit group's name has no "/"
+    if not implicit:
+        return set()
+    ingresses = store.get_objects("Ingress", implicit)
+    needed = {group: services_of(obj) for group, obj in ingresses.items()}  # namespace/name each
+    stored = set(store.get_objects("Service", set().union(*needed.values()))) if needed else set()
+    return {group for group, services in needed.items() if services <= stored}
+
+
+def _release_for_service(settings: Settings, store: Store, key: str, cause: str) -> set[str]:
+    """A Service stored: the held implicit groups of its namespace it completes, asked for."""
+    namespace = key.split("/", 1)[0]
+    held = {g for g in store.held_groups(now=time.time(), hold_for=HOLD_SECONDS) if g.startswith(f"{namespace}/")}
+    complete = _complete(store, held) if held else set()
+    if not complete:
+        return set()
+    store.release_groups(complete)
+    return _request(settings, store, complete, cause=cause, release=True)
 
 
 def _covered(store: Store, sent: float | None) -> bool:
@@ -312,6 +342,8 @@ def _follow_change(
             # the Resync that covers this change was applied meanwhile and may have
             # released the holds before this one was written: released here
             groups |= _request(settings, store, store.release_groups(affected), cause=event_id)
+    if change.kind == "Service" and change.action == "upsert":
+        groups |= _release_for_service(settings, store, change.key, event_id)
     logger.info(
         "snapshot stored",
         extra={"kind": change.kind, "key": change.key, "rv": change.resource_version, "groups": sorted(groups)},
