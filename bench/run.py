@@ -37,6 +37,12 @@ is idle again (nothing on the work queue, no Step Functions execution running):
   in total;
 * ``50-groups``: create 50 IngressGroups of one Ingress each;
 * ``delete``: delete the 2048 Ingress;
+* ``targets-10000``: 10,000 pods behind ten IngressGroups (one Ingress, Service and
+  Deployment each, created first at one pod, not measured): the layout AWS's quotas
+  allow, a target group holding at most 1,000 targets and a load balancer 1,000
+  (:data:`albatross.model.limits.TARGETS_PER_TARGET_GROUP`). Every Deployment is scaled to
+  1,000 at once; ``wanted_calls`` is what those limits allow (a DescribeTargetHealth and a
+  RegisterTargets per target group: 20). Last, so no scenario runs beside 10,000 pods;
 * ``forwarder``, once the local system is down: the forwarder's footprint and speed with
   10,000 watched objects (:mod:`bench.forwarder`, which ``python -m bench.forwarder``
   runs alone).
@@ -101,6 +107,7 @@ from albatross.controller import queues
 from albatross.local.demo import ingress_gone, ingress_hostname
 from albatross.local.mends import target_health
 from albatross.local.system import LocalSystem, local_system, make_node_security_group
+from albatross.model import limits
 from albatross.model.names import TAG_STACK
 from bench import forwarder as forwarder_bench
 from bench import snapshot
@@ -121,6 +128,9 @@ MANY_GROUPS = [f"bench-g{i:02}" for i in range(50)]
 DRAIN_NS = "bench-drain"
 DRAIN_NODES = [f"bench-node-{i}" for i in range(3)]
 NODE_PORT = 30090
+SCALE_NS = "bench-10k"
+SCALE_PODS = 10_000
+SCALE_SERVICES = [f"web-{i}" for i in range(-(-SCALE_PODS // limits.TARGETS_PER_TARGET_GROUP))]  # ten
 TIME_SCALE = 0.05  # the offline system's (every AWS duration, as long times this)
 # The rollout the double runs for 2048 (albatross.local.pods): 3 pods, maxUnavailable 0.
 ROLLOUT_REPLICAS, ROLLOUT_MAX_UNAVAILABLE = 3, 0
@@ -499,6 +509,45 @@ def node_drain(system: LocalSystem) -> dict[str, Any]:
     return {**result, **_target_calls(result), "deregistered_s": round(latency[0], 2)}
 
 
+def targets_10000(system: LocalSystem) -> dict[str, Any]:
+    """``targets-10000``: ten IngressGroups of one Ingress, Service and Deployment each,
+    set up at one pod; then every Deployment is scaled to a target group's quota."""
+    core, apps, net = k8s.CoreV1Api(system.api()), k8s.AppsV1Api(system.api()), k8s.NetworkingV1Api(system.api())
+    core.create_namespace(body({"metadata": {"name": SCALE_NS}}))
+    for name in SCALE_SERVICES:
+        labels = {"app.kubernetes.io/name": name}
+        pod = {"containers": [{"name": "web", "image": "nginx", "ports": [{"containerPort": 80}]}]}
+        template = {"metadata": {"labels": labels}, "spec": pod}
+        spec = {"replicas": 1, "selector": {"matchLabels": labels}, "template": template}
+        apps.create_namespaced_deployment(SCALE_NS, body({"metadata": {"name": name, "labels": labels}, "spec": spec}))
+        ports = [{"port": 80, "targetPort": 80}]
+        core.create_namespaced_service(
+            SCALE_NS, body({"metadata": {"name": name}, "spec": {"selector": labels, "ports": ports}})
+        )
+        annotations = {ANNOTATION + "scheme": "internet-facing", ANNOTATION + "target-type": "ip"}
+        rules = [{"http": {"paths": [path("/", service=name)]}}]
+        ingress_ = {
+            "metadata": {"name": name, "annotations": annotations},
+            "spec": {"ingressClassName": "alb", "rules": rules},
+        }
+        net.create_namespaced_ingress(SCALE_NS, body(ingress_))
+    stacks = [f"{SCALE_NS}/{name}" for name in SCALE_SERVICES]
+    settle(system, "the ten Ingresses", lambda: all(len(registered(s)) == 1 for s in stacks), timeout=300)
+    arns = [str(target_group_of(s)) for s in stacks]
+    per = limits.TARGETS_PER_TARGET_GROUP
+
+    def scale() -> None:
+        for name in SCALE_SERVICES:
+            apps.patch_namespaced_deployment(name, SCALE_NS, {"spec": {"replicas": per}})
+
+    def all_registered() -> bool:
+        elbv2 = snapshot.elbv2()
+        return all(len(elbv2.describe_target_health(TargetGroupArn=a)["TargetHealthDescriptions"]) == per for a in arns)
+
+    result = measure(system, "targets-10000", scale, all_registered, stacks, timeout=900)
+    return {**result, **_target_calls(result), "pods": SCALE_PODS, "wanted_calls": 2 * len(arns)}
+
+
 def scenarios(system: LocalSystem) -> list[dict[str, Any]]:
     results: list[dict[str, Any]] = []
     net = k8s.NetworkingV1Api(system.api())
@@ -694,6 +743,7 @@ def scenarios(system: LocalSystem) -> list[dict[str, Any]]:
             only_2048,
         )
     )
+    results.append(targets_10000(system))
     return results
 
 
@@ -751,6 +801,15 @@ def report(results: list[dict[str, Any]]) -> None:
                 f"{r['healthy_floor_gated']} ({r['gated_s']} s for the rollout): "
                 + ("met" if r["healthy_floor_gated"] >= r["healthy_wanted"] else "not met")
             )
+        if r["scenario"] == "targets-10000":
+            elb = r["register_calls"] + r["calls"].get("DescribeTargetHealth", 0)
+            print(
+                f"  targets-10000: {r['register_calls']} RegisterTargets and "
+                f"{r['calls'].get('DescribeTargetHealth', 0)} DescribeTargetHealth for {r['pods']} pods, at most "
+                f"{r['wanted_calls']} wanted (AWS's target quotas): "
+                + ("met" if elb <= r["wanted_calls"] else "not met")
+            )
+            print(f"  targets-10000: {r['total_calls']} AWS calls in all (the rest: backend rules' lookups)")
         if r["scenario"] == "targets-node-drain":
             print(
                 f"  targets-node-drain: {r['register_calls']} RegisterTargets, {r['deregister_calls']} "
@@ -776,7 +835,11 @@ def report(results: list[dict[str, Any]]) -> None:
 _SIGNS = (("+", "added"), ("-", "removed"), ("~", "changed"))
 
 
-SELECTABLE = {"targets-rolling-update": rolling_update, "targets-node-drain": node_drain}
+SELECTABLE = {
+    "targets-rolling-update": rolling_update,
+    "targets-node-drain": node_drain,
+    "targets-10000": targets_10000,
+}
 
 
 def selected(system: LocalSystem, names: list[str]) -> list[dict[str, Any]]:
