@@ -16,6 +16,16 @@ shows it, or when it has been gone for :data:`GONE_AFTER` seconds. Phase names:
   target group;
 * ``prune:<Type>``: deletions of one resource type, in reverse order
   (``prune:TargetGroup`` first revokes the backend rules of target groups that left).
+
+An execution started by a reconcile carries a :class:`View` in its input: what that
+reconcile found (the physical id of each resource paired with a desired one, the
+unpaired ones to delete) and which phases its plan gave work. A phase then searches
+nothing by tags: a phase without work reads nothing, one with work reads only the
+resources of its own type (by id, or listed under their parents) and takes the others
+as the view and the records of this execution's creates name them, in their desired
+form (the phases before made them so). The wait for ``active`` reads the load
+balancers by ARN; the execution's last step writes the stack index from the same
+ids. Without a view (an execution started otherwise) a phase reads the whole stack.
 """
 
 from __future__ import annotations
@@ -28,19 +38,22 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from albatross.aws import applier, discovery, targets
-from albatross.aws.errors import LoadBalancerNotReady, UserError
+from albatross.aws.errors import LoadBalancerNotReady, NotFound, UserError, aws_errors
+from albatross.aws.gateway import AWS
 from albatross.controller import gates as readiness_gates
 from albatross.controller import networking
 from albatross.controller.settings import Settings
 from albatross.k8s.errors import readable
 from albatross.k8s.node import Node, parse_node
 from albatross.k8s.service import parse_endpoint_slice, parse_service
+from albatross.kinds import KINDS, kind_of
+from albatross.kinds.base import Kind
 from albatross.model import names
 from albatross.model import networking as net
-from albatross.model.stack import LOAD_BALANCER, SECURITY_GROUP, TARGET_GROUP, Stack
+from albatross.model.stack import ALB_TARGET, LISTENER_RULE, LOAD_BALANCER, SECURITY_GROUP, TARGET_GROUP, Stack
 from albatross.model.targets import digest, gated_addresses, instance_targets, ip_targets, waiting_pods
-from albatross.plan.actual import Actual
-from albatross.plan.planner import CREATE_ORDER, Step, pair, plan, set_aside
+from albatross.plan.actual import Actual, ActualResource
+from albatross.plan.planner import CREATE_ORDER, Step, pair, plan, resolve, set_aside
 from albatross.store.table import GroupState, Store
 
 logger = Logger(child=True)
@@ -92,6 +105,15 @@ def _record(store: Store, group: str, steps: Iterable[Step], physical: Mapping[s
         store.forget_made(group, deleted | under)
 
 
+def dns_names(actual: Actual, physical: Mapping[str, str]) -> dict[str, str]:
+    """The DNS name of each of the group's load balancers (those paired with a desired one)."""
+    return {
+        r.id: str(r.properties.get("DNSName") or "")
+        for r in actual.of_type(LOAD_BALANCER)
+        if physical.get(r.id) == r.physical_id
+    }
+
+
 def saved_model(store: Store, group: str) -> Stack | None:
     model = store.group_state(group).model
     return Stack.from_json(model) if model else None
@@ -108,6 +130,228 @@ def _select(steps: list[Step], phase: str) -> list[Step]:
 def physical_ids(desired: Stack | None, actual: Actual) -> dict[str, str]:
     """Resource id → ARN (or SG id) of the actual resources paired with desired ones."""
     return {rid: res.physical_id for rid, res in pair(desired, actual)[0].items()}
+
+
+@dataclass(frozen=True)
+class View:
+    """What the reconcile that started an execution found and planned, carried in the
+    execution's input (``view``) so that its phases search nothing by tags.
+
+    ``paired``: resource id → physical id of each resource paired with a desired one;
+    ``orphans``: physical id → resource id of those to delete (load balancers only when
+    the group made or adopted them); ``work``: ``<op>:<Type>`` of every planned step;
+    ``started``: when it was planned (epoch seconds: this execution's creates are the
+    records made since); ``trusted``: whether the reconcile read by the stack index (so
+    the recorded target digests are trusted, as an in-place apply trusts them)."""
+
+    paired: Mapping[str, str]
+    orphans: Mapping[str, str]
+    work: frozenset[str]
+    started: float
+    trusted: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "paired": dict(sorted(self.paired.items())),
+            "orphans": dict(sorted(self.orphans.items())),
+            "work": sorted(self.work),
+            "started": self.started,
+            "trusted": self.trusted,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> View:
+        return cls(
+            paired=dict(data.get("paired") or {}),
+            orphans=dict(data.get("orphans") or {}),
+            work=frozenset(data.get("work") or ()),
+            started=float(data.get("started") or 0.0),
+            trusted=bool(data.get("trusted")),
+        )
+
+    @classmethod
+    def of(cls, *, desired: Stack | None, actual: Actual, steps: Iterable[Step], trusted: bool) -> View:
+        paired, orphans = pair(desired, actual)
+        return cls(
+            paired={rid: r.physical_id for rid, r in paired.items()},
+            orphans={r.physical_id: r.id for r in orphans},
+            work=frozenset(f"{s.op}:{s.type.rsplit('::', 1)[-1]}" for s in steps),
+            started=time.time(),
+            trusted=trusted,
+        )
+
+    def has_work(self, phase: str) -> bool:
+        action, _, type_name = phase.partition(":")
+        ops = ("create", "update", "reorder") if action == "apply" else ("delete",)
+        return any(f"{op}:{type_name}" in self.work for op in ops)
+
+    def known(self, state: GroupState) -> dict[str, str]:
+        """Resource id → physical id of the desired resources as they stand now: those the
+        reconcile found paired, and those this execution has made since (the newest
+        record of an id)."""
+        out = dict(self.paired)
+        made = sorted((m.at, physical, m.rid) for physical, m in state.made.items() if m.at >= self.started)
+        for _, physical, rid in made:
+            if rid not in self.paired:
+                out[rid] = physical
+        return out
+
+
+def view_of(event: Mapping[str, Any]) -> View | None:
+    """The view an execution's input carries (the step task's ``input``), if any."""
+    carried = event.get("input")
+    data = carried.get("view") if isinstance(carried, Mapping) else None
+    return View.from_json(data) if isinstance(data, Mapping) else None
+
+
+def _kind_of_id(physical_id: str) -> Kind | None:
+    return next((k for k in reversed(KINDS) if k.owns(physical_id)), None)
+
+
+def _describe(kind: Kind, ids: Mapping[str, str]) -> list[ActualResource]:
+    """Resources of a parentless kind by physical id (→ resource id), one call; the gone
+    ones left out (one call each, then)."""
+    if not ids:
+        return []
+    try:
+        with aws_errors():
+            return kind.describe(AWS, dict(ids))
+    except NotFound:
+        if len(ids) == 1:
+            return []
+    return [r for one, rid in ids.items() for r in _describe(kind, {one: rid})]
+
+
+def _synthesized(desired: Stack | None, known: Mapping[str, str], skip: str) -> list[ActualResource]:
+    """The desired resources the view names, other than ``skip``'s type (and rules,
+    which nothing else needs), as the phases before made them: their desired form."""
+    if desired is None:
+        return []
+    out: list[ActualResource] = []
+    for rid, res in desired.resources.items():
+        pid = known.get(rid)
+        if pid is None or res.type in (skip, LISTENER_RULE) or not kind_of(res.type).owns(pid):
+            continue
+        out.append(ActualResource(id=rid, type=res.type, physical_id=pid, properties=resolve(res.properties, known)))
+    return out
+
+
+def _read_own(
+    type_: str, *, desired: Stack | None, known: Mapping[str, str], view: View, others: list[ActualResource]
+) -> list[ActualResource]:
+    """What AWS holds of one type: by id (the desired ones the view names and the orphans
+    of the type), or listed under the parents the view names; completed as the plan
+    compares it (attributes, tags, certificates)."""
+    kind = kind_of(type_)
+    if kind.parent_type is None:
+        ids = {pid: rid for rid, pid in known.items() if kind.owns(pid)}
+        ids.update({pid: rid for pid, rid in view.orphans.items() if kind.owns(pid)})
+        found = _describe(kind, ids)
+    else:
+        found = []
+        for parent in [r for r in others if r.type == kind.parent_type]:
+            try:
+                with aws_errors():
+                    found += kind.list_under(AWS, parent)
+            except NotFound:
+                continue
+    return list(discovery.complete(Actual(resources=tuple(found)), desired).resources)
+
+
+def _run_viewed(*, settings: Settings, store: Store, group: str, phase: str, view: View) -> dict[str, Any]:
+    """:func:`run_phase` with a view: nothing read when the plan gave the phase no work."""
+    state = store.group_state(group)
+    desired = Stack.from_json(state.model) if state.model else None
+    type_name = phase.partition(":")[2]
+    released = 0
+    if phase == "prune:TargetGroup":  # no AWS call when no rule is recorded for a target group that left
+        released = release_rules(store=store, group=group, cluster=settings.cluster, desired=desired)
+    type_ = LOAD_BALANCER if phase == "targets" else TYPE_NAMES[type_name]
+    needed = "update:LoadBalancer" in view.work if phase == "targets" else view.has_work(phase)
+    steps: list[Step] = []
+    known = view.known(state)
+    physical = {rid: pid for rid, pid in known.items() if rid in (desired.resources if desired else {})}
+    if needed:
+        if type_ == ALB_TARGET:
+            # an ALB registered in a frontend NLB's target group (rare) hangs under target
+            # groups that may be leaving: read with the whole stack, records kept
+            found = discovery.read_stack(
+                cluster=settings.cluster, stack_id=group, desired=desired, recorded=recorded(state)
+            )
+        else:
+            others = _synthesized(desired, known, skip=type_)
+            found = Actual(
+                resources=tuple(others + _read_own(type_, desired=desired, known=known, view=view, others=others))
+            )
+        actual, _ = set_aside(desired, found, state.owned)  # as without a view: tags alone make nothing ours
+        physical = physical_ids(desired, actual)
+        planned = plan(desired, actual)
+        steps = [s for s in planned if _attaching(s)] if phase == "targets" else _select(planned, phase)
+        applied: list[Step] = []
+        try:
+            for step in steps:
+                logger.info("applying", extra={"group": group, "step": step.describe()})
+                applier.apply(step, physical)
+                applied.append(step)
+        finally:
+            _record(store, group, applied, physical, actual)
+    if phase == "targets":
+        changes = sync_targets(
+            desired,
+            physical,
+            store,
+            state.targets if view.trusted else None,
+            group=group,
+            cluster=settings.cluster,
+            gates=readiness_gates.Gates.of(settings),
+        )[0]
+        return {"phase": phase, "changes": len(steps) + changes}
+    if phase == "prune:SecurityGroup" and desired is None:
+        released += networking.release_backend_group(store=store, cluster=settings.cluster, vpc_id=settings.vpc_id)
+    if phase == "apply:LoadBalancer":
+        store.own_load_balancers(
+            group, [physical[rid] for rid in (names.LOAD_BALANCER_ID, names.FRONTEND_NLB_ID) if rid in physical]
+        )
+    return {"phase": phase, "changes": len(steps) + released}
+
+
+def _check_viewed(*, store: Store, group: str, want: str, view: View) -> dict[str, Any]:
+    """:func:`check_load_balancer` with a view: the load balancers by ARN, one call."""
+    state = store.group_state(group)
+    ids = {rid: pid for rid, pid in view.known(state).items() if rid in (names.LOAD_BALANCER_ID, names.FRONTEND_NLB_ID)}
+    if want == "gone":
+        ids = {rid: pid for pid, rid in view.orphans.items() if kind_of(LOAD_BALANCER).owns(pid)}
+    found = _describe(
+        kind_of(LOAD_BALANCER), {pid: rid for rid, pid in ids.items() if kind_of(LOAD_BALANCER).owns(pid)}
+    )
+    states = [r.properties.get("State") for r in found]
+    if want == "gone":
+        if states:
+            raise LoadBalancerNotReady(f"load balancer of {group} still exists ({states[0]})")
+        return {"loadBalancer": "gone"}
+    if not states or len(found) < len(ids) or any(s != "active" for s in states):
+        raise LoadBalancerNotReady(f"load balancer of {group} is {states[0] if states else 'missing'}")
+    return {"loadBalancer": "active", "dns": {r.id: str(r.properties.get("DNSName") or "") for r in found}}
+
+
+def as_finished(*, store: Store, group: str, view: View, dns: Any) -> tuple[Actual, dict[str, str]]:
+    """The execution's end with a view: the group's load balancers (their DNS names, as
+    the wait for ``active`` answered, read by ARN when it did not) and resource id →
+    physical id of every desired resource, for the status and the stack index."""
+    state = store.group_state(group)
+    desired = Stack.from_json(state.model) if state.model else None
+    wanted = desired.resources if desired else {}
+    physical = {rid: pid for rid, pid in view.known(state).items() if rid in wanted}
+    lbs = {rid: pid for rid, pid in physical.items() if wanted[rid].type == LOAD_BALANCER}
+    if not isinstance(dns, Mapping) or set(dns) != set(lbs):
+        found = _describe(kind_of(LOAD_BALANCER), {pid: rid for rid, pid in lbs.items()})
+        dns = {r.id: r.properties.get("DNSName") for r in found}
+    return Actual(
+        resources=tuple(
+            ActualResource(id=rid, type=LOAD_BALANCER, physical_id=pid, properties={"DNSName": str(dns.get(rid) or "")})
+            for rid, pid in sorted(lbs.items())
+        )
+    ), physical
 
 
 def sync_targets(
@@ -268,7 +512,11 @@ def apply_all(
     return Applied(changes=len(steps) + registered, physical=physical, targets=digests)
 
 
-def run_phase(*, settings: Settings, store: Store, group: str, phase: str) -> dict[str, Any]:
+def run_phase(*, settings: Settings, store: Store, group: str, phase: str, view: View | None = None) -> dict[str, Any]:
+    if phase not in PHASES:
+        raise UserError(f"unknown phase {phase!r}")
+    if view is not None:
+        return _run_viewed(settings=settings, store=store, group=group, phase=phase, view=view)
     state = store.group_state(group)
     desired = Stack.from_json(state.model) if state.model else None
     found = discovery.complete(current_stack(settings=settings, store=store, group=group, state=state), desired)
@@ -319,11 +567,14 @@ def run_phase(*, settings: Settings, store: Store, group: str, phase: str) -> di
     return {"phase": phase, "changes": len(steps) + released}
 
 
-def check_load_balancer(*, settings: Settings, group: str, want: str) -> dict[str, Any]:
+def check_load_balancer(*, settings: Settings, group: str, want: str, view: View | None = None) -> dict[str, Any]:
     """Raise LoadBalancerNotReady until the group's load balancer is active (``want``
     = ``active``) or gone (``want`` = ``gone``); the state machine retries with a bound.
-    One merely tagged like it, that the group has no record of, is not waited for."""
+    One merely tagged like it, that the group has no record of, is not waited for. With
+    a view: one DescribeLoadBalancers by ARN, and ``active`` answers with the DNS names."""
     store = Store(settings.table)
+    if view is not None:
+        return _check_viewed(store=store, group=group, want=want, view=view)
     state = store.group_state(group)
     desired = Stack.from_json(state.model) if state.model else None
     actual, _ = set_aside(desired, current_stack(settings=settings, store=store, group=group, state=state), state.owned)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -42,14 +42,14 @@ from albatross.k8s.errors import readable
 from albatross.k8s.ingress import Ingress, lifecycle
 from albatross.k8s.ingress_class import class_params_of, parse_ingress_class
 from albatross.k8s.params import parse_params
-from albatross.model import assemble, oidc
+from albatross.model import assemble, names, oidc
 from albatross.model.discovery import Discovery
 from albatross.model.group import Members
 from albatross.model.stack import LOAD_BALANCER, TARGET_GROUP, Stack
 from albatross.plan import protection
-from albatross.plan.actual import Actual, StackIndex
+from albatross.plan.actual import Actual, ActualResource, StackIndex
 from albatross.plan.planner import plan, recorded_first, set_aside
-from albatross.store.table import Store
+from albatross.store.table import GroupState, Store
 
 logger = Logger(child=True)
 
@@ -70,6 +70,11 @@ class _Stored:
     def __init__(self, *, settings: Settings, store: Store, group: str) -> None:
         self.settings, self.store, self.group = settings, store, group
         self.actual: Actual | None = None
+        # Or, for a build from what the last apply left (no read): the load balancer as
+        # the applied model has it and the backend group the index names.
+        self.existing: tuple[dict[str, Any], ...] | None = None
+        self.backend = ""
+        self.used: Discovery | None = None  # the facts the build was given
 
     def ingress_classes(self) -> list[Mapping[str, Any]]:
         return self.store.ingress_classes()
@@ -81,12 +86,52 @@ class _Stored:
         return self.store.get_objects(kind, keys)
 
     def discovery(self, ingresses: Sequence[Ingress]) -> Discovery:
-        if self.actual is None:  # the reconcile finds the load balancer before it builds
+        if self.actual is not None:
+            existing = discovery.existing_load_balancers(self.actual, self.group)
+        elif self.existing is not None:
+            existing = self.existing
+        else:  # the reconcile finds the load balancer before it builds
             raise RuntimeError("the group's load balancer is looked for before its build")
-        existing = discovery.existing_load_balancers(self.actual, self.group)
-        return discovery.discover(
-            vpc_id=self.settings.vpc_id, existing=existing, cluster=self.settings.cluster, create_backend=True
-        )
+        if self.backend:  # the group's load balancer uses it: known without a call, warm or cold
+            found = discovery.discover(vpc_id=self.settings.vpc_id, existing=existing)
+            self.used = replace(found, backend_security_group_id=self.backend)
+        else:
+            self.used = discovery.discover(
+                vpc_id=self.settings.vpc_id, existing=existing, cluster=self.settings.cluster, create_backend=True
+            )
+        return self.used
+
+
+def _applied_existing(model: Mapping[str, Any] | None, group: str) -> tuple[dict[str, Any], ...] | None:
+    """The group's load balancer as the applied model has it, in the shape
+    :func:`albatross.aws.discovery.existing_load_balancers` gives from a read: what the
+    build takes from it (scheme, subnets) is what the last apply set."""
+    if not model:
+        return None
+    lb = Stack.from_json(model).resources.get(names.LOAD_BALANCER_ID)
+    if lb is None:
+        return ()
+    return (
+        {
+            "stack": group,
+            "LoadBalancer": {
+                "Scheme": lb.properties.get("Scheme"),
+                "AvailabilityZones": [{"SubnetId": sid} for sid in sorted(lb.properties.get("Subnets") or ())],
+            },
+        },
+    )
+
+
+def _as_applied(*, desired: Stack, state: GroupState, index: StackIndex, leaving: Sequence[Any]) -> bool:
+    """Whether the last apply left AWS as ``desired`` wants it: the same model, every
+    resource applied in this form (the index's digests), nobody leaving. What AWS holds
+    changes then only by someone else's hand, which drift events and the sweep report
+    (``fresh``)."""
+    if leaving or state.leaving or index.dns is None:
+        return False
+    return desired.to_json() == state.model and dict(index.applied) == {
+        rid: r.digest() for rid, r in desired.resources.items()
+    }
 
 
 def _warning(key: str, assembly: assemble.Assembly) -> str:
@@ -135,6 +180,74 @@ def _statements(store: Store, members: Members, objects: Mapping[str, Mapping[st
     return [protection.statement(obj, params.get(class_params_of(obj, classes) or "")) for obj in deleting]
 
 
+def _read_stack(
+    *, settings: Settings, store: Store, group: str, state: GroupState, index: StackIndex | None
+) -> tuple[Actual, StackIndex | None]:
+    """The group's stack: by the index's ARNs, or (no index, or something it names is
+    gone) by the tag search; returns it and the index still to be trusted."""
+    actual = discovery.find_indexed(index) if index else None
+    if actual is not None:
+        return actual, index
+    # what executions made is read by id too: the tag search may not list it yet
+    found = discovery.find_stack(cluster=settings.cluster, stack_id=group, recorded=phases.recorded(state))
+    return recorded_first(found, state.owned), None  # facts from our load balancer, not a look-alike
+
+
+def _settled(
+    *,
+    settings: Settings,
+    store: Store,
+    group: str,
+    request_id: str,
+    state: GroupState,
+    index: StackIndex,
+    desired: Stack,
+    assembly: assemble.Assembly,
+    members: Members,
+    records: Mapping[str, Any],
+    objects: Mapping[str, Mapping[str, Any]],
+) -> Outcome:
+    """A reconcile whose model is the one applied, with every resource in that form and
+    no drift reported: nothing is read from AWS. Only the targets are synced, against the
+    digests of what was registered (a changed Service or endpoints still registers), and
+    the status is reported with the names the index keeps."""
+    for ing in members.live:
+        if ing.key not in assembly.failed:
+            _remember_good(store, group, objects[ing.key], records.get(ing.key))
+    store.set_refs(group, assembly.built.service_refs)
+    gates.send_gates(gates.Gates.of(settings), store=store, group=group, desired=desired, previous=desired)
+    registered, digests = phases.sync_targets(
+        desired,
+        index.ids,
+        store,
+        state.targets,
+        group=group,
+        cluster=settings.cluster,
+        gates=gates.Gates.of(settings),
+    )
+    lbs = Actual(
+        resources=tuple(
+            ActualResource(id=rid, type=LOAD_BALANCER, physical_id=index.ids.get(rid, ""), properties={"DNSName": dns})
+            for rid, dns in sorted((index.dns or {}).items())
+        )
+    )
+    report.finish(
+        settings=settings,
+        store=store,
+        group=group,
+        members=[i.key for i in members.live],
+        leaving=[],
+        changed=registered > 0,
+        actual=lbs,
+    )
+    changed = {r: d for r, d in digests.items() if state.targets.get(r) != d}
+    store.set_target_digests(group, changed)
+    if changed and settings.targets_queue_url:  # as after an in-place apply (below)
+        queues.enqueue(settings.targets_queue_url, [group], cause=f"after:{request_id}", service=ALL_SERVICES)
+    logger.info("reconciled: the model is the one applied", extra={"group": group, "changes": registered})
+    return Outcome(group=group, result="applied" if registered else "unchanged")
+
+
 def reconcile(*, settings: Settings, store: Store, group: str, request_id: str, fresh: bool = False) -> Outcome:
     """``fresh``: read everything, trusting no stack index (the drift sweep)."""
     store.take_request(group)  # first: a change stored after this point asks again
@@ -148,49 +261,85 @@ def reconcile(*, settings: Settings, store: Store, group: str, request_id: str, 
     if _busy(store, group, state.execution):  # first: what an execution changes must not be read half-done
         return Outcome(group=group, result="busy")
     index = StackIndex.from_json(state.index) if state.index and not fresh else None
-    actual = discovery.find_indexed(index) if index else None
-    if actual is None:
-        # what executions made is read by id too: the tag search may not list it yet
-        found = discovery.find_stack(cluster=settings.cluster, stack_id=group, recorded=phases.recorded(state))
-        index, actual = None, recorded_first(found, state.owned)  # facts from our load balancer, not a look-alike
-    source.actual = actual
-    assembly = assemble.assemble(
-        source=source,
-        config=settings.controller,
-        group=group,
-        members=members,
-        last_good=records,
-        unmodelled=bool(actual.resources) and not state.managed,
-    )
-    built, failed = assembly.built, assembly.failed
-    if failed:
-        queues.send_writebacks(
-            settings.writeback_queue_url,
-            [
-                msg
-                for key in sorted(assembly.errors)
-                for msg in report.warnings(
-                    settings, [key], reason="FailedBuildModel", message=_warning(key, assembly), objects=objects
-                )
-            ],
+    actual: Actual | None = None
+    if index is not None and index.dns is not None and not state.leaving:
+        # Build from what the last apply left, and read AWS only if the model moved.
+        source.existing, source.backend = _applied_existing(state.model, group), index.backend
+    if source.existing is None:
+        actual, index = _read_stack(settings=settings, store=store, group=group, state=state, index=index)
+        source.actual = actual
+
+    def build() -> tuple[assemble.Assembly, Stack | None] | Outcome:
+        assembly = assemble.assemble(
+            source=source,
+            config=settings.controller,
+            group=group,
+            members=members,
+            last_good=records,
+            unmodelled=bool(actual and actual.resources) and not state.managed,
         )
-        if assembly.held:
-            logger.warning("group left as it is: member errors", extra={"group": group, "errors": assembly.errors})
-            return Outcome(
-                group=group, result="invalid", errors=[f"{k}: {v}" for k, v in sorted(assembly.errors.items())]
+        if assembly.failed:
+            queues.send_writebacks(
+                settings.writeback_queue_url,
+                [
+                    msg
+                    for key in sorted(assembly.errors)
+                    for msg in report.warnings(
+                        settings, [key], reason="FailedBuildModel", message=_warning(key, assembly), objects=objects
+                    )
+                ],
             )
-        logger.warning("members left at their last good version", extra={"group": group, "errors": failed})
-    try:  # OIDC client credentials: the Secrets Manager copies' ARNs and versions (ADR 0005)
-        desired = oidc.resolve_secrets(built.stack, store.get_objects("Secret", oidc.secret_keys(built.stack)))
-    except oidc.SecretError as e:
-        live = [i.key for i in members.live]
-        message = f"Failed build model due to {e}; the load balancer is left as it is"
-        queues.send_writebacks(
-            settings.writeback_queue_url,
-            report.warnings(settings, live, reason="FailedBuildModel", message=message, objects=objects),
-        )
-        logger.warning("group left as it is: OIDC Secret", extra={"group": group, "error": str(e)})
-        return Outcome(group=group, result="invalid", errors=[str(e)])
+            if assembly.held:
+                logger.warning("group left as it is: member errors", extra={"group": group, "errors": assembly.errors})
+                return Outcome(
+                    group=group, result="invalid", errors=[f"{k}: {v}" for k, v in sorted(assembly.errors.items())]
+                )
+            logger.warning("members left at their last good version", extra={"group": group, "errors": assembly.failed})
+        try:  # OIDC client credentials: the Secrets Manager copies' ARNs and versions (ADR 0005)
+            resolved = oidc.resolve_secrets(
+                assembly.built.stack, store.get_objects("Secret", oidc.secret_keys(assembly.built.stack))
+            )
+        except oidc.SecretError as e:
+            live = [i.key for i in members.live]
+            message = f"Failed build model due to {e}; the load balancer is left as it is"
+            queues.send_writebacks(
+                settings.writeback_queue_url,
+                report.warnings(settings, live, reason="FailedBuildModel", message=message, objects=objects),
+            )
+            logger.warning("group left as it is: OIDC Secret", extra={"group": group, "error": str(e)})
+            return Outcome(group=group, result="invalid", errors=[str(e)])
+        return assembly, resolved
+
+    made = build()
+    if isinstance(made, Outcome):
+        return made
+    assembly, desired = made
+    if actual is None:
+        assert index is not None  # the build from the applied model is tried only with an index
+        if desired is not None and _as_applied(desired=desired, state=state, index=index, leaving=members.leaving):
+            return _settled(
+                settings=settings,
+                store=store,
+                group=group,
+                request_id=request_id,
+                state=state,
+                index=index,
+                desired=desired,
+                assembly=assembly,
+                members=members,
+                records=records,
+                objects=objects,
+            )
+        actual, index = _read_stack(settings=settings, store=store, group=group, state=state, index=index)
+        if list(discovery.existing_load_balancers(actual, group)) != list(source.existing or ()):
+            # AWS's load balancer is not the applied one (changed by hand, or gone): build
+            # from it, as a reconcile that reads first does
+            source.actual, source.backend = actual, ""
+            made = build()
+            if isinstance(made, Outcome):
+                return made
+            assembly, desired = made
+    built, failed = assembly.built, assembly.failed
     for ing in members.live:
         if ing.key not in failed:
             _remember_good(store, group, objects[ing.key], records.get(ing.key))
@@ -253,8 +402,10 @@ def reconcile(*, settings: Settings, store: Store, group: str, request_id: str, 
         machine = settings.provision_state_machine if desired else settings.teardown_state_machine
         name = hashlib.sha256(f"{group}\n{request_id}".encode()).hexdigest()[:32]
         with aws_errors():
+            # what this reconcile found and planned: the phases read only their own part
+            view = phases.View.of(desired=desired, actual=actual, steps=steps, trusted=index is not None)
             execution = clients.sfn().start_execution(
-                stateMachineArn=machine, name=name, input=json.dumps({"group": group})
+                stateMachineArn=machine, name=name, input=json.dumps({"group": group, "view": view.to_json()})
             )["executionArn"]
         store.set_execution(group, execution)
         logger.info("execution started", extra={"group": group, "execution": execution, "steps": described})
@@ -298,6 +449,9 @@ def reconcile(*, settings: Settings, store: Store, group: str, request_id: str, 
         actual=actual,  # the load balancer (its DNS name) is never created or deleted in place
     )
     after = discovery.index_of(desired, done.physical)
+    if after is not None:  # what a reconcile that finds the model unchanged builds and reports with
+        used = source.used.backend_security_group_id if source.used else None
+        after = replace(after, dns=phases.dns_names(actual, done.physical), backend=used or "")
     if (after.to_json() if after else None) != state.index:
         store.save_index(group, after.to_json() if after else None)
     registered = {r: d for r, d in done.targets.items() if state.targets.get(r) != d}

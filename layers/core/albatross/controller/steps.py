@@ -6,6 +6,10 @@ Input is ``{"group": ..., "task": ..., ...}``:
 * ``wait`` with ``want`` (``active`` / ``gone``): raises ``LoadBalancerNotReady`` until
   the load balancer is there; the state machine retries with a bound;
 * ``finish``: report success and release the group;
+
+``phase``, ``wait`` and ``finish`` also get ``input``: the execution's state (its input,
+with the :class:`~albatross.controller.phases.View` its reconcile found, and the wait's
+answer as ``loadBalancer``), so that they search nothing by tags;
 * ``fail`` with ``error``: report the failure and release the group. The one entry point
   for an execution that failed, whether its ``ReportFailure`` state runs it or something
   that saw the execution end does. Every member is warned, the leaving ones too (in a
@@ -21,6 +25,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -66,21 +71,32 @@ def run(event: Mapping[str, Any], *, settings: Settings, store: Store) -> dict[s
     group, task = event.get("group"), event.get("task")
     if not isinstance(group, str) or not group:
         raise UserError("step input has no group")
+    view = phases.view_of(event)  # what the reconcile that started the execution found
     if task == "phase":
-        return phases.run_phase(settings=settings, store=store, group=group, phase=str(event.get("phase")))
+        return phases.run_phase(settings=settings, store=store, group=group, phase=str(event.get("phase")), view=view)
     if task == "wait":
-        return phases.check_load_balancer(settings=settings, group=group, want=str(event.get("want")))
+        return phases.check_load_balancer(settings=settings, group=group, want=str(event.get("want")), view=view)
     if task == "finish":
         members, leaving = _members(store, group)
         state = store.group_state(group)
         desired = Stack.from_json(state.model) if state.model else None
-        # the status shows our load balancer's address, never one merely tagged like it
-        found = phases.current_stack(settings=settings, store=store, group=group, state=state)
-        actual, _ = set_aside(desired, found, state.owned)
+        if view is not None:  # the ids the execution knows, the names its wait read
+            carried = event.get("input") or {}
+            ready = carried.get("loadBalancer") if isinstance(carried, Mapping) else None
+            actual, physical = phases.as_finished(
+                store=store, group=group, view=view, dns=ready.get("dns") if isinstance(ready, Mapping) else None
+            )
+        else:
+            # the status shows our load balancer's address, never one merely tagged like it
+            found = phases.current_stack(settings=settings, store=store, group=group, state=state)
+            actual, _ = set_aside(desired, found, state.owned)
+            physical = phases.physical_ids(desired, actual)
         sent = report.finish(
             settings=settings, store=store, group=group, members=members, leaving=leaving, changed=True, actual=actual
         )
-        index = discovery.index_of(desired, phases.physical_ids(desired, actual))
+        index = discovery.index_of(desired, physical)
+        if index is not None:  # the names the status shows, for a reconcile that reads nothing
+            index = replace(index, dns=phases.dns_names(actual, physical))
         store.save_index(group, index.to_json() if index else None)
         again = report.end_run(settings=settings, store=store, group=group, succeeded=True)
         result = "applied by execution" if desired else "deleted by execution"

@@ -29,14 +29,33 @@ class StackIndex:
     applied (so the properties that cost a read of their own, such as security group
     rules, attributes and SNI certificates, are read only when the desired resource
     changed). What each target group's registrations are is kept apart (the state
-    item's ``targets:<rid>`` attributes)."""
+    item's ``targets:<rid>`` attributes).
+
+    ``dns`` (load balancer id → its DNS name) and ``backend`` (the cluster's shared
+    backend security group the apply used, "" for none) are what a reconcile that finds
+    nothing changed reports and builds with, so that it calls no AWS API at all
+    (:func:`albatross.controller.reconcile.reconcile`); an index without ``dns`` (saved
+    before they were kept) never lets it skip the reads."""
 
     ids: Mapping[str, str]
     applied: Mapping[str, str]
+    dns: Mapping[str, str] | None = None
+    backend: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return {"ids": dict(sorted(self.ids.items())), "applied": dict(sorted(self.applied.items()))}
+        out: dict[str, Any] = {"ids": dict(sorted(self.ids.items())), "applied": dict(sorted(self.applied.items()))}
+        if self.dns is not None:  # only when known: older readers and indexes stay as they were
+            out["dns"] = dict(sorted(self.dns.items()))
+        if self.backend:
+            out["backend"] = self.backend
+        return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> StackIndex:
-        return cls(ids=dict(data.get("ids") or {}), applied=dict(data.get("applied") or {}))
+        dns = data.get("dns")
+        return cls(
+            ids=dict(data.get("ids") or {}),
+            applied=dict(data.get("applied") or {}),
+            dns=dict(dns) if isinstance(dns, Mapping) else None,
+            backend=str(data.get("backend") or ""),
+        )
