@@ -186,7 +186,7 @@ class Forwarder:
         self.references: dict[str, tuple[str, ...]] = {}  # managed Ingress → the Services it needs
         self.bound: dict[str, str] = {}  # served TargetGroupBinding → the Service it binds
         # Service → how many of those need it: each change costs its own Services only (a
-        # union of every Ingress's on each change was quadratic: minutes at 20,000 Ingresses)
+        # union of every Ingress's Services on each change was quadratic in the Ingresses)
         self.referenced: Counter[str] = Counter()
         self._refs_lock = threading.Lock()
         common = {
