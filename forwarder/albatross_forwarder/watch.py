@@ -61,7 +61,7 @@ TRANSIENT: tuple[type[Exception], ...] = (ApiException, HTTPError, OSError)
 
 DIGEST_BYTES = 16
 # Backlog: the sender's entries not yet accepted above which a watcher waits before the
-# next object. Unbounded, a 100,000-object list queued ~18,000 entries (about 40 MiB of
+# next object. Unbounded, a 100,000-object list queued ~18,000 entries (some 35 MiB of
 # Detail JSON) faster than PutEvents took them; 1,000 entries is a few MiB and 100 calls.
 MAX_BACKLOG = 1_000
 
