@@ -31,6 +31,7 @@ import binascii
 import bisect
 import copy
 import datetime
+import hashlib
 import json
 import socket
 import ssl
@@ -51,6 +52,13 @@ from albatross.local.pods import pod_ip as pod_ip  # tests name addresses throug
 from albatross.local.selectors import Selector, SelectorError
 from albatross.local.selectors import parse as parse_selector
 from albatross.local.tables import INCLUDE, table, wanted
+
+
+def _image_id(image: str) -> str:
+    """What a kubelet reports as a running container's ``imageID``: the image pinned to
+    its digest (``repository@sha256:…``); here a digest of the name, as nothing is pulled."""
+    repository = image.split("@", 1)[0].rsplit(":", 1)[0] if image else "unknown"
+    return f"{repository}@sha256:{hashlib.sha256(image.encode()).hexdigest()}"
 
 
 @dataclass(frozen=True)
@@ -542,6 +550,9 @@ class Cluster:
                             {
                                 "name": c.get("name", ""),
                                 "image": c.get("image", ""),
+                                # the API requires imageID (the kubelet's resolved digest):
+                                # a stable stand-in derived from the image's name
+                                "imageID": _image_id(str(c.get("image", ""))),
                                 "ready": containers_ready,
                                 "started": True,
                                 "restartCount": 0,
