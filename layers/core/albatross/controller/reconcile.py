@@ -19,7 +19,13 @@ state machine) → report.
   is a Warning ``FailedDeployModel`` on the members; throttling, 5xx and pending
   dependencies raise, and the work queue delivers the group again.
 * While an execution runs for the group, a new request only marks the group dirty; the
-  execution's last step enqueues it once more.
+  execution's last step enqueues it once more. The execution's input carries what this
+  reconcile found (:class:`albatross.controller.phases.View`): its phases search nothing.
+* A reconcile that is not ``fresh`` (no drift event asked for it) with a stack index
+  builds from the applied model first; when the model is the one applied, every resource
+  in that form and nobody leaving, it calls no AWS API: the targets are synced against
+  their digests and the status reported with the names the index keeps. Otherwise it
+  reads the stack (by the index) and goes on as below.
 """
 
 from __future__ import annotations
