@@ -4,6 +4,11 @@ source mappings to Lambda, with AWS's semantics: a failed invocation leaves its 
 to come back after the visibility timeout (and into the DLQ after maxReceiveCount); a
 partial batch response deletes only the records that succeeded.
 
+A rule invokes its Lambda target as EventBridge does, asynchronously: each event is one
+invocation, several run at once (up to the function's reserved concurrency, else
+:data:`UNRESERVED_RULE_INVOCATIONS`), in no guaranteed order. One poller waits on the
+rule's tap queue and each event it takes starts another, as for a queue below.
+
 An event source mapping drains its queue in parallel, as Lambda's pollers do: one poller
 waits on the queue, and each batch it receives starts another (up to the route's
 concurrency, :attr:`QueueRoute.concurrency`); a poller that finds the queue empty goes.
@@ -31,6 +36,12 @@ log = logging.getLogger("albatross.local.dispatch")
 
 # How often a poller waiting for an invocation slot, or on a held queue, looks again.
 _LOOK = 0.05
+# A rule target's invocations at once when its function reserves no concurrency. On AWS
+# that is the account's unreserved concurrency (1,000 by default); here every handler
+# runs in this one process, so a handful is as concurrent as it gets.
+UNRESERVED_RULE_INVOCATIONS = 10
+
+Route = QueueRoute | RuleRoute
 
 
 class Dispatcher:
@@ -47,19 +58,18 @@ class Dispatcher:
         # Tests and the chaos benchmark set it (albatross.local.chaos.BusChaos).
         self.deliveries: Callable[[dict[str, Any]], list[dict[str, Any]]] | None = None
         self._held: set[str] = set()  # functions whose queue is not polled for now (holding)
-        # Invocation slots per function: its reserved concurrency, shared by its queues.
+        # Invocation slots per function: its reserved concurrency, shared by its queues and rules.
         self._slots = {
             f: threading.BoundedSemaphore(n) for f, n in deployment.concurrency.items() if f in _consumers(deployment)
         }
-        self._pollers: dict[QueueRoute, int] = {}  # pollers running per queue route
-        self.peak: dict[str, int] = {}  # most invocations of a function at once from its queues
+        self._pollers: dict[Route, int] = {}  # pollers running per route
+        self.peak: dict[str, int] = {}  # most invocations of a function at once from its queues and rules
         self._running: dict[str, int] = {}
 
     def start(self) -> None:
-        for rule in self.deployment.rule_routes:
-            self._spawn(f"dispatch-{rule.function}", lambda r=rule: self._rule_loop(r))  # type: ignore[misc]  # bound default
-        for queue in self.deployment.queue_routes:
-            self._grow(queue, lead=True)
+        routes: list[Route] = [*self.deployment.rule_routes, *self.deployment.queue_routes]
+        for route in routes:
+            self._grow(route, lead=True)
 
     def _spawn(self, name: str, loop: Callable[[], None]) -> None:
         # the "dispatch-" prefix: the benchmark's call counter leaves these threads' calls out
@@ -69,13 +79,20 @@ class Dispatcher:
             self._threads.append(t)
         t.start()
 
-    def _grow(self, route: QueueRoute, *, lead: bool = False) -> None:
+    def concurrency(self, route: Route) -> int:
+        """Invocations at once from ``route``: a queue's from its mapping; a rule's, the
+        target function's reserved concurrency, else :data:`UNRESERVED_RULE_INVOCATIONS`."""
+        if isinstance(route, QueueRoute):
+            return route.concurrency
+        return self.deployment.concurrency.get(route.function, UNRESERVED_RULE_INVOCATIONS)
+
+    def _grow(self, route: Route, *, lead: bool = False) -> None:
         """Another poller on ``route``, unless it has as many as its concurrency."""
         with self._lock:
-            if self._stop.is_set() or (not lead and self._pollers.get(route, 0) >= route.concurrency):
+            if self._stop.is_set() or (not lead and self._pollers.get(route, 0) >= self.concurrency(route)):
                 return
             self._pollers[route] = n = self._pollers.get(route, 0) + 1
-        self._spawn(f"dispatch-{route.function}-{n}", lambda: self._queue_loop(route, lead=lead))
+        self._spawn(f"dispatch-{route.function}-{n}", lambda: self._poll(route, lead=lead))
 
     def stop(self) -> None:
         self._stop.set()
@@ -91,8 +108,8 @@ class Dispatcher:
 
     @contextmanager
     def holding(self, function: str) -> Iterator[None]:
-        """While inside, ``function``'s queue is not polled (as when its event source
-        mapping is slow to scale up): what arrives waits in the queue, then is delivered
+        """While inside, ``function``'s queues and rules are not polled (as when its event
+        source mapping is slow to scale up): what arrives waits in the queue, then is delivered
         as usual. A receive already under way finishes first."""
         with self._lock:
             self._held.add(function)
@@ -140,33 +157,19 @@ class Dispatcher:
         )
         return list(resp.get("Messages", []))  # type: ignore[arg-type]  # message dicts
 
-    def _rule_loop(self, route: RuleRoute) -> None:
-        while not self._stop.is_set():
-            try:
-                for message in self._receive(route.queue_url, 10):
-                    event = _envelope(json.loads(message["Body"]))
-                    deliveries = self.deliveries
-                    results = [
-                        self._invoke(route.function, e)[0] for e in (deliveries(event) if deliveries else [event])
-                    ]
-                    ok = all(results)  # every delivery invoked, even after one failed
-                    if ok:
-                        clients.sqs().delete_message(QueueUrl=route.queue_url, ReceiptHandle=message["ReceiptHandle"])
-            except Exception:  # keep delivering; the next receive retries
-                if not self._stop.is_set():
-                    log.exception("rule dispatch to %s failed", route.function)
-                    time.sleep(0.2)
-
-    def _queue_loop(self, route: QueueRoute, *, lead: bool) -> None:
+    def _poll(self, route: Route, *, lead: bool) -> None:
         """Receive and invoke until stopped; a poller other than the lead goes when the
         queue has nothing for it (Lambda scales its pollers down as the backlog goes)."""
+        # a rule's event is an invocation of its own: one per receive, so each event
+        # waiting starts a poller of its own
+        count = 1 if isinstance(route, RuleRoute) else route.batch_size
         try:
             while not self._stop.is_set():
                 if self._holds(route.function):
                     self._stop.wait(_LOOK)
                     continue
                 try:
-                    messages = self._receive(route.queue_url, route.batch_size)
+                    messages = self._receive(route.queue_url, count)
                     if not messages:
                         if lead:
                             continue
@@ -175,17 +178,34 @@ class Dispatcher:
                         self._busy += 1  # from receipt on: its messages are in hand
                     try:
                         self._grow(route)  # more may be waiting: another poller looks
-                        self._deliver(route, messages)
+                        if isinstance(route, RuleRoute):
+                            self._deliver_event(route, messages[0])
+                        else:
+                            self._deliver(route, messages)
                     finally:
                         with self._lock:
                             self._busy -= 1
                 except Exception:  # keep delivering; the next receive retries
                     if not self._stop.is_set():
-                        log.exception("queue dispatch to %s failed", route.function)
+                        log.exception("dispatch to %s failed", route.function)
                         time.sleep(0.2)
         finally:
             with self._lock:
                 self._pollers[route] -= 1
+
+    def _deliver_event(self, route: RuleRoute, message: dict[str, Any]) -> None:
+        """One event of a rule: what :attr:`deliveries` makes of it, each invoked; the
+        tap queue's message is deleted once every one succeeded (else it comes back)."""
+        event = _envelope(json.loads(message["Body"]))
+        deliveries = self.deliveries
+        results = []
+        for e in deliveries(event) if deliveries else [event]:
+            with self._slot(route.function) as got:
+                if not got:
+                    return  # stopping: the message comes back after its visibility timeout
+                results.append(self._invoke(route.function, e)[0])
+        if all(results):  # every delivery invoked, even after one failed
+            clients.sqs().delete_message(QueueUrl=route.queue_url, ReceiptHandle=message["ReceiptHandle"])
 
     def _deliver(self, route: QueueRoute, messages: list[dict[str, Any]]) -> None:
         event = {"Records": [sqs_record(m, route.queue_arn) for m in messages]}
@@ -227,7 +247,8 @@ class Dispatcher:
 
 
 def _consumers(deployment: Deployment) -> set[str]:
-    return {q.function for q in deployment.queue_routes}
+    routes: list[Route] = [*deployment.queue_routes, *deployment.rule_routes]
+    return {r.function for r in routes}
 
 
 def _envelope(event: dict[str, Any]) -> dict[str, Any]:
