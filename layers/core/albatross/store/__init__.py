@@ -34,6 +34,9 @@
   installed reaches ingest.
 * sync holds — ``forwarder#held`` / ``<group>``: a group whose reconciles wait for the
   forwarder's next Resync (``at``: since when); see :mod:`albatross.controller.ingest`.
+* the account's AWS call budget — ``budget#<service>#<bucket>`` / ``#``: a token bucket at
+  the stack's share of one of AWS's (``tokens``, ``at``, version ``v``), written by
+  :mod:`albatross.aws.budget` from every function that calls ELBv2, EC2 or tagging (ADR 0016).
 * Resync marks — ``forwarder#mark`` / ``<Kind>``: where the watch of that kind stood
   (``rv``, the ``asOf``) in the last-sent Resync applied, when it was sent (``sent``,
   epoch seconds), its event id (``event``) and the mark before it (``prior``). A Resync
