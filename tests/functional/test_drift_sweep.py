@@ -17,6 +17,7 @@ from albatross.aws import clients, discovery
 from albatross.aws.calls import CallCounter
 from albatross.controller import drift
 from albatross.controller.settings import Settings
+from albatross.local.mends import mend_moto
 from albatross.model import limits
 from albatross.model.names import TAG_CLUSTER, TAG_RESOURCE, TAG_STACK
 from albatross.store.table import STATE_SK, Store
@@ -164,6 +165,33 @@ def test_what_the_bulk_pages_show_gone_enqueues_its_group_at_once(
     assert found["unknown"] == ["shop/lbc"]
     assert account.enqueued() == {"shop/a", "shop/b", "shop/d", "shop/gone"}
     assert set(found["deferred"]) <= {"shop/c", "shop/e"}  # their turn, with no budget for it
+
+
+def test_a_target_group_whose_last_rule_was_deleted_enqueues_its_group(account: Account) -> None:
+    # on AWS the load balancer leaves the target group's LoadBalancerArns with the last
+    # listener or rule forwarding to it (moto keeps it: albatross.local.mends corrects it)
+    elbv2 = clients.elbv2()
+    with mend_moto():
+        made = {g: account.group(g) for g in ("shop/r", "shop/s")}
+        tg = elbv2.create_target_group(Name="k8s-shop-r-api", Protocol="HTTP", Port=80, VpcId=account.vpc)[
+            "TargetGroups"
+        ][0]["TargetGroupArn"]
+        rule = elbv2.create_rule(
+            ListenerArn=made["shop/r"]["listener"],
+            Priority=1,
+            Conditions=[{"Field": "path-pattern", "Values": ["/api"]}],
+            Actions=[{"Type": "forward", "TargetGroupArn": tg}],
+        )["Rules"][0]["RuleArn"]
+        ids = {"LoadBalancer": made["shop/r"]["lb"], "web:80": made["shop/r"]["tg"], "api:80": tg}
+        account.store.save_index("shop/r", {"ids": {**ids, "ManagedLBSecurityGroup": made["shop/r"]["sg"]}})
+        assert account.sweep(now=0.0, budget=0)["changed"] == []
+        account.enqueued()
+
+        elbv2.delete_rule(RuleArn=rule)
+        found = account.sweep(now=PERIOD, budget=0)
+
+    assert found["changed"] == ["shop/r"]
+    assert account.enqueued() == {"shop/r"}
 
 
 def test_an_unchanged_account_gets_only_the_slice_due_and_the_budget_defers_the_rest(account: Account) -> None:

@@ -17,6 +17,13 @@ group rules depend on (moto runs in this process, see :mod:`albatross.local.clou
 * CreateTargetGroup keeps ``TargetControlPort`` (ALB's target optimizer) and
   DescribeTargetGroups returns it, as ELBv2 does; moto drops the parameter. ELBv2 has no
   call that changes it (ModifyTargetGroup takes none).
+* A target group's ``LoadBalancerArns`` are the load balancers that route traffic to it
+  (ELBv2 API reference, TargetGroup): one whose last listener or rule forwarding to it is
+  deleted or changed to forward elsewhere (or which is deleted) drops out, and each is
+  listed once. moto adds the load balancer on every CreateListener and CreateRule that
+  forwards to the group (so twice for two rules), never on ModifyListener or ModifyRule,
+  and never removes it. The drift sweep's bulk check reads it
+  (:func:`albatross.controller.drift.difference`).
 
 * RegisterTargets on a target group of type ``alb`` (a frontend NLB's, ADR 0012) takes an
   Application Load Balancer that has a listener on the port it is registered on, and one
@@ -50,6 +57,7 @@ that stays ``provisioning`` for a while before ``active``, as the realistic loca
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 import threading
@@ -80,6 +88,63 @@ _REGEX_CHECKS = {
 # looks); how long a waiting receive sleeps before it looks again.
 _FIFO_RECEIVE = threading.Lock()
 _FIFO_LOOK = 0.05
+
+
+def _forwarded_by(balancer: Any) -> set[str]:
+    """The target group ARNs a moto load balancer's listeners and rules forward to."""
+    found: set[str] = set()
+    for listener in balancer.listeners.values():
+        found |= _target_groups(listener.default_actions)
+        for rule in listener.rules.values():
+            if rule.priority != "default":  # moto's stand-in for the default actions
+                found |= _target_groups(rule.actions)
+    return found
+
+
+def _relink(backend: Any, balancer_arn: str) -> None:
+    """Make every target group list ``balancer_arn`` once if the load balancer (still)
+    forwards to it, and not at all otherwise."""
+    balancer = backend.load_balancers.get(balancer_arn)
+    forwarded = _forwarded_by(balancer) if balancer is not None else set()
+    for group in backend.target_groups.values():
+        others = [a for a in group.load_balancer_arns if a != balancer_arn]
+        wanted = [*others, balancer_arn] if group.arn in forwarded else others
+        if wanted != group.load_balancer_arns:
+            group.load_balancer_arns = wanted
+
+
+def _balancer_of(backend: Any, *, listener: str | None = None, rule: str | None = None) -> str | None:
+    """The load balancer that holds a listener or a (non-default) rule, by ARN."""
+    for balancer in backend.load_balancers.values():
+        for found in balancer.listeners.values():
+            if found.arn == listener or (rule is not None and rule in found._non_default_rules):
+                return str(balancer.arn)
+    return None
+
+
+# ELBv2Backend methods that change what a load balancer forwards to → how to find that
+# load balancer from the call's arguments, before the call (a deleted rule is gone after)
+_ROUTING: dict[str, Callable[[Any, dict[str, Any]], str | None]] = {
+    "create_listener": lambda b, call: str(call["load_balancer_arn"]),
+    "modify_listener": lambda b, call: _balancer_of(b, listener=call["arn"]),
+    "delete_listener": lambda b, call: _balancer_of(b, listener=call["listener_arn"]),
+    "create_rule": lambda b, call: _balancer_of(b, listener=call["listener_arn"]),
+    "modify_rule": lambda b, call: _balancer_of(b, rule=call["rule_arn"]),
+    "delete_rule": lambda b, call: _balancer_of(b, rule=call["arn"]),
+    "delete_load_balancer": lambda b, call: str(call["arn"]),
+}
+
+
+def _relinking(original: Any, locate: Callable[[Any, dict[str, Any]], str | None]) -> Any:
+    @functools.wraps(original)  # its signature too: aws_limits binds the arguments by it
+    def mended(self: Any, *args: Any, **kwargs: Any) -> Any:
+        balancer = locate(self, dict(inspect.signature(original).bind(self, *args, **kwargs).arguments))
+        result = original(self, *args, **kwargs)
+        if balancer is not None:
+            _relink(self, balancer)
+        return result
+
+    return mended
 
 
 @contextmanager
@@ -180,11 +245,13 @@ def mend_moto() -> Iterator[None]:
             with queue._messages_lock:
                 queue._messages_lock.wait(timeout=min(left, _FIFO_LOOK))
 
+    routing: dict[str, Any] = {name: ELBv2Backend.__dict__[name] for name in _ROUTING}
+    routing["delete_load_balancer"] = protected_delete  # refused first, relinked after
     mends: list[tuple[type, str, Any]] = [
         (SQSBackend, "receive_message", fifo_receive),
         (ELBv2Backend, "register_targets", register_alb),
         (ELBV2Response, "create_target_group", create_with_control_port),
-        (ELBv2Backend, "delete_load_balancer", protected_delete),
+        *((ELBv2Backend, name, _relinking(original, _ROUTING[name])) for name, original in routing.items()),
         (NetworkInterface, "get_filter_value", filter_value),
         (SecurityGroupRule, "description", property(description)),
         *((ELBv2Backend, name, regex_check(name, key)) for name, key in _REGEX_CHECKS.items()),
