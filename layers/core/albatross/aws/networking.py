@@ -2,10 +2,19 @@
 inbound rules of those groups (read, authorized, revoked).
 
 A target's group is found as LBC finds it. For an ip target it is the ENI that holds the
-address (a node's ENI with the pod's secondary address, or a pod's own branch ENI). For
-an instance target it is the instance's primary ENI. When that ENI has several groups,
-the one tagged ``kubernetes.io/cluster/<cluster>`` is used. A target whose group cannot
-be told ("" in the result) gets no rule.
+address (a node's ENI with the pod's secondary address or a prefix that covers it, or a
+pod's own branch ENI). For an instance target it is the instance's primary ENI. When that
+ENI has several groups, the one tagged ``kubernetes.io/cluster/<cluster>`` is used. A
+target whose group cannot be told ("" in the result) gets no rule.
+
+Looking ip targets up (:func:`placement`): up to 200 new addresses are one
+DescribeNetworkInterfaces filtered by them (EC2 takes 200 filter values a call). More are
+found in the pages of the whole VPC's network interfaces (1,000 a page: a node ENI holds
+tens of addresses, so a page covers thousands of pods), and that read is kept per process
+for :data:`SCAN_TRUST_SECONDS`: the target groups synced meanwhile (ten Deployments scaled
+at once) find their pods in it with no call. An address it lacks is looked up again, so a
+pod on an ENI attached since is found; ``fresh`` (the drift sweep, a provision) trusts no
+kept read.
 
 Our rules carry this cluster's description (:func:`albatross.model.names.backend_rule_description`);
 LBC's rules sourced from the cluster's shared backend group are ours too. A race with a
@@ -25,9 +34,11 @@ there, and the group found or made again).
 
 from __future__ import annotations
 
+import ipaddress
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from albatross.aws import clients
@@ -71,6 +82,102 @@ def _instance_groups(ids: list[str]) -> dict[str, list[str]]:
     return out
 
 
+# DescribeNetworkInterfaces' largest page (MaxResults)
+SCAN_PAGE = 1000
+# How long a read of the VPC's network interfaces answers for addresses it holds. LBC keeps
+# a pod's ENI for 10 minutes; a minute covers a burst of target syncs (one scale-out of
+# several Deployments) and leaves a security group changed by hand little time unseen.
+SCAN_TRUST_SECONDS = 60.0
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass
+class _Interfaces:
+    """A VPC's network interfaces as one read found them: address → groups, and the
+    prefixes delegated to them (the VPC CNI's prefix mode) with their groups."""
+
+    at: float
+    addresses: dict[str, list[str]] = field(default_factory=dict)
+    prefixes: list[tuple[Network, list[str]]] = field(default_factory=list)
+
+    def groups(self, address: str) -> list[str] | None:
+        found = self.addresses.get(address)
+        if found is not None or not self.prefixes:
+            return found
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return None
+        return next((groups for network, groups in self.prefixes if ip in network), None)
+
+
+# VPC → the last read of its network interfaces in this process
+_scans: dict[str, _Interfaces] = {}
+_scanning = threading.Lock()  # one read at a time: a sync waiting for it uses it
+
+
+def _held(eni: Mapping[str, Any]) -> set[str]:
+    held = {str(a.get("PrivateIpAddress")) for a in eni.get("PrivateIpAddresses") or []}
+    held |= {str(a.get("Ipv6Address")) for a in eni.get("Ipv6Addresses") or []}
+    held.add(str(eni.get("PrivateIpAddress")))
+    return held
+
+
+def _scan(vpc_id: str) -> _Interfaces:
+    found = _Interfaces(at=time.monotonic())
+    pages = (
+        clients.ec2()
+        .get_paginator("describe_network_interfaces")
+        .paginate(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}], PaginationConfig={"PageSize": SCAN_PAGE})
+    )
+    for page in pages:
+        for eni in page["NetworkInterfaces"]:
+            groups = [str(g["GroupId"]) for g in eni.get("Groups") or []]
+            found.addresses.update(dict.fromkeys(_held(eni), groups))
+            for prefix in [*(eni.get("Ipv4Prefixes") or []), *(eni.get("Ipv6Prefixes") or [])]:
+                text = prefix.get("Ipv4Prefix") or prefix.get("Ipv6Prefix")
+                if text:
+                    found.prefixes.append((ipaddress.ip_network(str(text), strict=False), groups))
+    return found
+
+
+def _scanned(addresses: list[str], *, vpc_id: str, fresh: bool) -> dict[str, list[str]]:
+    """The groups of ``addresses`` from a read of the whole VPC: the kept one when it is
+    trusted and holds them all, else a new one (kept for the next)."""
+    with _scanning:
+        kept = _scans.get(vpc_id)
+        trusted = kept is not None and not fresh and time.monotonic() - kept.at < SCAN_TRUST_SECONDS
+        if kept is None or not trusted or any(kept.groups(a) is None for a in addresses):
+            kept = _scans[vpc_id] = _scan(vpc_id)
+    out: dict[str, list[str]] = {}
+    for address in addresses:
+        groups = kept.groups(address)
+        if groups is not None:
+            out[address] = groups
+    return out
+
+
+def _kept(addresses: list[str], *, vpc_id: str) -> dict[str, list[str]] | None:
+    """The groups of ``addresses`` from a trusted kept read that holds them all; None
+    when there is none."""
+    kept = _scans.get(vpc_id)
+    if kept is None or time.monotonic() - kept.at >= SCAN_TRUST_SECONDS:
+        return None
+    out: dict[str, list[str]] = {}
+    for address in addresses:
+        groups = kept.groups(address)
+        if groups is None:
+            return None
+        out[address] = groups
+    return out
+
+
+def forget_network_interfaces() -> None:
+    """Drop every kept read (tests; a process that must see EC2 as it is now)."""
+    _scans.clear()
+
+
 def _address_groups(addresses: list[str], *, ipv6: bool, vpc_id: str) -> dict[str, list[str]]:
     name = "ipv6-addresses.ipv6-address" if ipv6 else "addresses.private-ip-address"
     wanted = set(addresses)
@@ -82,10 +189,7 @@ def _address_groups(addresses: list[str], *, ipv6: bool, vpc_id: str) -> dict[st
     )
     for page in pages:
         for eni in page["NetworkInterfaces"]:
-            held = {str(a.get("PrivateIpAddress")) for a in eni.get("PrivateIpAddresses") or []}
-            held |= {str(a.get("Ipv6Address")) for a in eni.get("Ipv6Addresses") or []}
-            held.add(str(eni.get("PrivateIpAddress")))
-            for address in held & wanted:
+            for address in _held(eni) & wanted:
                 out[address] = [str(g["GroupId"]) for g in eni.get("Groups") or []]
     return out
 
@@ -96,18 +200,26 @@ def _cluster_tagged(groups: list[str], cluster: str) -> set[str]:
     return {str(g["GroupId"]) for g in found if any(t.get("Key") == key for t in g.get("Tags") or [])}
 
 
-def placement(*, targets: Iterable[str], target_type: str, ipv6: bool, vpc_id: str, cluster: str) -> dict[str, str]:
+def placement(
+    *, targets: Iterable[str], target_type: str, ipv6: bool, vpc_id: str, cluster: str, fresh: bool = False
+) -> dict[str, str]:
     """Target id → the security group that guards it ("" when not found or ambiguous):
-    one DescribeNetworkInterfaces (ip) or DescribeInstances (instance) per 200 targets,
-    and one DescribeSecurityGroups when some ENI has several groups."""
+    one DescribeInstances per 200 instance targets; for ip targets none when this
+    process's kept read of the VPC's network interfaces holds them all (not ``fresh``),
+    else one DescribeNetworkInterfaces for up to 200 addresses, or the VPC's pages for
+    more; and one DescribeSecurityGroups when some ENI has several groups."""
     ids = sorted(set(targets))
     groups: dict[str, list[str]] = {}
     with aws_errors():
-        for chunk in _chunks(ids):
-            if target_type == "instance":
+        if target_type == "instance":
+            for chunk in _chunks(ids):
                 groups |= _instance_groups(chunk)
-            else:
-                groups |= _address_groups(chunk, ipv6=ipv6, vpc_id=vpc_id)
+        elif (kept := None if fresh else _kept(ids, vpc_id=vpc_id)) is not None:
+            groups = kept
+        elif len(ids) > _CHUNK:
+            groups = _scanned(ids, vpc_id=vpc_id, fresh=fresh)
+        elif ids:
+            groups = _address_groups(ids, ipv6=ipv6, vpc_id=vpc_id)
         several = sorted({g for found in groups.values() if len(found) > 1 for g in found})
         tagged = _cluster_tagged(several, cluster) if several else set()
     out: dict[str, str] = {}

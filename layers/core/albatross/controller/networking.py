@@ -13,7 +13,9 @@ a migration, another cluster's on a shared node group, one made by hand) counts 
 present: it is neither revoked nor made again.
 
 Cost: a target group's record remembers which group guards each target. A targets sync
-only looks up targets it has not seen before, and touches only the security groups whose
+only looks up targets it has not seen before (many at once in a read of the VPC's network
+interfaces that the next syncs of this process share:
+:func:`albatross.aws.networking.placement`), and touches only the security groups whose
 needs changed. ``verify`` (the drift sweep, a reconcile without a stack index, the
 provision state machine) looks everything up again and reads every group, which repairs
 rules changed by hand. A target group with unchanged targets and networking is not
@@ -138,6 +140,7 @@ def sync(
                 ipv6=binding.get("ipAddressType") == "ipv6",
                 vpc_id=str(target_group.properties.get("VpcId", "")),
                 cluster=cluster,
+                fresh=verify,
             )
     needs = networking.needs(binding=binding, physical=physical, placed=placed, targets=targets)
     before = _needs(record)

@@ -5,6 +5,10 @@ group rules depend on (moto runs in this process, see :mod:`albatross.local.clou
   addresses too, as in EC2 (moto matches the primary one only). A pod's address is a
   secondary address of its node's ENI.
 * ``ipv6-addresses.ipv6-address`` is served (moto has no such filter).
+* Either filter keeps every network interface that holds any of its values: EC2 joins a
+  filter's values with OR (EC2 API reference, filtering). moto keeps one whose addresses
+  are all among the values or that holds them all, so one call for the addresses of pods
+  on several ENIs found none.
 * A security group rule that names a source group reports its description in
   DescribeSecurityGroupRules (moto reports CIDR rules' descriptions only).
 * ELBv2 rule conditions may hold ``RegexValues`` instead of ``Values`` (host-header,
@@ -67,7 +71,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from moto.ec2.models.elastic_network_interfaces import NetworkInterface
+from moto.ec2.models.elastic_network_interfaces import NetworkInterface, NetworkInterfaceBackend
 from moto.ec2.models.security_groups import SecurityGroupRule
 from moto.elbv2.exceptions import ELBClientError
 from moto.elbv2.models import ELBv2Backend, FakeHealthStatus, FakeLoadBalancer
@@ -122,6 +126,10 @@ def _balancer_of(backend: Any, *, listener: str | None = None, rule: str | None 
     return None
 
 
+# the network interface filters on addresses, matched as EC2 matches them (any value)
+_ADDRESS_FILTERS = ("addresses.private-ip-address", "ipv6-addresses.ipv6-address")
+
+
 # ELBv2Backend methods that change what a load balancer forwards to → how to find that
 # load balancer from the call's arguments, before the call (a deleted rule is gone after)
 _ROUTING: dict[str, Callable[[Any, dict[str, Any]], str | None]] = {
@@ -157,6 +165,16 @@ def mend_moto() -> Iterator[None]:
         if name == "ipv6-addresses.ipv6-address":
             return list(self.ipv6_addresses)
         return eni_filter(self, name, method_name)
+
+    all_enis = NetworkInterfaceBackend.__dict__["get_all_network_interfaces"]
+
+    def any_address(self: Any, eni_ids: list[str] | None = None, filters: Any = None) -> Any:
+        rest = dict(filters or {})
+        wanted = {name: set(rest.pop(name)) for name in _ADDRESS_FILTERS if name in rest}
+        found = all_enis(self, eni_ids, rest)
+        for name, values in wanted.items():
+            found = [eni for eni in found if values & set(filter_value(eni, name))]
+        return found
 
     def description(self: Any) -> Any:
         return self.ip_range.get("Description") or self.source_group.get("Description")
@@ -253,6 +271,7 @@ def mend_moto() -> Iterator[None]:
         (ELBV2Response, "create_target_group", create_with_control_port),
         *((ELBv2Backend, name, _relinking(original, _ROUTING[name])) for name, original in routing.items()),
         (NetworkInterface, "get_filter_value", filter_value),
+        (NetworkInterfaceBackend, "get_all_network_interfaces", any_address),
         (SecurityGroupRule, "description", property(description)),
         *((ELBv2Backend, name, regex_check(name, key)) for name, key in _REGEX_CHECKS.items()),
     ]
