@@ -17,7 +17,10 @@ What is held and what is not:
   stored: its view is whole then (a user's edit to it waits for no Resync);
 * a hold older than ``HOLD_SECONDS`` (its forwarder stopped before its Resync) holds no more;
 * a hold written just after the covering Resync was applied (the race between two ingest
-  invocations) is released by the change that wrote it.
+  invocations) is released by the change that wrote it;
+* so is a one-Ingress group's hold written just after its Service was stored;
+* a Resync that overtook a member of its own list (EventBridge keeps no order) releases
+  nothing: the group goes once the member is stored.
 """
 
 from __future__ import annotations
@@ -220,3 +223,51 @@ def test_a_hold_written_after_the_covering_resync_releases_itself(
     assert drain(queue) == ["shop"]
     assert store.held_groups(now=time.time(), hold_for=HOLD_SECONDS) == set()
     assert ingest.HOLD_SECONDS == HOLD_SECONDS
+
+
+def test_a_hold_written_after_its_service_was_stored_releases_itself(
+    work: tuple[Store, Settings, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two ingest invocations at once (EventBridge invokes concurrently): the Service is
+    stored, and its invocation reads the holds, between the Ingress's check of its
+    Services and the write of its hold."""
+    store, config, queue = work
+    start = time.time()
+    apply_resync(resync({}), settings=config, store=store, event_id="r0", sent=start - 60)
+    hold = store.hold_groups
+    released: list[set[str]] = []
+
+    def service_in_between(groups: Any, *, at: float) -> None:
+        monkeypatch.setattr(store, "hold_groups", hold)
+        released.append(apply_change(service(5), settings=config, store=store, event_id="svc", sent=start + 1))
+        hold(groups, at=at)
+
+    monkeypatch.setattr(store, "hold_groups", service_in_between)
+    alone = ingress("alone", 60)
+    assert apply_change(alone, settings=config, store=store, event_id="e-alone", sent=start) == {"shop/alone"}
+    assert released == [set()]  # the Service's invocation found no hold to release
+    assert drain(queue) == ["shop/alone"]
+    assert store.held_groups(now=time.time(), hold_for=HOLD_SECONDS) == set()
+
+
+def test_a_resync_that_overtook_a_member_holds_the_group_until_the_member_is_stored(
+    work: tuple[Store, Settings, str],
+) -> None:
+    store, config, queue = work
+    start = time.time()
+    apply_resync(resync({}), settings=config, store=store, event_id="r0", sent=start - 60)
+    members = {"shop/a": 11, "shop/b": 12, "shop/c": 13}
+    for n, key in enumerate(["shop/a", "shop/b"]):
+        change = ingress(key.split("/")[1], members[key], group="shop")
+        assert apply_change(change, settings=config, store=store, event_id=f"e{n}", sent=start + n) == set()
+    assert apply_change(service(5), settings=config, store=store, event_id="svc", sent=start + 3) == set()
+    # the Resync arrives while c's change, sent before it, is still on its way
+    assert apply_resync(resync(members), settings=config, store=store, event_id="r1", sent=start + 5) == set()
+    assert drain(queue) == []  # not reconciled from two of its three members
+    assert store.held_groups(now=time.time(), hold_for=HOLD_SECONDS) == {"shop"}
+    late = ingress("c", 13, group="shop")
+    assert apply_change(late, settings=config, store=store, event_id="e2", sent=start + 2) == {"shop"}
+    assert drain(queue) == ["shop"]
+    assert set(store.members("shop")) == set(members)
+    assert store.held_groups(now=time.time(), hold_for=HOLD_SECONDS) == set()
+    assert store.awaited(now=time.time(), hold_for=HOLD_SECONDS) == set()

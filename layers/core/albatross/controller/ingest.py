@@ -24,7 +24,10 @@ groups deleted and made again; LBC never reconciles before its caches have synce
 Ingress that ingest has never stored, that already has a load balancer address (LBC made
 its stack, or Albatross before its state table was lost) and that was sent after the last
 Resync ingest applied, holds its group: the group's reconciles wait (``forwarder#held``)
-until the forwarder's next Resync has been applied, which asks for each held group once.
+until the forwarder's next Resync has been applied, which asks for each held group once;
+a Resync that overtook Ingresses or Services of its own lists (EventBridge keeps no
+order) records them as awaited (``forwarder#awaited``) and the held groups go once the
+last of them is stored.
 A new Ingress (no address yet) and every group not held are reconciled at once; an
 implicit group (one Ingress) is complete once the Services its Ingress names are stored,
 and is not held, or no longer, from then on (a user's edit to it waits only for its
@@ -342,8 +345,15 @@ def _follow_change(
             # the Resync that covers this change was applied meanwhile and may have
             # released the holds before this one was written: released here
             groups |= _request(settings, store, store.release_groups(affected), cause=event_id)
+        elif hold and (complete := _complete(store, affected)):
+            # the Service it names was stored meanwhile by an invocation running at once
+            # (EventBridge keeps no order), which read the holds before this one was written
+            released = store.release_groups(complete)
+            groups |= _request(settings, store, released, cause=event_id, release=True)
     if change.kind == "Service" and change.action == "upsert":
         groups |= _release_for_service(settings, store, change.key, event_id)
+    if change.kind in AWAITED_KINDS:
+        groups |= _release_on_arrival(settings, store, f"{change.kind}/{change.key}", event_id)
     logger.info(
         "snapshot stored",
         extra={"kind": change.kind, "key": change.key, "rv": change.resource_version, "groups": sorted(groups)},
@@ -418,11 +428,52 @@ def apply_resync(
     # record (and releases its hold itself) or wrote its hold before they are read.
     store.record_resync(event_id=event_id, at=time.time(), sent=sent_at)
     held = store.held_groups(now=sent_at, hold_for=float("inf"))
+    if held and _still_on_their_way(resync, stale, store):
+        # the Resync overtook changes of its own lists (EventBridge keeps no order): a
+        # held group goes once they are stored (_release_on_arrival), or whole
+        held = _complete(store, held)
     if groups | held:
         _request(settings, store, groups | held, cause=event_id, release=True)
     store.release_groups(held)  # after the request: a failed one leaves them for the retry
     logger.info("resync applied", extra={"groups": sorted(groups), "released": sorted(held)})
     _ask_again({k: v for k, v in stale.items() if v}, settings=settings, event_id=event_id)
+    return groups
+
+
+# The kinds a held group's reconcile needs whole: its members and their Services.
+AWAITED_KINDS = ("Ingress", "Service")
+
+
+def _still_on_their_way(resync: Resync, stale: Mapping[str, list[str]], store: Store) -> bool:
+    """Whether Ingresses or Services the Resync lists are not stored (at the version it
+    lists) yet: recorded as awaited, read again after (a change stored meanwhile either
+    sees the record or is seen here), and those still missing kept awaited."""
+    missing = {f"{kind}/{key}" for kind in AWAITED_KINDS for key in stale.get(kind, [])}
+    if not missing:
+        return False
+    store.await_objects(missing, at=time.time())
+    still = {
+        f"{kind}/{key}"
+        for kind in AWAITED_KINDS
+        if any(m.startswith(f"{kind}/") for m in missing)
+        for key in stale_keys(resync, kind, store.live_snapshots(kind))
+    }
+    store.arrived(missing - still)
+    logger.info("held groups wait for what the Resync listed", extra={"awaited": sorted(missing & still)[:20]})
+    return bool(missing & still)
+
+
+def _release_on_arrival(settings: Settings, store: Store, awaited: str, cause: str) -> set[str]:
+    """An object the last Resync listed and found missing is stored: when it was the last
+    one awaited, the groups held go (see :func:`apply_resync`)."""
+    if not store.arrived({awaited}) or store.awaited(now=time.time(), hold_for=HOLD_SECONDS):
+        return set()
+    held = store.held_groups(now=time.time(), hold_for=float("inf"))
+    if not held:
+        return set()
+    groups = _request(settings, store, held, cause=cause, release=True)
+    store.release_groups(held)
+    logger.info("what the Resync listed is stored", extra={"released": sorted(held)})
     return groups
 
 

@@ -34,6 +34,8 @@
   installed reaches ingest.
 * sync holds — ``forwarder#held`` / ``<group>``: a group whose reconciles wait for the
   forwarder's next Resync (``at``: since when); see :mod:`albatross.controller.ingest`.
+* awaited objects — ``forwarder#awaited`` / ``<Kind>/<key>``: an Ingress or Service a
+  Resync listed before ingest had stored it (``at``); the held groups wait for it.
 * the account's AWS call budget — ``budget#<service>#<bucket>`` / ``#``: a token bucket at
   the stack's share of one of AWS's (``tokens``, ``at``, version ``v``), written by
   :mod:`albatross.aws.budget` from every function that calls ELBv2, EC2 or tagging (ADR 0016).

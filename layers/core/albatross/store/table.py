@@ -27,6 +27,7 @@ _SINGLE_PARTITION = ("IngressClass", "IngressClassParams", "Node")
 RESYNC_PK = "forwarder#resync"
 HOLD_PK = "forwarder#held"  # sk: a group whose reconciles wait for the forwarder's next Resync
 MARK_PK = "forwarder#mark"  # sk: the kind
+AWAIT_PK = "forwarder#awaited"  # sk: <Kind>/<key> a Resync listed that ingest had not stored yet
 
 
 def snapshot_key(kind: str, key: str, obj: Mapping[str, Any] | None = None) -> tuple[str, str]:
@@ -502,6 +503,23 @@ class Store:
         for group in sorted(released):
             self._delete(HOLD_PK, group)
         return released
+
+    def await_objects(self, keys: Iterable[str], *, at: float) -> None:
+        """Record objects (``<Kind>/<key>``) a Resync listed that were not stored yet: the
+        held groups wait for them (ingest's sync hold)."""
+        for key in sorted(set(keys)):
+            self._put(AWAIT_PK, key, at={"N": f"{at:.3f}"})
+
+    def arrived(self, keys: Iterable[str]) -> set[str]:
+        """Of ``keys``, the awaited ones, no longer awaited; returns them."""
+        found = {item["sk"]["S"] for item in self._query(AWAIT_PK)} & set(keys)
+        for key in sorted(found):
+            self._delete(AWAIT_PK, key)
+        return found
+
+    def awaited(self, *, now: float, hold_for: float) -> set[str]:
+        """The objects awaited for less than ``hold_for`` seconds."""
+        return {item["sk"]["S"] for item in self._query(AWAIT_PK) if float(item["at"]["N"]) > now - hold_for}
 
     def last_resync(self) -> tuple[str, float] | None:
         """(event id, when ingest applied it) of the last Resync, if any."""
