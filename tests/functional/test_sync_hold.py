@@ -20,7 +20,9 @@ What is held and what is not:
   invocations) is released by the change that wrote it;
 * so is a one-Ingress group's hold written just after its Service was stored;
 * a Resync that overtook a member of its own list (EventBridge keeps no order) releases
-  nothing: the group goes once the member is stored.
+  nothing: the group goes once the member is stored;
+* an endpoint change (the targets fast path) does not reconcile a held group that has
+  no stack index yet; released, it does.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ import pytest
 
 from albatross.aws import clients
 from albatross.contract import ObjectChange, Resync
-from albatross.controller import ingest
+from albatross.controller import ingest, targets
 from albatross.controller.ingest import HOLD_SECONDS, apply_change, apply_resync
 from albatross.controller.settings import Settings
 from albatross.store.table import Store
@@ -271,3 +273,13 @@ def test_a_resync_that_overtook_a_member_holds_the_group_until_the_member_is_sto
     assert set(store.members("shop")) == set(members)
     assert store.held_groups(now=time.time(), hold_for=HOLD_SECONDS) == set()
     assert store.awaited(now=time.time(), hold_for=HOLD_SECONDS) == set()
+
+
+def test_an_endpoint_change_does_not_reconcile_a_held_group(work: tuple[Store, Settings, str]) -> None:
+    store, config, queue = work
+    store.hold_groups({"shop"}, at=time.time())
+    assert targets.sync_service(settings=config, store=store, group="shop", service="shop/web", cause="eps") == 0
+    assert drain(queue) == []
+    store.release_groups({"shop"})
+    assert targets.sync_service(settings=config, store=store, group="shop", service="shop/web", cause="eps") == -1
+    assert drain(queue) == ["shop"]

@@ -61,6 +61,7 @@ from albatross.k8s.ingress import group_key_of
 from albatross.k8s.node import Node, parse_node
 from albatross.k8s.service import SERVICE_NAME_LABEL
 from albatross.model.readiness import containers_ready
+from albatross.store import table
 from albatross.store.table import Store
 
 logger = Logger(child=True)
@@ -196,12 +197,6 @@ def _pod_groups(store: Store, obj: Mapping[str, Any], previous: Mapping[str, Any
     named = {f"{namespace}/{gate.split('/', 1)[1]}" for gate in gates_of(obj)}
     served = {bindings.group_of(k) for k, o in store.get_objects(bindings.KIND, named).items() if bindings.served(o)}
     return store.all_groups(namespace=namespace) | served
-
-
-# How long a sync hold holds. A live forwarder sends its first Resync as soon as its lists
-# are sent (seconds; minutes for thousands of objects) and one every 10 minutes after
-# (RESYNC_SECONDS): a hold older than that was left by a forwarder that stopped first.
-HOLD_SECONDS = 600.0
 
 
 def _request(
@@ -439,6 +434,9 @@ def apply_resync(
     _ask_again({k: v for k, v in stale.items() if v}, settings=settings, event_id=event_id)
     return groups
 
+
+# How long a sync hold holds (the reconcile's targets path honours it too).
+HOLD_SECONDS = table.HOLD_SECONDS
 
 # The kinds a held group's reconcile needs whole: its members and their Services.
 AWAITED_KINDS = ("Ingress", "Service")

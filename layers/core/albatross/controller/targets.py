@@ -24,6 +24,7 @@ before it is ready, and its gate's first condition and first health poll are sen
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -39,7 +40,7 @@ from albatross.k8s.errors import readable
 from albatross.k8s.service import parse_service
 from albatross.model.stack import TARGET_GROUP, Resource, Stack
 from albatross.plan.actual import StackIndex
-from albatross.store.table import Store
+from albatross.store.table import HOLD_SECONDS, Store
 
 logger = Logger(child=True)
 
@@ -60,6 +61,11 @@ def sync_service(*, settings: Settings, store: Store, group: str, service: str |
     state = store.group_state(group)
     desired = phases.saved_model(store, group)
     if desired is None or not state.index or state.execution:
+        if not state.index and group in store.held_groups(now=time.time(), hold_for=HOLD_SECONDS):
+            # ingest's sync hold: an endpoint change must not reconcile it from half a first
+            # list either; its release asks for the reconcile, which registers the targets
+            logger.info("held until the forwarder's Resync", extra={"group": group, "event": cause})
+            return 0
         queues.request(settings.work_queue_url, store, [group], cause=f"targets:{cause}")
         return -1
     ids = StackIndex.from_json(state.index).ids

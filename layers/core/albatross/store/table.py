@@ -27,6 +27,11 @@ _SINGLE_PARTITION = ("IngressClass", "IngressClassParams", "Node")
 RESYNC_PK = "forwarder#resync"
 HOLD_PK = "forwarder#held"  # sk: a group whose reconciles wait for the forwarder's next Resync
 MARK_PK = "forwarder#mark"  # sk: the kind
+# How long a sync hold holds (albatross.controller.ingest). A live forwarder sends its
+# first Resync as soon as its lists are sent (seconds; minutes for thousands of objects)
+# and one every 10 minutes after (RESYNC_SECONDS): a hold older than that was left by a
+# forwarder that stopped first.
+HOLD_SECONDS = 600.0
 AWAIT_PK = "forwarder#awaited"  # sk: <Kind>/<key> a Resync listed that ingest had not stored yet
 
 
