@@ -42,7 +42,10 @@ is idle again (nothing on the work queue, no Step Functions execution running):
   allow, a target group holding at most 1,000 targets and a load balancer 1,000
   (:data:`albatross.model.limits.TARGETS_PER_TARGET_GROUP`). Every Deployment is scaled to
   1,000 at once; ``wanted_calls`` is what those limits allow (a DescribeTargetHealth and a
-  RegisterTargets per target group: 20). Last, so no scenario runs beside 10,000 pods;
+  RegisterTargets per target group: 20); ``placement_calls`` are the EC2 lookups of which
+  ENI holds each new pod (the backend rules' placement; no ENI holds these pods, so each
+  target group's sync reads the VPC's interfaces again). Last, so no scenario runs beside
+  10,000 pods;
 * ``forwarder``, once the local system is down: the forwarder's footprint and speed with
   10,000 watched objects (:mod:`bench.forwarder`, which ``python -m bench.forwarder``
   runs alone; ``make bench-scale`` runs it at 100,000).
@@ -545,7 +548,14 @@ def targets_10000(system: LocalSystem) -> dict[str, Any]:
         return all(len(elbv2.describe_target_health(TargetGroupArn=a)["TargetHealthDescriptions"]) == per for a in arns)
 
     result = measure(system, "targets-10000", scale, all_registered, stacks, timeout=900)
-    return {**result, **_target_calls(result), "pods": SCALE_PODS, "wanted_calls": 2 * len(arns)}
+    placement = result["calls"].get("DescribeNetworkInterfaces", 0) + result["calls"].get("DescribeInstances", 0)
+    return {
+        **result,
+        **_target_calls(result),
+        "pods": SCALE_PODS,
+        "wanted_calls": 2 * len(arns),
+        "placement_calls": placement,
+    }
 
 
 def scenarios(system: LocalSystem) -> list[dict[str, Any]]:
@@ -809,7 +819,10 @@ def report(results: list[dict[str, Any]]) -> None:
                 f"{r['wanted_calls']} wanted (AWS's target quotas): "
                 + ("met" if elb <= r["wanted_calls"] else "not met")
             )
-            print(f"  targets-10000: {r['total_calls']} AWS calls in all (the rest: backend rules' lookups)")
+            print(
+                f"  targets-10000: {r['total_calls']} AWS calls in all, {r['placement_calls']} of them the "
+                "backend rules' lookups of where the pods live (DescribeNetworkInterfaces)"
+            )
         if r["scenario"] == "targets-node-drain":
             print(
                 f"  targets-node-drain: {r['register_calls']} RegisterTargets, {r['deregister_calls']} "
