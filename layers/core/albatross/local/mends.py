@@ -21,6 +21,12 @@ group rules depend on (moto runs in this process, see :mod:`albatross.local.clou
 * CreateTargetGroup keeps ``TargetControlPort`` (ALB's target optimizer) and
   DescribeTargetGroups returns it, as ELBv2 does; moto drops the parameter. ELBv2 has no
   call that changes it (ModifyTargetGroup takes none).
+* CreateLoadBalancer is idempotent, as the ELBv2 API reference says ("If you attempt to
+  create multiple load balancers with the same settings, each call succeeds"): a call
+  naming an existing load balancer with its settings (type, scheme, subnets, security
+  groups, IP address type) answers with that one, other settings get
+  ``DuplicateLoadBalancerName``. moto made a second load balancer of the same name, so a
+  create whose answer was lost (botocore sends it again) left one nobody recorded.
 * A target group's ``LoadBalancerArns`` are the load balancers that route traffic to it
   (ELBv2 API reference, TargetGroup): one whose last listener or rule forwarding to it is
   deleted or changed to forward elsewhere (or which is deleted) drops out, and each is
@@ -73,7 +79,7 @@ from typing import Any
 
 from moto.ec2.models.elastic_network_interfaces import NetworkInterface, NetworkInterfaceBackend
 from moto.ec2.models.security_groups import SecurityGroupRule
-from moto.elbv2.exceptions import ELBClientError
+from moto.elbv2.exceptions import DuplicateLoadBalancerName, ELBClientError
 from moto.elbv2.models import ELBv2Backend, FakeHealthStatus, FakeLoadBalancer
 from moto.elbv2.responses import ELBV2Response
 from moto.sqs.models import SQSBackend
@@ -201,6 +207,28 @@ def mend_moto() -> Iterator[None]:
             )
         return delete_load_balancer(self, arn)
 
+    create_load_balancer = ELBv2Backend.__dict__["create_load_balancer"]
+
+    @functools.wraps(create_load_balancer)  # its signature too: aws_limits binds the arguments by it
+    def idempotent_create(self: Any, *args: Any, **kwargs: Any) -> Any:
+        call = inspect.signature(create_load_balancer).bind(self, *args, **kwargs)
+        call.apply_defaults()
+        asked = call.arguments
+        found = next((lb for lb in self.load_balancers.values() if lb.name == asked["name"]), None)
+        if found is None:
+            return create_load_balancer(self, *args, **kwargs)
+        subnets = [*(asked["subnet_ids"] or ()), *(m["SubnetId"] for m in asked["subnet_mappings"] or ())]
+        same = (
+            (found.type or "application") == (asked["loadbalancer_type"] or "application")
+            and (found.scheme or "internet-facing") == (asked["scheme"] or "internet-facing")
+            and {s.id for s in found.subnets} == set(subnets)
+            and set(found.security_groups or ()) == set(asked["security_groups"] or ())
+            and (found.ip_address_type or "ipv4") == (asked["ip_address_type"] or "ipv4")
+        )
+        if not same:
+            raise DuplicateLoadBalancerName()
+        return found
+
     create_target_group = ELBV2Response.__dict__["create_target_group"]
 
     def create_with_control_port(self: Any) -> Any:
@@ -268,6 +296,7 @@ def mend_moto() -> Iterator[None]:
     mends: list[tuple[type, str, Any]] = [
         (SQSBackend, "receive_message", fifo_receive),
         (ELBv2Backend, "register_targets", register_alb),
+        (ELBv2Backend, "create_load_balancer", idempotent_create),
         (ELBV2Response, "create_target_group", create_with_control_port),
         *((ELBv2Backend, name, _relinking(original, _ROUTING[name])) for name, original in routing.items()),
         (NetworkInterface, "get_filter_value", filter_value),
@@ -636,8 +665,8 @@ def aws_limits(*, clock: Callable[[], float], provisioning_seconds: float) -> It
             )
         _check_tags(call.get("tags"))
         made = originals["create_load_balancer"](self, *args, **kwargs)
-        if not provisioning.instant:
-            provisioning.made[made.arn] = clock()
+        if not provisioning.instant:  # an idempotent repeat's answer (mend_moto) keeps its first time
+            provisioning.made.setdefault(made.arn, clock())
         return made
 
     def create_target_group(self: Any, *args: Any, **kwargs: Any) -> Any:
