@@ -23,7 +23,7 @@ from moto.server import ThreadedMotoServer
 
 from albatross.aws import clients
 from albatross.aws.errors import Throttled, aws_errors
-from albatross.local import clock
+from albatross.local import clock, mends
 from albatross.local.realistic import OBSERVER_KEY, Realistic, limited
 from albatross.local.system import make_vpc
 from albatross.model import limits
@@ -309,3 +309,23 @@ def test_an_observers_calls_are_outside_the_accounts_budget(account: Account) ->
     assert describes(observer, 50) == 50
     assert account.aws.throttle.tally.total("elasticloadbalancing") == 0
     assert describes(account.client("elbv2"), 41) == 40
+
+
+def test_moto_corrections_entered_inside_the_realistic_mode_keep_both(account: Account) -> None:
+    """``local_system`` enters the corrections of moto (``gaps.fill`` → ``mend_moto``)
+    after the realistic mode, so they wrap its checks: both must hold. CreateLoadBalancer
+    is idempotent (ELBv2 reference: the same name and settings answer with the load
+    balancer made first, and it stays provisioning from its first create), and a
+    listener on it is still counted against the quotas."""
+    with mends.mend_moto():
+        arn, listener, _ = load_balancer(account, "inside")
+        elbv2 = account.client("elbv2")
+        [made] = elbv2.describe_load_balancers(LoadBalancerArns=[arn])["LoadBalancers"]
+        subnets = [zone["SubnetId"] for zone in made["AvailabilityZones"]]
+        again = elbv2.create_load_balancer(Name="inside", Subnets=subnets)["LoadBalancers"][0]
+        assert again["LoadBalancerArn"] == arn
+        assert again["State"]["Code"] == "provisioning"
+        with pytest.raises(ClientError) as raised:
+            load_balancer(account, "b" * 33)
+        assert error(raised)[0] == "ValidationError"
+        assert elbv2.describe_listeners(ListenerArns=[listener])["Listeners"][0]["LoadBalancerArn"] == arn

@@ -777,7 +777,9 @@ def aws_limits(*, clock: Callable[[], float], provisioning_seconds: float) -> It
         "register_targets": register_targets,
     }
     for name, value in mended.items():
-        setattr(ELBv2Backend, name, value)
+        # with the original's signature: a mend entered after this one (mend_moto's
+        # idempotent create, the routing relinks) binds its arguments by it
+        setattr(ELBv2Backend, name, functools.wraps(originals[name])(value))
     FakeLoadBalancer.activate = activate_when_ready  # type: ignore[method-assign]  # restored on exit
     try:
         yield provisioning
