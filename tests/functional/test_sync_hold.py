@@ -22,7 +22,11 @@ What is held and what is not:
 * a Resync that overtook a member of its own list (EventBridge keeps no order) releases
   nothing: the group goes once the member is stored;
 * an endpoint change (the targets fast path) does not reconcile a held group that has
-  no stack index yet; released, it does.
+  no stack index yet; released, it does;
+* an Ingress sent before the Resync but stored after it (the Resync overtook it) is held
+  while that Resync still awaits Ingresses or Services of its lists: its Service may be
+  one of them (a one-Ingress group goes once its Service is stored, a group of several
+  once the last member awaited is).
 """
 
 from __future__ import annotations
@@ -105,11 +109,13 @@ def service(rv: int) -> ObjectChange:
     )
 
 
-def resync(ingresses: dict[str, int]) -> Resync:
+def resync(ingresses: dict[str, int], *, web: bool = True) -> Resync:
+    """A Resync listing these Ingresses and (``web``) the Service shop/web at version 5."""
+    services = {"shop/web": "5"} if web else {}
     return Resync(
         cluster=CLUSTER,
-        keys={"Ingress": sorted(ingresses), "Service": ["shop/web"]},
-        versions={"Ingress": {k: str(v) for k, v in ingresses.items()}, "Service": {"shop/web": "5"}},
+        keys={"Ingress": sorted(ingresses), "Service": sorted(services)},
+        versions={"Ingress": {k: str(v) for k, v in ingresses.items()}, "Service": services},
     )
 
 
@@ -137,7 +143,7 @@ def test_an_lbc_group_waits_for_the_forwarders_resync_then_reconciles_once(work:
     store, config, queue = work
     start = time.time()
     # an earlier forwarder's Resync (the cluster was empty, or this is a migration)
-    apply_resync(resync({}), settings=config, store=store, event_id="r0", sent=start - 60)
+    apply_resync(resync({}, web=False), settings=config, store=store, event_id="r0", sent=start - 60)
     assert drain(queue) == []
 
     # the new forwarder's first list: LBC's group "shop" of three, then their Service
@@ -172,7 +178,7 @@ def test_an_lbc_group_waits_for_the_forwarders_resync_then_reconciles_once(work:
 def test_a_one_ingress_group_is_held_only_until_its_service_is_stored(work: tuple[Store, Settings, str]) -> None:
     store, config, queue = work
     start = time.time()
-    apply_resync(resync({}), settings=config, store=store, event_id="r0", sent=start - 60)
+    apply_resync(resync({}, web=False), settings=config, store=store, event_id="r0", sent=start - 60)
     alone = ingress("alone", 21)  # no group.name: its own group, "shop/alone"
     assert apply_change(alone, settings=config, store=store, event_id="e-alone", sent=start) == set()
     assert drain(queue) == []
@@ -189,6 +195,7 @@ def test_a_one_ingress_group_is_held_only_until_its_service_is_stored(work: tupl
 def test_a_served_ingress_sent_before_the_last_resync_is_not_held(work: tuple[Store, Settings, str]) -> None:
     store, config, queue = work
     start = time.time()
+    assert apply_change(service(5), settings=config, store=store, event_id="svc", sent=start - 2) == set()
     apply_resync(resync({"shop/late": 30}), settings=config, store=store, event_id="r1", sent=start)
     # its change was sent a moment before the Resync and arrives after it (the bus keeps no order)
     late = ingress("late", 30)
@@ -209,7 +216,7 @@ def test_a_hold_written_after_the_covering_resync_releases_itself(
 ) -> None:
     store, config, queue = work
     start = time.time()
-    apply_resync(resync({}), settings=config, store=store, event_id="r0", sent=start - 60)
+    apply_resync(resync({}, web=False), settings=config, store=store, event_id="r0", sent=start - 60)
     hold = store.hold_groups
 
     def resync_in_between(groups: Any, *, at: float) -> None:
@@ -220,6 +227,7 @@ def test_a_hold_written_after_the_covering_resync_releases_itself(
         hold(groups, at=at)
 
     monkeypatch.setattr(store, "hold_groups", resync_in_between)
+    assert apply_change(service(5), settings=config, store=store, event_id="svc", sent=start - 1) == set()
     change = ingress("a", 50, group="shop")
     assert apply_change(change, settings=config, store=store, event_id="e-a", sent=start) == {"shop"}
     assert drain(queue) == ["shop"]
@@ -235,7 +243,7 @@ def test_a_hold_written_after_its_service_was_stored_releases_itself(
     Services and the write of its hold."""
     store, config, queue = work
     start = time.time()
-    apply_resync(resync({}), settings=config, store=store, event_id="r0", sent=start - 60)
+    apply_resync(resync({}, web=False), settings=config, store=store, event_id="r0", sent=start - 60)
     hold = store.hold_groups
     released: list[set[str]] = []
 
@@ -257,7 +265,7 @@ def test_a_resync_that_overtook_a_member_holds_the_group_until_the_member_is_sto
 ) -> None:
     store, config, queue = work
     start = time.time()
-    apply_resync(resync({}), settings=config, store=store, event_id="r0", sent=start - 60)
+    apply_resync(resync({}, web=False), settings=config, store=store, event_id="r0", sent=start - 60)
     members = {"shop/a": 11, "shop/b": 12, "shop/c": 13}
     for n, key in enumerate(["shop/a", "shop/b"]):
         change = ingress(key.split("/")[1], members[key], group="shop")
@@ -283,3 +291,43 @@ def test_an_endpoint_change_does_not_reconcile_a_held_group(work: tuple[Store, S
     store.release_groups({"shop"})
     assert targets.sync_service(settings=config, store=store, group="shop", service="shop/web", cause="eps") == -1
     assert drain(queue) == ["shop"]
+
+
+def test_an_ingress_the_resync_overtook_waits_for_its_service_the_resync_awaits(
+    work: tuple[Store, Settings, str],
+) -> None:
+    """The forwarder sent the Ingress, its Service, then its Resync; the bus delivered
+    the Resync first, then the Ingress, then the Service. Reconciled before its Service
+    is stored, its rule would answer a fixed 503 and its target group be deleted (LBC's
+    tolerated missing Service), then made again once the Service arrived."""
+    store, config, queue = work
+    start = time.time()
+    apply_resync(resync({}, web=False), settings=config, store=store, event_id="r0", sent=start - 60)
+    assert (
+        apply_resync(resync({"shop/alone": 70}), settings=config, store=store, event_id="r1", sent=start + 2) == set()
+    )
+    assert store.awaited(now=time.time(), hold_for=HOLD_SECONDS) == {"Ingress/shop/alone", "Service/shop/web"}
+    alone = ingress("alone", 70)
+    assert apply_change(alone, settings=config, store=store, event_id="e-alone", sent=start) == set()
+    assert drain(queue) == []  # not from an Ingress without its Service
+    assert apply_change(service(5), settings=config, store=store, event_id="svc", sent=start + 1) == {"shop/alone"}
+    assert drain(queue) == ["shop/alone"]
+    assert store.held_groups(now=time.time(), hold_for=HOLD_SECONDS) == set()
+    assert store.awaited(now=time.time(), hold_for=HOLD_SECONDS) == set()
+
+
+def test_a_group_the_resync_overtook_whole_waits_for_its_last_member(work: tuple[Store, Settings, str]) -> None:
+    store, config, queue = work
+    start = time.time()
+    apply_resync(resync({}, web=False), settings=config, store=store, event_id="r0", sent=start - 60)
+    assert apply_change(service(5), settings=config, store=store, event_id="svc", sent=start) == set()
+    members = {"shop/a": 11, "shop/b": 12}
+    assert apply_resync(resync(members), settings=config, store=store, event_id="r1", sent=start + 5) == set()
+    first = ingress("a", 11, group="shop")
+    assert apply_change(first, settings=config, store=store, event_id="e-a", sent=start + 1) == set()
+    assert drain(queue) == []  # not from one of its two members
+    last = ingress("b", 12, group="shop")
+    assert apply_change(last, settings=config, store=store, event_id="e-b", sent=start + 2) == {"shop"}
+    assert drain(queue) == ["shop"]
+    assert set(store.members("shop")) == set(members)
+    assert store.held_groups(now=time.time(), hold_for=HOLD_SECONDS) == set()

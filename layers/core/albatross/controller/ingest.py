@@ -27,7 +27,8 @@ Resync ingest applied, holds its group: the group's reconciles wait (``forwarder
 until the forwarder's next Resync has been applied, which asks for each held group once;
 a Resync that overtook Ingresses or Services of its own lists (EventBridge keeps no
 order) records them as awaited (``forwarder#awaited``) and the held groups go once the
-last of them is stored.
+last of them is stored; an Ingress of its lists stored after it is held as well while
+anything is awaited (its Service may be), though the Resync covers it.
 A new Ingress (no address yet) and every group not held are reconciled at once; an
 implicit group (one Ingress) is complete once the Services its Ingress names are stored,
 and is not held, or no longer, from then on (a user's edit to it waits only for its
@@ -270,10 +271,17 @@ def _covered(store: Store, sent: float | None) -> bool:
 
 def _holds(store: Store, change: ObjectChange, previous: Mapping[str, Any] | None, sent: float | None) -> bool:
     """Whether this change is of a forwarder's list that has not reached ingest whole:
-    an Ingress never stored, already served, sent after the last Resync applied."""
+    an Ingress never stored, already served, sent after the last Resync applied, or
+    before it while that Resync still awaits Ingresses or Services it listed (it
+    overtook them: this one's Service may be among them)."""
     if change.kind != "Ingress" or change.action != "upsert" or previous is not None:
         return False
-    return _served(change.object) and not _covered(store, sent)
+    return _served(change.object) and (not _covered(store, sent) or _awaiting(store))
+
+
+def _awaiting(store: Store) -> bool:
+    """The last Resync still awaits Ingresses or Services of its lists."""
+    return bool(store.awaited(now=time.time(), hold_for=HOLD_SECONDS))
 
 
 def apply_change(
@@ -336,9 +344,10 @@ def _follow_change(
         affected = groups
         hold = _holds(store, change, previous, sent)
         groups = _request(settings, store, affected, cause=event_id, hold=hold)
-        if hold and _covered(store, sent):
-            # the Resync that covers this change was applied meanwhile and may have
-            # released the holds before this one was written: released here
+        if hold and _covered(store, sent) and not _awaiting(store):
+            # the Resync that covers this change was applied meanwhile, or the last object
+            # it awaited was stored, and may have released the holds before this one was
+            # written: released here
             groups |= _request(settings, store, store.release_groups(affected), cause=event_id)
         elif hold and (complete := _complete(store, affected)):
             # the Service it names was stored meanwhile by an invocation running at once
@@ -423,7 +432,9 @@ def apply_resync(
     # record (and releases its hold itself) or wrote its hold before they are read.
     store.record_resync(event_id=event_id, at=time.time(), sent=sent_at)
     held = store.held_groups(now=sent_at, hold_for=float("inf"))
-    if held and _still_on_their_way(resync, stale, store):
+    # Recorded even with nothing held: an Ingress of these lists stored after this Resync
+    # is covered by it, yet its Service or the rest of its group may still be on the way.
+    if _still_on_their_way(resync, stale, store) and held:
         # the Resync overtook changes of its own lists (EventBridge keeps no order): a
         # held group goes once they are stored (_release_on_arrival), or whole
         held = _complete(store, held)
