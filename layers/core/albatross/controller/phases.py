@@ -105,6 +105,19 @@ def _record(store: Store, group: str, steps: Iterable[Step], physical: Mapping[s
         store.forget_made(group, deleted | under)
 
 
+def _apply(store: Store, group: str, steps: list[Step], physical: dict[str, str], actual: Actual) -> None:
+    """Apply ``steps`` in order, recording what each made or deleted."""
+    applied: list[Step] = []
+    try:
+        for step in steps:
+            logger.info("applying", extra={"group": group, "step": step.describe()})
+            applier.apply(step, physical)
+            applied.append(step)
+    finally:
+        # also when a later step fails: what was made is on record before the error leaves
+        _record(store, group, applied, physical, actual)
+
+
 def dns_names(actual: Actual, physical: Mapping[str, str]) -> dict[str, str]:
     """The DNS name of each of the group's load balancers (those paired with a desired one)."""
     return {
@@ -287,14 +300,7 @@ def _run_viewed(*, settings: Settings, store: Store, group: str, phase: str, vie
         physical = physical_ids(desired, actual)
         planned = plan(desired, actual)
         steps = [s for s in planned if _attaching(s)] if phase == "targets" else _select(planned, phase)
-        applied: list[Step] = []
-        try:
-            for step in steps:
-                logger.info("applying", extra={"group": group, "step": step.describe()})
-                applier.apply(step, physical)
-                applied.append(step)
-        finally:
-            _record(store, group, applied, physical, actual)
+        _apply(store, group, steps, physical, actual)
     if phase == "targets":
         changes = sync_targets(
             desired,
@@ -544,15 +550,7 @@ def run_phase(*, settings: Settings, store: Store, group: str, phase: str, view:
         else 0
     )
     steps = _select(plan(desired, actual), phase)
-    applied: list[Step] = []
-    try:
-        for step in steps:
-            logger.info("applying", extra={"group": group, "step": step.describe()})
-            applier.apply(step, physical)
-            applied.append(step)
-    finally:
-        # also when a later step fails: what was made is on record before the error leaves
-        _record(store, group, applied, physical, actual)
+    _apply(store, group, steps, physical, actual)
     if phase == "prune:SecurityGroup" and desired is None:
         # the group is gone: the cluster's shared backend group with it once no stack
         # uses it (:func:`albatross.controller.networking.release_backend_group`)
