@@ -7,9 +7,7 @@ waiting for the budget advances it by its wait. Nothing here waits on the wall c
 
 from __future__ import annotations
 
-import logging
 import threading
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +16,6 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from moto.server import ThreadedMotoServer
 
 from albatross.aws import applier, budget, clients, discovery
 from albatross.aws.errors import Throttled, transient
@@ -32,6 +29,7 @@ from albatross.model.builder import build
 from albatross.model.config import ControllerConfig
 from albatross.plan.actual import Actual
 from albatross.plan.planner import plan
+from tests.functional.motoserver import moto_server
 
 STEP = 0.025  # AWS seconds each request takes: 40 a second asked, four times the Describe* refill
 SHARE = 0.5
@@ -65,45 +63,35 @@ class Account:
 
 @pytest.fixture
 def account(monkeypatch: pytest.MonkeyPatch) -> Iterator[Account]:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
     for name in (budget.ENV_SHARE, budget.ENV_TABLE, budget.ENV_WAIT, budget.ENV_CLOCK):
         monkeypatch.delenv(name, raising=False)
-    clients.reset()
-    reset = urllib.request.Request(f"{endpoint}/moto-api/reset", data=b"{}", method="POST")  # noqa: S310  # local server
-    with urllib.request.urlopen(reset, timeout=10):  # noqa: S310  # moto's backends are process-wide: start clean
-        pass
     hand = Clock()
     admitted: list[float] = []
-    try:
-        with clock.scaled(0.01), limited(server, time_scale=1.0, clock=hand) as aws:  # botocore's backoff, short
-            admit = aws.throttle.admit
+    with (
+        moto_server(monkeypatch) as (server, endpoint),
+        clock.scaled(0.01),  # botocore's backoff, short
+        limited(server, time_scale=1.0, clock=hand) as aws,
+    ):
+        admit = aws.throttle.admit
 
-            def timed(service: str, action: str, params: dict[str, list[str]]) -> bool:
-                hand.advance(hand.step)
-                answered = admit(service, action, params)
-                if answered and service == "elasticloadbalancing" and action.startswith("Describe"):
-                    admitted.append(hand())
-                return answered
+        def timed(service: str, action: str, params: dict[str, list[str]]) -> bool:
+            hand.advance(hand.step)
+            answered = admit(service, action, params)
+            if answered and service == "elasticloadbalancing" and action.startswith("Describe"):
+                admitted.append(hand())
+            return answered
 
-            aws.throttle.admit = timed  # type: ignore[method-assign]  # the endpoint's admission, timed
-            clients.dynamodb().create_table(
-                TableName=TABLE,
-                BillingMode="PAY_PER_REQUEST",
-                AttributeDefinitions=[
-                    {"AttributeName": "pk", "AttributeType": "S"},
-                    {"AttributeName": "sk", "AttributeType": "S"},
-                ],
-                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            )
-            yield Account(endpoint=endpoint, clock=hand, aws=aws, admitted=admitted)
-    finally:
-        clients.reset()
-        server.stop()
+        aws.throttle.admit = timed  # type: ignore[method-assign]  # the endpoint's admission, timed
+        clients.dynamodb().create_table(
+            TableName=TABLE,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        )
+        yield Account(endpoint=endpoint, clock=hand, aws=aws, admitted=admitted)
 
 
 def gate(monkeypatch: pytest.MonkeyPatch, account: Account, *, wait: float = 60.0) -> budget.Budget:

@@ -9,8 +9,6 @@ balancer ``provisioning`` before ``active``. Time is a hand-moved clock: nothing
 
 from __future__ import annotations
 
-import logging
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +17,6 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from moto.server import ThreadedMotoServer
 
 from albatross.aws import clients
 from albatross.aws.errors import Throttled, aws_errors
@@ -27,6 +24,7 @@ from albatross.local import clock, mends
 from albatross.local.realistic import OBSERVER_KEY, Realistic, limited
 from albatross.local.system import make_vpc
 from albatross.model import limits
+from tests.functional.motoserver import moto_server
 
 ONCE = Config(retries={"mode": "standard", "total_max_attempts": 1})  # no retry: each call is one request
 
@@ -53,23 +51,13 @@ class Account:
 
 @pytest.fixture
 def account(monkeypatch: pytest.MonkeyPatch) -> Iterator[Account]:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
-    clients.reset()
-    reset = urllib.request.Request(f"{endpoint}/moto-api/reset", data=b"{}", method="POST")  # noqa: S310  # local server
-    with urllib.request.urlopen(reset, timeout=10):  # noqa: S310  # moto's backends are process-wide: start clean
-        pass
     hand = Clock()
-    try:
-        with clock.scaled(0.01), limited(server, time_scale=1.0, clock=hand) as aws:  # botocore's backoff, short
-            yield Account(endpoint=endpoint, clock=hand, aws=aws)
-    finally:
-        clients.reset()
-        server.stop()
+    with (
+        moto_server(monkeypatch) as (server, endpoint),
+        clock.scaled(0.01),  # botocore's backoff, short
+        limited(server, time_scale=1.0, clock=hand) as aws,
+    ):
+        yield Account(endpoint=endpoint, clock=hand, aws=aws)
 
 
 def error(raised: pytest.ExceptionInfo[ClientError]) -> tuple[str, int, str]:
