@@ -26,7 +26,10 @@ What is held and what is not:
 * an Ingress sent before the Resync but stored after it (the Resync overtook it) is held
   while that Resync still awaits Ingresses or Services of its lists: its Service may be
   one of them (a one-Ingress group goes once its Service is stored, a group of several
-  once the last member awaited is).
+  once the last member awaited is);
+* an Ingress's hold is written before the Ingress is stored: a change stored in between
+  by a concurrent invocation that asks for every group (an IngressClass) does not
+  reconcile it.
 """
 
 from __future__ import annotations
@@ -330,4 +333,45 @@ def test_a_group_the_resync_overtook_whole_waits_for_its_last_member(work: tuple
     assert apply_change(last, settings=config, store=store, event_id="e-b", sent=start + 2) == {"shop"}
     assert drain(queue) == ["shop"]
     assert set(store.members("shop")) == set(members)
+    assert store.held_groups(now=time.time(), hold_for=HOLD_SECONDS) == set()
+
+
+def ingress_class(rv: int) -> ObjectChange:
+    obj = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "IngressClass",
+        "metadata": {"name": "alb", "uid": "u-alb", "resourceVersion": str(rv)},
+        "spec": {"controller": "ingress.k8s.aws/alb"},
+    }
+    return ObjectChange(
+        cluster=CLUSTER, kind="IngressClass", action="upsert", key="alb", resource_version=str(rv), object=obj
+    )
+
+
+def test_a_class_stored_while_an_ingress_is_being_stored_does_not_reconcile_its_group(
+    work: tuple[Store, Settings, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Traced in scale-adopt-100: the forwarder's IngressClass, delivered at once with the
+    first Ingresses, asked for every stored group, one whose Ingress was stored and its
+    hold not yet written among them: reconciled before its Service arrived, its rule was
+    pointed at a 503 and its target group deleted, then made again."""
+    store, config, queue = work
+    start = time.time()
+    apply_resync(resync({}, web=False), settings=config, store=store, event_id="r0", sent=start - 60)
+    add_member = store.add_member
+    classes: list[set[str]] = []
+
+    def class_in_between(group: str, key: str) -> None:
+        # the Ingress is stored; its membership is written, its hold not decided yet
+        monkeypatch.setattr(store, "add_member", add_member)
+        add_member(group, key)
+        classes.append(apply_change(ingress_class(3), settings=config, store=store, event_id="cls", sent=start))
+
+    monkeypatch.setattr(store, "add_member", class_in_between)
+    alone = ingress("alone", 80)
+    assert apply_change(alone, settings=config, store=store, event_id="e-alone", sent=start) == set()
+    assert classes == [set()]  # the class's invocation found it held
+    assert drain(queue) == []
+    assert apply_change(service(5), settings=config, store=store, event_id="svc", sent=start + 1) == {"shop/alone"}
+    assert drain(queue) == ["shop/alone"]
     assert store.held_groups(now=time.time(), hold_for=HOLD_SECONDS) == set()

@@ -284,6 +284,21 @@ def _awaiting(store: Store) -> bool:
     return bool(store.awaited(now=time.time(), hold_for=HOLD_SECONDS))
 
 
+def _hold_first(change: ObjectChange, *, store: Store, sent: float | None) -> None:
+    """Hold the group of an Ingress that will hold it before the Ingress is stored: once
+    stored (with its membership), a concurrent invocation's request of every group (an
+    IngressClass change regroups all of them), or of its Service's groups, would find it
+    stored and not yet held, and reconcile it from half a first list. Only an Ingress
+    never stored writes it (what :func:`_holds` then decides; a version racing it would
+    have held the same group), and :func:`_follow_change` releases it as it releases any
+    hold (complete, covered)."""
+    if change.kind != "Ingress" or change.action != "upsert" or not _served(change.object):
+        return
+    if (_covered(store, sent) and not _awaiting(store)) or store.get_objects("Ingress", {change.key}):
+        return
+    store.hold_groups({group_key_of(change.object, _class_groups(store, change.object))}, at=time.time())
+
+
 def apply_change(
     change: ObjectChange, *, settings: Settings, store: Store, event_id: str, sent: float | None = None
 ) -> set[str]:
@@ -293,6 +308,7 @@ def apply_change(
         logger.info("ignoring an event of another cluster", extra={"cluster": change.cluster, "key": change.key})
         return set()
     rv = int(change.resource_version)
+    _hold_first(change, store=store, sent=sent)
     applied, previous, redelivered = store.put_snapshot(
         kind=change.kind, key=change.key, rv=rv, obj=change.object, deleted=change.action == "delete"
     )
