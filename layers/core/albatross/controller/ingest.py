@@ -284,19 +284,23 @@ def _awaiting(store: Store) -> bool:
     return bool(store.awaited(now=time.time(), hold_for=HOLD_SECONDS))
 
 
-def _hold_first(change: ObjectChange, *, store: Store, sent: float | None) -> None:
+def _hold_first(change: ObjectChange, *, store: Store, sent: float | None) -> str | None:
     """Hold the group of an Ingress that will hold it before the Ingress is stored: once
     stored (with its membership), a concurrent invocation's request of every group (an
     IngressClass change regroups all of them), or of its Service's groups, would find it
     stored and not yet held, and reconcile it from half a first list. Only an Ingress
     never stored writes it (what :func:`_holds` then decides; a version racing it would
     have held the same group), and :func:`_follow_change` releases it as it releases any
-    hold (complete, covered)."""
+    hold (complete, covered). Returns the group when this wrote its hold."""
     if change.kind != "Ingress" or change.action != "upsert" or not _served(change.object):
-        return
+        return None
     if (_covered(store, sent) and not _awaiting(store)) or store.get_objects("Ingress", {change.key}):
-        return
-    store.hold_groups({group_key_of(change.object, _class_groups(store, change.object))}, at=time.time())
+        return None
+    group = group_key_of(change.object, _class_groups(store, change.object))
+    if group in store.held_groups(now=time.time(), hold_for=HOLD_SECONDS):
+        return None
+    store.hold_groups({group}, at=time.time())
+    return group
 
 
 def apply_change(
@@ -308,10 +312,12 @@ def apply_change(
         logger.info("ignoring an event of another cluster", extra={"cluster": change.cluster, "key": change.key})
         return set()
     rv = int(change.resource_version)
-    _hold_first(change, store=store, sent=sent)
+    held_first = _hold_first(change, store=store, sent=sent)
     applied, previous, redelivered = store.put_snapshot(
         kind=change.kind, key=change.key, rv=rv, obj=change.object, deleted=change.action == "delete"
     )
+    if not applied and held_first is not None:
+        store.release_groups({held_first})  # a stale change (after its delete) holds nothing
     if not applied:
         logger.info(
             "dropped a stale change", extra={"kind": change.kind, "key": change.key, "rv": change.resource_version}
