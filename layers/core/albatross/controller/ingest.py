@@ -294,7 +294,8 @@ def _hold_first(change: ObjectChange, *, store: Store, sent: float | None) -> st
     hold (complete, covered). Returns the group when this wrote its hold."""
     if change.kind != "Ingress" or change.action != "upsert" or not _served(change.object):
         return None
-    if (_covered(store, sent) and not _awaiting(store)) or store.get_objects("Ingress", {change.key}):
+    # the stored snapshot first: most changes of a served Ingress are of a stored one (one read)
+    if store.get_objects("Ingress", {change.key}) or (_covered(store, sent) and not _awaiting(store)):
         return None
     group = group_key_of(change.object, _class_groups(store, change.object))
     if group in store.held_groups(now=time.time(), hold_for=HOLD_SECONDS):
