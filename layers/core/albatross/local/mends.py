@@ -51,6 +51,11 @@ group rules depend on (moto runs in this process, see :mod:`albatross.local.clou
   out its second, and two receives at once can split one group. Here each look at the queue
   decides afresh, one receive at a time, and a waiting receive does not spin.
 
+* DynamoDB serves concurrent requests; moto's tables are plain dictionaries, and a Query
+  that iterates one while another request writes to it answers HTTP 500 ("dictionary
+  changed size during iteration"). Since the offline system delivers events to ingest
+  concurrently, as EventBridge does, its requests here are taken one at a time.
+
 Entered by :func:`albatross.local.gaps.fill`; everything is put back on exit.
 
 Opt-in, :func:`target_health`: moto reports a target ``healthy`` the moment it is
@@ -77,6 +82,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from moto.dynamodb.responses import DynamoHandler
 from moto.ec2.models.elastic_network_interfaces import NetworkInterface, NetworkInterfaceBackend
 from moto.ec2.models.security_groups import SecurityGroupRule
 from moto.elbv2.exceptions import DuplicateLoadBalancerName, ELBClientError
@@ -97,6 +103,10 @@ _REGEX_CHECKS = {
 # One FIFO receive at a time picks its messages (they are marked in flight before the next
 # looks); how long a waiting receive sleeps before it looks again.
 _FIFO_RECEIVE = threading.Lock()
+# One DynamoDB request at a time: moto's tables are plain dicts, and a Query iterating a
+# table while another request writes to it fails with "dictionary changed size during
+# iteration" (HTTP 500), where DynamoDB serves concurrent readers and writers.
+_DYNAMODB = threading.Lock()
 _FIFO_LOOK = 0.05
 
 
@@ -291,10 +301,17 @@ def mend_moto() -> Iterator[None]:
             with queue._messages_lock:
                 queue._messages_lock.wait(timeout=min(left, _FIFO_LOOK))
 
+    dynamodb_action = DynamoHandler.__dict__["call_action"]
+
+    def serialized(self: Any) -> Any:
+        with _DYNAMODB:
+            return dynamodb_action(self)
+
     routing: dict[str, Any] = {name: ELBv2Backend.__dict__[name] for name in _ROUTING}
     routing["delete_load_balancer"] = protected_delete  # refused first, relinked after
     mends: list[tuple[type, str, Any]] = [
         (SQSBackend, "receive_message", fifo_receive),
+        (DynamoHandler, "call_action", serialized),
         (ELBv2Backend, "register_targets", register_alb),
         (ELBv2Backend, "create_load_balancer", idempotent_create),
         (ELBV2Response, "create_target_group", create_with_control_port),
