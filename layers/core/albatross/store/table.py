@@ -480,15 +480,20 @@ class Store:
         """When the forwarder sent the last Resync ingest applied (None: none yet, or
         recorded without it): every change sent before then reached ingest, or was asked
         for again."""
+        item = self._resync_item()
+        return float(item["sent"]["N"]) if item and "sent" in item else None
+
+    def _resync_item(self) -> dict[str, Any] | None:
+        """The record of the last Resync ingest applied (one consistent read)."""
         with aws_errors():
-            item = (
+            item: dict[str, Any] | None = (
                 clients.dynamodb()
                 .get_item(
                     TableName=self.table, Key={"pk": {"S": RESYNC_PK}, "sk": {"S": _SINGLE_SK}}, ConsistentRead=True
                 )
                 .get("Item")
             )
-        return float(item["sent"]["N"]) if item and "sent" in item else None
+        return item
 
     def hold_groups(self, groups: Iterable[str], *, at: float) -> None:
         """Hold these groups' reconciles until the forwarder's next Resync (ingest's
@@ -528,14 +533,7 @@ class Store:
 
     def last_resync(self) -> tuple[str, float] | None:
         """(event id, when ingest applied it) of the last Resync, if any."""
-        with aws_errors():
-            item = (
-                clients.dynamodb()
-                .get_item(
-                    TableName=self.table, Key={"pk": {"S": RESYNC_PK}, "sk": {"S": _SINGLE_SK}}, ConsistentRead=True
-                )
-                .get("Item")
-            )
+        item = self._resync_item()
         return (item["event"]["S"], float(item["at"]["N"])) if item else None
 
     # --- groups ------------------------------------------------------------------------
