@@ -79,6 +79,11 @@ class DeliveryWarnings:
             try:
                 if self.record(key, self.message(count, reason)):
                     done += 1
+                else:  # gone, or no longer ours: nothing more to remember of it
+                    with self._lock:
+                        if key not in self._lost:
+                            self._last.pop(key, None)
+                            self._reason.pop(key, None)
             except Exception:  # the API refused or is unreachable too: counted again next time
                 log.warning("could not record the delivery failure on %s", key, exc_info=True)
                 with self._lock:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -101,7 +102,8 @@ def test_message_groups_drain_in_parallel_each_in_order_and_never_overlapping(fi
             with dispatcher.record_lock:
                 return sum(len(v) for v in dispatcher.seen.values()) == 13 and not any(dispatcher.active.values())
 
-        while not done.wait(0.05):
+        deadline = time.monotonic() + 90  # a lost message fails the test, not the suite's timeout
+        while not done.wait(0.05) and time.monotonic() < deadline:
             if drained() or dispatcher.a_waited is False:
                 done.set()
     finally:

@@ -124,6 +124,7 @@ def test_a_gone_ingress_is_not_counted_and_a_refused_record_is_tried_again(
     delivery.failed(["shop/gone"], "AccessDeniedException")
     assert delivery.flush() == 0
     assert (delivery.pending(), recorded, delivery.recorded) == ({}, [], 0)
+    assert "shop/gone" not in delivery._last  # nothing kept of an Ingress that is gone
 
     calls = []
 
