@@ -389,3 +389,27 @@ def test_a_stale_change_after_its_ingress_was_deleted_holds_nothing(work: tuple[
     # the update sent before the delete arrives after it (the bus keeps no order): dropped
     assert apply_change(update, settings=config, store=store, event_id="e-a", sent=start) == set()
     assert store.held_groups(now=time.time(), hold_for=HOLD_SECONDS) == set()
+
+
+def test_a_resync_that_deletes_a_member_of_a_held_group_does_not_reconcile_it_half_listed(
+    work: tuple[Store, Settings, str],
+) -> None:
+    """The Resync's own tombstones ask for the groups they touch: a held group among them
+    still waits for the members the Resync listed and ingest has not stored yet."""
+    store, config, queue = work
+    start = time.time()
+    apply_resync(resync({}, web=False), settings=config, store=store, event_id="r0", sent=start - 60)
+    apply_change(service(5), settings=config, store=store, event_id="svc", sent=start - 59)
+    apply_change(ingress("c", 9, group="shop"), settings=config, store=store, event_id="e-c", sent=start - 58)
+    drain(queue)
+    assert (
+        apply_change(ingress("a", 11, group="shop"), settings=config, store=store, event_id="e-a", sent=start + 1)
+        == set()
+    )
+    # c is gone from the cluster (not listed: tombstoned), b is listed and still on its way
+    apply_resync(resync({"shop/a": 11, "shop/b": 12}), settings=config, store=store, event_id="r1", sent=start + 5)
+    assert drain(queue) == []
+    assert apply_change(
+        ingress("b", 12, group="shop"), settings=config, store=store, event_id="e-b", sent=start + 2
+    ) == {"shop"}
+    assert drain(queue) == ["shop"]

@@ -461,8 +461,11 @@ def apply_resync(
         # the Resync overtook changes of its own lists (EventBridge keeps no order): a
         # held group goes once they are stored (_release_on_arrival), or whole
         held = _complete(store, held)
-    if groups | held:
-        _request(settings, store, groups | held, cause=event_id, release=True)
+    if held:
+        _request(settings, store, held, cause=event_id, release=True)
+    if groups - held:
+        # the tombstones' groups: a held one among them still waits for its members
+        _request(settings, store, groups - held, cause=event_id)
     store.release_groups(held)  # after the request: a failed one leaves them for the retry
     logger.info("resync applied", extra={"groups": sorted(groups), "released": sorted(held)})
     _ask_again({k: v for k, v in stale.items() if v}, settings=settings, event_id=event_id)
