@@ -12,11 +12,18 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from albatross.aws import clients
+from albatross.local.mends import atomic_dynamodb
 
 
 @contextmanager
 def moto_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[ThreadedMotoServer, str]]:
-    """(the server, its endpoint), with ``AWS_ENDPOINT_URL`` set to it."""
+    """(the server, its endpoint), with ``AWS_ENDPOINT_URL`` set to it; DynamoDB's
+    conditional writes atomic under concurrent requests, as DynamoDB's are."""
+    with atomic_dynamodb():
+        yield from _serving(monkeypatch)
+
+
+def _serving(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[ThreadedMotoServer, str]]:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()

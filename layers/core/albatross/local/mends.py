@@ -105,9 +105,31 @@ _REGEX_CHECKS = {
 _FIFO_RECEIVE = threading.Lock()
 # One DynamoDB request at a time: moto's tables are plain dicts, and a Query iterating a
 # table while another request writes to it fails with "dictionary changed size during
-# iteration" (HTTP 500), where DynamoDB serves concurrent readers and writers.
-_DYNAMODB = threading.Lock()
+# iteration" (HTTP 500), where DynamoDB serves concurrent readers and writers; and a
+# conditional write is read, checked and written in steps another request can come between,
+# where DynamoDB's is atomic. Re-entrant: a test's server and the offline system may both
+# have it in place.
+_DYNAMODB = threading.RLock()
 _FIFO_LOOK = 0.05
+
+
+def _one_at_a_time(call_action: Any) -> Any:
+    def serialized(self: Any) -> Any:
+        with _DYNAMODB:
+            return call_action(self)
+
+    return serialized
+
+
+@contextmanager
+def atomic_dynamodb() -> Iterator[None]:
+    """Only the DynamoDB mend above, for a moto server that runs without the others."""
+    original = DynamoHandler.__dict__["call_action"]
+    DynamoHandler.call_action = _one_at_a_time(original)  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        DynamoHandler.call_action = original  # type: ignore[method-assign]
 
 
 def _forwarded_by(balancer: Any) -> set[str]:
@@ -301,17 +323,11 @@ def mend_moto() -> Iterator[None]:
             with queue._messages_lock:
                 queue._messages_lock.wait(timeout=min(left, _FIFO_LOOK))
 
-    dynamodb_action = DynamoHandler.__dict__["call_action"]
-
-    def serialized(self: Any) -> Any:
-        with _DYNAMODB:
-            return dynamodb_action(self)
-
     routing: dict[str, Any] = {name: ELBv2Backend.__dict__[name] for name in _ROUTING}
     routing["delete_load_balancer"] = protected_delete  # refused first, relinked after
     mends: list[tuple[type, str, Any]] = [
         (SQSBackend, "receive_message", fifo_receive),
-        (DynamoHandler, "call_action", serialized),
+        (DynamoHandler, "call_action", _one_at_a_time(DynamoHandler.__dict__["call_action"])),
         (ELBv2Backend, "register_targets", register_alb),
         (ELBv2Backend, "create_load_balancer", idempotent_create),
         (ELBV2Response, "create_target_group", create_with_control_port),
