@@ -752,6 +752,12 @@ class Forwarder:
                 f"{DELIVERY_REASON} Warning Events recorded on Ingresses whose changes were not delivered.",
                 self.delivery.recorded,
             ),
+            Metric.one(
+                prefix + "delivery_warnings_dropped_total",
+                "counter",
+                f"{DELIVERY_REASON} Warnings the Kubernetes API refused for good (403, 404, 422): logged, not retried.",
+                self.delivery.dropped,
+            ),
             Metric.one(prefix + "resyncs_total", "counter", "Resync events sent.", self.resyncs),
             Metric(
                 prefix + "resends_total",

@@ -208,6 +208,7 @@ class Sender:
                 time.sleep(min(0.1 * 2**attempt, 5))
                 continue
             retry: list[dict[str, str]] = []
+            rejected: dict[str, list[dict[str, str]]] = {}  # refused for good, by AWS's code
             refused = 0  # entries of this call EventBridge did not take
             for entry, result in zip(batch, resp.get("Entries", []), strict=False):
                 if "ErrorCode" not in result:
@@ -216,13 +217,22 @@ class Sender:
                     continue
                 refused += 1
                 reason = str(result["ErrorCode"])
-                if result["ErrorCode"] in _RETRYABLE:
+                if reason in _RETRYABLE:
                     retry.append(entry)
                 else:
-                    log.error(
-                        "entry rejected", extra={"code": reason, "detail": json.loads(entry["Detail"]).get("key")}
-                    )
-                    self._give_up([entry], reason)
+                    rejected.setdefault(reason, []).append(entry)
+            if rejected:
+                # one give-up for the call, not one per entry: a denial refuses all ten,
+                # and each give-up is a log line and a pass over the delivery warnings
+                entries = [entry for group in rejected.values() for entry in group]
+                codes = ", ".join(sorted(rejected))
+                log.error(
+                    "entries rejected, not sent: %d (%s)",
+                    len(entries),
+                    codes,
+                    extra={"codes": {code: len(group) for code, group in rejected.items()}, "keys": _keys(entries)},
+                )
+                self._give_up(entries, codes)
             if refused and refused == len(batch):  # the call delivered nothing
                 self._failed(reason)
             if not retry:
@@ -231,6 +241,17 @@ class Sender:
             time.sleep(min(0.1 * 2**attempt, 5))
         self._give_up(batch, reason or "unknown")
         log.error("gave up on %d entries after %d attempts (%s)", len(batch), self.max_attempts, reason)
+
+
+def _keys(entries: list[dict[str, str]], most: int = 10) -> list[str]:
+    """The object keys of the first ``most`` entries, for a log line that names what was lost."""
+    keys = []
+    for entry in entries[:most]:
+        try:
+            keys.append(str(json.loads(entry.get("Detail") or "{}").get("key")))
+        except ValueError:
+            keys.append("?")
+    return keys
 
 
 def _reason(error: Exception) -> str:

@@ -58,7 +58,7 @@ def test_only_the_entries_refused_for_a_retryable_reason_are_sent_again(caplog: 
     assert sorted(bus.accepted) == ["k1", "k2", "k3", "k4", "k6"]  # each once: nothing lost, nothing doubled
     assert bus.calls[1] == ["k2", "k4"]  # the retry carries the throttled entries only, not the invalid one
     assert (sender.sent, sender.dropped) == (5, 1)
-    assert "entry rejected" in caplog.text
+    assert "entries rejected, not sent: 1 (ValidationException)" in caplog.text
 
 
 def test_a_write_back_the_cluster_refuses_stays_queued_until_it_applies(moto_endpoint: str, kube: KubeDouble) -> None:
