@@ -7,12 +7,16 @@ every object it reads (issue 16: 100,000 watched objects in 128 MiB)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
-from unittest import mock
 
+import pytest
+from kubernetes.client import Configuration
+
+from albatross.aws import clients
 from albatross.contract import ObjectChange
-from albatross_forwarder.kube import Stream
+from albatross.local.kube import KINDS, ApiError, KubeDouble, kube_double
+from albatross_forwarder.kube import Kube, Stream
 from albatross_forwarder.main import Config, Forwarder
 from albatross_forwarder.watch import Seen, Watcher
 
@@ -145,34 +149,59 @@ def test_a_stopped_watcher_waits_for_no_backlog() -> None:
     assert watcher.seen == {}
 
 
-def forwarder() -> Forwarder:
+INGRESSES = next(k for k in KINDS if k.kind == "Ingress")
+
+
+@pytest.fixture
+def double() -> Iterator[KubeDouble]:
+    with kube_double() as made:
+        yield made
+
+
+def forwarder(double: KubeDouble) -> Forwarder:
+    """A forwarder with its real Kubernetes client on the API double; its AWS clients on
+    an address nothing answers (what is counted here sends nothing: a send would fail)."""
+    config = Configuration()
+    config.host = double.url
     return Forwarder(
         Config(cluster="c", event_bus="bus", writeback_queue_url="q"),
-        kube=mock.MagicMock(),
-        events_client=mock.MagicMock(),
-        sqs_client=mock.MagicMock(),
+        kube=Kube(config),
+        events_client=clients.events(),
+        sqs_client=clients.sqs(),
     )
 
 
-def test_an_ingress_keeps_its_services_as_a_tuple_and_a_shared_service_stays_needed() -> None:
-    f = forwarder()
+def test_an_ingress_keeps_its_services_as_a_tuple_and_a_shared_service_stays_needed(double: KubeDouble) -> None:
+    f = forwarder(double)
     services = next(w for w in f.watchers if w.kind == "Service")
 
     def needed(name: str) -> bool:
         return services.wanted({"metadata": {"namespace": "team-01", "name": name}})
 
+    def live(obj: dict[str, Any]) -> dict[str, Any]:
+        """``obj`` written to the cluster, as the watch then hands it over."""
+        meta = obj["metadata"]
+        try:
+            current = double.cluster.get(INGRESSES, meta["namespace"], meta["name"])
+        except ApiError:
+            return double.cluster.create(INGRESSES, meta["namespace"], obj)
+        meta["resourceVersion"] = current["metadata"]["resourceVersion"]
+        meta["finalizers"] = current["metadata"].get("finalizers", [])  # an update keeps them, as kubectl's
+        return double.cluster.update(INGRESSES, meta["namespace"], meta["name"], obj, status=False)
+
     a, b = ingress(1, services=("web", "api")), ingress(21, services=("web",))  # both in team-01
-    f._on_ingress(a)
-    f._on_ingress(b)
+    f._on_ingress(live(a))
+    f._on_ingress(live(b))
     assert f.references == {"team-01/app-00001": ("team-01/api", "team-01/web"), "team-01/app-00021": ("team-01/web",)}
     assert needed("web")
     assert needed("api")
     assert not needed("db")
+    assert double.cluster.get(INGRESSES, "team-01", "app-00001")["metadata"]["finalizers"]  # the real path ran
 
     f._forget_ingress("team-01/app-00001")
     assert needed("web")
     assert not needed("api")
-    f._on_ingress(ingress(21, services=("db",)))  # b moved from web to db
+    f._on_ingress(live(ingress(21, services=("db",))))  # b moved from web to db
     assert needed("db")
     assert not needed("web")
     f._forget_ingress("team-01/app-00021")
