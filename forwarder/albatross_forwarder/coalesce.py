@@ -29,8 +29,13 @@ def bucket_of(change: ObjectChange) -> str | None:
     if change.kind == "EndpointSlice":
         meta = change.object.get("metadata") or {}
         service = (meta.get("labels") or {}).get(SERVICE_LABEL, "")
-        return f"EndpointSlice {meta.get('namespace')}/{service}"
+        return slices_bucket(f"{meta.get('namespace')}/{service}")
     return None
+
+
+def slices_bucket(service: str) -> str:
+    """The bucket of the EndpointSlices of ``service`` (``namespace/name``)."""
+    return f"EndpointSlice {service}"
 
 
 @dataclass
@@ -102,9 +107,16 @@ class Coalescer:
 
     # --- the flushing thread ---------------------------------------------------------------
 
-    def flush(self) -> None:
-        """Send everything held now (before a Resync, and on the way out)."""
-        for change in self.take_all():
+    def flush(self, bucket: str | None = None) -> None:
+        """Send everything held now (before a Resync, and on the way out); ``bucket``:
+        only what that bucket holds (a Service's slices read ahead of its list)."""
+        if bucket is None:
+            changes = self.take_all()
+        else:
+            with self._cond:
+                held = self._buckets.pop(bucket, None)
+            changes = list(held.changes.values()) if held is not None else []
+        for change in changes:
             self.send(change)
 
     def _run(self) -> None:

@@ -62,7 +62,7 @@ from albatross.contract import (
 from albatross.contract.readiness import GATES_CONFIGMAP, gates_of
 from albatross_forwarder import heap, webhook
 from albatross_forwarder import kube as k8s
-from albatross_forwarder.coalesce import Coalescer
+from albatross_forwarder.coalesce import SERVICE_LABEL, Coalescer, slices_bucket
 from albatross_forwarder.delivery import REASON as DELIVERY_REASON
 from albatross_forwarder.delivery import DeliveryWarnings
 from albatross_forwarder.health import HealthServer, Metric
@@ -418,9 +418,50 @@ class Forwarder:
         with self._refs_lock:
             before = self.references.pop(key, ())
             now = tuple(sorted(services_of(obj))) if managed else ()  # a tuple: a third of a set's size
+            new = [service for service in now if service not in self.referenced]
             if now:
                 self.references[key] = now
             self._references_changed(before, now)
+        if new:
+            self._backends_ahead(new)
+
+    def _backends_ahead(self, services: Sequence[str]) -> None:
+        """During the first Ingress list (before the Service watcher lists): send each
+        Service the Ingress being handled is the first to need, then its EndpointSlices,
+        all before that Ingress. Ingest holds an adopted one-Ingress group until its
+        Services and their slices are stored (the sync hold): sent behind the whole
+        Ingress list, one shared Service released every such group at once, and a user's
+        edit among them waited for all of it; a Service without its slices would be
+        reconciled with no endpoints (its targets deregistered, then registered again).
+        The watchers remember what they sent, so their own lists do not send them again;
+        a read that fails leaves the Service (or its slices) to those lists."""
+        term = self._term
+        if term is None or term.stop.is_set():
+            return
+        kinds = {w.kind: w for w in term.watchers}
+        service_watcher, slice_watcher = kinds.get("Service"), kinds.get("EndpointSlice")
+        if service_watcher is None or slice_watcher is None or service_watcher.relists or slice_watcher.relists:
+            return  # their lists have begun: they send them
+        fetch = reader(self.kube, RESOURCES["Service"])
+        for key in services:
+            namespace, _, name = key.rpartition("/")
+            try:
+                found = fetch(namespace or None, name)
+                if found is None:
+                    continue  # not there (yet): its list, or its watch, sends it
+                slices = self.kube.call(
+                    "GET",
+                    k8s.ENDPOINT_SLICES.path(namespace or None),
+                    query={"labelSelector": f"{SERVICE_LABEL}={name}"},
+                ).get("items")
+                service_watcher.send_ahead({"kind": "Service", **found})
+                for item in slices or []:
+                    if isinstance(item, dict) and _slice_service(item) == key:  # a server ignoring the selector
+                        slice_watcher.send_ahead({"kind": "EndpointSlice", **item})
+            except Exception as e:  # noqa: BLE001  # any API or transport error: the lists send them
+                log.info("Service %s not read ahead of its list: %s", key, e)
+            # slices wait in the coalescer (0.2-1 s): out now, right behind their Service
+            self.coalescer.flush(slices_bucket(key))
 
     def _forget_ingress(self, key: str) -> None:
         with self._refs_lock:

@@ -246,6 +246,12 @@ class Watcher:
             )
             return "sent"
 
+    def send_ahead(self, obj: Mapping[str, Any]) -> str:
+        """Send ``obj``, read by another watcher's need before this one lists (the first
+        list's order: a Service and its slices ahead of the Ingress needing them), as
+        this watcher's own list would: remembered, so that list does not send it again."""
+        return self._upsert(obj)
+
     def _delete(self, key: str, obj: Mapping[str, Any] | None, rv: str | None = None) -> None:
         if self._stop.is_set() or (obj is not None and not self._in_scope(obj)):
             return
