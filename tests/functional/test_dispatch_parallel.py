@@ -115,35 +115,59 @@ def test_message_groups_drain_in_parallel_each_in_order_and_never_overlapping(fi
 
 
 def test_a_group_in_flight_is_withheld_from_a_receive_already_waiting(fifo: tuple[str, str]) -> None:
-    """Two receivers long-poll an empty FIFO queue; one takes the group's first message;
-    the group's second, sent while the other still waits, is not given to it while the
-    first is in flight, and is served once the first is deleted."""
+    """Two receivers long-poll an empty FIFO queue, both requests on the wire before the
+    group's first message is sent; one takes it. The group's second message, then another
+    group's, are sent while the other still waits: it returns with the other group's
+    message only (its poll spanned both sends, so it saw the second and withheld it), and
+    the second is served once the first is deleted. Every wait here ends on an event or
+    fails the test: nothing passes because a poll ended early."""
     url, _ = fifo
     sqs = clients.sqs()
     got: list[list[dict[str, Any]]] = []
-    arrived = threading.Condition()
+    on_wire = 0
+    changed = threading.Condition()
+
+    def sending(**_: Any) -> None:
+        nonlocal on_wire
+        with changed:
+            on_wire += 1
+            changed.notify_all()
 
     def receive() -> None:
-        found = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=3).get("Messages", [])
-        with arrived:
+        # SQS's longest poll: only a message ends it within this test's waits
+        found = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=20).get("Messages", [])
+        with changed:
             got.append(list(found))  # type: ignore[arg-type]  # message dicts
-            arrived.notify_all()
+            changed.notify_all()
 
+    clients.add_hook("before-send.sqs.ReceiveMessage", sending, unique_id="test-on-wire")
     receivers = [threading.Thread(target=receive) for _ in range(2)]
-    for t in receivers:
-        t.start()
+    try:
+        for t in receivers:
+            t.start()
+        with changed:
+            assert changed.wait_for(lambda: on_wire == 2, timeout=WAIT), "the receives never went out"
+    finally:
+        clients.remove_hook("test-on-wire")
     _send(url, "g", 1)
-    with arrived:
-        assert arrived.wait_for(lambda: bool(got), timeout=WAIT)
-        taken = [m for batch in got for m in batch]
-    assert [json.loads(m["Body"])["n"] for m in taken] == [0]  # one receiver has it
-    sqs.send_message(
-        QueueUrl=url, MessageBody=json.dumps({"group": "g", "n": 1}), MessageGroupId="g", MessageDeduplicationId="g-1"
-    )
+    with changed:
+        assert changed.wait_for(lambda: bool(got), timeout=WAIT), "no receiver took the group's first message"
+        [taken] = got
+    assert [json.loads(m["Body"])["n"] for m in taken] == [0]
+    for group, n in (("g", 1), ("h", 0)):
+        sqs.send_message(
+            QueueUrl=url,
+            MessageBody=json.dumps({"group": group, "n": n}),
+            MessageGroupId=group,
+            MessageDeduplicationId=f"{group}-{n}",
+        )
+    with changed:
+        assert changed.wait_for(lambda: len(got) == 2, timeout=WAIT), "the waiting receive never returned"
+        waited = got[1]
+    served = [(json.loads(m["Body"])["group"], json.loads(m["Body"])["n"]) for m in waited]
+    assert served == [("h", 0)], "the group's second message was served while its first was in flight"
     for t in receivers:
-        t.join()
-    served = [json.loads(m["Body"])["n"] for batch in got for m in batch]
-    assert served == [0], "the group's second message was served while its first was in flight"
+        t.join(timeout=WAIT)
     sqs.delete_message(QueueUrl=url, ReceiptHandle=taken[0]["ReceiptHandle"])
     after = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
     assert [json.loads(m["Body"])["n"] for m in after] == [1]
