@@ -56,6 +56,13 @@ group rules depend on (moto runs in this process, see :mod:`albatross.local.clou
   changed size during iteration"). Since the offline system delivers events to ingest
   concurrently, as EventBridge does, its requests here are taken one at a time.
 
+* A DynamoDB Query reads one partition: its cost does not grow with the table. moto's
+  collects every item of the table, sorts them all and then keeps the partition's, so at
+  a few thousand items (300 Ingresses with their Services, slices and pods) each of the
+  store's queries cost the local system more than the reconcile that made it. Here a
+  query of the table (not of an index) looks at its partition only; what it answers is
+  unchanged.
+
 Entered by :func:`albatross.local.gaps.fill`; everything is put back on exit.
 
 Opt-in, :func:`target_health`: moto reports a target ``healthy`` the moment it is
@@ -82,6 +89,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from moto.dynamodb.models.table import Table
 from moto.dynamodb.responses import DynamoHandler
 from moto.ec2.models.elastic_network_interfaces import NetworkInterface, NetworkInterfaceBackend
 from moto.ec2.models.security_groups import SecurityGroupRule
@@ -111,6 +119,37 @@ _FIFO_RECEIVE = threading.Lock()
 # have it in place.
 _DYNAMODB = threading.RLock()
 _FIFO_LOOK = 0.05
+
+
+# The table and partition a Query on this thread reads (None: any other read of the table)
+_PARTITION = threading.local()
+
+
+def _partition_query(query: Any) -> Any:
+    def one_partition(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        index_name = kwargs.get("index_name", args[6] if len(args) > 6 else None)
+        if index_name or hash_key is None:
+            return query(self, hash_key, *args, **kwargs)
+        _PARTITION.of = (self, hash_key)
+        try:
+            return query(self, hash_key, *args, **kwargs)
+        finally:
+            _PARTITION.of = None
+
+    return one_partition
+
+
+def _partition_items(all_items: Any) -> Any:
+    def items(self: Any) -> Any:
+        of = getattr(_PARTITION, "of", None)
+        if of is None or of[0] is not self:
+            return all_items(self)
+        found = self.items.get(of[1])  # keyed by the hash key's value; .get adds no partition
+        if not found:
+            return []
+        return list(found.values()) if self.range_key_attr else [found]  # the query sorts them
+
+    return items
 
 
 def _one_at_a_time(call_action: Any) -> Any:
@@ -328,6 +367,8 @@ def mend_moto() -> Iterator[None]:
     mends: list[tuple[type, str, Any]] = [
         (SQSBackend, "receive_message", fifo_receive),
         (DynamoHandler, "call_action", _one_at_a_time(DynamoHandler.__dict__["call_action"])),
+        (Table, "query", _partition_query(Table.__dict__["query"])),
+        (Table, "all_items", _partition_items(Table.__dict__["all_items"])),
         (ELBv2Backend, "register_targets", register_alb),
         (ELBv2Backend, "create_load_balancer", idempotent_create),
         (ELBV2Response, "create_target_group", create_with_control_port),
