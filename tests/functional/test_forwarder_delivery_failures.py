@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from botocore.awsrequest import AWSResponse, HTTPHeaders
+from botocore.awsrequest import AWSResponse
 from kubernetes import client as k8s
 
 from albatross.aws import clients
@@ -27,14 +27,6 @@ from tests.k8s_typing import body, must
 DENIED = "User: arn:aws:sts::123456789012:assumed-role/forwarder/x is not authorized to perform: events:PutEvents"
 
 
-class _Raw:
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
-    def stream(self, **_: Any) -> Iterator[bytes]:
-        yield self.data
-
-
 def _denied_per_entry(request: Any, **_: Any) -> AWSResponse:
     """PutEvents answering 200 with every entry refused, as EventBridge reports a denial
     for the bus in the request's entries (PutEventsResultEntry: AccessDeniedException)."""
@@ -43,9 +35,7 @@ def _denied_per_entry(request: Any, **_: Any) -> AWSResponse:
         "FailedEntryCount": len(entries),
         "Entries": [{"ErrorCode": "AccessDeniedException", "ErrorMessage": DENIED} for _ in entries],
     }
-    headers = HTTPHeaders()
-    headers["Content-Type"] = "application/x-amz-json-1.1"
-    return AWSResponse("http://127.0.0.1/", 200, headers, _Raw(json.dumps(answer).encode()))
+    return faults.wire_response(200, json.dumps(answer).encode(), {"Content-Type": "application/x-amz-json-1.1"})
 
 
 @contextmanager

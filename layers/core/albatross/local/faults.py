@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -93,10 +93,16 @@ def error_body(code: str, message: str, protocol: str) -> tuple[bytes, dict[str,
 
 def _error_response(fault: Fault, protocol: str) -> AWSResponse:
     body, headers = error_body(fault.code, fault.message, protocol)
+    return wire_response(fault.status, body, headers)
+
+
+def wire_response(status: int, body: bytes, headers: Mapping[str, str]) -> AWSResponse:
+    """An HTTP answer as botocore reads it off the wire, for a ``before-send`` hook to
+    return instead of sending: an injected error, or a 200 whose body a test writes."""
     wire_headers = HTTPHeaders()
     for key, value in headers.items():
         wire_headers[key] = value
-    return AWSResponse("http://127.0.0.1/", fault.status, wire_headers, _Raw(body))
+    return AWSResponse("http://127.0.0.1/", status, wire_headers, _Raw(body))
 
 
 class _Raw:
