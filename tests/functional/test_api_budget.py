@@ -94,16 +94,34 @@ def account(monkeypatch: pytest.MonkeyPatch) -> Iterator[Account]:
         yield Account(endpoint=endpoint, clock=hand, aws=aws, admitted=admitted)
 
 
+def budgets(monkeypatch: pytest.MonkeyPatch, account: Account) -> list[budget.Budget | None]:
+    """What the shared clients get from ``budget.from_env`` from now on (the real one; a
+    budget it makes keeps the test's clock, which its waits advance)."""
+    made: list[budget.Budget | None] = []
+    from_env = budget.from_env
+
+    def on_the_test_clock(dynamodb: Any) -> budget.Budget | None:
+        found = from_env(dynamodb)
+        if found is not None:
+            found.clock = account.clock
+            found.sleep = account.clock.advance
+        made.append(found)
+        return found
+
+    monkeypatch.setattr(budget, "from_env", on_the_test_clock)
+    return made
+
+
 def gate(monkeypatch: pytest.MonkeyPatch, account: Account, *, wait: float = 60.0) -> budget.Budget:
-    """The budget a function's environment sets, on the test's clock."""
+    """The budget a function's environment sets, as the shared clients spend it."""
     monkeypatch.setenv(budget.ENV_SHARE, str(SHARE))
     monkeypatch.setenv(budget.ENV_TABLE, TABLE)
     monkeypatch.setenv(budget.ENV_WAIT, str(wait))
+    made = budgets(monkeypatch, account)
     clients.reset()
-    spending = clients.current_budget()
+    clients.elbv2()  # the first gated client reads the budget from the environment
+    [spending] = made
     assert spending is not None
-    spending.clock = account.clock
-    spending.sleep = account.clock.advance
     return spending
 
 
@@ -250,16 +268,21 @@ def test_a_handlers_deadline_bounds_the_wait_too(account: Account, monkeypatch: 
 
 
 def test_the_cli_and_separate_clients_are_not_gated(account: Account, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert clients.current_budget() is None  # no share in the environment: the CLI's case
+    made = budgets(monkeypatch, account)
+    clients.elbv2().describe_load_balancers()
+    assert made == [None]  # no share in the environment (the CLI's case): no budget
     gate(monkeypatch, account, wait=0.0)
     account.clock.step = 0.0
     spec = budget.Share.of(limits.ELBV2_DESCRIBE, SHARE)
     reads(int(spec.capacity))
+    with pytest.raises(Throttled):
+        clients.elbv2().describe_load_balancers()  # the budget is spent, and the clock stands still
     clients.separate("elbv2").describe_load_balancers()  # local tooling: outside the budget
     monkeypatch.setenv(budget.ENV_SHARE, "0")
+    made = budgets(monkeypatch, account)
     clients.reset()
-    assert clients.current_budget() is None
-    clients.elbv2().describe_load_balancers()
+    clients.elbv2().describe_load_balancers()  # not gated: the spent budget does not stop it
+    assert made == [None]
 
 
 def simple_ingress(name: str) -> dict[str, Any]:

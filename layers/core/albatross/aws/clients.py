@@ -97,12 +97,6 @@ def _spending() -> budget.Budget | None:
     return _budget[0]
 
 
-def current_budget() -> budget.Budget | None:
-    """The budget the gated clients spend (None: none is set), e.g. to read its waits."""
-    with _lock:
-        return _spending()
-
-
 def _new_session() -> boto3.session.Session:
     """A session that reads its settings afresh and reuses the models already parsed."""
     global _loader
