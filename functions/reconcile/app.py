@@ -14,6 +14,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from albatross.aws import budget
 from albatross.aws.calls import CallCounter
 from albatross.aws.errors import AlbatrossError
 from albatross.controller import queues, report, retries, targets
@@ -127,7 +128,15 @@ def _policy(settings: Settings) -> retries.Policy:
     )
 
 
+# What an invocation keeps for itself after its records' last AWS call: settling the
+# records left (visibility, copies) and recording outcomes. The budget's waits end before it.
+FINISH_SECONDS = 30.0
+
+
 @metrics.log_metrics
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialBatchResponse:
-    return fifo_batch(event, retries.when_due(record_handler, _policy(Settings.from_env())), settle=settle)
+    # a record waits in line for the account budget as long as the invocation can afford,
+    # rather than giving up after one call's wait and redoing its reads (ADR 0017)
+    with budget.bounded(context.get_remaining_time_in_millis() / 1000 - FINISH_SECONDS):
+        return fifo_batch(event, retries.when_due(record_handler, _policy(Settings.from_env())), settle=settle)

@@ -8,6 +8,7 @@ waiting for the budget advances it by its wait. Nothing here waits on the wall c
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -240,16 +241,19 @@ def test_a_dry_budget_past_the_calls_deadline_raises_the_transient_error(
     gate(monkeypatch, account, wait=0.0)
     account.clock.step = 0.0  # no refill meanwhile
     spec = budget.Share.of(limits.ELBV2_DESCRIBE, SHARE)
-    reads(int(spec.capacity))  # the share's burst: answered with no wait
+    burst = int(spec.capacity - spec.reserve)  # what bulk work may take at once (ADR 0017)
+    reads(burst)  # answered with no wait
     with pytest.raises(Throttled) as raised:
         clients.elbv2().describe_load_balancers()
     assert transient(raised.value)  # the queues retry it, never dead-letter it (ADR 0009)
     assert "budget" in str(raised.value)
     tally = account.aws.throttle.tally
-    assert tally.total("elasticloadbalancing") == int(spec.capacity)  # the refused call never reached AWS
+    assert tally.total("elasticloadbalancing") == burst  # the refused call never reached AWS
     # another bucket is not held up: a mutating action spends its own
     clients.elbv2().create_target_group(Name="tg", Protocol="HTTP", Port=80, VpcId=make_vpc("budget"))
-    account.clock.advance(1 / spec.refill)
+    with budget.in_lane(budget.URGENT):
+        clients.elbv2().describe_load_balancers()  # the reserve is a user's change's: no wait
+    account.clock.advance(2 / spec.refill)  # the reserve full again, and one token above it
     clients.elbv2().describe_load_balancers()  # a token is due again
 
 
@@ -257,7 +261,7 @@ def test_a_handlers_deadline_bounds_the_wait_too(account: Account, monkeypatch: 
     gate(monkeypatch, account, wait=60.0)
     account.clock.step = 0.0
     spec = budget.Share.of(limits.ELBV2_DESCRIBE, SHARE)
-    reads(int(spec.capacity))
+    reads(int(spec.capacity - spec.reserve))
     token = budget.deadline.set(account.clock() + 0.01)  # sooner than the next token (0.2 s)
     try:
         with pytest.raises(Throttled):
@@ -340,3 +344,68 @@ def test_the_controller_converges_within_the_budget(account: Account, monkeypatc
     tally = account.aws.throttle.tally
     assert sum(tally.throttled.values()) == 0
     assert tally.total("elasticloadbalancing", prefix="Create") > 0  # it did make them, through the gate
+
+
+def lambda_on(account: Account, *, max_wait: float) -> budget.Budget:
+    """One more Lambda's budget on the same table and clock."""
+    return budget.Budget(
+        ledger=budget.Ledger(TABLE, clients.dynamodb),
+        share=SHARE,
+        clock=account.clock,
+        sleep=account.clock.advance,
+        max_wait=max_wait,
+    )
+
+
+def spend_until_refused(spending: budget.Budget) -> int:
+    """Tokens granted without waiting (nothing here moves the clock), until one would wait."""
+    granted = 0
+    while True:
+        try:
+            spending.spend("elasticloadbalancing", "DescribeLoadBalancers")
+        except Throttled:
+            return granted
+        granted += 1
+        assert granted <= 40  # AWS's whole bucket: past it the test is broken, not the budget
+
+
+def test_bulk_work_leaves_the_reserve_that_a_users_change_spends(account: Account) -> None:
+    """ADR 0017: of the share's 20 Describe* tokens (half of AWS's 40), bulk callers leave a
+    quarter; a caller in the urgent lane takes those too."""
+    share = budget.Share.of(limits.ELBV2_DESCRIBE, SHARE)
+    assert (share.capacity, share.reserve) == (20.0, 5.0)
+    assert spend_until_refused(lambda_on(account, max_wait=0.0)) == 15
+    assert spend_until_refused(lambda_on(account, max_wait=0.0)) == 0  # another bulk Lambda: nothing
+    with budget.in_lane(budget.URGENT):
+        assert spend_until_refused(lambda_on(account, max_wait=0.0)) == 5
+    assert budget.lane.get() == budget.BULK  # the lane ends with its context
+
+
+def test_an_invocations_deadline_lets_a_call_wait_past_the_per_call_bound(account: Account) -> None:
+    """A record waits in line as long as its invocation can afford (ADR 0017): with the
+    bucket empty, a bulk call waits for reserve + 1 tokens, 6 at 5 a second: 1.2 s."""
+    with budget.in_lane(budget.URGENT):
+        assert spend_until_refused(lambda_on(account, max_wait=0.0)) == 20
+    waiting = lambda_on(account, max_wait=1.0)
+    with pytest.raises(Throttled):
+        waiting.spend("elasticloadbalancing", "DescribeLoadBalancers")  # 1.2 s > its 1 s
+    start = account.clock()
+    token = budget.deadline.set(start + 10.0)
+    try:
+        waiting.spend("elasticloadbalancing", "DescribeLoadBalancers")
+    finally:
+        budget.deadline.reset(token)
+    assert 1.0 < account.clock() - start <= 1.3
+
+
+def test_bounded_sets_the_deadline_on_the_budgets_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`albatross local` runs the budget's clock at its time scale: 120 s left in wall time
+    are 240 budget seconds at 0.5."""
+    monkeypatch.setenv(budget.ENV_CLOCK, "0.5")
+    before = budget.deadline.get()
+    with budget.bounded(120.0):
+        bound = budget.deadline.get()
+        assert bound is not None
+        now = time.time() / 0.5
+        assert now + 239 <= bound <= now + 240
+    assert budget.deadline.get() == before

@@ -24,7 +24,7 @@ from albatross.aws.errors import (
     transient,
 )
 from albatross.controller.events import MalformedEvent, QueueMessage
-from albatross.controller.retries import MAX_VISIBILITY, Policy
+from albatross.controller.retries import MAX_VISIBILITY, Policy, backoff
 from albatross.local.faults import aws_error
 
 
@@ -141,3 +141,20 @@ def test_the_last_receive_is_the_queues_max_receive_count(count: int, max_receiv
 def test_an_unknown_max_receive_count_makes_no_receive_the_last() -> None:
     message = QueueMessage(message_id="m", body="{}", sent_timestamp=0, receive_count=99)
     assert not Policy(max_receives=0, first_seconds=5, cap_seconds=300).last(message)
+
+
+@pytest.mark.parametrize(
+    "error", [Throttled("the account's API budget is spent"), aws("Throttling"), aws("RequestLimitExceeded")]
+)
+def test_a_throttled_record_comes_back_after_the_first_step_whatever_its_receives(error: BaseException) -> None:
+    """ADR 0017: a throttled record waited for the budget already; the failure backoff
+    (5, 10, 20, ... s) would only keep it away from a budget that refills every second."""
+    policy = Policy(max_receives=10, first_seconds=5, cap_seconds=300)
+    message = QueueMessage(message_id="m", body="{}", sent_timestamp=0, receive_count=7)
+    assert backoff(message, error, policy=policy, rng=Edge(low=False)) == 5
+    assert backoff(message, error, policy=policy, rng=Edge(low=True)) == 3
+    # any other transient failure at its 7th receive: the doubled step
+    assert backoff(message, ReadTimeoutError(endpoint_url="x"), policy=policy, rng=Edge(low=False)) == 300
+    assert backoff(message, KeyError("x"), policy=policy, rng=Edge(low=False)) == 300  # not its last yet
+    last = QueueMessage(message_id="m", body="{}", sent_timestamp=0, receive_count=10)
+    assert backoff(last, KeyError("x"), policy=policy, rng=Edge(low=False)) == 0  # poison leaving

@@ -22,7 +22,8 @@ import os
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -53,9 +54,15 @@ _SERVICES = {
     "resource-groups-tagging-api": "tagging",
 }
 
-# The latest budget-clock time this thread's calls may wait until (None: only the per-call
-# bound); a handler that knows its Lambda's deadline may set it.
+# The latest budget-clock time this context's calls may wait until, instead of the per-call
+# bound (None: the per-call bound): a handler sets it from its Lambda's remaining time
+# (:func:`bounded`), so a record waits in line for as long as its invocation can afford.
 deadline: ContextVar[float | None] = ContextVar("albatross_budget_deadline", default=None)
+# Which lane the calls of this context serve (ADR 0017): "urgent" (a user's change) may
+# spend a bucket's reserve; "bulk" (everything else) leaves it.
+URGENT, BULK = "urgent", "bulk"
+lane: ContextVar[str] = ContextVar("albatross_budget_lane", default=BULK)
+RESERVE = 0.25  # of a bucket's tokens, that only the urgent lane may take
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +90,11 @@ class Share:
         return cls(capacity=max(1.0, spec.capacity * share), refill=spec.refill * share)
 
     @property
+    def reserve(self) -> float:
+        """Tokens a bulk caller leaves in the bucket (ADR 0017)."""
+        return self.capacity * RESERVE
+
+    @property
     def lease(self) -> int:
         """The most tokens taken at once: a quarter of the bucket, so one process cannot hold it all."""
         return max(1, min(MAX_LEASE, int(self.capacity // 4)))
@@ -104,9 +116,9 @@ class Ledger:
         self.dynamodb = dynamodb
         self.seen: dict[str, _Seen] = {}
 
-    def take(self, key: str, bucket: Share, *, want: int, now: float) -> tuple[int, float]:
-        """Take up to ``want`` whole tokens at ``now``: (how many, 0), or (0, seconds until
-        one is due) when the bucket holds less than one."""
+    def take(self, key: str, bucket: Share, *, want: int, now: float, floor: float = 0.0) -> tuple[int, float]:
+        """Take up to ``want`` whole tokens at ``now``, leaving ``floor`` in the bucket:
+        (how many, 0), or (0, seconds until one is due) when it holds less than one above it."""
         for _ in range(_RACES):
             seen = self.seen.get(key)
             have = (
@@ -114,9 +126,9 @@ class Ledger:
                 if seen is None
                 else min(bucket.capacity, seen.tokens + max(0.0, now - seen.at) * bucket.refill)
             )
-            if have < 1 - _EPSILON:
-                return 0, (1 - have) / bucket.refill if bucket.refill > 0 else float("inf")
-            granted = min(want, int(have + _EPSILON))
+            if have - floor < 1 - _EPSILON:
+                return 0, (1 + floor - have) / bucket.refill if bucket.refill > 0 else float("inf")
+            granted = min(want, int(have - floor + _EPSILON))
             stamp = now if seen is None else max(now, seen.at)
             version = 0 if seen is None else seen.version
             if self._write(key, tokens=max(0.0, have - granted), at=stamp, version=version):
@@ -179,7 +191,7 @@ class Budget:
         self.max_wait = max_wait
         self.waited = 0.0  # budget seconds this process's calls waited, all told
         self.waits = 0  # calls that waited
-        self._leases: dict[str, _Lease] = {}
+        self._leases: dict[tuple[str, str], _Lease] = {}  # per bucket and lane: bulk never spends the reserve
         self._locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
 
@@ -195,11 +207,13 @@ class Budget:
             lock = self._locks.setdefault(key, threading.Lock())
         start = self.clock()
         bound = deadline.get()
-        until = start + self.max_wait if bound is None else min(start + self.max_wait, bound)
+        until = start + self.max_wait if bound is None else bound
+        serving = lane.get()
+        floor = 0.0 if serving == URGENT else bucket.reserve
         while True:
             with lock:
                 now = self.clock()
-                lease = self._leases.get(key)
+                lease = self._leases.get((key, serving))
                 if lease is not None and lease.tokens > 0 and now < lease.until:
                     lease.tokens -= 1
                     break
@@ -210,15 +224,15 @@ class Budget:
                     size = max(1, size // 2)
                 elif lease is not None and lease.tokens == 0:
                     size = min(bucket.lease, size * 2)
-                granted, wait = self.ledger.take(key, bucket, want=min(size, bucket.lease), now=now)
+                granted, wait = self.ledger.take(key, bucket, want=min(size, bucket.lease), now=now, floor=floor)
                 if granted:
-                    self._leases[key] = _Lease(granted - 1, now + LEASE_SECONDS, size)
+                    self._leases[(key, serving)] = _Lease(granted - 1, now + LEASE_SECONDS, size)
                     break
             if now + wait > until:
                 self._record(service, name, now - start)
                 raise Throttled(
                     f"the account's API budget for {service} {name} ({self.share:g} of AWS's rate) is spent: "
-                    f"no token before this call's deadline ({now - start:.1f}s waited); retried later"
+                    f"no token before this call's deadline ({now - start:.1f}s waited, {serving} lane); retried"
                 )
             self.sleep(wait)
         self._record(service, name, now - start)
@@ -270,6 +284,37 @@ def _emit_wait(milliseconds: float, *, bucket: str) -> None:
     print(json.dumps(document), flush=True)  # EMF: Lambda's stdout is the metric's channel
 
 
+def _second() -> float:
+    """One second of the budget's clock, in wall seconds (the environment's)."""
+    try:
+        return float(os.environ.get(ENV_CLOCK) or 1.0)
+    except ValueError:
+        return 1.0
+
+
+@contextmanager
+def bounded(remaining_seconds: float) -> Iterator[None]:
+    """Every budget wait in this context ends by ``remaining_seconds`` (wall seconds from
+    now: a Lambda's remaining time less what it needs to finish), instead of the per-call
+    bound: a record waits in line rather than giving up and redoing its reads (ADR 0017)."""
+    second = _second()
+    token = deadline.set(time.time() / second + max(0.0, remaining_seconds) / second)
+    try:
+        yield
+    finally:
+        deadline.reset(token)
+
+
+@contextmanager
+def in_lane(name: str) -> Iterator[None]:
+    """The calls in this context serve ``name`` (:data:`URGENT` or :data:`BULK`)."""
+    token = lane.set(name)
+    try:
+        yield
+    finally:
+        lane.reset(token)
+
+
 def from_env(dynamodb: Callable[[], Any]) -> Budget | None:
     """The budget the function's environment sets (None: no share, or no state table)."""
     env = os.environ
@@ -280,7 +325,7 @@ def from_env(dynamodb: Callable[[], Any]) -> Budget | None:
     table = env.get(ENV_TABLE, "")
     if share <= 0 or not table:
         return None
-    second = float(env.get(ENV_CLOCK) or 1.0)
+    second = _second()
     return Budget(
         ledger=Ledger(table, dynamodb),
         share=min(share, 1.0),

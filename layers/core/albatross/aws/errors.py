@@ -149,6 +149,14 @@ _TRANSIENT = (Temporary,)  # Throttled, Retryable, LoadBalancerNotReady
 _NO_ANSWER = (BotocoreConnectionError, HTTPClientError, ConnectionError, TimeoutError)
 
 
+def throttled(error: BaseException) -> bool:
+    """Whether ``error`` is throttling: AWS's (after botocore's own retries) or the
+    account budget's (a call that found no token before its deadline)."""
+    if isinstance(error, ClientError):
+        error = classify(error)
+    return isinstance(error, Throttled)
+
+
 def transient(error: BaseException) -> bool:
     """Whether ``error`` passes by itself (throttling, 5xx, no answer, a load balancer not
     yet active), as opposed to one our code meets again on the same input: a defect, a

@@ -3,7 +3,9 @@
 
 * Every record left comes back after a backoff, exponential in the receives so far with
   jitter (``Policy.delay``), set as its visibility timeout: SQS FIFO has no per-message
-  delay. The later records of its message group, held back unattempted, come back with it.
+  delay. The later records of its message group, held back unattempted, come back with
+  it. A throttled record comes back after the first step whatever its receives: it
+  waited for the account budget already (ADR 0017).
 * A record that failed for a reason that passes by itself (:func:`albatross.aws.errors.transient`),
   or was never attempted, is never dead-lettered: on its last allowed receive a fresh copy
   goes to the end of its message group (same group, a deduplication id from the message
@@ -29,7 +31,7 @@ from typing import Any, Protocol
 
 from aws_lambda_powertools import Logger
 
-from albatross.aws.errors import transient
+from albatross.aws.errors import throttled, transient
 from albatross.controller import queues
 from albatross.controller.events import NotDue, QueueMessage, Unhandled
 
@@ -124,6 +126,20 @@ def copy_id(message: QueueMessage) -> str:
     return hashlib.sha256(f"{message.message_id}\n{receives(message)}".encode()).hexdigest()
 
 
+def backoff(message: QueueMessage, error: BaseException | None, *, policy: Policy, rng: random.Random) -> int:
+    """Seconds before a record left on its queue (and its message group's later ones)
+    comes back."""
+    if isinstance(error, NotDue):
+        return math.ceil(error.seconds)
+    if error is not None and not transient(error) and policy.last(message):
+        return 0  # poison leaving for the DLQ: nothing to wait for, what follows it never failed
+    if error is not None and throttled(error):
+        # the record waited for the budget already (ADR 0017): it comes back after the
+        # first step, not an ever longer one, which is for failures
+        return policy.delay(1, rng)
+    return policy.delay(receives(message), rng)
+
+
 @dataclass
 class Settled:
     failed: list[str] = field(default_factory=list)  # reported failed: left on the queue
@@ -157,13 +173,7 @@ def settle(
         group = message.group_id
         passes = error is None or isinstance(error, NotDue) or transient(error)
         if group not in delays:
-            if isinstance(error, NotDue):
-                delays[group] = math.ceil(error.seconds)
-            elif not passes and policy.last(message):
-                # Poison leaving for the DLQ: nothing to wait for, what follows it never failed.
-                delays[group] = 0
-            else:
-                delays[group] = policy.delay(receives(message), rng)
+            delays[group] = backoff(message, error, policy=policy, rng=rng)
         delay = delays[group]
         queue = queue_of(message.source_arn, queues_by_name)
         facts: dict[str, Any] = {
