@@ -25,8 +25,8 @@ from typing import Any
 Column = tuple[str, str, str, int]  # name, type, description, priority
 Row = Callable[[Mapping[str, Any]], list[Any]]
 
-_NAME = ("Name", "string", "Name must be unique within a namespace.", 0)
-_AGE = (
+_NAME: Column = ("Name", "string", "Name must be unique within a namespace.", 0)
+_AGE: Column = (
     "Age",
     "string",
     "CreationTimestamp is a timestamp representing the server time when this object was created.",
@@ -102,6 +102,28 @@ def _labels(selector: Any) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
 
 
+def _balancer_addresses(obj: Mapping[str, Any]) -> list[str]:
+    """An Ingress's or a Service's ``status.loadBalancer.ingress`` points, sorted (both
+    printers show them the same way)."""
+    return sorted(
+        {
+            str(i.get("ip") or i.get("hostname"))
+            for i in _get(obj, "status.loadBalancer.ingress") or []
+            if isinstance(i, Mapping) and (i.get("ip") or i.get("hostname"))
+        }
+    )
+
+
+def _text(name: str, description: str, priority: int = 0) -> Column:
+    """A string column (every column the printers here send is one); priority 1: wide only."""
+    return (name, "string", description, priority)
+
+
+def _name_then(*cells: Callable[[Mapping[str, Any]], Any]) -> Row:
+    """A row of the object's name, ``cells`` of it, then its age: the printers' short kinds."""
+    return lambda obj: [_get(obj, "metadata.name"), *(cell(obj) for cell in cells), _age(obj)]
+
+
 # --- the kinds --------------------------------------------------------------------------
 
 
@@ -111,18 +133,11 @@ def _ingress(obj: Mapping[str, Any]) -> list[Any]:
     shown = ",".join(hosts[:3]) if hosts else "*"
     if rules > 3 and hosts:  # the printer names three hosts, then counts the other rules
         shown += f" + {rules - 3} more..."
-    addresses = sorted(
-        {
-            str(i.get("ip") or i.get("hostname"))
-            for i in _get(obj, "status.loadBalancer.ingress") or []
-            if isinstance(i, Mapping) and (i.get("ip") or i.get("hostname"))
-        }
-    )
     return [
         _get(obj, "metadata.name"),
         _get(obj, "spec.ingressClassName") or NONE,
         shown,
-        ",".join(addresses),
+        ",".join(_balancer_addresses(obj)),
         "80, 443" if _get(obj, "spec.tls") else "80",
         _age(obj),
     ]
@@ -207,14 +222,7 @@ def _service(obj: Mapping[str, Any]) -> list[Any]:
     kind = _get(obj, "spec.type") or "ClusterIP"
     external = list(_get(obj, "spec.externalIPs") or [])
     if kind == "LoadBalancer":
-        balancer = sorted(
-            {
-                str(i.get("ip") or i.get("hostname"))
-                for i in _get(obj, "status.loadBalancer.ingress") or []
-                if isinstance(i, Mapping) and (i.get("ip") or i.get("hostname"))
-            }
-        )
-        shown = ",".join(balancer + external) or "<pending>"
+        shown = ",".join(_balancer_addresses(obj) + external) or "<pending>"
     elif kind == "ExternalName":
         shown = str(_get(obj, "spec.externalName") or "")
     else:
@@ -228,11 +236,6 @@ def _service(obj: Mapping[str, Any]) -> list[Any]:
         _age(obj),
         _labels(_get(obj, "spec.selector")),
     ]
-
-
-def _namespace(obj: Mapping[str, Any]) -> list[Any]:
-    # the API server sets status.phase Active on every new namespace
-    return [_get(obj, "metadata.name"), _get(obj, "status.phase") or "Active", _age(obj)]
 
 
 def _node(obj: Mapping[str, Any]) -> list[Any]:
@@ -267,32 +270,14 @@ def _node(obj: Mapping[str, Any]) -> list[Any]:
     ]
 
 
-def _secret(obj: Mapping[str, Any]) -> list[Any]:
-    return [_get(obj, "metadata.name"), obj.get("type") or "Opaque", str(len(obj.get("data") or {})), _age(obj)]
-
-
-def _config_map(obj: Mapping[str, Any]) -> list[Any]:
-    count = len(obj.get("data") or {}) + len(obj.get("binaryData") or {})
-    return [_get(obj, "metadata.name"), str(count), _age(obj)]
-
-
-def _lease(obj: Mapping[str, Any]) -> list[Any]:
-    return [_get(obj, "metadata.name"), _get(obj, "spec.holderIdentity") or "", _age(obj)]
-
-
 PRINTERS: dict[str, tuple[Sequence[Column], Row]] = {
     "Ingress": (
         (
             _NAME,
-            (
-                "Class",
-                "string",
-                "The name of the IngressClass resource that should be used for additional configuration",
-                0,
-            ),
-            ("Hosts", "string", "Hosts that incoming requests are matched against before the ingress rule", 0),
-            ("Address", "string", "Address is a list containing ingress points for the load-balancer", 0),
-            ("Ports", "string", "Ports of TLS configurations that open", 0),
+            _text("Class", "The name of the IngressClass resource that should be used for additional configuration"),
+            _text("Hosts", "Hosts that incoming requests are matched against before the ingress rule"),
+            _text("Address", "Address is a list containing ingress points for the load-balancer"),
+            _text("Ports", "Ports of TLS configurations that open"),
             _AGE,
         ),
         _ingress,
@@ -300,8 +285,8 @@ PRINTERS: dict[str, tuple[Sequence[Column], Row]] = {
     "IngressClass": (
         (
             _NAME,
-            ("Controller", "string", "Controller that is responsible for handling this class", 0),
-            ("Parameters", "string", "A reference to a resource with additional parameters", 0),
+            _text("Controller", "Controller that is responsible for handling this class"),
+            _text("Parameters", "A reference to a resource with additional parameters"),
             _AGE,
         ),
         _ingress_class,
@@ -309,76 +294,81 @@ PRINTERS: dict[str, tuple[Sequence[Column], Row]] = {
     "Pod": (
         (
             _NAME,
-            ("Ready", "string", "The aggregate readiness state of this pod for accepting traffic.", 0),
-            ("Status", "string", "The aggregate status of the containers in this pod.", 0),
-            ("Restarts", "string", "The number of times the containers in this pod have been restarted.", 0),
+            _text("Ready", "The aggregate readiness state of this pod for accepting traffic."),
+            _text("Status", "The aggregate status of the containers in this pod."),
+            _text("Restarts", "The number of times the containers in this pod have been restarted."),
             _AGE,
-            ("IP", "string", "IP address allocated to the pod.", 1),
-            ("Node", "string", "NodeName is the name of the node the pod is scheduled on.", 1),
-            ("Nominated Node", "string", "The node the scheduler nominated for the pod.", 1),
-            ("Readiness Gates", "string", "The pod's readiness gates: how many are passed, of how many.", 1),
+            _text("IP", "IP address allocated to the pod.", 1),
+            _text("Node", "NodeName is the name of the node the pod is scheduled on.", 1),
+            _text("Nominated Node", "The node the scheduler nominated for the pod.", 1),
+            _text("Readiness Gates", "The pod's readiness gates: how many are passed, of how many.", 1),
         ),
         _pod,
     ),
     "Event": (
         (
-            ("Last Seen", "string", "The time at which the most recent occurrence of this event was recorded.", 0),
-            ("Type", "string", "Type of this event (Normal, Warning).", 0),
-            ("Reason", "string", "The reason for the transition into the object's current status.", 0),
-            ("Object", "string", "The object that this event is about.", 0),
-            ("Subobject", "string", "The part of the object this event is about (its field path).", 1),
-            ("Source", "string", "The component reporting this event.", 1),
-            ("Message", "string", "A human-readable description of the status of this operation.", 0),
-            ("First Seen", "string", "The time at which the event was first recorded.", 1),
-            ("Count", "string", "The number of times this event has occurred.", 1),
-            ("Name", "string", "Name must be unique within a namespace.", 1),
+            _text("Last Seen", "The time at which the most recent occurrence of this event was recorded."),
+            _text("Type", "Type of this event (Normal, Warning)."),
+            _text("Reason", "The reason for the transition into the object's current status."),
+            _text("Object", "The object that this event is about."),
+            _text("Subobject", "The part of the object this event is about (its field path).", 1),
+            _text("Source", "The component reporting this event.", 1),
+            _text("Message", "A human-readable description of the status of this operation."),
+            _text("First Seen", "The time at which the event was first recorded.", 1),
+            _text("Count", "The number of times this event has occurred.", 1),
+            _text("Name", "Name must be unique within a namespace.", 1),
         ),
         _event,
     ),
     "Service": (
         (
             _NAME,
-            ("Type", "string", "How the Service is exposed.", 0),
-            ("Cluster-IP", "string", "The IP address of the service.", 0),
-            ("External-IP", "string", "The service's external addresses.", 0),
-            ("Port(s)", "string", "The ports that are exposed by this service.", 0),
+            _text("Type", "How the Service is exposed."),
+            _text("Cluster-IP", "The IP address of the service."),
+            _text("External-IP", "The service's external addresses."),
+            _text("Port(s)", "The ports that are exposed by this service."),
             _AGE,
-            (
-                "Selector",
-                "string",
-                "Route service traffic to pods with label keys and values matching this selector.",
-                1,
-            ),
+            _text("Selector", "Route service traffic to pods with label keys and values matching this selector.", 1),
         ),
         _service,
     ),
-    "Namespace": ((_NAME, ("Status", "string", "The status of the namespace", 0), _AGE), _namespace),
+    "Namespace": (
+        (_NAME, _text("Status", "The status of the namespace"), _AGE),
+        # the API server sets status.phase Active on every new namespace
+        _name_then(lambda obj: _get(obj, "status.phase") or "Active"),
+    ),
     "Node": (
         (
             _NAME,
-            ("Status", "string", "The status of the node", 0),
-            ("Roles", "string", "The roles of the node", 0),
+            _text("Status", "The status of the node"),
+            _text("Roles", "The roles of the node"),
             _AGE,
-            ("Version", "string", "Kubelet Version reported by the node.", 0),
-            ("Internal-IP", "string", "List of addresses reachable to the node.", 1),
-            ("External-IP", "string", "List of addresses reachable to the node.", 1),
-            ("OS-Image", "string", "OS Image reported by the node.", 1),
-            ("Kernel-Version", "string", "Kernel Version reported by the node.", 1),
-            ("Container-Runtime", "string", "ContainerRuntime Version reported by the node.", 1),
+            _text("Version", "Kubelet Version reported by the node."),
+            _text("Internal-IP", "List of addresses reachable to the node.", 1),
+            _text("External-IP", "List of addresses reachable to the node.", 1),
+            _text("OS-Image", "OS Image reported by the node.", 1),
+            _text("Kernel-Version", "Kernel Version reported by the node.", 1),
+            _text("Container-Runtime", "ContainerRuntime Version reported by the node.", 1),
         ),
         _node,
     ),
     "Secret": (
         (
             _NAME,
-            ("Type", "string", "Used to facilitate programmatic handling of secret data.", 0),
-            ("Data", "string", "The number of keys of the secret's data.", 0),
+            _text("Type", "Used to facilitate programmatic handling of secret data."),
+            _text("Data", "The number of keys of the secret's data."),
             _AGE,
         ),
-        _secret,
+        _name_then(lambda obj: obj.get("type") or "Opaque", lambda obj: str(len(obj.get("data") or {}))),
     ),
-    "ConfigMap": ((_NAME, ("Data", "string", "The number of keys of the ConfigMap's data.", 0), _AGE), _config_map),
-    "Lease": ((_NAME, ("Holder", "string", "The identity of the holder of a current lease.", 0), _AGE), _lease),
+    "ConfigMap": (
+        (_NAME, _text("Data", "The number of keys of the ConfigMap's data."), _AGE),
+        _name_then(lambda obj: str(len(obj.get("data") or {}) + len(obj.get("binaryData") or {}))),
+    ),
+    "Lease": (
+        (_NAME, _text("Holder", "The identity of the holder of a current lease."), _AGE),
+        _name_then(lambda obj: _get(obj, "spec.holderIdentity") or ""),
+    ),
 }
 
 
