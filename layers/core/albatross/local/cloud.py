@@ -319,7 +319,10 @@ class _Deployer:
                 memory=int(props.get("MemorySize", 128)),
             )
             built = (self.runtime, function)
-        lambdas.register(name, lambdas.Code(folder=folder, handler=props["Handler"], built=built))
+        lambdas.register(
+            name,
+            lambdas.Code(folder=folder, handler=props["Handler"], built=built, timeout=float(props.get("Timeout", 3))),
+        )
         self.out.roles[name] = str(props["Role"])
         if "ReservedConcurrentExecutions" in props:
             self.out.concurrency[name] = int(props["ReservedConcurrentExecutions"])

@@ -14,12 +14,13 @@ import importlib.util
 import json
 import logging
 import threading
+import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ class Code:
     handler: str  # "module.function"
     # Set when the function runs from the built artifact (:mod:`albatross.local.artifact`).
     built: tuple[artifact.Runtime, artifact.Function] | None = None
+    timeout: float = 60.0  # the function's Timeout, seconds: what its context counts down from
 
 
 @dataclass
@@ -48,9 +50,12 @@ class _Context:
     aws_request_id: str = ""
     log_group_name: str = ""
     log_stream_name: str = ""
+    deadline: float = field(default_factory=lambda: time.monotonic() + 60.0)  # when Lambda would stop it
 
     def get_remaining_time_in_millis(self) -> int:
-        return 60_000
+        """What is left of the invocation's timeout, as Lambda's context says (handlers
+        bound their waits by it; the in-process runner does not stop one that overruns)."""
+        return max(0, int((self.deadline - time.monotonic()) * 1000))
 
 
 # The function whose handler runs in this thread (None: none does): the identity its AWS
@@ -96,7 +101,15 @@ def _handler(function_name: str) -> Handler:
 
 def invoke(function_name: str, arn: str, event: Any) -> tuple[str, bool]:
     """Call the handler; returns (payload JSON, errored)."""
-    context = _Context(function_name=function_name, invoked_function_arn=arn, aws_request_id=str(uuid.uuid4()))
+    with _lock:
+        code = _registry.get(function_name)
+    timeout = code.timeout if code is not None else 60.0
+    context = _Context(
+        function_name=function_name,
+        invoked_function_arn=arn,
+        aws_request_id=str(uuid.uuid4()),
+        deadline=time.monotonic() + timeout,
+    )
     token = running.set(function_name)
     try:
         return _run(function_name, context, event)
