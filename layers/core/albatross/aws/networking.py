@@ -7,14 +7,28 @@ pod's own branch ENI). For an instance target it is the instance's primary ENI. 
 ENI has several groups, the one tagged ``kubernetes.io/cluster/<cluster>`` is used. A
 target whose group cannot be told ("" in the result) gets no rule.
 
-Looking ip targets up (:func:`placement`): up to 200 new addresses are one
-DescribeNetworkInterfaces filtered by them (EC2 takes 200 filter values a call). More are
-found in the pages of the whole VPC's network interfaces (1,000 a page: a node ENI holds
-tens of addresses, so a page covers thousands of pods), and that read is kept per process
-for :data:`SCAN_TRUST_SECONDS`: the target groups synced meanwhile (ten Deployments scaled
-at once) find their pods in it with no call. An address it lacks is looked up again, so a
-pod on an ENI attached since is found; ``fresh`` (the drift sweep, a provision) trusts no
-kept read.
+Looking ip targets up (:func:`placement`), in this order:
+
+* by the pod's node (the EndpointSlice endpoint's ``nodeName``, the Node's instance): a
+  node's network interfaces are learned once (DescribeNetworkInterfaces by
+  ``attachment.instance-id``, 200 instances a call; the call that learns one node learns
+  the cluster's other unknown nodes with it, filling its 200) and kept per process for
+  :data:`NODE_TRUST_SECONDS`. A pod's address found on its node's ENIs (an address, or a
+  delegated prefix that covers it) costs no call, however many pods a scale-out adds.
+  A node whose ENIs lack a pod's address (an ENI attached since) is learned again;
+* the rest (no node, a Fargate pod, a pod's own branch ENI): up to 200 addresses are one
+  DescribeNetworkInterfaces filtered by them (EC2 takes 200 filter values a call). An
+  address that filter does not find may be inside a delegated prefix (the VPC CNI's
+  prefix mode), which no filter matches: it is looked for in a read of the VPC. More
+  than 200 are found in that read too: the pages of the whole VPC's network interfaces
+  (1,000 a page: a node ENI holds tens of addresses, so a page covers thousands of
+  pods), kept per process for :data:`SCAN_TRUST_SECONDS`; the target groups synced
+  meanwhile find their pods in it with no call. An address it lacks is read again, so
+  a pod on an ENI attached since is found, unless a read found no ENI holding it less
+  than :data:`MISS_SECONDS` ago (a pod whose ENI is gone: one such address does not
+  make every later sync read the whole VPC again).
+
+``fresh`` (the drift sweep, a provision) trusts nothing kept.
 
 Our rules carry this cluster's description (:func:`albatross.model.names.backend_rule_description`);
 LBC's rules sourced from the cluster's shared backend group are ours too. A race with a
@@ -88,14 +102,24 @@ SCAN_PAGE = 1000
 # a pod's ENI for 10 minutes; a minute covers a burst of target syncs (one scale-out of
 # several Deployments) and leaves a security group changed by hand little time unseen.
 SCAN_TRUST_SECONDS = 60.0
+# How long a node's network interfaces, once learned, answer for the pods on that node.
+# LBC keeps a pod's ENI for 10 minutes. A pod's address is checked against them on every
+# lookup (one they lack has the node learned again), so what can go stale is only an
+# ENI's groups changed by hand, which the drift sweep's fresh lookups see sooner.
+NODE_TRUST_SECONDS = 600.0
+# How long an address that a read found on no ENI is taken as on none (no rule) without
+# reading again: a burst of syncs naming it (several target groups of one Service) reads
+# once. Short, as the address may be given to a new pod's ENI.
+MISS_SECONDS = 30.0
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclass
 class _Interfaces:
-    """A VPC's network interfaces as one read found them: address → groups, and the
-    prefixes delegated to them (the VPC CNI's prefix mode) with their groups."""
+    """Network interfaces as one read found them (a VPC's, or one node's): address →
+    groups, and the prefixes delegated to them (the VPC CNI's prefix mode) with their
+    groups."""
 
     at: float
     addresses: dict[str, list[str]] = field(default_factory=dict)
@@ -111,10 +135,24 @@ class _Interfaces:
             return None
         return next((groups for network, groups in self.prefixes if ip in network), None)
 
+    def add(self, eni: Mapping[str, Any]) -> None:
+        """Index one ENI of a DescribeNetworkInterfaces answer."""
+        groups = [str(g["GroupId"]) for g in eni.get("Groups") or []]
+        self.addresses.update(dict.fromkeys(_held(eni), groups))
+        for prefix in [*(eni.get("Ipv4Prefixes") or []), *(eni.get("Ipv6Prefixes") or [])]:
+            text = prefix.get("Ipv4Prefix") or prefix.get("Ipv6Prefix")
+            if text:
+                self.prefixes.append((ipaddress.ip_network(str(text), strict=False), groups))
+
 
 # VPC → the last read of its network interfaces in this process
 _scans: dict[str, _Interfaces] = {}
 _scanning = threading.Lock()  # one read at a time: a sync waiting for it uses it
+# node's instance id → its network interfaces (in the cluster's VPC) as last learned
+_nodes: dict[str, _Interfaces] = {}
+_learning = threading.Lock()
+# VPC → address → when a read of the whole VPC found no ENI holding it
+_misses: dict[str, dict[str, float]] = {}
 
 
 def _held(eni: Mapping[str, Any]) -> set[str]:
@@ -133,23 +171,30 @@ def _scan(vpc_id: str) -> _Interfaces:
     )
     for page in pages:
         for eni in page["NetworkInterfaces"]:
-            groups = [str(g["GroupId"]) for g in eni.get("Groups") or []]
-            found.addresses.update(dict.fromkeys(_held(eni), groups))
-            for prefix in [*(eni.get("Ipv4Prefixes") or []), *(eni.get("Ipv6Prefixes") or [])]:
-                text = prefix.get("Ipv4Prefix") or prefix.get("Ipv6Prefix")
-                if text:
-                    found.prefixes.append((ipaddress.ip_network(str(text), strict=False), groups))
+            found.add(eni)
     return found
+
+
+def _missed(addresses: Iterable[str], *, vpc_id: str) -> set[str]:
+    """Those of ``addresses`` a read of the VPC found on no ENI less than MISS_SECONDS ago."""
+    misses = _misses.get(vpc_id) or {}
+    now = time.monotonic()
+    return {a for a in addresses if now - misses.get(a, -MISS_SECONDS) < MISS_SECONDS}
 
 
 def _scanned(addresses: list[str], *, vpc_id: str, fresh: bool) -> dict[str, list[str]]:
     """The groups of ``addresses`` from a read of the whole VPC: the kept one when it is
-    trusted and holds them all, else a new one (kept for the next)."""
+    trusted and holds them all (but those missed a moment ago), else a new one (kept for
+    the next); the addresses the new one lacks are remembered as missed."""
     with _scanning:
         kept = _scans.get(vpc_id)
         trusted = kept is not None and not fresh and time.monotonic() - kept.at < SCAN_TRUST_SECONDS
-        if kept is None or not trusted or any(kept.groups(a) is None for a in addresses):
+        lacking = [a for a in addresses if kept is None or kept.groups(a) is None]
+        if kept is None or not trusted or set(lacking) - _missed(lacking, vpc_id=vpc_id):
             kept = _scans[vpc_id] = _scan(vpc_id)
+            misses = _misses.setdefault(vpc_id, {})
+            for address in [a for a in addresses if kept.groups(a) is None]:
+                misses[address] = kept.at
     out: dict[str, list[str]] = {}
     for address in addresses:
         groups = kept.groups(address)
@@ -174,8 +219,60 @@ def _kept(addresses: list[str], *, vpc_id: str) -> dict[str, list[str]] | None:
 
 
 def forget_network_interfaces() -> None:
-    """Drop every kept read (tests; a process that must see EC2 as it is now)."""
+    """Drop every kept read, node and miss (tests; a process that must see EC2 as it is now)."""
     _scans.clear()
+    _nodes.clear()
+    _misses.clear()
+
+
+def _learn(instances: list[str], *, vpc_id: str) -> None:
+    """Read the network interfaces attached to ``instances`` in the VPC (200 a call)."""
+    found = {i: _Interfaces(at=time.monotonic()) for i in instances}
+    for chunk in _chunks(instances):
+        filters: list[Any] = [
+            {"Name": "attachment.instance-id", "Values": chunk},
+            {"Name": "vpc-id", "Values": [vpc_id]},
+        ]
+        pages = (
+            clients.ec2()
+            .get_paginator("describe_network_interfaces")
+            .paginate(Filters=filters, PaginationConfig={"PageSize": SCAN_PAGE})
+        )
+        for page in pages:
+            for eni in page["NetworkInterfaces"]:
+                instance = (eni.get("Attachment") or {}).get("InstanceId")
+                if instance in found:
+                    found[instance].add(eni)
+    _nodes.update(found)
+
+
+def _on_nodes(on: Mapping[str, str], *, vpc_id: str, cluster_nodes: Iterable[str], fresh: bool) -> dict[str, list[str]]:
+    """The groups of the addresses in ``on`` (address → its node's instance) that their
+    nodes' ENIs hold. A node not learned yet, no longer trusted (or any, ``fresh``), or
+    whose ENIs lack one of its pods' addresses, is learned; along with it, in the same
+    calls, the ``cluster_nodes`` not learned yet (up to the calls' 200 filter values)."""
+    with _learning:
+        now = time.monotonic()
+
+        def stale(instance: str) -> bool:
+            kept = _nodes.get(instance)
+            return fresh or kept is None or now - kept.at >= NODE_TRUST_SECONDS
+
+        lacking = [a for a, i in on.items() if not stale(i) and _nodes[i].groups(a) is None]
+        # an address a read of the VPC found nowhere a moment ago is no reason to learn again
+        lacking = [a for a in lacking if a not in _missed(lacking, vpc_id=vpc_id)]
+        learn = sorted({i for i in on.values() if stale(i)} | {on[a] for a in lacking})
+        if learn:
+            room = -len(learn) % _CHUNK  # the last call's unused filter values
+            learn += sorted({i for i in cluster_nodes if i not in _nodes and i not in learn})[:room]
+            _learn(learn, vpc_id=vpc_id)
+    out: dict[str, list[str]] = {}
+    for address, instance in on.items():
+        kept = _nodes.get(instance)
+        groups = kept.groups(address) if kept is not None else None
+        if groups is not None:
+            out[address] = groups
+    return out
 
 
 def _address_groups(addresses: list[str], *, ipv6: bool, vpc_id: str) -> dict[str, list[str]]:
@@ -194,6 +291,28 @@ def _address_groups(addresses: list[str], *, ipv6: bool, vpc_id: str) -> dict[st
     return out
 
 
+def _ip_groups(
+    ids: list[str], *, ipv6: bool, vpc_id: str, nodes: Mapping[str, str], cluster_nodes: Iterable[str], fresh: bool
+) -> dict[str, list[str]]:
+    """Address → the groups of the ENI that holds it, for those some ENI holds."""
+    on = {a: nodes[a] for a in ids if nodes.get(a)}
+    out = _on_nodes(on, vpc_id=vpc_id, cluster_nodes=cluster_nodes, fresh=fresh) if on else {}
+    rest = [a for a in ids if a not in out]
+    if not fresh:
+        gone = _missed(rest, vpc_id=vpc_id)
+        rest = [a for a in rest if a not in gone]
+    if not rest:
+        return out
+    if (kept := None if fresh else _kept(rest, vpc_id=vpc_id)) is not None:
+        return out | kept
+    if len(rest) > _CHUNK:
+        return out | _scanned(rest, vpc_id=vpc_id, fresh=fresh)
+    out |= _address_groups(rest, ipv6=ipv6, vpc_id=vpc_id)
+    # an address inside a prefix delegated to an ENI: no filter finds it, a read of the VPC does
+    unfound = [a for a in rest if a not in out]
+    return out | _scanned(unfound, vpc_id=vpc_id, fresh=fresh) if unfound else out
+
+
 def _cluster_tagged(groups: list[str], cluster: str) -> set[str]:
     key = f"{CLUSTER_TAG_PREFIX}{cluster}"
     found = clients.ec2().describe_security_groups(GroupIds=groups)["SecurityGroups"]
@@ -201,25 +320,35 @@ def _cluster_tagged(groups: list[str], cluster: str) -> set[str]:
 
 
 def placement(
-    *, targets: Iterable[str], target_type: str, ipv6: bool, vpc_id: str, cluster: str, fresh: bool = False
+    *,
+    targets: Iterable[str],
+    target_type: str,
+    ipv6: bool,
+    vpc_id: str,
+    cluster: str,
+    fresh: bool = False,
+    nodes: Mapping[str, str] | None = None,
+    cluster_nodes: Iterable[str] = (),
 ) -> dict[str, str]:
     """Target id → the security group that guards it ("" when not found or ambiguous):
-    one DescribeInstances per 200 instance targets; for ip targets none when this
-    process's kept read of the VPC's network interfaces holds them all (not ``fresh``),
-    else one DescribeNetworkInterfaces for up to 200 addresses, or the VPC's pages for
-    more; and one DescribeSecurityGroups when some ENI has several groups."""
+    one DescribeInstances per 200 instance targets; for ip targets, none for those whose
+    node (``nodes``: address → the instance of the node its endpoint names) is known and
+    holds them, one DescribeNetworkInterfaces per 200 nodes to learn (with
+    ``cluster_nodes``' unknown ones alongside), and for the rest none when this process's
+    kept read of the VPC's network interfaces holds them all (not ``fresh``), else one
+    DescribeNetworkInterfaces for up to 200 addresses (and a read of the VPC for those it
+    does not find), or the VPC's pages for more; and one DescribeSecurityGroups when some
+    ENI has several groups."""
     ids = sorted(set(targets))
     groups: dict[str, list[str]] = {}
     with aws_errors():
         if target_type == "instance":
             for chunk in _chunks(ids):
                 groups |= _instance_groups(chunk)
-        elif (kept := None if fresh else _kept(ids, vpc_id=vpc_id)) is not None:
-            groups = kept
-        elif len(ids) > _CHUNK:
-            groups = _scanned(ids, vpc_id=vpc_id, fresh=fresh)
         elif ids:
-            groups = _address_groups(ids, ipv6=ipv6, vpc_id=vpc_id)
+            groups = _ip_groups(
+                ids, ipv6=ipv6, vpc_id=vpc_id, nodes=nodes or {}, cluster_nodes=cluster_nodes, fresh=fresh
+            )
         several = sorted({g for found in groups.values() if len(found) > 1 for g in found})
         tagged = _cluster_tagged(several, cluster) if several else set()
     out: dict[str, str] = {}

@@ -13,10 +13,10 @@ a migration, another cluster's on a shared node group, one made by hand) counts 
 present: it is neither revoked nor made again.
 
 Cost: a target group's record remembers which group guards each target. A targets sync
-only looks up targets it has not seen before (many at once in a read of the VPC's network
-interfaces that the next syncs of this process share:
-:func:`albatross.aws.networking.placement`), and touches only the security groups whose
-needs changed. ``verify`` (the drift sweep, a reconcile without a stack index, the
+only looks up targets it has not seen before, by their nodes (each endpoint's
+``nodeName``, the Node's instance, whose network interfaces this process learns once for
+every target group: :func:`albatross.aws.networking.placement`), and touches only the
+security groups whose needs changed. ``verify`` (the drift sweep, a reconcile without a stack index, the
 provision state machine) looks everything up again and reads every group, which repairs
 rules changed by hand. A target group with unchanged targets and networking is not
 synced at all (its digest matches), so a no-op reconcile makes no call here.
@@ -31,12 +31,15 @@ that another group's rule still names.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Set
+from collections.abc import Mapping, Sequence, Set
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
 from albatross.aws import networking as ec2_rules
+from albatross.contract import listed, mapping
+from albatross.k8s.errors import readable
+from albatross.k8s.node import parse_node
 from albatross.model import networking
 from albatross.model.networking import Rule
 from albatross.model.stack import Resource
@@ -109,6 +112,26 @@ def _needs(record: Mapping[str, Any]) -> dict[str, frozenset[Rule]]:
     }
 
 
+def _nodes_of(
+    store: Store, addresses: Set[str], slices: Sequence[Mapping[str, Any]]
+) -> tuple[dict[str, str], list[str]]:
+    """Address → the instance of the node its endpoint names (of ``addresses``), and every
+    Node's instance (learned alongside: a scale-out's pods land on the cluster's nodes)."""
+    node_of: dict[str, str] = {}
+    for item in slices:
+        for endpoint in listed(mapping(item).get("endpoints")):
+            node = mapping(endpoint).get("nodeName")
+            if isinstance(node, str) and node:
+                node_of.update(
+                    {str(a): node for a in listed(mapping(endpoint).get("addresses")) if str(a) in addresses}
+                )
+    if not node_of:
+        return {}, []
+    instances = {n.name: n.instance_id for n in readable(store.nodes(), parse_node) if n.instance_id}
+    nodes = {a: instances[n] for a, n in node_of.items() if n in instances}
+    return nodes, sorted(set(instances.values()))
+
+
 def sync(
     *,
     store: Store,
@@ -119,12 +142,14 @@ def sync(
     physical: Mapping[str, str],
     targets: Set[Target],
     verify: bool,
+    slices: Sequence[Mapping[str, Any]] = (),
 ) -> tuple[int, bool]:
     """Give target group ``rid`` the rules its ``targets`` need and release those it no
     longer needs; returns the mutating calls made and whether every rule it needs is in
     place. False when a source security group is gone: the caller records no digest, and
     the record names the security group, so the next sync settles it again even if the
-    needs are unchanged."""
+    needs are unchanged. ``slices``: the Service's EndpointSlices (ip targets), whose
+    endpoints name the pods' nodes."""
     binding: Mapping[str, Any] = target_group.binding or {}
     record = store.networking(group, rid)
     placed: dict[str, str] = {}
@@ -134,6 +159,7 @@ def sync(
         placed = {t: known[t] for t in ids if t in known}
         unknown = ids - set(placed)
         if unknown:
+            nodes, cluster_nodes = _nodes_of(store, unknown, slices)
             placed |= ec2_rules.placement(
                 targets=unknown,
                 target_type=str(binding.get("targetType")),
@@ -141,6 +167,8 @@ def sync(
                 vpc_id=str(target_group.properties.get("VpcId", "")),
                 cluster=cluster,
                 fresh=verify,
+                nodes=nodes,
+                cluster_nodes=cluster_nodes,
             )
     needs = networking.needs(binding=binding, physical=physical, placed=placed, targets=targets)
     before = _needs(record)

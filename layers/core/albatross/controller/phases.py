@@ -403,6 +403,7 @@ def sync_targets(
         if only_mode is not None and mode != only_mode:
             continue
         addresses: Mapping[str, Mapping[str, Any]] = {}  # gated pods' addresses (ip mode)
+        raw: list[Mapping[str, Any]] = []  # the Service's EndpointSlices (ip mode): the pods' nodes
         gate = ""
         if mode == "instance":
             if nodes is None:
@@ -431,6 +432,7 @@ def sync_targets(
             physical=physical,
             targets=wanted,
             verify=verify,
+            slices=raw,
         )
         changed += calls
         if not settled:
