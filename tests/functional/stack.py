@@ -1,7 +1,7 @@
 """Pieces of the stack made on the functional tests' moto as template.yaml defines them,
-without deploying all of it: the state table, and a function's environment with every
-``Ref`` it holds resolved (parameters to the values given, the queues, table and bucket
-it names created)."""
+without deploying all of it: the state table, a function's environment with every ``Ref``
+it holds resolved (parameters to the values given, the queues, table and bucket it names
+created), and the controller's settings for a test that calls the controller's code."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from albatross.aws import clients
+from albatross.controller.settings import Settings
 from albatross.local.template import load
 from albatross.store.table import Store
 
@@ -38,6 +39,22 @@ def state_table(name: str = "state") -> Store:
         KeySchema=props["KeySchema"],
     )
     return Store(name)
+
+
+def settings(**fields: Any) -> Settings:
+    """The controller's settings on the state table ``state``: cluster ``c1`` in ``vpc-1``,
+    no queue and no state machine unless ``fields`` name them."""
+    base: dict[str, Any] = {
+        "cluster": "c1",
+        "vpc_id": "vpc-1",
+        "region": "us-east-1",
+        "table": "state",
+        "work_queue_url": "",
+        "writeback_queue_url": "",
+        "provision_state_machine": "",
+        "teardown_state_machine": "",
+    }
+    return Settings(**(base | fields))
 
 
 def make(logical: str) -> str:

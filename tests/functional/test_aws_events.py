@@ -20,8 +20,7 @@ import pytest
 from albatross.aws import clients
 from albatross.controller.aws_events import handle
 from albatross.controller.events import BusEvent
-from albatross.controller.settings import Settings
-from albatross.store.table import Store
+from tests.functional import stack
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events" / "lambda"
@@ -43,17 +42,7 @@ class Cloud:
     someone else's one) whose executions wait until stopped."""
 
     def __init__(self) -> None:
-        db = clients.dynamodb()
-        db.create_table(
-            TableName="state",
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        )
-        self.store = Store("state")
+        self.store = stack.state_table()
         sqs = clients.sqs()
         self.work = sqs.create_queue(QueueName="work.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
         self.writeback = sqs.create_queue(QueueName="writeback")["QueueUrl"]
@@ -63,11 +52,7 @@ class Cloud:
             sfn.create_state_machine(name=name, definition=WAIT, roleArn=role)["stateMachineArn"]
             for name in ("albatross-ProvisionStateMachine", "albatross-TeardownStateMachine", "someone-else")
         )
-        self.settings = Settings(
-            cluster="c1",
-            vpc_id="vpc-1",
-            region="us-east-1",
-            table="state",
+        self.settings = stack.settings(
             work_queue_url=self.work,
             writeback_queue_url=self.writeback,
             provision_state_machine=self.provision,

@@ -18,6 +18,7 @@ from albatross.controller import ingest
 from albatross.controller.settings import Settings
 from albatross.store.table import Store
 from albatross_forwarder.sender import Sender
+from tests.functional import stack
 from tests.functional.test_store import table
 from tests.helpers import load_event
 
@@ -25,16 +26,8 @@ BUCKET = "payloads"
 
 
 def settings(queue_url: str) -> Settings:
-    return Settings(
-        cluster="my-cluster",
-        vpc_id="vpc-1",
-        region="us-east-1",
-        table="state",
-        work_queue_url=queue_url,
-        writeback_queue_url=queue_url,
-        provision_state_machine="",
-        teardown_state_machine="",
-        payload_bucket=BUCKET,
+    return stack.settings(
+        cluster="my-cluster", work_queue_url=queue_url, writeback_queue_url=queue_url, payload_bucket=BUCKET
     )
 
 

@@ -35,6 +35,7 @@ from albatross.model.stack import Stack
 from albatross.plan.actual import Actual
 from albatross.plan.planner import plan
 from albatross.store.table import Store
+from tests.functional.stack import state_table
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples/2048/2048.yaml"
@@ -48,15 +49,7 @@ def stack_in_moto(tmp_path: Path) -> tuple[Path, str]:
     (its environment holds the controller's settings, as template.yaml's Globals set
     them) and the state table; returns the outputs file and the VPC."""
     vpc = make_vpc(CLUSTER)
-    clients.dynamodb().create_table(
-        TableName="state",
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-    )
+    state_table()
     trust = {
         "Version": "2012-10-17",
         "Statement": [

@@ -10,7 +10,6 @@ from typing import Any
 
 from albatross.aws import applier, clients
 from albatross.controller import phases
-from albatross.controller.settings import Settings
 from albatross.k8s.ingress import GroupID
 from albatross.local.system import make_vpc
 from albatross.model import names
@@ -18,19 +17,11 @@ from albatross.model.stack import Stack
 from albatross.plan.actual import Actual
 from albatross.plan.planner import plan
 from albatross.store.table import Store
+from tests.functional import stack
 from tests.functional.test_ownership import CLUSTER, STACK, desired, tags
 from tests.functional.test_store import table
 
-SETTINGS = Settings(
-    cluster=CLUSTER,
-    vpc_id="",
-    region="us-east-1",
-    table="state",
-    work_queue_url="",
-    writeback_queue_url="",
-    provision_state_machine="",
-    teardown_state_machine="",
-)
+SETTINGS = stack.settings(cluster=CLUSTER, vpc_id="")
 APPLY = ["apply:SecurityGroup", "apply:TargetGroup", "apply:LoadBalancer", "apply:Listener", "apply:ListenerRule"]
 PRUNE = ["prune:ListenerRule", "prune:Listener", "prune:LoadBalancer", "prune:TargetGroup", "prune:SecurityGroup"]
 

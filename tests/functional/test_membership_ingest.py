@@ -11,8 +11,8 @@ from typing import Any
 from albatross.aws import clients
 from albatross.contract import ObjectChange
 from albatross.controller.ingest import apply_change
-from albatross.controller.settings import Settings
 from albatross.store.table import Store
+from tests.functional import stack
 from tests.functional.test_store import table
 
 DEFAULT = "ingressclass.kubernetes.io/is-default-class"
@@ -40,16 +40,7 @@ def ingress_class(default: str) -> dict[str, Any]:
 def test_an_ingress_without_a_class_joins_the_default_class_s_group(moto_endpoint: str) -> None:
     store: Store = table()
     queue = clients.sqs().create_queue(QueueName="work")["QueueUrl"]
-    settings = Settings(
-        cluster="c1",
-        vpc_id="vpc-1",
-        region="us-east-1",
-        table="state",
-        work_queue_url=queue,
-        writeback_queue_url="",
-        provision_state_machine="",
-        teardown_state_machine="",
-    )
+    settings = stack.settings(work_queue_url=queue)
     params = {
         "apiVersion": "elbv2.k8s.aws/v1beta1",
         "kind": "IngressClassParams",

@@ -15,20 +15,12 @@ from albatross.contract import ObjectChange, Resync
 from albatross.controller.ingest import apply_change, apply_resync
 from albatross.controller.settings import Settings
 from albatross.store.table import Store
+from tests.functional import stack
 from tests.functional.test_store import table
 
 
 def settings(work_queue_url: str = "") -> Settings:
-    return Settings(
-        cluster="c1",
-        vpc_id="vpc-1",
-        region="us-east-1",
-        table="state",
-        work_queue_url=work_queue_url,
-        writeback_queue_url="",
-        provision_state_machine="",
-        teardown_state_machine="",
-    )
+    return stack.settings(work_queue_url=work_queue_url)
 
 
 def ingress(*, uid: str, created: str, rv: int, path: str) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from albatross.model.stack import LISTENER, LISTENER_RULE, LOAD_BALANCER, SECURI
 from albatross.plan.actual import Actual
 from albatross.plan.planner import plan
 from albatross.store.table import FailedRuns, Store
+from tests.functional import stack
 from tests.functional.test_ownership import CLUSTER, STACK, desired
 from tests.functional.test_store import table
 
@@ -120,11 +121,8 @@ def settings_with_queues() -> Settings:
     sqs = clients.sqs()
     work = sqs.create_queue(QueueName="work.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
     writeback = sqs.create_queue(QueueName="writeback")["QueueUrl"]
-    return Settings(
+    return stack.settings(
         cluster=CLUSTER,
-        vpc_id="vpc-1",
-        region="us-east-1",
-        table="state",
         work_queue_url=work,
         writeback_queue_url=writeback,
         provision_state_machine="p",

@@ -15,6 +15,7 @@ from albatross.contract import RESEND_MAX_KEYS, Resync, WriteBack, parse_writeba
 from albatross.controller.ingest import apply_resync
 from albatross.controller.settings import Settings
 from albatross.store.table import Store
+from tests.functional import stack
 from tests.functional.test_store import table
 
 
@@ -22,16 +23,7 @@ def queues() -> Settings:
     sqs = clients.sqs()
     work = sqs.create_queue(QueueName="work.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
     writeback = sqs.create_queue(QueueName="writeback")["QueueUrl"]
-    return Settings(
-        cluster="c1",
-        vpc_id="vpc-1",
-        region="us-east-1",
-        table="state",
-        work_queue_url=work,
-        writeback_queue_url=writeback,
-        provision_state_machine="",
-        teardown_state_machine="",
-    )
+    return stack.settings(work_queue_url=work, writeback_queue_url=writeback)
 
 
 def put(store: Store, kind: str, key: str, rv: int, *, deleted: bool = False) -> None:

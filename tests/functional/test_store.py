@@ -14,24 +14,12 @@ from albatross.aws import clients
 from albatross.aws.errors import AlbatrossError
 from albatross.contract import ObjectChange, Resync, parse_detail
 from albatross.controller.ingest import apply_change, apply_resync
-from albatross.controller.settings import Settings
 from albatross.local.template import load
-from albatross.store.table import TOMBSTONE_SECONDS, Store
+from albatross.store.table import TOMBSTONE_SECONDS
+from tests.functional import stack
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def table() -> Store:
-    clients.dynamodb().create_table(
-        TableName="state",
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-    )
-    return Store("state")
+table = stack.state_table  # the name other functional tests import from here
 
 
 def item(kind: str, key: str) -> dict[str, object]:
@@ -106,16 +94,7 @@ def test_a_resync_judges_only_what_its_watch_had_seen(moto_endpoint: str) -> Non
     one the list left out at an older version goes; namespaces outside the forwarder's
     scope are not its to judge."""
     store = table()
-    settings = Settings(
-        cluster="c1",
-        vpc_id="vpc-1",
-        region="us-east-1",
-        table="state",
-        work_queue_url="",
-        writeback_queue_url="",
-        provision_state_machine="",
-        teardown_state_machine="",
-    )
+    settings = stack.settings()
 
     def service(namespace: str, name: str, rv: int) -> None:
         obj = {"metadata": {"name": name, "namespace": namespace, "resourceVersion": str(rv)}}
@@ -141,16 +120,7 @@ def test_a_change_whose_enqueue_failed_is_not_dropped_when_delivered_again(moto_
     store = table()
     sqs = clients.sqs()
     queue = sqs.create_queue(QueueName="work")["QueueUrl"]
-    settings = Settings(
-        cluster="c1",
-        vpc_id="vpc-1",
-        region="us-east-1",
-        table="state",
-        work_queue_url=queue + "-missing",
-        writeback_queue_url="",
-        provision_state_machine="",
-        teardown_state_machine="",
-    )
+    settings = stack.settings(work_queue_url=queue + "-missing")
     ingress = {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "Ingress",
