@@ -42,10 +42,13 @@ is idle again (nothing on the work queue, no Step Functions execution running):
   allow, a target group holding at most 1,000 targets and a load balancer 1,000
   (:data:`albatross.model.limits.TARGETS_PER_TARGET_GROUP`). Every Deployment is scaled to
   1,000 at once; ``wanted_calls`` is what those limits allow (a DescribeTargetHealth and a
-  RegisterTargets per target group: 20); ``placement_calls`` are the EC2 lookups of which
-  ENI holds each new pod (the backend rules' placement; no ENI holds these pods, so each
-  target group's sync reads the VPC's interfaces again). Last, so no scenario runs beside
-  10,000 pods;
+  RegisterTargets per target group: 20). The pods run on nodes made first (instances in a
+  security group tagged for the cluster, :data:`SCALE_NODES` of them, beside any the
+  scenarios before left schedulable), their addresses on the nodes' ENIs as the VPC CNI's
+  secondary addresses (:data:`SCALE_PER_ENI` an ENI), assigned before the scale-out (warm
+  addresses); ``placement_calls`` are the EC2 lookups of which ENI holds each new pod (the
+  backend rules' placement, by the pods' nodes). Last, so no scenario runs beside 10,000
+  pods;
 * ``forwarder``, once the local system is down: the forwarder's footprint and speed with
   10,000 watched objects (:mod:`bench.forwarder`, which ``python -m bench.forwarder``
   runs alone; ``make bench-scale`` runs it at 100,000).
@@ -109,6 +112,7 @@ from albatross.contract.readiness import condition_type
 from albatross.controller import queues
 from albatross.local.demo import ingress_gone, ingress_hostname
 from albatross.local.mends import target_health
+from albatross.local.pods import pod_ip
 from albatross.local.system import LocalSystem, local_system, make_node_security_group
 from albatross.model import limits
 from albatross.model.names import TAG_STACK
@@ -134,6 +138,9 @@ NODE_PORT = 30090
 SCALE_NS = "bench-10k"
 SCALE_PODS = 10_000
 SCALE_SERVICES = [f"web-{i}" for i in range(-(-SCALE_PODS // limits.TARGETS_PER_TARGET_GROUP))]  # ten
+SCALE_NODES = 20  # 500 pods a node: an m5.24xlarge's 15 ENIs hold 735
+SCALE_NODES_CIDR = "10.1.0.0/16"
+SCALE_PER_ENI = 49  # secondary addresses a node ENI holds (an m5.24xlarge's: 50, the primary one)
 TIME_SCALE = 0.05  # the offline system's (every AWS duration, as long times this)
 # The rollout the double runs for 2048 (albatross.local.pods): 3 pods, maxUnavailable 0.
 ROLLOUT_REPLICAS, ROLLOUT_MAX_UNAVAILABLE = 3, 0
@@ -512,10 +519,69 @@ def node_drain(system: LocalSystem) -> dict[str, Any]:
     return {**result, **_target_calls(result), "deregistered_s": round(latency[0], 2)}
 
 
+def scale_nodes(system: LocalSystem) -> dict[str, str]:
+    """The nodes targets-10000's pods run on, as the VPC CNI lays them out: SCALE_NODES
+    instances in a security group tagged for the cluster (in a subnet of their own), and on the ENIs of every
+    schedulable node (these and any the scenarios before left) the addresses of the pods
+    it will run, SCALE_PER_ENI an ENI. The double puts a Deployment's pods on the
+    schedulable nodes in turn, by name (:mod:`albatross.local.pods`): the pod with address
+    index ``i`` on the ``i % n``-th. Returns each address's node, which the scenario checks
+    against the EndpointSlices."""
+    core, ec2 = k8s.CoreV1Api(system.api()), snapshot.ec2()
+    group = make_node_security_group(system.cluster, system.vpc_id, "bench-10k-nodes")
+    # A subnet of the nodes' own, in a second CIDR of the VPC: moto counts an ENI's every
+    # address against its subnet's free ones, and ten thousand in a load balancers' subnet
+    # would leave it too full for LBC's subnet choice.
+    ec2.associate_vpc_cidr_block(VpcId=system.vpc_id, CidrBlock=SCALE_NODES_CIDR)
+    subnet = ec2.create_subnet(VpcId=system.vpc_id, CidrBlock=SCALE_NODES_CIDR, AvailabilityZone="us-east-1a")["Subnet"]
+    made = ec2.run_instances(
+        ImageId="ami-12345678",
+        MinCount=SCALE_NODES,
+        MaxCount=SCALE_NODES,
+        SubnetId=subnet["SubnetId"],
+        SecurityGroupIds=[group],
+    )["Instances"]
+    for i, made_one in enumerate(made):
+        node = {
+            "metadata": {"name": f"bench-10k-node-{i:02}"},
+            "spec": {"providerID": f"aws:///us-east-1a/{made_one['InstanceId']}"},
+            "status": {"conditions": [{"type": "Ready", "status": "True"}]},
+        }
+        core.create_node(body(node))
+    instance_of = {  # the schedulable nodes' instances, by node name
+        str(n.metadata.name if n.metadata else ""): str(n.spec.provider_id).rsplit("/", 1)[-1]
+        for n in core.list_node().items
+        if n.spec is not None and not n.spec.unschedulable
+    }
+    schedulable = sorted(instance_of)
+    node_of = {
+        pod_ip(SCALE_NS, name, i): schedulable[i % len(schedulable)]
+        for name in SCALE_SERVICES
+        for i in range(limits.TARGETS_PER_TARGET_GROUP)
+    }
+    for name in schedulable:
+        instance = instance_of[name]
+        [reservation] = ec2.describe_instances(InstanceIds=[instance])["Reservations"]
+        groups = [str(g["GroupId"]) for g in reservation["Instances"][0]["SecurityGroups"]]  # the node's own
+        addresses = sorted(a for a, n in node_of.items() if n == name)
+        for device, start in enumerate(range(0, len(addresses), SCALE_PER_ENI), start=1):
+            eni = ec2.create_network_interface(SubnetId=subnet["SubnetId"], Groups=groups)["NetworkInterface"]
+            ec2.attach_network_interface(
+                NetworkInterfaceId=eni["NetworkInterfaceId"], InstanceId=instance, DeviceIndex=device
+            )
+            ec2.assign_private_ip_addresses(
+                NetworkInterfaceId=eni["NetworkInterfaceId"],
+                PrivateIpAddresses=addresses[start : start + SCALE_PER_ENI],
+            )
+    return node_of
+
+
 def targets_10000(system: LocalSystem) -> dict[str, Any]:
     """``targets-10000``: ten IngressGroups of one Ingress, Service and Deployment each,
-    set up at one pod; then every Deployment is scaled to a target group's quota."""
+    set up at one pod, on nodes whose ENIs hold every pod's address (:func:`scale_nodes`);
+    then every Deployment is scaled to a target group's quota."""
     core, apps, net = k8s.CoreV1Api(system.api()), k8s.AppsV1Api(system.api()), k8s.NetworkingV1Api(system.api())
+    node_of = scale_nodes(system)
     core.create_namespace(body({"metadata": {"name": SCALE_NS}}))
     for name in SCALE_SERVICES:
         labels = {"app.kubernetes.io/name": name}
@@ -549,13 +615,34 @@ def targets_10000(system: LocalSystem) -> dict[str, Any]:
 
     result = measure(system, "targets-10000", scale, all_registered, stacks, timeout=900)
     placement = result["calls"].get("DescribeNetworkInterfaces", 0) + result["calls"].get("DescribeInstances", 0)
+    endpoints = [
+        e
+        for s in k8s.DiscoveryV1Api(system.api()).list_namespaced_endpoint_slice(SCALE_NS).items
+        for e in s.endpoints or []
+    ]
+    placed = {a: e.node_name for e in endpoints for a in e.addresses}
+    if placed != node_of:  # the layout scale_nodes foresaw: each pod on the node whose ENI holds it
+        raise RuntimeError(f"{sum(placed.get(a) != n for a, n in node_of.items())} pods not on the node holding them")
+    inbound = snapshot.ec2().describe_security_group_rules(
+        Filters=[{"Name": "group-id", "Values": sorted({_group_of_node(system, n) for n in set(node_of.values())})}]
+    )["SecurityGroupRules"]
     return {
         **result,
         **_target_calls(result),
         "pods": SCALE_PODS,
+        "nodes": len(set(node_of.values())),
         "wanted_calls": 2 * len(arns),
         "placement_calls": placement,
+        "backend_rules": sum(1 for r in inbound if not r.get("IsEgress") and r.get("ReferencedGroupInfo")),
     }
+
+
+def _group_of_node(system: LocalSystem, node: str) -> str:
+    """The security group of a node's instance (read without being counted)."""
+    spec = k8s.CoreV1Api(system.api()).read_node(node).spec
+    provider = spec.provider_id if spec is not None else ""
+    found = snapshot.ec2().describe_instances(InstanceIds=[str(provider).rsplit("/", 1)[-1]])
+    return str(found["Reservations"][0]["Instances"][0]["SecurityGroups"][0]["GroupId"])
 
 
 def scenarios(system: LocalSystem) -> list[dict[str, Any]]:
