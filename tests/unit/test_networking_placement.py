@@ -104,3 +104,17 @@ def test_an_address_on_no_eni_is_not_read_again_for_a_while(ec2: Stubber, monkey
     monkeypatch.setattr(ec2_rules, "MISS_SECONDS", 0.0)  # the miss no longer believed: read again
     vpc_read(ec2, [node])
     assert place([*held, gone]) == {**dict.fromkeys(held, NODES), gone: ""}
+
+
+def test_a_missed_address_a_later_read_finds_is_placed(ec2: Stubber) -> None:
+    held = [f"10.0.{i // 250}.{i % 250 + 1}" for i in range(300)]
+    late = "10.0.9.9"  # on no ENI at the first read, on one at the second
+    vpc_read(ec2, [eni("eni-node", addresses=held, groups=[NODES])])
+    assert place([*held, late])[late] == ""
+
+    vpc_read(ec2, [eni("eni-node", addresses=held, groups=[NODES]), eni("eni-late", addresses=[late], groups=[NODES])])
+    found = ec2_rules.placement(
+        targets=[*held, late], target_type="ip", ipv6=False, vpc_id=VPC, cluster=CLUSTER, fresh=True
+    )
+    assert found[late] == NODES
+    assert place([late]) == {late: NODES}  # the kept read, no call: the miss is forgotten

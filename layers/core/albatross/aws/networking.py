@@ -192,9 +192,15 @@ def _scanned(addresses: list[str], *, vpc_id: str, fresh: bool) -> dict[str, lis
         lacking = [a for a in addresses if kept is None or kept.groups(a) is None]
         if kept is None or not trusted or set(lacking) - _missed(lacking, vpc_id=vpc_id):
             kept = _scans[vpc_id] = _scan(vpc_id)
-            misses = _misses.setdefault(vpc_id, {})
-            for address in [a for a in addresses if kept.groups(a) is None]:
-                misses[address] = kept.at
+            # the misses this read confirms: not those it found since, nor those too old to
+            # be believed (so they do not pile up in a long-lived process)
+            misses = {
+                a: at
+                for a, at in (_misses.get(vpc_id) or {}).items()
+                if kept.at - at < MISS_SECONDS and kept.groups(a) is None
+            }
+            misses.update(dict.fromkeys([a for a in addresses if kept.groups(a) is None], kept.at))
+            _misses[vpc_id] = misses
     out: dict[str, list[str]] = {}
     for address in addresses:
         groups = kept.groups(address)
