@@ -28,9 +28,20 @@ metrics = Metrics(namespace="Albatross", service="albatross-reconcile")
 
 
 def record_handler(record: QueueMessage) -> None:
+    settings = Settings.from_env()
+    # a record of the urgent queue is a user's change: its AWS calls may spend the budget's
+    # reserve, which bulk work leaves (ADR 0017)
+    urgent = retries.queue_of(record.source_arn, {"urgent": settings.urgent_work_queue_url}) is not None
+    token = budget.lane.set(budget.URGENT if urgent else budget.BULK)
+    try:
+        _handle(record, settings)
+    finally:
+        budget.lane.reset(token)
+
+
+def _handle(record: QueueMessage, settings: Settings) -> None:
     body = body_of(record)
     group, fresh = body["group"], bool(body.get("fresh"))
-    settings = Settings.from_env()
     logger.set_correlation_id(group)
     if body.get("service") or body.get("nodes"):  # the targets fast path
         changed = targets.sync_service(
@@ -78,7 +89,7 @@ def record_handler(record: QueueMessage) -> None:
     logger.info("reconcile done", extra={"group": group, "result": outcome.result, "steps": outcome.steps})
 
 
-_WHAT = {"work": "the reconcile", "targets": "the target sync"}
+_WHAT = {"work": "the reconcile", "urgent": "the reconcile", "targets": "the target sync"}
 _ERROR_CHARS = 1000  # of the error in the Warning: an Event's message is for a human, not a log
 
 
@@ -107,7 +118,11 @@ def settle(unhandled: list[Unhandled]) -> list[str]:
     settled = retries.settle(
         unhandled,
         policy=_policy(settings),
-        queues_by_name={"work": settings.work_queue_url, "targets": settings.targets_queue_url},
+        queues_by_name={
+            "work": settings.work_queue_url,
+            "urgent": settings.urgent_work_queue_url,
+            "targets": settings.targets_queue_url,
+        },
         dead_letter=dead_letter_warning,
     )
     for name, ids in (

@@ -135,11 +135,14 @@ def test_the_template_is_read_for_its_functions_and_queues() -> None:
     assert _dead_letter_queues() == {
         "IngestDeadLetterQueue",
         "WorkDeadLetterQueue",
+        "UrgentWorkDeadLetterQueue",
         "TargetsDeadLetterQueue",
         "WritebackDeadLetterQueue",
         "AwsEventsDeadLetterQueue",
     }
-    assert {"WorkQueue", "TargetsQueue", "WritebackQueue"} <= _resources("AWS::SQS::Queue") - _dead_letter_queues()
+    assert {"WorkQueue", "UrgentWorkQueue", "TargetsQueue", "WritebackQueue"} <= _resources(
+        "AWS::SQS::Queue"
+    ) - _dead_letter_queues()
 
 
 def test_every_function_has_a_widget_of_its_errors_and_throttles() -> None:

@@ -240,7 +240,7 @@ def _parser() -> argparse.ArgumentParser:
     redrive_cmd = sub.add_parser("redrive", help="show and send back what waits in the dead-letter queues")
     redrive_cmd.add_argument(
         "--queue",
-        choices=("ingest", "work", "targets", "writeback", "all"),
+        choices=("ingest", "work", "urgent", "targets", "writeback", "all"),
         default="all",
         help="one dead-letter queue (default: all of them)",
     )

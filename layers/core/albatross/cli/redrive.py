@@ -5,7 +5,8 @@
   takes events from the forwarder's role only); one a newer version has replaced since
   is dropped there as stale;
 * the work DLQ holds reconcile requests that failed five times: back onto the work queue,
-  in their IngressGroup's message group;
+  in their IngressGroup's message group; the urgent DLQ, those of a user's change (ADR
+  0017): back onto the urgent work queue, the same way;
 * the targets DLQ holds target syncs that failed five times: back onto the targets queue;
 * the write-back DLQ holds what the forwarder could not apply: back onto the write-back
   queue.
@@ -35,6 +36,7 @@ from albatross.cli.stack import CliError, require
 DLQS = {
     "ingest": ("IngestDeadLetterQueueUrl", None),
     "work": ("WorkDeadLetterQueueUrl", "WorkQueueUrl"),
+    "urgent": ("UrgentWorkDeadLetterQueueUrl", "UrgentWorkQueueUrl"),
     "targets": ("TargetsDeadLetterQueueUrl", "TargetsQueueUrl"),
     "writeback": ("WritebackDeadLetterQueueUrl", "WritebackQueueUrl"),
 }
@@ -65,7 +67,7 @@ def _summary(queue: str, body: str) -> str:
     if queue == "ingest":
         detail = data.get("detail") or {}
         return f"{data.get('detail-type')} {detail.get('key', '')} rv {detail.get('resourceVersion', '')}".strip()
-    if queue in ("work", "targets"):
+    if queue in ("work", "urgent", "targets"):
         return f"group {data.get('group')}" + (f" service {data['service']}" if data.get("service") else "")
     return f"{data.get('type')} {data.get('ingress')}"
 
