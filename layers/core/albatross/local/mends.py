@@ -63,6 +63,10 @@ group rules depend on (moto runs in this process, see :mod:`albatross.local.clou
   query of the table (not of an index) looks at its partition only; what it answers is
   unchanged.
 
+* The state machines' Lambda tasks reuse one SDK client per region: moto made a new
+  boto3 client for every task it ran (about a tenth of the local system's time at 300
+  Ingresses); a client is what Step Functions keeps, not what it costs per task.
+
 Entered by :func:`albatross.local.gaps.fill`; everything is put back on exit.
 
 Opt-in, :func:`target_health`: moto reports a target ``healthy`` the moment it is
@@ -89,6 +93,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from moto.core.models import botocore_stubber
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.responses import DynamoHandler
 from moto.ec2.models.elastic_network_interfaces import NetworkInterface, NetworkInterfaceBackend
@@ -96,7 +101,9 @@ from moto.ec2.models.security_groups import SecurityGroupRule
 from moto.elbv2.exceptions import DuplicateLoadBalancerName, ELBClientError
 from moto.elbv2.models import ELBv2Backend, FakeHealthStatus, FakeLoadBalancer
 from moto.elbv2.responses import ELBV2Response
+from moto.settings import moto_server_port
 from moto.sqs.models import SQSBackend
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 
 from albatross.model import limits
 
@@ -150,6 +157,21 @@ def _partition_items(all_items: Any) -> Any:
         return list(found.values()) if self.range_key_attr else [found]  # the query sorts them
 
     return items
+
+
+def _reused_clients(client_for: Any) -> Any:
+    made: dict[tuple[Any, ...], Any] = {}
+    lock = threading.Lock()
+
+    def reused(region: str, service: str, state_credentials: Any = None) -> Any:
+        # what moto's client depends on: the region, the service, and the server's port
+        key = (region, service, botocore_stubber.enabled, moto_server_port())
+        with lock:
+            if key not in made:
+                made[key] = client_for(region, service, state_credentials)
+            return made[key]
+
+    return reused
 
 
 def _one_at_a_time(call_action: Any) -> Any:
@@ -364,10 +386,11 @@ def mend_moto() -> Iterator[None]:
 
     routing: dict[str, Any] = {name: ELBv2Backend.__dict__[name] for name in _ROUTING}
     routing["delete_load_balancer"] = protected_delete  # refused first, relinked after
-    mends: list[tuple[type, str, Any]] = [
+    mends: list[tuple[Any, str, Any]] = [  # classes, and one module (lambda_eval_utils)
         (SQSBackend, "receive_message", fifo_receive),
         (DynamoHandler, "call_action", _one_at_a_time(DynamoHandler.__dict__["call_action"])),
         (Table, "query", _partition_query(Table.__dict__["query"])),
+        (lambda_eval_utils, "boto_client_for", _reused_clients(lambda_eval_utils.__dict__["boto_client_for"])),
         (Table, "all_items", _partition_items(Table.__dict__["all_items"])),
         (ELBv2Backend, "register_targets", register_alb),
         (ELBv2Backend, "create_load_balancer", idempotent_create),
