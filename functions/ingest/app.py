@@ -43,6 +43,9 @@ def lambda_handler(raw: dict[str, Any], context: LambdaContext) -> dict[str, Any
             },
         )
         metrics.add_metric(name="ClaimCheckFailures" if claim else "MalformedEvents", unit=MetricUnit.Count, value=1)
+        if not claim:  # never stored: a Resync that awaits it must not (a claim may be read on a retry)
+            cause = str(raw.get("id", "")) if isinstance(raw, dict) else ""
+            ingest.refused(detail, settings=settings, store=Store(settings.table), cause=cause)
         raise
     metrics.add_metric(name="EventsIngested", unit=MetricUnit.Count, value=1)
     store = Store(settings.table)

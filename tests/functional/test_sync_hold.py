@@ -36,13 +36,13 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
 from albatross.aws import clients
 from albatross.contract import ObjectChange, Resync
-from albatross.controller import ingest, targets
+from albatross.controller import ingest, queues, targets
 from albatross.controller.ingest import HOLD_SECONDS, apply_change, apply_resync
 from albatross.controller.settings import Settings
 from albatross.store.table import Store
@@ -100,26 +100,56 @@ def ingress(name: str, rv: int, *, group: str | None = None, served: bool = True
     )
 
 
-def service(rv: int) -> ObjectChange:
+def service(rv: int, *, selector: bool = False) -> ObjectChange:
+    """The Service shop/web; ``selector``: it selects pods (Kubernetes gives it slices)."""
+    spec: dict[str, Any] = {"ports": [{"port": 80, "targetPort": 8080}]}
+    if selector:
+        spec["selector"] = {"app": "web"}
     obj = {
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": {"name": "web", "namespace": "shop", "uid": "u-web", "resourceVersion": str(rv)},
-        "spec": {"ports": [{"port": 80, "targetPort": 8080}]},
+        "spec": spec,
     }
     return ObjectChange(
         cluster=CLUSTER, kind="Service", action="upsert", key="shop/web", resource_version=str(rv), object=obj
     )
 
 
-def resync(ingresses: dict[str, int], *, web: bool = True) -> Resync:
-    """A Resync listing these Ingresses and (``web``) the Service shop/web at version 5."""
-    services = {"shop/web": "5"} if web else {}
-    return Resync(
-        cluster=CLUSTER,
-        keys={"Ingress": sorted(ingresses), "Service": sorted(services)},
-        versions={"Ingress": {k: str(v) for k, v in ingresses.items()}, "Service": services},
+SLICE = "shop/web-abcde"
+
+
+def endpoint_slice(rv: int, *, action: Literal["upsert", "delete"] = "upsert") -> ObjectChange:
+    """shop/web's one EndpointSlice, with the pods LBC registered."""
+    obj = {
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": {
+            "name": "web-abcde",
+            "namespace": "shop",
+            "uid": "u-web-abcde",
+            "resourceVersion": str(rv),
+            "labels": {"kubernetes.io/service-name": "web"},
+        },
+        "addressType": "IPv4",
+        "ports": [{"name": "", "port": 8080, "protocol": "TCP"}],
+        "endpoints": [{"addresses": ["10.0.1.10"], "conditions": {"ready": True}}],
+    }
+    return ObjectChange(
+        cluster=CLUSTER, kind="EndpointSlice", action=action, key=SLICE, resource_version=str(rv), object=obj
     )
+
+
+def resync(ingresses: dict[str, int], *, web: bool = True, slices: dict[str, int] | None = None) -> Resync:
+    """A Resync listing these Ingresses, (``web``) the Service shop/web at version 5 and
+    these EndpointSlices (none: the kind not listed)."""
+    services = {"shop/web": "5"} if web else {}
+    keys = {"Ingress": sorted(ingresses), "Service": sorted(services)}
+    versions = {"Ingress": {k: str(v) for k, v in ingresses.items()}, "Service": services}
+    if slices is not None:
+        keys["EndpointSlice"] = sorted(slices)
+        versions["EndpointSlice"] = {k: str(v) for k, v in slices.items()}
+    return Resync(cluster=CLUSTER, keys=keys, versions=versions)
 
 
 def drain(queue: str) -> list[str]:
@@ -222,12 +252,12 @@ def test_a_hold_written_after_the_covering_resync_releases_itself(
     apply_resync(resync({}, web=False), settings=config, store=store, event_id="r0", sent=start - 60)
     hold = store.hold_groups
 
-    def resync_in_between(groups: Any, *, at: float) -> None:
+    def resync_in_between(groups: Any, *, at: float, sent: float | None = None) -> None:
         # another ingest invocation applies the Resync (reading no hold) just before this
         # one writes its hold
         monkeypatch.setattr(store, "hold_groups", hold)
         apply_resync(resync({"shop/a": 50}), settings=config, store=store, event_id="r1", sent=start + 1)
-        hold(groups, at=at)
+        hold(groups, at=at, sent=sent)
 
     monkeypatch.setattr(store, "hold_groups", resync_in_between)
     assert apply_change(service(5), settings=config, store=store, event_id="svc", sent=start - 1) == set()
@@ -250,10 +280,10 @@ def test_a_hold_written_after_its_service_was_stored_releases_itself(
     hold = store.hold_groups
     released: list[set[str]] = []
 
-    def service_in_between(groups: Any, *, at: float) -> None:
+    def service_in_between(groups: Any, *, at: float, sent: float | None = None) -> None:
         monkeypatch.setattr(store, "hold_groups", hold)
         released.append(apply_change(service(5), settings=config, store=store, event_id="svc", sent=start + 1))
-        hold(groups, at=at)
+        hold(groups, at=at, sent=sent)
 
     monkeypatch.setattr(store, "hold_groups", service_in_between)
     alone = ingress("alone", 60)
@@ -413,3 +443,247 @@ def test_a_resync_that_deletes_a_member_of_a_held_group_does_not_reconcile_it_ha
         ingress("b", 12, group="shop"), settings=config, store=store, event_id="e-b", sent=start + 2
     ) == {"shop"}
     assert drain(queue) == ["shop"]
+
+
+# --- the slices of a held group's Services (issue 16: the Services ahead, with their slices) --
+
+
+def test_a_one_ingress_group_waits_for_its_services_slices_too(work: tuple[Store, Settings, str]) -> None:
+    """The forwarder's first list sends a Service right before its slices; EventBridge
+    delivers them in no order. Reconciled once its Service is stored and before its
+    slice is, the adopted group would compute no targets: every pod LBC registered
+    deregistered, then registered again when the slice arrives (scale-adopt-100 made
+    102 such calls with the Services sent ahead without their slices). Asked for only
+    once the slice is stored, its targets are what LBC registered: 0 Register or
+    DeregisterTargets calls."""
+    store, config, queue = work
+    start = time.time()
+    apply_resync(resync({}, web=False), settings=config, store=store, event_id="r0", sent=start - 60)
+    alone = ingress("alone", 21)
+    assert apply_change(alone, settings=config, store=store, event_id="e-alone", sent=start) == set()
+    web = service(5, selector=True)
+    assert apply_change(web, settings=config, store=store, event_id="svc", sent=start + 1) == set()
+    assert drain(queue) == []  # a Service without its slices: not yet
+    assert apply_change(endpoint_slice(6), settings=config, store=store, event_id="eps", sent=start + 2) == {
+        "shop/alone"
+    }
+    assert drain(queue) == ["shop/alone"]
+    assert [e["addresses"] for s in store.endpoint_slices("shop/web") for e in s["endpoints"]] == [["10.0.1.10"]]
+    assert store.held_groups(now=time.time(), hold_for=HOLD_SECONDS) == set()
+
+
+def test_a_resync_that_overtook_a_slice_holds_the_group_until_it_is_stored(work: tuple[Store, Settings, str]) -> None:
+    store, config, queue = work
+    start = time.time()
+    apply_resync(resync({}, web=False), settings=config, store=store, event_id="r0", sent=start - 60)
+    members = {"shop/a": 11, "shop/b": 12}
+    for n, key in enumerate(members):
+        change = ingress(key.split("/")[1], members[key], group="shop")
+        assert apply_change(change, settings=config, store=store, event_id=f"e{n}", sent=start + n) == set()
+    assert (
+        apply_change(service(5, selector=True), settings=config, store=store, event_id="svc", sent=start + 2) == set()
+    )
+    # the Resync arrives while the slice, sent before it, is on its way
+    listed = resync(members, slices={SLICE: 6})
+    assert apply_resync(listed, settings=config, store=store, event_id="r1", sent=start + 5) == set()
+    assert drain(queue) == []
+    assert store.awaited(now=time.time(), hold_for=HOLD_SECONDS) == {f"EndpointSlice/{SLICE}"}
+    apply_change(endpoint_slice(6), settings=config, store=store, event_id="eps", sent=start + 3)
+    assert drain(queue) == ["shop"]
+    assert store.held_groups(now=time.time(), hold_for=HOLD_SECONDS) == set()
+
+
+# --- the gaps found in review -----------------------------------------------------------
+
+
+def test_a_listed_member_deleted_before_the_resync_arrived_is_not_awaited(work: tuple[Store, Settings, str]) -> None:
+    """c was listed, then deleted; its delete (sent after the Resync) arrived first, and
+    its upsert, if it comes, is dropped as stale: awaited, it held the group for 10
+    minutes."""
+    store, config, queue = work
+    start = time.time()
+    apply_resync(resync({}, web=False), settings=config, store=store, event_id="r0", sent=start - 60)
+    apply_change(service(5), settings=config, store=store, event_id="svc", sent=start - 59)
+    for n, (name, rv) in enumerate((("a", 11), ("b", 12))):
+        apply_change(ingress(name, rv, group="shop"), settings=config, store=store, event_id=f"e{n}", sent=start + n)
+    upsert = ingress("c", 13, group="shop")
+    gone = ObjectChange(
+        cluster=CLUSTER, kind="Ingress", action="delete", key="shop/c", resource_version="14", object=upsert.object
+    )
+    apply_change(gone, settings=config, store=store, event_id="e-gone", sent=start + 6)
+    assert drain(queue) == []
+    apply_resync(
+        resync({"shop/a": 11, "shop/b": 12, "shop/c": 13}), settings=config, store=store, event_id="r1", sent=start + 5
+    )
+    assert store.awaited(now=time.time(), hold_for=HOLD_SECONDS) == set()
+    assert drain(queue) == ["shop"]
+    assert apply_change(upsert, settings=config, store=store, event_id="e-c", sent=start + 2) == set()  # stale
+
+
+def test_a_change_ingest_refuses_is_no_longer_awaited(work: tuple[Store, Settings, str]) -> None:
+    store, config, queue = work
+    start = time.time()
+    apply_resync(resync({}, web=False), settings=config, store=store, event_id="r0", sent=start - 60)
+    apply_change(ingress("a", 11, group="shop"), settings=config, store=store, event_id="e-a", sent=start)
+    apply_resync(resync({"shop/a": 11}), settings=config, store=store, event_id="r1", sent=start + 5)
+    assert store.awaited(now=time.time(), hold_for=HOLD_SECONDS) == {"Service/shop/web"}
+    # the Service's event fails the contract (the handler dead-letters it): it never will be stored
+    malformed = {"schemaVersion": "2", "cluster": CLUSTER, "kind": "Service", "key": "shop/web", "object": []}
+    assert ingest.refused(malformed, settings=config, store=store, cause="bad") == {"shop"}
+    assert drain(queue) == ["shop"]
+    assert store.awaited(now=time.time(), hold_for=HOLD_SECONDS) == set()
+
+
+def test_the_last_arrival_releases_only_what_its_resync_covers(work: tuple[Store, Settings, str]) -> None:
+    """A group held by a change sent after the Resync (a newer forwarder's list) waits for
+    the Resync that covers it, not for the last object an older one awaited."""
+    store, config, queue = work
+    start = time.time()
+    apply_resync(resync({}, web=False), settings=config, store=store, event_id="r0", sent=start - 60)
+    apply_change(service(5), settings=config, store=store, event_id="svc", sent=start - 59)
+    apply_change(ingress("a", 11, group="shop"), settings=config, store=store, event_id="e-a", sent=start + 1)
+    apply_resync(resync({"shop/a": 11, "shop/b": 12}), settings=config, store=store, event_id="r1", sent=start + 5)
+    later = ingress("x", 30, group="later")
+    assert apply_change(later, settings=config, store=store, event_id="e-x", sent=start + 10) == set()
+    assert store.held_groups(now=time.time(), hold_for=HOLD_SECONDS) == {"shop", "later"}
+    # b, the last object r1 awaited
+    assert apply_change(
+        ingress("b", 12, group="shop"), settings=config, store=store, event_id="e-b", sent=start + 2
+    ) == {"shop"}
+    assert drain(queue) == ["shop"]
+    assert store.held_groups(now=time.time(), hold_for=HOLD_SECONDS) == {"later"}
+    apply_resync(
+        resync({"shop/a": 11, "shop/b": 12, "shop/x": 30}),
+        settings=config,
+        store=store,
+        event_id="r2",
+        sent=start + 11,
+    )
+    assert drain(queue) == ["later"]
+
+
+def test_a_late_resync_never_moves_the_mark_back(work: tuple[Store, Settings, str]) -> None:
+    store, config, queue = work
+    start = time.time()
+    apply_resync(resync({}, web=False), settings=config, store=store, event_id="r2", sent=start + 10)
+    # r1, sent before r2, redriven from the dead-letter queue
+    apply_resync(resync({}, web=False), settings=config, store=store, event_id="r1", sent=start + 5)
+    assert store.last_resync_sent() == pytest.approx(start + 10, abs=0.01)
+    # a served Ingress sent between the two is covered by r2: not held
+    change = ingress("a", 11, group="shop", served=True)
+    apply_change(service(5), settings=config, store=store, event_id="svc", sent=start)
+    assert apply_change(change, settings=config, store=store, event_id="e-a", sent=start + 7) == {"shop"}
+    assert drain(queue) == ["shop"]
+
+
+class Crash(Exception):
+    """The invocation dies (a timeout, the sandbox recycled) at the request."""
+
+
+def test_a_crash_at_a_services_release_leaves_the_hold_for_the_retry(
+    work: tuple[Store, Settings, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, config, queue = work
+    start = time.time()
+    apply_resync(resync({}, web=False), settings=config, store=store, event_id="r0", sent=start - 60)
+    apply_change(ingress("alone", 21), settings=config, store=store, event_id="e-alone", sent=start)
+    request = queues.request
+
+    def crash(*args: Any, **kwargs: Any) -> set[str]:
+        raise Crash
+
+    monkeypatch.setattr(queues, "request", crash)
+    with pytest.raises(Crash):
+        apply_change(service(5), settings=config, store=store, event_id="svc", sent=start + 1)
+    assert store.held_groups(now=time.time(), hold_for=HOLD_SECONDS) == {"shop/alone"}  # not lost
+    monkeypatch.setattr(queues, "request", request)
+    # EventBridge retries the event
+    assert apply_change(service(5), settings=config, store=store, event_id="svc", sent=start + 1) == {"shop/alone"}
+    assert drain(queue) == ["shop/alone"]
+    assert store.held_groups(now=time.time(), hold_for=HOLD_SECONDS) == set()
+
+
+def test_a_crash_at_the_last_arrivals_release_leaves_it_for_the_retry(
+    work: tuple[Store, Settings, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, config, queue = work
+    start = time.time()
+    apply_resync(resync({}, web=False), settings=config, store=store, event_id="r0", sent=start - 60)
+    apply_change(service(5), settings=config, store=store, event_id="svc", sent=start - 59)
+    apply_change(ingress("a", 11, group="shop"), settings=config, store=store, event_id="e-a", sent=start + 1)
+    apply_resync(resync({"shop/a": 11, "shop/b": 12}), settings=config, store=store, event_id="r1", sent=start + 5)
+    request = queues.request
+
+    def crash(*args: Any, **kwargs: Any) -> set[str]:
+        raise Crash
+
+    monkeypatch.setattr(queues, "request", crash)
+    last = ingress("b", 12, group="shop")
+    with pytest.raises(Crash):
+        apply_change(last, settings=config, store=store, event_id="e-b", sent=start + 2)
+    assert store.held_groups(now=time.time(), hold_for=HOLD_SECONDS) == {"shop"}
+    monkeypatch.setattr(queues, "request", request)
+    assert apply_change(last, settings=config, store=store, event_id="e-b", sent=start + 2) == {"shop"}
+    assert drain(queue) == ["shop"]
+    assert store.held_groups(now=time.time(), hold_for=HOLD_SECONDS) == set()
+    assert store.awaited(now=time.time(), hold_for=HOLD_SECONDS) == set()
+
+
+class Reads:
+    """Counts the DynamoDB reads of the sync hold's items (the forwarder# partitions)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.client = clients.dynamodb()
+        self.seen: list[str] = []
+        monkeypatch.setattr(clients, "dynamodb", lambda: self)
+
+    def _note(self, keys: Any) -> None:
+        self.seen += [k for k in keys if str(k).startswith("forwarder#")]
+
+    def __getattr__(self, name: str) -> Any:
+        call = getattr(self.client, name)
+        if name == "get_item":
+            return lambda **kw: self._read([kw["Key"]["pk"]["S"]], call, kw)
+        if name == "batch_get_item":
+            return lambda **kw: self._read(
+                [k["pk"]["S"] for r in kw["RequestItems"].values() for k in r["Keys"]], call, kw
+            )
+        if name == "get_paginator":
+            return lambda op: _Pages(self, call(op))
+        return call
+
+    def _read(self, keys: list[str], call: Any, kw: dict[str, Any]) -> Any:
+        self._note(keys)
+        return call(**kw)
+
+
+class _Pages:
+    def __init__(self, reads: Reads, paginator: Any) -> None:
+        self.reads, self.paginator = reads, paginator
+
+    def paginate(self, **kw: Any) -> Any:
+        values = kw.get("ExpressionAttributeValues") or {}
+        self.reads._note(str(v.get("S", "")) for v in values.values())  # a query's pk, a scan's prefix
+        return self.paginator.paginate(**kw)
+
+
+def test_a_steady_state_ingest_reads_nothing_of_the_sync_hold(
+    work: tuple[Store, Settings, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No adoption in progress: an update of a stored Ingress, Service or EndpointSlice
+    learns that nothing holds its groups from the writes it makes anyway (the request's
+    conditional write; the snapshot's own write), and reads no hold or awaited item."""
+    store, config, queue = work
+    start = time.time()
+    apply_resync(resync({}, web=False), settings=config, store=store, event_id="r0", sent=start - 60)
+    apply_change(service(5, selector=True), settings=config, store=store, event_id="svc", sent=start - 59)
+    apply_change(endpoint_slice(6), settings=config, store=store, event_id="eps", sent=start - 58)
+    apply_change(ingress("a", 11, served=False), settings=config, store=store, event_id="e-a", sent=start - 57)
+    store.take_request("shop/a")
+    drain(queue)
+    reads = Reads(monkeypatch)
+    apply_change(ingress("a", 12), settings=config, store=store, event_id="e-a2", sent=start)
+    apply_change(service(7, selector=True), settings=config, store=store, event_id="svc2", sent=start + 1)
+    apply_change(endpoint_slice(8), settings=config, store=store, event_id="eps2", sent=start + 2)
+    assert reads.seen == []
+    assert drain(queue) == ["shop/a"]  # and the groups were asked for all the same

@@ -26,14 +26,18 @@ its stack, or Albatross before its state table was lost) and that was sent after
 Resync ingest applied, holds its group: the group's reconciles wait (``forwarder#held``)
 until the forwarder's next Resync has been applied, which asks for each held group once;
 a Resync that overtook Ingresses or Services of its own lists (EventBridge keeps no
-order) records them as awaited (``forwarder#awaited``) and the held groups go once the
-last of them is stored; an Ingress of its lists stored after it is held as well while
-anything is awaited (its Service may be), though the Resync covers it.
+order) records them as awaited (``forwarder#awaited``) and the held groups it covers
+(held by changes sent before it; a later list's wait for their own Resync) go once the
+last of them is stored, deleted or refused; an Ingress of its lists stored after it is
+held as well while anything is awaited (its Service may be), though the Resync covers it.
 A new Ingress (no address yet) and every group not held are reconciled at once; an
-implicit group (one Ingress) is complete once the Services its Ingress names are stored,
-and is not held, or no longer, from then on (a user's edit to it waits only for its
-Services); a hold older than :data:`HOLD_SECONDS` (the forwarder stopped before its
-Resync) no longer holds.
+implicit group (one Ingress) is complete once the Services its Ingress names are stored
+with their EndpointSlices, and is not held, or no longer, from then on (a user's edit to
+it waits only for its Services); a hold older than :data:`HOLD_SECONDS` (the forwarder
+stopped before its Resync) no longer holds. A release asks for the reconcile first and
+ends the hold after. The hot path reads neither partition: a held group's request is
+refused by the ``heldAt`` mark on the state item the request writes, and an awaited
+object's older snapshot carries the version awaited, which the write replacing it returns.
 
 resourceVersions are opaque strings to Kubernetes; the contract admits decimal ones only
 and ingest compares them as integers (etcd's revisions, which is what the API server
@@ -63,7 +67,7 @@ from albatross.k8s.node import Node, parse_node
 from albatross.k8s.service import SERVICE_NAME_LABEL
 from albatross.model.readiness import containers_ready
 from albatross.store import table
-from albatross.store.table import Store
+from albatross.store.table import Awaited, Store
 
 logger = Logger(child=True)
 
@@ -201,34 +205,48 @@ def _pod_groups(store: Store, obj: Mapping[str, Any], previous: Mapping[str, Any
 
 
 def _request(
-    settings: Settings, store: Store, groups: set[str], *, cause: str, hold: bool = False, release: bool = False
+    settings: Settings,
+    store: Store,
+    groups: set[str],
+    *,
+    cause: str,
+    hold: bool = False,
+    release: bool = False,
+    sent: float | None = None,
 ) -> set[str]:
     """A reconcile of each IngressGroup; a sync of each binding on the targets queue (a
     binding has no model to build: ADR 0013). ``hold``: hold the groups until the next
-    Resync instead (see the module docstring); groups held already are not reconciled
-    either, unless ``release`` (the Resync that ends their hold). Returns the groups
-    asked for (held ones left out)."""
+    Resync instead (see the module docstring; ``sent``: when the change that holds them
+    was sent); groups held already are not reconciled either (their request is refused
+    by the hold's mark on the very item it writes: no read), unless ``release`` (what
+    ends their hold: the caller ends it, in the index, after this request). Returns the
+    groups asked for (held ones left out)."""
     bound = {g for g in groups if bindings.binding_of(g) is not None}
     if bound and settings.targets_queue_url:
         queues.enqueue(settings.targets_queue_url, bound, cause=cause, service="*")
     wanted = groups - bound
     if not wanted:
         return bound
-    now = time.time()
     if release:
-        held = set()
-    elif hold:
+        store.unhold(wanted)
+        queues.request(settings.work_queue_url, store, wanted, cause=cause)
+        return bound | wanted
+    held: set[str] = set()
+    if hold:
         held = wanted - _complete(store, wanted)
-        store.hold_groups(held, at=now)
-    else:
-        held = store.held_groups(now=now, hold_for=HOLD_SECONDS) & wanted
-        if held and (complete := _complete(store, held)):
-            store.release_groups(complete)
-            held -= complete
+        store.hold_groups(held, at=time.time(), sent=sent)
+    refused: set[str] = set()
+    if wanted - held:
+        queues.request(settings.work_queue_url, store, wanted - held, cause=cause, held=refused)
+    if refused and (complete := _complete(store, refused)):
+        # held, and nothing of theirs is on its way any more (its last piece was stored by
+        # an invocation running at once, which read the holds before this one was written)
+        _request(settings, store, complete, cause=cause, release=True)
+        store.release_groups(complete)
+        refused -= complete
+    held |= refused
     if held:
         logger.info("held until the forwarder's Resync", extra={"groups": sorted(held), "event": cause})
-    if wanted - held:
-        queues.request(settings.work_queue_url, store, wanted - held, cause=cause)
     return bound | (wanted - held)
 
 
@@ -241,25 +259,50 @@ def _served(obj: Mapping[str, Any]) -> bool:
 
 def _complete(store: Store, groups: set[str]) -> set[str]:
     """The implicit groups (one Ingress, keyed by it) among ``groups`` whose Ingress is
-    stored with every Service it names: nothing of theirs is still on its way."""
+    stored with every Service it names and those Services' EndpointSlices: nothing of
+    theirs is still on its way (reconciled with a Service and without its slices, a group
+    would deregister its targets, then register them again)."""
     implicit = {g for g in groups if "/" in g}  # an explicit group's name has no "/"
     if not implicit:
         return set()
     ingresses = store.get_objects("Ingress", implicit)
     needed = {group: services_of(obj) for group, obj in ingresses.items()}  # namespace/name each
-    stored = set(store.get_objects("Service", set().union(*needed.values()))) if needed else set()
-    return {group for group, services in needed.items() if services <= stored}
+    services = store.get_objects("Service", set().union(*needed.values())) if needed else {}
+    awaited = store.awaited_items(now=time.time(), hold_for=HOLD_SECONDS) if services else {}
+    ready = {key for key, obj in services.items() if _slices_stored(store, key, obj, awaited)}
+    return {group for group, names in needed.items() if names <= ready}
+
+
+def _slices_stored(store: Store, key: str, service: Mapping[str, Any], awaited: Mapping[str, Awaited]) -> bool:
+    """Whether the EndpointSlices of Service ``key`` are stored: none the last Resync
+    awaits (one of an unknown Service awaits every Service of its namespace), and, for a
+    Service with a selector, at least one: Kubernetes' EndpointSlice controller keeps a
+    placeholder slice for such a Service even with no endpoints, and the forwarder's
+    first list sends a Service's slices right behind it."""
+    namespace = key.split("/", 1)[0]
+    for name, what in awaited.items():
+        kind, _, slice_key = name.partition("/")
+        if kind == "EndpointSlice" and (what.service or slice_key.split("/", 1)[0]) in (key, namespace):
+            return False
+    spec = service.get("spec")
+    spec = spec if isinstance(spec, Mapping) else {}
+    if not spec.get("selector") or spec.get("type") == "ExternalName":
+        return True  # no slices of the controller's: what is stored is all there is
+    return bool(store.endpoint_slices(key))
 
 
 def _release_for_service(settings: Settings, store: Store, key: str, cause: str) -> set[str]:
-    """A Service stored: the held implicit groups of its namespace it completes, asked for."""
+    """A Service (or one of its slices) stored: the held implicit groups of its namespace
+    it completes, asked for, then their holds ended (a crash in between leaves the hold
+    to the next release, never a group without its reconcile)."""
     namespace = key.split("/", 1)[0]
     held = {g for g in store.held_groups(now=time.time(), hold_for=HOLD_SECONDS) if g.startswith(f"{namespace}/")}
     complete = _complete(store, held) if held else set()
     if not complete:
         return set()
+    groups = _request(settings, store, complete, cause=cause, release=True)
     store.release_groups(complete)
-    return _request(settings, store, complete, cause=cause, release=True)
+    return groups
 
 
 def _covered(store: Store, sent: float | None) -> bool:
@@ -300,7 +343,7 @@ def _hold_first(change: ObjectChange, *, store: Store, sent: float | None) -> st
     group = group_key_of(change.object, _class_groups(store, change.object))
     if group in store.held_groups(now=time.time(), hold_for=HOLD_SECONDS):
         return None
-    store.hold_groups({group}, at=time.time())
+    store.hold_groups({group}, at=time.time(), sent=sent)
     return group
 
 
@@ -314,7 +357,7 @@ def apply_change(
         return set()
     rv = int(change.resource_version)
     held_first = _hold_first(change, store=store, sent=sent)
-    applied, previous, redelivered = store.put_snapshot(
+    applied, previous, redelivered, awaited = store.put_snapshot(
         kind=change.kind, key=change.key, rv=rv, obj=change.object, deleted=change.action == "delete"
     )
     if not applied and held_first is not None:
@@ -325,7 +368,15 @@ def apply_change(
         )
         return set()
     try:
-        groups = _follow_change(change, settings=settings, store=store, event_id=event_id, previous=previous, sent=sent)
+        groups = _follow_change(
+            change,
+            settings=settings,
+            store=store,
+            event_id=event_id,
+            previous=previous,
+            sent=sent,
+            awaited=awaited is not None or redelivered,
+        )
     except Exception:
         # Stored, but not enqueued: without a mark, the retry of this very event would
         # be dropped as a duplicate and the change would wait for the drift sweep.
@@ -344,8 +395,11 @@ def _follow_change(
     event_id: str,
     previous: Mapping[str, Any] | None,
     sent: float | None = None,
+    awaited: bool = False,
 ) -> set[str]:
-    """Membership and the reconcile (or targets sync) a stored change asks for."""
+    """Membership and the reconcile (or targets sync) a stored change asks for.
+    ``awaited``: what it replaced was marked as awaited by a Resync (or this is the
+    retry of a change whose handling failed: it may have been)."""
     grouped = _class_groups(store, change.object, previous) if change.kind == "Ingress" else None
     if change.kind == "Ingress" and change.action == "upsert":
         store.add_member(group_key_of(change.object, grouped), change.key)
@@ -366,21 +420,33 @@ def _follow_change(
     elif groups:
         affected = groups
         hold = _holds(store, change, previous, sent)
-        groups = _request(settings, store, affected, cause=event_id, hold=hold)
-        if hold and _covered(store, sent) and not _awaiting(store):
-            # the Resync that covers this change was applied meanwhile, or the last object
+        groups = _request(settings, store, affected, cause=event_id, hold=hold, sent=sent)
+        if hold and (held := affected - groups):
+            # The Resync that covers this change was applied meanwhile, or the last object
             # it awaited was stored, and may have released the holds before this one was
-            # written: released here
-            groups |= _request(settings, store, store.release_groups(affected), cause=event_id)
-        elif hold and (complete := _complete(store, affected)):
-            # the Service it names was stored meanwhile by an invocation running at once
-            # (EventBridge keeps no order), which read the holds before this one was written
-            released = store.release_groups(complete)
-            groups |= _request(settings, store, released, cause=event_id, release=True)
-    if change.kind == "Service" and change.action == "upsert":
+            # written: released here; else those its Services (and their slices) complete,
+            # stored meanwhile by invocations running at once (EventBridge keeps no
+            # order), which read the holds before this one was written.
+            released = held if _covered(store, sent) and not _awaiting(store) else _complete(store, held)
+            if released:
+                groups |= _request(settings, store, released, cause=event_id, release=True)
+                store.release_groups(released)
+    # Only what can complete a held group looks at the holds: a Service or slice stored
+    # for the first time (or one a Resync awaits); an update of one stored reads nothing.
+    fresh = previous is None or awaited
+    if change.kind == "Service" and change.action == "upsert" and fresh:
         groups |= _release_for_service(settings, store, change.key, event_id)
-    if change.kind in AWAITED_KINDS:
-        groups |= _release_on_arrival(settings, store, f"{change.kind}/{change.key}", event_id)
+    if service and change.action == "upsert" and fresh:
+        groups |= _release_for_service(settings, store, service, event_id)
+    if change.kind in AWAITED_KINDS and fresh:
+        groups |= _release_on_arrival(
+            settings,
+            store,
+            f"{change.kind}/{change.key}",
+            rv=None if change.action == "delete" else int(change.resource_version),
+            retried=awaited,
+            cause=event_id,
+        )
     logger.info(
         "snapshot stored",
         extra={"kind": change.kind, "key": change.key, "rv": change.resource_version, "groups": sorted(groups)},
@@ -414,9 +480,10 @@ def apply_resync(
     sent_at = time.time() if sent is None else sent
     groups: set[str] = set()
     stale: dict[str, list[str]] = {}
+    snapshots: dict[str, Mapping[str, tuple[int, Mapping[str, Any]]]] = {}  # what was stored, per kind
     for kind, live in resync.keys.items():
         wanted = set(live)
-        stored = store.live_snapshots(kind)
+        stored = snapshots[kind] = store.live_snapshots(kind)
         mark = _as_of(resync, kind)
         # A Resync sent before the one that set the mark (late, or redriven) asks for
         # nothing again: the newer one judged the same objects at newer versions.
@@ -441,23 +508,29 @@ def apply_resync(
                         extra={"kind": kind, "asOf": mark, "mark": prior, "snapshots": rebased},
                     )
                 # what is stored again at version 0 holds the old sequence's content: asked for anew
-                stale[kind] = stale_keys(resync, kind, store.live_snapshots(kind))
+                snapshots[kind] = store.live_snapshots(kind)
+                stale[kind] = stale_keys(resync, kind, snapshots[kind])
                 continue
         for key, (rv, obj) in stored.items():
             if key in wanted or not resync.judges(kind, key, rv):
                 continue
-            applied, previous, _ = store.put_snapshot(kind=kind, key=key, rv=rv, obj=obj, deleted=True)
+            applied, previous, *_ = store.put_snapshot(kind=kind, key=key, rv=rv, obj=obj, deleted=True)
             if applied:
                 groups |= _groups_affected(store, kind, obj, previous, deleted=True)
         if newest:
             stale[kind] = stale_keys(resync, kind, stored)
     # Recorded before the holds are read: a change held concurrently either sees this
-    # record (and releases its hold itself) or wrote its hold before they are read.
-    store.record_resync(event_id=event_id, at=time.time(), sent=sent_at)
-    held = store.held_groups(now=sent_at, hold_for=float("inf"))
+    # record (and releases its hold itself) or wrote its hold before they are read. A
+    # Resync sent before the one recorded (late, redriven) releases nothing: the newer
+    # one judged the holds, and may still await what its own lists hold.
+    recorded = store.record_resync(event_id=event_id, at=time.time(), sent=sent_at)
+    # Only the holds of changes sent before it: one held by a later list (a newer
+    # forwarder's) waits for the Resync that covers it.
+    holds = store.holds(now=sent_at, hold_for=float("inf")) if recorded else {}
+    held = {group for group, held_sent in holds.items() if held_sent is None or held_sent <= sent_at}
     # Recorded even with nothing held: an Ingress of these lists stored after this Resync
     # is covered by it, yet its Service or the rest of its group may still be on the way.
-    if _still_on_their_way(resync, stale, store) and held:
+    if recorded and _still_on_their_way(resync, stale, snapshots, store) and held:
         # the Resync overtook changes of its own lists (EventBridge keeps no order): a
         # held group goes once they are stored (_release_on_arrival), or whole
         held = _complete(store, held)
@@ -475,41 +548,98 @@ def apply_resync(
 # How long a sync hold holds (the reconcile's targets path honours it too).
 HOLD_SECONDS = table.HOLD_SECONDS
 
-# The kinds a held group's reconcile needs whole: its members and their Services.
-AWAITED_KINDS = ("Ingress", "Service")
+# The kinds a held group's reconcile needs whole: its members, their Services and the
+# Services' EndpointSlices.
+AWAITED_KINDS = ("Ingress", "Service", "EndpointSlice")
 
 
-def _still_on_their_way(resync: Resync, stale: Mapping[str, list[str]], store: Store) -> bool:
-    """Whether Ingresses or Services the Resync lists are not stored (at the version it
-    lists) yet: recorded as awaited, read again after (a change stored meanwhile either
-    sees the record or is seen here), and those still missing kept awaited."""
-    missing = {f"{kind}/{key}" for kind in AWAITED_KINDS for key in stale.get(kind, [])}
+def _still_on_their_way(
+    resync: Resync,
+    stale: Mapping[str, list[str]],
+    stored: Mapping[str, Mapping[str, tuple[int, Mapping[str, Any]]]],
+    store: Store,
+) -> bool:
+    """Whether Ingresses, Services or EndpointSlices the Resync lists are not stored (at
+    the version it lists) yet: recorded as awaited (and marked on their older stored
+    snapshots, whose next write then says so), read again after (a change stored
+    meanwhile either sees the record or the mark, or is seen here), and those still
+    missing kept awaited. One stored as a tombstone at the listed version or newer is
+    not awaited: it was deleted after the list (its change, if still on its way, is
+    dropped as stale and would never clear it)."""
+    versions = resync.versions or {}
+    missing: dict[str, Awaited] = {}
+    for kind in AWAITED_KINDS:
+        for key in stale.get(kind, []):
+            old = (stored.get(kind) or {}).get(key)
+            service = _service_of(kind, old[1]) if old is not None else None
+            missing[f"{kind}/{key}"] = Awaited(int((versions.get(kind) or {}).get(key, "0")), service)
     if not missing:
         return False
     store.await_objects(missing, at=time.time())
-    still = {
-        f"{kind}/{key}"
-        for kind in AWAITED_KINDS
-        if any(m.startswith(f"{kind}/") for m in missing)
-        for key in stale_keys(resync, kind, store.live_snapshots(kind))
-    }
-    store.arrived(missing - still)
-    logger.info("held groups wait for what the Resync listed", extra={"awaited": sorted(missing & still)[:20]})
-    return bool(missing & still)
+    for name, what in missing.items():
+        kind, _, key = name.partition("/")
+        if (old := (stored.get(kind) or {}).get(key)) is not None:
+            store.mark_awaited(kind=kind, key=key, obj=old[1], rv=what.rv)
+    still: set[str] = set()
+    for kind in sorted({name.partition("/")[0] for name in missing}):
+        left = [k for k in stale_keys(resync, kind, store.live_snapshots(kind)) if f"{kind}/{k}" in missing]
+        gone = store.gone_versions(kind) if left else {}
+        still |= {f"{kind}/{k}" for k in left if gone.get(k, -1) < missing[f"{kind}/{k}"].rv}
+    store.arrived(set(missing) - still)
+    logger.info("held groups wait for what the Resync listed", extra={"awaited": sorted(still)[:20]})
+    return bool(still)
 
 
-def _release_on_arrival(settings: Settings, store: Store, awaited: str, cause: str) -> set[str]:
-    """An object the last Resync listed and found missing is stored: when it was the last
-    one awaited, the groups held go (see :func:`apply_resync`)."""
-    if not store.arrived({awaited}) or store.awaited(now=time.time(), hold_for=HOLD_SECONDS):
+def _release_on_arrival(
+    settings: Settings, store: Store, awaited: str, *, rv: int | None, retried: bool, cause: str
+) -> set[str]:
+    """An object the last Resync listed and found missing is stored (``rv``; None: its
+    delete, or a change ingest refused, which will never be stored either): when it was
+    the last one awaited, the groups the Resync held go (see :func:`apply_resync`).
+    Their reconciles are asked for before the object leaves "awaited" (a crash in
+    between leaves it for the retry); of two last arrivals at once, whichever finds
+    nothing awaited after its own went asks. ``retried``: the retry of a change whose
+    handling failed: with nothing awaited any more, it asks for what may be left."""
+    items = store.awaited_items(now=time.time(), hold_for=HOLD_SECONDS)
+    what = items.get(awaited)
+    if what is None:
+        return _release_covered(settings, store, cause) if retried and not items else set()
+    if rv is not None and rv < what.rv:
+        return set()  # an older version than the Resync listed: the one it listed is still on its way
+    if not set(items) - {awaited}:
+        groups = _release_covered(settings, store, cause)
+        store.arrived({awaited})
+        return groups
+    store.arrived({awaited})
+    if store.awaited(now=time.time(), hold_for=HOLD_SECONDS):
         return set()
-    held = store.held_groups(now=time.time(), hold_for=float("inf"))
-    if not held:
+    return _release_covered(settings, store, cause)  # the others went meanwhile
+
+
+def _release_covered(settings: Settings, store: Store, cause: str) -> set[str]:
+    """Nothing awaited any more: the groups held by changes the last Resync covers (sent
+    before it) go; those held by a later list wait for the Resync that covers them."""
+    last = store.last_resync_sent()
+    holds = store.holds(now=time.time(), hold_for=float("inf"))
+    covered = {g for g, sent in holds.items() if sent is None or (last is not None and sent <= last)}
+    if not covered:
         return set()
-    groups = _request(settings, store, held, cause=cause, release=True)
-    store.release_groups(held)
-    logger.info("what the Resync listed is stored", extra={"released": sorted(held)})
+    groups = _request(settings, store, covered, cause=cause, release=True)
+    store.release_groups(covered)
+    logger.info("what the Resync listed is stored", extra={"released": sorted(covered)})
     return groups
+
+
+def refused(detail: Any, *, settings: Settings, store: Store, cause: str) -> set[str]:
+    """A change ingest refused (malformed: it will never be stored) is no longer awaited:
+    the groups waiting for it go once nothing else is (they are reconciled without it,
+    as with any member ingest cannot read: ADR 0002)."""
+    if not isinstance(detail, Mapping) or detail.get("cluster") != settings.cluster:
+        return set()
+    kind, key = detail.get("kind"), detail.get("key")
+    if kind not in AWAITED_KINDS or not isinstance(key, str) or not key:
+        return set()
+    return _release_on_arrival(settings, store, f"{kind}/{key}", rv=None, retried=False, cause=cause)
 
 
 # At most this many objects are asked for again per Resync (50 messages); the rest, if
@@ -590,7 +720,7 @@ def _rebaseline(
     rebased = 0
     for key, (rv, obj) in stored.items():
         if rv <= mark and key not in wanted and resync.judges(kind, key, rv):
-            applied, previous, _ = store.put_snapshot(kind=kind, key=key, rv=rv, obj=obj, deleted=True)
+            applied, previous, *_ = store.put_snapshot(kind=kind, key=key, rv=rv, obj=obj, deleted=True)
             if applied:
                 groups |= _groups_affected(store, kind, obj, previous, deleted=True)
     for key, snap in store.snapshots_above(kind, mark).items():

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from albatross.aws import clients
 from albatross.aws.errors import Retryable, aws_errors
 from albatross.contract import WriteBack
-from albatross.store.table import Store
+from albatross.store.table import HOLD_SECONDS, Store
 
 
 def _group_id(group: str) -> str:
@@ -51,14 +51,27 @@ def enqueue(
     _send(queue_url, entries)
 
 
-def request(queue_url: str, store: Store, groups: Iterable[str], *, cause: str, stale_after: float = 900) -> set[str]:
+def request(
+    queue_url: str,
+    store: Store,
+    groups: Iterable[str],
+    *,
+    cause: str,
+    stale_after: float = 900,
+    held: set[str] | None = None,
+) -> set[str]:
     """Ask for a reconcile of each group, coalesced: a group that already has one
     requested and not yet started is not enqueued again (twenty events for one group
     arriving together cost one reconcile, or two when some arrive after it started). A
-    mark older than ``stale_after`` seconds (a lost message) does not hold. Returns the
-    groups enqueued."""
+    mark older than ``stale_after`` seconds (a lost message) does not hold. ``held``: a
+    group ingest's sync hold holds is not enqueued either, and is added to it. Returns
+    the groups enqueued."""
     now = time.time()
-    wanted = {g for g in set(groups) if store.request(g, now=now, stale_after=stale_after)}
+    after = None if held is None else now - HOLD_SECONDS
+    marks = {g: store.request_unless_held(g, now=now, stale_after=stale_after, held_after=after) for g in set(groups)}
+    wanted = {g for g, mark in marks.items() if mark == "requested"}
+    if held is not None:
+        held |= {g for g, mark in marks.items() if mark == "held"}
     try:
         enqueue(queue_url, wanted, cause=cause)
     except Exception:

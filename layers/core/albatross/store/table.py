@@ -7,7 +7,7 @@ import json
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from albatross.aws import clients
 from albatross.aws.errors import ConditionFailed, Retryable, aws_errors
@@ -21,9 +21,6 @@ _OWNED = "ownedLoadBalancers"  # state item attribute: the ARNs of the load bala
 _HELD = "held#"  # held#<physical id> / grp#<group>: the group's stack index holds that resource
 _MADE = "made:"  # state item attributes: made:<physical id> → {"id": resource id, "at": when recorded}
 _FAILED = "failedRuns"  # state item attribute: failed executions in a row, and when the last one failed
-# state item attributes: the reconcile that holds the group (its request id) and until
-# when (epoch seconds): one reconcile of a group at a time across the work queues (ADR 0017)
-_LEASE, _LEASE_UNTIL = "lease", "leaseUntil"
 TOMBSTONE_SECONDS = 15 * 24 * 3600
 _SINGLE_SK = "#"
 _SINGLE_PARTITION = ("IngressClass", "IngressClassParams", "Node")
@@ -36,6 +33,19 @@ MARK_PK = "forwarder#mark"  # sk: the kind
 # forwarder that stopped first.
 HOLD_SECONDS = 600.0
 AWAIT_PK = "forwarder#awaited"  # sk: <Kind>/<key> a Resync listed that ingest had not stored yet
+# The sync hold's markers on items the hot path writes anyway, so that an ingest with no
+# adoption in progress reads neither partition above: a held group's state item carries
+# when it was held (its request is refused while it does), an awaited object's stored
+# snapshot the version awaited (its next write returns it).
+_HELD_AT = "heldAt"
+_AWAITED = "awaited"
+
+
+class Awaited(NamedTuple):
+    """An object a Resync listed that ingest had not stored (at that version)."""
+
+    rv: int  # the version the Resync listed (0: not said)
+    service: str | None  # an EndpointSlice's Service (namespace/name), when known
 
 
 def snapshot_key(kind: str, key: str, obj: Mapping[str, Any] | None = None) -> tuple[str, str]:
@@ -174,6 +184,9 @@ class SnapshotWrite(NamedTuple):
     applied: bool
     previous: Mapping[str, Any] | None
     redelivered: bool = False
+    # the version a Resync awaits of this object (ingest's sync hold), marked on the
+    # stored item it replaced: the hot path learns it from its own write, reading nothing
+    awaited: int | None = None
 
 
 class Store:
@@ -245,10 +258,11 @@ class Store:
                     return SnapshotWrite(False, None)
                 condition, values = newer, newer_values  # what was judged changed meanwhile: judge again
                 continue
-            attrs = old.get("Attributes")
+            attrs = old.get("Attributes") or {}
+            awaited = int(attrs[_AWAITED]["N"]) if _AWAITED in attrs else None
             if not attrs or attrs.get("deleted", {}).get("BOOL"):
-                return SnapshotWrite(True, None)
-            return SnapshotWrite(True, json.loads(attrs["body"]["S"]))
+                return SnapshotWrite(True, None, awaited=awaited)
+            return SnapshotWrite(True, json.loads(attrs["body"]["S"]), awaited=awaited)
         return SnapshotWrite(False, None)
 
     def mark_pending(self, *, kind: str, key: str, rv: int, obj: Mapping[str, Any], previous: Any) -> None:
@@ -471,13 +485,45 @@ class Store:
                     out[f"{ns}/{meta['name']}" if ns else meta["name"]] = (int(item["rv"]["N"]), body)
         return out
 
+    def gone_versions(self, kind: str) -> dict[str, int]:
+        """Every tombstone of a (namespaced) kind: key → the version it was deleted at."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "FilterExpression": "begins_with(pk, :p) AND deleted = :t",
+            "ExpressionAttributeValues": {":p": {"S": f"obj#{kind}#"}, ":t": {"BOOL": True}},
+        }
+        out: dict[str, int] = {}
+        with aws_errors():
+            for page in clients.dynamodb().get_paginator("scan").paginate(**kwargs):
+                for item in page.get("Items", []):
+                    out[_key_of(json.loads(item["body"]["S"]))] = int(item["rv"]["N"])
+        return out
+
     # --- the forwarder's Resync ----------------------------------------------------------
 
-    def record_resync(self, *, event_id: str, at: float, sent: float | None = None) -> None:
+    def record_resync(self, *, event_id: str, at: float, sent: float | None = None) -> bool:
         """Ingest applied a Resync: the proof that a forwarder reaches it. ``sent``: when
-        the forwarder sent it (the event's time), if known."""
-        sent_attr = {"sent": {"N": f"{sent:.3f}"}} if sent is not None else {}
-        self._put(RESYNC_PK, _SINGLE_SK, event={"S": event_id}, at={"N": f"{at:.3f}"}, **sent_attr)
+        the forwarder sent it (the event's time), if known. Only forward: a Resync sent
+        before the one recorded (late, or redriven from the dead-letter queue) leaves the
+        record as it is (what :meth:`last_resync_sent` vouches for never goes back);
+        returns whether this one was recorded."""
+        item = {"pk": {"S": RESYNC_PK}, "sk": {"S": _SINGLE_SK}, "event": {"S": event_id}, "at": {"N": f"{at:.3f}"}}
+        if sent is None:
+            with aws_errors():
+                clients.dynamodb().put_item(TableName=self.table, Item=item)
+            return True
+        try:
+            with aws_errors():
+                clients.dynamodb().put_item(
+                    TableName=self.table,
+                    Item={**item, "sent": {"N": f"{sent:.3f}"}},
+                    ConditionExpression="attribute_not_exists(#sent) OR #sent <= :sent",
+                    ExpressionAttributeNames={"#sent": "sent"},
+                    ExpressionAttributeValues={":sent": {"N": f"{sent:.3f}"}},
+                )
+        except ConditionFailed:
+            return False
+        return True
 
     def last_resync_sent(self) -> float | None:
         """When the forwarder sent the last Resync ingest applied (None: none yet, or
@@ -498,41 +544,108 @@ class Store:
             )
         return item
 
-    def hold_groups(self, groups: Iterable[str], *, at: float) -> None:
+    def hold_groups(self, groups: Iterable[str], *, at: float, sent: float | None = None) -> None:
         """Hold these groups' reconciles until the forwarder's next Resync (ingest's
-        sync hold): one item each in the hold partition."""
+        sync hold): the mark on each group's state item (its requests are refused while
+        it holds, :meth:`request_unless_held`) and one item each in the hold partition,
+        the index the releases read. ``sent``: when the change that held it was sent (a
+        Resync sent before it does not cover it)."""
         for group in sorted(set(groups)):
-            self._put(HOLD_PK, group, at={"N": f"{at:.3f}"})
+            with aws_errors():
+                clients.dynamodb().update_item(
+                    TableName=self.table,
+                    Key={"pk": {"S": f"grp#{group}"}, "sk": {"S": STATE_SK}},
+                    UpdateExpression="SET #held = :at",
+                    ExpressionAttributeNames={"#held": _HELD_AT},
+                    ExpressionAttributeValues={":at": {"N": f"{at:.3f}"}},
+                )
+            self._put(
+                HOLD_PK, group, at={"N": f"{at:.3f}"}, **({"sent": {"N": f"{sent:.3f}"}} if sent is not None else {})
+            )
 
     def held_groups(self, *, now: float, hold_for: float) -> set[str]:
         """The groups held less than ``hold_for`` seconds ago (an older hold no longer holds)."""
-        return {item["sk"]["S"] for item in self._query(HOLD_PK) if float(item["at"]["N"]) > now - hold_for}
+        return set(self.holds(now=now, hold_for=hold_for))
+
+    def holds(self, *, now: float, hold_for: float) -> dict[str, float | None]:
+        """The groups held less than ``hold_for`` seconds ago → when the change that held
+        each was sent (None: not known)."""
+        return {
+            item["sk"]["S"]: float(item["sent"]["N"]) if "sent" in item else None
+            for item in self._query(HOLD_PK)
+            if float(item["at"]["N"]) > now - hold_for
+        }
+
+    def unhold(self, groups: Iterable[str]) -> None:
+        """Take the hold mark off these groups' state items, before their reconcile is
+        requested (:meth:`release_groups` ends the hold after it: a crash in between
+        leaves them in the index, for the next release)."""
+        for group in sorted(set(groups)):
+            try:
+                with aws_errors():
+                    clients.dynamodb().update_item(
+                        TableName=self.table,
+                        Key={"pk": {"S": f"grp#{group}"}, "sk": {"S": STATE_SK}},
+                        UpdateExpression="REMOVE #held",
+                        ConditionExpression="attribute_exists(#held)",  # no state item made for none
+                        ExpressionAttributeNames={"#held": _HELD_AT},
+                    )
+            except ConditionFailed:
+                pass
 
     def release_groups(self, groups: Iterable[str] | None = None) -> set[str]:
         """End the hold of ``groups`` (None: of every held group, old holds too); returns
         the groups that were held."""
         held = {item["sk"]["S"] for item in self._query(HOLD_PK)}
         released = held if groups is None else held & set(groups)
+        self.unhold(released)
         for group in sorted(released):
             self._delete(HOLD_PK, group)
         return released
 
-    def await_objects(self, keys: Iterable[str], *, at: float) -> None:
-        """Record objects (``<Kind>/<key>``) a Resync listed that were not stored yet: the
-        held groups wait for them (ingest's sync hold)."""
-        for key in sorted(set(keys)):
-            self._put(AWAIT_PK, key, at={"N": f"{at:.3f}"})
+    def await_objects(self, listed: Mapping[str, Awaited], *, at: float) -> None:
+        """Record objects (``<Kind>/<key>`` → what is awaited of it) a Resync listed that
+        were not stored yet (at that version): the held groups wait for them (ingest's
+        sync hold)."""
+        for key, what in sorted(listed.items()):
+            service = {"service": {"S": what.service}} if what.service else {}
+            self._put(AWAIT_PK, key, at={"N": f"{at:.3f}"}, rv={"N": str(what.rv)}, **service)
+
+    def mark_awaited(self, *, kind: str, key: str, obj: Mapping[str, Any], rv: int) -> None:
+        """Mark the stored (older) snapshot of an awaited object with the version awaited:
+        the write that replaces it returns the mark (:attr:`SnapshotWrite.awaited`)."""
+        pk, sk = snapshot_key(kind, key, obj)
+        try:
+            with aws_errors():
+                clients.dynamodb().update_item(
+                    TableName=self.table,
+                    Key={"pk": {"S": pk}, "sk": {"S": sk}},
+                    UpdateExpression="SET #awaited = :rv",
+                    ConditionExpression="attribute_exists(pk) AND rv < :rv",  # stored meanwhile: nothing to mark
+                    ExpressionAttributeNames={"#awaited": _AWAITED},
+                    ExpressionAttributeValues={":rv": {"N": str(rv)}},
+                )
+        except ConditionFailed:
+            pass
 
     def arrived(self, keys: Iterable[str]) -> set[str]:
         """Of ``keys``, the awaited ones, no longer awaited; returns them."""
-        found = {item["sk"]["S"] for item in self._query(AWAIT_PK)} & set(keys)
+        found = set(self.awaited_items(now=0, hold_for=float("inf"))) & set(keys)
         for key in sorted(found):
             self._delete(AWAIT_PK, key)
         return found
 
     def awaited(self, *, now: float, hold_for: float) -> set[str]:
         """The objects awaited for less than ``hold_for`` seconds."""
-        return {item["sk"]["S"] for item in self._query(AWAIT_PK) if float(item["at"]["N"]) > now - hold_for}
+        return set(self.awaited_items(now=now, hold_for=hold_for))
+
+    def awaited_items(self, *, now: float, hold_for: float) -> dict[str, Awaited]:
+        """The objects awaited for less than ``hold_for`` seconds, with what is awaited."""
+        return {
+            item["sk"]["S"]: Awaited(int(item.get("rv", {}).get("N", "0")), item.get("service", {}).get("S"))
+            for item in self._query(AWAIT_PK)
+            if float(item["at"]["N"]) > now - hold_for
+        }
 
     def last_resync(self) -> tuple[str, float] | None:
         """(event id, when ingest applied it) of the last Resync, if any."""
@@ -803,18 +916,34 @@ class Store:
     def request(self, group: str, *, now: float, stale_after: float) -> bool:
         """Mark the group as having a reconcile requested; False when one already is (and
         was marked less than ``stale_after`` seconds ago: the queue still holds it)."""
+        return self.request_unless_held(group, now=now, stale_after=stale_after, held_after=None) == "requested"
+
+    def request_unless_held(
+        self, group: str, *, now: float, stale_after: float, held_after: float | None
+    ) -> Literal["requested", "pending", "held"]:
+        """:meth:`request`, refused (``held``) while the group is held since after
+        ``held_after`` (ingest's sync hold; None: holds are not looked at). One
+        conditional write: the hold is judged on the item the request writes anyway."""
+        condition = "(attribute_not_exists(requested) OR requested < :stale)"
+        values: dict[str, Any] = {":now": {"N": repr(now)}, ":stale": {"N": repr(now - stale_after)}}
+        if held_after is not None:
+            condition += f" AND (attribute_not_exists({_HELD_AT}) OR {_HELD_AT} <= :held)"
+            values[":held"] = {"N": f"{held_after:.3f}"}
         try:
             with aws_errors():
                 clients.dynamodb().update_item(
                     TableName=self.table,
                     Key={"pk": {"S": f"grp#{group}"}, "sk": {"S": STATE_SK}},
                     UpdateExpression="SET requested = :now",
-                    ConditionExpression="attribute_not_exists(requested) OR requested < :stale",
-                    ExpressionAttributeValues={":now": {"N": repr(now)}, ":stale": {"N": repr(now - stale_after)}},
+                    ConditionExpression=condition,
+                    ExpressionAttributeValues=values,
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
-        except ConditionFailed:
-            return False
-        return True
+        except ConditionFailed as e:
+            old = getattr(e.__cause__, "response", {}).get("Item") or {}
+            held = float(old[_HELD_AT]["N"]) if _HELD_AT in old else None
+            return "held" if held_after is not None and held is not None and held > held_after else "pending"
+        return "requested"
 
     def take_request(self, group: str) -> None:
         """A reconcile starts: what changes from here on asks for another one."""
@@ -863,50 +992,6 @@ class Store:
                 UpdateExpression="SET dirty = :d",
                 ExpressionAttributeValues={":d": {"BOOL": dirty}},
             )
-
-    # --- one reconcile of a group at a time, across the work queues (ADR 0017) ----------
-
-    def lease(self, group: str, *, holder: str, now: float, seconds: float) -> float:
-        """Take the group's lease for ``holder`` (a reconcile's request id) until ``now +
-        seconds``: one conditional write on its state item. Returns 0 when taken (or
-        already ``holder``'s: a redelivery of the request that took it), else the seconds
-        left of the lease another reconcile holds. A lease whose time is over (its
-        invocation crashed) is taken over."""
-        try:
-            with aws_errors():
-                clients.dynamodb().update_item(
-                    TableName=self.table,
-                    Key={"pk": {"S": f"grp#{group}"}, "sk": {"S": STATE_SK}},
-                    UpdateExpression="SET #lease = :me, #until = :until",
-                    ConditionExpression="attribute_not_exists(#until) OR #until <= :now OR #lease = :me",
-                    ExpressionAttributeNames={"#lease": _LEASE, "#until": _LEASE_UNTIL},
-                    ExpressionAttributeValues={
-                        ":me": {"S": holder},
-                        ":now": {"N": f"{now:.3f}"},
-                        ":until": {"N": f"{now + seconds:.3f}"},
-                    },
-                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                )
-        except ConditionFailed as e:
-            old = getattr(e.__cause__, "response", {}).get("Item") or {}
-            until = float(old[_LEASE_UNTIL]["N"]) if _LEASE_UNTIL in old else now + seconds
-            return max(until - now, 0.001)  # held: never 0, which says taken
-        return 0.0
-
-    def release_lease(self, group: str, *, holder: str) -> None:
-        """Give the group's lease back, if ``holder`` still holds it."""
-        try:
-            with aws_errors():
-                clients.dynamodb().update_item(
-                    TableName=self.table,
-                    Key={"pk": {"S": f"grp#{group}"}, "sk": {"S": STATE_SK}},
-                    UpdateExpression="REMOVE #lease, #until",
-                    ConditionExpression="#lease = :me",
-                    ExpressionAttributeNames={"#lease": _LEASE, "#until": _LEASE_UNTIL},
-                    ExpressionAttributeValues={":me": {"S": holder}},
-                )
-        except ConditionFailed:
-            pass  # taken over after its time, or never taken: not ours to give back
 
     # --- which groups hold a resource (AWS's events about changes made by others) ------------
 
