@@ -21,6 +21,9 @@ _OWNED = "ownedLoadBalancers"  # state item attribute: the ARNs of the load bala
 _HELD = "held#"  # held#<physical id> / grp#<group>: the group's stack index holds that resource
 _MADE = "made:"  # state item attributes: made:<physical id> → {"id": resource id, "at": when recorded}
 _FAILED = "failedRuns"  # state item attribute: failed executions in a row, and when the last one failed
+# state item attributes: the reconcile that holds the group (its request id) and until
+# when (epoch seconds): one reconcile of a group at a time across the work queues (ADR 0017)
+_LEASE, _LEASE_UNTIL = "lease", "leaseUntil"
 TOMBSTONE_SECONDS = 15 * 24 * 3600
 _SINGLE_SK = "#"
 _SINGLE_PARTITION = ("IngressClass", "IngressClassParams", "Node")
@@ -992,6 +995,50 @@ class Store:
                 UpdateExpression="SET dirty = :d",
                 ExpressionAttributeValues={":d": {"BOOL": dirty}},
             )
+
+    # --- one reconcile of a group at a time, across the work queues (ADR 0017) ----------
+
+    def lease(self, group: str, *, holder: str, now: float, seconds: float) -> float:
+        """Take the group's lease for ``holder`` (a reconcile's request id) until ``now +
+        seconds``: one conditional write on its state item. Returns 0 when taken (or
+        already ``holder``'s: a redelivery of the request that took it), else the seconds
+        left of the lease another reconcile holds. A lease whose time is over (its
+        invocation crashed) is taken over."""
+        try:
+            with aws_errors():
+                clients.dynamodb().update_item(
+                    TableName=self.table,
+                    Key={"pk": {"S": f"grp#{group}"}, "sk": {"S": STATE_SK}},
+                    UpdateExpression="SET #lease = :me, #until = :until",
+                    ConditionExpression="attribute_not_exists(#until) OR #until <= :now OR #lease = :me",
+                    ExpressionAttributeNames={"#lease": _LEASE, "#until": _LEASE_UNTIL},
+                    ExpressionAttributeValues={
+                        ":me": {"S": holder},
+                        ":now": {"N": f"{now:.3f}"},
+                        ":until": {"N": f"{now + seconds:.3f}"},
+                    },
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+        except ConditionFailed as e:
+            old = getattr(e.__cause__, "response", {}).get("Item") or {}
+            until = float(old[_LEASE_UNTIL]["N"]) if _LEASE_UNTIL in old else now + seconds
+            return max(until - now, 0.001)  # held: never 0, which says taken
+        return 0.0
+
+    def release_lease(self, group: str, *, holder: str) -> None:
+        """Give the group's lease back, if ``holder`` still holds it."""
+        try:
+            with aws_errors():
+                clients.dynamodb().update_item(
+                    TableName=self.table,
+                    Key={"pk": {"S": f"grp#{group}"}, "sk": {"S": STATE_SK}},
+                    UpdateExpression="REMOVE #lease, #until",
+                    ConditionExpression="#lease = :me",
+                    ExpressionAttributeNames={"#lease": _LEASE, "#until": _LEASE_UNTIL},
+                    ExpressionAttributeValues={":me": {"S": holder}},
+                )
+        except ConditionFailed:
+            pass  # taken over after its time, or never taken: not ours to give back
 
     # --- which groups hold a resource (AWS's events about changes made by others) ------------
 
