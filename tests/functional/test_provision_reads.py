@@ -52,40 +52,65 @@ def limited(account: realistic.Account) -> realistic.Account:
     return account
 
 
-def execute(machine: str, store: Store, view: phases.View, wait: Callable[[float], None] = lambda s: None) -> None:
-    """Run a state machine's Task and Wait states as Step Functions would: the payload's
-    ``input.$`` gets the state, ``ResultSelector``/``ResultPath`` keep the answer, a
-    ``LoadBalancerNotReady`` is retried as its Retry says (``wait`` passes the seconds)
-    and then caught as its Catch says; any other error fails the test."""
+def execute(
+    machine: str,
+    store: Store,
+    view: phases.View,
+    wait: Callable[[float], None] = lambda s: None,
+    *,
+    group: str = STACK,
+    settings: Settings = SETTINGS,
+) -> str | None:
+    """Run a state machine's Task and Wait states as Step Functions would: a payload's
+    ``*.$`` paths read the state, ``ResultSelector``/``ResultPath`` keep the answer, a
+    ``LoadBalancerNotReady`` is retried as its Retry says (``wait`` passes the seconds);
+    an error (that one once retried, or any other) goes where the first Catch naming it,
+    or ``States.ALL``, sends it (``ReportFailure`` for most), at the Catch's
+    ``ResultPath``. Returns the error that failed the execution (its class name, as the
+    Catch sees it), None when it succeeded."""
     definition = json.loads((MACHINES / machine).read_text())
-    carried: dict[str, Any] = {"group": STACK, "view": view.to_json()}
-    name = definition["StartAt"]
-    while name in definition["States"] and name != "Done":
+    carried: dict[str, Any] = {"group": group, "view": view.to_json()}
+    name, failed = definition["StartAt"], None
+    while definition["States"][name]["Type"] not in ("Succeed", "Fail"):
         state = definition["States"][name]
         if state["Type"] == "Wait":
             wait(float(state["Seconds"]))
             name = state["Next"]
             continue
         assert state["Type"] == "Task", name
-        payload = {k: v for k, v in state["Parameters"]["Payload"].items() if not k.endswith(".$")}
-        event = {**payload, "group": STACK, "input": dict(carried)}
+        event = {
+            k.removesuffix(".$"): (dict(carried) if v == "$" else carried.get(v.removeprefix("$.")))
+            if k.endswith(".$")
+            else v
+            for k, v in state["Parameters"]["Payload"].items()
+        }
         [retry] = [r for r in state.get("Retry", []) if "LoadBalancerNotReady" in r["ErrorEquals"]] or [None]
         interval, tries = (float(retry["IntervalSeconds"]), int(retry["MaxAttempts"])) if retry else (0.0, 0)
+        error: Exception | None = None
         while True:
             try:
-                result = steps.run(event, settings=SETTINGS, store=store)
+                result = steps.run(event, settings=settings, store=store)
                 break
-            except LoadBalancerNotReady:
+            except LoadBalancerNotReady as e:
                 if tries == 0:
-                    caught = [c for c in state["Catch"] if "LoadBalancerNotReady" in c["ErrorEquals"]]
-                    assert caught, f"{name}: the load balancer never became ready"
-                    result = None
+                    error = e
                     break
                 tries -= 1
                 wait(interval)
                 interval *= float((retry or {}).get("BackoffRate", 1.0))
-        if result is None:
-            name = caught[0]["Next"]
+            except Exception as e:  # noqa: BLE001  # any error of the function: Step Functions hands it to the Catch
+                error = e
+                break
+        if error is not None:  # the first Catch naming the error, or States.ALL, as Step Functions picks
+            code = type(error).__name__
+            [catch, *_] = [c for c in state.get("Catch", []) if {code, "States.ALL"} & set(c["ErrorEquals"])] or [None]
+            assert catch is not None, f"{name}: {error!r} and no Catch"
+            carried[catch["ResultPath"].removeprefix("$.")] = {
+                "Error": code,
+                "Cause": json.dumps({"errorMessage": str(error)}),
+            }
+            failed = code if catch["Next"] == "ReportFailure" else failed
+            name = catch["Next"]
             continue
         if "ResultSelector" in state:
             selected = {
@@ -93,6 +118,7 @@ def execute(machine: str, store: Store, view: phases.View, wait: Callable[[float
             }
             carried[state["ResultPath"].removeprefix("$.")] = selected
         name = state["Next"]
+    return failed
 
 
 def reads(counter: CallCounter) -> dict[str, int]:
@@ -104,7 +130,7 @@ def counted(
 ) -> dict[str, int]:
     counter = CallCounter()
     try:
-        execute(machine, store, view, wait)
+        assert execute(machine, store, view, wait) is None
     finally:
         counter.close()
     return reads(counter)
@@ -125,6 +151,7 @@ def test_creating_2048_reads_only_what_each_phase_changes(moto_endpoint: str) ->
     store = table()
     read = provision(store, desired(make_vpc(CLUSTER)))
     assert "GetResources" not in read  # no phase searches by tags
+    assert "DescribeTags" not in read  # the view's ids are the group's records: not asked about (test_view_trust)
     # the creates' look for a resource of the same name (security group, target group,
     # load balancer: AWS's names are unique), the targets' health and the backend rules,
     # the wait by ARN, the listeners and rules under what was just made
@@ -169,6 +196,7 @@ def test_teardown_reads_by_id_and_deletes_everything(moto_endpoint: str) -> None
     view = phases.View.of(desired=None, actual=actual, steps=plan(None, actual), trusted=True)
     read = counted("teardown.asl.json", store, view)
     assert "GetResources" not in read
+    assert "DescribeTags" not in read  # what the view names is what the stack index holds, or under it
     assert load_balancers() == []
     assert clients.elbv2().describe_target_groups()["TargetGroups"] == []
     assert sum(read.values()) <= 15, read

@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, overload
+from typing import Any, TypeVar, overload
 
 from albatross.aws import clients, networking
 from albatross.aws.errors import NotFound, aws_errors
@@ -40,6 +40,8 @@ from albatross.model.discovery import Discovery
 from albatross.model.names import LEGACY_TAG_CLUSTER, LOAD_BALANCER_ID, TAG_CLUSTER, TAG_RESOURCE, TAG_STACK, owned_by
 from albatross.model.stack import LOAD_BALANCER, Stack
 from albatross.plan.actual import Actual, ActualResource, StackIndex
+
+T = TypeVar("T")
 
 _TYPE_FILTERS = [k.tag_filter for k in roots() if k.tag_filter is not None]
 
@@ -284,9 +286,10 @@ def existing_load_balancers(actual: Actual, stack_id: str) -> tuple[dict[str, An
     )
 
 
-def _each(read: Callable[[dict[str, str]], list[ActualResource]], ids: Mapping[str, str]) -> list[ActualResource]:
-    """``read`` of all of ``ids`` in one call; when one of them is gone (the call fails
-    whole), one call each, leaving out the gone ones."""
+def each(read: Callable[[dict[str, str]], list[T]], ids: Mapping[str, str]) -> list[T]:
+    """``read`` of all of ``ids`` (physical id → resource id) in one call; when one of
+    them is gone (the call fails whole, :class:`~albatross.aws.errors.NotFound`), one
+    call each, leaving out the gone ones."""
     if not ids:
         return []
     try:
@@ -294,13 +297,24 @@ def _each(read: Callable[[dict[str, str]], list[ActualResource]], ids: Mapping[s
     except NotFound:
         if len(ids) == 1:
             return []
-    out: list[ActualResource] = []
+    out: list[T] = []
     for one, rid in ids.items():
         try:
             out += read({one: rid})
         except NotFound:
             continue
     return out
+
+
+def _described(kind: Kind, ids: Mapping[str, str]) -> list[ActualResource]:
+    with aws_errors():
+        return kind.describe(AWS, ids)
+
+
+def describe(kind: Kind, ids: Mapping[str, str]) -> list[ActualResource]:
+    """Resources of a parentless kind by physical id (→ resource id), as its describe
+    call gives them, nothing under them; the gone ones left out (:func:`each`)."""
+    return each(partial(_described, kind), ids)
 
 
 def parent_of(arn: str) -> str:
@@ -352,10 +366,10 @@ def locate(*, cluster: str, stack_id: str, recorded: Mapping[str, str] | None = 
     # gone since costs no extra call per listed one.
     resources: list[ActualResource] = []
     for kind in roots():
-        resources += _each(partial(_read, kind), of(listed, kind))
+        resources += each(partial(_read, kind), of(listed, kind))
     direct: list[ActualResource] = []  # read by id; what hangs under them is listed with them
     for kind in roots():
-        found = _each(partial(_read, kind), of(unlisted, kind))
+        found = each(partial(_read, kind), of(unlisted, kind))
         resources += found
         direct += [r for r in found if r.type == kind.type]
     # A recorded listener or rule that its parent's listing did not show is asked for by

@@ -47,7 +47,7 @@ from albatross.k8s.errors import readable
 from albatross.k8s.node import Node, parse_node
 from albatross.k8s.service import parse_endpoint_slice, parse_service
 from albatross.kinds import KINDS, kind_of
-from albatross.kinds.base import Kind
+from albatross.kinds.base import Kind, tag_dict
 from albatross.model import names
 from albatross.model import networking as net
 from albatross.model.stack import ALB_TARGET, LISTENER_RULE, LOAD_BALANCER, SECURITY_GROUP, TARGET_GROUP, Stack
@@ -221,18 +221,98 @@ def _kind_of_id(physical_id: str) -> Kind | None:
     return next((k for k in reversed(KINDS) if k.owns(physical_id)), None)
 
 
-def _describe(kind: Kind, ids: Mapping[str, str]) -> list[ActualResource]:
-    """Resources of a parentless kind by physical id (→ resource id), one call; the gone
-    ones left out (one call each, then)."""
-    if not ids:
-        return []
-    try:
-        with aws_errors():
-            return kind.describe(AWS, dict(ids))
-    except NotFound:
-        if len(ids) == 1:
-            return []
-    return [r for one, rid in ids.items() for r in _describe(kind, {one: rid})]
+class ForeignView(Exception):
+    """An execution's view names a resource that is not the group's. An execution's
+    input is data anyone allowed to start (or redrive) one could have written, and a
+    message may act only on what Albatross manages: the task refuses before any call on
+    what the view names, and the execution fails (a Warning on the members, the stack
+    index forgotten: the next reconcile searches by tags)."""
+
+
+def _records(state: GroupState) -> set[str]:
+    """The physical ids the group's stored records name: its stack index's, what
+    Albatross made for it, the load balancers it made or adopted."""
+    ids = (state.index or {}).get("ids")
+    return {str(p) for p in (ids.values() if isinstance(ids, Mapping) else ()) if p} | set(state.made) | state.owned
+
+
+def _root(physical_id: str) -> str:
+    """The parentless resource a listener, rule or ALB target hangs under (their ARNs
+    extend it); the id itself for the others."""
+    for _ in KINDS:  # a parent's ARN is a segment shorter: bounded by the kinds' depth
+        parent = discovery.parent_of(physical_id)
+        if not parent:
+            break
+        physical_id = parent
+    return physical_id
+
+
+def _elb_tags(ids: dict[str, str]) -> list[tuple[str, dict[str, str]]]:
+    with aws_errors():
+        found = AWS.elbv2().describe_tags(ResourceArns=list(ids))["TagDescriptions"]
+    return [(str(d["ResourceArn"]), tag_dict(d.get("Tags"))) for d in found]
+
+
+def _tags_of(ids: Iterable[str]) -> dict[str, dict[str, str]]:
+    """Tags of parentless resources by physical id, the gone ones left out: ELBv2's
+    DescribeTags (20 ARNs a call), security groups' own description."""
+    ids = sorted(set(ids))
+    groups = kind_of(SECURITY_GROUP)
+    out = {
+        r.physical_id: tag_dict(r.properties.get("Tags"))
+        for r in discovery.describe(groups, {i: i for i in ids if groups.owns(i)})
+    }
+    arns = [i for i in ids if not groups.owns(i)]
+    for start in range(0, len(arns), 20):
+        out.update(discovery.each(_elb_tags, {a: a for a in arns[start : start + 20]}))
+    return out
+
+
+def vouch(*, cluster: str, group: str, state: GroupState, view: View, desired: Stack | None, task: str) -> None:
+    """Raise :class:`ForeignView` unless every physical id ``view`` names is the group's:
+    one its stored records name (:func:`_records`: no AWS call, the normal case), or
+    hanging under one of those; else one whose tags say it is this cluster's stack for
+    the group (current or legacy cluster tag), as the tag search keeps them: one read
+    per kind, only for ids no record names. A load balancer the view would have deleted
+    must be recorded, tags are not enough (as :func:`albatross.plan.planner.set_aside`
+    rules), and a paired id must be of its desired resource's type. What AWS no longer
+    has is not refused: nothing can be done to it."""
+    refused: dict[str, str] = {}
+    wanted = desired.resources if desired else {}
+    for rid, pid in view.paired.items():
+        if rid in wanted and not kind_of(wanted[rid].type).owns(pid):
+            refused[pid] = f"not a {wanted[rid].type.rsplit('::', 1)[-1]}"
+    records, paired = _records(state), set(view.paired.values())
+    asked: dict[str, list[str]] = {}  # root → the ids that hang on its tags
+    for pid in sorted((paired | set(view.orphans)) - set(refused)):
+        root = _root(pid)
+        kind = _kind_of_id(root)
+        if pid in records or root in records:
+            continue
+        if kind is None or kind.parent_type is not None:
+            refused[pid] = "not an Albatross resource"
+        elif kind.type == LOAD_BALANCER and root not in paired:
+            refused[pid] = "under a load balancer the group neither made nor adopted"
+        else:
+            asked.setdefault(root, []).append(pid)
+    if asked and not refused:  # a view already refused is not read about
+        tags = _tags_of(asked)
+        for root, pids in asked.items():
+            if root in tags and not names.owned_by(tags[root], cluster=cluster, stack=group):
+                refused.update(dict.fromkeys(pids, "tagged for another stack, or not tagged as ours"))
+    if refused:
+        _refuse(group=group, task=task, refused=refused)
+
+
+def _refuse(*, group: str, task: str, refused: Mapping[str, str]) -> None:
+    """Log what a view names that is not the group's, and why, and fail the task."""
+    logger.error(
+        "the execution's view names what is not the group's: refused",
+        extra={"group": group, "task": task, "refused": dict(refused)},
+    )
+    shown = "; ".join(f"{pid} ({why})" for pid, why in sorted(refused.items())[:3])
+    more = f" and {len(refused) - 3} more" if len(refused) > 3 else ""
+    raise ForeignView(f"the execution's input names what is not {group}'s: {shown}{more}; nothing was done to it")
 
 
 def _synthesized(desired: Stack | None, known: Mapping[str, str], skip: str) -> list[ActualResource]:
@@ -259,7 +339,7 @@ def _read_own(
     if kind.parent_type is None:
         ids = {pid: rid for rid, pid in known.items() if kind.owns(pid)}
         ids.update({pid: rid for pid, rid in view.orphans.items() if kind.owns(pid)})
-        found = _describe(kind, ids)
+        found = discovery.describe(kind, ids)
     else:
         found = []
         for parent in [r for r in others if r.type == kind.parent_type]:
@@ -276,11 +356,13 @@ def _run_viewed(*, settings: Settings, store: Store, group: str, phase: str, vie
     state = store.group_state(group)
     desired = Stack.from_json(state.model) if state.model else None
     type_name = phase.partition(":")[2]
+    type_ = LOAD_BALANCER if phase == "targets" else TYPE_NAMES[type_name]
+    needed = "update:LoadBalancer" in view.work if phase == "targets" else view.has_work(phase)
+    if needed or phase in ("targets", "apply:LoadBalancer"):  # these act on (or record as ours) what the view names
+        vouch(cluster=settings.cluster, group=group, state=state, view=view, desired=desired, task=phase)
     released = 0
     if phase == "prune:TargetGroup":  # no AWS call when no rule is recorded for a target group that left
         released = release_rules(store=store, group=group, cluster=settings.cluster, desired=desired)
-    type_ = LOAD_BALANCER if phase == "targets" else TYPE_NAMES[type_name]
-    needed = "update:LoadBalancer" in view.work if phase == "targets" else view.has_work(phase)
     steps: list[Step] = []
     known = view.known(state)
     physical = {rid: pid for rid, pid in known.items() if rid in (desired.resources if desired else {})}
@@ -327,7 +409,16 @@ def _check_viewed(*, store: Store, group: str, want: str, view: View) -> dict[st
     ids = {rid: pid for rid, pid in view.known(state).items() if rid in (names.LOAD_BALANCER_ID, names.FRONTEND_NLB_ID)}
     if want == "gone":
         ids = {rid: pid for pid, rid in view.orphans.items() if kind_of(LOAD_BALANCER).owns(pid)}
-    found = _describe(
+    # only a load balancer the group made or adopted is waited for (the provision's
+    # apply:LoadBalancer has recorded the paired one): read by ARN, never one of others
+    records = _records(state)
+    if not set(ids.values()) <= records:
+        _refuse(
+            group=group,
+            task=f"wait:{want}",
+            refused=dict.fromkeys(set(ids.values()) - records, "a load balancer the group neither made nor adopted"),
+        )
+    found = discovery.describe(
         kind_of(LOAD_BALANCER), {pid: rid for rid, pid in ids.items() if kind_of(LOAD_BALANCER).owns(pid)}
     )
     states = [r.properties.get("State") for r in found]
@@ -340,17 +431,20 @@ def _check_viewed(*, store: Store, group: str, want: str, view: View) -> dict[st
     return {"loadBalancer": "active", "dns": {r.id: str(r.properties.get("DNSName") or "") for r in found}}
 
 
-def as_finished(*, store: Store, group: str, view: View, dns: Any) -> tuple[Actual, dict[str, str]]:
+def as_finished(*, store: Store, group: str, cluster: str, view: View, dns: Any) -> tuple[Actual, dict[str, str]]:
     """The execution's end with a view: the group's load balancers (their DNS names, as
     the wait for ``active`` answered, read by ARN when it did not) and resource id →
-    physical id of every desired resource, for the status and the stack index."""
+    physical id of every desired resource, for the status and the stack index (so only
+    what :func:`vouch` accepts)."""
     state = store.group_state(group)
     desired = Stack.from_json(state.model) if state.model else None
     wanted = desired.resources if desired else {}
+    if wanted:  # a teardown's end names nothing
+        vouch(cluster=cluster, group=group, state=state, view=view, desired=desired, task="finish")
     physical = {rid: pid for rid, pid in view.known(state).items() if rid in wanted}
     lbs = {rid: pid for rid, pid in physical.items() if wanted[rid].type == LOAD_BALANCER}
     if not isinstance(dns, Mapping) or set(dns) != set(lbs):
-        found = _describe(kind_of(LOAD_BALANCER), {pid: rid for rid, pid in lbs.items()})
+        found = discovery.describe(kind_of(LOAD_BALANCER), {pid: rid for rid, pid in lbs.items()})
         dns = {r.id: r.properties.get("DNSName") for r in found}
     return Actual(
         resources=tuple(

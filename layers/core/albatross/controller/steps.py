@@ -84,7 +84,11 @@ def run(event: Mapping[str, Any], *, settings: Settings, store: Store) -> dict[s
             carried = event.get("input") or {}
             ready = carried.get("loadBalancer") if isinstance(carried, Mapping) else None
             actual, physical = phases.as_finished(
-                store=store, group=group, view=view, dns=ready.get("dns") if isinstance(ready, Mapping) else None
+                store=store,
+                group=group,
+                cluster=settings.cluster,
+                view=view,
+                dns=ready.get("dns") if isinstance(ready, Mapping) else None,
             )
         else:
             # the status shows our load balancer's address, never one merely tagged like it
