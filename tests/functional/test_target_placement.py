@@ -20,9 +20,12 @@ import pytest
 from albatross.aws import clients
 from albatross.aws import networking as ec2_rules
 from albatross.aws.calls import CallCounter
-from albatross.controller import networking
+from albatross.controller import networking, targets
 from albatross.local.mends import mend_moto
 from albatross.local.system import make_node_security_group
+from albatross.model.stack import TARGET_GROUP, Resource, Stack
+from albatross.plan.actual import StackIndex
+from tests.functional.test_bindings import NS, World, node, registered, service
 
 CLUSTER = "c1"
 PER_ENI = 49  # secondary addresses a node ENI holds (an m5.24xlarge's: 50, the primary one)
@@ -41,9 +44,9 @@ class Cluster:
     ENIs: the primary one's secondary addresses, then ENIs attached as the VPC CNI
     attaches them."""
 
-    def __init__(self, nodes: int) -> None:
+    def __init__(self, nodes: int, vpc: str | None = None) -> None:
         ec2 = clients.ec2()
-        self.vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        self.vpc = vpc or ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
         self.subnet = ec2.create_subnet(VpcId=self.vpc, CidrBlock="10.0.0.0/17")["Subnet"]["SubnetId"]
         self.group = make_node_security_group(CLUSTER, self.vpc)
         made = ec2.run_instances(
@@ -175,3 +178,65 @@ def test_the_controller_reads_each_pods_node_from_its_endpoint() -> None:
     nodes, everyone = networking._nodes_of(store, {"10.0.5.1", "10.0.5.2", "10.0.5.3"}, slices)
     assert nodes == {"10.0.5.1": "i-0abc"}
     assert everyone == ["i-0abc"]
+
+
+def test_a_targets_sync_places_its_pods_by_the_nodes_their_endpoints_name(moto_endpoint: str) -> None:
+    world = World()
+    cluster = Cluster(nodes=2, vpc=world.vpc)
+    ec2 = clients.ec2()
+    source = ec2.create_security_group(GroupName="lb", Description="the load balancer's", VpcId=world.vpc)["GroupId"]
+    for i, instance in enumerate(cluster.instances):
+        world.send("Node", node(f"node-{i}", instance))
+    pods = {name: [*cluster.pods(cluster.instances[0], 30), *cluster.pods(cluster.instances[1], 30)] for name in "ab"}
+
+    def synced(name: str) -> Counter[str]:
+        """Service ``name`` and its pods (half on each node), its group's sync: EC2's calls."""
+        arn = world.target_group(f"tg-{name}")
+        addresses = pods[name]
+        world.send("Service", service(name))
+        world.send("EndpointSlice", endpoint_slice(name, {a: f"node-{i // 30}" for i, a in enumerate(addresses)}))
+        group = f"{NS}/app-{name}"
+        networking_ = {"ingress": [{"from": [{"securityGroup": source}], "ports": [{"Protocol": "TCP", "Port": 8080}]}]}
+        binding = {"targetType": "ip", "service": f"{NS}/{name}", "servicePortNumber": 80, "ipAddressType": "ipv4"}
+        tg = Resource(
+            type=TARGET_GROUP,
+            properties={"Port": 8080, "TargetType": "ip", "VpcId": world.vpc},
+            binding={**binding, "networking": networking_},
+        )
+        world.store.save_model(group, model=Stack(stack_id=group, resources={"tg": tg}).to_json(), leaving=[])
+        world.store.save_index(group, StackIndex(ids={"tg": arn}, applied={}).to_json())
+        world.store.set_target_digests(group, {"tg": "synced before"})  # not a first sync, which trusts nothing
+        counter = CallCounter()
+        try:
+            targets.sync_service(
+                settings=world.settings, store=world.store, group=group, service=f"{NS}/{name}", cause="scale"
+            )
+        finally:
+            counter.close()
+        assert registered(arn) == {(a, 8080) for a in addresses}
+        assert networking._placed(world.store.networking(group, "tg")) == dict.fromkeys(addresses, cluster.group)
+        return Counter({op: n for (svc, op), n in counter.snapshot().items() if svc == "ec2"})
+
+    # the first: both nodes learned in one call, the rule made on their group
+    assert synced("a") == {
+        "DescribeNetworkInterfaces": 1,
+        "DescribeSecurityGroupRules": 1,
+        "AuthorizeSecurityGroupIngress": 1,
+    }
+    # the second, on the same nodes: no lookup (its need of the rule is recorded, the rule is there)
+    assert synced("b") == {"DescribeSecurityGroupRules": 1}
+
+
+def endpoint_slice(name: str, node_of: Mapping[str, str]) -> dict[str, Any]:
+    """One EndpointSlice of ready pods, each endpoint naming its node."""
+    return {
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": {"name": f"{name}-abcde", "namespace": NS, "labels": {"kubernetes.io/service-name": name}},
+        "addressType": "IPv4",
+        "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+        "endpoints": [
+            {"addresses": [a], "nodeName": n, "conditions": {"ready": True, "serving": True, "terminating": False}}
+            for a, n in node_of.items()
+        ],
+    }
