@@ -26,12 +26,15 @@ as the view and the records of this execution's creates name them, in their desi
 form (the phases before made them so). The wait for ``active`` reads the load
 balancers by ARN; the execution's last step writes the stack index from the same
 ids. Without a view (an execution started otherwise) a phase reads the whole stack.
+An execution's input is not trusted as it stands (anyone allowed to start one could
+have written it): a task acts on, or records, an id of the view only once
+:func:`vouch` finds it the group's.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Set
 from dataclasses import dataclass
 from typing import Any
 
