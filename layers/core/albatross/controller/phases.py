@@ -34,7 +34,7 @@ have written it): a task acts on, or records, an id of the view only once
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Iterable, Mapping, Set
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
