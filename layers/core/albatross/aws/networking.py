@@ -265,8 +265,13 @@ def _on_nodes(on: Mapping[str, str], *, vpc_id: str, cluster_nodes: Iterable[str
             return fresh or kept is None or now - kept.at >= NODE_TRUST_SECONDS
 
         lacking = [a for a, i in on.items() if not stale(i) and _nodes[i].groups(a) is None]
-        # an address a read of the VPC found nowhere a moment ago is no reason to learn again
-        lacking = [a for a in lacking if a not in _missed(lacking, vpc_id=vpc_id)]
+        # No reason to learn a node again: an address a read of the VPC found nowhere a
+        # moment ago, or one the trusted read found on another ENI (a pod's own branch ENI)
+        scan = _scans.get(vpc_id)
+        if scan is not None and not fresh and now - scan.at < SCAN_TRUST_SECONDS:
+            lacking = [a for a in lacking if scan.groups(a) is None]
+        gone = _missed(lacking, vpc_id=vpc_id)
+        lacking = [a for a in lacking if a not in gone]
         learn = sorted({i for i in on.values() if stale(i)} | {on[a] for a in lacking})
         if learn:
             room = -len(learn) % _CHUNK  # the last call's unused filter values
