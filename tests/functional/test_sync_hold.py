@@ -496,6 +496,27 @@ def test_a_resync_that_overtook_a_slice_holds_the_group_until_it_is_stored(work:
 # --- the gaps found in review -----------------------------------------------------------
 
 
+def test_an_older_version_than_the_resync_listed_keeps_it_awaited(work: tuple[Store, Settings, str]) -> None:
+    """b is stored at 10, the Resync lists it at 12; 11, sent before 12, arrives late and
+    is stored: 12 is still awaited, and its arrival (an update of a stored object, which
+    reads no awaited item unless its snapshot is marked) is the last one."""
+    store, config, queue = work
+    start = time.time()
+    apply_resync(resync({}, web=False), settings=config, store=store, event_id="r0", sent=start - 60)
+    apply_change(service(5), settings=config, store=store, event_id="svc", sent=start - 59)
+    apply_change(ingress("b", 10, group="shop"), settings=config, store=store, event_id="e-b10", sent=start - 58)
+    apply_change(ingress("a", 11, group="shop"), settings=config, store=store, event_id="e-a", sent=start + 1)
+    drain(queue)
+    apply_resync(resync({"shop/a": 11, "shop/b": 12}), settings=config, store=store, event_id="r1", sent=start + 5)
+    assert store.awaited(now=time.time(), hold_for=HOLD_SECONDS) == {"Ingress/shop/b"}
+    apply_change(ingress("b", 11, group="shop"), settings=config, store=store, event_id="e-b11", sent=start + 2)
+    assert drain(queue) == []
+    assert store.awaited(now=time.time(), hold_for=HOLD_SECONDS) == {"Ingress/shop/b"}
+    apply_change(ingress("b", 12, group="shop"), settings=config, store=store, event_id="e-b12", sent=start + 3)
+    assert drain(queue) == ["shop"]
+    assert store.awaited(now=time.time(), hold_for=HOLD_SECONDS) == set()
+
+
 def test_a_listed_member_deleted_before_the_resync_arrived_is_not_awaited(work: tuple[Store, Settings, str]) -> None:
     """c was listed, then deleted; its delete (sent after the Resync) arrived first, and
     its upsert, if it comes, is dropped as stale: awaited, it held the group for 10

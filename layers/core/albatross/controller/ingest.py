@@ -446,6 +446,7 @@ def _follow_change(
             rv=None if change.action == "delete" else int(change.resource_version),
             retried=awaited,
             cause=event_id,
+            obj=change.object,
         )
     logger.info(
         "snapshot stored",
@@ -591,7 +592,14 @@ def _still_on_their_way(
 
 
 def _release_on_arrival(
-    settings: Settings, store: Store, awaited: str, *, rv: int | None, retried: bool, cause: str
+    settings: Settings,
+    store: Store,
+    awaited: str,
+    *,
+    rv: int | None,
+    retried: bool,
+    cause: str,
+    obj: Mapping[str, Any] | None = None,
 ) -> set[str]:
     """An object the last Resync listed and found missing is stored (``rv``; None: its
     delete, or a change ingest refused, which will never be stored either): when it was
@@ -599,13 +607,19 @@ def _release_on_arrival(
     Their reconciles are asked for before the object leaves "awaited" (a crash in
     between leaves it for the retry); of two last arrivals at once, whichever finds
     nothing awaited after its own went asks. ``retried``: the retry of a change whose
-    handling failed: with nothing awaited any more, it asks for what may be left."""
+    handling failed: with nothing awaited any more, it asks for what may be left.
+    ``obj``: what was stored, marked again when older than awaited (its write replaced
+    the mark, and the version awaited is still to come)."""
     items = store.awaited_items(now=time.time(), hold_for=HOLD_SECONDS)
     what = items.get(awaited)
     if what is None:
         return _release_covered(settings, store, cause) if retried and not items else set()
     if rv is not None and rv < what.rv:
-        return set()  # an older version than the Resync listed: the one it listed is still on its way
+        # an older version than the Resync listed: the one it listed is still on its way
+        if obj is not None:
+            kind, _, key = awaited.partition("/")
+            store.mark_awaited(kind=kind, key=key, obj=obj, rv=what.rv)
+        return set()
     if not set(items) - {awaited}:
         groups = _release_covered(settings, store, cause)
         store.arrived({awaited})
