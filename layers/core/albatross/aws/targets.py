@@ -1,13 +1,15 @@
-"""Register and deregister targets of one target group to match a desired set; describe
-a target group someone else made, for a TargetGroupBinding (ADR 0013)."""
+"""Register and deregister targets of one target group to match a desired set, from a
+read of its registrations or from Albatross's record of them (ADR 0019); describe a
+target group someone else made, for a TargetGroupBinding (ADR 0013)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Set
-from typing import Any
+from typing import Any, NamedTuple
 
 from albatross.aws import clients
-from albatross.aws.errors import NotFound, aws_errors
+from albatross.aws.errors import NotFound, UserError, aws_errors
 from albatross.model.limits import TARGETS_PER_TARGET_GROUP
 from albatross.model.targets import Target
 
@@ -15,6 +17,8 @@ from albatross.model.targets import Target
 # (the calls have no limit of their own), so any legal change is one call each way.
 _CHUNK = TARGETS_PER_TARGET_GROUP
 _GOING = {"draining"}
+
+log = logging.getLogger(__name__)
 
 
 def current(target_group_arn: str, seen: dict[Target, dict[str, Any]] | None = None) -> set[Target]:
@@ -33,32 +37,57 @@ def current(target_group_arn: str, seen: dict[Target, dict[str, Any]] | None = N
     return out
 
 
+class Synced(NamedTuple):
+    """What a sync did: targets registered and deregistered, and whether it read the
+    registrations (``seen`` then holds their health)."""
+
+    registered: int
+    deregistered: int
+    read: bool
+
+
 def sync(
     target_group_arn: str,
     desired: Set[Target],
     *,
     tracked: Set[Target] | None = None,
     seen: dict[Target, dict[str, Any]] | None = None,
-) -> tuple[int, int]:
-    """Make the registrations equal ``desired``; returns (registered, deregistered).
+    known: Set[Target] | None = None,
+) -> Synced:
+    """Make the registrations equal ``desired``.
+
+    ``known``: the targets registered, as Albatross's record has them (ADR 0019): the
+    difference is taken from it and nothing is read. None: the registrations are read
+    (:func:`current`; ``seen`` gets the health of each). A call AWS refuses on the
+    record's word (a target deregistered by hand meanwhile: ``InvalidTarget``) is made
+    again after a read.
 
     ``tracked`` (a target group other clusters register in too: LBC's
     ``multiClusterTargetGroup``): only targets in it, those this cluster registered, are
     ever deregistered; the others are another cluster's. An empty set deregisters
-    nothing, as LBC does while it has no record yet. ``seen``: filled with the health
-    of the targets registered before (:func:`current`)."""
-    have = current(target_group_arn, seen)
+    nothing, as LBC does while it has no record yet."""
+    if known is not None:
+        try:
+            return _apply(target_group_arn, desired=desired, have=known, tracked=tracked, read=False)
+        except UserError as e:
+            if not str(e).startswith("InvalidTarget:"):
+                raise  # not about what the record says is registered: a read would not help
+            log.info("registrations as recorded refused (%s): reading them", e)
+    return _apply(target_group_arn, desired=desired, have=current(target_group_arn, seen), tracked=tracked, read=True)
+
+
+def _apply(arn: str, *, desired: Set[Target], have: Set[Target], tracked: Set[Target] | None, read: bool) -> Synced:
     add = sorted(desired - have)
     remove = sorted((have if tracked is None else have & tracked) - desired)
     elbv2 = clients.elbv2()
     with aws_errors():
         for i in range(0, len(add), _CHUNK):
             chunk = add[i : i + _CHUNK]
-            elbv2.register_targets(TargetGroupArn=target_group_arn, Targets=[{"Id": a, "Port": p} for a, p in chunk])
+            elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": a, "Port": p} for a, p in chunk])
         for i in range(0, len(remove), _CHUNK):
             chunk = remove[i : i + _CHUNK]
-            elbv2.deregister_targets(TargetGroupArn=target_group_arn, Targets=[{"Id": a, "Port": p} for a, p in chunk])
-    return len(add), len(remove)
+            elbv2.deregister_targets(TargetGroupArn=arn, Targets=[{"Id": a, "Port": p} for a, p in chunk])
+    return Synced(len(add), len(remove), read)
 
 
 def describe(*, arn: str = "", name: str = "") -> tuple[dict[str, Any] | None, dict[str, str]]:

@@ -34,7 +34,7 @@ have written it): a task acts on, or records, an id of the view only once
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Set
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +57,7 @@ from albatross.model.stack import ALB_TARGET, LISTENER_RULE, LOAD_BALANCER, SECU
 from albatross.model.targets import digest, gated_addresses, instance_targets, ip_targets, waiting_pods
 from albatross.plan.actual import Actual, ActualResource
 from albatross.plan.planner import CREATE_ORDER, Step, pair, plan, resolve, set_aside
+from albatross.store.registered import Registered
 from albatross.store.table import GroupState, Store
 
 logger = Logger(child=True)
@@ -395,6 +396,7 @@ def _run_viewed(*, settings: Settings, store: Store, group: str, phase: str, vie
             group=group,
             cluster=settings.cluster,
             gates=readiness_gates.Gates.of(settings),
+            created={p for p, m in state.made.items() if m.at >= view.started},  # this execution's
         )[0]
         return {"phase": phase, "changes": len(steps) + changes}
     if phase == "prune:SecurityGroup" and desired is None:
@@ -468,6 +470,7 @@ def sync_targets(
     group: str,
     cluster: str,
     gates: readiness_gates.Gates | None = None,
+    created: Collection[str] = frozenset(),
 ) -> tuple[int, dict[str, str]]:
     """Register the targets of each desired target group (ready endpoints in ip mode, the
     serving Nodes' instances in instance mode), after the backend security group rules
@@ -478,6 +481,11 @@ def sync_targets(
     in AWS too. ``only_service`` / ``only_mode``: just the target groups of that Service /
     of that target type.
 
+    Registrations are diffed against the record of what the last sync registered (ADR
+    0019), read from AWS only without one, or when ``applied`` is None (a fresh path
+    trusts no record); ``created``: the ARNs of target groups this run made, which hold
+    nothing it did not register (no read).
+
     Pod readiness gates (ADR 0014): in ip mode an endpoint that is not ready is
     registered too when its pod waits on this target group's gate with its containers
     ready, and ``gates`` gets those pods' first conditions and first poll
@@ -485,10 +493,12 @@ def sync_targets(
     if desired is None:
         return 0, {}
     verify = not applied
+    trusted = applied is not None  # the record of registrations too (ADR 0019)
     applied = applied or {}
     changed = 0
     digests: dict[str, str] = {}
     nodes: list[Node] | None = None  # read once, when an instance-mode target group needs them
+    records: dict[str, Registered] | None = None  # read once, when a target group needs a sync
     for rid, tg in desired.of_type(TARGET_GROUP).items():
         binding: Mapping[str, Any] = tg.binding or {}
         mode = binding.get("targetType")
@@ -535,22 +545,39 @@ def sync_targets(
         if not settled:
             digests[rid] += "|unsettled"  # matches no digest: the next sync tries the rules again
         seen: dict[tuple[str, int], dict[str, Any]] = {}  # the health read before registering
+        records = store.registered_targets(group) if records is None else records
+        record = records.get(rid)
+        ours = record.targets if record is not None and record.arn == physical[rid] else None
+        if physical[rid] in created:
+            known: Set[tuple[str, int]] | None = frozenset() if ours is None else ours
+        else:
+            known = ours if trusted else None  # a fresh path: what AWS holds, not our record
         if binding.get("multiCluster"):
             # shared with other clusters: deregister only what this cluster registered
             tracked = store.tracked_targets(group, rid) or set()
-            added, removed = targets.sync(physical[rid], wanted, tracked=tracked, seen=seen)
+            synced = targets.sync(physical[rid], wanted, tracked=tracked, seen=seen, known=known)
             store.track_targets(group, rid, wanted)
         else:
-            added, removed = targets.sync(physical[rid], wanted, seen=seen)
-        changed += added + removed
+            synced = targets.sync(physical[rid], wanted, seen=seen, known=known)
+        changed += synced.registered + synced.deregistered
         if addresses:
+            # without a read the sync knows the health of none: the gated targets it just
+            # registered get their first conditions; those an earlier sync registered got
+            # theirs then, and their poll goes on (ADR 0019)
+            gated = wanted if synced.read or known is None else wanted - known
             readiness_gates.after_sync(
                 gates,
                 target_group_arn=physical[rid],
                 target_group=tg,
-                targets=readiness_gates.gated_targets(wanted, addresses, gate),
+                targets=readiness_gates.gated_targets(gated, addresses, gate),
                 seen=seen,
             )
+        # recorded only now, after the calls and the first conditions: a sync that failed
+        # before leaves the older record, and its retry registers again what is wanted
+        if synced.read or ours != frozenset(wanted):
+            version = record.version if record is not None else None
+            if not store.save_registered(group, rid, arn=physical[rid], targets=wanted, version=version):
+                digests[rid] += "|unsettled"  # another sync wrote meanwhile: the next one reads
     return changed, digests
 
 
@@ -601,7 +628,12 @@ def apply_all(
     for step in first:
         logger.info("applying", extra={"group": group, "step": step.describe()})
         applier.apply(step, physical)
-    registered, digests = sync_targets(desired, physical, store, applied, group=group, cluster=cluster, gates=gates)
+    # target groups made just now hold nothing; no digests (a fresh reconcile) vouch for
+    # no record of registrations either (ADR 0019)
+    made = {physical[s.id] for s in first if s.op == "create" and s.type == TARGET_GROUP and s.id in physical}
+    registered, digests = sync_targets(
+        desired, physical, store, applied or None, group=group, cluster=cluster, gates=gates, created=made
+    )
     # nothing vouched for (the drift sweep): a target group deleted by hand leaves no step
     release = not applied or any(_releasing(s) for s in rest)
     for step in rest:

@@ -193,16 +193,19 @@ def unbind(*, settings: Settings, store: Store, group: str, saved: Resource | No
     arn = str(saved.properties.get("TargetGroupArn"))
     removed = 0
     try:
+        # read, not taken from the record (ADR 0019): a binding that owns its target group
+        # gives up every target in it, as LBC does
         if _shared(saved):
-            _, removed = aws_targets.sync(arn, set(), tracked=store.tracked_targets(group, BOUND) or set())
+            removed = aws_targets.sync(arn, set(), tracked=store.tracked_targets(group, BOUND) or set()).deregistered
         else:
-            _, removed = aws_targets.sync(arn, set())
+            removed = aws_targets.sync(arn, set()).deregistered
     except NotFound:
         pass  # the target group is gone: nothing registered is left
     calls = networking.release(store=store, group=group, cluster=settings.cluster, keep=set())
     gates.release(gates.Gates.of(settings), store=store, group=group, target_groups=[saved])  # their gates pass
     store.release_target_group(arn, group)
     store.track_targets(group, BOUND, None)
+    store.forget_registered(group, BOUND)  # bound again later, its first sync reads
     store.set_target_digests(group, {BOUND: ""})  # matches no digest: a binding made again syncs
     store.save_model(group, model=None, leaving=[])
     logger.info("binding released", extra={"group": group, "targetGroup": arn, "deregistered": removed})

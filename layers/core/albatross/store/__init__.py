@@ -23,6 +23,10 @@
   load balancer, target group or security group (written when the index is saved, kept
   when it is forgotten), so an AWS event about one finds its group with one query
   (:mod:`albatross.controller.aws_events`).
+* registrations — ``grp#<stack>`` / ``registered#<target group id>``: the targets the
+  group's last sync registered in that target group, its ARN (``arn``) and a version
+  (``n``) each write is conditional on; ``targets`` (``address:port``, comma-joined) or,
+  when long, ``packed`` (zlib, base64). See :mod:`albatross.store.registered` (ADR 0019).
 * backend rules — ``grp#<stack>`` / ``net#<target group id>``: the security group that
   guards each of the target group's targets and the rules it needs on each
   (``record``); ``sgrules#<security group id>`` / ``<stack>|<target group id>``: the

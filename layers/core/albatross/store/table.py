@@ -11,6 +11,8 @@ from typing import Any, Literal, NamedTuple
 
 from albatross.aws import clients
 from albatross.aws.errors import ConditionFailed, Retryable, aws_errors
+from albatross.store import registered
+from albatross.store.registered import Registered
 
 STATE_SK = "#state"
 _TARGETS = "targets:"  # state item attributes: targets:<target group id> → digest
@@ -1194,3 +1196,45 @@ class Store:
             for item in self._query(f"sgrules#{security_group}")
             for p, port, source in json.loads(item["rules"]["S"])
         }
+
+    # --- what Albatross last registered in each target group (ADR 0019) ------------------
+
+    def registered_targets(self, group: str) -> dict[str, Registered]:
+        """Target group id → the record of what the group's syncs last registered in it."""
+        return {
+            item["sk"]["S"][len(registered.PREFIX) :]: registered.of_item(item)
+            for item in self._query(f"grp#{group}", registered.PREFIX)
+        }
+
+    def save_registered(
+        self, group: str, rid: str, *, arn: str, targets: Iterable[tuple[str, int]], version: int | None
+    ) -> bool:
+        """Record the targets now registered in ``rid`` (``arn``), if the record is still at
+        ``version`` (None: there was none). False: another sync wrote it meanwhile, and the
+        record is deleted, since neither write knows what AWS holds now."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "Item": {
+                "pk": {"S": f"grp#{group}"},
+                "sk": {"S": registered.PREFIX + rid},
+                "arn": {"S": arn},
+                "n": {"N": str(max(version or 0, 0) + 1)},
+                **registered.encode(targets),
+            },
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
+        if version is not None:
+            kwargs["ConditionExpression"] = "#n = :n"
+            kwargs["ExpressionAttributeNames"] = {"#n": "n"}
+            kwargs["ExpressionAttributeValues"] = {":n": {"N": str(version)}}
+        try:
+            with aws_errors():
+                clients.dynamodb().put_item(**kwargs)
+        except ConditionFailed:
+            self.forget_registered(group, rid)
+            return False
+        return True
+
+    def forget_registered(self, group: str, rid: str) -> None:
+        """No record for ``rid``: its next sync reads what is registered."""
+        self._delete(f"grp#{group}", registered.PREFIX + rid)
