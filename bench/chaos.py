@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 A = "alb.ingress.kubernetes.io/"
 DEAD_LETTER_QUEUES = (
     "WorkDeadLetterQueue",
+    "UrgentWorkDeadLetterQueue",
     "TargetsDeadLetterQueue",
     "IngestDeadLetterQueue",
     "WritebackDeadLetterQueue",

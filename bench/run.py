@@ -166,7 +166,7 @@ class ControllerCalls(CallCounter):
 
 def idle(system: LocalSystem) -> bool:
     values: list[str] = []
-    for queue in ("WORK_QUEUE_URL", "TARGETS_QUEUE_URL"):
+    for queue in ("WORK_QUEUE_URL", "URGENT_WORK_QUEUE_URL", "TARGETS_QUEUE_URL"):
         url = str(system.cloud.deployment.environment[queue])
         values += (
             snapshot.sqs()

@@ -83,7 +83,7 @@ def ready_2048(system: LocalSystem) -> None:
 
 
 def _queues_empty(system: LocalSystem) -> bool:
-    for queue in ("WORK_QUEUE_URL", "TARGETS_QUEUE_URL"):
+    for queue in ("WORK_QUEUE_URL", "URGENT_WORK_QUEUE_URL", "TARGETS_QUEUE_URL"):
         attrs = clients.sqs().get_queue_attributes(
             QueueUrl=str(system.cloud.deployment.environment[queue]),
             AttributeNames=[

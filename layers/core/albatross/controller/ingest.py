@@ -59,7 +59,7 @@ from albatross.contract.membership import uses_ingress_class
 from albatross.contract.needs import services_of
 from albatross.contract.oidc import reference_of
 from albatross.contract.readiness import gates_of
-from albatross.controller import queues
+from albatross.controller import lanes, queues
 from albatross.controller.settings import Settings
 from albatross.k8s.errors import ObjectError
 from albatross.k8s.ingress import group_key_of
@@ -213,14 +213,16 @@ def _request(
     hold: bool = False,
     release: bool = False,
     sent: float | None = None,
+    urgent: bool = False,
 ) -> set[str]:
     """A reconcile of each IngressGroup; a sync of each binding on the targets queue (a
     binding has no model to build: ADR 0013). ``hold``: hold the groups until the next
     Resync instead (see the module docstring; ``sent``: when the change that holds them
     was sent); groups held already are not reconciled either (their request is refused
     by the hold's mark on the very item it writes: no read), unless ``release`` (what
-    ends their hold: the caller ends it, in the index, after this request). Returns the
-    groups asked for (held ones left out)."""
+    ends their hold: the caller ends it, in the index, after this request). ``urgent``:
+    a user's change, asked for on the urgent lane (ADR 0017). Returns the groups asked
+    for (held ones left out)."""
     bound = {g for g in groups if bindings.binding_of(g) is not None}
     if bound and settings.targets_queue_url:
         queues.enqueue(settings.targets_queue_url, bound, cause=cause, service="*")
@@ -237,7 +239,10 @@ def _request(
         store.hold_groups(held, at=time.time(), sent=sent)
     refused: set[str] = set()
     if wanted - held:
-        queues.request(settings.work_queue_url, store, wanted - held, cause=cause, held=refused)
+        # a user's change goes on the urgent lane (ADR 0017); a release is bulk
+        queues.request(
+            settings.work_queue(urgent=urgent), store, wanted - held, cause=cause, held=refused, urgent=urgent
+        )
     if refused and (complete := _complete(store, refused)):
         # held, and nothing of theirs is on its way any more (its last piece was stored by
         # an invocation running at once, which read the holds before this one was written)
@@ -420,7 +425,8 @@ def _follow_change(
     elif groups:
         affected = groups
         hold = _holds(store, change, previous, sent)
-        groups = _request(settings, store, affected, cause=event_id, hold=hold, sent=sent)
+        urgent = lanes.urgent(kind=change.kind, deleted=change.action == "delete", obj=change.object, previous=previous)
+        groups = _request(settings, store, affected, cause=event_id, hold=hold, sent=sent, urgent=urgent)
         if hold and (held := affected - groups):
             # The Resync that covers this change was applied meanwhile, or the last object
             # it awaited was stored, and may have released the holds before this one was

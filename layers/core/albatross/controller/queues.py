@@ -1,5 +1,5 @@
-"""The queues the controller writes: work and targets (FIFO, one message group per
-IngressGroup) and write-back (read by the forwarder only); and what the reconcile
+"""The queues the controller writes: work, urgent work and targets (FIFO, one message
+group per IngressGroup) and write-back (read by the forwarder only); and what the reconcile
 function does to the records it leaves on its queues: postpone them (backoff) or send a
 fresh copy (docs/adr/0009-transient-failures-never-dead-letter.md)."""
 
@@ -59,16 +59,25 @@ def request(
     cause: str,
     stale_after: float = 900,
     held: set[str] | None = None,
+    urgent: bool = False,
 ) -> set[str]:
     """Ask for a reconcile of each group, coalesced: a group that already has one
     requested and not yet started is not enqueued again (twenty events for one group
     arriving together cost one reconcile, or two when some arrive after it started). A
     mark older than ``stale_after`` seconds (a lost message) does not hold. ``held``: a
     group ingest's sync hold holds is not enqueued either, and is added to it. Returns
-    the groups enqueued."""
+    the groups enqueued.
+
+    ``urgent``: ``queue_url`` is the urgent lane's (a user's change, ADR 0017), and the
+    coalescing is per lane: an urgent request is not coalesced into a pending bulk one
+    (it would wait behind the bulk backlog), only into a pending urgent one; a bulk
+    request is coalesced into either."""
     now = time.time()
     after = None if held is None else now - HOLD_SECONDS
-    marks = {g: store.request_unless_held(g, now=now, stale_after=stale_after, held_after=after) for g in set(groups)}
+    marks = {
+        g: store.request_unless_held(g, now=now, stale_after=stale_after, held_after=after, urgent=urgent)
+        for g in set(groups)
+    }
     wanted = {g for g, mark in marks.items() if mark == "requested"}
     if held is not None:
         held |= {g for g, mark in marks.items() if mark == "held"}

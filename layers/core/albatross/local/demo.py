@@ -151,13 +151,20 @@ def run_demo(root: Path, *, out: Print = print, timeout: float = 60.0, time_scal
 
 
 def _idle(system: LocalSystem) -> bool:
-    """No message waiting or in flight on the work queue, and no invocation running."""
-    attrs = clients.sqs().get_queue_attributes(
-        QueueUrl=str(system.cloud.deployment.environment["WORK_QUEUE_URL"]),
-        AttributeNames=[
-            "ApproximateNumberOfMessages",
-            "ApproximateNumberOfMessagesNotVisible",
-            "ApproximateNumberOfMessagesDelayed",
-        ],
-    )["Attributes"]
-    return not system.dispatcher.busy() and all(v == "0" for v in attrs.values())
+    """No message waiting or in flight on the work queues (bulk and urgent), and no
+    invocation running."""
+    values: list[str] = []
+    for queue in ("WORK_QUEUE_URL", "URGENT_WORK_QUEUE_URL"):
+        url = system.cloud.deployment.environment.get(queue)
+        if not url:
+            continue
+        attrs = clients.sqs().get_queue_attributes(
+            QueueUrl=str(url),
+            AttributeNames=[
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed",
+            ],
+        )["Attributes"]
+        values += attrs.values()
+    return not system.dispatcher.busy() and all(v == "0" for v in values)

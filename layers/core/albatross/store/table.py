@@ -23,6 +23,9 @@ _OWNED = "ownedLoadBalancers"  # state item attribute: the ARNs of the load bala
 _HELD = "held#"  # held#<physical id> / grp#<group>: the group's stack index holds that resource
 _MADE = "made:"  # state item attributes: made:<physical id> → {"id": resource id, "at": when recorded}
 _FAILED = "failedRuns"  # state item attribute: failed executions in a row, and when the last one failed
+# state item attributes: when a reconcile was requested and not started yet, on any lane
+# (the bulk lane's coalescing mark) and on the urgent lane (ADR 0017)
+_REQUESTED, _URGENT = "requested", "urgentRequested"
 # state item attributes: the reconcile that holds the group (its request id) and until
 # when (epoch seconds): one reconcile of a group at a time across the work queues (ADR 0017)
 _LEASE, _LEASE_UNTIL = "lease", "leaseUntil"
@@ -924,12 +927,17 @@ class Store:
         return self.request_unless_held(group, now=now, stale_after=stale_after, held_after=None) == "requested"
 
     def request_unless_held(
-        self, group: str, *, now: float, stale_after: float, held_after: float | None
+        self, group: str, *, now: float, stale_after: float, held_after: float | None, urgent: bool = False
     ) -> Literal["requested", "pending", "held"]:
         """:meth:`request`, refused (``held``) while the group is held since after
         ``held_after`` (ingest's sync hold; None: holds are not looked at). One
-        conditional write: the hold is judged on the item the request writes anyway."""
-        condition = "(attribute_not_exists(requested) OR requested < :stale)"
+        conditional write: the hold is judged on the item the request writes anyway.
+
+        ``urgent``: on the urgent lane (ADR 0017), judged by its own mark: a group with
+        only a bulk request pending is asked again; the mark it writes is both lanes', so
+        a bulk request is not asked while an urgent one is pending."""
+        mark = _URGENT if urgent else _REQUESTED
+        condition = f"(attribute_not_exists({mark}) OR {mark} < :stale)"
         values: dict[str, Any] = {":now": {"N": repr(now)}, ":stale": {"N": repr(now - stale_after)}}
         if held_after is not None:
             condition += f" AND (attribute_not_exists({_HELD_AT}) OR {_HELD_AT} <= :held)"
@@ -939,7 +947,7 @@ class Store:
                 clients.dynamodb().update_item(
                     TableName=self.table,
                     Key={"pk": {"S": f"grp#{group}"}, "sk": {"S": STATE_SK}},
-                    UpdateExpression="SET requested = :now",
+                    UpdateExpression=f"SET {_REQUESTED} = :now" + (f", {_URGENT} = :now" if urgent else ""),
                     ConditionExpression=condition,
                     ExpressionAttributeValues=values,
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",
@@ -951,12 +959,13 @@ class Store:
         return "requested"
 
     def take_request(self, group: str) -> None:
-        """A reconcile starts: what changes from here on asks for another one."""
+        """A reconcile starts: what changes from here on asks for another one (on either
+        lane: a request pending on the other is satisfied by this reconcile too)."""
         with aws_errors():
             clients.dynamodb().update_item(
                 TableName=self.table,
                 Key={"pk": {"S": f"grp#{group}"}, "sk": {"S": STATE_SK}},
-                UpdateExpression="REMOVE requested",
+                UpdateExpression=f"REMOVE {_REQUESTED}, {_URGENT}",
             )
 
     def release(self, group: str, *, succeeded: bool = False, expected: str | None = None) -> tuple[str | None, bool]:
