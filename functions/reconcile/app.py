@@ -18,7 +18,7 @@ from albatross.aws import budget
 from albatross.aws.calls import CallCounter
 from albatross.aws.errors import AlbatrossError
 from albatross.controller import queues, report, retries, targets
-from albatross.controller.events import PartialBatchResponse, QueueMessage, Unhandled, body_of, fifo_batch
+from albatross.controller.events import NotDue, PartialBatchResponse, QueueMessage, Unhandled, body_of, fifo_batch
 from albatross.controller.reconcile import reconcile
 from albatross.controller.settings import Settings
 from albatross.store.table import Store
@@ -57,21 +57,28 @@ def _handle(record: QueueMessage, settings: Settings) -> None:
     if sent:
         lag = max(0, int(time.time() * 1000) - sent)
         metrics.add_metric(name="QueueLag", unit=MetricUnit.Milliseconds, value=lag)
-    counter, started = CallCounter(), time.monotonic()
+    counter, started, attempted = CallCounter(), time.monotonic(), True
     try:
         outcome = reconcile(
             settings=settings, store=Store(settings.table), group=group, request_id=record.message_id, fresh=fresh
         )
+    except NotDue:
+        # its group is leased by another reconcile (ADR 0017): nothing was done, and a
+        # duration of a few milliseconds would only pull the reconciles' figures down
+        attempted = False
+        metrics.add_metric(name="ReconcileLeasedElsewhere", unit=MetricUnit.Count, value=1)
+        raise
     except AlbatrossError as e:
         metrics.add_metric(name=f"Errors_{type(e).__name__}", unit=MetricUnit.Count, value=1)
         raise
     finally:
         counter.close()
-        calls = counter.snapshot()
-        metrics.add_metric(name="AwsMutatingCalls", unit=MetricUnit.Count, value=CallCounter.mutating(calls))
-        metrics.add_metric(name="AwsReadCalls", unit=MetricUnit.Count, value=CallCounter.reads(calls))
-        duration = (time.monotonic() - started) * 1000
-        metrics.add_metric(name="ReconcileDuration", unit=MetricUnit.Milliseconds, value=duration)
+        if attempted:
+            calls = counter.snapshot()
+            metrics.add_metric(name="AwsMutatingCalls", unit=MetricUnit.Count, value=CallCounter.mutating(calls))
+            metrics.add_metric(name="AwsReadCalls", unit=MetricUnit.Count, value=CallCounter.reads(calls))
+            duration = (time.monotonic() - started) * 1000
+            metrics.add_metric(name="ReconcileDuration", unit=MetricUnit.Milliseconds, value=duration)
     metrics.add_metric(name=f"Reconcile_{outcome.result}", unit=MetricUnit.Count, value=1)
     Store(settings.table).record_outcome(
         group,
