@@ -186,11 +186,11 @@ def _one_at_a_time(call_action: Any) -> Any:
 def atomic_dynamodb() -> Iterator[None]:
     """Only the DynamoDB mend above, for a moto server that runs without the others."""
     original = DynamoHandler.__dict__["call_action"]
-    DynamoHandler.call_action = _one_at_a_time(original)  # type: ignore[method-assign]
+    DynamoHandler.call_action = _one_at_a_time(original)  # type: ignore[method-assign]  # mended in place, as mend_moto does
     try:
         yield
     finally:
-        DynamoHandler.call_action = original  # type: ignore[method-assign]
+        DynamoHandler.call_action = original  # type: ignore[method-assign]  # put back
 
 
 def _forwarded_by(balancer: Any) -> set[str]:
