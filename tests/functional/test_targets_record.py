@@ -21,7 +21,7 @@ from albatross.aws import clients
 from albatross.aws.calls import CallCounter
 from albatross.controller import drift, phases
 from albatross.model.stack import TARGET_GROUP, Resource, Stack
-from albatross.plan.actual import StackIndex
+from albatross.plan.actual import Actual, ActualResource, StackIndex
 from tests.functional.forwarding import wait_for
 from tests.functional.test_bindings import NS, World, binding, endpoints, registered, service
 from tests.functional.test_readiness_sync import GATE, conditions, drain, pod, run_targets, slice_with_pods
@@ -176,3 +176,35 @@ def test_a_gated_pod_registered_from_the_record_gets_its_first_condition_without
     slices = slice_with_pods("10.0.1.1", "10.0.1.2", "10.0.1.3", not_ready=("10.0.1.2",))
     assert calls_of(lambda: world.send("EndpointSlice", slices)) == {"RegisterTargets": 1}
     assert conditions(world) == []
+
+
+def test_an_apply_trusts_the_record_unless_it_is_fresh(moto_endpoint: str) -> None:
+    """A reconcile applying in place (``apply_all``): with the stack index (target digests,
+    even none yet) it takes the record's word; a fresh one (no index: the drift sweep,
+    CloudTrail) reads, and brings back a target deregistered by hand."""
+    world = World()
+    arn = world.target_group("checkout-tg")
+    a, b, c = ("10.0.1.1", 8080), ("10.0.1.2", 8080), ("10.0.1.3", 8080)
+    world.send("Service", service())  # no group references it: stored, no sync
+    world.send("EndpointSlice", endpoints("10.0.1.1", "10.0.1.2"))
+    model = desired(world)
+    world.store.save_model(GROUP, model=model.to_json(), leaving=[])
+    actual = Actual(
+        resources=(
+            ActualResource(id="tg", type=TARGET_GROUP, physical_id=arn, properties=model.resources["tg"].properties),
+        )
+    )
+
+    def apply(applied: dict[str, str] | None) -> None:
+        phases.apply_all(
+            store=world.store, group=GROUP, cluster="c1", desired=model, actual=actual, steps=[], applied=applied
+        )
+
+    # no record yet: read, registered, recorded
+    assert calls_of(lambda: apply({}), ops=TARGET_CALLS) == {"DescribeTargetHealth": 1, "RegisterTargets": 1}
+    clients.elbv2().deregister_targets(TargetGroupArn=arn, Targets=[{"Id": "10.0.1.2", "Port": 8080}])
+    world.send("EndpointSlice", endpoints("10.0.1.1", "10.0.1.2", "10.0.1.3"))
+    assert calls_of(lambda: apply({}), ops=TARGET_CALLS) == {"RegisterTargets": 1}
+    assert registered(arn) == {a, c}
+    assert calls_of(lambda: apply(None), ops=TARGET_CALLS) == {"DescribeTargetHealth": 1, "RegisterTargets": 1}
+    assert registered(arn) == {a, b, c}

@@ -615,12 +615,14 @@ def apply_all(
     desired: Stack | None,
     actual: Actual,
     steps: list[Step],
-    applied: Mapping[str, str],
+    applied: Mapping[str, str] | None,
     gates: readiness_gates.Gates | None = None,
 ) -> Applied:
     """Apply a whole plan in one go (no load balancer created or deleted), registering
     targets of new target groups before any rule forwards to them, and revoking backend
-    rules nobody needs before target groups and security groups are deleted."""
+    rules nobody needs before target groups and security groups are deleted.
+    ``applied``: the target digests the stack index vouches for (None: a reconcile without
+    one, which trusts no record of registrations either, ADR 0019)."""
     physical = physical_ids(desired, actual)
     before_targets = {CREATE_ORDER[0], CREATE_ORDER[1]}
     first = [s for s in steps if (s.op != "delete" and s.type in before_targets) or _attaching(s)]
@@ -628,11 +630,10 @@ def apply_all(
     for step in first:
         logger.info("applying", extra={"group": group, "step": step.describe()})
         applier.apply(step, physical)
-    # target groups made just now hold nothing; no digests (a fresh reconcile) vouch for
-    # no record of registrations either (ADR 0019)
+    # target groups made just now hold nothing (ADR 0019)
     made = {physical[s.id] for s in first if s.op == "create" and s.type == TARGET_GROUP and s.id in physical}
     registered, digests = sync_targets(
-        desired, physical, store, applied or None, group=group, cluster=cluster, gates=gates, created=made
+        desired, physical, store, applied, group=group, cluster=cluster, gates=gates, created=made
     )
     # nothing vouched for (the drift sweep): a target group deleted by hand leaves no step
     release = not applied or any(_releasing(s) for s in rest)

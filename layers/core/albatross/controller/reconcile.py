@@ -442,7 +442,7 @@ def _reconcile(*, settings: Settings, store: Store, group: str, request_id: str,
             desired=desired,
             actual=actual,
             steps=steps,
-            applied=state.targets if index else {},
+            applied=state.targets if index else None,  # None: trusts no record of registrations either
             gates=gates.Gates.of(settings),
         )
     except Exception as e:
