@@ -409,3 +409,20 @@ def test_bounded_sets_the_deadline_on_the_budgets_clock(monkeypatch: pytest.Monk
         now = time.time() / 0.5
         assert now + 239 <= bound <= now + 240
     assert budget.deadline.get() == before
+
+
+@pytest.mark.parametrize("share", [0.01, 0.05, 0.1])
+def test_a_small_share_still_serves_bulk_work(account: Account, share: float) -> None:
+    """At a share so small that a 20-token bucket keeps one token (20 x 0.05), a quarter
+    reserve would leave bulk work nothing for ever; it keeps what leaves one token."""
+    bucket = budget.Share.of(limits.ELBV2_MUTATING, share)
+    assert bucket.capacity - bucket.reserve >= 1
+    spending = budget.Budget(
+        ledger=budget.Ledger(TABLE, clients.dynamodb),
+        share=share,
+        clock=account.clock,
+        sleep=account.clock.advance,
+        max_wait=60.0,
+    )
+    for _ in range(3):  # bulk, waiting for refills as it must
+        spending.spend("elasticloadbalancing", "CreateRule")

@@ -91,8 +91,10 @@ class Share:
 
     @property
     def reserve(self) -> float:
-        """Tokens a bulk caller leaves in the bucket (ADR 0017)."""
-        return self.capacity * RESERVE
+        """Tokens a bulk caller leaves in the bucket (ADR 0017): a quarter, but never so
+        much that less than one whole token is left to bulk work (a small share's bucket
+        of one token would otherwise be the urgent lane's alone)."""
+        return max(0.0, min(self.capacity * RESERVE, self.capacity - 1))
 
     @property
     def lease(self) -> int:
