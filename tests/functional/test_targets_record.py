@@ -17,9 +17,13 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from albatross.aws import clients
 from albatross.aws.calls import CallCounter
+from albatross.aws.errors import Retryable
 from albatross.controller import drift, phases
+from albatross.local.faults import Fault, inject
 from albatross.model.stack import TARGET_GROUP, Resource, Stack
 from albatross.plan.actual import Actual, ActualResource, StackIndex
 from tests.functional.forwarding import wait_for
@@ -208,3 +212,26 @@ def test_an_apply_trusts_the_record_unless_it_is_fresh(moto_endpoint: str) -> No
     assert registered(arn) == {a, c}
     assert calls_of(lambda: apply(None), ops=TARGET_CALLS) == {"DescribeTargetHealth": 1, "RegisterTargets": 1}
     assert registered(arn) == {a, b, c}
+
+
+def test_a_sync_that_fails_before_its_record_leaves_one_its_retry_deregisters_from(moto_endpoint: str) -> None:
+    """The provision's targets task registers, then fails before it records (a throttle, a
+    timeout: the state machine retries it); a pod goes meanwhile. The retry must take it
+    out: the record written before the calls names what they may have registered."""
+    world = World()
+    arn = world.target_group("checkout-tg")
+    world.send("Service", service())
+    world.send("EndpointSlice", endpoints("10.0.1.1", "10.0.1.2"))
+
+    def sync() -> None:
+        phases.sync_targets(
+            desired(world), {"tg": arn}, world.store, None, group=GROUP, cluster="c1", created=frozenset({arn})
+        )
+
+    # the second write of the record (the exact set, after the calls) fails
+    with inject(Fault("dynamodb", "PutItem", "InternalServerError", status=500, skip=1)), pytest.raises(Retryable):
+        sync()
+    assert registered(arn) == {("10.0.1.1", 8080), ("10.0.1.2", 8080)}
+    world.send("EndpointSlice", endpoints("10.0.1.1"))  # referenced by no group: stored, no sync
+    assert calls_of(sync, ops=TARGET_CALLS) == {"DeregisterTargets": 1}
+    assert registered(arn) == {("10.0.1.1", 8080)}

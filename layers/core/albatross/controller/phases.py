@@ -552,6 +552,16 @@ def sync_targets(
             known: Set[tuple[str, int]] | None = frozenset() if ours is None else ours
         else:
             known = ours if trusted else None  # a fresh path: what AWS holds, not our record
+        version = record.version if record is not None else None
+        if known is not None and not known >= frozenset(wanted):
+            # before the calls, the record names all they may leave registered: a sync that
+            # fails between its calls and its record (a throttle, a timeout; the state
+            # machine's retry) leaves a record erring toward too much, which a later sync
+            # deregisters, never toward too little, which no sync would see
+            if store.save_registered(group, rid, arn=physical[rid], targets=known | frozenset(wanted), version=version):
+                version = (version or 0) + 1
+            else:
+                known, version = None, None  # another sync wrote meanwhile: read what AWS holds
         if binding.get("multiCluster"):
             # shared with other clusters: deregister only what this cluster registered
             tracked = store.tracked_targets(group, rid) or set()
@@ -572,12 +582,10 @@ def sync_targets(
                 targets=readiness_gates.gated_targets(gated, addresses, gate),
                 seen=seen,
             )
-        # recorded only now, after the calls and the first conditions: a sync that failed
-        # before leaves the older record, and its retry registers again what is wanted
-        if synced.read or ours != frozenset(wanted):
-            version = record.version if record is not None else None
-            if not store.save_registered(group, rid, arn=physical[rid], targets=wanted, version=version):
-                digests[rid] += "|unsettled"  # another sync wrote meanwhile: the next one reads
+        # the exact set only now, after the calls and the first conditions
+        changed_record = synced.read or ours != frozenset(wanted)
+        if changed_record and not store.save_registered(group, rid, arn=physical[rid], targets=wanted, version=version):
+            digests[rid] += "|unsettled"  # another sync wrote meanwhile: the next one reads
     return changed, digests
 
 
