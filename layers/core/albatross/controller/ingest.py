@@ -35,9 +35,11 @@ implicit group (one Ingress) is complete once the Services its Ingress names are
 with their EndpointSlices, and is not held, or no longer, from then on (a user's edit to
 it waits only for its Services); a hold older than :data:`HOLD_SECONDS` (the forwarder
 stopped before its Resync) no longer holds. A release asks for the reconcile first and
-ends the hold after. The hot path reads neither partition: a held group's request is
+ends the hold after. An update reads neither partition: a held group's request is
 refused by the ``heldAt`` mark on the state item the request writes, and an awaited
 object's older snapshot carries the version awaited, which the write replacing it returns.
+An object stored for the first time costs a query of the awaited partition, and a new
+Service or EndpointSlice one of the hold partition (what it may complete).
 
 resourceVersions are opaque strings to Kubernetes; the contract admits decimal ones only
 and ingest compares them as integers (etcd's revisions, which is what the API server

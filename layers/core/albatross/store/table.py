@@ -557,8 +557,12 @@ class Store:
         sync hold): the mark on each group's state item (its requests are refused while
         it holds, :meth:`request_unless_held`) and one item each in the hold partition,
         the index the releases read. ``sent``: when the change that held it was sent (a
-        Resync sent before it does not cover it)."""
+        Resync sent before it does not cover it). The index first: a mark no release
+        knows of would refuse the group's requests until the hold's time is over."""
         for group in sorted(set(groups)):
+            self._put(
+                HOLD_PK, group, at={"N": f"{at:.3f}"}, **({"sent": {"N": f"{sent:.3f}"}} if sent is not None else {})
+            )
             with aws_errors():
                 clients.dynamodb().update_item(
                     TableName=self.table,
@@ -567,9 +571,6 @@ class Store:
                     ExpressionAttributeNames={"#held": _HELD_AT},
                     ExpressionAttributeValues={":at": {"N": f"{at:.3f}"}},
                 )
-            self._put(
-                HOLD_PK, group, at={"N": f"{at:.3f}"}, **({"sent": {"N": f"{sent:.3f}"}} if sent is not None else {})
-            )
 
     def held_groups(self, *, now: float, hold_for: float) -> set[str]:
         """The groups held less than ``hold_for`` seconds ago (an older hold no longer holds)."""
