@@ -34,6 +34,7 @@ What is held and what is not:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from typing import Any, Literal
@@ -708,3 +709,32 @@ def test_a_steady_state_ingest_reads_nothing_of_the_sync_hold(
     apply_change(endpoint_slice(8), settings=config, store=store, event_id="eps2", sent=start + 2)
     assert reads.seen == []
     assert drain(queue) == ["shop/a"]  # and the groups were asked for all the same
+
+
+def test_a_users_edit_to_a_held_group_is_released_on_the_urgent_lane(work: tuple[Store, Settings, str]) -> None:
+    """ADR 0017: the hold keeps a user's edit from a half-listed group, but its release
+    does not put the edit behind the adoption's backlog on the work queue."""
+    store, config, queue = work
+    urgent = clients.sqs().create_queue(QueueName="urgent")["QueueUrl"]
+    config = dataclasses.replace(config, urgent_work_queue_url=urgent)
+    start = time.time()
+    apply_resync(resync({}, web=False), settings=config, store=store, event_id="r0", sent=start - 60)
+    members = {"shop/a": 11, "shop/b": 12, "shop/c": 13, "shop/d": 14}
+    for n, (key, rv) in enumerate(members.items()):
+        apply_change(ingress(key.split("/")[1], rv, group="shop"), settings=config, store=store, event_id=f"e{n}")
+    apply_change(service(5), settings=config, store=store, event_id="svc", sent=start + 3)
+    # LBC's group "other": held too, and nobody edits it
+    apply_change(ingress("x", 15, group="other"), settings=config, store=store, event_id="ex", sent=start + 4)
+    assert store.held_groups(now=time.time(), hold_for=HOLD_SECONDS) == {"shop", "other"}
+
+    # a user edits shop/b while it is held: nothing is reconciled from a half-listed group
+    edited = ingress("b", 20, group="shop")
+    edited.object["metadata"]["annotations"]["alb.ingress.kubernetes.io/healthcheck-path"] = "/healthz"
+    assert apply_change(edited, settings=config, store=store, event_id="edit", sent=start + 5) == set()
+    assert drain(queue) == []
+    assert drain(urgent) == []
+
+    listed = {**members, "shop/b": 20, "shop/x": 15}
+    apply_resync(resync(listed), settings=config, store=store, event_id="r1", sent=start + 6)
+    assert drain(urgent) == ["shop"]  # the group the user's edit waited in
+    assert drain(queue) == ["other"]  # the adoption's own release stays bulk

@@ -232,8 +232,12 @@ def _request(
     if not wanted:
         return bound
     if release:
-        store.unhold(wanted)
-        queues.request(settings.work_queue_url, store, wanted, cause=cause)
+        # a release is bulk, but for the groups a user's change waited in (ADR 0017)
+        waited = store.unhold(wanted)
+        if waited:
+            queues.request(settings.work_queue(urgent=True), store, waited, cause=cause, urgent=True)
+        if wanted - waited:
+            queues.request(settings.work_queue_url, store, wanted - waited, cause=cause)
         return bound | wanted
     held: set[str] = set()
     if hold:
@@ -252,6 +256,8 @@ def _request(
         store.release_groups(complete)
         refused -= complete
     held |= refused
+    if held and urgent:
+        store.mark_held_urgent(held)  # its release asks on the urgent lane
     if held:
         logger.info("held until the forwarder's Resync", extra={"groups": sorted(held), "event": cause})
     return bound | (wanted - held)

@@ -46,6 +46,7 @@ AWAIT_PK = "forwarder#awaited"  # sk: <Kind>/<key> a Resync listed that ingest h
 # when it was held (its request is refused while it does), an awaited object's stored
 # snapshot the version awaited (its next write returns it).
 _HELD_AT = "heldAt"
+_HELD_URGENT = "heldUrgent"  # a user's change waits in the held group (ADR 0017)
 _AWAITED = "awaited"
 
 
@@ -585,22 +586,45 @@ class Store:
             if float(item["at"]["N"]) > now - hold_for
         }
 
-    def unhold(self, groups: Iterable[str]) -> None:
-        """Take the hold mark off these groups' state items, before their reconcile is
-        requested (:meth:`release_groups` ends the hold after it: a crash in between
-        leaves them in the index, for the next release)."""
+    def mark_held_urgent(self, groups: Iterable[str]) -> None:
+        """A user's change waits in these held groups: their release asks for them on the
+        urgent lane (ADR 0017). A group no longer held is left as it is."""
         for group in sorted(set(groups)):
             try:
                 with aws_errors():
                     clients.dynamodb().update_item(
                         TableName=self.table,
                         Key={"pk": {"S": f"grp#{group}"}, "sk": {"S": STATE_SK}},
-                        UpdateExpression="REMOVE #held",
-                        ConditionExpression="attribute_exists(#held)",  # no state item made for none
-                        ExpressionAttributeNames={"#held": _HELD_AT},
+                        UpdateExpression="SET #urgent = :t",
+                        ConditionExpression="attribute_exists(#held)",
+                        ExpressionAttributeNames={"#held": _HELD_AT, "#urgent": _HELD_URGENT},
+                        ExpressionAttributeValues={":t": {"BOOL": True}},
                     )
             except ConditionFailed:
                 pass
+
+    def unhold(self, groups: Iterable[str]) -> set[str]:
+        """Take the hold mark off these groups' state items, before their reconcile is
+        requested (:meth:`release_groups` ends the hold after it: a crash in between
+        leaves them in the index, for the next release); returns those a user's change
+        waited in (:meth:`mark_held_urgent`)."""
+        urgent: set[str] = set()
+        for group in sorted(set(groups)):
+            try:
+                with aws_errors():
+                    old = clients.dynamodb().update_item(
+                        TableName=self.table,
+                        Key={"pk": {"S": f"grp#{group}"}, "sk": {"S": STATE_SK}},
+                        UpdateExpression="REMOVE #held, #urgent",
+                        ConditionExpression="attribute_exists(#held)",  # no state item made for none
+                        ExpressionAttributeNames={"#held": _HELD_AT, "#urgent": _HELD_URGENT},
+                        ReturnValues="UPDATED_OLD",
+                    )
+            except ConditionFailed:
+                continue
+            if _HELD_URGENT in old.get("Attributes", {}):
+                urgent.add(group)
+        return urgent
 
     def release_groups(self, groups: Iterable[str] | None = None) -> set[str]:
         """End the hold of ``groups`` (None: of every held group, old holds too); returns
