@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -58,7 +59,10 @@ def lambda_handler(raw: dict[str, Any], context: LambdaContext) -> dict[str, Any
     else:
         groups = ingest.apply_resync(change, settings=settings, store=store, event_id=event.id, sent=event.time)
         # the forwarder is heard: ForwarderSilentAlarm (per cluster, as stacks may share an
-        # account) fires when none arrives for two Resync periods
-        with single_metric(name="ResyncsIngested", unit=MetricUnit.Count, value=1) as resync:
-            resync.add_dimension(name="cluster", value=settings.cluster)
+        # account) fires when none arrives for two Resync periods. single_metric prints
+        # even with metrics disabled, as the offline system runs them (one process, whose
+        # stdout is also its CLI's)
+        if os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() != "true":
+            with single_metric(name="ResyncsIngested", unit=MetricUnit.Count, value=1) as resync:
+                resync.add_dimension(name="cluster", value=settings.cluster)
     return {"groups": sorted(groups)}

@@ -69,7 +69,9 @@ def test_a_rules_events_run_at_once_up_to_the_reserved_concurrency_each_as_often
     for n in range(EVENTS):
         event = {"id": f"e-{n}", "source": "albatross.k8s", "detail-type": "ObjectChange", "detail": {"n": n}}
         sqs.send_message(QueueUrl=url, MessageBody=json.dumps(event))
-    deployment = Deployment(rule_routes=[RuleRoute(queue_url=url, function=FUNCTION)], concurrency={FUNCTION: RESERVED})
+    deployment = Deployment(
+        rule_routes=[RuleRoute(queue_url=url, function=FUNCTION, retry_seconds=600)], concurrency={FUNCTION: RESERVED}
+    )
     dispatcher = Recorder(deployment)
     dispatcher.deliveries = deliveries
     expected = Counter({n: 2 if n == 1 else 1 for n in range(1, EVENTS)})
@@ -95,3 +97,40 @@ def test_a_rules_events_run_at_once_up_to_the_reserved_concurrency_each_as_often
     assert dispatcher.seen == expected  # the dropped one never, the duplicated one twice, none redelivered
     # every message deleted but the failed event's, which stays in flight for EventBridge's retry
     assert left() == {"ApproximateNumberOfMessages": "0", "ApproximateNumberOfMessagesNotVisible": "1"}
+
+
+class Slow(Dispatcher):
+    """A function that runs longer than the tap queue's retry delay, and looks, while it
+    runs, whether its own event came back."""
+
+    def __init__(self, deployment: Deployment, url: str) -> None:
+        super().__init__(deployment)
+        self.url = url
+        self.came_back: list[str] = []
+        self.runs = 0
+        self.done = threading.Event()
+
+    def _invoke(self, function: str, event: Any) -> tuple[bool, Any]:
+        self.runs += 1
+        # longer than the 1 s retry delay: a long poll returns the event if it is visible again
+        got = clients.sqs().receive_message(QueueUrl=self.url, WaitTimeSeconds=3, VisibilityTimeout=0)
+        self.came_back += [m["MessageId"] for m in got.get("Messages", [])]
+        self.done.set()
+        return True, None
+
+
+def test_an_event_is_not_delivered_again_while_its_invocation_runs(moto_endpoint: str) -> None:
+    """EventBridge retries a failed invocation, not a slow one: an event whose handler runs
+    past the tap queue's retry delay stays taken, and is deleted once it succeeds."""
+    sqs = clients.sqs()
+    url = sqs.create_queue(QueueName="slow-tap", Attributes={"VisibilityTimeout": "1"})["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"id": "e", "detail-type": "x", "detail": {"n": 0}}))
+    deployment = Deployment(rule_routes=[RuleRoute(queue_url=url, function=FUNCTION, retry_seconds=1)])
+    dispatcher = Slow(deployment, url)
+    dispatcher.start()
+    try:
+        assert dispatcher.done.wait(WAIT)
+    finally:
+        dispatcher.stop()
+    assert dispatcher.came_back == []
+    assert dispatcher.runs == 1

@@ -57,6 +57,7 @@ class RuleRoute:
 
     queue_url: str
     function: str
+    retry_seconds: int = 1  # after a failed delivery (the tap queue's visibility timeout)
 
 
 @dataclass(frozen=True)
@@ -355,7 +356,13 @@ class _Deployer:
             url = sqs.create_queue(QueueName=self.name(f"{logical}-tap", 80), Attributes=attributes)["QueueUrl"]
             tap_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
             targets.append({"Id": target["Id"], "Arn": tap_arn})
-            self.out.rule_routes.append(RuleRoute(queue_url=url, function=self.out.attributes[function]["Ref"]))
+            self.out.rule_routes.append(
+                RuleRoute(
+                    queue_url=url,
+                    function=self.out.attributes[function]["Ref"],
+                    retry_seconds=int(attributes["VisibilityTimeout"]),
+                )
+            )
         if targets:
             events.put_targets(Rule=name, EventBusName=bus, Targets=targets)
         return {"Ref": name, "Arn": arn}

@@ -36,6 +36,9 @@ log = logging.getLogger("albatross.local.dispatch")
 
 # How often a poller waiting for an invocation slot, or on a held queue, looks again.
 _LOOK = 0.05
+# How long a rule's event stays taken while its delivery waits for a slot and runs:
+# Lambda's longest timeout (a delivery that ends deletes it or sets its retry delay).
+_TAKEN = 900
 # A rule target's invocations at once when its function reserves no concurrency. On AWS
 # that is the account's unreserved concurrency (1,000 by default); here every handler
 # runs in this one process, so a handful is as concurrent as it gets.
@@ -195,7 +198,11 @@ class Dispatcher:
 
     def _deliver_event(self, route: RuleRoute, message: dict[str, Any]) -> None:
         """One event of a rule: what :attr:`deliveries` makes of it, each invoked; the
-        tap queue's message is deleted once every one succeeded (else it comes back)."""
+        tap queue's message is deleted once every one succeeded (else it comes back after
+        the retry delay). While it waits for the function's concurrency and runs, it stays
+        taken: EventBridge counts a failed invocation as a retry, not a slow or queued one."""
+        sqs, receipt = clients.sqs(), message["ReceiptHandle"]
+        sqs.change_message_visibility(QueueUrl=route.queue_url, ReceiptHandle=receipt, VisibilityTimeout=_TAKEN)
         event = _envelope(json.loads(message["Body"]))
         deliveries = self.deliveries
         results = []
@@ -205,7 +212,11 @@ class Dispatcher:
                     return  # stopping: the message comes back after its visibility timeout
                 results.append(self._invoke(route.function, e)[0])
         if all(results):  # every delivery invoked, even after one failed
-            clients.sqs().delete_message(QueueUrl=route.queue_url, ReceiptHandle=message["ReceiptHandle"])
+            sqs.delete_message(QueueUrl=route.queue_url, ReceiptHandle=receipt)
+        else:
+            sqs.change_message_visibility(
+                QueueUrl=route.queue_url, ReceiptHandle=receipt, VisibilityTimeout=route.retry_seconds
+            )
 
     def _deliver(self, route: QueueRoute, messages: list[dict[str, Any]]) -> None:
         event = {"Records": [sqs_record(m, route.queue_arn) for m in messages]}
