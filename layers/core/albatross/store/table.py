@@ -590,18 +590,13 @@ class Store:
         """A user's change waits in these held groups: their release asks for them on the
         urgent lane (ADR 0017). A group no longer held is left as it is."""
         for group in sorted(set(groups)):
-            try:
-                with aws_errors():
-                    clients.dynamodb().update_item(
-                        TableName=self.table,
-                        Key={"pk": {"S": f"grp#{group}"}, "sk": {"S": STATE_SK}},
-                        UpdateExpression="SET #urgent = :t",
-                        ConditionExpression="attribute_exists(#held)",
-                        ExpressionAttributeNames={"#held": _HELD_AT, "#urgent": _HELD_URGENT},
-                        ExpressionAttributeValues={":t": {"BOOL": True}},
-                    )
-            except ConditionFailed:
-                pass
+            self._update_state_if(
+                group,
+                "SET #urgent = :t",
+                condition="attribute_exists(#held)",
+                names={"#held": _HELD_AT, "#urgent": _HELD_URGENT},
+                values={":t": {"BOOL": True}},
+            )
 
     def unhold(self, groups: Iterable[str]) -> set[str]:
         """Take the hold mark off these groups' state items, before their reconcile is
@@ -610,21 +605,43 @@ class Store:
         waited in (:meth:`mark_held_urgent`)."""
         urgent: set[str] = set()
         for group in sorted(set(groups)):
-            try:
-                with aws_errors():
-                    old = clients.dynamodb().update_item(
-                        TableName=self.table,
-                        Key={"pk": {"S": f"grp#{group}"}, "sk": {"S": STATE_SK}},
-                        UpdateExpression="REMOVE #held, #urgent",
-                        ConditionExpression="attribute_exists(#held)",  # no state item made for none
-                        ExpressionAttributeNames={"#held": _HELD_AT, "#urgent": _HELD_URGENT},
-                        ReturnValues="UPDATED_OLD",
-                    )
-            except ConditionFailed:
-                continue
-            if _HELD_URGENT in old.get("Attributes", {}):
+            old = self._update_state_if(
+                group,
+                "REMOVE #held, #urgent",
+                condition="attribute_exists(#held)",  # no state item made for none
+                names={"#held": _HELD_AT, "#urgent": _HELD_URGENT},
+            )
+            if old is not None and _HELD_URGENT in old:
                 urgent.add(group)
         return urgent
+
+    def _update_state_if(
+        self,
+        group: str,
+        update: str,
+        *,
+        condition: str,
+        names: Mapping[str, str],
+        values: Mapping[str, Any] | None = None,
+    ) -> Mapping[str, Any] | None:
+        """Update the group's state item if ``condition`` holds: the attributes the update
+        changed, as they were (None: the condition did not hold, nothing changed)."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "Key": {"pk": {"S": f"grp#{group}"}, "sk": {"S": STATE_SK}},
+            "UpdateExpression": update,
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": dict(names),
+            "ReturnValues": "UPDATED_OLD",
+        }
+        if values:
+            kwargs["ExpressionAttributeValues"] = dict(values)
+        try:
+            with aws_errors():
+                answer = clients.dynamodb().update_item(**kwargs)
+        except ConditionFailed:
+            return None
+        return dict(answer.get("Attributes", {}))
 
     def release_groups(self, groups: Iterable[str] | None = None) -> set[str]:
         """End the hold of ``groups`` (None: of every held group, old holds too); returns
@@ -1063,18 +1080,14 @@ class Store:
 
     def release_lease(self, group: str, *, holder: str) -> None:
         """Give the group's lease back, if ``holder`` still holds it."""
-        try:
-            with aws_errors():
-                clients.dynamodb().update_item(
-                    TableName=self.table,
-                    Key={"pk": {"S": f"grp#{group}"}, "sk": {"S": STATE_SK}},
-                    UpdateExpression="REMOVE #lease, #until",
-                    ConditionExpression="#lease = :me",
-                    ExpressionAttributeNames={"#lease": _LEASE, "#until": _LEASE_UNTIL},
-                    ExpressionAttributeValues={":me": {"S": holder}},
-                )
-        except ConditionFailed:
-            pass  # taken over after its time, or never taken: not ours to give back
+        # not held by ``holder`` (taken over after its time, or never taken): not ours to give back
+        self._update_state_if(
+            group,
+            "REMOVE #lease, #until",
+            condition="#lease = :me",
+            names={"#lease": _LEASE, "#until": _LEASE_UNTIL},
+            values={":me": {"S": holder}},
+        )
 
     # --- which groups hold a resource (AWS's events about changes made by others) ------------
 
