@@ -71,20 +71,34 @@ def test_release_takes_the_dirty_mark_with_the_execution(moto_endpoint: str) -> 
     store = table()
     store.set_execution("shop/web", "arn:execution:1")
     store.mark_dirty("shop/web")
-    assert store.release("shop/web") == ("arn:execution:1", True)
+    assert store.release("shop/web") == ("arn:execution:1", "bulk")
     state = store.group_state("shop/web")
     assert (state.execution, state.dirty) == (None, False)
-    assert store.release("shop/web") == (None, False)
+    assert store.release("shop/web") == (None, None)
+
+
+def test_a_users_change_during_an_execution_is_released_on_the_urgent_lane(moto_endpoint: str) -> None:
+    # ADR 0017: bulk work and a user's edit both mark the group; the release says urgent,
+    # and takes that mark too (the next execution's release is bulk again)
+    store = table()
+    store.set_execution("shop/web", "arn:execution:1")
+    store.mark_dirty("shop/web")
+    store.mark_dirty("shop/web", urgent=True)
+    store.mark_dirty("shop/web")
+    assert store.release("shop/web") == ("arn:execution:1", "urgent")
+    store.set_execution("shop/web", "arn:execution:2")
+    store.mark_dirty("shop/web")
+    assert store.release("shop/web") == ("arn:execution:2", "bulk")
 
 
 def test_a_release_for_one_execution_leaves_a_newer_run_alone(moto_endpoint: str) -> None:
     store = table()
     store.set_execution("shop/web", "arn:execution:new")  # a reconcile started it after the old one ended
     store.mark_dirty("shop/web")
-    assert store.release("shop/web", expected="arn:execution:old") == (None, False)
+    assert store.release("shop/web", expected="arn:execution:old") == (None, None)
     state = store.group_state("shop/web")
     assert state.execution == "arn:execution:new"  # neither the run nor its dirty mark was taken
-    assert store.release("shop/web", expected="arn:execution:new") == ("arn:execution:new", True)
+    assert store.release("shop/web", expected="arn:execution:new") == ("arn:execution:new", "bulk")
     assert store.group_state("shop/web").execution is None
 
 

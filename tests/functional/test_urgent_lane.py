@@ -157,3 +157,45 @@ def test_two_reconciles_of_one_group_at_once_one_runs_the_other_goes_back_unatte
     assert clients.sqs().receive_message(QueueUrl=settings.urgent_work_queue_url).get("Messages", []) == []
     # each record's calls were made in its lane (the budget's reserve is the urgent lane's)
     assert lanes == {"bulk": budget.BULK, "urgent": budget.URGENT}
+
+
+# --- a user's change while the group's execution runs ---------------------------------
+
+
+def _running_execution() -> str:
+    """An execution that runs until it is stopped (a load balancer provisioning)."""
+    sfn = clients.sfn()
+    machine = sfn.create_state_machine(
+        name="provision",
+        definition=json.dumps({"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 3600, "End": True}}}),
+        roleArn="arn:aws:iam::123456789012:role/steps",
+    )["stateMachineArn"]
+    return str(sfn.start_execution(stateMachineArn=machine)["executionArn"])
+
+
+def _groups_on(url: str) -> list[str]:
+    messages = clients.sqs().receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+    return [json.loads(m["Body"])["group"] for m in messages]
+
+
+@pytest.mark.parametrize("lane", ["urgent", "bulk"])
+def test_a_request_while_the_execution_runs_is_asked_again_on_its_own_lane_when_it_ends(
+    reconcile_app: types.ModuleType, lane: str
+) -> None:
+    from albatross.controller import report
+
+    settings = Settings.from_env()
+    store = Store(settings.table)
+    execution = _running_execution()
+    store.set_execution(GROUP, execution)
+    queue = settings.urgent_work_queue_url if lane == "urgent" else settings.work_queue_url
+    record = _received(queue)
+    assert reconcile_app.lambda_handler({"Records": [record]}, CONTEXT) == {"batchItemFailures": []}
+    clients.sqs().delete_message(QueueUrl=queue, ReceiptHandle=record["receiptHandle"])  # as the event source does
+    assert store.group_state(GROUP).dirty  # busy: nothing read half-done, the request kept
+    clients.sfn().stop_execution(executionArn=execution)
+
+    assert report.end_run(settings=settings, store=store, group=GROUP, succeeded=True)
+    other = settings.work_queue_url if lane == "urgent" else settings.urgent_work_queue_url
+    assert _groups_on(queue) == [GROUP]
+    assert _groups_on(other) == []

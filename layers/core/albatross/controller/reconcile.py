@@ -39,7 +39,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from albatross.aws import applier, clients, discovery
+from albatross.aws import applier, budget, clients, discovery
 from albatross.aws.errors import UserError, aws_errors
 from albatross.contract import object_key
 from albatross.controller import gates, phases, queues, report
@@ -167,7 +167,7 @@ def _busy(store: Store, group: str, execution: str | None) -> bool:
     with aws_errors():
         status = clients.sfn().describe_execution(executionArn=execution)["status"]
     if status == "RUNNING":
-        store.mark_dirty(group)
+        store.mark_dirty(group, urgent=budget.lane.get() == budget.URGENT)
         return True
     store.set_execution(group, None)
     return False

@@ -147,10 +147,12 @@ def end_run(
         return False
     execution = released
     if dirty or retry:
-        # the execution's name keeps the request apart from any other (FIFO deduplication)
+        # the execution's name keeps the request apart from any other (FIFO deduplication);
+        # a user's change that came meanwhile goes on the urgent lane (ADR 0017)
         run = execution or f"{time.time():.3f}"
-        queues.enqueue(settings.work_queue_url, [group], cause=f"dirty:{run}" if dirty else f"retry:{run}")
-    return dirty or retry
+        queue = settings.work_queue(urgent=dirty == "urgent")
+        queues.enqueue(queue, [group], cause=f"dirty:{run}" if dirty else f"retry:{run}")
+    return bool(dirty) or retry
 
 
 def failed(

@@ -26,6 +26,8 @@ _FAILED = "failedRuns"  # state item attribute: failed executions in a row, and 
 # state item attributes: when a reconcile was requested and not started yet, on any lane
 # (the bulk lane's coalescing mark) and on the urgent lane (ADR 0017)
 _REQUESTED, _URGENT = "requested", "urgentRequested"
+_DIRTY_URGENT = "dirtyUrgent"  # a user's change came while the group's execution ran (ADR 0017)
+Lane = Literal["urgent", "bulk"]
 # state item attributes: the reconcile that holds the group (its request id) and until
 # when (epoch seconds): one reconcile of a group at a time across the work queues (ADR 0017)
 _LEASE, _LEASE_UNTIL = "lease", "leaseUntil"
@@ -1010,9 +1012,12 @@ class Store:
                 UpdateExpression=f"REMOVE {_REQUESTED}, {_URGENT}",
             )
 
-    def release(self, group: str, *, succeeded: bool = False, expected: str | None = None) -> tuple[str | None, bool]:
+    def release(
+        self, group: str, *, succeeded: bool = False, expected: str | None = None
+    ) -> tuple[str | None, Lane | None]:
         """End the group's execution and take its dirty mark, in one write; returns (the
-        execution that ran, whether the group was marked dirty meanwhile). ``succeeded``:
+        execution that ran, the lane the group was marked dirty on meanwhile, None: not
+        marked; urgent when a user's change was among what marked it). ``succeeded``:
         the execution finished its work, which ends a streak of failed ones. ``expected``:
         release only while that execution is the group's (another run may hold it by
         now); returns (None, False) when it is not."""
@@ -1028,7 +1033,9 @@ class Store:
                     .update_item(
                         TableName=self.table,
                         Key={"pk": {"S": f"grp#{group}"}, "sk": {"S": STATE_SK}},
-                        UpdateExpression="REMOVE execution" + (f", {_FAILED}" if succeeded else "") + " SET dirty = :f",
+                        UpdateExpression=f"REMOVE execution, {_DIRTY_URGENT}"
+                        + (f", {_FAILED}" if succeeded else "")
+                        + " SET dirty = :f",
                         ExpressionAttributeValues=values,
                         ReturnValues="UPDATED_OLD",
                         **condition,
@@ -1036,17 +1043,22 @@ class Store:
                     .get("Attributes", {})
                 )
         except ConditionFailed:
-            return None, False
+            return None, None
         execution = old.get("execution", {}).get("S")
-        return execution, bool(old.get("dirty", {}).get("BOOL"))
+        if not old.get("dirty", {}).get("BOOL"):
+            return execution, None
+        return execution, "urgent" if old.get(_DIRTY_URGENT, {}).get("BOOL") else "bulk"
 
-    def mark_dirty(self, group: str, dirty: bool = True) -> None:
+    def mark_dirty(self, group: str, *, urgent: bool = False) -> None:
+        """A request came while the group's execution runs: :meth:`release` asks for it
+        again. ``urgent``: the request was a user's change (ADR 0017): asked for again on
+        the urgent lane, whatever else marked it."""
         with aws_errors():
             clients.dynamodb().update_item(
                 TableName=self.table,
                 Key={"pk": {"S": f"grp#{group}"}, "sk": {"S": STATE_SK}},
-                UpdateExpression="SET dirty = :d",
-                ExpressionAttributeValues={":d": {"BOOL": dirty}},
+                UpdateExpression="SET dirty = :d" + (f", {_DIRTY_URGENT} = :d" if urgent else ""),
+                ExpressionAttributeValues={":d": {"BOOL": True}},
             )
 
     # --- one reconcile of a group at a time, across the work queues (ADR 0017) ----------
