@@ -226,6 +226,35 @@ def test_a_one_ingress_group_is_held_only_until_its_service_is_stored(work: tupl
     assert drain(queue) == ["shop/other"]
 
 
+def test_an_adopted_ingress_whose_services_are_stored_writes_no_hold(work: tuple[Store, Settings, str]) -> None:
+    """The adoption's common case: the first list's Service and slices are stored, then
+    each of its Ingresses (served, never stored) comes: nothing is left to wait for, so no
+    hold is written, refused and taken back; the group is asked for at once."""
+    store, config, queue = work
+    start = time.time()
+    apply_resync(resync({}, web=False), settings=config, store=store, event_id="r0", sent=start - 60)
+    apply_change(service(5, selector=True), settings=config, store=store, event_id="svc", sent=start + 1)
+    apply_change(endpoint_slice(6), settings=config, store=store, event_id="eps", sent=start + 2)
+    writes: list[str] = []
+
+    def hold_write(params: dict[str, Any], model: Any, **_: Any) -> None:
+        if model.name in ("PutItem", "UpdateItem", "DeleteItem"):
+            touched = str(params.get("Key", params.get("Item", {})).get("pk", {}).get("S", ""))
+            text = str(params.get("UpdateExpression", ""))
+            if touched.startswith("forwarder#held") or "heldAt" in str(params.get("ExpressionAttributeNames", {})):
+                writes.append(f"{model.name} {touched} {text}")
+
+    clients.add_hook("provide-client-params.dynamodb.*", hold_write, unique_id="test-hold-writes")
+    try:
+        adopted = ingress("alone", 21)  # served (LBC's address), its own group "shop/alone"
+        assert apply_change(adopted, settings=config, store=store, event_id="e-alone", sent=start + 3) == {"shop/alone"}
+    finally:
+        clients.remove_hook("test-hold-writes")
+    assert writes == []
+    assert drain(queue) == ["shop/alone"]
+    assert store.held_groups(now=time.time(), hold_for=HOLD_SECONDS) == set()
+
+
 def test_a_served_ingress_sent_before_the_last_resync_is_not_held(work: tuple[Store, Settings, str]) -> None:
     store, config, queue = work
     start = time.time()
