@@ -301,17 +301,7 @@ class Store:
     def settle(self, *, kind: str, key: str, rv: int, obj: Mapping[str, Any]) -> None:
         """A redelivered change finished what its first delivery could not."""
         pk, sk = snapshot_key(kind, key, obj)
-        try:
-            with aws_errors():
-                clients.dynamodb().update_item(
-                    TableName=self.table,
-                    Key={"pk": {"S": pk}, "sk": {"S": sk}},
-                    UpdateExpression="REMOVE pending, prev",
-                    ConditionExpression="rv = :rv",
-                    ExpressionAttributeValues={":rv": {"N": str(rv)}},
-                )
-        except ConditionFailed:
-            pass
+        self._update_if(pk, sk, "REMOVE pending, prev", condition="rv = :rv", values={":rv": {"N": str(rv)}})
 
     # --- re-baselining: when the cluster's resourceVersions went back ------------------------
 
@@ -626,16 +616,30 @@ class Store:
         names: Mapping[str, str],
         values: Mapping[str, Any] | None = None,
     ) -> Mapping[str, Any] | None:
-        """Update the group's state item if ``condition`` holds: the attributes the update
-        changed, as they were (None: the condition did not hold, nothing changed)."""
+        """:meth:`_update_if` on the group's state item."""
+        return self._update_if(f"grp#{group}", STATE_SK, update, condition=condition, names=names, values=values)
+
+    def _update_if(
+        self,
+        pk: str,
+        sk: str,
+        update: str,
+        *,
+        condition: str,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+    ) -> Mapping[str, Any] | None:
+        """Update the item if ``condition`` holds: the attributes the update changed, as
+        they were (None: the condition did not hold, nothing changed)."""
         kwargs: dict[str, Any] = {
             "TableName": self.table,
-            "Key": {"pk": {"S": f"grp#{group}"}, "sk": {"S": STATE_SK}},
+            "Key": {"pk": {"S": pk}, "sk": {"S": sk}},
             "UpdateExpression": update,
             "ConditionExpression": condition,
-            "ExpressionAttributeNames": dict(names),
             "ReturnValues": "UPDATED_OLD",
         }
+        if names:
+            kwargs["ExpressionAttributeNames"] = dict(names)
         if values:
             kwargs["ExpressionAttributeValues"] = dict(values)
         try:
@@ -667,18 +671,14 @@ class Store:
         """Mark the stored (older) snapshot of an awaited object with the version awaited:
         the write that replaces it returns the mark (:attr:`SnapshotWrite.awaited`)."""
         pk, sk = snapshot_key(kind, key, obj)
-        try:
-            with aws_errors():
-                clients.dynamodb().update_item(
-                    TableName=self.table,
-                    Key={"pk": {"S": pk}, "sk": {"S": sk}},
-                    UpdateExpression="SET #awaited = :rv",
-                    ConditionExpression="attribute_exists(pk) AND rv < :rv",  # stored meanwhile: nothing to mark
-                    ExpressionAttributeNames={"#awaited": _AWAITED},
-                    ExpressionAttributeValues={":rv": {"N": str(rv)}},
-                )
-        except ConditionFailed:
-            pass
+        self._update_if(
+            pk,
+            sk,
+            "SET #awaited = :rv",
+            condition="attribute_exists(pk) AND rv < :rv",  # stored meanwhile: nothing to mark
+            names={"#awaited": _AWAITED},
+            values={":rv": {"N": str(rv)}},
+        )
 
     def arrived(self, keys: Iterable[str]) -> set[str]:
         """Of ``keys``, the awaited ones, no longer awaited; returns them."""
