@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -42,8 +41,7 @@ from aws_lambda_powertools import Logger
 from albatross.aws import applier, budget, clients, discovery
 from albatross.aws.errors import UserError, aws_errors
 from albatross.contract import object_key
-from albatross.controller import gates, phases, queues, report
-from albatross.controller.events import NotDue
+from albatross.controller import gates, lease, phases, queues, report
 from albatross.controller.settings import Settings
 from albatross.controller.targets import ALL_SERVICES
 from albatross.k8s.errors import readable
@@ -259,18 +257,12 @@ def _settled(
 def reconcile(*, settings: Settings, store: Store, group: str, request_id: str, fresh: bool = False) -> Outcome:
     """``fresh``: read everything, trusting no stack index (the drift sweep).
 
-    One reconcile of a group at a time: with a work queue and an urgent one, SQS FIFO
-    serves a group to one receiver per queue, so the group's lease is taken before
-    anything else, and given back when it ends. A group leased by another reconcile
-    raises :class:`NotDue`: its record goes back unattempted, not failed (ADR 0017)."""
-    held = store.lease(group, holder=request_id, now=time.time(), seconds=settings.lease_seconds)
-    if held:
-        logger.info("group leased by another reconcile", extra={"group": group, "seconds": round(held, 1)})
-        raise NotDue(min(held, settings.retry_backoff_seconds))
-    try:
+    One piece of work on a group at a time (:mod:`albatross.controller.lease`): a group
+    leased by another reconcile or a targets sync raises
+    :class:`~albatross.controller.events.NotDue`: its record goes back unattempted, not
+    failed (ADR 0017)."""
+    with lease.leased(settings, store, group, holder=request_id):
         return _reconcile(settings=settings, store=store, group=group, request_id=request_id, fresh=fresh)
-    finally:
-        store.release_lease(group, holder=request_id)
 
 
 def _reconcile(*, settings: Settings, store: Store, group: str, request_id: str, fresh: bool) -> Outcome:
