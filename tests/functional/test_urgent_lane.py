@@ -77,13 +77,13 @@ def reconcile_app(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> types.
     return app
 
 
-def _received(url: str) -> dict[str, Any]:
-    """One record of ``GROUP`` sent to and received from ``url``, as the event source
-    mapping hands it to the function."""
+def _received(url: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One record of ``GROUP`` (``body``: a reconcile's, unless given) sent to and
+    received from ``url``, as the event source mapping hands it to the function."""
     sqs = clients.sqs()
     sqs.send_message(
         QueueUrl=url,
-        MessageBody=json.dumps({"group": GROUP}),
+        MessageBody=json.dumps(body or {"group": GROUP}),
         MessageGroupId=GROUP,
         MessageDeduplicationId=url,
     )
@@ -208,27 +208,7 @@ def test_a_targets_sync_of_a_leased_group_goes_back_unattempted(reconcile_app: t
     settings = Settings.from_env()
     store = Store(settings.table)
     assert store.lease(GROUP, holder="a-reconcile", now=time.time(), seconds=300) == 0
-    sqs = clients.sqs()
-    sqs.send_message(
-        QueueUrl=settings.targets_queue_url,
-        MessageBody=json.dumps({"group": GROUP, "service": "shop/web"}),
-        MessageGroupId=GROUP,
-        MessageDeduplicationId="targets-1",
-    )
-    [message] = sqs.receive_message(QueueUrl=settings.targets_queue_url, MessageSystemAttributeNames=["All"])[
-        "Messages"
-    ]
-    arn = sqs.get_queue_attributes(QueueUrl=settings.targets_queue_url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    record = {
-        "messageId": message["MessageId"],
-        "receiptHandle": message["ReceiptHandle"],
-        "body": message["Body"],
-        "attributes": message.get("Attributes", {}),
-        "eventSource": "aws:sqs",
-        "eventSourceARN": arn,
-    }
+    record = _received(settings.targets_queue_url, {"group": GROUP, "service": "shop/web"})
     calls: list[tuple[str, str]] = []
     clients.add_hook(
         "before-call.*.*",
@@ -239,7 +219,7 @@ def test_a_targets_sync_of_a_leased_group_goes_back_unattempted(reconcile_app: t
         answer = reconcile_app.lambda_handler({"Records": [record]}, CONTEXT)
     finally:
         clients.remove_hook("test-targets-lease")
-    assert answer == {"batchItemFailures": [{"itemIdentifier": message["MessageId"]}]}
+    assert answer == {"batchItemFailures": [{"itemIdentifier": record["messageId"]}]}
     assert calls == [("dynamodb", "UpdateItem"), ("sqs", "ChangeMessageVisibilityBatch")]  # its lease's answer only
     store.release_lease(GROUP, holder="a-reconcile")
     assert store.lease(GROUP, holder="next", now=time.time(), seconds=300) == 0  # the sync gave back nothing it took
