@@ -111,12 +111,14 @@ def _new_session() -> boto3.session.Session:
     return session
 
 
-def separate(service: str) -> Any:
+def separate(service: str, *, config: Config | None = None) -> Any:
     """A client of its own, not shared and without the hooks (for local tooling that must
-    not be counted or faulted as the controller's calls are)."""
+    not be counted or faulted as the controller's calls are); ``config``: merged over the
+    shared clients' (timeouts, retries)."""
     with _lock:
         session = _new_session()
-    return session.client(service, config=_CONFIG)  # type: ignore[call-overload]  # service is a runtime name
+    merged = _CONFIG.merge(config) if config is not None else _CONFIG
+    return session.client(service, config=merged)  # type: ignore[call-overload]  # service is a runtime name
 
 
 def add_hook(event: str, handler: Callable[..., Any], *, unique_id: str) -> None:

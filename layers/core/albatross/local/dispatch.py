@@ -17,7 +17,13 @@ beyond it waits for a running invocation to end (on AWS the invocation is thrott
 the mapping retries it; either way its messages stay in flight). On a FIFO queue SQS
 serves a message group to one receiver at a time (:mod:`albatross.local.mends` makes
 moto do so under concurrent receivers), so one IngressGroup's batches never overlap
-while different groups' run side by side."""
+while different groups' run side by side.
+
+Each invocation is sent once and waited for as long as Lambda lets a function run
+(:data:`INVOKE_READ_TIMEOUT`): an event source mapping never invokes a batch again while
+it runs. The SDK's defaults (a 60 s read, retried) would send a slow batch again and
+again, each copy running beside the first, with the same messages.
+"""
 
 from __future__ import annotations
 
@@ -29,6 +35,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from botocore.config import Config
+
 from albatross.aws import clients
 from albatross.local.cloud import ACCOUNT, REGION, Deployment, QueueRoute, RuleRoute
 
@@ -39,10 +47,15 @@ _LOOK = 0.05
 # How long a rule's event stays taken while its delivery waits for a slot and runs:
 # Lambda's longest timeout (a delivery that ends deletes it or sets its retry delay).
 _TAKEN = 900
+# How long an invocation is waited for: Lambda's longest function timeout (900 s, the
+# Lambda quotas page), and a minute more for the runtime around it.
+INVOKE_READ_TIMEOUT = 900 + 60
 # A rule target's invocations at once when its function reserves no concurrency. On AWS
 # that is the account's unreserved concurrency (1,000 by default); here every handler
 # runs in this one process, so a handful is as concurrent as it gets.
 UNRESERVED_RULE_INVOCATIONS = 10
+
+INVOKER = Config(retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=INVOKE_READ_TIMEOUT)
 
 Route = QueueRoute | RuleRoute
 
@@ -56,6 +69,7 @@ class Dispatcher:
         self._busy = 0
         self._lock = threading.Lock()
         self.invocations: dict[str, int] = {}
+        self._invoker: Any = None  # made at the first invocation (the local endpoint is known by then)
         # What becomes of each event a rule delivers: the events to deliver now, in order
         # (none: dropped or held back; twice: duplicated). None: each is delivered once.
         # Tests and the chaos benchmark set it (albatross.local.chaos.BusChaos).
@@ -135,12 +149,20 @@ class Dispatcher:
             raise RuntimeError(f"{schedule} failed: {payload}")
         return payload
 
+    def invoker(self) -> Any:
+        """The Lambda client invocations go through: its own, one attempt per invocation,
+        waited for as long as the function may run (:data:`INVOKER`)."""
+        with self._lock:
+            if self._invoker is None:
+                self._invoker = clients.separate("lambda", config=INVOKER)
+            return self._invoker
+
     def _invoke(self, function: str, event: Any) -> tuple[bool, Any]:
         with self._lock:
             self._busy += 1
             self.invocations[function] = self.invocations.get(function, 0) + 1
         try:
-            resp = clients.client("lambda").invoke(FunctionName=function, Payload=json.dumps(event).encode())
+            resp = self.invoker().invoke(FunctionName=function, Payload=json.dumps(event).encode())
             payload = json.loads(resp["Payload"].read() or b"null")
             ok = "FunctionError" not in resp
             if not ok:
