@@ -150,8 +150,9 @@ RESTART = {"spec": {"template": {"metadata": {"annotations": {RESTARTED: "bench"
 
 class ControllerCalls(CallCounter):
     """The CallCounter without the local dispatcher's own calls (its threads receive from
-    and delete on the queues and invoke the functions: what the Lambda service and
-    EventBridge do in AWS). They are counted apart, in ``harness``."""
+    and delete on the queues: what the Lambda service and EventBridge do in AWS). They are
+    counted apart, in ``harness``; its invocations go through a client of its own
+    (:meth:`albatross.local.dispatch.Dispatcher.invoker`), counted by neither."""
 
     def __init__(self) -> None:
         self.harness: Counter[str] = Counter()

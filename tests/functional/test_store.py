@@ -89,6 +89,13 @@ def test_a_users_change_during_an_execution_is_released_on_the_urgent_lane(moto_
     store.set_execution("shop/web", "arn:execution:2")
     store.mark_dirty("shop/web")
     assert store.release("shop/web") == ("arn:execution:2", "bulk")
+    # an execution that ended without its release (aborted): the next one starts clean
+    store.set_execution("shop/web", "arn:execution:3")
+    store.mark_dirty("shop/web", urgent=True)
+    store.set_execution("shop/web", None)  # found ended by the next reconcile
+    store.set_execution("shop/web", "arn:execution:4")
+    store.mark_dirty("shop/web")
+    assert store.release("shop/web") == ("arn:execution:4", "bulk")
 
 
 def test_a_release_for_one_execution_leaves_a_newer_run_alone(moto_endpoint: str) -> None:

@@ -48,7 +48,6 @@ gives them), as it always has.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -344,41 +343,32 @@ def _awaiting(store: Store) -> bool:
     return bool(store.awaited(now=time.time(), hold_for=HOLD_SECONDS))
 
 
-@dataclasses.dataclass(frozen=True)
-class _First:
-    """What :func:`_hold_first` found: the group it held (None: none), the groups
-    IngressClassParams impose as it read them (None: not read), and whether the Ingress's
-    own group is complete already (an implicit group whose Services and slices are
-    stored: nothing to hold it for)."""
-
-    held: str | None = None
-    grouped: dict[str, str] | None = None
-    complete: bool = False
-
-
-def _hold_first(change: ObjectChange, *, store: Store, sent: float | None) -> _First:
+def _hold_first(change: ObjectChange, *, store: Store, sent: float | None) -> str | None:
     """Hold the group of an Ingress that will hold it before the Ingress is stored: once
     stored (with its membership), a concurrent invocation's request of every group (an
     IngressClass change regroups all of them), or of its Service's groups, would find it
     stored and not yet held, and reconcile it from half a first list. Only an Ingress
     never stored writes it (what :func:`_holds` then decides; a version racing it would
     have held the same group), and :func:`_follow_change` releases it as it releases any
-    hold (complete, covered). An implicit group complete already (the adoption's common
-    case: the first list's Services and slices came first) is not held at all: what a
-    hold waits for is there, and a hold would only be written, refused and taken back."""
+    hold (complete, covered). Returns the group when this wrote its hold.
+
+    An implicit group complete already (the adoption's common case: the first list's
+    Services and slices came first) is not held here: what a hold waits for is there,
+    and a hold would only be written, refused by the group's own request and taken back.
+    :func:`_follow_change` still judges the hold after the Ingress is stored, on what is
+    stored then (its group read again, what a Resync applied meanwhile awaits)."""
     if change.kind != "Ingress" or change.action != "upsert" or not _served(change.object):
-        return _First()
+        return None
     # the stored snapshot first: most changes of a served Ingress are of a stored one (one read)
     if store.get_objects("Ingress", {change.key}) or (_covered(store, sent) and not _awaiting(store)):
-        return _First()
-    grouped = _class_groups(store, change.object)
-    group = group_key_of(change.object, grouped)
+        return None
+    group = group_key_of(change.object, _class_groups(store, change.object))
     if group == change.key and _complete(store, {group}, known={group: change.object}):
-        return _First(grouped=grouped, complete=True)
+        return None
     if group in store.held_groups(now=time.time(), hold_for=HOLD_SECONDS):
-        return _First(grouped=grouped)
+        return None
     store.hold_groups({group}, at=time.time(), sent=sent)
-    return _First(held=group, grouped=grouped)
+    return group
 
 
 def apply_change(
@@ -390,8 +380,7 @@ def apply_change(
         logger.info("ignoring an event of another cluster", extra={"cluster": change.cluster, "key": change.key})
         return set()
     rv = int(change.resource_version)
-    first = _hold_first(change, store=store, sent=sent)
-    held_first = first.held
+    held_first = _hold_first(change, store=store, sent=sent)
     applied, previous, redelivered, awaited = store.put_snapshot(
         kind=change.kind, key=change.key, rv=rv, obj=change.object, deleted=change.action == "delete"
     )
@@ -411,7 +400,6 @@ def apply_change(
             previous=previous,
             sent=sent,
             awaited=awaited is not None or redelivered,
-            first=first if previous is None else _First(),
         )
     except Exception:
         # Stored, but not enqueued: without a mark, the retry of this very event would
@@ -432,16 +420,11 @@ def _follow_change(
     previous: Mapping[str, Any] | None,
     sent: float | None = None,
     awaited: bool = False,
-    first: _First = _First(),
 ) -> set[str]:
     """Membership and the reconcile (or targets sync) a stored change asks for.
     ``awaited``: what it replaced was marked as awaited by a Resync (or this is the
-    retry of a change whose handling failed: it may have been). ``first``: what
-    :func:`_hold_first` found of an Ingress stored for the first time (nothing it
-    replaced to group as well)."""
-    grouped = first.grouped
-    if grouped is None and change.kind == "Ingress":
-        grouped = _class_groups(store, change.object, previous)
+    retry of a change whose handling failed: it may have been)."""
+    grouped = _class_groups(store, change.object, previous) if change.kind == "Ingress" else None
     if change.kind == "Ingress" and change.action == "upsert":
         store.add_member(group_key_of(change.object, grouped), change.key)
     if change.kind == bindings.KIND and change.action == "upsert" and (bound := bindings.service_of(change.object)):
@@ -460,7 +443,7 @@ def _follow_change(
         queues.enqueue(settings.targets_queue_url, groups, cause=event_id, nodes=True)
     elif groups:
         affected = groups
-        hold = not first.complete and _holds(store, change, previous, sent)
+        hold = _holds(store, change, previous, sent)
         urgent = lanes.urgent(kind=change.kind, deleted=change.action == "delete", obj=change.object, previous=previous)
         groups = _request(settings, store, affected, cause=event_id, hold=hold, sent=sent, urgent=urgent)
         if hold and (held := affected - groups):

@@ -953,15 +953,19 @@ class Store:
         return None
 
     def set_execution(self, group: str, execution: str | None) -> None:
+        """The group's running execution (None: none runs); either way a dirty mark's lane
+        left by an execution that ended without its release is dropped with it."""
         key = {"pk": {"S": f"grp#{group}"}, "sk": {"S": STATE_SK}}
         with aws_errors():
             if execution is None:
-                clients.dynamodb().update_item(TableName=self.table, Key=key, UpdateExpression="REMOVE execution")
+                clients.dynamodb().update_item(
+                    TableName=self.table, Key=key, UpdateExpression=f"REMOVE execution, {_DIRTY_URGENT}"
+                )
             else:
                 clients.dynamodb().update_item(
                     TableName=self.table,
                     Key=key,
-                    UpdateExpression="SET execution = :e, dirty = :f",
+                    UpdateExpression=f"SET execution = :e, dirty = :f REMOVE {_DIRTY_URGENT}",
                     ExpressionAttributeValues={":e": {"S": execution}, ":f": {"BOOL": False}},
                 )
 
@@ -1020,7 +1024,7 @@ class Store:
         marked; urgent when a user's change was among what marked it). ``succeeded``:
         the execution finished its work, which ends a streak of failed ones. ``expected``:
         release only while that execution is the group's (another run may hold it by
-        now); returns (None, False) when it is not."""
+        now); returns (None, None) when it is not."""
         values: dict[str, Any] = {":f": {"BOOL": False}}
         condition: dict[str, Any] = {}
         if expected is not None:
