@@ -566,8 +566,8 @@ def adopt_part(system: LocalSystem, members: list[Member], *, timeout: float) ->
     before = last_resync()
     start = mark(account)
     edit(system, early)  # before the forwarder lists it: its first version, as the adoption finds it
-    before_list = watch(system, listeners[early.name], start.aws, timeout=timeout)
     system.forwarder = system.start_forwarder()
+    before_list = watch(system, listeners[early.name], start.aws, timeout=timeout)  # its waits watch this forwarder
     wait(system, "the forwarder's list of an Ingress", stored(listed), timeout=timeout)
     listed_at = account.clock()
     edit(system, listed)  # while the forwarder's first list is being ingested
