@@ -44,17 +44,13 @@ def _handle(record: QueueMessage, settings: Settings) -> None:
     group, fresh = body["group"], bool(body.get("fresh"))
     logger.set_correlation_id(group)
     if body.get("service") or body.get("nodes"):  # the targets fast path
-        try:
-            changed = targets.sync_service(
-                settings=settings,
-                store=Store(settings.table),
-                group=group,
-                service=body.get("service"),
-                cause=record.message_id,
-            )
-        except NotDue:  # a reconcile (or another sync) of the group runs: after it
-            metrics.add_metric(name="ReconcileLeasedElsewhere", unit=MetricUnit.Count, value=1)
-            raise
+        changed = targets.sync_service(
+            settings=settings,
+            store=Store(settings.table),
+            group=group,
+            service=body.get("service"),
+            cause=record.message_id,
+        )
         metrics.add_metric(name="TargetsSynced", unit=MetricUnit.Count, value=max(changed, 0))
         return
     sent = record.sent_timestamp

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import types
 from typing import Any
 
@@ -200,26 +199,3 @@ def test_a_request_while_the_execution_runs_is_asked_again_on_its_own_lane_when_
     other = settings.work_queue_url if lane == "urgent" else settings.urgent_work_queue_url
     assert _groups_on(queue) == [GROUP]
     assert _groups_on(other) == []
-
-
-def test_a_targets_sync_of_a_leased_group_goes_back_unattempted(reconcile_app: types.ModuleType) -> None:
-    # the targets queue feeds the same function: a sync beside a reconcile of the group
-    # would read its registrations while the reconcile changes them (ADR 0017's lease)
-    settings = Settings.from_env()
-    store = Store(settings.table)
-    assert store.lease(GROUP, holder="a-reconcile", now=time.time(), seconds=300) == 0
-    record = _received(settings.targets_queue_url, {"group": GROUP, "service": "shop/web"})
-    calls: list[tuple[str, str]] = []
-    clients.add_hook(
-        "before-call.*.*",
-        lambda model, **_: calls.append((model.service_model.endpoint_prefix, model.name)),
-        unique_id="test-targets-lease",
-    )
-    try:
-        answer = reconcile_app.lambda_handler({"Records": [record]}, CONTEXT)
-    finally:
-        clients.remove_hook("test-targets-lease")
-    assert answer == {"batchItemFailures": [{"itemIdentifier": record["messageId"]}]}
-    assert calls == [("dynamodb", "UpdateItem"), ("sqs", "ChangeMessageVisibilityBatch")]  # its lease's answer only
-    store.release_lease(GROUP, holder="a-reconcile")
-    assert store.lease(GROUP, holder="next", now=time.time(), seconds=300) == 0  # the sync gave back nothing it took

@@ -1,13 +1,12 @@
-"""One piece of work on a group at a time: its lease (docs/adr/0017-a-lane-for-user-changes.md).
+"""One reconcile of a group at a time: its lease (docs/adr/0017-a-lane-for-user-changes.md).
 
-The work queue, the urgent queue and the targets queue each serve a group to one
-receiver at a time, but not to one across the three: a reconcile and a targets sync of
-one group (or two reconciles, one per lane) could run at once, each reading the group's
-records and registrations while the other changes them. Each takes the group's lease
-first (a conditional write on its state item), and gives it back when it ends; one that
-finds it taken raises :class:`~albatross.controller.events.NotDue`: its record goes back
-unattempted, due a few seconds later, not failed (ADR 0009). A lease left by a crashed
-invocation ends at its time.
+The work queue and the urgent queue each serve a group to one receiver at a time, but
+not to one across the two: two reconciles of one group, one per lane, could run at once,
+each reading the group's records while the other changes them. Each takes the group's
+lease first (a conditional write on its state item), and gives it back when it ends; one
+that finds it taken raises :class:`~albatross.controller.events.NotDue`: its record goes
+back unattempted, due a few seconds later, not failed (ADR 0009). A lease left by a
+crashed invocation ends at its time.
 """
 
 from __future__ import annotations

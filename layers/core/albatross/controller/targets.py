@@ -34,7 +34,7 @@ from albatross.aws import clients
 from albatross.aws import targets as aws_targets
 from albatross.aws.errors import NotFound, Retryable, UserError, aws_errors
 from albatross.contract import bindings, mapping
-from albatross.controller import gates, lease, networking, phases, queues
+from albatross.controller import gates, networking, phases, queues
 from albatross.controller.settings import Settings
 from albatross.k8s.errors import readable
 from albatross.k8s.service import parse_service
@@ -55,14 +55,7 @@ def sync_service(*, settings: Settings, store: Store, group: str, service: str |
     ready endpoints (``service`` None: of its instance-mode target groups, after a Node
     change; ``ALL_SERVICES``: of every target group, after a reconcile registered
     targets); returns the targets changed (-1: handed to a full reconcile). A
-    binding's group syncs its binding (:func:`sync_binding`). Under the group's lease:
-    never beside a reconcile of the group, or another sync of it (NotDue: the record
-    comes back a few seconds later)."""
-    with lease.leased(settings, store, group, holder=cause):
-        return _sync_service(settings=settings, store=store, group=group, service=service, cause=cause)
-
-
-def _sync_service(*, settings: Settings, store: Store, group: str, service: str | None, cause: str) -> int:
+    binding's group syncs its binding (:func:`sync_binding`)."""
     if bindings.binding_of(group) is not None:
         return sync_binding(settings=settings, store=store, group=group, verify=service == ALL_SERVICES)
     state = store.group_state(group)
