@@ -19,10 +19,11 @@ serves a message group to one receiver at a time (:mod:`albatross.local.mends` m
 moto do so under concurrent receivers), so one IngressGroup's batches never overlap
 while different groups' run side by side.
 
-Each invocation is sent once and waited for as long as Lambda lets a function run
+Each invocation is waited for as long as Lambda lets a function run
 (:data:`INVOKE_READ_TIMEOUT`): an event source mapping never invokes a batch again while
-it runs. The SDK's defaults (a 60 s read, retried) would send a slow batch again and
-again, each copy running beside the first, with the same messages.
+it runs (a connection that failed before anything ran is tried again). A short read
+timeout, retried, would send a slow batch again and again, each copy running beside
+the first, with the same messages.
 """
 
 from __future__ import annotations
@@ -55,7 +56,9 @@ INVOKE_READ_TIMEOUT = 900 + 60
 # runs in this one process, so a handful is as concurrent as it gets.
 UNRESERVED_RULE_INVOCATIONS = 10
 
-INVOKER = Config(retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=INVOKE_READ_TIMEOUT)
+# the shared clients' retries (a refused or reset connection is sent again: nothing ran),
+# and a read that outlasts any function: a slow invocation is waited for, never sent again
+INVOKER = Config(read_timeout=INVOKE_READ_TIMEOUT)
 
 Route = QueueRoute | RuleRoute
 
@@ -150,8 +153,8 @@ class Dispatcher:
         return payload
 
     def invoker(self) -> Any:
-        """The Lambda client invocations go through: its own, one attempt per invocation,
-        waited for as long as the function may run (:data:`INVOKER`)."""
+        """The Lambda client invocations go through: its own, waited for as long as the
+        function may run (:data:`INVOKER`)."""
         with self._lock:
             if self._invoker is None:
                 self._invoker = clients.separate("lambda", config=INVOKER)
