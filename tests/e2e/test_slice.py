@@ -21,6 +21,7 @@ from albatross.local.demo import ingress_gone, ingress_hostname, run_demo, tagge
 from albatross.local.kube import pod_ip
 from albatross.local.system import LocalSystem
 from albatross.model import names
+from tests.doc_blocks import missing
 from tests.k8s_typing import must
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -244,3 +245,8 @@ def test_the_demo_runs_twice_in_one_process() -> None:
         assert result["created_mutating"] >= 7  # SG, its ingress rule, TG, targets, LB, listener, rule
         assert result["left"] == []
     assert any(line.startswith("game-2048   alb") and first["hostname"] in line for line in lines)
+    # README.md's "The demo" shows what it prints (times, counts, names and ids aside)
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## The demo\n") :]
+    shown = section[section.index("\n```\n") + len("\n```\n") :].split("\n```\n", 1)[0]
+    assert missing(shown, "\n".join(lines)) == []

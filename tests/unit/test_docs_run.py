@@ -1,4 +1,4 @@
-"""Every command block docs/operations.md shows is run as written by a test.
+"""Every command block README.md and docs/operations.md show is run as written by a test.
 
 The registry below names, per section, the test that runs the section's command blocks
 and how many there are: a block added to a section, or a section with a block, fails here
@@ -13,10 +13,13 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from tests.doc_blocks import Block, command_blocks, missing
 
 ROOT = Path(__file__).resolve().parents[2]
 OPERATIONS = ROOT / "docs" / "operations.md"
+README = ROOT / "README.md"
 
 # section heading → (the test that runs its command blocks, how many blocks it has)
 RUN_BY: dict[str, tuple[str, int]] = {
@@ -31,16 +34,41 @@ RUN_BY: dict[str, tuple[str, int]] = {
 }
 
 
-def test_every_command_block_of_operations_is_run_by_a_test() -> None:
-    found = Counter(block.section for block in command_blocks(OPERATIONS))
-    assert dict(found) == {section: count for section, (_, count) in RUN_BY.items()}
+# README.md's, the same way ("" is above its first section: the two make targets; the
+# demo's printout, shown under "## The demo", is checked by the test that runs it)
+README_RUN_BY: dict[str, tuple[str, int]] = {
+    "": ("tests/e2e/test_slice.py", 1),
+    "## Five-minute tour": ("tests/e2e/test_tour.py", 6),
+    "## Deploy to AWS": ("tests/functional/test_readme_deploy.py", 5),
+    "## Configuration": ("tests/unit/test_plan_offline.py", 1),
+}
+PAGES = {OPERATIONS: RUN_BY, README: README_RUN_BY}
 
 
-def test_each_test_reads_its_section_from_the_page() -> None:
-    for section, (test, _) in RUN_BY.items():
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: page.name)
+def test_every_command_block_of_a_page_is_run_by_a_test(page: Path) -> None:
+    found = Counter(block.section for block in command_blocks(page))
+    assert dict(found) == {section: count for section, (_, count) in PAGES[page].items()}
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: page.name)
+def test_each_test_reads_its_section_from_the_page(page: Path) -> None:
+    for section, (test, _) in PAGES[page].items():
         source = (ROOT / test).read_text()
-        assert "docs/operations.md" in source or '"operations.md"' in source, test
+        assert str(page.relative_to(ROOT)) in source or f'"{page.name}"' in source, test
         assert section in source, (section, test)
+
+
+def test_the_make_targets_the_readme_opens_with_are_what_ci_and_the_demo_run() -> None:
+    """``make test`` is CI's command (.ci/run); ``make demo`` runs ``albatross local demo``,
+    whose function test_slice runs and checks against the README's printout."""
+    [first] = [block for block in command_blocks(README) if block.section == ""]
+    assert [line.split("#")[0].strip() for line in first.commands.splitlines()] == ["make demo", "make test"]
+    assert "\nmake test\n" in (ROOT / ".ci" / "run").read_text()
+    makefile = (ROOT / "Makefile").read_text()
+    demo = makefile[makefile.index("\ndemo:") :].split("\n\n", 1)[0]
+    assert demo.rstrip().endswith("albatross local demo"), demo
+    assert "run_demo(" in (ROOT / "tests/e2e/test_slice.py").read_text()
 
 
 def test_commands_and_their_output_are_told_apart(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ import pytest
 
 from albatross.cli.main import main
 from albatross.cli.plan import run
+from tests.doc_blocks import section_blocks
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples/2048/2048.yaml"
@@ -259,13 +260,11 @@ def test_a_malformed_discovery_file_exits_1_with_one_line(tmp_path: Path, discov
 def test_the_readme_plan_runs_as_written_with_the_sample_files(capsys: pytest.CaptureFixture[str]) -> None:
     """README.md's ``plan --offline`` block, verbatim, from the repository root (where a
     reader runs it), prints the output block that follows it, and exits 0."""
-    readme = (ROOT / "README.md").read_text()
-    start = readme.index("```sh\nalbatross plan --offline ")
-    command, rest = readme[start + len("```sh\n") :].split("\n```\n", 1)
-    shown = rest.lstrip("\n").removeprefix("```\n").split("\n```\n", 1)[0]
-    [line] = command.splitlines()
+    [block] = section_blocks(ROOT / "README.md", "## Configuration")
+    [line] = block.commands.splitlines()
+    shown = block.shown
     argv = shlex.split(line)
     assert argv[0] == "albatross"
     with contextlib.chdir(ROOT):
         assert main(argv[1:]) == 0
-    assert capsys.readouterr().out == shown + "\n"
+    assert capsys.readouterr().out == shown
