@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -29,6 +29,7 @@ from albatross.aws import clients
 from albatross.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[2]
+BASH = shutil.which("bash") or "/bin/bash"
 KEY = "game-2048/game-2048"
 
 
@@ -45,13 +46,6 @@ def until(what: str, check: Callable[[], Any], timeout: float = 30.0) -> Any:
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     assert main(argv) == 0, capsys.readouterr().err
     return capsys.readouterr().out
-
-
-def albatross(line: str) -> list[str]:
-    """A page's command line as argv (its comment left out): an ``albatross`` one."""
-    argv = shlex.split(line, comments=True)
-    assert argv[0] == "albatross", line
-    return argv
 
 
 def doc_block(page: Path, heading: str) -> list[str]:
@@ -126,50 +120,52 @@ def test_local_up_serves_kubectl_and_the_cli_until_down(tmp_path: Path, capsys: 
         assert group["loadBalancer"]["dns"] == hostname
         assert group["loadBalancer"]["state"] == "active"
 
-        # docs/operations.md's status block, verbatim, as in a shell where the env file was sourced
-        with pytest.MonkeyPatch.context() as shell:
-            shell.setenv("ALBATROSS_OUTPUTS", str(state / "outputs.json"))
-            shell.setenv("AWS_ENDPOINT_URL", found["endpoint"])
-            clients.reset()
-            for line in doc_block(ROOT / "docs/operations.md", "## The state of a group from a terminal"):
-                argv = albatross(line)
-                shown = run(argv[1:], capsys)
-                if "json" in argv:
-                    assert [g["group"] for g in json.loads(shown)["groups"]] == [KEY]
-                else:
-                    assert shown.startswith(f"IngressGroup {KEY}  ({KEY})"), shown
-        clients.reset()
+        # docs/operations.md's blocks, each line in bash as written, the env file sourced
+        sourced = f"source {state / 'env'}\n"
+        path = f"{Path(sys.executable).parent}:{os.environ['PATH']}"
+
+        def shell(line: str) -> str:
+            done = subprocess.run(  # noqa: S603  # the page's line, in bash
+                [BASH, "-euo", "pipefail", "-c", sourced + line],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+                env={**os.environ, "PATH": path},
+            )
+            assert done.returncode == 0, f"{line}\n{done.stdout}{done.stderr}"
+            return done.stdout
+
+        for line in doc_block(ROOT / "docs/operations.md", "## The state of a group from a terminal"):
+            shown = shell(line)
+            if "json" in line:
+                assert [g["group"] for g in json.loads(shown)["groups"]] == [KEY]
+            else:
+                assert shown.startswith(f"IngressGroup {KEY}  ({KEY})"), shown
 
         history = run(["logs", KEY, *aws], capsys)
         assert "provision  INFO     execution started" in history
         assert "step       INFO     applying  step=create Listener 80" in history
         assert "provision  INFO     execution succeeded" in history
 
-        # docs/operations.md's logs and redrive blocks, verbatim, the env file sourced
-        sourced = {"ALBATROSS_OUTPUTS": str(state / "outputs.json"), "AWS_ENDPOINT_URL": found["endpoint"]}
         *once, follow = doc_block(ROOT / "docs/operations.md", "## Logs")
-        with pytest.MonkeyPatch.context() as shell:
-            for key, value in sourced.items():
-                shell.setenv(key, value)
-            clients.reset()
-            for line in once:
-                shown = run(albatross(line)[1:], capsys)
-                if "json" in line:
-                    assert json.loads(shown)["group"] == KEY
-                else:
-                    assert shown.startswith(f"IngressGroup {KEY}  ({KEY})  since "), shown
-            for line in doc_block(ROOT / "docs/operations.md", "## Where things land when they fail"):
-                assert run(albatross(line)[1:], capsys) == "nothing in the dead-letter queues\n"
-        clients.reset()
+        for line in once:
+            shown = shell(line)
+            if "json" in line:
+                assert json.loads(shown)["group"] == KEY
+            else:
+                assert shown.startswith(f"IngressGroup {KEY}  ({KEY})  since "), shown
+        for line in doc_block(ROOT / "docs/operations.md", "## Where things land when they fail"):
+            assert shell(line) == "nothing in the dead-letter queues\n"
         # --follow prints the history, then waits for more until Ctrl-C, which ends it with 0.
         # A shell starts a background job with SIGINT ignored, and a child inherits that (a
         # suite run as `make test &` did): the command starts as from a terminal, SIGINT live
         before = signal.signal(signal.SIGINT, signal.default_int_handler)
         try:
-            following = subprocess.Popen(  # noqa: S603  # the page's line, run as our CLI
-                [sys.executable, "-m", "albatross.cli.main", *albatross(follow)[1:]],
+            following = subprocess.Popen(  # noqa: S603  # the page's line, in bash
+                [BASH, "-euo", "pipefail", "-c", sourced + "exec " + follow],
                 cwd=ROOT,
-                env={**os.environ, **sourced},
+                env={**os.environ, "PATH": path},
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
@@ -211,16 +207,23 @@ def test_local_up_serves_kubectl_and_the_cli_until_down(tmp_path: Path, capsys: 
 
         # docs/operations.md's replay block, verbatim (moto replays every archived event, whatever the window)
         [line] = doc_block(ROOT / "docs/operations.md", "## Replaying the event archive")
-        assert main([*albatross(line)[1:], *aws]) == 0
-        replayed = capsys.readouterr()
-        [line] = replayed.out.splitlines()  # its end said once: the window, and the events ingest took
+        replayed = subprocess.run(  # noqa: S603  # the page's line, in bash
+            [BASH, "-euo", "pipefail", "-c", sourced + line],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            env={**os.environ, "PATH": path},
+        )
+        assert replayed.returncode == 0, replayed.stderr
+        [line] = replayed.stdout.splitlines()  # its end said once: the window, and the events ingest took
         found_line = re.fullmatch(
             r"replay albatross-\S+ COMPLETED in [\d.]+s: events of \S+Z to \S+Z; (\d+) reached ingest", line
         )
         assert found_line, line
         # a Resync the forwarder sent meanwhile may be archived and replayed too
         assert int(found_line.group(1)) >= archived > 0, (line, archived)
-        assert "completed" not in replayed.err.lower()
+        assert "completed" not in replayed.stderr.lower()
 
         def ingest_saw(text: str) -> bool:
             name = ingest["logGroupName"]
