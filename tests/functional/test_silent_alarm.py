@@ -27,7 +27,9 @@ from typing import Any
 
 import pytest
 
+from albatross.aws import clients
 from albatross.contract import ObjectChange, Resync
+from albatross.local.cloud import typed
 from tests.functional.stack import function_environment, template
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -105,8 +107,10 @@ def alarm_state(alarm: dict[str, Any], points: list[Datapoint], *, at: float) ->
 
 @pytest.fixture(scope="module")
 def alarm() -> dict[str, Any]:
-    props: dict[str, Any] = template()["Resources"]["ForwarderSilentAlarm"]["Properties"]
-    return props
+    """The alarm's properties as a stack deployed with the default parameters has them."""
+    props: dict[str, Any] = dict(template()["Resources"]["ForwarderSilentAlarm"]["Properties"])
+    assert props["Period"] == {"Ref": "ForwarderResyncSeconds"}
+    return {**props, "Period": template()["Parameters"]["ForwarderResyncSeconds"]["Default"]}
 
 
 def resync_seconds() -> int:
@@ -117,7 +121,13 @@ def resync_seconds() -> int:
 
 
 def test_the_alarm_watches_the_resync_period_and_notifies_as_the_others_do(alarm: dict[str, Any]) -> None:
+    # its period is the forwarder's interval, a parameter whose default is the forwarder's
     assert alarm["Period"] == resync_seconds()
+    # a forwarder told not to resync periodically (0) would keep it firing: no alarm then
+    resource = template()["Resources"]["ForwarderSilentAlarm"]
+    assert template()["Conditions"][resource["Condition"]] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "ForwarderResyncSeconds"}, 0]}]
+    }
     others = [
         r["Properties"]["AlarmActions"]
         for r in template()["Resources"].values()
@@ -189,3 +199,13 @@ def test_resyncs_keep_the_alarm_quiet_and_two_periods_without_one_fire_it(
     assert alarm_state(alarm, heard + noise, at=first + 8 * period) == "ALARM"
     # an object's change, or another cluster's Resync, does not count as this forwarder heard
     assert alarm_state(alarm, noise, at=first + 2 * period) == "ALARM"
+
+
+def test_the_local_stack_deploys_the_alarm_with_its_period_a_number() -> None:
+    """CloudFormation turns a Number parameter into the integer PutMetricAlarm takes; the
+    offline deploy does too (botocore refused the string "600")."""
+    props = template()["Resources"]["ForwarderSilentAlarm"]["Properties"]
+    given = {**props, "Period": "600", "Threshold": "1", "Dimensions": [{"Name": "cluster", "Value": "a"}]}
+    sent = typed(clients.client("cloudwatch"), "PutMetricAlarm", given)
+    assert (sent["Period"], sent["Threshold"], sent["EvaluationPeriods"]) == (600, 1.0, 2)
+    assert sent["Dimensions"] == [{"Name": "cluster", "Value": "a"}]

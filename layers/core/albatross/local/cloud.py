@@ -231,7 +231,8 @@ class _Deployer:
             }
         elif kind == "AWS::CloudWatch::Alarm":
             name = props.get("AlarmName") or self.name(logical, 255)
-            self.client("cloudwatch").put_metric_alarm(AlarmName=name, **props)
+            alarms = self.client("cloudwatch")
+            alarms.put_metric_alarm(AlarmName=name, **typed(alarms, "PutMetricAlarm", props))
             attrs = {"Ref": name}
         elif kind == "AWS::CloudWatch::Dashboard":
             self.client("cloudwatch").put_dashboard(
@@ -555,3 +556,22 @@ def _stop_executions(deployment: Deployment) -> int:
                 sfn.stop_execution(executionArn=execution["executionArn"])
                 stopped += 1
     return stopped
+
+
+def typed(client: Any, operation: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` with what a parameter made a string (a Number parameter is one) turned
+    into the number the operation's input takes, as CloudFormation does."""
+    shape = client.meta.service_model.operation_model(operation).input_shape
+    return {k: _typed(shape.members[k], v) if k in shape.members else v for k, v in params.items()}
+
+
+def _typed(shape: Any, value: Any) -> Any:
+    if isinstance(value, str) and shape.type_name in ("integer", "long"):
+        return int(value)
+    if isinstance(value, str) and shape.type_name in ("double", "float"):
+        return float(value)
+    if isinstance(value, list) and shape.type_name == "list":
+        return [_typed(shape.member, v) for v in value]
+    if isinstance(value, dict) and shape.type_name == "structure":
+        return {k: _typed(shape.members[k], v) if k in shape.members else v for k, v in value.items()}
+    return value
