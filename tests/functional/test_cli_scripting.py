@@ -15,6 +15,7 @@ import importlib.metadata
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -180,6 +181,64 @@ def test_status_of_a_group_or_ingress_that_is_not_there_fails(
     assert capsys.readouterr().err == (
         "albatross status: name an Ingress as NAMESPACE/NAME, not 'web'; or a group with --group\n"
     )
+
+
+def archive_in_moto(tmp_path: Path) -> Path:
+    """What ``replay`` reads of a deployed stack: an outputs file naming the bus and its
+    event archive (no ingest log group: there is nothing to count)."""
+    events = clients.events()
+    bus = events.create_event_bus(Name="albatross")["EventBusArn"]
+    archive = events.create_archive(ArchiveName="albatross-events", EventSourceArn=bus)["ArchiveArn"]
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps({"EventArchiveArn": archive, "EventBusArn": bus}))
+    return outputs
+
+
+@pytest.mark.parametrize(
+    ("state", "reason"),
+    [("CANCELLED", ""), ("FAILED", "Events could not be delivered to the destination")],
+)
+def test_a_replay_that_did_not_complete_exits_1_and_says_why(
+    moto_endpoint: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    state: str,
+    reason: str,
+) -> None:
+    """README.md, "Exit status": a ``replay`` that did not complete exits 1, with one line
+    on stderr that says so and what to do next. moto ends every replay COMPLETED before
+    StartReplay answers: here it ends as ``state`` instead (CANCELLED: cancelled with
+    moto's own CancelReplay; FAILED: with the StateReason AWS gives one)."""
+    from moto.events.models import Replay, ReplayState, events_backends
+
+    outputs = archive_in_moto(tmp_path)
+    replayed = Replay.replay_events
+    described = Replay.describe
+
+    def ended(self: Replay, archive: Any) -> None:
+        replayed(self, archive)
+        if state == "CANCELLED":
+            events_backends[self.account_id][self.region].cancel_replay(self.name)
+        else:
+            self.state = ReplayState.FAILED
+
+    def describe(self: Replay) -> dict[str, Any]:
+        return {**described(self), **({"StateReason": reason} if reason else {})}
+
+    monkeypatch.setattr(Replay, "replay_events", ended)
+    monkeypatch.setattr(Replay, "describe", describe)
+
+    assert main(["replay", "--from", "1h", "--outputs", str(outputs)]) == 1
+    found = capsys.readouterr()
+    [line] = found.out.splitlines()
+    assert re.fullmatch(rf"replay (albatross-\S+) {state} in [\d.]+s: events of \S+Z to \S+Z.*", line), line
+    name = line.split()[1]
+    [err] = found.err.splitlines()
+    assert err.startswith(f"albatross replay: replay {name} ended {state}, not COMPLETED"), err
+    if reason:
+        assert reason in err
+    assert "describe-replay" in err  # what to do next
 
 
 def test_usage_errors_exit_2_and_1_under_detailed_exitcode(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -14,10 +14,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from albatross.aws import applier, clients, discovery
 from albatross.aws.calls import CallCounter
+from albatross.cli.main import main
 from albatross.cli.plan import load_objects, plan_offline, run_live
 from albatross.local.system import make_vpc
 from albatross.model.config import ControllerConfig
@@ -70,19 +72,26 @@ def deleting(tmp_path: Path, *, annotation: str | None, extra: list[dict[str, An
     return path
 
 
-def live_plan(tmp_path: Path, manifests: Path) -> tuple[dict[str, Any], str]:
-    config = tmp_path / "config.yaml"
-    config.write_text(f"clusterName: {CLUSTER}\nvpcId: {discovery_vpc()}\n")
+def live_plan(tmp_path: Path, manifests: Path, *, status: int) -> tuple[dict[str, Any], str]:
+    """The live plan of the manifests, as JSON and as the table; ``status`` is the exit
+    status README.md's table gives it (1 for a plan with a step the reconcile would refuse)."""
+    config = write_config(tmp_path)
     counter = CallCounter()
     try:
-        status, text = run_live(files=[manifests], config_path=config, output="json")
-        assert status == 0, text
-        status, table = run_live(files=[manifests], config_path=config, output="table")
-        assert status == 0, table
+        found, text = run_live(files=[manifests], config_path=config, output="json")
+        assert found == status, text
+        found, table = run_live(files=[manifests], config_path=config, output="table")
+        assert found == status, table
     finally:
         counter.close()
     assert CallCounter.mutating(counter.snapshot()) == 0  # a plan changes nothing
     return json.loads(text), table
+
+
+def write_config(tmp_path: Path) -> Path:
+    config = tmp_path / "config.yaml"
+    config.write_text(f"clusterName: {CLUSTER}\nvpcId: {discovery_vpc()}\n")
+    return config
 
 
 def discovery_vpc() -> str:
@@ -92,7 +101,7 @@ def discovery_vpc() -> str:
 
 def test_a_deleted_ingress_stating_protection_shows_its_teardown_refused(moto_endpoint: str, tmp_path: Path) -> None:
     build(make_vpc(CLUSTER))
-    document, table = live_plan(tmp_path, deleting(tmp_path, annotation="deletion_protection.enabled=true"))
+    document, table = live_plan(tmp_path, deleting(tmp_path, annotation="deletion_protection.enabled=true"), status=1)
     ops = {(s["op"], s["type"].rsplit("::", 1)[-1]) for s in document["steps"]}
     assert ("delete", "LoadBalancer") in ops  # the teardown is planned ...
     assert all(s.get("refused") for s in document["steps"])  # ... and none of it would run
@@ -107,7 +116,7 @@ def test_a_deleted_ingress_stating_protection_shows_its_teardown_refused(moto_en
 
 def test_protection_set_out_of_band_refuses_the_teardown_too(moto_endpoint: str, tmp_path: Path) -> None:
     name = build(make_vpc(CLUSTER))
-    document, _ = live_plan(tmp_path, deleting(tmp_path, annotation=None))
+    document, _ = live_plan(tmp_path, deleting(tmp_path, annotation=None), status=1)
     [refusal] = document["refused"]
     assert refusal["reason"] == "FailedDeployModel"
     assert refusal["message"] == (
@@ -119,7 +128,7 @@ def test_protection_set_out_of_band_refuses_the_teardown_too(moto_endpoint: str,
 
 def test_a_release_stated_on_the_deleted_ingress_lets_the_teardown_through(moto_endpoint: str, tmp_path: Path) -> None:
     build(make_vpc(CLUSTER))
-    document, table = live_plan(tmp_path, deleting(tmp_path, annotation="deletion_protection.enabled=false"))
+    document, table = live_plan(tmp_path, deleting(tmp_path, annotation="deletion_protection.enabled=false"), status=0)
     assert document["refused"] == []
     assert ("delete", "AWS::ElasticLoadBalancingV2::LoadBalancer") in {(s["op"], s["type"]) for s in document["steps"]}
     assert not any(s.get("refused") for s in document["steps"])
@@ -148,7 +157,7 @@ def test_ingress_class_params_win_over_the_annotation(moto_endpoint: str, tmp_pa
         },
     ]
     manifests = deleting(tmp_path, annotation="deletion_protection.enabled=false", extra=extra)
-    document, _ = live_plan(tmp_path, manifests)
+    document, _ = live_plan(tmp_path, manifests, status=1)
     [refusal] = document["refused"]
     assert refusal["message"] == f"Failed build model due to {LBC_MESSAGE}"
     assert "IngressClassParams kept" in refusal["release"]
@@ -156,6 +165,29 @@ def test_ingress_class_params_win_over_the_annotation(moto_endpoint: str, tmp_pa
 
 def test_a_teardown_of_a_group_with_nothing_in_aws_plans_nothing(moto_endpoint: str, tmp_path: Path) -> None:
     make_vpc(CLUSTER)
-    document, table = live_plan(tmp_path, deleting(tmp_path, annotation="deletion_protection.enabled=true"))
+    document, table = live_plan(tmp_path, deleting(tmp_path, annotation="deletion_protection.enabled=true"), status=0)
     assert (document["steps"], document["refused"]) == ([], [])
     assert table == "no changes"
+
+
+def test_the_command_exits_1_for_a_plan_with_a_refused_step(
+    moto_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """README.md, "Exit status": a ``plan`` with a step the reconcile would refuse exits
+    1, the plan still printed; under ``--detailed-exitcode`` too, where 2 would read as
+    changes that can be made."""
+    build(make_vpc(CLUSTER))
+    monkeypatch.delenv("ALBATROSS_OUTPUTS", raising=False)
+    manifests = deleting(tmp_path, annotation="deletion_protection.enabled=true")
+    command = ["plan", "-f", str(manifests), "--config", str(write_config(tmp_path))]
+    assert main(command) == 1
+    assert f"refused {STACK}: Failed build model due to {LBC_MESSAGE}" in capsys.readouterr().out
+    assert main([*command, "--detailed-exitcode"]) == 1
+    assert "(refused: deletion protection)" in capsys.readouterr().out
+    assert main([*command, "--detailed-exitcode", "--output", "json"]) == 1
+    assert json.loads(capsys.readouterr().out)["refused"] != []
+
+    # released on the Ingress: the same teardown can run, so it is changes (2), not a failure
+    released = deleting(tmp_path, annotation="deletion_protection.enabled=false")
+    assert main(["plan", "-f", str(released), "--config", str(write_config(tmp_path)), "--detailed-exitcode"]) == 2
+    assert "refused" not in capsys.readouterr().out

@@ -64,12 +64,14 @@ def test_json_output_names_resources_by_resource_id(inputs: tuple[Path, Path]) -
     assert tg["properties"]["VpcId"] == "vpc-0abc"
 
 
-def test_member_errors_are_results_not_failures(tmp_path: Path, inputs: tuple[Path, Path]) -> None:
+def test_member_errors_are_results_and_fail_the_plan(tmp_path: Path, inputs: tuple[Path, Path]) -> None:
+    """README.md, "Exit status": a plan with an Ingress that cannot be built exits 1,
+    the plan still printed."""
     config, discovery = inputs
     bad = tmp_path / "bad.yaml"
     bad.write_text(EXAMPLE.read_text().replace("scheme: internet-facing", "scheme: sideways"))
     status, text = run(files=[bad], config_path=config, discovery_path=discovery, output="json")
-    assert status == 0
+    assert status == 1
     result = json.loads(text)
     assert result["stacks"] == []
     assert result["errors"] == [
@@ -177,7 +179,7 @@ def test_each_bad_object_is_one_entry_and_the_rest_are_planned(tmp_path: Path, i
     bad = tmp_path / "bad.yaml"
     bad.write_text(BAD_OBJECTS)
     status, text = run(files=[EXAMPLE, bad], config_path=config, discovery_path=discovery, output="json")
-    assert status == 0, text
+    assert status == 1, text  # README.md, "Exit status": an object that cannot be read fails the plan
     result = json.loads(text)
     assert [s["stack"] for s in result["stacks"]] == ["game-2048/game-2048"]
     assert result["invalid"] == [

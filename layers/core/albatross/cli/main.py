@@ -5,8 +5,9 @@ deployed stack (or ``albatross local up``), and ``local`` (``demo``, ``up``, ``d
 
 Every failure is one line on stderr that says what to do next. Exit status (README.md,
 "Exit status"): 0 done (``plan``: nothing failed); 1 an error (AWS refused, no such
-stack, group or file, a plan with an Ingress that cannot be built, a message ``redrive``
-could not send back); 2 the command line is wrong. ``plan --detailed-exitcode`` answers
+stack, group or file, a plan with an Ingress that cannot be built or a step the
+reconcile would refuse, a message ``redrive`` could not send back, a ``replay`` that did
+not complete); 2 the command line is wrong. ``plan --detailed-exitcode`` answers
 as ``terraform plan -detailed-exitcode`` does: 0 no changes, 1 an error (usage errors
 included, so that 2 means one thing), 2 changes to make. A reader that goes away (``|
 head``) ends the command quietly with 141, as SIGPIPE ends a Unix tool.
@@ -103,7 +104,10 @@ def _replay(args: argparse.Namespace) -> int:
     end = int(now * 1000) if args.end == "now" else logs.parse_since(args.end, now)
     done = replay.replay(outputs, start=start, end=end, progress=_err)
     print(replay.summary(done))
-    return 0 if done["state"] == "COMPLETED" else 1
+    why = replay.failure(done)
+    if why is not None:
+        raise stack.CliError(why)  # exit 1, and on stderr why and what next
+    return 0
 
 
 def _local(args: argparse.Namespace) -> int:
@@ -166,9 +170,7 @@ def _plan(args: argparse.Namespace) -> int:
             raise UsageError("--discovery is for --offline: a live plan reads AWS's facts from AWS")
         found = plan.live(args, files=args.files, config_path=args.config, progress=_err)
     print(found.render(args.output))
-    if found.failed:
-        return 1
-    return 2 if args.detailed_exitcode and found.changes else 0
+    return found.exit_status(detailed=args.detailed_exitcode)
 
 
 def _install(args: argparse.Namespace) -> int:

@@ -5,8 +5,9 @@ that would make a stack's account match them (live, read-only).
 One bad object never costs the others their plan: an object that cannot be read at all
 (not a Kubernetes object, no ``metadata.name``, a malformed Service, ...) is one entry of
 ``invalid`` naming it; an Ingress of ours that cannot be built is one entry of
-``errors``; everything else is planned. Either makes the plan :attr:`Planned.failed`
-(exit 1, the result still printed); input that cannot be used at all (a file that is not
+``errors``; everything else is planned. Either, or a step the reconcile would refuse,
+makes the plan :attr:`Planned.failed` (exit 1, :meth:`Planned.exit_status`; the result
+still printed); input that cannot be used at all (a file that is not
 YAML, a bad ``--config`` or ``--discovery``) is a CliError, one line.
 
 A live plan uses the settings of the stack's functions (the ingest function's
@@ -65,6 +66,14 @@ class Planned:
 
     def render(self, output: str) -> str:
         return json.dumps(self.document, indent=2, sort_keys=True) if output == "json" else self.text
+
+    def exit_status(self, *, detailed: bool = False) -> int:
+        """README.md's "Exit status": 1 for a plan that failed (an Ingress that cannot be
+        built, an object that cannot be read, a step the reconcile would refuse); else 0,
+        or under ``--detailed-exitcode`` 2 when there are changes to make."""
+        if self.failed:
+            return 1
+        return 2 if detailed and self.changes else 0
 
 
 @dataclass
@@ -331,12 +340,13 @@ def offline(*, files: Sequence[Path], config_path: Path | None, discovery_path: 
 def run(
     *, files: Sequence[Path], config_path: Path | None, discovery_path: Path | None, output: str
 ) -> tuple[int, str]:
-    """(0 and the plan, whatever it holds; or 1 and why the input cannot be used)."""
+    """(``albatross plan --offline``'s exit status and the plan; or 1 and why the input
+    cannot be used)."""
     try:
         found = offline(files=files, config_path=config_path, discovery_path=discovery_path)
     except CliError as e:
         return 1, str(e)
-    return 0, found.render(output)
+    return found.exit_status(), found.render(output)
 
 
 def _refused(stack: str, refusal: protection.Refusal) -> dict[str, str]:
@@ -444,15 +454,18 @@ def live(
     return _live(manifests, config, notes=notes)
 
 
-def run_live(*, files: Sequence[Path], config_path: Path | None, output: str) -> tuple[int, str]:
+def run_live(
+    *, files: Sequence[Path], config_path: Path | None, output: str, detailed: bool = False
+) -> tuple[int, str]:
     """``albatross plan`` against AWS (or the endpoint in ``AWS_ENDPOINT_URL``) with the
-    settings of ``config_path``: (0 and the plan, whatever it holds; or 1 and why not)."""
+    settings of ``config_path``: (its exit status, ``detailed`` as ``--detailed-exitcode``,
+    and the plan; or 1 and why not)."""
     try:
         config = from_yaml_dict(_read_mapping(config_path, "config", as_json=False))
         found = _live(read_manifests(files), config, notes=[])
     except (InputError, ConfigError, CliError) as e:
         return 1, str(e)
-    return 0, found.render(output)
+    return found.exit_status(detailed=detailed), found.render(output)
 
 
 def _live(manifests: Manifests, config: ControllerConfig, *, notes: list[str]) -> Planned:

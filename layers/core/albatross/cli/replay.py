@@ -9,6 +9,9 @@ EventBridge reports no count of the events a replay sent, and delivers them to i
 asynchronously; ingest logs one ``replayed event`` line per replayed event, naming the
 replay. Once the replay has ended, the count of those lines is read until it no longer
 grows (or ``settle`` seconds pass) and reported as the events that reached ingest.
+CloudWatch Logs shows lines seconds to a minute after they are written, so a count of 0
+is not believed before ``lag`` seconds: the summary then says the events are not yet
+counted, and a count still growing when ``settle`` passes is reported as "at least".
 """
 
 from __future__ import annotations
@@ -17,13 +20,15 @@ import datetime
 import json
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from albatross.aws import clients
 from albatross.aws.errors import aws_errors
 from albatross.cli.stack import CliError, UsageError, require
 
 _ENDED = ("COMPLETED", "FAILED", "CANCELLED")
+
+Counted = Literal["all", "at least", "not yet"]  # how sure the count of events that reached ingest is
 
 
 def replay(
@@ -35,8 +40,11 @@ def replay(
     interval: float = 2.0,
     timeout: float = 1800.0,
     settle: float = 60.0,
+    lag: float = 60.0,
 ) -> dict[str, Any]:
-    """Replay events archived between ``start`` and ``end`` (ms since the epoch)."""
+    """Replay events archived between ``start`` and ``end`` (ms since the epoch); a count
+    of 0 events at ingest is not taken as final before ``lag`` seconds (CloudWatch Logs'
+    delivery), nor is any count followed longer than ``settle`` seconds."""
     require(outputs, "EventArchiveArn", "EventBusArn")
     if start >= end:
         raise UsageError("--from must be before --to")
@@ -66,10 +74,15 @@ def replay(
                 f"replay {name} still {state} after {timeout:.0f}s: check it with aws events describe-replay"
             )
         time.sleep(interval)
-    reached = None
+    reached: int | None = None
+    counted: Counted = "all"
     if state == "COMPLETED":
-        reached = _settled(
-            lambda: reached_ingest(outputs, name=name, since=since), interval=interval, settle=settle, progress=progress
+        reached, counted = _settled(
+            lambda: reached_ingest(outputs, name=name, since=since),
+            interval=interval,
+            settle=settle,
+            lag=lag,
+            progress=progress,
         )
     return {
         "replay": name,
@@ -77,6 +90,7 @@ def replay(
         "reason": found.get("StateReason", ""),
         "seconds": round(time.monotonic() - started, 1),
         "events": reached,
+        "counted": counted,
         "from": _iso(start),
         "to": _iso(end),
     }
@@ -109,24 +123,54 @@ def reached_ingest(outputs: Mapping[str, str], *, name: str, since: int) -> int 
 
 
 def _settled(
-    count: Callable[[], int | None], *, interval: float, settle: float, progress: Callable[[str], None]
-) -> int | None:
-    """``count()`` once it no longer grows between two reads, or after ``settle`` seconds."""
-    deadline = time.monotonic() + settle
+    count: Callable[[], int | None],
+    *,
+    interval: float,
+    settle: float,
+    lag: float,
+    progress: Callable[[str], None],
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[int | None, Counted]:
+    """``count()`` once it no longer grows between two reads, and how sure it is: "all"
+    then; "at least" when it still grew as ``settle`` seconds passed. A count of 0 does
+    not settle before ``lag`` seconds (CloudWatch Logs shows lines seconds to a minute
+    late): it stays 0 then (or as ``settle`` passes), it is "not yet" counted."""
+    began = clock()
     now = count()
-    while now is not None and time.monotonic() < deadline:
+    while now is not None:
+        waited = clock() - began
+        if waited >= settle or (now == 0 and waited >= lag):
+            return now, "not yet" if now == 0 else "at least"
         progress(f"waiting for ingest to take the replayed events: {now} so far")
-        time.sleep(interval)
+        sleep(interval)
         before, now = now, count()
-        if now == before:
-            break
-    return now
+        if now == before and now:
+            return now, "all"
+    return None, "all"
+
+
+def failure(done: Mapping[str, Any]) -> str | None:
+    """Why a replay that did not complete failed the command, and what to do (None: it
+    completed)."""
+    if done["state"] == "COMPLETED":
+        return None
+    why = f" ({done['reason']})" if done["reason"] else ""
+    return (
+        f"replay {done['replay']} ended {done['state']}, not COMPLETED{why}: some events of the window may not have"
+        f" been sent again; see aws events describe-replay --replay-name {done['replay']}, then run the replay again"
+        " (ingest drops what it already has)"
+    )
 
 
 def summary(done: Mapping[str, Any]) -> str:
     """The one line a replay ends with: its name, how it ended, how long, the window and
-    how many events reached ingest."""
+    how many events reached ingest (saying so when the count may be incomplete)."""
     line = f"replay {done['replay']} {done['state']} in {done['seconds']}s: events of {done['from']} to {done['to']}"
-    if done.get("events") is not None:
-        line += f"; {done['events']} reached ingest"
+    events, counted = done.get("events"), done.get("counted", "all")
+    if events is not None:
+        line += {
+            "not yet": "; none counted at ingest yet (CloudWatch Logs may not have delivered its lines)",
+            "at least": f"; at least {events} reached ingest (still counting)",
+        }.get(counted, f"; {events} reached ingest")
     return line + (f" ({done['reason']})" if done["reason"] else "")
