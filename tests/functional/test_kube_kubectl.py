@@ -7,6 +7,7 @@ label conversions), not the double's own."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import urllib.parse
@@ -22,6 +23,11 @@ from albatross.local.kube import ALB_CLASS, KINDS, KubeDouble, kube_double
 
 KUBECTL = shutil.which("kubectl")
 NS = "shop"
+ROOT = Path(__file__).resolve().parents[2]
+# What kubectl get asks for: a Table, else the plain object
+TABLE_ACCEPT = (
+    "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json"
+)
 
 Kubectl = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -314,3 +320,195 @@ def test_kubectl_get_ingressclass_shows_alb(tmp_path: Path) -> None:
         ["alb", "ingress.k8s.aws/alb", "<none>"],
         ["internal", "ingress.k8s.aws/alb", "IngressClassParams.elbv2.k8s.aws/internal-only"],
     ]
+
+
+def aligned(text: str) -> list[dict[str, str]]:
+    """kubectl's table output as a header → cell mapping a row, each cell cut where its
+    header starts: a blank cell (a value the object lacks) keeps its place."""
+    header, *lines = text.rstrip("\n").splitlines()
+    found = list(re.finditer(r"\S+(?: \S+)*", header))
+    ends = [m.start() for m in found[1:]] + [None]
+    return [{m.group(): line[m.start() : end].strip() for m, end in zip(found, ends, strict=True)} for line in lines]
+
+
+def served_table(kube: KubeDouble, path: str) -> dict[str, Any]:
+    """The list at ``path`` as the double answers kubectl's Accept header."""
+    request = urllib.request.Request(f"{kube.url}{path}", headers={"Accept": TABLE_ACCEPT})  # noqa: S310  # local
+    with urllib.request.urlopen(request, timeout=30) as resp:  # noqa: S310  # the local double
+        return dict(json.load(resp))
+
+
+def test_kubectl_get_deployments_shows_the_api_server_columns(kube: KubeDouble, kubectl: Kubectl) -> None:
+    """READY is status.readyReplicas of spec.replicas (1 when unset: the API server's
+    default), UP-TO-DATE status.updatedReplicas and AVAILABLE status.availableReplicas (0
+    before the controller reports any); -o wide adds the template's containers and their
+    images, comma-separated, and the selector as a label selector string (its
+    requirements sorted by key, ``in`` values sorted, ``!key`` for DoesNotExist)."""
+    kube.cluster.stop()  # pods move only when the test steps them
+    web = deployment("web", 3)
+    web["spec"]["selector"] = {
+        "matchLabels": {"app": "web"},
+        "matchExpressions": [
+            {"key": "track", "operator": "In", "values": ["stable", "canary"]},
+            {"key": "legacy", "operator": "DoesNotExist"},
+        ],
+    }
+    web["spec"]["template"]["metadata"]["labels"] = {"app": "web", "track": "stable"}
+    web["spec"]["template"]["spec"]["containers"] = [
+        {"name": "app", "image": "nginx:1.27"},
+        {"name": "proxy", "image": "envoyproxy/envoy:v1.31"},
+    ]
+    created = make(kube, web)
+    deployments = next(k for k in KINDS if k.kind == "Deployment")
+    status = {"replicas": 3, "updatedReplicas": 3, "readyReplicas": 2, "availableReplicas": 2}
+    kube.cluster.update(deployments, NS, "web", created | {"status": status}, status=True)
+    api = deployment("api", 1)
+    del api["spec"]["replicas"]
+    make(kube, api)
+
+    rows = table(kubectl("get", "deploy", "-n", NS).stdout)
+    assert rows[0] == ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
+    assert {row[0]: row[1:-1] for row in rows[1:]} == {"api": ["0/1", "0", "0"], "web": ["2/3", "3", "2"]}
+    assert all(row[-1].endswith("s") for row in rows[1:])  # ages, in seconds
+
+    wide = table(kubectl("get", "deployment", "-n", NS, "web", "-o", "wide").stdout)
+    assert wide[0] == ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE", "CONTAINERS", "IMAGES", "SELECTOR"]
+    name, *counts, age, containers, images, selector = wide[1]
+    assert [name, *counts] == ["web", "2/3", "3", "2"]
+    assert age.endswith("s")
+    assert [containers, images] == ["app,proxy", "nginx:1.27,envoyproxy/envoy:v1.31"]
+    assert selector == "app=web,!legacy,track in (canary,stable)"
+
+
+def endpoint_slice(name: str, family: str, ports: list[dict[str, Any]], addresses: list[list[str]]) -> dict[str, Any]:
+    return {
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": {"name": name, "namespace": NS, "labels": {"kubernetes.io/service-name": name.split("-")[0]}},
+        "addressType": family,
+        "ports": ports,
+        "endpoints": [{"addresses": a, "conditions": {"ready": True}} for a in addresses],
+    }
+
+
+def test_kubectl_get_endpointslices_shows_the_api_server_columns(kube: KubeDouble, kubectl: Kubectl) -> None:
+    """PORTS lists each port's number (its name when it has none, ``*`` for neither) and
+    ENDPOINTS every endpoint's addresses: the first three of each, then ``+ N more...``
+    for the rest, ``<unset>`` for none."""
+    ports: list[dict[str, Any]] = [
+        {"name": "http", "port": 8080, "protocol": "TCP"},
+        {"name": "metrics", "port": 9090},
+        {"name": "admin"},
+    ]
+    five = [["10.0.1.1"], ["10.0.1.2", "10.0.1.3"], ["10.0.1.4"], ["10.0.1.5"]]
+    make(kube, endpoint_slice("web-x1", "IPv4", [*ports, {"port": 7000}], five))
+    make(kube, endpoint_slice("api-x2", "IPv6", [{"protocol": "TCP"}], [["fd00::1"]]))
+    make(kube, endpoint_slice("idle-x3", "IPv4", [], []))
+
+    rows = table(kubectl("get", "endpointslices", "-n", NS).stdout)
+    assert rows[0] == ["NAME", "ADDRESSTYPE", "PORTS", "ENDPOINTS", "AGE"]
+    assert {row[0]: row[1:-1] for row in rows[1:]} == {
+        "api-x2": ["IPv6", "*", "fd00::1"],
+        "idle-x3": ["IPv4", "<unset>", "<unset>"],
+        "web-x1": ["IPv4", "8080,9090,admin + 1 more...", "10.0.1.1,10.0.1.2,10.0.1.3 + 2 more..."],
+    }
+    assert all(row[-1].endswith("s") for row in rows[1:])
+
+
+TGB_CRD = ROOT / "forwarder" / "deploy" / "components" / "targetgroupbinding-crd" / "targetgroupbindings.yaml"
+
+
+def binding(name: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "elbv2.k8s.aws/v1beta1",
+        "kind": "TargetGroupBinding",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": spec,
+    }
+
+
+def test_kubectl_get_targetgroupbindings_shows_the_crd_columns(kube: KubeDouble, kubectl: Kubectl) -> None:
+    """A custom resource is printed with NAME, then the additionalPrinterColumns of its
+    CRD (here the one Albatross ships), those of priority 1 only with -o wide; a value the
+    object lacks is a blank cell."""
+    [version] = yaml.safe_load(TGB_CRD.read_text())["spec"]["versions"]
+    columns = version["additionalPrinterColumns"]
+    arn = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/k8s-shop-web-0123456789/0123456789abcdef"
+    make(kube, binding("web", serviceRef={"name": "web", "port": 80}, targetType="ip", targetGroupARN=arn))
+    make(kube, binding("api", serviceRef={"name": "api", "port": "http"}, targetGroupName="api"))
+
+    plain = aligned(kubectl("get", "targetgroupbindings", "-n", NS).stdout)
+    assert list(plain[0]) == ["NAME", "SERVICE-NAME", "SERVICE-PORT", "TARGET-TYPE", "AGE"]
+    assert list(plain[0])[1:] == [c["name"] for c in columns if not c.get("priority")]
+    rows = {row.pop("NAME"): row for row in plain}
+    assert {name: row.pop("AGE")[-1] for name, row in rows.items()} == {"api": "s", "web": "s"}
+    assert rows == {
+        "api": {"SERVICE-NAME": "api", "SERVICE-PORT": "http", "TARGET-TYPE": ""},
+        "web": {"SERVICE-NAME": "web", "SERVICE-PORT": "80", "TARGET-TYPE": "ip"},
+    }
+
+    wide = aligned(kubectl("get", "targetgroupbindings", "-n", NS, "-o", "wide").stdout)
+    assert list(wide[0]) == ["NAME", *(c["name"] for c in columns)]
+    assert {row["NAME"]: row["ARN"] for row in wide} == {"api": "", "web": arn}
+
+
+def test_kubectl_get_ingressclassparams_shows_name_and_age(kube: KubeDouble, kubectl: Kubectl) -> None:
+    """No CRD of IngressClassParams ships here: the API server prints a custom resource
+    whose CRD declares no columns with its name and its age (a date column)."""
+    params = {
+        "apiVersion": "elbv2.k8s.aws/v1beta1",
+        "kind": "IngressClassParams",
+        "metadata": {"name": "internal-only"},
+        "spec": {"scheme": "internal", "group": {"name": "shared"}},
+    }
+    make(kube, params)
+    [header, row] = table(kubectl("get", "ingressclassparams").stdout)
+    assert header == ["NAME", "AGE"]
+    assert row[0] == "internal-only"
+    assert row[1].endswith("s")
+    # kubectl prints NAME and AGE of its own when the server sends no Table: the columns
+    # it got are checked as the server sends them for kubectl's Accept header
+    served = served_table(kube, "/apis/elbv2.k8s.aws/v1beta1/ingressclassparams")
+    assert [(c["name"], c["type"], c["format"], c["priority"]) for c in served["columnDefinitions"]] == [
+        ("Name", "string", "name", 0),
+        ("Age", "date", "", 0),
+    ]
+    assert served["rows"][0]["cells"][0] == "internal-only"
+
+
+def shipped_crds() -> dict[str, dict[str, Any]]:
+    """The CRDs this repository ships, by kind."""
+    found = {}
+    for path in sorted([*(ROOT / "forwarder" / "deploy").rglob("*.yaml"), *(ROOT / "deploy").glob("*.yaml")]):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition":
+                found[doc["spec"]["names"]["kind"]] = doc
+    return found
+
+
+def test_every_custom_resource_table_has_its_crd_columns(kube: KubeDouble) -> None:
+    """Each custom resource the double serves gets the Table the API server builds from
+    its CRD: Name, then the CRD version's additionalPrinterColumns (their name, type,
+    priority and description, "Custom resource definition column (in JSONPath format):
+    PATH" for none), or Age (a date) for a CRD without any."""
+    crds = shipped_crds()
+    custom = [k for k in KINDS if k.group.endswith(".k8s.aws")]
+    assert {k.kind for k in custom} == {"IngressClassParams", "TargetGroupBinding"}
+    for kind in custom:
+        columns: list[dict[str, Any]] = []
+        if kind.kind in crds:
+            [version] = [v for v in crds[kind.kind]["spec"]["versions"] if v["name"] == kind.version]
+            columns = version.get("additionalPrinterColumns") or []
+        expected = [("Name", "string", "name", 0)] + [
+            (c["name"], c["type"], c.get("format", ""), c.get("priority", 0)) for c in columns
+        ]
+        if not columns:
+            expected.append(("Age", "date", "", 0))
+        served = served_table(kube, f"/apis/{kind.group}/{kind.version}/{kind.plural}")
+        got = served["columnDefinitions"]
+        assert [(c["name"], c["type"], c["format"], c["priority"]) for c in got] == expected, kind.kind
+        descriptions = [
+            c.get("description") or f"Custom resource definition column (in JSONPath format): {c['jsonPath']}"
+            for c in columns
+        ]
+        assert [c["description"] for c in got[1 : 1 + len(columns)]] == descriptions, kind.kind

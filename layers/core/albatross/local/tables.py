@@ -5,12 +5,17 @@ and prints the columns the API server sends. These are the columns and cell valu
 the real API server's printers give the kinds the double serves (Kubernetes'
 ``pkg/printers/internalversion``): Ingress (Name, Class, Hosts, Address, Ports, Age),
 IngressClass (Name, Controller, Parameters, Age), Pod (Name, Ready, Status, Restarts,
-Age; wide: IP, Node, Nominated Node, Readiness Gates), Event, Service, Namespace, Node,
-Secret, ConfigMap and Lease. Wide columns have priority 1 (kubectl shows them with
-``-o wide``); the server always fills them, and never clips an address (it prints as
-wide). A kind with no printer here (Deployment, EndpointSlice, the CRDs) is answered
-as a plain list, and kubectl prints its own NAME and AGE, as it would for an API
-server without tables.
+Age; wide: IP, Node, Nominated Node, Readiness Gates), Deployment (Name, Ready,
+Up-to-date, Available, Age; wide: Containers, Images, Selector), EndpointSlice (Name,
+AddressType, Ports, Endpoints, Age), Event, Service, Namespace, Node, Secret, ConfigMap
+and Lease. Wide columns have priority 1 (kubectl shows them with ``-o wide``); the
+server always fills them, and never clips an address (it prints as wide).
+
+A custom resource is printed as the API server prints one (apiextensions' table
+convertor): its name, then its CRD's ``additionalPrinterColumns`` (:data:`CRD_COLUMNS`),
+or only its age for a CRD that has none. A kind with no printer here is answered as a
+plain list, and kubectl prints its own NAME and AGE, as it would for an API server
+without tables.
 
 Each row carries the object as ``includeObject`` asks: ``Metadata`` (the default) a
 ``PartialObjectMetadata``, ``Object`` the whole object, ``None`` nothing.
@@ -19,6 +24,9 @@ Each row carries the object as ``includeObject`` asks: ``Metadata`` (the default
 from __future__ import annotations
 
 import datetime
+import decimal
+import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -270,6 +278,207 @@ def _node(obj: Mapping[str, Any]) -> list[Any]:
     ]
 
 
+def _selector(selector: Any) -> str:
+    """A Deployment's ``spec.selector`` as the API server prints it (apimachinery's label
+    selector string): its requirements sorted by key, ``key=value`` for each of
+    ``matchLabels``, ``key in (a,b)`` and ``key notin (a,b)`` with the values sorted,
+    ``key`` for Exists, ``!key`` for DoesNotExist; empty for no selector or an empty one,
+    ``<invalid>`` for an operator there is none of."""
+    if not isinstance(selector, Mapping):
+        return ""
+    requirements = [(str(k), f"{k}={v}") for k, v in (selector.get("matchLabels") or {}).items()]
+    for expression in selector.get("matchExpressions") or []:
+        key, operator = str(expression.get("key", "")), expression.get("operator")
+        values = ",".join(sorted(str(v) for v in expression.get("values") or []))
+        if operator == "In":
+            requirements.append((key, f"{key} in ({values})"))
+        elif operator == "NotIn":
+            requirements.append((key, f"{key} notin ({values})"))
+        elif operator == "Exists":
+            requirements.append((key, key))
+        elif operator == "DoesNotExist":
+            requirements.append((key, f"!{key}"))
+        else:
+            return "<invalid>"
+    return ",".join(text for _, text in sorted(requirements, key=lambda r: r[0]))
+
+
+def _deployment(obj: Mapping[str, Any]) -> list[Any]:
+    replicas = _get(obj, "spec.replicas")
+    desired = 1 if replicas is None else int(replicas)  # the API server defaults spec.replicas to 1
+    status = obj.get("status") or {}
+    containers = [c for c in _get(obj, "spec.template.spec.containers") or [] if isinstance(c, Mapping)]
+    return [
+        _get(obj, "metadata.name"),
+        f"{int(status.get('readyReplicas') or 0)}/{desired}",
+        int(status.get("updatedReplicas") or 0),
+        int(status.get("availableReplicas") or 0),
+        _age(obj),
+        ",".join(str(c.get("name") or "") for c in containers),
+        ",".join(str(c.get("image") or "") for c in containers),
+        _selector(_get(obj, "spec.selector")),
+    ]
+
+
+def _first_three(shown: list[str]) -> str:
+    """The EndpointSlice printer's lists: the first three, then ``+ N more...`` for the
+    rest; ``<unset>`` for none."""
+    text = ",".join(shown[:3])
+    if len(shown) > 3:
+        return f"{text} + {len(shown) - 3} more..."
+    return text or "<unset>"
+
+
+def _endpoint_slice(obj: Mapping[str, Any]) -> list[Any]:
+    ports = [
+        str(p["port"]) if p.get("port") is not None else str(p["name"]) if p.get("name") is not None else "*"
+        for p in obj.get("ports") or []
+        if isinstance(p, Mapping)
+    ]
+    addresses = [
+        str(address)
+        for endpoint in obj.get("endpoints") or []
+        if isinstance(endpoint, Mapping)
+        for address in endpoint.get("addresses") or []
+    ]
+    return [
+        _get(obj, "metadata.name"),
+        obj.get("addressType") or "",
+        _first_three(ports),
+        _first_three(addresses),
+        _age(obj),
+    ]
+
+
+# --- custom resources -------------------------------------------------------------------
+
+# Each CRD's additionalPrinterColumns, as its CRD declares them: TargetGroupBinding's
+# from forwarder/deploy/components/targetgroupbinding-crd/targetgroupbindings.yaml (the
+# CRD Albatross ships); no CRD of IngressClassParams ships here, so it has none.
+CRD_COLUMNS: dict[str, tuple[Mapping[str, Any], ...]] = {
+    "TargetGroupBinding": (
+        {"name": "SERVICE-NAME", "type": "string", "jsonPath": ".spec.serviceRef.name"},
+        {"name": "SERVICE-PORT", "type": "string", "jsonPath": ".spec.serviceRef.port"},
+        {"name": "TARGET-TYPE", "type": "string", "jsonPath": ".spec.targetType"},
+        {"name": "ARN", "type": "string", "jsonPath": ".spec.targetGroupARN", "priority": 1},
+        {"name": "AGE", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    ),
+    "IngressClassParams": (),
+}
+# What the API server shows of a custom resource whose CRD declares no columns
+_CRD_AGE: Mapping[str, Any] = {
+    "name": "Age",
+    "type": "date",
+    "description": _AGE[2],
+    "jsonPath": ".metadata.creationTimestamp",
+}
+_MISSING = object()
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})")
+
+
+def _json_path(obj: Any, path: str) -> Any:
+    """What a CRD column's simple JSONPath (``.a.b``, ``.a[0].b``) finds, or ``_MISSING``."""
+    value = obj
+    for part in re.findall(r"[^.\[\]]+|\[\d+\]", path):
+        if part.startswith("["):
+            index = int(part[1:-1])
+            if not isinstance(value, list) or index >= len(value):
+                return _MISSING
+            value = value[index]
+        elif isinstance(value, Mapping) and part in value:
+            value = value[part]
+        else:
+            return _MISSING
+    return value
+
+
+def _go_float(value: float) -> str:
+    """A float as Go's ``fmt`` prints it (``%v``: the shortest digits that read back as
+    the value, with an exponent of two digits or more below 1e-4 and from 1e+06 on)."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    sign = "-" if math.copysign(1.0, value) < 0 else ""
+    if value == 0:
+        return f"{sign}0"
+    _, digits, exponent = decimal.Decimal(repr(abs(value))).normalize().as_tuple()
+    assert isinstance(exponent, int)  # a finite value's
+    shown = "".join(map(str, digits))
+    point = len(shown) + exponent  # where the decimal point falls in the digits
+    if not -4 <= point - 1 < 6:
+        rest = f".{shown[1:]}" if len(shown) > 1 else ""
+        return f"{sign}{shown[0]}{rest}e{'-' if point < 1 else '+'}{abs(point - 1):02d}"
+    if point <= 0:
+        return f"{sign}0.{'0' * -point}{shown}"
+    if point >= len(shown):
+        return f"{sign}{shown}{'0' * (point - len(shown))}"
+    return f"{sign}{shown[:point]}.{shown[point:]}"
+
+
+def _go_text(value: Any) -> str:
+    """A JSON value as Go's ``fmt`` prints it, as a CRD's string column does."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return _go_float(value)
+    if isinstance(value, Mapping):
+        return "map[" + " ".join(f"{k}:{_go_text(v)}" for k, v in sorted(value.items())) + "]"
+    if isinstance(value, list):
+        return "[" + " ".join(_go_text(v) for v in value) + "]"
+    return "<nil>"
+
+
+def _crd_cell(kind: str, value: Any) -> Any:
+    """A custom resource's cell of a column of type ``kind``: a string column prints the
+    value; the others send it as JSON of their type, and nothing (a blank cell) for a
+    value not of it; a date its age, ``<invalid>`` for one that is no RFC 3339 time."""
+    if value is _MISSING or value is None:
+        return None
+    if kind == "string":
+        return _go_text(value)
+    if kind == "integer" and isinstance(value, int | float) and not isinstance(value, bool):
+        return int(value)
+    if kind == "number" and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if kind == "boolean" and isinstance(value, bool):
+        return value
+    if kind == "date" and isinstance(value, str):
+        if value in ("", "null"):
+            return "<unknown>"
+        return since(value) if _RFC3339.fullmatch(value) else "<invalid>"
+    return None
+
+
+def custom_resource(columns: Sequence[Mapping[str, Any]]) -> tuple[Sequence[Column], Row]:
+    """The printer of a custom resource whose CRD declares these additionalPrinterColumns."""
+    shown = tuple(columns) or (_CRD_AGE,)
+    definitions = (
+        _NAME,
+        *(
+            (
+                str(c["name"]),
+                str(c["type"]),
+                str(c.get("description") or f"Custom resource definition column (in JSONPath format): {c['jsonPath']}"),
+                int(c.get("priority") or 0),
+            )
+            for c in shown
+        ),
+    )
+
+    def row(obj: Mapping[str, Any]) -> list[Any]:
+        return [
+            _get(obj, "metadata.name"),
+            *(_crd_cell(str(c["type"]), _json_path(obj, str(c["jsonPath"]))) for c in shown),
+        ]
+
+    return definitions, row
+
+
 PRINTERS: dict[str, tuple[Sequence[Column], Row]] = {
     "Ingress": (
         (
@@ -369,6 +578,36 @@ PRINTERS: dict[str, tuple[Sequence[Column], Row]] = {
         (_NAME, _text("Holder", "The identity of the holder of a current lease."), _AGE),
         _name_then(lambda obj: _get(obj, "spec.holderIdentity") or ""),
     ),
+    "Deployment": (
+        (
+            _NAME,
+            _text("Ready", "Number of the pod with ready state"),
+            _text(
+                "Up-to-date",
+                "Total number of non-terminated pods targeted by this deployment that have the desired template spec.",
+            ),
+            _text(
+                "Available",
+                "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment.",
+            ),
+            _AGE,
+            _text("Containers", "Names of each container in the template.", 1),
+            _text("Images", "Images referenced by each container in the template.", 1),
+            _text("Selector", "Label selector for pods.", 1),
+        ),
+        _deployment,
+    ),
+    "EndpointSlice": (
+        (
+            _NAME,
+            _text("AddressType", "addressType specifies the type of address carried by this EndpointSlice."),
+            _text("Ports", "ports specifies the list of network ports exposed by each endpoint in this slice."),
+            _text("Endpoints", "endpoints is a list of unique endpoints in this slice."),
+            _AGE,
+        ),
+        _endpoint_slice,
+    ),
+    **{kind: custom_resource(columns) for kind, columns in CRD_COLUMNS.items()},
 }
 
 
