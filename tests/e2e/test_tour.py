@@ -108,7 +108,9 @@ def test_the_tour_runs_as_written(repository: Path) -> None:
         def settled() -> bool:
             found = group()
             last = found["lastReconcile"] or {}
-            return last.get("result") == "unchanged" and not any(found["pending"].values())
+            ended = last.get("result") in ("applied by execution", "unchanged")  # (README says when each)
+            done = ended and not any(found["pending"].values())
+            return done and targets() == ["healthy"] * 3
 
         until("the group to settle", settled)
         shows(show_status, terminal_2(show_status))

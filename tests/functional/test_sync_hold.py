@@ -66,7 +66,9 @@ def settings(queue: str) -> Settings:
     )
 
 
-def ingress(name: str, rv: int, *, group: str | None = None, served: bool = True) -> ObjectChange:
+def ingress(
+    name: str, rv: int, *, group: str | None = None, served: bool = True, path: str | None = None
+) -> ObjectChange:
     annotations = {"alb.ingress.kubernetes.io/group.name": group} if group else {}
     obj: dict[str, Any] = {
         "apiVersion": "networking.k8s.io/v1",
@@ -85,7 +87,7 @@ def ingress(name: str, rv: int, *, group: str | None = None, served: bool = True
                     "http": {
                         "paths": [
                             {
-                                "path": f"/{name}",
+                                "path": path or f"/{name}",
                                 "pathType": "Prefix",
                                 "backend": {"service": {"name": "web", "port": {"number": 80}}},
                             }
@@ -204,7 +206,7 @@ def test_an_lbc_group_waits_for_the_forwarders_resync_then_reconciles_once(work:
     store.take_request("shop")  # its reconcile starts
 
     # a user's change after it is reconciled at once
-    edited = ingress("b", 20, group="shop")
+    edited = ingress("b", 20, group="shop", path="/b/v2")
     assert apply_change(edited, settings=config, store=store, event_id="e-edit", sent=start + 6) == {"shop"}
     assert drain(queue) == ["shop"]
 
@@ -733,7 +735,7 @@ def test_a_steady_state_ingest_reads_nothing_of_the_sync_hold(
     store.take_request("shop/a")
     drain(queue)
     reads = Reads(monkeypatch)
-    apply_change(ingress("a", 12), settings=config, store=store, event_id="e-a2", sent=start)
+    apply_change(ingress("a", 12, path="/a/v2"), settings=config, store=store, event_id="e-a2", sent=start)
     apply_change(service(7, selector=True), settings=config, store=store, event_id="svc2", sent=start + 1)
     apply_change(endpoint_slice(8), settings=config, store=store, event_id="eps2", sent=start + 2)
     assert reads.seen == []
@@ -757,7 +759,7 @@ def test_a_users_edit_to_a_held_group_is_released_on_the_urgent_lane(work: tuple
     assert store.held_groups(now=time.time(), hold_for=HOLD_SECONDS) == {"shop", "other"}
 
     # a user edits shop/b while it is held: nothing is reconciled from a half-listed group
-    edited = ingress("b", 20, group="shop")
+    edited = ingress("b", 20, group="shop", path="/b/v2")
     edited.object["metadata"]["annotations"]["alb.ingress.kubernetes.io/healthcheck-path"] = "/healthz"
     assert apply_change(edited, settings=config, store=store, event_id="edit", sent=start + 5) == set()
     assert drain(queue) == []

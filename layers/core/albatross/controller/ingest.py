@@ -141,6 +141,8 @@ def _groups_affected(
 ) -> set[str]:
     meta = obj.get("metadata") or {}
     if kind == "Ingress":
+        if previous is not None and not deleted and not lanes.user_changed(obj, previous):
+            return set()  # its status or finalizers: nothing to build again (lanes.user_changed)
         if grouped is None:
             grouped = _class_groups(store, obj, previous)
         groups = {group_key_of(obj, grouped)}

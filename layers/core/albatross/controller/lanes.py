@@ -5,9 +5,10 @@ given it an address yet), changed its spec or annotations, or deleted it (asked 
 deletion: with Albatross's finalizer on it, a delete is first an update that sets
 ``deletionTimestamp``). Everything else is bulk: the Resync and the adoption it drives
 (an Ingress stored for the first time that already has an address), a held group's
-release, Services, EndpointSlices, pods, nodes, IngressClasses, the drift sweep, an
-execution's follow-up, and an Ingress's own status or metadata otherwise (what
-Albatross writes itself: its address, its finalizer).
+release, Services, EndpointSlices, pods, nodes, IngressClasses, the drift sweep and an
+execution's follow-up. An update of an Ingress's status or other metadata (what
+Albatross writes itself: its address, its finalizer) asks for no reconcile at all
+(:func:`user_changed`, LBC's filter).
 
 Pure: the decision reads the change and the stored version it replaced, nothing else.
 """
@@ -38,6 +39,14 @@ def _deleting(obj: Mapping[str, Any]) -> bool:
 
 def _what_the_user_wrote(obj: Mapping[str, Any]) -> tuple[Any, Any]:
     return obj.get("spec"), _meta(obj).get("annotations") or {}
+
+
+def user_changed(obj: Mapping[str, Any], previous: Mapping[str, Any]) -> bool:
+    """An Ingress update asks for a reconcile only when it changes what a user writes (its
+    spec or annotations) or asks for its deletion, as LBC filters Ingress updates: the
+    rest (its status, its finalizers, labels, managed fields) is what controllers write,
+    Albatross's own address and finalizer among it, and builds nothing different."""
+    return _what_the_user_wrote(obj) != _what_the_user_wrote(previous) or _deleting(obj) != _deleting(previous)
 
 
 def urgent(*, kind: str, deleted: bool, obj: Mapping[str, Any], previous: Mapping[str, Any] | None) -> bool:

@@ -388,7 +388,7 @@ def _run_viewed(*, settings: Settings, store: Store, group: str, phase: str, vie
         steps = [s for s in planned if _attaching(s)] if phase == "targets" else _select(planned, phase)
         _apply(store, group, steps, physical, actual)
     if phase == "targets":
-        changes = sync_targets(
+        changes, digests = sync_targets(
             desired,
             physical,
             store,
@@ -397,7 +397,10 @@ def _run_viewed(*, settings: Settings, store: Store, group: str, phase: str, vie
             cluster=settings.cluster,
             gates=readiness_gates.Gates.of(settings),
             created={p for p, m in state.made.items() if m.at >= view.started},  # this execution's
-        )[0]
+        )
+        # what it registered and opened, checked in AWS: the next reconcile of the same
+        # model reads nothing (trusted only with the index the execution's end saves)
+        store.set_target_digests(group, {r: d for r, d in digests.items() if state.targets.get(r) != d})
         return {"phase": phase, "changes": len(steps) + changes}
     if phase == "prune:SecurityGroup" and desired is None:
         released += networking.release_backend_group(store=store, cluster=settings.cluster, vpc_id=settings.vpc_id)
@@ -673,17 +676,11 @@ def run_phase(*, settings: Settings, store: Store, group: str, phase: str, view:
         for step in [s for s in plan(desired, actual) if _attaching(s)]:  # as in apply_all
             logger.info("applying", extra={"group": group, "step": step.describe()})
             applier.apply(step, physical)
-        return {
-            "phase": phase,
-            "changes": sync_targets(
-                desired,
-                physical,
-                store,
-                group=group,
-                cluster=settings.cluster,
-                gates=readiness_gates.Gates.of(settings),
-            )[0],
-        }
+        changes, digests = sync_targets(
+            desired, physical, store, group=group, cluster=settings.cluster, gates=readiness_gates.Gates.of(settings)
+        )
+        store.set_target_digests(group, {r: d for r, d in digests.items() if state.targets.get(r) != d})
+        return {"phase": phase, "changes": changes}
     released = (
         release_rules(store=store, group=group, cluster=settings.cluster, desired=desired)
         if phase == "prune:TargetGroup"
