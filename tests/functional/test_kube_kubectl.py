@@ -340,11 +340,13 @@ def served_table(kube: KubeDouble, path: str) -> dict[str, Any]:
 
 def test_kubectl_get_deployments_shows_the_api_server_columns(kube: KubeDouble, kubectl: Kubectl) -> None:
     """READY is status.readyReplicas of spec.replicas (1 when unset: the API server's
-    default), UP-TO-DATE status.updatedReplicas and AVAILABLE status.availableReplicas (0
-    before the controller reports any); -o wide adds the template's containers and their
-    images, comma-separated, and the selector as a label selector string (its
-    requirements sorted by key, ``in`` values sorted, ``!key`` for DoesNotExist)."""
+    default), UP-TO-DATE status.updatedReplicas and AVAILABLE status.availableReplicas, as
+    the deployment controller counts its pods (a pod waiting on a readiness gate is not
+    ready); -o wide adds the template's containers and their images, comma-separated, and
+    the selector as a label selector string (its requirements sorted by key, ``in`` values
+    sorted, ``!key`` for DoesNotExist)."""
     kube.cluster.stop()  # pods move only when the test steps them
+    make(kube, {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node-0"}})
     web = deployment("web", 3)
     web["spec"]["selector"] = {
         "matchLabels": {"app": "web"},
@@ -358,23 +360,33 @@ def test_kubectl_get_deployments_shows_the_api_server_columns(kube: KubeDouble, 
         {"name": "app", "image": "nginx:1.27"},
         {"name": "proxy", "image": "envoyproxy/envoy:v1.31"},
     ]
-    created = make(kube, web)
-    deployments = next(k for k in KINDS if k.kind == "Deployment")
-    status = {"replicas": 3, "updatedReplicas": 3, "readyReplicas": 2, "availableReplicas": 2}
-    kube.cluster.update(deployments, NS, "web", created | {"status": status}, status=True)
+    make(kube, web)
     api = deployment("api", 1)
     del api["spec"]["replicas"]
     make(kube, api)
+    make(kube, deployment("gated", 2, gates=True))  # its pods run, and wait on their gate
 
     rows = table(kubectl("get", "deploy", "-n", NS).stdout)
     assert rows[0] == ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
-    assert {row[0]: row[1:-1] for row in rows[1:]} == {"api": ["0/1", "0", "0"], "web": ["2/3", "3", "2"]}
+    assert {row[0]: row[1:-1] for row in rows[1:]} == {
+        "api": ["1/1", "1", "1"],
+        "gated": ["0/2", "2", "0"],
+        "web": ["3/3", "3", "3"],
+    }
     assert all(row[-1].endswith("s") for row in rows[1:])  # ages, in seconds
+
+    # scaled down: the status follows the pods
+    deployments = next(k for k in KINDS if k.kind == "Deployment")
+    scaled = kube.cluster.get(deployments, NS, "web")
+    scaled["spec"]["replicas"] = 1
+    kube.cluster.update(deployments, NS, "web", scaled, status=False)
+    kube.cluster.settle()
+    assert table(kubectl("get", "deploy", "-n", NS, "web").stdout)[1][1:4] == ["1/1", "1", "1"]
 
     wide = table(kubectl("get", "deployment", "-n", NS, "web", "-o", "wide").stdout)
     assert wide[0] == ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE", "CONTAINERS", "IMAGES", "SELECTOR"]
     name, *counts, age, containers, images, selector = wide[1]
-    assert [name, *counts] == ["web", "2/3", "3", "2"]
+    assert [name, *counts] == ["web", "1/1", "1", "1"]
     assert age.endswith("s")
     assert [containers, images] == ["app,proxy", "nginx:1.27,envoyproxy/envoy:v1.31"]
     assert selector == "app=web,!legacy,track in (canary,stable)"

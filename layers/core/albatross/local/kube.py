@@ -496,6 +496,7 @@ class Cluster:
             deployments = [copy.deepcopy(o) for (p, _, _), o in self._objects.items() if p == "deployments"]
             self.workloads.observe(deployments, self._schedulable())
             self._publish_pods(deployments)
+            self._publish_rollouts(deployments)
             for svc in services:
                 selector = (svc.get("spec") or {}).get("selector")
                 if not selector:
@@ -524,6 +525,26 @@ class Cluster:
                 self.workloads.set_condition(
                     meta["namespace"], meta["name"], c["type"], status=c.get("status") == "True"
                 )
+
+    def _publish_rollouts(self, deployments: list[dict[str, Any]]) -> None:
+        """Each Deployment's status as the deployment controller keeps it (``kubectl get
+        deploy`` reads READY, UP-TO-DATE and AVAILABLE from it), written in place: a
+        status write is no change of the Deployment for the workloads to follow."""
+        kind = _kind("deployments")
+        for d in deployments:
+            meta = d["metadata"]
+            key = ("deployments", meta["namespace"], meta["name"])
+            current = self._objects.get(key)
+            if current is None:
+                continue
+            status = {**self.workloads.status(meta["namespace"], meta["name"])}
+            if "generation" in current["metadata"]:
+                status["observedGeneration"] = current["metadata"]["generation"]
+            if (current.get("status") or {}) != status:
+                new = copy.deepcopy(current)
+                new["status"] = status
+                self._objects[key] = new
+                self._bump(kind, "MODIFIED", new)
 
     def _publish_pods(self, deployments: list[dict[str, Any]]) -> None:
         """Each workload pod as a Pod object: made, changed or deleted to match. Conditions

@@ -112,6 +112,20 @@ class Workloads:
         """A rollout or an eviction is still under way (more steps will change pods)."""
         return any(s.moving() for s in self._sets.values())
 
+    def status(self, namespace: str, deployment: str) -> dict[str, int]:
+        """The counts a Deployment's status gives (the deployment controller's): pods not
+        deleted, those of the current template, those ready, and available (ready: no
+        ``minReadySeconds`` here). A count of 0 is left out, as the API server omits it."""
+        found = self._sets.get((namespace, deployment))
+        pods = [p for p in found.pods if p.live] if found else []
+        counts = {
+            "replicas": len(pods),
+            "updatedReplicas": sum(p.revision == found.revision for p in pods) if found else 0,
+            "readyReplicas": sum(p.phase == READY for p in pods),
+            "availableReplicas": sum(p.phase == READY for p in pods),
+        }
+        return {k: v for k, v in counts.items() if v}
+
     def observe(self, deployments: Sequence[Mapping[str, Any]], nodes: Sequence[str]) -> None:
         """Follow the Deployments as they are now: a new one gets its pods, ready; a
         deleted one loses them; a new replica count applies at once unless pods are
