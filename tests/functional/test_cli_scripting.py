@@ -361,3 +361,28 @@ def test_a_failed_invocation_reads_as_one_line(payload: bytes, reason: str) -> N
     """What ``redrive`` shows for a message ingest refused: Lambda's error payload
     (``errorType``, ``errorMessage``) as one line, never a bytes repr."""
     assert failure(payload) == reason
+
+
+def test_redrive_says_how_far_it_got_as_it_goes(
+    moto_endpoint: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A long redrive shows progress on stderr (the queue it reads, then a line every 25
+    messages) and its table on stdout; every message goes back to its queue."""
+    sqs = clients.sqs()
+    source = sqs.create_queue(QueueName="writeback")["QueueUrl"]
+    dead = sqs.create_queue(QueueName="writeback-dlq")["QueueUrl"]
+    for n in range(60):
+        sqs.send_message(QueueUrl=dead, MessageBody=json.dumps({"kind": "event", "n": n}))
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps({"WritebackDeadLetterQueueUrl": dead, "WritebackQueueUrl": source}))
+
+    assert main(["redrive", "--queue", "writeback", "--outputs", str(outputs)]) == 0
+    printed = capsys.readouterr()
+    assert printed.err.splitlines() == [
+        "writeback: reading its dead-letter queue ...",
+        "writeback: 25 message(s) so far ...",
+        "writeback: 50 message(s) so far ...",
+    ]
+    assert printed.out.splitlines()[-1] == "sent back 60 message(s)"
+    moved = sqs.get_queue_attributes(QueueUrl=source, AttributeNames=["ApproximateNumberOfMessages"])
+    assert moved["Attributes"]["ApproximateNumberOfMessages"] == "60"

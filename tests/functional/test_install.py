@@ -621,6 +621,33 @@ def test_install_waits_for_a_resync_from_the_rollouts_leader(
     assert clock.now == before
 
 
+def test_install_says_it_is_still_waiting_every_15_seconds(
+    outputs: dict[str, str],
+    tools: Tools,
+    eks: EksDouble,
+    repo: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A long wait for the forwarder's Resync is not silent: a line every PROGRESS_SECONDS."""
+    clock = Clock()
+    monkeypatch.setattr(install_module, "monotonic", clock.monotonic)
+    monkeypatch.setattr(install_module, "sleep", clock.sleep)
+    monkeypatch.setenv("STANDIN_LEASE", str(tmp_path / "no-lease.json"))  # no leader: it waits it all
+    assert main(["install", "--cluster", CLUSTER, "--wait", "40"]) == 1
+    waiting = [line for line in capsys.readouterr().out.splitlines() if "still waiting" in line]
+    # seconds since kubectl apply: the rollout's wait came first
+    after = [
+        int(m.group(1))
+        for line in waiting
+        if (m := re.fullmatch(r"  still waiting after (\d+) s \(kubectl -n albatross get pods\)", line))
+    ]
+    assert len(after) == len(waiting) == 2, waiting
+    assert after[0] >= 15  # one a PROGRESS_SECONDS (15 s) of the wait
+    assert after[1] >= 30
+
+
 def test_install_says_when_the_rollout_does_not_finish(
     outputs: dict[str, str],
     tools: Tools,
