@@ -4,8 +4,9 @@ request pending is asked on the urgent lane (the user's change would otherwise w
 behind the bulk backlog, coalesced into a request 190 records back at create-300). A
 mark left by a lost message stops holding after ``stale_after``, on either lane. And
 ingest asks for a user's change on the urgent lane: an Ingress created without an
-address, its spec or annotations changed, it deleted (ADR 0017's list); its status or
-other metadata (what Albatross writes back) on the work queue."""
+address (or made again under its name), its spec or annotations changed, it deleted
+(ADR 0017's list); its status or other metadata (what Albatross writes back) asks for
+nothing, as LBC's Ingress event filter."""
 
 from __future__ import annotations
 
@@ -156,6 +157,12 @@ def test_ingest_asks_for_a_users_change_on_the_urgent_lane_and_for_nothing_on_a_
     finalized = {"finalizers": ["ingress.k8s.aws/resources"]}
     assert apply(_ingress(0, status=served, metadata=finalized)) == ([], [])
     assert apply(_ingress(0, status=served, metadata={**finalized, "labels": {"team": "a"}})) == ([], [])
+    # deleted and made again from the same manifest, its delete not seen (lost, or behind
+    # the create): another object, with no address, is a user's creation
+    assert apply(_ingress(0, metadata={"uid": "u2"})) == ([], [group])
+    assert apply(_ingress(0, status=served, metadata={"uid": "u2"})) == ([], [])
+    assert apply(_ingress(0)) == ([], [group])  # and again (uid u1 once more)
+    assert apply(_ingress(0, status=served)) == ([], [])
     changed = {"annotations": {"alb.ingress.kubernetes.io/scheme": "internal"}}
     assert apply(_ingress(0, status=served, metadata=changed)) == ([], [group])
     moved = {"ingressClassName": "alb", "rules": [{"host": "shop.example.com"}]}

@@ -46,7 +46,15 @@ def user_changed(obj: Mapping[str, Any], previous: Mapping[str, Any]) -> bool:
     spec or annotations) or asks for its deletion, as LBC filters Ingress updates: the
     rest (its status, its finalizers, labels, managed fields) is what controllers write,
     Albatross's own address and finalizer among it, and builds nothing different."""
+    if _recreated(obj, previous):
+        return True
     return _what_the_user_wrote(obj) != _what_the_user_wrote(previous) or _deleting(obj) != _deleting(previous)
+
+
+def _recreated(obj: Mapping[str, Any], previous: Mapping[str, Any]) -> bool:
+    """Another object of the same name: deleted and made again, its delete not seen (lost
+    or behind the create). A new object, whatever it holds."""
+    return _meta(obj).get("uid") != _meta(previous).get("uid")
 
 
 def urgent(*, kind: str, deleted: bool, obj: Mapping[str, Any], previous: Mapping[str, Any] | None) -> bool:
@@ -57,7 +65,7 @@ def urgent(*, kind: str, deleted: bool, obj: Mapping[str, Any], previous: Mappin
         return False
     if deleted:
         return True
-    if previous is None:
+    if previous is None or _recreated(obj, previous):
         return not _served(obj) or _deleting(obj)
     if _deleting(obj) and not _deleting(previous):
         return True
