@@ -79,11 +79,13 @@ def test_a_leaving_member_whose_rules_aws_refuses_to_delete_in_place_is_warned(s
         assert meta.finalizers == ["group.ingress.k8s.aws/shop"]
     assert "OperationNotPermitted: not now" in message
     assert "keeps its finalizer group.ingress.k8s.aws/shop" in message
-    assert message.endswith("the next change to the group's Ingresses, or the drift sweep, tries again")
+    assert message.endswith(
+        "the next edit of the group's Ingresses (their spec or annotations), or the drift sweep, tries again"
+    )
     # the live member's Warning is another write-back, delivered on its own: wait for it
     assert system.wait_for("the Warning on the live member", lambda: warnings(system, "web")) == [
         "Failed deploy model due to OperationNotPermitted: not now; "  # no finalizer held
-        "the next change to the group's Ingresses, or the drift sweep, tries again"
+        "the next edit of the group's Ingresses (their spec or annotations), or the drift sweep, tries again"
     ]
 
     system.dispatcher.fire("DriftFunctionDrift")  # as the message says

@@ -198,8 +198,8 @@ def test_a_refusal_of_a_live_group_waits_for_a_change(moto_endpoint: str) -> Non
     assert result["requeued"] is False
     [warning] = [parse_writeback(body) for body in drain(settings.writeback_queue_url)]
     assert warning.message == (
-        "Failed deploy model due to UserError: TooManyLoadBalancers: the quota; the next change to the group's "
-        "Ingresses, or the drift sweep, tries again"
+        "Failed deploy model due to UserError: TooManyLoadBalancers: the quota; the next edit of the group's "
+        "Ingresses (their spec or annotations), or the drift sweep, tries again"
     )
     assert drain(settings.work_queue_url) == []
 
@@ -216,5 +216,6 @@ def test_retries_at_once_stop_after_a_few_failed_executions_in_a_row(moto_endpoi
     assert len(drain(settings.work_queue_url)) == steps.RETRIES
     last = [parse_writeback(body) for body in drain(settings.writeback_queue_url)][-1]
     assert last.message.endswith(
-        f"{steps.RETRIES + 1} executions failed in a row: the drift sweep, or the next change, tries again"
+        f"{steps.RETRIES + 1} executions failed in a row: the drift sweep, or the next edit of its Ingresses, "
+        "tries again"
     )

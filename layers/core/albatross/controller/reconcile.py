@@ -451,7 +451,7 @@ def _reconcile(*, settings: Settings, store: Store, group: str, request_id: str,
             members=[i.key for i in members.live],
             leaving=members.leaving,
             error=str(e),
-            then="the next change to the group's Ingresses, or the drift sweep, tries again",
+            then="the next edit of the group's Ingresses (their spec or annotations), or the drift sweep, tries again",
         )
         logger.warning("apply refused", extra={"group": group, "error": str(e)})
         return Outcome(group=group, result="failed", steps=described, errors=[str(e)])

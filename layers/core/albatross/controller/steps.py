@@ -119,9 +119,12 @@ def run(event: Mapping[str, Any], *, settings: Settings, store: Store) -> dict[s
         if retry:
             then = "Albatross tries again now"
         elif refused and not leaving:
-            then = "the next change to the group's Ingresses, or the drift sweep, tries again"
+            then = "the next edit of the group's Ingresses (their spec or annotations), or the drift sweep, tries again"
         else:
-            then = f"{failures} executions failed in a row: the drift sweep, or the next change, tries again"
+            then = (
+                f"{failures} executions failed in a row: the drift sweep, or the next edit of its Ingresses, "
+                "tries again"
+            )
         report.failed(
             settings=settings, store=store, group=group, members=members, leaving=leaving, error=reason, then=then
         )
