@@ -46,7 +46,7 @@ class Fake:
 def test_zero_twice_is_not_settled_while_the_logs_may_still_come() -> None:
     fake = Fake([0, 0, 0, 0, 0, 3, 7, 7])
     assert fake.settle() == (7, "all")
-    assert fake.reads == 8  # past the two zeros 2 s apart that used to end it
+    assert fake.reads == 12  # past the two zeros 2 s apart that used to end it, then 10 s of 7
 
 
 def test_zero_until_the_bound_is_not_yet_counted() -> None:
@@ -62,7 +62,14 @@ def test_a_count_still_growing_when_settle_passes_is_a_lower_bound() -> None:
 
 
 def test_a_count_that_stops_growing_is_all() -> None:
-    assert Fake([4, 4]).settle() == (4, "all")
+    fake = Fake([4, 4])
+    assert fake.settle() == (4, "all")
+    assert fake.now - 1000.0 == 10.0  # unchanged for QUIET_SECONDS
+
+
+def test_a_count_unchanged_for_one_poll_is_not_all_yet() -> None:
+    """Lines that CloudWatch Logs delivers late come after a pause: the count then grows."""
+    assert Fake([4, 4, 4, 9, 9]).settle() == (9, "all")
 
 
 def test_no_ingest_log_group_is_no_count() -> None:
@@ -77,7 +84,7 @@ DONE = {"replay": "albatross-1", "state": "COMPLETED", "seconds": 3.0, "from": "
 def test_the_summary_says_when_the_count_may_be_incomplete() -> None:
     ends = {
         (7, "all"): "; 7 reached ingest",
-        (7, "at least"): "; at least 7 reached ingest (still counting)",
+        (7, "at least"): "; at least 7 reached ingest (still growing when counting stopped)",
         (0, "not yet"): "; none counted at ingest yet (CloudWatch Logs may not have delivered its lines)",
         (None, "all"): "",
     }

@@ -27,6 +27,7 @@ from albatross.aws.errors import aws_errors
 from albatross.cli.stack import CliError, UsageError, require
 
 _ENDED = ("COMPLETED", "FAILED", "CANCELLED")
+QUIET_SECONDS = 10.0  # a count of events at ingest that has not grown for this long is whole
 
 Counted = Literal["all", "at least", "not yet"]  # how sure the count of events that reached ingest is
 
@@ -129,23 +130,28 @@ def _settled(
     settle: float,
     lag: float,
     progress: Callable[[str], None],
+    quiet: float = QUIET_SECONDS,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> tuple[int | None, Counted]:
-    """``count()`` once it no longer grows between two reads, and how sure it is: "all"
-    then; "at least" when it still grew as ``settle`` seconds passed. A count of 0 does
-    not settle before ``lag`` seconds (CloudWatch Logs shows lines seconds to a minute
-    late): it stays 0 then (or as ``settle`` passes), it is "not yet" counted."""
+    """``count()`` once it has not grown for ``quiet`` seconds, and how sure it is: "all"
+    then; "at least" when it still grew as ``settle`` seconds passed. CloudWatch Logs
+    shows lines seconds to a minute late, and a replay's events reach ingest over a while:
+    two equal reads a poll apart are no answer. A count of 0 does not settle before ``lag``
+    seconds: it stays 0 then (or as ``settle`` passes), it is "not yet" counted."""
     began = clock()
     now = count()
+    since = began  # when the count last changed
     while now is not None:
-        waited = clock() - began
-        if waited >= settle or (now == 0 and waited >= lag):
+        at = clock()
+        if at - began >= settle or (now == 0 and at - began >= lag):
             return now, "not yet" if now == 0 else "at least"
         progress(f"waiting for ingest to take the replayed events: {now} so far")
         sleep(interval)
         before, now = now, count()
-        if now == before and now:
+        if now != before:
+            since = clock()
+        elif now and clock() - since >= quiet:
             return now, "all"
     return None, "all"
 
@@ -171,6 +177,6 @@ def summary(done: Mapping[str, Any]) -> str:
     if events is not None:
         line += {
             "not yet": "; none counted at ingest yet (CloudWatch Logs may not have delivered its lines)",
-            "at least": f"; at least {events} reached ingest (still counting)",
+            "at least": f"; at least {events} reached ingest (still growing when counting stopped)",
         }.get(counted, f"; {events} reached ingest")
     return line + (f" ({done['reason']})" if done["reason"] else "")
