@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -73,6 +74,7 @@ def test_the_tour_runs_as_written(repository: Path) -> None:
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: whatever the block starts goes with it
         )
     sourced = ""
 
@@ -125,7 +127,7 @@ def test_the_tour_runs_as_written(repository: Path) -> None:
         assert terminal_1.wait(timeout=60) == 0
     finally:
         if terminal_1.poll() is None:
-            terminal_1.terminate()
+            os.killpg(terminal_1.pid, signal.SIGTERM)  # as closing terminal 1 would
             terminal_1.wait(timeout=30)
     assert not (repository / ".albatross-local" / "up.json").exists()
 
