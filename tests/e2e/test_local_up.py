@@ -124,8 +124,8 @@ def test_local_up_serves_kubectl_and_the_cli_until_down(tmp_path: Path, capsys: 
         sourced = f"source {state / 'env'}\n"
         path = f"{Path(sys.executable).parent}:{os.environ['PATH']}"
 
-        def shell(line: str) -> str:
-            done = subprocess.run(  # noqa: S603  # the page's line, in bash
+        def in_bash(line: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(  # noqa: S603  # the page's line, in bash
                 [BASH, "-euo", "pipefail", "-c", sourced + line],
                 capture_output=True,
                 text=True,
@@ -133,6 +133,9 @@ def test_local_up_serves_kubectl_and_the_cli_until_down(tmp_path: Path, capsys: 
                 check=False,
                 env={**os.environ, "PATH": path},
             )
+
+        def shell(line: str) -> str:
+            done = in_bash(line)
             assert done.returncode == 0, f"{line}\n{done.stdout}{done.stderr}"
             return done.stdout
 
@@ -207,14 +210,7 @@ def test_local_up_serves_kubectl_and_the_cli_until_down(tmp_path: Path, capsys: 
 
         # docs/operations.md's replay block, verbatim (moto replays every archived event, whatever the window)
         [line] = doc_block(ROOT / "docs/operations.md", "## Replaying the event archive")
-        replayed = subprocess.run(  # noqa: S603  # the page's line, in bash
-            [BASH, "-euo", "pipefail", "-c", sourced + line],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-            env={**os.environ, "PATH": path},
-        )
+        replayed = in_bash(line)
         assert replayed.returncode == 0, replayed.stderr
         [line] = replayed.stdout.splitlines()  # its end said once: the window, and the events ingest took
         found_line = re.fullmatch(

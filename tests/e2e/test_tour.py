@@ -18,30 +18,19 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.doc_blocks import Block, missing, section_blocks
+from tests.e2e.test_local_up import until
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 TOUR = "## Five-minute tour"
 BASH = shutil.which("bash") or "/bin/bash"
 KEY = "game-2048/game-2048"
-
-
-def until(what: str, check: Callable[[], Any], timeout: float = 120.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise TimeoutError(f"timed out waiting for {what}")
 
 
 def shows(block: Block, printed: str) -> None:
@@ -99,7 +88,7 @@ def test_the_tour_runs_as_written(repository: Path) -> None:
         return [t["state"] for tg in group()["targetGroups"] for t in tg["targets"]]
 
     try:
-        until("the system to be ready", lambda: terminal_1.poll() is not None or "ready in" in banner.read_text())
+        until("the system to be ready", lambda: terminal_1.poll() is not None or "ready in" in banner.read_text(), 120)
         assert terminal_1.poll() is None, banner.read_text()
         shows(start, banner.read_text())
 
@@ -114,12 +103,12 @@ def test_the_tour_runs_as_written(repository: Path) -> None:
             done = ended and not any(found["pending"].values())
             return done and targets() == ["healthy"] * 3
 
-        until("the group to settle", settled)
+        until("the group to settle", settled, 120)
         shows(show_status, terminal_2(show_status))
         shows(show_logs, terminal_2(show_logs))
 
         shows(scale, terminal_2(scale))
-        until("five healthy targets", lambda: targets() == ["healthy"] * 5)
+        until("five healthy targets", lambda: targets() == ["healthy"] * 5, 120)
         shows(healthy, terminal_2(healthy))
 
         stopped = terminal_2(Block(TOUR, -1, "albatross local down\n", None))

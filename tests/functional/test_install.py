@@ -552,6 +552,15 @@ class Clock:
         self.now += max(seconds, 0.001)
 
 
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """install's clock, faked."""
+    found = Clock()
+    monkeypatch.setattr(install_module, "monotonic", found.monotonic)
+    monkeypatch.setattr(install_module, "sleep", found.sleep)
+    return found
+
+
 def _lease(holder: str, acquired: str) -> str:
     spec = {"holderIdentity": holder, "acquireTime": acquired, "renewTime": acquired, "leaseDurationSeconds": 15}
     return json.dumps({"kind": "Lease", "metadata": {"name": "albatross-forwarder"}, "spec": spec})
@@ -559,6 +568,7 @@ def _lease(holder: str, acquired: str) -> str:
 
 def test_install_waits_for_a_resync_from_the_rollouts_leader(
     outputs: dict[str, str],
+    clock: Clock,
     tools: Tools,
     eks: EksDouble,
     repo: Path,
@@ -567,9 +577,6 @@ def test_install_waits_for_a_resync_from_the_rollouts_leader(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """No forwarder runs here: the stand-in kubectl answers the Lease and the pods."""
-    clock = Clock()
-    monkeypatch.setattr(install_module, "monotonic", clock.monotonic)
-    monkeypatch.setattr(install_module, "sleep", clock.sleep)
     store = Store(outputs["StateTableName"])
     lease = tmp_path / "lease.json"
     monkeypatch.setenv("STANDIN_LEASE", str(lease))
@@ -623,6 +630,7 @@ def test_install_waits_for_a_resync_from_the_rollouts_leader(
 
 def test_install_says_it_is_still_waiting_every_15_seconds(
     outputs: dict[str, str],
+    clock: Clock,
     tools: Tools,
     eks: EksDouble,
     repo: Path,
@@ -631,9 +639,6 @@ def test_install_says_it_is_still_waiting_every_15_seconds(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """A long wait for the forwarder's Resync is not silent: a line every PROGRESS_SECONDS."""
-    clock = Clock()
-    monkeypatch.setattr(install_module, "monotonic", clock.monotonic)
-    monkeypatch.setattr(install_module, "sleep", clock.sleep)
     monkeypatch.setenv("STANDIN_LEASE", str(tmp_path / "no-lease.json"))  # no leader: it waits it all
     assert main(["install", "--cluster", CLUSTER, "--wait", "40"]) == 1
     waiting = [line for line in capsys.readouterr().out.splitlines() if "still waiting" in line]
