@@ -400,7 +400,7 @@ def _run_viewed(*, settings: Settings, store: Store, group: str, phase: str, vie
         )
         # what it registered and opened, checked in AWS: the next reconcile of the same
         # model reads nothing (trusted only with the index the execution's end saves)
-        store.set_target_digests(group, {r: d for r, d in digests.items() if state.targets.get(r) != d})
+        store.set_target_digests(group, digests, known=state.targets)
         return {"phase": phase, "changes": len(steps) + changes}
     if phase == "prune:SecurityGroup" and desired is None:
         released += networking.release_backend_group(store=store, cluster=settings.cluster, vpc_id=settings.vpc_id)
@@ -679,7 +679,7 @@ def run_phase(*, settings: Settings, store: Store, group: str, phase: str, view:
         changes, digests = sync_targets(
             desired, physical, store, group=group, cluster=settings.cluster, gates=readiness_gates.Gates.of(settings)
         )
-        store.set_target_digests(group, {r: d for r, d in digests.items() if state.targets.get(r) != d})
+        store.set_target_digests(group, digests, known=state.targets)
         return {"phase": phase, "changes": changes}
     released = (
         release_rules(store=store, group=group, cluster=settings.cluster, desired=desired)

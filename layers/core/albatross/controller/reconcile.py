@@ -246,8 +246,7 @@ def _settled(
         changed=registered > 0,
         actual=lbs,
     )
-    changed = {r: d for r, d in digests.items() if state.targets.get(r) != d}
-    store.set_target_digests(group, changed)
+    changed = store.set_target_digests(group, digests, known=state.targets)
     if changed and settings.targets_queue_url:  # as after an in-place apply (below)
         queues.enqueue(settings.targets_queue_url, [group], cause=f"after:{request_id}", service=ALL_SERVICES)
     logger.info("reconciled: the model is the one applied", extra={"group": group, "changes": registered})
@@ -470,8 +469,7 @@ def _reconcile(*, settings: Settings, store: Store, group: str, request_id: str,
         after = replace(after, dns=phases.dns_names(actual, done.physical), backend=used or "")
     if (after.to_json() if after else None) != state.index:
         store.save_index(group, after.to_json() if after else None)
-    registered = {r: d for r, d in done.targets.items() if state.targets.get(r) != d}
-    store.set_target_digests(group, registered)
+    registered = store.set_target_digests(group, done.targets, known=state.targets)
     if registered and settings.targets_queue_url:
         # A target sync of the fast path may have run while this reconcile registered
         # what it had read: one more sync, after both, settles on the newest endpoints

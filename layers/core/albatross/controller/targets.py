@@ -86,7 +86,7 @@ def sync_service(*, settings: Settings, store: Store, group: str, service: str |
         store.save_index(group, None)
         queues.request(settings.work_queue_url, store, [group], cause=f"targets:{cause}")
         return -1
-    store.set_target_digests(group, {r: d for r, d in digests.items() if state.targets.get(r) != d})
+    store.set_target_digests(group, digests, known=state.targets)
     logger.info("targets synced", extra={"group": group, "service": service, "changed": changed})
     return changed
 
@@ -175,7 +175,7 @@ def sync_binding(*, settings: Settings, store: Store, group: str, verify: bool =
         gates=gates.Gates.of(settings),
     )
     changed += registered
-    store.set_target_digests(group, {r: d for r, d in digests.items() if state.targets.get(r) != d})
+    store.set_target_digests(group, digests, known=state.targets)
     status = mapping(obj.get("status")).get("observedGeneration")
     if service is not None and spec.generation and status != spec.generation:
         _tell(settings, obj, "Normal", "SuccessfullyReconciled", "Successfully reconciled")

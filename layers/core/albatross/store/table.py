@@ -809,11 +809,15 @@ class Store:
                 ExpressionAttributeValues={":o": {"S": json.dumps(outcome, sort_keys=True)}},
             )
 
-    def set_target_digests(self, group: str, digests: Mapping[str, str]) -> None:
+    def set_target_digests(
+        self, group: str, digests: Mapping[str, str], *, known: Mapping[str, str] | None = None
+    ) -> dict[str, str]:
         """Record what each target group's registrations now are (one attribute per target
-        group, so the targets fast path and reconcile never overwrite each other's)."""
+        group, so the targets fast path and reconcile never overwrite each other's); with
+        ``known`` (the digests read before), only those that changed. Returns what it wrote."""
+        digests = {r: d for r, d in digests.items() if known is None or known.get(r) != d}
         if not digests:
-            return
+            return digests
         names = {f"#t{i}": _TARGETS + rid for i, rid in enumerate(sorted(digests))}
         values = {f":t{i}": {"S": digests[rid]} for i, rid in enumerate(sorted(digests))}
         with aws_errors():
@@ -824,6 +828,7 @@ class Store:
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
             )
+        return digests
 
     def save_index(self, group: str, index: Mapping[str, Any] | None) -> None:
         """Record the stack index after a successful apply (None: forget it, so the next
